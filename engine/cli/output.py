@@ -1,0 +1,32 @@
+"""Printing: rich for people, plain JSON for programs, errors on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+# markup off: ledger text may contain [brackets] that rich would otherwise eat
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def say(text: str) -> None:
+    out.print(text, markup=False)
+
+
+def warn(text: str) -> None:
+    err.print(f"warning: {text}", markup=False, style="yellow")
+
+
+def error_lines(lines: list[str]) -> None:
+    first, *rest = lines
+    err.print(f"Error: {first}", markup=False, style="bold red")
+    for line in rest:
+        err.print(f"  {line}", markup=False)

@@ -1,0 +1,125 @@
+"""config.toml, read once into a frozen, validated model.
+
+Where the file is: ``--config PATH``, else ``$DUBAN_CONFIG``, else ``./config.toml`` if present, else
+built-in defaults. ``$DUBAN_DATABASE_URL`` overrides ``[database] url``. Secrets never live in this
+file: settings that need one name the environment variable that holds it (``password_env``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///duban.db"
+    echo: bool = False
+
+
+class CalendarConfig(_Section):
+    timezone: str = "Asia/Shanghai"
+    extra_holidays: list[str] = Field(default_factory=list)
+    extra_workdays: list[str] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)")
+        return value
+
+
+class WorkflowsConfig(_Section):
+    paths: list[str] = Field(default_factory=lambda: ["workflows"])
+    default: str = "inspection-rectification"
+    admins: list[str] = Field(default_factory=lambda: ["admin"])
+
+
+class EvidenceConfig(_Section):
+    # Files up to this size are kept in the database (one backup covers them); larger ones by path.
+    inline_max_bytes: int = 5 * 1024 * 1024
+
+
+class Config(BaseModel):
+    """The whole configuration. Unknown top-level sections are errors, so a typo is not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database: DatabaseConfig = DatabaseConfig()
+    calendar: CalendarConfig = CalendarConfig()
+    workflows: WorkflowsConfig = WorkflowsConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
+    # Sections owned by later layers (daemon, notifications, channels, recipients, routing) are
+    # validated by those layers; here they are kept as plain tables.
+    daemon: dict[str, Any] = Field(default_factory=dict)
+    notifications: dict[str, Any] = Field(default_factory=dict)
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    recipients: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    report: dict[str, Any] = Field(default_factory=dict)
+
+    source: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the file are relative to the file, so the service finds them anywhere."""
+        return self.source.parent if self.source else PROJECT_ROOT
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.calendar.timezone)
+
+    def workflow_dirs(self) -> list[Path]:
+        return [(self.base_dir / p).resolve() for p in self.workflows.paths]
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        return path.resolve()
+    env = os.environ.get("DUBAN_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found (from DUBAN_CONFIG)")
+        return path.resolve()
+    local = Path("config.toml")
+    return local.resolve() if local.is_file() else None
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """Read, validate and apply environment overrides. Errors name the file and the key."""
+    path = find_config_file(explicit)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    db_url = os.environ.get("DUBAN_DATABASE_URL")
+    if db_url:
+        data.setdefault("database", {})["url"] = db_url
+    try:
+        return Config.model_validate({**data, "source": path})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            lines.append(f"{path or 'config'}: {key}: {err['msg']}")
+        raise ConfigError(f"{path or 'config'}: invalid configuration", details=lines) from None

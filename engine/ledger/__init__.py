@@ -1,0 +1,1 @@
+"""The ledger (台账): reading and writing the spreadsheets people keep, and importing them."""

@@ -1,0 +1,62 @@
+"""Writing a ledger back out with the headers it came in with (a round trip)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import BadInput
+from ..store.models import Issue, Ledger
+from ..workflow.registry import WorkflowRegistry
+from .sheet import write_csv, write_xlsx
+
+
+def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, path: Path) -> int:
+    """Write ``ledger`` to ``path`` (.csv or .xlsx); returns the number of issues written."""
+    workflow = registry.definition(registry.current(session, ledger.workflow_name))
+    header_field: dict[str, str] = {}
+    for fld, names in workflow.columns.items():
+        for name in names:
+            header_field[name] = fld
+    headers = list(ledger.headers) or [names[0] for names in workflow.columns.values()]
+    definitions: dict[int, Any] = {}
+    xlsx = path.suffix.lower() in (".xlsx", ".xlsm")
+
+    def rows() -> Iterator[list[Any]]:
+        stmt = select(Issue).where(Issue.ledger_id == ledger.id).order_by(Issue.position, Issue.id)
+        for issue in session.scalars(stmt.execution_options(yield_per=1000)):
+            wf = definitions.get(issue.workflow_id)
+            if wf is None:
+                wf = definitions[issue.workflow_id] = registry.definition(issue.workflow)
+            out = []
+            for header in headers:
+                fld = header_field.get(header)
+                if fld is None:
+                    out.append(issue.extra.get(header, ""))
+                elif fld == "status":
+                    out.append(wf.status_word(issue.state))
+                elif fld == "ref" and xlsx and issue.ref.isdigit():
+                    out.append(int(issue.ref))
+                else:
+                    out.append(getattr(issue, fld))
+            yield out
+
+    count = 0
+
+    def counted() -> Iterator[list[Any]]:
+        nonlocal count
+        for row in rows():
+            count += 1
+            yield row
+
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        write_csv(path, headers, counted())
+    elif xlsx:
+        write_xlsx(path, headers, counted(), title=ledger.name)
+    else:
+        raise BadInput(f"{path}: unsupported file type {suffix or '(none)'}", hint="use .csv or .xlsx")
+    return count

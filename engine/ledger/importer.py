@@ -1,0 +1,264 @@
+"""Importing a ledger file into the store, all or nothing.
+
+The file is read once, streaming: rows are checked and written in batches inside one transaction,
+and every problem found is collected. If there is any, the transaction is rolled back and all the
+problems are reported (``FILE: row N: COLUMN: message``), so nothing of a bad file is kept while
+memory stays flat for a million rows. Re-importing updates issues by 序号 and never duplicates;
+a state changed by the file is written to the history as an ``import`` step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from ..errors import LedgerError
+from ..store.models import HistoryEntry, Issue, Ledger, LedgerImport
+from ..workflow.registry import WorkflowRegistry
+from ..workflow.schema import WorkflowDef
+from .cells import parse_deadline, text
+from .sheet import open_sheet
+
+log = logging.getLogger("duban.ledger")
+
+BATCH = 2000
+MAX_REPORTED = 200  # problems listed in full; beyond that, a count
+FIELDS = ("area", "category", "title", "measures", "leader", "department", "deadline")
+
+
+@dataclass
+class ImportResult:
+    ledger: str
+    workflow: str
+    workflow_version: str
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    missing: int = 0  # issues of the ledger not in this file (kept)
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+class _Columns:
+    """Which cell of a row fills which field, found by header name in any order."""
+
+    def __init__(self, path: Path, headers: list[str], workflow: WorkflowDef, warnings: list[str]):
+        by_header: dict[str, str] = {}
+        for fld, names in workflow.columns.items():
+            for name in names:
+                by_header[name] = fld
+        self.index: dict[str, int] = {}
+        self.header_of: dict[str, str] = {}
+        self.extra: dict[str, int] = {}
+        problems = []
+        for i, header in enumerate(headers):
+            if not header:
+                continue
+            fld = by_header.get(header)
+            if fld is None:
+                self.extra[header] = i
+                warnings.append(f"{path}: column {header!r} is not a ledger field; kept as an extra column")
+            elif fld in self.index:
+                problems.append(
+                    f"{path}: row 1: {header}: the column {self.header_of[fld]!r} already fills {fld!r}"
+                )
+            else:
+                self.index[fld] = i
+                self.header_of[fld] = header
+        for required in ("ref", "title"):
+            if required not in self.index:
+                names = " / ".join(workflow.columns.get(required, [required]))
+                problems.append(f"{path}: row 1: missing the {names} column")
+        if problems:
+            raise LedgerError(f"{path}: cannot import", details=problems)
+
+    def cell(self, cells: list, fld: str) -> object:
+        i = self.index.get(fld)
+        return cells[i] if i is not None and i < len(cells) else None
+
+
+def import_ledger(
+    session: Session,
+    registry: WorkflowRegistry,
+    path: Path,
+    *,
+    now: dt.datetime,
+    by: str = "import",
+    ledger_name: str | None = None,
+    feedback_date: dt.date | None = None,
+    unit: str | None = None,
+    workflow_name: str,
+    dry_run: bool = False,
+    sheet_name: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportResult:
+    """Import ``path`` into the ledger ``ledger_name`` (default: the file's stem).
+
+    Runs inside the caller's transaction; raises ``LedgerError`` (after writing nothing the caller
+    should keep) when any row is bad. With ``dry_run`` every check runs and nothing is kept.
+    """
+    sheet = open_sheet(path, sheet=sheet_name)
+    name = ledger_name or path.stem
+    ledger = session.scalar(select(Ledger).where(Ledger.name == name))
+    wf_name = ledger.workflow_name if ledger else workflow_name
+    version = registry.sync(session, wf_name, now)
+    workflow = registry.definition(version)
+    result = ImportResult(name, wf_name, version.version, dry_run=dry_run)
+    cols = _Columns(path, sheet.headers, workflow, result.warnings)
+    words = workflow.word_to_state()
+
+    if ledger is None:
+        ledger = Ledger(name=name, workflow_name=wf_name, unit=unit or "", feedback_date=feedback_date,
+                        headers=[h for h in sheet.headers if h], created_at=now, updated_at=now)
+        session.add(ledger)
+        session.flush()
+        fresh = True
+    else:
+        fresh = False
+        ledger.headers = _merge_headers(ledger.headers, sheet.headers)
+        ledger.updated_at = now
+        if feedback_date is not None:
+            ledger.feedback_date = feedback_date
+        if unit is not None:
+            ledger.unit = unit
+
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    batch: list[dict] = []
+
+    def problem(row: int, fld: str, message: str) -> None:
+        header = cols.header_of.get(fld, fld)
+        problems.append(f"{path}: row {row}: {header}: {message}")
+
+    for number, cells in sheet.rows:
+        result.rows += 1
+        ref = text(cols.cell(cells, "ref"))
+        row_ok = True
+        if not ref:
+            problem(number, "ref", "missing 序号")
+            row_ok = False
+        elif ref in seen:
+            problem(number, "ref", f"序号 {ref!r} already used in row {seen[ref]}")
+            row_ok = False
+        else:
+            seen[ref] = number
+        title = text(cols.cell(cells, "title"))
+        if not title:
+            problem(number, "title", "missing the problem title (具体问题)")
+            row_ok = False
+        try:
+            deadline = parse_deadline(cols.cell(cells, "deadline"))
+        except ValueError as exc:
+            problem(number, "deadline", str(exc))
+            row_ok = False
+        word = text(cols.cell(cells, "status"))
+        state = words.get(word) if word else workflow.initial
+        if state is None:
+            known = "、".join(sorted(w for w in words if not w.isascii()))
+            problem(number, "status", f"unknown status {word!r} (known: {known})")
+            row_ok = False
+        if not row_ok or problems:
+            continue  # once anything is wrong nothing will be kept: only keep checking
+        batch.append({
+            "ref": ref, "position": number - 1, "area": text(cols.cell(cells, "area")),
+            "category": text(cols.cell(cells, "category")), "title": title,
+            "measures": text(cols.cell(cells, "measures")), "leader": text(cols.cell(cells, "leader")),
+            "department": text(cols.cell(cells, "department")), "deadline": deadline, "state": state,
+            "extra": {h: text(cells[i]) for h, i in cols.extra.items() if i < len(cells) and text(cells[i])},
+        })
+        if len(batch) >= BATCH:
+            _write(session, ledger, version.id, batch, fresh, now, by, path, result)
+            batch.clear()
+            if progress:
+                progress(sheet.position(), sheet.size)
+    if batch and not problems:
+        _write(session, ledger, version.id, batch, fresh, now, by, path, result)
+    if progress:
+        progress(sheet.size, sheet.size)
+
+    if result.rows == 0 and not problems:
+        problems.append(f"{path}: the file has headers but no rows")
+    if problems:
+        shown = problems[:MAX_REPORTED]
+        if len(problems) > MAX_REPORTED:
+            shown.append(f"... and {len(problems) - MAX_REPORTED} more problems")
+        raise LedgerError(f"{path}: {len(problems)} problem(s); nothing was imported", details=shown)
+
+    if not fresh:
+        count = session.scalar(select(func.count()).select_from(Issue).where(Issue.ledger_id == ledger.id)) or 0
+        result.missing = count - len(seen)
+        if result.missing > 0:
+            result.warnings.append(
+                f"{path}: {result.missing} issue(s) of ledger {name!r} are not in this file; they are kept"
+            )
+    session.add(LedgerImport(ledger_id=ledger.id, at=now, by=by, file_name=str(path), sha256=_sha256(path),
+                             created=result.created, updated=result.updated, unchanged=result.unchanged))
+    return result
+
+
+def _write(session: Session, ledger: Ledger, workflow_id: int, batch: list[dict], fresh: bool,
+           now: dt.datetime, by: str, path: Path, result: ImportResult) -> None:
+    existing: dict[str, tuple] = {}
+    if not fresh:
+        rows = session.execute(
+            select(Issue.id, Issue.ref, Issue.state, *(getattr(Issue, f) for f in FIELDS), Issue.extra)
+            .where(Issue.ledger_id == ledger.id, Issue.ref.in_([r["ref"] for r in batch]))
+        ).all()
+        existing = {r.ref: r for r in rows}
+    inserts, updates, history = [], [], []
+    for row in batch:
+        old = existing.get(row["ref"])
+        if old is None:
+            inserts.append({**row, "ledger_id": ledger.id, "workflow_id": workflow_id,
+                            "state_since": now, "created_at": now, "updated_at": now})
+            continue
+        changed = old.state != row["state"] or old.extra != row["extra"] or any(
+            getattr(old, f) != row[f] for f in FIELDS)
+        if not changed:
+            result.unchanged += 1
+            continue
+        updates.append({**row, "b_id": old.id, "updated_at": now,
+                        "state_since": now if old.state != row["state"] else None})
+        if old.state != row["state"]:
+            history.append({"issue_id": old.id, "at": now, "by": by, "trigger": "import",
+                            "from_state": old.state, "to_state": row["state"],
+                            "note": f"status set by import of {path.name}"})
+    if inserts:
+        session.connection().execute(insert(Issue.__table__), inserts)
+        result.created += len(inserts)
+    if updates:
+        _update(session, [u for u in updates if u["state_since"] is not None], with_state_since=True)
+        _update(session, [u for u in updates if u["state_since"] is None], with_state_since=False)
+        result.updated += len(updates)
+    if history:
+        session.connection().execute(insert(HistoryEntry.__table__), history)
+
+
+def _update(session: Session, rows: list[dict], *, with_state_since: bool) -> None:
+    if not rows:
+        return
+    values = {f: bindparam(f) for f in (*FIELDS, "state", "position", "extra", "updated_at")}
+    if with_state_since:
+        values["state_since"] = bindparam("state_since")
+    stmt = update(Issue.__table__).where(Issue.__table__.c.id == bindparam("b_id")).values(**values)
+    session.connection().execute(stmt, rows)
+
+
+def _merge_headers(old: list[str], new: list[str]) -> list[str]:
+    return list(old) + [h for h in new if h and h not in old]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,34 @@
+"""Alembic environment: runs on the connection duban hands it (see engine.store.db.upgrade)."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from engine.store.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is None:  # plain `alembic` invocation during development
+        connectable = create_engine(config.get_main_option("sqlalchemy.url"))
+        with connectable.connect() as connection:
+            _migrate(connection)
+            connection.commit()
+        return
+    _migrate(connection)
+
+
+def _migrate(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

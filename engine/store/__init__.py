@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy models, the database connection and Alembic migrations."""

@@ -1,0 +1,110 @@
+"""Connecting to the database and bringing its schema up to date.
+
+SQLite is the embedded default (WAL so readers never block the writer, a busy timeout so two
+processes wait rather than fail, foreign keys on); PostgreSQL is reached through psycopg 3.
+The schema is Alembic's alone: nothing here calls ``create_all``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import ConfigError, DubanError
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` as people write it and use the psycopg 3 driver for it."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode survives a crash of the process (not of the machine's power) and is the
+    # setting SQLite recommends for WAL; FULL would cost an fsync per commit.
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"database url is not valid: {url!r}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        db_engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        event.listen(db_engine, "connect", _sqlite_pragmas)
+    else:
+        db_engine = create_engine(url, echo=echo, pool_pre_ping=True)
+    return db_engine
+
+
+def alembic_config(db_engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", db_engine.url.render_as_string(hide_password=False))
+    return cfg
+
+
+def upgrade(db_engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to ``revision`` in one go."""
+    cfg = alembic_config(db_engine)
+    try:
+        with db_engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    except OperationalError as exc:
+        raise DubanError(f"cannot reach the database {db_engine.url!r}: {exc.orig}") from None
+
+
+def schema_status(db_engine: Engine) -> tuple[str | None, str]:
+    """The database's current revision and the newest one this code knows."""
+    head = ScriptDirectory.from_config(alembic_config(db_engine)).get_current_head()
+    with db_engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current, head or ""
+
+
+def require_current_schema(db_engine: Engine) -> None:
+    try:
+        current, head = schema_status(db_engine)
+    except OperationalError as exc:
+        raise DubanError(f"cannot reach the database {db_engine.url!r}: {exc.orig}") from None
+    if current is None:
+        raise DubanError("the database has no duban schema yet", hint="run `duban init` first")
+    if current != head:
+        raise DubanError(
+            f"the database schema is at {current}, this duban expects {head}",
+            hint="run `duban db upgrade`",
+        )
+
+
+def session_factory(db_engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(db_engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: everything inside commits together or not at all."""
+    with factory() as session, session.begin():
+        yield session

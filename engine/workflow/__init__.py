@@ -1,0 +1,1 @@
+"""Workflows: YAML definitions, their validation, versions and state machines."""

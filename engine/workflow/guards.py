@@ -1,0 +1,71 @@
+"""The only guards a workflow YAML may name.
+
+transitions resolves a string callback it cannot find on the model by importing it as a dotted
+Python path, so an admin's YAML must never hand it a string. The YAML names a guard from this
+allow-list; the loader rejects any other name; the machine receives these functions themselves.
+
+A guard takes transitions' ``EventData`` (the machine runs with ``send_event=True``); the model is a
+``Subject`` (see ``machine``) and the trigger's keyword arguments carry what the person supplied.
+On refusal a guard records why, so the refusal can say it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from transitions.core import EventData
+
+Guard = Callable[[EventData], bool]
+
+
+def _refuse(event: EventData, reason: str) -> bool:
+    event.model.refusals.append(reason)
+    return False
+
+
+def has_deadline(event: EventData) -> bool:
+    """A deadline (整改时限) is set on the issue or given with the step (``--deadline``)."""
+    if event.model.deadline is not None or event.kwargs.get("deadline") is not None:
+        return True
+    return _refuse(event, "a deadline is required (整改时限): give --deadline YYYY-MM-DD")
+
+
+def has_evidence(event: EventData) -> bool:
+    """Evidence (佐证材料) is already attached or given with the step (``--evidence FILE``)."""
+    if event.model.evidence_count > 0 or event.kwargs.get("evidence"):
+        return True
+    return _refuse(event, "evidence is required (佐证材料): give --evidence FILE")
+
+
+def has_note(event: EventData) -> bool:
+    """A note explains the step, e.g. why a completed problem rebounded (``--note``)."""
+    if (event.kwargs.get("note") or "").strip():
+        return True
+    return _refuse(event, "a note is required: give --note TEXT explaining why")
+
+
+def has_measures(event: EventData) -> bool:
+    """Rectification measures (整改措施) are written down."""
+    if (event.model.measures or "").strip():
+        return True
+    return _refuse(event, "the issue has no rectification measures (整改措施)")
+
+
+def has_owner(event: EventData) -> bool:
+    """A responsible leader (责任领导) and department (责任科室) are named."""
+    if (event.model.leader or "").strip() and (event.model.department or "").strip():
+        return True
+    return _refuse(event, "the issue needs a responsible leader and department (责任领导, 责任科室)")
+
+
+GUARDS: dict[str, Guard] = {
+    "has_deadline": has_deadline,
+    "has_evidence": has_evidence,
+    "has_note": has_note,
+    "has_measures": has_measures,
+    "has_owner": has_owner,
+}
+
+# Who may fire a trigger: the issue's own leader or department (as written in the ledger),
+# an administrator named in config, or anyone.
+ROLES = ("leader", "department", "admin", "anyone")

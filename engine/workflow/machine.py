@@ -1,0 +1,114 @@
+"""One transitions ``Machine`` per workflow version, shared by every issue on that version.
+
+A machine per issue costs ~30 KB and ~0.5 ms; one machine holding a million models costs
+gigabytes. So the machine is built once with ``model=None`` and ``auto_transitions=False`` (no
+``to_<state>()`` shortcuts that skip every guard), and an issue is attached as a light ``Subject``
+for one operation and detached after.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from transitions import Machine, MachineError
+from transitions.core import EventData
+
+from ..errors import Refused
+from .guards import GUARDS
+from .schema import TransitionDef, WorkflowDef
+
+
+@dataclass
+class Subject:
+    """What the guards see of an issue while it is attached to the machine."""
+
+    ref: str
+    state: str
+    deadline: dt.date | None = None
+    evidence_count: int = 0
+    measures: str = ""
+    leader: str = ""
+    department: str = ""
+    refusals: list[str] = field(default_factory=list)
+
+
+def _role_guard(roles: list[str], admins: frozenset[str]) -> Callable[[EventData], bool]:
+    def allowed(event: EventData) -> bool:
+        by = (event.kwargs.get("by") or "").strip()
+        model = event.model
+        ok = (
+            "anyone" in roles
+            or ("leader" in roles and by == model.leader)
+            or ("department" in roles and by == model.department)
+            or ("admin" in roles and by in admins)
+        )
+        if not ok:
+            model.refusals.append(f"{by!r} may not do this: allowed roles are {', '.join(roles)}")
+        return ok
+
+    return allowed
+
+
+class WorkflowMachine:
+    """Fires triggers for issues of one workflow version."""
+
+    def __init__(self, definition: WorkflowDef, *, admins: frozenset[str] = frozenset()):
+        self.definition = definition
+        self.machine = Machine(
+            model=None,
+            states=[s.name for s in definition.states],
+            initial=definition.initial,
+            transitions=[self._spec(t, admins) for t in definition.transitions],
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+        )
+        # add_model/remove_model mutate the machine's model list; one operation at a time.
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _spec(t: TransitionDef, admins: frozenset[str]) -> dict[str, Any]:
+        conditions: list[Callable[[EventData], bool]] = [GUARDS[name] for name in t.conditions]
+        if t.roles:
+            conditions.insert(0, _role_guard(list(t.roles), admins))
+        return {
+            "trigger": t.trigger,
+            "source": list(t.source),
+            "dest": t.dest,
+            "conditions": conditions,
+            "unless": [GUARDS[name] for name in t.unless],
+        }
+
+    def fire(self, subject: Subject, trigger: str, **kwargs: Any) -> str:
+        """Move ``subject`` by ``trigger``; return the new state or raise ``Refused``.
+
+        The subject's ``state`` is updated in place; nothing is written anywhere.
+        """
+        allowed = self.definition.triggers_from(subject.state)
+        if trigger not in allowed:
+            label = self.definition.label(subject.state)
+            choices = ", ".join(allowed) if allowed else "none (this state is final)"
+            known = "" if trigger in self.machine.events else f" ({trigger!r} is not a trigger of this workflow)"
+            raise Refused(
+                f"{subject.ref}: cannot {trigger!r} from state {subject.state} ({label}){known}",
+                details=[f"triggers allowed from {subject.state}: {choices}"],
+            )
+        with self._lock:
+            self.machine.add_model(subject, initial=subject.state)
+            try:
+                moved = getattr(subject, trigger)(**kwargs)
+            except MachineError as exc:  # defensive: allowed-list and machine disagree
+                raise Refused(f"{subject.ref}: {exc.value}") from None
+            finally:
+                self.machine.remove_model(subject)
+        if not moved:
+            reasons = subject.refusals or ["a guard refused the step"]
+            raise Refused(
+                f"{subject.ref}: {trigger!r} refused in state {subject.state} "
+                f"({self.definition.label(subject.state)})",
+                details=reasons,
+            )
+        return subject.state

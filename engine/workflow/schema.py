@@ -1,0 +1,121 @@
+"""The shape of a workflow YAML file, as pydantic models.
+
+Unknown keys are errors (``extra="forbid"``) so a misspelt key, or a key that tries to smuggle in
+code such as ``after: os.system``, is reported instead of ignored. Meaning (states that exist,
+reachability, allowed guard names) is checked afterwards in ``loader``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+
+# Issue fields a ledger column can fill, in the order an export writes them.
+LEDGER_FIELDS = (
+    "ref",
+    "area",
+    "category",
+    "title",
+    "measures",
+    "leader",
+    "department",
+    "deadline",
+    "status",
+)
+
+
+def _one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+StrList = Annotated[list[str], BeforeValidator(_one_or_many)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StateDef(_Strict):
+    name: str
+    label: str = Field(min_length=1, description="zh-CN label shown to people")
+    label_en: str = ""
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError(f"state name {value!r} must be lower_snake_case (a-z, 0-9, _)")
+        return value
+
+
+class TransitionDef(_Strict):
+    trigger: str
+    source: StrList
+    dest: str
+    label: str = ""
+    label_en: str = ""
+    conditions: StrList = Field(default_factory=list)
+    unless: StrList = Field(default_factory=list)
+    roles: StrList = Field(default_factory=list)
+
+    @field_validator("trigger")
+    @classmethod
+    def _trigger(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError(f"trigger {value!r} must be lower_snake_case (a-z, 0-9, _)")
+        return value
+
+
+class WorkflowDef(_Strict):
+    name: str
+    title: str = ""
+    title_en: str = ""
+    description: str = ""
+    initial: str
+    states: list[StateDef] = Field(min_length=1)
+    transitions: list[TransitionDef] = Field(default_factory=list)
+    # state -> words that mean it in a ledger's status column (整改状态)
+    status_words: dict[str, StrList] = Field(default_factory=dict)
+    # issue field -> header(s) of the ledger column that fills it
+    columns: dict[str, StrList] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9][a-z0-9_-]{0,99}$", value):
+            raise ValueError(f"workflow name {value!r} must be lower-case letters, digits, - and _")
+        return value
+
+    def state(self, name: str) -> StateDef:
+        return next(s for s in self.states if s.name == name)
+
+    def label(self, state: str, lang: str = "zh") -> str:
+        for s in self.states:
+            if s.name == state:
+                return (s.label_en or s.name) if lang == "en" else s.label
+        return state
+
+    def status_word(self, state: str) -> str:
+        """The word an export writes for ``state``: the first status word, else the label."""
+        words = self.status_words.get(state)
+        return words[0] if words else self.label(state)
+
+    def word_to_state(self) -> dict[str, str]:
+        table = {s.label: s.name for s in self.states}
+        table.update({s.name: s.name for s in self.states})
+        for state, words in self.status_words.items():
+            for word in words:
+                table[word] = state
+        return table
+
+    def triggers_from(self, state: str) -> list[str]:
+        out: list[str] = []
+        for t in self.transitions:
+            if state in t.source and t.trigger not in out:
+                out.append(t.trigger)
+        return out

@@ -1,0 +1,110 @@
+"""Safe YAML loading that remembers where every value came from.
+
+Errors about a workflow must say ``FILE:LINE:COL``, in syntax and in meaning alike, so the loader
+keeps the position of every node by its path (``("transitions", 2, "dest")``). Only PyYAML's safe
+constructors build values: no tags, no Python objects. Duplicate keys, which PyYAML would silently
+overwrite, are errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class Located:
+    """A parsed document and the (line, column) of each value and mapping key, 1-based."""
+
+    file: str
+    data: Any
+    marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: Path_, *, key: bool = False) -> str:
+        """``FILE:LINE:COL`` of the deepest known node on ``path``."""
+        table = self.key_marks if key else self.marks
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                line, col = table[probe]
+                return f"{self.file}:{line}:{col}"
+            if probe in self.marks:
+                line, col = self.marks[probe]
+                return f"{self.file}:{line}:{col}"
+            probe = probe[:-1]
+        line, col = self.marks.get((), (1, 1))
+        return f"{self.file}:{line}:{col}"
+
+
+class YamlSyntaxError(Exception):
+    def __init__(self, location: str, message: str):
+        super().__init__(f"{location}: {message}")
+        self.location = location
+        self.message = message
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def load_located(text: str, file: str) -> Located:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else f"{file}:1:1"
+        raise YamlSyntaxError(where, f"YAML syntax error: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(f"{file}:1:1", f"YAML error: {exc}") from None
+    doc = Located(file=file, data=None)
+    if root is None:
+        doc.data = {}
+        return doc
+    constructor = SafeConstructor()
+    doc.data = _build(root, (), doc, constructor)
+    return doc
+
+
+def _build(node: yaml.Node, path: Path_, doc: Located, constructor: SafeConstructor) -> Any:
+    doc.marks[path] = _mark(node)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise YamlSyntaxError(
+                    f"{doc.file}:{_mark(key_node)[0]}:{_mark(key_node)[1]}",
+                    "merge keys (<<) are not supported in workflows",
+                )
+            key = constructor.construct_object(key_node)
+            if not isinstance(key, (str, int)):
+                line, col = _mark(key_node)
+                raise YamlSyntaxError(f"{doc.file}:{line}:{col}", "mapping keys must be plain text")
+            if key in out:
+                line, col = _mark(key_node)
+                first = doc.key_marks[path + (key,)]
+                raise YamlSyntaxError(
+                    f"{doc.file}:{line}:{col}", f"duplicate key {key!r} (first at line {first[0]})"
+                )
+            doc.key_marks[path + (key,)] = _mark(key_node)
+            out[key] = _build(value_node, path + (key,), doc, constructor)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, path + (i,), doc, constructor) for i, item in enumerate(node.value)]
+    return constructor.construct_object(node)
+
+
+def read_located(path: Path) -> Located:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise YamlSyntaxError(f"{path}:1:1", "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise YamlSyntaxError(f"{path}:1:1", f"not UTF-8 text ({exc.reason})") from None
+    return load_located(text, str(path))

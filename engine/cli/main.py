@@ -31,8 +31,8 @@ for module in (db_cmds, workflow_cmds, ledger_cmds, issue_cmds):
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user mistakes print a message and an exit code, never a traceback."""
     try:
-        cli.main(args=argv, prog_name="duban", standalone_mode=False)
-        return 0
+        code = cli.main(args=argv, prog_name="duban", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except DubanError as exc:
         error_lines(exc.lines())
         return exc.exit_code

@@ -10,7 +10,8 @@ from rich.console import Console
 
 # markup off: ledger text may contain [brackets] that rich would otherwise eat
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# soft_wrap: a FILE:LINE:COL line must stay one line, whatever the terminal width
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:
@@ -18,7 +19,7 @@ def print_json(data: Any) -> None:
 
 
 def say(text: str) -> None:
-    out.print(text, markup=False)
+    out.print(text, markup=False, soft_wrap=True)
 
 
 def warn(text: str) -> None:

@@ -245,11 +245,11 @@ def _write(session: Session, ledger: Ledger, workflow_id: int, batch: list[dict]
 def _update(session: Session, rows: list[dict], *, with_state_since: bool) -> None:
     if not rows:
         return
-    values = {f: bindparam(f) for f in (*FIELDS, "state", "position", "extra", "updated_at")}
-    if with_state_since:
-        values["state_since"] = bindparam("state_since")
-    stmt = update(Issue.__table__).where(Issue.__table__.c.id == bindparam("b_id")).values(**values)
-    session.connection().execute(stmt, rows)
+    # bind names must differ from column names: SQLAlchemy reserves those for the SET clause
+    names = (*FIELDS, "state", "position", "extra", "updated_at") + (("state_since",) if with_state_since else ())
+    table = Issue.__table__
+    stmt = update(table).where(table.c.id == bindparam("b_id")).values({n: bindparam(f"b_{n}") for n in names})
+    session.connection().execute(stmt, [{"b_id": r["b_id"], **{f"b_{n}": r[n] for n in names}} for r in rows])
 
 
 def _merge_headers(old: list[str], new: list[str]) -> list[str]:

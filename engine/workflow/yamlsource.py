@@ -72,8 +72,14 @@ def load_located(text: str, file: str) -> Located:
     return doc
 
 
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
 def _build(node: yaml.Node, path: Path_, doc: Located, constructor: SafeConstructor) -> Any:
     doc.marks[path] = _mark(node)
+    if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+        line, col = _mark(node)
+        raise YamlSyntaxError(f"{doc.file}:{line}:{col}", f"YAML tag {node.tag!r} is not allowed")
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -97,7 +103,11 @@ def _build(node: yaml.Node, path: Path_, doc: Located, constructor: SafeConstruc
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path + (i,), doc, constructor) for i, item in enumerate(node.value)]
-    return constructor.construct_object(node)
+    try:
+        return constructor.construct_object(node)
+    except yaml.constructor.ConstructorError as exc:
+        line, col = _mark(node)
+        raise YamlSyntaxError(f"{doc.file}:{line}:{col}", f"YAML error: {exc.problem}") from None
 
 
 def read_located(path: Path) -> Located:

@@ -1,0 +1,200 @@
+"""WorkCalendar against chinese_calendar's real 2026 schedule and the fallback beyond it.
+
+The 2026 official schedule (国务院办公厅 2026 年部分节假日安排), as shipped in chinesecalendar 1.11:
+New Year 01-01..03 (make-up Sun 01-04), Spring Festival 02-15..23 (make-up Sat 02-14 and
+Sat 02-28), Labour Day 05-01..05 (make-up Sat 05-09), National Day 10-01..07 (make-up Sun 09-20
+and Sat 10-10).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+import pytest
+from freezegun import freeze_time
+
+from engine.calendar import WorkCalendar, official_covers
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+UTC = dt.timezone.utc
+D = dt.date
+
+# chinesecalendar publishes a year only once the State Council does; when it ships 2027 the
+# 2027 fallback tests stop meaning anything (the 2030 ones still cover the fallback).
+needs_2027_uncovered = pytest.mark.skipif(official_covers(2027), reason="chinesecalendar now ships 2027")
+
+
+@pytest.fixture
+def cal() -> WorkCalendar:
+    return WorkCalendar(SHANGHAI)
+
+
+def fallback_warnings(caplog: pytest.LogCaptureFixture, year: int) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.name == "duban.calendar" and r.levelno == logging.WARNING and str(year) in r.getMessage()
+    ]
+
+
+# -- the official 2026 schedule -----------------------------------------------------------------
+
+
+def test_national_day_five_workdays_after_sept_30(cal: WorkCalendar) -> None:
+    assert all(cal.is_holiday(D(2026, 10, day)) for day in range(1, 8))
+    assert cal.is_workday(D(2026, 10, 10))  # Saturday, make-up day
+    assert cal.is_workday(D(2026, 9, 20))  # Sunday, make-up day
+    # 10-08 Thu, 10-09 Fri, 10-10 Sat (make-up), 10-12 Mon, 10-13 Tue
+    assert cal.add_workdays(D(2026, 9, 30), 5) == D(2026, 10, 13)
+
+
+def test_spring_festival_2026(cal: WorkCalendar) -> None:
+    assert all(cal.is_holiday(D(2026, 2, day)) for day in range(15, 24))
+    assert D(2026, 2, 14).weekday() == 5 and cal.is_workday(D(2026, 2, 14))
+    assert D(2026, 2, 28).weekday() == 5 and cal.is_workday(D(2026, 2, 28))
+    assert cal.is_holiday(D(2026, 3, 1))  # an ordinary Sunday stays a rest day
+    # From Thursday 02-12: Fri 02-13, Sat 02-14 (make-up), then nine days off, Tue 02-24.
+    assert cal.add_workdays(D(2026, 2, 12), 3) == D(2026, 2, 24)
+    assert cal.add_workdays(D(2026, 2, 13), 1) == D(2026, 2, 14)
+    # Ten working days after the eve of the holiday: 02-14, 24, 25, 26, 27, 28 (Sat), 03-02 .. 03-05.
+    assert cal.add_workdays(D(2026, 2, 13), 10) == D(2026, 3, 5)
+
+
+def test_new_year_make_up_sunday(cal: WorkCalendar) -> None:
+    assert cal.is_holiday(D(2026, 1, 1)) and cal.is_holiday(D(2026, 1, 2))
+    assert D(2026, 1, 4).weekday() == 6 and cal.is_workday(D(2026, 1, 4))
+
+
+def test_add_workdays_backwards(cal: WorkCalendar) -> None:
+    assert cal.add_workdays(D(2026, 2, 24), -1) == D(2026, 2, 14)
+    assert cal.add_workdays(D(2026, 2, 24), -2) == D(2026, 2, 13)
+    assert cal.add_workdays(D(2026, 10, 8), -1) == D(2026, 9, 30)
+    assert cal.add_workdays(D(2026, 10, 20), -10) == D(2026, 9, 30)
+
+
+def test_add_zero_workdays_is_the_day_itself(cal: WorkCalendar) -> None:
+    assert cal.add_workdays(D(2026, 10, 1), 0) == D(2026, 10, 1)
+
+
+def test_next_workday(cal: WorkCalendar) -> None:
+    assert cal.next_workday(D(2026, 10, 1)) == D(2026, 10, 8)
+    assert cal.next_workday(D(2026, 10, 9)) == D(2026, 10, 9)
+    assert cal.next_workday(D(2026, 10, 9), include=False) == D(2026, 10, 10)
+
+
+def test_workdays_between(cal: WorkCalendar) -> None:
+    assert cal.workdays_between(D(2026, 9, 30), D(2026, 10, 13)) == 5
+    assert cal.workdays_between(D(2026, 10, 13), D(2026, 9, 30)) == -5
+    assert cal.workdays_between(D(2026, 10, 13), D(2026, 10, 13)) == 0
+    assert cal.workdays_between(D(2026, 2, 13), D(2026, 2, 28)) == 6
+    # (start, end]: the start day is not counted, the end day is.
+    assert cal.workdays_between(D(2026, 10, 12), D(2026, 10, 13)) == 1
+
+
+def test_admin_lists_override_official_data() -> None:
+    cal = WorkCalendar(SHANGHAI, extra_holidays=[D(2026, 10, 9)], extra_workdays=["2026-10-03"])
+    assert cal.is_holiday(D(2026, 10, 9))
+    assert cal.is_workday(D(2026, 10, 3))
+
+
+def test_covers(cal: WorkCalendar) -> None:
+    assert cal.covers(2026)
+    assert not cal.covers(2030)
+    assert not cal.covers(2003)
+
+
+# -- beyond the data --------------------------------------------------------------------------
+
+
+@needs_2027_uncovered
+def test_2027_falls_back_to_monday_to_friday(cal: WorkCalendar, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(NotImplementedError):
+        chinese_calendar.is_workday(D(2027, 1, 4))  # why the fallback exists
+    caplog.set_level(logging.WARNING, logger="duban.calendar")
+    assert not cal.covers(2027)
+    assert cal.is_workday(D(2027, 1, 1))  # a Friday; its real status is unknown
+    assert cal.is_holiday(D(2027, 1, 2))  # Saturday
+    assert cal.add_workdays(D(2026, 12, 31), 10) == D(2027, 1, 14)
+    assert cal.workdays_between(D(2027, 1, 1), D(2027, 12, 31)) == 260
+    [record] = fallback_warnings(caplog, 2027)
+    message = record.getMessage()
+    assert "extra_holidays" in message and "extra_workdays" in message and "config.toml" in message
+
+
+def test_one_warning_per_year(cal: WorkCalendar, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="duban.calendar")
+    for day in range(1, 29):
+        cal.is_workday(D(2030, 2, day))
+    cal.add_workdays(D(2030, 6, 1), 40)
+    assert len(fallback_warnings(caplog, 2030)) == 1
+    assert cal.is_workday(D(2031, 1, 1))  # Wednesday
+    assert len(fallback_warnings(caplog, 2031)) == 1
+    # A second calendar (e.g. after a config reload) warns again: the admins may have changed it.
+    WorkCalendar(SHANGHAI).is_workday(D(2030, 2, 1))
+    assert len(fallback_warnings(caplog, 2030)) == 2
+
+
+@needs_2027_uncovered
+def test_2027_admin_overrides(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="duban.calendar")
+    cal = WorkCalendar(SHANGHAI, extra_holidays=["2027-01-01"], extra_workdays=[D(2027, 1, 9)])
+    assert cal.covers(2027)
+    assert cal.is_holiday(D(2027, 1, 1))
+    assert D(2027, 1, 9).weekday() == 5 and cal.is_workday(D(2027, 1, 9))
+    assert cal.is_workday(D(2027, 1, 4))  # other days still follow Monday-Friday
+    assert cal.add_workdays(D(2026, 12, 31), 1) == D(2027, 1, 4)
+    # The admins have entered 2027, so the "add it in config.toml" warning would be noise.
+    assert fallback_warnings(caplog, 2027) == []
+
+
+def test_never_crashes_on_extreme_dates(cal: WorkCalendar) -> None:
+    for day in (dt.date.min, D(2003, 12, 31), dt.date.max):
+        assert cal.is_workday(day) == (day.weekday() < 5)
+    assert not cal.covers(dt.date.min.year)
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+def test_date_in_both_lists_is_refused() -> None:
+    with pytest.raises(ValueError, match="2027-01-01"):
+        WorkCalendar(SHANGHAI, extra_holidays=["2027-01-01"], extra_workdays=[D(2027, 1, 1)])
+
+
+@pytest.mark.parametrize("bad", ["2027-13-01", "2027/01/01", "tomorrow", "20270101", 20270101])
+def test_bad_admin_date_is_named(bad: object) -> None:
+    with pytest.raises(ValueError, match=str(bad)):
+        WorkCalendar(SHANGHAI, extra_holidays=[bad])  # type: ignore[list-item]
+
+
+def test_instant_is_not_a_date(cal: WorkCalendar) -> None:
+    with pytest.raises(TypeError, match="local_date"):
+        cal.is_workday(dt.datetime(2026, 10, 12, 20, tzinfo=UTC))
+
+
+# -- time zone --------------------------------------------------------------------------------
+
+
+def test_local_date_across_the_offset(cal: WorkCalendar) -> None:
+    assert cal.local_date(dt.datetime(2026, 10, 12, 20, 0, tzinfo=UTC)) == D(2026, 10, 13)
+    assert cal.local_date(dt.datetime(2026, 10, 12, 15, 59, tzinfo=UTC)) == D(2026, 10, 12)
+    with pytest.raises(ValueError, match="aware"):
+        cal.local_date(dt.datetime(2026, 10, 12, 20, 0))
+
+
+def test_at_local(cal: WorkCalendar) -> None:
+    assert cal.at_local(D(2026, 10, 13), dt.time(9, 0)) == dt.datetime(2026, 10, 13, 1, 0, tzinfo=UTC)
+    # Just after local midnight is still the previous day in UTC.
+    assert cal.at_local(D(2026, 10, 13), dt.time(0, 30)) == dt.datetime(2026, 10, 12, 16, 30, tzinfo=UTC)
+    assert cal.at_local(D(2026, 10, 13), dt.time(9, 0)).tzinfo == UTC
+
+
+@freeze_time("2026-10-12T20:00:00Z")
+def test_today_in_beijing_while_utc_is_still_yesterday(cal: WorkCalendar) -> None:
+    today = cal.local_date(dt.datetime.now(UTC))
+    assert today == D(2026, 10, 13)
+    assert cal.is_workday(today)
+    assert cal.at_local(today, dt.time(0, 0)) <= dt.datetime.now(UTC) < cal.at_local(today, dt.time(9, 0))

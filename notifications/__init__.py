@@ -1,0 +1,1 @@
+"""Notifications: routing, grouping, templates, the outbox and the channels that deliver."""

@@ -1,0 +1,178 @@
+"""What every transport promises, and how one is built from a ``[channels.NAME]`` table.
+
+A channel validates its settings when it is built (a bad table is a ``ValueError`` naming the channel
+and the key), reads secrets only from environment variables named in the settings (``*_env``), and
+reports each failed send as a ``DeliveryError`` that says whether trying again can help.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, ClassVar
+
+from notifications.message import OutgoingMessage
+
+# kind -> "module:Class"; imported on demand so a console-only setup never imports httpx.
+_KINDS: dict[str, str] = {
+    "console": "console:ConsoleChannel",
+    "file": "file:FileChannel",
+    "email": "smtp:EmailChannel",
+    "webhook": "webhook:WebhookChannel",
+    "dingtalk": "dingtalk:DingTalkChannel",
+    "wecom": "wecom:WeComChannel",
+    "feishu": "feishu:FeishuChannel",
+}
+
+# Settings that would put a secret into config.toml (which gets copied, committed and mailed).
+_INLINE_SECRETS = ("password", "secret", "username", "token")
+
+_MISSING: Any = object()
+
+
+class DeliveryError(Exception):
+    """A send failed.
+
+    ``permanent`` means the same message will fail the same way (bad address, refused auth, a 4xx);
+    otherwise the outbox should try again, not before ``retry_after`` seconds when that is given.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return (
+            f"DeliveryError({self.message!r}, permanent={self.permanent}, "
+            f"retry_after={self.retry_after})"
+        )
+
+
+class Channel(ABC):
+    """One configured transport. Build it with ``build_channel``; call ``close`` when done."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ):
+        self.name = name
+        self.settings: dict[str, Any] = dict(settings)
+        self.env = env
+        declared = self.settings.get("kind", self.kind)
+        if declared != self.kind:
+            raise self.config_error(f"kind is {declared!r}, not {self.kind!r}")
+        for key in _INLINE_SECRETS:
+            if key in self.settings:
+                raise self.config_error(
+                    f"do not put {key!r} in the config; put it in an environment variable "
+                    f"and name that variable in '{key}_env'"
+                )
+        for key, value in self.settings.items():
+            if key.endswith("_env") and not (isinstance(value, str) and value.strip()):
+                raise self.config_error(f"{key!r} must name an environment variable")
+
+    @abstractmethod
+    def send(self, message: OutgoingMessage) -> None:
+        """Deliver one message or raise ``DeliveryError``."""
+
+    def close(self) -> None:
+        """Release connections; the channel may be used again afterwards (it reconnects)."""
+
+    def check(self) -> list[str]:
+        """Configuration problems that would make every send fail, found without sending."""
+        problems = []
+        for key, var in self.settings.items():
+            if key.endswith("_env") and not self.env.get(var):
+                problems.append(self._prefix(f"environment variable {var!r} ({key}) is not set"))
+        return problems
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        # Never the settings: webhook URLs carry access tokens.
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    # -- helpers for subclasses -------------------------------------------------------------
+
+    def _prefix(self, text: str) -> str:
+        return f"channel {self.name!r}: {text}"
+
+    def config_error(self, text: str) -> ValueError:
+        return ValueError(self._prefix(text))
+
+    def failure(
+        self, text: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> DeliveryError:
+        return DeliveryError(self._prefix(text), permanent=permanent, retry_after=retry_after)
+
+    def setting_str(self, key: str, default: Any = _MISSING) -> Any:
+        value = self.settings.get(key, _MISSING)
+        if value is _MISSING or value is None or value == "":
+            if default is _MISSING:
+                raise self.config_error(f"missing {key!r}")
+            return default
+        if not isinstance(value, str):
+            raise self.config_error(f"{key!r} must be a string")
+        return value
+
+    def setting_bool(self, key: str, default: bool) -> bool:
+        value = self.settings.get(key, default)
+        # TOML gives real booleans; a quoted "false" would be truthy and silently flip the meaning.
+        if not isinstance(value, bool):
+            raise self.config_error(f"{key!r} must be true or false")
+        return value
+
+    def setting_number(self, key: str, default: float, *, integer: bool = False) -> Any:
+        value = self.settings.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.config_error(f"{key!r} must be a positive number")
+        if integer:
+            if value != int(value):
+                raise self.config_error(f"{key!r} must be a whole number")
+            return int(value)
+        return float(value)
+
+    def secret(self, key: str) -> str | None:
+        """The value of the environment variable named by setting ``key`` (None if not configured).
+
+        Raises a permanent ``DeliveryError`` when the setting names a variable that is unset: the
+        send cannot work until someone fixes the environment, and ``check`` reports the same.
+        """
+        var = self.settings.get(key)
+        if var is None:
+            return None
+        value = self.env.get(var)
+        if not value:
+            raise self.failure(f"environment variable {var!r} ({key}) is not set", permanent=True)
+        return value
+
+
+def build_channel(
+    name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ
+) -> Channel:
+    """Build the channel described by one ``[channels.NAME]`` table (dispatch on ``kind``)."""
+    if not isinstance(settings, Mapping):
+        raise ValueError(f"channel {name!r}: settings must be a table")
+    kind = settings.get("kind")
+    known = ", ".join(sorted(_KINDS))
+    if not kind:
+        raise ValueError(f"channel {name!r}: missing 'kind' (one of {known})")
+    if kind not in _KINDS:
+        raise ValueError(f"channel {name!r}: unknown kind {kind!r} (one of {known})")
+    module_name, class_name = _KINDS[kind].split(":")
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    channel: Channel = getattr(module, class_name)(name, settings, env)
+    return channel

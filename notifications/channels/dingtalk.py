@@ -1,0 +1,104 @@
+"""DingTalk (钉钉) custom group robot: ``POST https://oapi.dingtalk.com/robot/send?access_token=…``.
+
+Sends a markdown message titled with the subject. With ``secret_env`` (the robot's 加签 secret) the
+URL also gets ``timestamp`` (ms) and ``sign`` = urlencode(base64(HMAC-SHA256(secret,
+"{timestamp}\\n{secret}"))), DingTalk's documented scheme; the server rejects timestamps more than an
+hour off, so the host clock must be right.
+
+``address`` says whom to @: an 11-digit mobile number (``atMobiles``), ``all`` (``isAtAll``), another
+token (a DingTalk userid, ``atUserIds``) or "" for nobody. DingTalk only highlights an @ whose
+``@target`` also appears in the text, so it is added before the key line.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from typing import Any, ClassVar
+
+from notifications.channels._http import RATE_LIMIT_PAUSE, HttpChannel
+from notifications.channels.text import compose, key_line
+from notifications.message import OutgoingMessage
+
+# The robots refuse oversized requests (Feishu documents 20 KB); stay well below that.
+MAX_TEXT_BYTES = 18_000
+
+_MOBILE = re.compile(r"(?:\+?86-?)?(1\d{10})")
+_USERID = re.compile(r"[A-Za-z0-9_.\-$]+")
+
+# 130101 "send too fast", 410100 the newer "发送速度太快而限流" (both: the minute quota is used up).
+_RATE_LIMITED = {130101, 410100}
+# -1 "系统繁忙": DingTalk's own hiccup.
+_BUSY = {-1}
+
+
+def sign(secret: str, timestamp_ms: int) -> str:
+    """DingTalk's signature before URL encoding (httpx percent-encodes it as a query value)."""
+    digest = hmac.new(
+        secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode("utf-8"), hashlib.sha256
+    ).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+class DingTalkChannel(HttpChannel):
+    """Settings: ``url`` (with ``access_token``), ``secret_env``, ``timeout`` (default 10 s)."""
+
+    kind: ClassVar[str] = "dingtalk"
+
+    def check(self) -> list[str]:
+        problems = super().check()
+        if "access_token=" not in self.url:
+            problems.append(self._prefix("'url' has no access_token (copy the whole robot URL)"))
+        return problems
+
+    def payload(self, message: OutgoingMessage) -> dict[str, Any]:
+        """The JSON body for ``message`` (public so tests and previews can show it)."""
+        at: dict[str, Any] = {}
+        mention = ""
+        address = message.address.strip()
+        if address:
+            mobile = _MOBILE.fullmatch(address)
+            if address.lower() in ("all", "@all"):
+                at, mention = {"isAtAll": True}, "@所有人"
+            elif mobile:
+                at, mention = {"atMobiles": [mobile.group(1)]}, f"@{mobile.group(1)}"
+            elif _USERID.fullmatch(address):
+                at, mention = {"atUserIds": [address]}, f"@{address}"
+            else:
+                raise self.failure(
+                    f"address {address!r} is not a mobile number, userid or 'all'", permanent=True
+                )
+        # DingTalk markdown joins single newlines into one paragraph; a blank line keeps each line.
+        body = "\n\n".join(line.rstrip() for line in message.text.strip().splitlines())
+        tail = "\n\n" + (f"{mention}\n\n" if mention else "") + key_line(message.key)
+        text = compose(f"#### {message.subject}\n\n", body, tail, MAX_TEXT_BYTES)
+        payload: dict[str, Any] = {
+            "msgtype": "markdown",
+            "markdown": {"title": message.subject, "text": text},
+        }
+        if at:
+            payload["at"] = at
+        return payload
+
+    def send(self, message: OutgoingMessage) -> None:
+        payload = self.payload(message)
+        params = None
+        secret = self.secret("secret_env")
+        if secret is not None:
+            timestamp = int(time.time() * 1000)
+            params = {"timestamp": str(timestamp), "sign": sign(secret, timestamp)}
+        failure = self.robot_reply(self.post_json(payload, params=params), "errcode")
+        if failure is None:
+            return
+        code, errmsg = failure
+        text = f"DingTalk errcode {code}: {errmsg}"
+        if code in _RATE_LIMITED:
+            raise self.failure(text, retry_after=RATE_LIMIT_PAUSE)
+        if code in _BUSY:
+            raise self.failure(text)
+        # 310000 (sign, keyword or IP whitelist), 300001 (bad token), 400102 (robot disabled) and
+        # the rest will keep failing until someone changes the robot or the config.
+        raise self.failure(text, permanent=True)

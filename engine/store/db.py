@@ -33,6 +33,9 @@ def normalise_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (the pysqlite driver would otherwise
+    # defer it), so every transaction can be BEGIN IMMEDIATE; see _sqlite_begin.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode survives a crash of the process (not of the machine's power) and is the
@@ -41,6 +44,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # IMMEDIATE takes the write lock up front: a transaction that reads then writes (every sweep
+    # and transition) then waits on busy_timeout instead of failing with "database is locked"
+    # when another process wrote in between. Readers are never blocked in WAL mode.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -54,6 +64,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         db_engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(db_engine, "connect", _sqlite_pragmas)
+        event.listen(db_engine, "begin", _sqlite_begin)
     else:
         db_engine = create_engine(url, echo=echo, pool_pre_ping=True)
     return db_engine

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     ForeignKey,
     Index,
@@ -101,6 +102,10 @@ class Issue(Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # unknown ledger columns
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The sweep reads only rows whose next reminder is due (an index range scan), never the table.
+    next_remind_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    remind_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # swept up to here
+    last_checkin_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     ledger: Mapped[Ledger] = relationship(lazy="joined")
     workflow: Mapped[WorkflowVersion] = relationship()
@@ -122,12 +127,14 @@ class HistoryEntry(Base):
 
 
 class Evidence(Base):
-    """Proof of rectification (佐证材料): a file attached to an issue."""
+    """Proof (佐证材料): a file attached to an issue or to a duty occurrence."""
 
     __tablename__ = "evidence"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    occurrence_id: Mapped[int | None] = mapped_column(
+        ForeignKey("duty_occurrences.id", ondelete="CASCADE"), index=True)
     file_name: Mapped[str] = mapped_column(String(500))
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
@@ -151,3 +158,68 @@ class LedgerImport(Base):
     created: Mapped[int] = mapped_column(Integer)
     updated: Mapped[int] = mapped_column(Integer)
     unchanged: Mapped[int] = mapped_column(Integer)
+
+
+class Duty(Base):
+    """A recurring duty (quarterly report, monthly clearing…) or a ledger milestone (the report)."""
+
+    __tablename__ = "duties"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))  # recurring | milestone
+    owners: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledgers.id", ondelete="CASCADE"), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    generated_until: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class DutyOccurrence(Base):
+    """One period of a duty (e.g. 2026-Q3). ``scheduled_due`` is computed; ``due`` may be edited."""
+
+    __tablename__ = "duty_occurrences"
+    __table_args__ = (UniqueConstraint("duty_id", "period", name="uq_duty_occurrences_duty_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    duty_id: Mapped[int] = mapped_column(ForeignKey("duties.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(40))
+    anchor: Mapped[dt.date] = mapped_column(Date)
+    scheduled_due: Mapped[dt.date] = mapped_column(Date)
+    due: Mapped[dt.date] = mapped_column(Date, index=True)
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open | done
+    touched: Mapped[bool] = mapped_column(Boolean, default=False)  # edited or done: never regenerated
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    done_by: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    next_remind_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    remind_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    duty: Mapped[Duty] = relationship(lazy="joined")
+
+
+class Reminder(Base):
+    """A reminder that fell due, written once: ``dedupe_key`` is (subject, rule, occurrence)."""
+
+    __tablename__ = "reminders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(400), unique=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)  # when it fell due
+    subject: Mapped[str] = mapped_column(String(300))  # LEDGER/序号, a duty key, calendar:YEAR
+    kind: Mapped[str] = mapped_column(String(20))
+    rule: Mapped[str] = mapped_column(String(100))
+    occurrence: Mapped[str] = mapped_column(String(60))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledgers.id", ondelete="CASCADE"), index=True)
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    occurrence_id: Mapped[int | None] = mapped_column(ForeignKey("duty_occurrences.id", ondelete="CASCADE"))
+    due: Mapped[dt.date | None] = mapped_column(Date)
+    days_overdue: Mapped[int] = mapped_column(Integer, default=0)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # title, department… at the time
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

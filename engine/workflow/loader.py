@@ -156,6 +156,16 @@ def check_meaning(wf: WorkflowDef, doc: Located) -> list[str]:
                 f"{at(('columns', field), key=True)}: unknown ledger field {field!r} "
                 f"(known: {', '.join(LEDGER_FIELDS)})"
             )
+    for state in wf.deadlines:
+        if state not in names:
+            problems.append(f"{at(('deadlines', state), key=True)}: deadline for unknown state {state!r}{_known(names)}")
+    if wf.checkins is not None and wf.checkins.state not in names:
+        problems.append(f"{at(('checkins', 'state'))}: unknown state {wf.checkins.state!r}{_known(names)}")
+    if wf.checkins is not None and wf.checkins.state in wf.deadlines:
+        problems.append(f"{at(('checkins', 'state'))}: state {wf.checkins.state!r} has a deadline and check-ins; "
+                        "choose one")
+    if len({m.name for m in wf.milestones}) != len(wf.milestones):
+        problems.append(f"{at(('milestones',))}: milestone names must differ")
     for required in ("ref", "title"):
         if wf.columns and required not in wf.columns:
             problems.append(f"{at(('columns',))}: the column map must name the {required!r} column")

@@ -12,6 +12,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from .rules import CheckinRule, DeadlineRule, Milestone, ReminderPolicy
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 
 # Issue fields a ledger column can fill, in the order an export writes them.
@@ -83,6 +85,11 @@ class WorkflowDef(_Strict):
     status_words: dict[str, StrList] = Field(default_factory=dict)
     # issue field -> header(s) of the ledger column that fills it
     columns: dict[str, StrList] = Field(default_factory=dict)
+    # state -> when an issue in that state is due; reminders follow the policy
+    deadlines: dict[str, DeadlineRule] = Field(default_factory=dict)
+    reminders: ReminderPolicy = ReminderPolicy()
+    checkins: CheckinRule | None = None
+    milestones: list[Milestone] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod

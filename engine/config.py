@@ -50,6 +50,12 @@ class WorkflowsConfig(_Section):
     admins: list[str] = Field(default_factory=lambda: ["admin"])
 
 
+class DutiesConfig(_Section):
+    paths: list[str] = Field(default_factory=lambda: ["workflows/duties"])
+    # Occurrences are stored this far ahead, so `duty list` and reminders see them in advance.
+    horizon_days: int = Field(default=400, ge=31)
+
+
 class EvidenceConfig(_Section):
     # Files up to this size are kept in the database (one backup covers them); larger ones by path.
     inline_max_bytes: int = 5 * 1024 * 1024
@@ -63,6 +69,7 @@ class Config(BaseModel):
     database: DatabaseConfig = DatabaseConfig()
     calendar: CalendarConfig = CalendarConfig()
     workflows: WorkflowsConfig = WorkflowsConfig()
+    duties: DutiesConfig = DutiesConfig()
     evidence: EvidenceConfig = EvidenceConfig()
     # Sections owned by later layers (daemon, notifications, channels, recipients, routing) are
     # validated by those layers; here they are kept as plain tables.
@@ -85,6 +92,18 @@ class Config(BaseModel):
 
     def workflow_dirs(self) -> list[Path]:
         return [(self.base_dir / p).resolve() for p in self.workflows.paths]
+
+    def duty_dirs(self) -> list[Path]:
+        return [(self.base_dir / p).resolve() for p in self.duties.paths]
+
+    def work_calendar(self):
+        """The working-day calendar this configuration describes."""
+        from .calendar import WorkCalendar  # local: config is imported by everything
+
+        try:
+            return WorkCalendar(self.tz, self.calendar.extra_holidays, self.calendar.extra_workdays)
+        except ValueError as exc:
+            raise ConfigError(f"{self.source or 'config'}: {exc}") from None
 
 
 def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:

@@ -14,11 +14,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .errors import BadInput
+from .errors import BadInput, Refused
 from .queries import issue_ref, resolve_ref
-from .store.models import Evidence, HistoryEntry, Issue
+from .runtime import Runtime
+from .store.models import Evidence, HistoryEntry, Issue, WorkflowVersion
 from .workflow.machine import Subject
-from .workflow.registry import WorkflowRegistry
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def read_evidence(paths: list[Path], *, inline_max_bytes: int) -> list[EvidenceF
 
 def transition(
     session: Session,
-    registry: WorkflowRegistry,
+    runtime: Runtime,
     ref: str | Issue,
     trigger: str,
     *,
@@ -69,9 +69,13 @@ def transition(
         raise BadInput("say who is acting: --by WHO")
     issue = ref if isinstance(ref, Issue) else resolve_ref(session, ref, for_update=True)
     evidence = evidence or []
-    machine = registry.machine(issue.workflow)
-    count = session.scalar(select(func.count()).select_from(Evidence).where(Evidence.issue_id == issue.id)) or 0
-    subject = Subject(ref=issue_ref(issue), state=issue.state, deadline=issue.deadline, evidence_count=count,
+    version = session.get(WorkflowVersion, issue.workflow_id)  # identity map: usually no query
+    machine = runtime.registry.machine(version)
+
+    def count_evidence() -> int:
+        return session.scalar(select(func.count()).select_from(Evidence).where(Evidence.issue_id == issue.id)) or 0
+
+    subject = Subject(ref=issue_ref(issue), state=issue.state, deadline=issue.deadline, count_evidence=count_evidence,
                       measures=issue.measures, leader=issue.leader, department=issue.department)
     before = issue.state
     after = machine.fire(subject, trigger, by=by, note=note, deadline=deadline, evidence=evidence)
@@ -81,6 +85,8 @@ def transition(
     if deadline is not None:
         issue.deadline = deadline
     issue.updated_at = now
+    if after != before or deadline is not None:
+        replan(runtime, issue, version, now)
     session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger=trigger, from_state=before,
                              to_state=after, note=note))
     for item in evidence:
@@ -88,3 +94,38 @@ def transition(
                              content=item.content, path=item.path, added_at=now, added_by=by))
     session.flush()
     return Moved(subject.ref, trigger, before, after, now)
+
+
+def replan(runtime: Runtime, issue: Issue, version: WorkflowVersion, now: dt.datetime) -> None:
+    """The issue's state or deadline changed: follow its new deadline from now on.
+
+    Leaving a state stops that state's reminders: the next one is computed for the new state only.
+    """
+    issue.remind_after = now
+    issue.next_remind_at = runtime.tracker.issue_next(
+        runtime.workflow_hash(version), issue.state, issue.deadline, issue.ledger.feedback_date,
+        issue.state_since, issue.last_checkin_at, now)
+
+
+def checkin(session: Session, runtime: Runtime, ref: str, *, by: str, now: dt.datetime, ok: bool,
+            note: str = "") -> Moved:
+    """Record a long-term item's check-in; a failed one reopens the issue (the problem rebounded)."""
+    if not by.strip():
+        raise BadInput("say who is checking in: --by WHO")
+    issue = resolve_ref(session, ref, for_update=True)
+    version = session.get(WorkflowVersion, issue.workflow_id)
+    rule = runtime.registry.definition(version).checkins
+    if rule is None or issue.state != rule.state:
+        wanted = rule.state if rule else "a state with check-ins"
+        raise Refused(f"{issue_ref(issue)}: check-ins are for issues in {wanted}; this one is {issue.state}")
+    if not ok:
+        if not note.strip():
+            raise BadInput("a failed check-in needs --note saying what went wrong")
+        return transition(session, runtime, issue, "reopen", by=by, now=now, note=f"回头看未通过：{note}")
+    issue.last_checkin_at = now
+    issue.updated_at = now
+    session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger="checkin", from_state=issue.state,
+                             to_state=issue.state, note=note))
+    replan(runtime, issue, version, now)
+    session.flush()
+    return Moved(issue_ref(issue), "checkin", issue.state, issue.state, now)

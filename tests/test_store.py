@@ -13,7 +13,7 @@ from engine.ledger.importer import import_ledger
 from engine.service import transition
 from engine.store import db
 from engine.store.models import HistoryEntry, Issue
-from engine.workflow.registry import WorkflowRegistry
+from engine.runtime import Runtime
 
 from .conftest import SEED_CSV
 
@@ -26,7 +26,7 @@ def store(db_url, project, monkeypatch):
     config = load_config(project / "config.toml")
     engine = db.make_engine(config.database.url)
     db.upgrade(engine)
-    yield engine, db.session_factory(engine), WorkflowRegistry(config)
+    yield engine, db.session_factory(engine), Runtime(config)
     engine.dispose()
 
 
@@ -49,19 +49,19 @@ def test_sqlite_pragmas(tmp_path):
 
 
 def test_import_transition_and_reimport(store):
-    _, sessions, registry = store
+    _, sessions, runtime = store
     with db.transaction(sessions) as s:
-        result = import_ledger(s, registry, SEED_CSV, now=NOW, workflow_name="inspection-rectification")
+        result = import_ledger(s, runtime, SEED_CSV, now=NOW, workflow_name="inspection-rectification")
     assert (result.created, result.rows) == (26, 26)
     with db.transaction(sessions) as s:
         assert s.scalar(select(Issue.state).where(Issue.ref == "7")) == "completed"
-        moved = transition(s, registry, "bishan-keji-2022/7", "reopen", by="党组书记", now=NOW, note="反弹")
+        moved = transition(s, runtime, "bishan-keji-2022/7", "reopen", by="党组书记", now=NOW, note="反弹")
         assert (moved.from_state, moved.to_state) == ("completed", "in_progress")
     with pytest.raises(Refused):
         with db.transaction(sessions) as s:
-            transition(s, registry, "7", "plan", by="x", now=NOW)
+            transition(s, runtime, "7", "plan", by="x", now=NOW)
     with db.transaction(sessions) as s:
-        again = import_ledger(s, registry, SEED_CSV, now=NOW, workflow_name="inspection-rectification")
+        again = import_ledger(s, runtime, SEED_CSV, now=NOW, workflow_name="inspection-rectification")
     # the file says 已完成 again for 7: the import moves it back and records that
     assert (again.created, again.updated, again.unchanged) == (0, 1, 25)
     with db.transaction(sessions) as s:
@@ -73,14 +73,14 @@ def test_import_transition_and_reimport(store):
 
 
 def test_failed_import_leaves_no_ledger(store, tmp_path):
-    _, sessions, registry = store
+    _, sessions, runtime = store
     bad = tmp_path / "bad.csv"
     bad.write_text(SEED_CSV.read_text(encoding="utf-8").replace("2022-10-31", "10/31"), encoding="utf-8")
     from engine.errors import LedgerError
 
     with pytest.raises(LedgerError) as info:
         with db.transaction(sessions) as s:
-            import_ledger(s, registry, bad, now=NOW, workflow_name="inspection-rectification")
+            import_ledger(s, runtime, bad, now=NOW, workflow_name="inspection-rectification")
     assert len(info.value.details) == 2
     with db.transaction(sessions) as s:
         assert s.scalar(select(Issue.id).limit(1)) is None

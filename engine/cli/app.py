@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..clock import Clock, FixedClock, parse_instant
 from ..config import Config, load_config
+from ..runtime import Runtime
 from ..store import db
 from ..workflow.registry import WorkflowRegistry
 
@@ -35,8 +36,12 @@ class App:
         return db.session_factory(self.db_engine)
 
     @cached_property
+    def runtime(self) -> Runtime:
+        return Runtime(self.config)
+
+    @property
     def registry(self) -> WorkflowRegistry:
-        return WorkflowRegistry(self.config)
+        return self.runtime.registry
 
     def clock(self, at: str | None) -> Clock:
         return FixedClock(parse_instant(at, self.config.tz)) if at else Clock()

@@ -10,10 +10,15 @@ from .output import say
 
 
 def _sync_workflows(app: App, at: str | None) -> None:
+    now = app.now(at)
     with app.transaction() as session:
-        for version, created in app.registry.sync_all(session, app.now(at)):
+        for version, created in app.registry.sync_all(session, now):
             mark = "registered" if created else "unchanged"
             say(f"workflow {version.name}@{version.version}: {mark}")
+        duties = app.runtime.duty_definitions()
+        synced = app.runtime.duty_book.sync(session, duties, now)
+        say(f"duties: {len(duties)} defined ({synced.created} new, {synced.updated} changed, "
+            f"{synced.retired} retired), {synced.occurrences} occurrence(s) stored ahead")
 
 
 @click.command("init")

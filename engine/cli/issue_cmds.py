@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..clock import parse_date
 from ..queries import find_ledger, issue_detail, issue_dict, list_issues, resolve_ref, status_board
-from ..service import read_evidence, transition
+from ..service import checkin, read_evidence, transition
 from .app import App, at_option, json_option, pass_app
 from .output import out, print_json, say
 
@@ -85,9 +85,27 @@ def transition_(app: App, ref: str, trigger: str, by: str, note: str, deadline: 
     files = read_evidence(list(evidence), inline_max_bytes=app.config.evidence.inline_max_bytes)
     now = app.now(at)
     with app.transaction() as session:
-        moved = transition(session, app.registry, ref, trigger, by=by, now=now, note=note, deadline=due,
+        moved = transition(session, app.runtime, ref, trigger, by=by, now=now, note=note, deadline=due,
                            evidence=files)
     say(f"{moved.ref}: {moved.from_state} -> {moved.to_state} ({trigger} by {by})")
+
+
+@issue_group.command("checkin")
+@click.argument("ref")
+@click.option("--by", required=True, help="Who checked (recorded).")
+@click.option("--failed", is_flag=True, help="The measures did not hold: reopen the issue (needs --note).")
+@click.option("--note", default="", help="What was checked, or what went wrong.")
+@at_option
+@pass_app
+def checkin_(app: App, ref: str, by: str, failed: bool, note: str, at: str | None) -> None:
+    """Record a long-term item's check-in (回头看); a failed one reopens it."""
+    now = app.now(at)
+    with app.transaction() as session:
+        moved = checkin(session, app.runtime, ref, by=by, now=now, ok=not failed, note=note)
+    if failed:
+        say(f"{moved.ref}: check-in failed; {moved.from_state} -> {moved.to_state}")
+    else:
+        say(f"{moved.ref}: checked in by {by}; next check-in follows from {now.astimezone(app.config.tz).date()}")
 
 
 @click.command("status")

@@ -51,7 +51,7 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
         try:
             with app.transaction() as session:
                 result = import_ledger(
-                    session, app.registry, file, now=now, by=by, ledger_name=ledger_name, feedback_date=feedback,
+                    session, app.runtime, file, now=now, by=by, ledger_name=ledger_name, feedback_date=feedback,
                     unit=unit, workflow_name=workflow_name or app.config.workflows.default, dry_run=dry_run,
                     sheet_name=sheet, progress=progress)
                 if dry_run:

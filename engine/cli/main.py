@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -9,7 +10,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .. import __version__
 from ..errors import EXIT_BAD_INPUT, DubanError
-from . import db_cmds, issue_cmds, ledger_cmds, workflow_cmds
+from . import db_cmds, issue_cmds, ledger_cmds, remind_cmds, workflow_cmds
 from .app import App
 from .output import error_lines
 
@@ -24,12 +25,14 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = App(config_path)
 
 
-for module in (db_cmds, workflow_cmds, ledger_cmds, issue_cmds):
+for module in (db_cmds, workflow_cmds, ledger_cmds, issue_cmds, remind_cmds):
     module.register(cli)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user mistakes print a message and an exit code, never a traceback."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         code = cli.main(args=argv, prog_name="duban", standalone_mode=False)
         return code if isinstance(code, int) else 0

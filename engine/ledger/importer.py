@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import LedgerError
 from ..store.models import HistoryEntry, Issue, Ledger, LedgerImport
-from ..workflow.registry import WorkflowRegistry
+from ..runtime import Runtime
 from ..workflow.schema import WorkflowDef
 from .cells import parse_deadline, text
 from .sheet import open_sheet
@@ -87,7 +87,7 @@ class _Columns:
 
 def import_ledger(
     session: Session,
-    registry: WorkflowRegistry,
+    runtime: Runtime,
     path: Path,
     *,
     now: dt.datetime,
@@ -109,12 +109,14 @@ def import_ledger(
     name = ledger_name or path.stem
     ledger = session.scalar(select(Ledger).where(Ledger.name == name))
     wf_name = ledger.workflow_name if ledger else workflow_name
+    registry = runtime.registry
     version = registry.sync(session, wf_name, now)
     workflow = registry.definition(version)
     result = ImportResult(name, wf_name, version.version, dry_run=dry_run)
     cols = _Columns(path, sheet.headers, workflow, result.warnings)
     words = workflow.word_to_state()
 
+    old_feedback = ledger.feedback_date if ledger else None
     if ledger is None:
         ledger = Ledger(name=name, workflow_name=wf_name, unit=unit or "", feedback_date=feedback_date,
                         headers=[h for h in sheet.headers if h], created_at=now, updated_at=now)
@@ -130,6 +132,7 @@ def import_ledger(
         if unit is not None:
             ledger.unit = unit
 
+    writer = _Writer(session, runtime, ledger, version, fresh, now, by, path)
     problems: list[str] = []
     seen: dict[str, int] = {}
     batch: list[dict] = []
@@ -175,12 +178,12 @@ def import_ledger(
             "extra": {h: text(cells[i]) for h, i in cols.extra.items() if i < len(cells) and text(cells[i])},
         })
         if len(batch) >= BATCH:
-            _write(session, ledger, version.id, batch, fresh, now, by, path, result)
+            writer.write(batch, result)
             batch.clear()
             if progress:
                 progress(sheet.position(), sheet.size)
     if batch and not problems:
-        _write(session, ledger, version.id, batch, fresh, now, by, path, result)
+        writer.write(batch, result)
     if progress:
         progress(sheet.size, sheet.size)
 
@@ -199,54 +202,109 @@ def import_ledger(
             result.warnings.append(
                 f"{path}: {result.missing} issue(s) of ledger {name!r} are not in this file; they are kept"
             )
+    if not fresh and ledger.feedback_date != old_feedback:
+        writer.refresh_feedback_states(workflow)
+    runtime.duty_book.sync_milestones(session, ledger, workflow.milestones, workflow.reminders, now)
     session.add(LedgerImport(ledger_id=ledger.id, at=now, by=by, file_name=str(path), sha256=_sha256(path),
                              created=result.created, updated=result.updated, unchanged=result.unchanged))
     return result
 
 
-def _write(session: Session, ledger: Ledger, workflow_id: int, batch: list[dict], fresh: bool,
-           now: dt.datetime, by: str, path: Path, result: ImportResult) -> None:
-    existing: dict[str, tuple] = {}
-    if not fresh:
-        rows = session.execute(
-            select(Issue.id, Issue.ref, Issue.state, *(getattr(Issue, f) for f in FIELDS), Issue.extra)
-            .where(Issue.ledger_id == ledger.id, Issue.ref.in_([r["ref"] for r in batch]))
-        ).all()
-        existing = {r.ref: r for r in rows}
-    inserts, updates, history = [], [], []
-    for row in batch:
-        old = existing.get(row["ref"])
-        if old is None:
-            inserts.append({**row, "ledger_id": ledger.id, "workflow_id": workflow_id,
-                            "state_since": now, "created_at": now, "updated_at": now})
-            continue
-        changed = old.state != row["state"] or old.extra != row["extra"] or any(
-            getattr(old, f) != row[f] for f in FIELDS)
-        if not changed:
-            result.unchanged += 1
-            continue
-        updates.append({**row, "b_id": old.id, "updated_at": now,
-                        "state_since": now if old.state != row["state"] else None})
-        if old.state != row["state"]:
-            history.append({"issue_id": old.id, "at": now, "by": by, "trigger": "import",
-                            "from_state": old.state, "to_state": row["state"],
-                            "note": f"status set by import of {path.name}"})
-    if inserts:
-        session.connection().execute(insert(Issue.__table__), inserts)
-        result.created += len(inserts)
-    if updates:
-        _update(session, [u for u in updates if u["state_since"] is not None], with_state_since=True)
-        _update(session, [u for u in updates if u["state_since"] is None], with_state_since=False)
+class _Writer:
+    """Writes batches of checked rows: new issues in bulk, changed ones by id, state changes to history."""
+
+    def __init__(self, session: Session, runtime: Runtime, ledger: Ledger, version, fresh: bool,
+                 now: dt.datetime, by: str, path: Path):
+        self.session, self.rt, self.ledger, self.fresh = session, runtime, ledger, fresh
+        self.workflow_id, self.now, self.by, self.path = version.id, now, by, path
+        self.wf_hash = runtime.workflow_hash(version)
+        self.today = runtime.tracker.local(now)
+        self._next: dict[tuple, dt.datetime | None] = {}
+
+    def next_remind(self, state: str, deadline: dt.date | None) -> dt.datetime | None:
+        """When a row in ``state`` with ``deadline``, entering it now, first reminds (memoised per pair)."""
+        key = (state, deadline)
+        if key not in self._next:
+            track = self.rt.tracker.issue_track(self.wf_hash, state, deadline, self.ledger.feedback_date,
+                                                self.today, None)
+            self._next[key] = None if track is None else self.rt.planner.next_after(track, self.now)
+        return self._next[key]
+
+    def write(self, batch: list[dict], result: ImportResult) -> None:
+        session, now = self.session, self.now
+        existing: dict[str, tuple] = {}
+        if not self.fresh:
+            rows = session.execute(
+                select(Issue.id, Issue.ref, Issue.state, *(getattr(Issue, f) for f in FIELDS), Issue.extra,
+                       Issue.workflow_id)
+                .where(Issue.ledger_id == self.ledger.id, Issue.ref.in_([r["ref"] for r in batch]))
+            ).all()
+            existing = {r.ref: r for r in rows}
+        inserts, updates, history = [], [], []
+        for row in batch:
+            old = existing.get(row["ref"])
+            if old is None:
+                inserts.append({**row, "ledger_id": self.ledger.id, "workflow_id": self.workflow_id,
+                                "state_since": now, "created_at": now, "updated_at": now, "remind_after": now,
+                                "next_remind_at": self.next_remind(row["state"], row["deadline"])})
+                continue
+            changed = old.state != row["state"] or old.extra != row["extra"] or any(
+                getattr(old, f) != row[f] for f in FIELDS)
+            if not changed:
+                result.unchanged += 1
+                continue
+            moved = old.state != row["state"] or old.deadline != row["deadline"]
+            updates.append({**row, "b_id": old.id, "updated_at": now,
+                            "state_since": now if old.state != row["state"] else None,
+                            "remind_after": now, "next_remind_at": self.next_remind(row["state"], row["deadline"])
+                            if moved and old.workflow_id == self.workflow_id else _KEEP})
+            if old.state != row["state"]:
+                history.append({"issue_id": old.id, "at": now, "by": self.by, "trigger": "import",
+                                "from_state": old.state, "to_state": row["state"],
+                                "note": f"status set by import of {self.path.name}"})
+        conn = session.connection()
+        if inserts:
+            conn.execute(insert(Issue.__table__), inserts)
+            result.created += len(inserts)
+        for with_since in (True, False):
+            for with_next in (True, False):
+                _update(session, [u for u in updates if (u["state_since"] is not None) == with_since
+                                  and (u["next_remind_at"] is not _KEEP) == with_next],
+                        with_state_since=with_since, with_next=with_next)
         result.updated += len(updates)
-    if history:
-        session.connection().execute(insert(HistoryEntry.__table__), history)
+        if history:
+            conn.execute(insert(HistoryEntry.__table__), history)
+
+    def refresh_feedback_states(self, workflow: WorkflowDef) -> None:
+        """The feedback date changed: re-plan issues whose deadline counts from it."""
+        states = [s for s, rule in workflow.deadlines.items() if rule.anchor == "feedback"]
+        if not states:
+            return
+        rows = self.session.execute(select(Issue.id, Issue.state, Issue.deadline, Issue.state_since, Issue.workflow_id)
+                                    .where(Issue.ledger_id == self.ledger.id, Issue.state.in_(states))).all()
+        tracker = self.rt.tracker
+        moves = []
+        for r in rows:
+            if r.workflow_id != self.workflow_id:
+                continue
+            track = tracker.issue_track(self.wf_hash, r.state, r.deadline, self.ledger.feedback_date,
+                                        tracker.local(r.state_since), None)
+            moves.append({"b_id": r.id, "b_next": None if track is None else self.rt.planner.next_after(track, self.now)})
+        if moves:
+            table = Issue.__table__
+            self.session.connection().execute(
+                update(table).where(table.c.id == bindparam("b_id")).values(next_remind_at=bindparam("b_next")), moves)
 
 
-def _update(session: Session, rows: list[dict], *, with_state_since: bool) -> None:
+_KEEP = object()  # marker: leave next_remind_at as it is
+
+
+def _update(session: Session, rows: list[dict], *, with_state_since: bool, with_next: bool) -> None:
     if not rows:
         return
     # bind names must differ from column names: SQLAlchemy reserves those for the SET clause
     names = (*FIELDS, "state", "position", "extra", "updated_at") + (("state_since",) if with_state_since else ())
+    names += ("remind_after", "next_remind_at") if with_next else ()
     table = Issue.__table__
     stmt = update(table).where(table.c.id == bindparam("b_id")).values({n: bindparam(f"b_{n}") for n in names})
     session.connection().execute(stmt, [{"b_id": r["b_id"], **{f"b_{n}": r[n] for n in names}} for r in rows])

@@ -187,7 +187,9 @@ class DutyOccurrence(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     duty_id: Mapped[int] = mapped_column(ForeignKey("duties.id", ondelete="CASCADE"))
-    period: Mapped[str] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(300))
+    # for a duty done for each issue in a state (a look-back per long-term item)
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
     anchor: Mapped[dt.date] = mapped_column(Date)
     scheduled_due: Mapped[dt.date] = mapped_column(Date)
     due: Mapped[dt.date] = mapped_column(Date, index=True)

@@ -32,7 +32,7 @@ def has_deadline(event: EventData) -> bool:
 
 def has_evidence(event: EventData) -> bool:
     """Evidence (佐证材料) is already attached or given with the step (``--evidence FILE``)."""
-    if event.model.evidence_count > 0 or event.kwargs.get("evidence"):
+    if event.kwargs.get("evidence") or event.model.evidence_count > 0:
         return True
     return _refuse(event, "evidence is required (佐证材料): give --evidence FILE")
 

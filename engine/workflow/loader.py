@@ -59,7 +59,7 @@ def load_workflow_text(text: str, file: str) -> LoadedWorkflow:
     try:
         definition = WorkflowDef.model_validate(doc.data)
     except ValidationError as exc:
-        raise WorkflowError(f"{file}: invalid workflow", details=_schema_errors(exc, doc)) from None
+        raise WorkflowError(f"{file}: invalid workflow", details=schema_errors(exc, doc)) from None
     problems = check_meaning(definition, doc)
     if problems:
         raise WorkflowError(f"{file}: invalid workflow", details=problems)
@@ -76,7 +76,7 @@ def load_workflow(path: Path) -> LoadedWorkflow:
     return load_workflow_text(text, str(path))
 
 
-def _schema_errors(exc: ValidationError, doc: Located) -> list[str]:
+def schema_errors(exc: ValidationError, doc: Located) -> list[str]:
     out = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))

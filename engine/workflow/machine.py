@@ -28,11 +28,16 @@ class Subject:
     ref: str
     state: str
     deadline: dt.date | None = None
-    evidence_count: int = 0
+    # counted only if a guard asks: most steps need no evidence query
+    count_evidence: Callable[[], int] = lambda: 0
     measures: str = ""
     leader: str = ""
     department: str = ""
     refusals: list[str] = field(default_factory=list)
+
+    @property
+    def evidence_count(self) -> int:
+        return self.count_evidence()
 
 
 def _role_guard(roles: list[str], admins: frozenset[str]) -> Callable[[EventData], bool]:

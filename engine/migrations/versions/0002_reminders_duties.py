@@ -39,7 +39,8 @@ def upgrade() -> None:
     op.create_table('duty_occurrences',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('duty_id', sa.Integer(), nullable=False),
-    sa.Column('period', sa.String(length=40), nullable=False),
+    sa.Column('period', sa.String(length=300), nullable=False),
+    sa.Column('issue_id', sa.Integer(), nullable=True),
     sa.Column('anchor', sa.Date(), nullable=False),
     sa.Column('scheduled_due', sa.Date(), nullable=False),
     sa.Column('due', sa.Date(), nullable=False),
@@ -52,11 +53,13 @@ def upgrade() -> None:
     sa.Column('remind_after', engine.store.types.UTCDateTime(), nullable=True),
     sa.Column('created_at', engine.store.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['duty_id'], ['duties.id'], name=op.f('fk_duty_occurrences_duty_id_duties'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['issue_id'], ['issues.id'], name=op.f('fk_duty_occurrences_issue_id_issues'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_duty_occurrences')),
     sa.UniqueConstraint('duty_id', 'period', name='uq_duty_occurrences_duty_period')
     )
     with op.batch_alter_table('duty_occurrences', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_duty_occurrences_due'), ['due'], unique=False)
+        batch_op.create_index(batch_op.f('ix_duty_occurrences_issue_id'), ['issue_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_duty_occurrences_next_remind_at'), ['next_remind_at'], unique=False)
 
     op.create_table('reminders',
@@ -126,6 +129,7 @@ def downgrade() -> None:
     with op.batch_alter_table('duty_occurrences', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_duty_occurrences_next_remind_at'))
         batch_op.drop_index(batch_op.f('ix_duty_occurrences_due'))
+        batch_op.drop_index(batch_op.f('ix_duty_occurrences_issue_id'))
 
     op.drop_table('duty_occurrences')
     with op.batch_alter_table('duties', schema=None) as batch_op:

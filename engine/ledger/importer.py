@@ -80,9 +80,12 @@ class _Columns:
         if problems:
             raise LedgerError(f"{path}: cannot import", details=problems)
 
-    def cell(self, cells: list, fld: str) -> object:
+    def getter(self, fld: str):
+        """A fast accessor for one field's cell in a row padded to the header width."""
         i = self.index.get(fld)
-        return cells[i] if i is not None and i < len(cells) else None
+        if i is None:
+            return lambda cells: None
+        return lambda cells: cells[i]
 
 
 def import_ledger(
@@ -141,9 +144,19 @@ def import_ledger(
         header = cols.header_of.get(fld, fld)
         problems.append(f"{path}: row {row}: {header}: {message}")
 
+    width = len(sheet.headers)
+    get = {fld: cols.getter(fld) for fld in ("ref", "title", "deadline", "status", "area", "category",
+                                             "measures", "leader", "department")}
+    g_ref, g_title, g_deadline, g_status = get["ref"], get["title"], get["deadline"], get["status"]
+    g_area, g_category, g_measures, g_leader, g_department = (
+        get["area"], get["category"], get["measures"], get["leader"], get["department"])
+    deadlines: dict[object, dt.date | None] = {}  # the same few deadline cells recur on every row
+    extra_cols = list(cols.extra.items())
     for number, cells in sheet.rows:
         result.rows += 1
-        ref = text(cols.cell(cells, "ref"))
+        if len(cells) < width:
+            cells = cells + [None] * (width - len(cells))
+        ref = text(g_ref(cells))
         row_ok = True
         if not ref:
             problem(number, "ref", "missing 序号")
@@ -153,16 +166,22 @@ def import_ledger(
             row_ok = False
         else:
             seen[ref] = number
-        title = text(cols.cell(cells, "title"))
+        title = text(g_title(cells))
         if not title:
             problem(number, "title", "missing the problem title (具体问题)")
             row_ok = False
+        raw_deadline = g_deadline(cells)
         try:
-            deadline = parse_deadline(cols.cell(cells, "deadline"))
-        except ValueError as exc:
-            problem(number, "deadline", str(exc))
-            row_ok = False
-        word = text(cols.cell(cells, "status"))
+            deadline = deadlines[raw_deadline]
+        except (KeyError, TypeError):
+            try:
+                deadline = parse_deadline(raw_deadline)
+                if isinstance(raw_deadline, str):
+                    deadlines[raw_deadline] = deadline
+            except ValueError as exc:
+                problem(number, "deadline", str(exc))
+                row_ok = False
+        word = text(g_status(cells))
         state = words.get(word) if word else workflow.initial
         if state is None:
             known = "、".join(sorted(w for w in words if not w.isascii()))
@@ -171,11 +190,11 @@ def import_ledger(
         if not row_ok or problems:
             continue  # once anything is wrong nothing will be kept: only keep checking
         batch.append({
-            "ref": ref, "position": number - 1, "area": text(cols.cell(cells, "area")),
-            "category": text(cols.cell(cells, "category")), "title": title,
-            "measures": text(cols.cell(cells, "measures")), "leader": text(cols.cell(cells, "leader")),
-            "department": text(cols.cell(cells, "department")), "deadline": deadline, "state": state,
-            "extra": {h: text(cells[i]) for h, i in cols.extra.items() if i < len(cells) and text(cells[i])},
+            "ref": ref, "position": number - 1, "area": text(g_area(cells)),
+            "category": text(g_category(cells)), "title": title,
+            "measures": text(g_measures(cells)), "leader": text(g_leader(cells)),
+            "department": text(g_department(cells)), "deadline": deadline, "state": state,
+            "extra": {h: v for h, i in extra_cols if (v := text(cells[i]))} if extra_cols else {},
         })
         if len(batch) >= BATCH:
             writer.write(batch, result)

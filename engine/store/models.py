@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .types import UTCDateTime
+from .types import JSONDoc, UTCDateTime
 
 # Named constraints, so Alembic's batch mode can alter SQLite tables and migrations stay stable.
 NAMING = {
@@ -99,7 +99,7 @@ class Issue(Base):
     state: Mapped[str] = mapped_column(String(60), index=True)
     workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id"))
     state_since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # unknown ledger columns
+    extra: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)  # unknown ledger columns
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # The sweep reads only rows whose next reminder is due (an index range scan), never the table.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime
+from typing import Any, Callable
+
+from sqlalchemy import JSON, DateTime
 from sqlalchemy.types import TypeDecorator
 
 UTC = dt.timezone.utc
@@ -34,3 +36,41 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if isinstance(value, str):  # raw SQLite text, e.g. from a text() query
             value = dt.datetime.fromisoformat(value)
         return value.replace(tzinfo=UTC)
+
+    def bind_processor(self, dialect) -> Callable[[Any], Any]:
+        # A bulk import binds the same `now` three times a row, a million rows; convert each
+        # distinct instant once (the last one is remembered, compared by identity).
+        convert = super().bind_processor(dialect)
+        memo: list[tuple[Any, Any]] = [(object(), None)]  # one slot, replaced whole: thread-safe
+
+        def process(value: Any) -> Any:
+            seen, out = memo[0]
+            if value is seen:
+                return out
+            out = convert(value) if convert else value
+            memo[0] = (value, out)
+            return out
+
+        return process
+
+
+class JSONDoc(TypeDecorator[Any]):
+    """JSON that skips serialising the empty document, the value of most rows' extra columns."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect) -> Callable[[Any], Any]:
+        convert = self.impl_instance.bind_processor(dialect)
+        if convert is None:
+            return None  # type: ignore[return-value]
+        empty_dict, empty_list = convert({}), convert([])
+
+        def process(value: Any) -> Any:
+            if value == {} and type(value) is dict:
+                return empty_dict
+            if value == [] and type(value) is list:
+                return empty_list
+            return convert(value)
+
+        return process

@@ -99,7 +99,7 @@ class DutyBook:
         for occ in found:
             track = self.tracker.occurrence_track(occ.due, policy)
             nxt = self.tracker.planner.next_after(track, now)
-            base = {"duty_id": duty.id, "anchor": occ.anchor, "scheduled_due": occ.due, "due": occ.due,
+            base = {"duty_id": duty.id, "anchor": occ.anchor, "scheduled_due": track.due, "due": track.due,
                     "state": "open", "touched": False, "note": "", "next_remind_at": nxt, "remind_after": now,
                     "created_at": now}
             if definition.for_each is None:
@@ -131,7 +131,7 @@ class DutyBook:
                             updated_at=now)
                 session.add(duty)
                 session.flush()
-            due = shift(ledger.feedback_date, ms, self.calendar)
+            due = self.tracker.planner.effective_due(shift(ledger.feedback_date, ms, self.calendar))
             occ = session.scalar(select(DutyOccurrence).where(DutyOccurrence.duty_id == duty.id))
             track = self.tracker.occurrence_track(due, policy)
             if occ is None:

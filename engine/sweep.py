@@ -72,9 +72,10 @@ class Sweeper:
             digest = self._hashes[workflow_id] = self.rt.workflow_hash(version)
         return digest
 
-    def _claim(self, session: Session, stmt):
+    def _claim(self, session: Session, stmt, table):
+        """Read the due rows; on PostgreSQL lock them so a concurrent sweep skips them."""
         if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True, of=stmt.get_final_froms()[0])
+            stmt = stmt.with_for_update(skip_locked=True, of=table)
         return session.execute(stmt).all()
 
     def _issue_batch(self, now: dt.datetime, result: SweepResult) -> bool:
@@ -86,7 +87,7 @@ class Sweeper:
                 .where(issues.c.next_remind_at <= now).order_by(issues.c.next_remind_at).limit(BATCH))
         tracker, planner = self.rt.tracker, self.rt.planner
         with self.sessions() as session, session.begin():
-            rows = self._claim(session, stmt)
+            rows = self._claim(session, stmt, issues)
             reminders, moves = [], []
             for r in rows:
                 try:
@@ -130,7 +131,7 @@ class Sweeper:
                 .order_by(occ.c.next_remind_at).limit(BATCH))
         tracker, planner = self.rt.tracker, self.rt.planner
         with self.sessions() as session, session.begin():
-            rows = self._claim(session, stmt)
+            rows = self._claim(session, stmt, occ)
             duties: dict[int, Duty] = {}
             reminders, moves = [], []
             for r in rows:
@@ -197,5 +198,8 @@ class Sweeper:
         if not rows:
             return 0
         conn: Connection = session.connection()
-        done = conn.execute(insert_ignore(session, Reminder.__table__, ["dedupe_key"]), rows)
-        return max(done.rowcount, 0)
+        table = Reminder.__table__
+        # RETURNING gives back only the rows actually inserted: rowcount is not reliable for
+        # executemany, and a key that was already there must not count as written.
+        stmt = insert_ignore(session, table, ["dedupe_key"]).returning(table.c.id)
+        return len(conn.execute(stmt, rows).all())

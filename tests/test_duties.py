@@ -1,0 +1,159 @@
+"""Recurring duties: occurrences stored ahead, due dates on the official calendar, done, re-dated."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.config import load_config
+from engine.ledger.importer import import_ledger
+from engine.runtime import Runtime
+from engine.store import db
+from engine.store.models import DutyOccurrence, Reminder
+from engine.sweep import Sweeper
+
+from .conftest import SEED_CSV
+
+UTC = dt.timezone.utc
+
+
+def quarterly(cli, *args):
+    rows = cli("duty", "list", *args, "--json").json
+    return [(r["period"], r["due"], r["state"]) for r in rows if r["duty"] == "quarterly-supervision-report"]
+
+
+def test_a_year_of_the_quarterly_report(cli):
+    assert cli("init", "--at", "2025-12-31T10:00").code == 0
+    got = quarterly(cli, "--from", "2026-03-01", "--until", "2027-01-31", "--at", "2026-02-01")
+    assert got == [("2026-Q1", "2026-04-15", "open"), ("2026-Q2", "2026-07-14", "open"),
+                   ("2026-Q3", "2026-10-20", "open"), ("2026-Q4", "2027-01-14", "open")]
+    overdue = quarterly(cli, "--from", "2026-03-01", "--until", "2026-12-31", "--at", "2026-11-25")
+    assert overdue == [("2026-Q1", "2026-04-15", "overdue"), ("2026-Q2", "2026-07-14", "overdue"),
+                       ("2026-Q3", "2026-10-20", "overdue")]
+
+
+def test_done_stops_reminders_and_is_not_done_twice(cli, tmp_path):
+    cli("init", "--at", "2026-09-01T08:00")
+    preview = cli("remind", "preview", "--at", "2026-09-01T08:00", "--until", "2026-10-31", "--json").json
+    q3 = [(r["at"][:10], r["kind"], r["rule"]) for r in preview if r["subject"] == "quarterly-supervision-report"]
+    assert q3 == [("2026-10-13", "duty", "before-5"), ("2026-10-19", "duty", "before-1"),
+                  ("2026-10-20", "duty", "duty"), ("2026-10-21", "overdue", "overdue"),
+                  ("2026-10-22", "overdue", "overdue"), ("2026-10-23", "overdue", "overdue"),
+                  ("2026-10-26", "overdue", "overdue"), ("2026-10-27", "overdue", "overdue"),
+                  ("2026-10-28", "overdue", "overdue"), ("2026-10-29", "overdue", "overdue"),
+                  ("2026-10-30", "overdue", "overdue")]
+    cli("sweep", "--at", "2026-10-13T09:05")
+    report = tmp_path / "三季度明细.xlsx"
+    report.write_bytes(b"PK")
+    assert cli("duty", "done", "quarterly-supervision-report", "--period", "2026-Q3", "--by", "办公室",
+               "--evidence", report, "--at", "2026-10-14T10:00").code == 0
+    again = cli("duty", "done", "quarterly-supervision-report", "--period", "2026-Q3", "--by", "办公室")
+    assert again.code == 1 and "already done by 办公室" in again.err
+    cli("sweep", "--at", "2026-10-21T09:05")
+    written = [r for r in cli("remind", "list", "--json").json if r["subject"] == "quarterly-supervision-report"]
+    assert [(r["rule"], r["occurrence"]) for r in written] == [("before-5", "2026-Q3@2026-10-13")]
+    missing = cli("duty", "done", "quarterly-supervision-report", "--period", "2031-Q9", "--by", "x")
+    assert missing.code == 2 and "has no period '2031-Q9'" in missing.err
+
+
+def test_editing_a_schedule_regenerates_only_untouched_future_occurrences(project, cli):
+    cli("init", "--at", "2026-09-01T08:00")
+    assert cli("duty", "set-due", "monthly-accounts-clearing", "--period", "2026-11", "--due", "2026-12-04",
+               "--at", "2026-09-01T09:00").code == 0
+    assert cli("duty", "done", "monthly-accounts-clearing", "--period", "2026-10", "--by", "财务室",
+               "--at", "2026-09-02T09:00").code == 0
+    duties = project / "workflows" / "duties" / "party-duties.yaml"
+    text = duties.read_text(encoding="utf-8")
+    duties.write_text(text.replace("""      dtstart: 2022-01-31
+      period: month
+    due: {working_days: 0}
+    reminders: {before_working_days: [3]}
+
+  - key: central-group-study""", """      dtstart: 2022-01-31
+      period: month
+    due: {working_days: 5}
+    reminders: {before_working_days: [3]}
+
+  - key: central-group-study"""), encoding="utf-8")
+    rows = {r["period"]: (r["due"], r["state"]) for r in cli("duty", "list", "--from", "2026-09-01", "--until",
+                                                             "2027-02-28", "--at", "2026-09-10", "--json").json
+            if r["duty"] == "monthly-accounts-clearing"}
+    assert rows["2026-10"] == ("2026-11-02", "done")  # touched: kept
+    assert rows["2026-11"] == ("2026-12-04", "open")  # re-dated by hand: kept
+    # regenerated: 5 working days after 12-31 (2027 has no official data yet: 01-01 counts as a workday)
+    assert rows["2026-12"] == ("2027-01-07", "open")
+    assert rows["2026-09"] == ("2026-10-13", "open")  # anchor 09-30 is in the future: regenerated
+
+
+def test_bad_duty_yaml_is_located(project, cli):
+    duties = project / "workflows" / "duties" / "party-duties.yaml"
+    duties.write_text(duties.read_text(encoding="utf-8").replace("FREQ=MONTHLY;BYMONTHDAY=-1", "FREQ=SOMETIMES", 1),
+                      encoding="utf-8")
+    result = cli("init")
+    assert result.code == 2
+    assert f"{duties}:25:7: invalid RRULE 'FREQ=SOMETIMES'" in result.err
+
+
+def test_milestone_follows_the_feedback_date(cli):
+    cli("init", "--at", "2026-09-01T08:00")
+    cli("ledger", "import", SEED_CSV, "--feedback-date", "2026-08-20", "--at", "2026-09-01T08:00")
+    rows = [r for r in cli("duty", "list", "--at", "2026-09-01", "--json").json if r["period"] == "once"]
+    assert rows == [{"duty": "bishan-keji-2022:rectification-report", "title": "报送整改情况报告",
+                     "period": "once", "due": "2026-10-20", "state": "open"}]
+    cli("ledger", "import", SEED_CSV, "--feedback-date", "2026-09-01", "--at", "2026-09-02T08:00")
+    rows = [r for r in cli("duty", "list", "--at", "2026-09-02", "--json").json if r["period"] == "once"]
+    assert rows[0]["due"] == "2026-11-02"  # 2026-11-01 is a Sunday: the next working day
+
+
+def test_look_back_for_each_long_term_item(cli):
+    cli("init", "--at", "2026-09-01T08:00")
+    cli("ledger", "import", SEED_CSV, "--at", "2026-09-01T08:00")
+    rows = [r for r in cli("duty", "list", "--from", "2026-12-01", "--until", "2027-01-31", "--at", "2026-09-02",
+                           "--json").json if r["duty"] == "long-term-look-back"]
+    assert len(rows) == 9 and {r["period"] for r in rows} >= {"2026-H2 bishan-keji-2022/1", "2026-H2 bishan-keji-2022/26"}
+
+
+@pytest.fixture
+def api(db_url, project, monkeypatch):
+    monkeypatch.setenv("DUBAN_DATABASE_URL", db_url)
+    config = load_config(project / "config.toml")
+    engine = db.make_engine(config.database.url)
+    db.upgrade(engine)
+    yield Runtime(config), db.session_factory(engine)
+    engine.dispose()
+
+
+def test_sweep_twice_and_after_a_crash_on_this_backend(api, tmp_path):
+    runtime, sessions = api
+    start = dt.datetime(2026, 9, 1, 0, 0, tzinfo=UTC)
+    with db.transaction(sessions) as s:
+        runtime.registry.sync_all(s, start)
+        runtime.duty_book.sync(s, runtime.duty_definitions(), start)
+        csv = tmp_path / "l.csv"
+        csv.write_text(SEED_CSV.read_text(encoding="utf-8").replace("已完成", "整改中").replace("2022-", "2026-"),
+                       encoding="utf-8")
+        import_ledger(s, runtime, csv, now=start, workflow_name="inspection-rectification")
+
+    class Crash(Exception):
+        pass
+
+    class CrashingSweeper(Sweeper):
+        def _write(self, session, rows):  # the process dies after writing, before committing
+            super()._write(session, rows)
+            raise Crash
+
+    at = dt.datetime(2026, 10, 9, 1, 30, tzinfo=UTC)
+    with pytest.raises(Crash):
+        CrashingSweeper(runtime, sessions).sweep(at)
+    with db.transaction(sessions) as s:
+        assert s.scalar(select(func.count()).select_from(Reminder)) == 0
+    first = Sweeper(runtime, sessions).sweep(at)
+    second = Sweeper(runtime, sessions).sweep(at)
+    assert first.written > 17 and second.written == 0
+    with db.transaction(sessions) as s:
+        assert s.scalar(select(func.count()).select_from(Reminder)) == first.written
+        keys = s.scalars(select(Reminder.dedupe_key)).all()
+        assert len(keys) == len(set(keys))
+        assert s.scalar(select(func.count()).select_from(DutyOccurrence)) > 0

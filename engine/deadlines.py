@@ -48,6 +48,7 @@ class Reminder:
     k: int  # working days after the due date
     days_overdue: int
     add: tuple[str, ...] = field(default=())  # recipients added by escalation
+    level: int = 0  # escalations reached
 
 
 def shift(anchor: dt.date, offset: Offset, calendar: WorkCalendar) -> dt.date:
@@ -167,7 +168,8 @@ class Planner:
             for esc in policy.escalations:
                 if days_overdue >= esc.after_working_days:
                     kind, rule, add = "escalation", esc.name, add + tuple(esc.add)
-        return Reminder(at, kind, rule, day.isoformat(), k, days_overdue, add)
+        level = sum(1 for esc in policy.escalations if k >= track.overdue_from and days_overdue >= esc.after_working_days)
+        return Reminder(at, kind, rule, day.isoformat(), k, days_overdue, add, level)
 
     # -- what the sweep asks ------------------------------------------------------------------
 

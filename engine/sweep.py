@@ -82,7 +82,8 @@ class Sweeper:
         issues = Issue.__table__
         stmt = (select(issues.c.id, issues.c.ref, issues.c.state, issues.c.deadline, issues.c.state_since,
                        issues.c.last_checkin_at, issues.c.remind_after, issues.c.leader, issues.c.department,
-                       issues.c.title, issues.c.workflow_id, issues.c.ledger_id, Ledger.name, Ledger.feedback_date)
+                       issues.c.title, issues.c.area, issues.c.category, issues.c.workflow_id, issues.c.ledger_id,
+                       Ledger.name, Ledger.feedback_date)
                 .select_from(issues.join(Ledger.__table__))
                 .where(issues.c.next_remind_at <= now).order_by(issues.c.next_remind_at).limit(BATCH))
         tracker, planner = self.rt.tracker, self.rt.planner
@@ -104,7 +105,8 @@ class Sweeper:
                             now, subject, due, issue_recipients(r.leader, r.department, due.add),
                             ledger_id=r.ledger_id, issue_id=r.id, occurrence_id=None, due_date=track.due,
                             details={"title": r.title, "ledger": r.name, "ref": r.ref, "state": r.state,
-                                     "leader": r.leader, "department": r.department}))
+                                     "leader": r.leader, "department": r.department, "area": r.area,
+                                     "category": r.category, "level": due.level}))
                     moves.append({"b_id": r.id, "b_after": now, "b_next": planner.next_after(track, now)})
                 except Exception as exc:  # noqa: BLE001 - one bad row must not stop every reminder
                     log.exception("issue %s: cannot compute its reminders", r.id)
@@ -148,7 +150,9 @@ class Sweeper:
                         reminders.append(self._row(
                             now, r.key, due, recipients, ledger_id=r.ledger_id, issue_id=r.issue_id,
                             occurrence_id=r.id, due_date=track.due, occurrence=f"{r.period}@{due.occurrence}",
-                            details={"title": r.title, "duty": r.key, "period": r.period}))
+                            details={"title": r.title, "duty": r.key, "period": r.period, "level": due.level,
+                                     "ledger": r.key.split(":", 1)[0] if duty.kind == "milestone" else None,
+                                     "milestone": duty.kind == "milestone", "department": r.department}))
                     moves.append({"b_id": r.id, "b_after": now, "b_next": planner.next_after(track, now)})
                 except Exception as exc:  # noqa: BLE001
                     log.exception("duty occurrence %s: cannot compute its reminders", r.id)

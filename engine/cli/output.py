@@ -9,7 +9,8 @@ from typing import Any
 from rich.console import Console
 
 # markup off: ledger text may contain [brackets] that rich would otherwise eat
-out = Console(highlight=False)
+# Piped output (to a file, to less) is not cut to 80 columns: Chinese titles need the room.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 # soft_wrap: a FILE:LINE:COL line must stay one line, whatever the terminal width
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

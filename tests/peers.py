@@ -304,3 +304,48 @@ class FeishuBot:
     def _error(self, code: int, message: str, status: int = 200) -> Reply:
         self.problems.append(message)
         return json_reply({"code": code, "msg": message, "data": {}}, status=status)
+
+
+# -- outbox helpers (appended for tests/test_outbox.py) -------------------------------------
+
+
+@contextmanager
+def smtp_server_at(port: int, **smtp_kwargs: Any) -> Iterator[tuple[Controller, SmtpSink]]:
+    """Like ``smtp_server`` but on a chosen port, e.g. one a channel already points at while down."""
+    sink = SmtpSink()
+    smtp_kwargs.setdefault("server_hostname", "sink.test")
+    controller = Controller(sink, hostname="127.0.0.1", port=port, **smtp_kwargs)
+    controller.start()
+    try:
+        yield controller, sink
+    finally:
+        controller.stop()
+
+
+class KeyCounter:
+    """``respond`` callable for ``LoopbackHTTP`` that counts each ``Idempotency-Key`` it receives.
+
+    Answers ``status`` (changeable between runs) after ``delay`` seconds, so concurrent senders
+    overlap; a receiver that sees a key twice got a duplicate delivery.
+    """
+
+    def __init__(self, status: int = 200, delay: float = 0.0) -> None:
+        self.status = status
+        self.delay = delay
+        self.keys: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, seen: Seen) -> Reply:
+        if self.delay:
+            time.sleep(self.delay)
+        status = self.status
+        if 200 <= status < 300:
+            key = seen.headers.get("idempotency-key", "")
+            with self._lock:
+                self.keys[key] = self.keys.get(key, 0) + 1
+        return json_reply({"ok": 200 <= status < 300}, status=status)
+
+    @property
+    def duplicates(self) -> dict[str, int]:
+        with self._lock:
+            return {key: n for key, n in self.keys.items() if n > 1}

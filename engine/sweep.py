@@ -42,6 +42,16 @@ class SweepResult:
     errors: list[str] = field(default_factory=list)
 
 
+def _template(policy) -> dict:
+    """What the notification layer needs from the reminder policy (only when set: rows stay small)."""
+    out: dict = {}
+    if policy.item_template:
+        out["item_template"] = policy.item_template
+    if policy.urgent:
+        out["urgent"] = True
+    return out
+
+
 def dedupe_key(subject: str, rule: str, occurrence: str) -> str:
     return f"{subject}|{rule}|{occurrence}"
 
@@ -106,7 +116,8 @@ class Sweeper:
                             ledger_id=r.ledger_id, issue_id=r.id, occurrence_id=None, due_date=track.due,
                             details={"title": r.title, "ledger": r.name, "ref": r.ref, "state": r.state,
                                      "leader": r.leader, "department": r.department, "area": r.area,
-                                     "category": r.category, "level": due.level}))
+                                     "category": r.category, "level": due.level,
+                                     **_template(track.policy)}))
                     moves.append({"b_id": r.id, "b_after": now, "b_next": planner.next_after(track, now)})
                 except Exception as exc:  # noqa: BLE001 - one bad row must not stop every reminder
                     log.exception("issue %s: cannot compute its reminders", r.id)
@@ -152,7 +163,8 @@ class Sweeper:
                             occurrence_id=r.id, due_date=track.due, occurrence=f"{r.period}@{due.occurrence}",
                             details={"title": r.title, "duty": r.key, "period": r.period, "level": due.level,
                                      "ledger": r.key.split(":", 1)[0] if duty.kind == "milestone" else None,
-                                     "milestone": duty.kind == "milestone", "department": r.department}))
+                                     "milestone": duty.kind == "milestone", "department": r.department,
+                                     **_template(track.policy)}))
                     moves.append({"b_id": r.id, "b_after": now, "b_next": planner.next_after(track, now)})
                 except Exception as exc:  # noqa: BLE001
                     log.exception("duty occurrence %s: cannot compute its reminders", r.id)

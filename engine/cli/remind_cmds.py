@@ -84,6 +84,17 @@ def sweep(app: App, at: str | None) -> None:
         f"{result.written} reminder(s) written in {result.seconds * 1000:.0f} ms")
     for line in result.errors:
         say(f"  error: {line}")
+    from notifications.service import Notifier  # the notifications layer sits above the engine
+
+    notifier = Notifier(app.runtime, app.sessions)
+    try:
+        done = notifier.run(now)
+    finally:
+        notifier.close()
+    r, d = done.routed, done.delivered
+    say(f"notify: {r.reminders} reminder(s) routed ({r.silenced} silenced) into {r.messages} message(s), "
+        f"{r.undeliverable} undeliverable; delivered {d.sent}, retrying {d.retried}, dead {d.dead}, "
+        f"waiting {d.postponed}")
 
 
 @click.group("duty")

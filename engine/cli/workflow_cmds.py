@@ -24,7 +24,10 @@ def workflow_group() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
     """Check workflow files; every error is printed as FILE:LINE:COL: message. Writes nothing."""
+    from notifications.render import Renderer  # templates are the notification layer's
+
     failed = 0
+    renderer = Renderer()
     for path in files:
         try:
             loaded = load_workflow(path)
@@ -32,10 +35,36 @@ def validate(files: tuple[Path, ...]) -> None:
             failed += 1
             error_lines([exc.message, *exc.details])
             continue
+        problems = _template_problems(renderer, loaded)
+        if problems:
+            failed += 1
+            error_lines([f"{path}: a template does not render", *problems])
+            continue
         say(f"{path}: ok ({loaded.name}@{loaded.version}, {len(loaded.definition.states)} states, "
             f"{len(loaded.definition.transitions)} transitions)")
+    shipped = renderer.check()
+    if shipped:
+        failed += 1
+        error_lines(["the notification templates do not render", *shipped])
     if failed:
         raise click.exceptions.Exit(2)
+
+
+def _template_problems(renderer, loaded) -> list[str]:
+    """Render every template the workflow names with sample data of every kind, now, not at 09:00."""
+    from ..workflow.yamlsource import load_located
+
+    doc = load_located(loaded.source, loaded.path)
+    wf = loaded.definition
+    found = []
+    if wf.reminders.item_template:
+        found += renderer.check_item_template(wf.reminders.item_template,
+                                              doc.where(("reminders", "item_template")))
+    for i, ms in enumerate(wf.milestones):
+        if ms.reminders is not None and ms.reminders.item_template:
+            found += renderer.check_item_template(ms.reminders.item_template,
+                                                  doc.where(("milestones", i, "reminders", "item_template")))
+    return found
 
 
 @workflow_group.command("sync")

@@ -72,6 +72,8 @@ class ReminderPolicy(_Strict):
     overdue: bool = True
     escalations: tuple[Escalation, ...] = ()
     urgent: bool = False  # urgent reminders ignore quiet hours (see notifications)
+    # How one reminder reads in a digest (jinja2, sandboxed); checked by `duban workflow validate`.
+    item_template: str | None = None
 
     @field_validator("at", mode="before")
     @classmethod

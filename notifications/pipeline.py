@@ -1,0 +1,172 @@
+"""From reminders to outbox messages: silence, route, group, fold, render, queue.
+
+The stages follow Prometheus Alertmanager's notification pipeline. Reminders the sweep wrote and
+nobody has routed yet are read in batches; silenced ones (an admin's snooze) are set aside; the
+rest go through the routing rules; then everything for one recipient on one channel becomes one
+digest, ordered by urgency, with a ledger-level escalation's per-item nags of the same ledger
+folded under it (inhibition). Each digest is rendered once and queued in the outbox under a key
+derived from exactly the reminders it carries, so a crash between two steps redoes the same work
+and queues nothing twice. Quiet hours and jitter decide when each message may go.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.runtime import Runtime
+from engine.store.models import OutboxMessage, Reminder, ReminderMessage, Silence
+from engine.store.upsert import insert_ignore
+from notifications.quiet import QuietHours
+from notifications.render import Digest, DigestItem, Renderer
+from notifications.routing import Route, route
+from notifications.settings import Notify
+
+BATCH = 5000
+ROBOTS = {"dingtalk", "wecom", "feishu"}
+
+
+@dataclass
+class RouteStats:
+    reminders: int = 0
+    silenced: int = 0
+    messages: int = 0
+    undeliverable: int = 0
+
+
+def _silenced(r: Reminder, silences: list[Silence]) -> Silence | None:
+    d = r.details
+    for s in silences:
+        if (s.target_kind in ("issue", "duty") and r.subject == s.target) or \
+                (s.target_kind == "department" and d.get("department") == s.target) or \
+                (s.target_kind == "ledger" and d.get("ledger") == s.target):
+            return s
+    return None
+
+
+def _item(r: Reminder) -> DigestItem:
+    d = r.details
+    return DigestItem(kind=r.kind, rule=r.rule, subject=r.subject, title=d.get("title", ""), ledger=d.get("ledger"),
+                      ref=d.get("ref"), due=r.due, days_overdue=r.days_overdue, level=d.get("level", 0),
+                      period=d.get("period"), item_template=d.get("item_template"))
+
+
+def message_key(prefix: str, channel: str, recipient: str, reminders: list[Reminder]) -> str:
+    """Stable for the same reminders to the same person on the same channel."""
+    text = "\n".join([channel, recipient, *sorted(r.dedupe_key for r in reminders)])
+    return f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:40]}"
+
+
+class Pipeline:
+    def __init__(self, runtime: Runtime, sessions: sessionmaker[Session], notify: Notify, renderer: Renderer,
+                 routes: list[Route], *, rng: random.Random | None = None):
+        self.rt = runtime
+        self.sessions = sessions
+        self.notify = notify
+        self.renderer = renderer
+        self.routes = routes
+        start, end = notify.working_hours()
+        self.quiet = QuietHours(runtime.calendar, start, end)
+        self.rng = rng or random.Random()
+
+    def route_pending(self, now: dt.datetime) -> RouteStats:
+        stats = RouteStats()
+        while self._batch(now, stats):
+            pass
+        return stats
+
+    def _batch(self, now: dt.datetime, stats: RouteStats) -> bool:
+        with self.sessions() as session, session.begin():
+            reminders = session.scalars(select(Reminder).where(Reminder.routed_at.is_(None), Reminder.at <= now)
+                                        .order_by(Reminder.id).limit(BATCH)).all()
+            if not reminders:
+                return False
+            silences = session.scalars(select(Silence).where(Silence.until > now, Silence.lifted_at.is_(None))).all()
+            groups: dict[tuple[str, str, str], list[Reminder]] = defaultdict(list)
+            urgent: set[tuple[str, str, str]] = set()
+            nowhere: dict[str, list[Reminder]] = defaultdict(list)
+            for r in reminders:
+                if _silenced(r, silences):
+                    stats.silenced += 1
+                    continue
+                d = r.details
+                facts = {"kind": r.kind, "rule": r.rule, "subject": r.subject, "level": d.get("level", 0),
+                         "ledger": d.get("ledger"), "area": d.get("area"), "category": d.get("category"),
+                         "department": d.get("department"), "leader": d.get("leader")}
+                routed = route(self.routes, list(r.recipients), facts)
+                for person in routed.recipients:
+                    addresses = self.notify.addresses(person)
+                    if not addresses:
+                        nowhere[person].append(r)
+                    for channel, address in addresses.items():
+                        groups[(person, channel, address)].append(r)
+                        if routed.urgent:
+                            urgent.add((person, channel, address))
+            for (person, channel, address), members in groups.items():
+                self._queue(session, now, person, channel, address, members, (person, channel, address) in urgent)
+                stats.messages += 1
+            for person, members in nowhere.items():
+                self._undeliverable(session, now, person, members)
+                stats.undeliverable += 1
+            session.connection().execute(
+                update(Reminder.__table__).where(Reminder.__table__.c.id == bindparam("b_id"))
+                .values(routed_at=now), [{"b_id": r.id} for r in reminders])
+            stats.reminders += len(reminders)
+            return len(reminders) == BATCH
+
+    def _digest(self, now: dt.datetime, person: str, kind: str, members: list[Reminder]) -> Digest:
+        items = [_item(r) for r in members]
+        # inhibition: a ledger-level escalation carries that ledger's per-item nags inside it
+        escalated = {i.ledger for i, r in zip(items, members)
+                     if r.details.get("milestone") and i.kind in ("overdue", "escalation")}
+        folded: dict[str, list[DigestItem]] = defaultdict(list)
+        top = []
+        for item, r in zip(items, members):
+            if item.ledger in escalated and not r.details.get("milestone"):
+                folded[item.ledger].append(item)
+            else:
+                top.append(item)
+        return Digest(recipient=person, channel_kind=kind, generated_at=now, tz=self.rt.config.tz, items=top,
+                      folded=dict(folded))
+
+    def _queue(self, session: Session, now: dt.datetime, person: str, channel: str, address: str,
+               members: list[Reminder], urgent: bool) -> None:
+        kind = self.notify.channel_settings[channel].get("kind", "")
+        rendered = self.renderer.render(self._digest(now, person, kind, members))
+        urgent = urgent or any(r.details.get("urgent") for r in members)
+        when = now if urgent else self.quiet.next_open(now)
+        if kind in ROBOTS and self.notify.settings.jitter_seconds:
+            when += dt.timedelta(seconds=self.rng.uniform(0, self.notify.settings.jitter_seconds))
+        key = message_key("dg", channel, person, members)
+        text = rendered.markdown if kind in ROBOTS else rendered.text
+        data = {"recipient": person, "generated_at": now.isoformat(),
+                "items": [{"subject": r.subject, "kind": r.kind, "rule": r.rule, "title": r.details.get("title"),
+                           "due": r.due.isoformat() if r.due else None, "days_overdue": r.days_overdue}
+                          for r in members]}
+        self._insert(session, members, key=key, channel=channel, recipient=person, address=address,
+                     subject=rendered.subject, text=text, html=rendered.html if kind == "email" else None, data=data,
+                     status="pending", urgent=urgent, next_attempt_at=when, last_error="", now=now)
+
+    def _undeliverable(self, session: Session, now: dt.datetime, person: str, members: list[Reminder]) -> None:
+        rendered = self.renderer.render(self._digest(now, person, "console", members))
+        self._insert(session, members, key=message_key("ud", "", person, members), channel="", recipient=person,
+                     address="", subject=rendered.subject, text=rendered.text, html=None,
+                     data={"recipient": person}, status="undeliverable", urgent=False, next_attempt_at=None,
+                     last_error=f"no address for {person!r} in any configured channel "
+                                f"(add [recipients.\"{person}\"] to config.toml)", now=now)
+
+    @staticmethod
+    def _insert(session: Session, members: list[Reminder], *, now: dt.datetime, **row) -> None:
+        table = OutboxMessage.__table__
+        stmt = insert_ignore(session, table, ["key"]).returning(table.c.id)
+        inserted = session.execute(stmt, [{**row, "attempts": 0, "created_at": now, "data": row["data"]}]).first()
+        message_id = inserted[0] if inserted else session.scalar(select(OutboxMessage.id).where(
+            OutboxMessage.key == row["key"]))
+        links = insert_ignore(session, ReminderMessage.__table__, ["reminder_id", "message_id"])
+        session.execute(links, [{"reminder_id": r.id, "message_id": message_id} for r in members])

@@ -1,0 +1,99 @@
+"""The ``[notifications]``, ``[channels.*]`` and ``[recipients.*]`` parts of config.toml, checked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.config import Config
+from engine.errors import ConfigError
+from notifications.channels.base import Channel, build_channel
+
+
+class NotifySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    language: str = Field(default="zh-CN", pattern=r"^(zh-CN|en)$")
+    working_hours: str = "08:30-18:00"
+    # Sends that fall due at the same instant (09:00) are spread over this many seconds, because
+    # robot platforms reject bursts (Feishu on the hour and half-hour).
+    jitter_seconds: float = Field(default=90, ge=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_seconds: float = Field(default=60, gt=0)
+    backoff_max_seconds: float = Field(default=3600, gt=0)
+    routing_paths: list[str] = Field(default_factory=lambda: ["workflows/routing"])
+    templates: str | None = None  # folder of template overrides, relative to config.toml
+    rate_limits: dict[str, str] = Field(default_factory=dict)  # channel name -> "20/minute"
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Everything the pipeline needs from the configuration."""
+
+    settings: NotifySettings
+    channel_settings: dict[str, dict[str, Any]]
+    recipients: dict[str, dict[str, str]]  # role -> {channel name: address}
+    base_dir: Path
+
+    @property
+    def routing_dirs(self) -> list[Path]:
+        return [(self.base_dir / p).resolve() for p in self.settings.routing_paths]
+
+    @property
+    def template_dir(self) -> Path | None:
+        return (self.base_dir / self.settings.templates).resolve() if self.settings.templates else None
+
+    def working_hours(self) -> tuple[dt.time, dt.time]:
+        start, _, end = self.settings.working_hours.partition("-")
+        return dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip())
+
+    def build_channels(self, env: Mapping[str, str] = os.environ) -> dict[str, Channel]:
+        out = {}
+        for name, table in self.channel_settings.items():
+            try:
+                out[name] = build_channel(name, table, env)
+            except ValueError as exc:
+                raise ConfigError(f"[channels.{name}]: {exc}") from None
+        return out
+
+    def addresses(self, recipient: str) -> dict[str, str]:
+        """Where ``recipient`` can be reached: channel name -> address, configured channels only."""
+        table = self.recipients.get(recipient, {})
+        return {ch: addr for ch, addr in table.items() if ch in self.channel_settings}
+
+
+def load_notify(config: Config) -> Notify:
+    try:
+        settings = NotifySettings.model_validate(config.notifications)
+    except ValidationError as exc:
+        lines = [f"{config.source or 'config'}: notifications.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                 for e in exc.errors()]
+        raise ConfigError(f"{config.source or 'config'}: invalid [notifications]", details=lines) from None
+    problems = []
+    for role, table in config.recipients.items():
+        for channel, address in table.items():
+            if not isinstance(address, str):
+                problems.append(f"[recipients.\"{role}\"] {channel}: the address must be text")
+            elif channel not in config.channels:
+                problems.append(f"[recipients.\"{role}\"] {channel}: there is no [channels.{channel}]")
+    for name, table in config.channels.items():
+        if "kind" not in table:
+            problems.append(f"[channels.{name}]: missing 'kind' (email, webhook, dingtalk, wecom, feishu, "
+                            "console or file)")
+    try:
+        settings_hours = settings.working_hours.partition("-")
+        start, end = dt.time.fromisoformat(settings_hours[0].strip()), dt.time.fromisoformat(settings_hours[2].strip())
+        if start >= end:
+            problems.append("[notifications] working_hours: the start must be before the end")
+    except ValueError:
+        problems.append(f"[notifications] working_hours: {settings.working_hours!r} is not HH:MM-HH:MM")
+    if problems:
+        raise ConfigError(f"{config.source or 'config'}: invalid notification settings", details=problems)
+    return Notify(settings, {k: dict(v) for k, v in config.channels.items()},
+                  {k: dict(v) for k, v in config.recipients.items()}, config.base_dir)

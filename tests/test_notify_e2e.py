@@ -165,3 +165,28 @@ def test_config_check_names_unreachable_recipients(office):
     for name in ("办公室", "审批科", "财务科", "第一责任人", "派驻纪检监察组", "admin"):
         assert f"recipient '{name}' has no address" in result.out
     assert "'局长' has no address" not in result.out
+
+
+def test_notify_test_sends_through_the_channel(office):
+    cli, smtp_port, hook, counter, stack = office
+    assert cli("notify", "test", "hook", "局长").code == 0
+    assert hook.seen[-1].json()["recipient"] == "局长" and "测试消息" in hook.seen[-1].json()["subject"]
+    down = cli("notify", "test", "mail", "局长")  # nothing listens on the mail port
+    assert down.code == 2 and "test message failed" in down.err
+    assert cli("notify", "test", "hook", "办公室").code == 2
+
+
+def test_ledger_escalation_folds_the_items_of_that_ledger(office, project):
+    cli, smtp_port, hook, counter, stack = office
+    config = project / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8") + '\n[recipients."第一责任人"]\nhook = "书记"\n',
+                      encoding="utf-8")
+    # feedback long ago: the rectification report (a ledger milestone) is overdue and escalated
+    ledger = project / "县市场监管局.csv"
+    ledger.write_text("\n".join([HEADERS, *ROWS]) + "\n", encoding="utf-8")
+    assert cli("ledger", "import", ledger, "--feedback-date", "2026-07-01", "--at", "2026-10-12T10:00").code == 0
+    cli("sweep", "--at", "2026-10-20T09:30")
+    to_head = [s.json() for s in hook.seen if s.json()["recipient"] == "第一责任人"]
+    assert len(to_head) == 1  # one message: the report escalation with the items folded inside
+    text = to_head[0]["text"]
+    assert "报送整改情况报告" in text and "并入本项督办" in text and "窗口服务不规范" in text

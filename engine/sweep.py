@@ -15,11 +15,13 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .deadlines import Reminder as Due
+from .deadlines import Track
 from .duties import policy_of
 from .runtime import Runtime
 from .store.models import Duty, DutyOccurrence, Issue, Ledger, Reminder, WorkflowVersion
@@ -88,6 +90,35 @@ class Sweeper:
             stmt = stmt.with_for_update(skip_locked=True, of=table)
         return session.execute(stmt).all()
 
+    def _run_batch(self, now: dt.datetime, result: SweepResult, stmt, table,
+                   plan: Callable[[Session, Row], tuple[dict | None, Track | None]],
+                   label: Callable[[Row], str]) -> bool:
+        """Claim one batch of due rows, write their reminders, move each row's next-due forward.
+
+        ``plan`` turns a row into (the reminder to write or None, the track it follows or None).
+        """
+        with self.sessions() as session, session.begin():
+            rows = self._claim(session, stmt, table)
+            reminders, moves = [], []
+            for r in rows:
+                try:
+                    row, track = plan(session, r)
+                    if row is not None:
+                        reminders.append(row)
+                    nxt = None if track is None else self.rt.planner.next_after(track, now)
+                    moves.append({"b_id": r.id, "b_after": now, "b_next": nxt})
+                except Exception as exc:  # noqa: BLE001 - one bad row must not stop every reminder
+                    log.exception("%s: cannot compute its reminders", label(r))
+                    result.errors.append(f"{label(r)}: {exc}")
+                    moves.append({"b_id": r.id, "b_after": r.remind_after, "b_next": now + RETRY_BROKEN})
+            result.written += self._write(session, reminders)
+            if moves:
+                session.connection().execute(
+                    update(table).where(table.c.id == bindparam("b_id"))
+                    .values(remind_after=bindparam("b_after"), next_remind_at=bindparam("b_next")), moves)
+            result.examined += len(rows)
+        return len(rows) == BATCH
+
     def _issue_batch(self, now: dt.datetime, result: SweepResult) -> bool:
         issues = Issue.__table__
         stmt = (select(issues.c.id, issues.c.ref, issues.c.state, issues.c.deadline, issues.c.state_since,
@@ -97,41 +128,23 @@ class Sweeper:
                 .select_from(issues.join(Ledger.__table__))
                 .where(issues.c.next_remind_at <= now).order_by(issues.c.next_remind_at).limit(BATCH))
         tracker, planner = self.rt.tracker, self.rt.planner
-        with self.sessions() as session, session.begin():
-            rows = self._claim(session, stmt, issues)
-            reminders, moves = [], []
-            for r in rows:
-                try:
-                    since, checkin = tracker.local(r.state_since), tracker.local(r.last_checkin_at)
-                    track = tracker.issue_track(self._workflow_hash(session, r.workflow_id), r.state, r.deadline,
-                                                r.feedback_date, since, checkin)
-                    if track is None:
-                        moves.append({"b_id": r.id, "b_after": now, "b_next": None})
-                        continue
-                    due = planner.catch_up(track, r.remind_after or r.state_since, now)
-                    if due is not None:
-                        subject = f"{r.name}/{r.ref}"
-                        reminders.append(self._row(
-                            now, subject, due, issue_recipients(r.leader, r.department, due.add),
-                            ledger_id=r.ledger_id, issue_id=r.id, occurrence_id=None, due_date=track.due,
-                            details={"title": r.title, "ledger": r.name, "ref": r.ref, "state": r.state,
-                                     "leader": r.leader, "department": r.department, "area": r.area,
-                                     "category": r.category, "level": due.level,
-                                     **_template(track.policy)}))
-                    moves.append({"b_id": r.id, "b_after": now, "b_next": planner.next_after(track, now)})
-                except Exception as exc:  # noqa: BLE001 - one bad row must not stop every reminder
-                    log.exception("issue %s: cannot compute its reminders", r.id)
-                    result.errors.append(f"issue {r.name}/{r.ref}: {exc}")
-                    moves.append({"b_id": r.id, "b_after": r.remind_after, "b_next": now + RETRY_BROKEN})
-            result.written += self._write(session, reminders)
-            if moves:
-                session.connection().execute(
-                    update(issues).where(issues.c.id == bindparam("b_id"))
-                    .values(remind_after=bindparam("b_after"), next_remind_at=bindparam("b_next")), moves)
-            result.examined += len(rows)
-        return len(rows) == BATCH
 
-    # -- duty occurrences --------------------------------------------------------------------
+        def plan(session: Session, r: Row) -> tuple[dict | None, Track | None]:
+            track = tracker.issue_track(self._workflow_hash(session, r.workflow_id), r.state, r.deadline,
+                                        r.feedback_date, tracker.local(r.state_since), tracker.local(r.last_checkin_at))
+            if track is None:
+                return None, None
+            due = planner.catch_up(track, r.remind_after or r.state_since, now)
+            if due is None:
+                return None, track
+            return self._row(
+                now, f"{r.name}/{r.ref}", due, issue_recipients(r.leader, r.department, due.add),
+                ledger_id=r.ledger_id, issue_id=r.id, occurrence_id=None, due_date=track.due,
+                details={"title": r.title, "ledger": r.name, "ref": r.ref, "state": r.state, "leader": r.leader,
+                         "department": r.department, "area": r.area, "category": r.category, "level": due.level,
+                         **_template(track.policy)}), track
+
+        return self._run_batch(now, result, stmt, issues, plan, lambda r: f"issue {r.name}/{r.ref}")
 
     def _occurrence_batch(self, now: dt.datetime, result: SweepResult) -> bool:
         occ = DutyOccurrence.__table__
@@ -143,40 +156,27 @@ class Sweeper:
                 .where(occ.c.next_remind_at <= now, occ.c.state == "open")
                 .order_by(occ.c.next_remind_at).limit(BATCH))
         tracker, planner = self.rt.tracker, self.rt.planner
-        with self.sessions() as session, session.begin():
-            rows = self._claim(session, stmt, occ)
-            duties: dict[int, Duty] = {}
-            reminders, moves = [], []
-            for r in rows:
-                try:
-                    duty = duties.get(r.duty_id) or duties.setdefault(r.duty_id, session.get(Duty, r.duty_id))
-                    each = (duty.spec.get("for_each") or {}).get("state") if duty.kind == "recurring" else None
-                    if each is not None and r.state != each:  # the issue left the state: no look-back due
-                        moves.append({"b_id": r.id, "b_after": now, "b_next": None})
-                        continue
-                    track = tracker.occurrence_track(r.due, policy_of(duty))
-                    due = planner.catch_up(track, r.remind_after or r.created_at, now)
-                    if due is not None:
-                        recipients = issue_recipients(r.leader or "", r.department or "", (*duty.owners, *due.add))
-                        reminders.append(self._row(
-                            now, r.key, due, recipients, ledger_id=r.ledger_id, issue_id=r.issue_id,
-                            occurrence_id=r.id, due_date=track.due, occurrence=f"{r.period}@{due.occurrence}",
-                            details={"title": r.title, "duty": r.key, "period": r.period, "level": due.level,
-                                     "ledger": r.key.split(":", 1)[0] if duty.kind == "milestone" else None,
-                                     "milestone": duty.kind == "milestone", "department": r.department,
-                                     **_template(track.policy)}))
-                    moves.append({"b_id": r.id, "b_after": now, "b_next": planner.next_after(track, now)})
-                except Exception as exc:  # noqa: BLE001
-                    log.exception("duty occurrence %s: cannot compute its reminders", r.id)
-                    result.errors.append(f"duty {r.key} {r.period}: {exc}")
-                    moves.append({"b_id": r.id, "b_after": r.remind_after, "b_next": now + RETRY_BROKEN})
-            result.written += self._write(session, reminders)
-            if moves:
-                session.connection().execute(
-                    update(occ).where(occ.c.id == bindparam("b_id"))
-                    .values(remind_after=bindparam("b_after"), next_remind_at=bindparam("b_next")), moves)
-            result.examined += len(rows)
-        return len(rows) == BATCH
+        duties: dict[int, Duty] = {}
+
+        def plan(session: Session, r: Row) -> tuple[dict | None, Track | None]:
+            duty = duties.get(r.duty_id) or duties.setdefault(r.duty_id, session.get(Duty, r.duty_id))
+            each = (duty.spec.get("for_each") or {}).get("state") if duty.kind == "recurring" else None
+            if each is not None and r.state != each:  # the issue left the state: no look-back due
+                return None, None
+            track = tracker.occurrence_track(r.due, policy_of(duty))
+            due = planner.catch_up(track, r.remind_after or r.created_at, now)
+            if due is None:
+                return None, track
+            milestone = duty.kind == "milestone"
+            return self._row(
+                now, r.key, due, issue_recipients(r.leader or "", r.department or "", (*duty.owners, *due.add)),
+                ledger_id=r.ledger_id, issue_id=r.issue_id, occurrence_id=r.id, due_date=track.due,
+                occurrence=f"{r.period}@{due.occurrence}",
+                details={"title": r.title, "duty": r.key, "period": r.period, "level": due.level,
+                         "ledger": r.key.split(":", 1)[0] if milestone else None, "milestone": milestone,
+                         "department": r.department, **_template(track.policy)}), track
+
+        return self._run_batch(now, result, stmt, occ, plan, lambda r: f"duty {r.key} {r.period}")
 
     # -- the calendar itself -----------------------------------------------------------------
 

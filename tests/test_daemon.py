@@ -1,0 +1,397 @@
+"""The daemon as a real process: ``duban --config … run`` in a subprocess, on SQLite and PostgreSQL.
+
+Data is prepared with the CLI (``duban init``, ``duban ledger import`` of a ledger whose deadlines
+passed weeks ago, imported "two weeks ago", so every issue has an overdue reminder due now), every
+recipient is configured to a webhook channel pointing at a loopback receiver that counts
+``Idempotency-Key`` headers, and a routing rule marks everything urgent so quiet hours do not hold
+messages back whatever the hour the tests run at. Intervals are a second or two (``[daemon]``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import run_cli
+from tests.peers import KeyCounter, LoopbackHTTP, free_port
+
+DUBAN = [sys.executable, "-c", "from engine.cli.main import entry; entry()"]
+FAST = {"sweep_every": 2, "deliver_every": 1, "leader_retry_seconds": 1, "stop_timeout": 8, "listen": ""}
+
+
+# -- preparing a project ----------------------------------------------------------------------
+
+
+def _toml(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)  # JSON scalars and arrays are valid TOML values
+
+
+def prepare(project: Path, *, url: str, hook: str, issues: int = 40, daemon: dict[str, Any] | None = None) -> Path:
+    """Config, routing and a ledger with ``issues`` overdue issues, imported; returns config.toml."""
+    today = dt.date.today()
+    departments = [f"科室{i}" for i in range(1, issues + 1)]
+    leaders = [f"领导{i}" for i in range(7)]
+    rows = ["序号,方面,问题类别,具体问题,整改措施,责任领导,责任科室,整改时限,整改状态"]
+    for i in range(1, issues + 1):
+        deadline = today - dt.timedelta(days=40 + i % 20)
+        rows.append(f"{i},方面甲,类别乙,问题{i},措施{i},{leaders[i % 7]},{departments[i - 1]},{deadline},整改中")
+    (project / "ledger.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (project / "workflows" / "routing" / "zz-tests-urgent.yaml").write_text(
+        "routes:\n  - name: tests-everything-urgent\n    urgent: true\n", encoding="utf-8")
+    people = [*leaders, *departments, "第一责任人", "派驻纪检监察组", "分管副局长", "办公室", "财务室", "党组书记",
+              "机关党支部", "admin"]
+    lines = ["[database]", f"url = {_toml(url)}", "[workflows]", 'paths = ["workflows"]',
+             "[channels.hook]", 'kind = "webhook"', f"url = {_toml(hook)}", "timeout = 10", "[daemon]"]
+    lines += [f"{k} = {_toml(v)}" for k, v in {**FAST, **(daemon or {})}.items()]
+    for person in people:
+        lines += [f'[recipients."{person}"]', f"hook = {_toml(person)}"]
+    config = project / "config.toml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert (r := run_cli("--config", config, "init")).code == 0, r.err
+    r = run_cli("--config", config, "ledger", "import", project / "ledger.csv", "--ledger", "t",
+                "--feedback-date", str(today - dt.timedelta(days=120)), "--at", str(today - dt.timedelta(days=14)))
+    assert r.code == 0, r.err
+    return config
+
+
+def sqlite_url(project: Path) -> str:
+    return f"sqlite:///{project / 'duban.db'}"
+
+
+def hook_messages(url: str) -> dict[str, str]:
+    """key -> status of every outbox message for the webhook channel."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(text("SELECT key, status FROM outbox WHERE channel = 'hook'")).all())
+    finally:
+        engine.dispose()
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(every)
+
+
+def all_sent(url: str, at_least: int = 1) -> Callable[[], bool]:
+    def check() -> bool:
+        messages = hook_messages(url)
+        return len(messages) >= at_least and all(s == "sent" for s in messages.values())
+
+    return check
+
+
+# -- the process ------------------------------------------------------------------------------
+
+
+class DaemonProc:
+    """``duban run`` in a subprocess, its output in a file, its HTTP port known."""
+
+    def __init__(self, config: Path, name: str = "d", env: dict[str, str] | None = None):
+        # Each daemon reads a copy of config.toml with its own listen port (beside it, so relative
+        # paths stay the same); a SIGHUP test edits ``self.config``.
+        self.port = free_port()
+        lines = [ln for ln in config.read_text(encoding="utf-8").splitlines() if not ln.startswith("listen =")]
+        lines.insert(lines.index("[daemon]") + 1, f'listen = "127.0.0.1:{self.port}"')
+        self.config = config.parent / f"{name}.toml"
+        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.log = config.parent / f"{name}.log"
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([*DUBAN, "--config", str(self.config), "run"], stdout=out,
+                                         stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_log(self, needle: str, timeout: float = 20) -> str:
+        def found() -> str | None:
+            hits = [ln for ln in self.output().splitlines() if needle in ln]
+            if not hits and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited {self.proc.returncode} before {needle!r}:\n{self.output()}")
+            return hits[0] if hits else None
+
+        return wait_until(found, timeout, f"{needle!r} in {self.log.name}")
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        status, body = self.get("/healthz")
+        return status, json.loads(body)
+
+    def metric(self, name: str) -> float | None:
+        """A sample's value, by its full name with labels as exported (``x_total{status="sent"}``)."""
+        for line in self.get("/metrics")[1].decode().splitlines():
+            sample, _, value = line.rpartition(" ")
+            if sample == name:
+                return float(value)
+        return None
+
+    def started(self, timeout: float = 20) -> DaemonProc:
+        self.wait_log("event=started", timeout)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def __enter__(self) -> DaemonProc:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+class NotifySocket:
+    """A stand-in for systemd's notify socket: collects what the daemon sends."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.received: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.received.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+    def assignments(self) -> list[str]:
+        return [line for datagram in self.received for line in datagram.splitlines()]
+
+
+# -- SQLite -----------------------------------------------------------------------------------
+
+
+def test_sqlite_daemon_serves_delivers_and_stops_on_sigterm(project, tmp_path):
+    receiver = KeyCounter(delay=0.3)  # slow enough that a delivery is in flight when SIGTERM comes
+    with LoopbackHTTP(receiver) as server:
+        url = sqlite_url(project)
+        config = prepare(project, url=url, hook=server.url())
+        notify = NotifySocket(tmp_path / "notify.sock")
+        env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"}
+        try:
+            with DaemonProc(config, env=env) as daemon:
+                daemon.started().wait_log("event=sweep ")
+                status, body = daemon.health()
+                assert status == 200, body
+                assert body["status"] == "ok" and body["database"] and body["scheduler"]
+                assert body["leader"] is True and body["role"] == "sole"
+                assert body["last_sweep_age_seconds"] is not None
+                metrics = daemon.get("/metrics")[1].decode()
+                assert "duban_sweeps_total" in metrics and "duban_sweep_duration_seconds_bucket" in metrics
+                assert daemon.metric("duban_sweeps_total") >= 1
+                assert daemon.metric("duban_reminders_written_total") >= 40
+                assert 'duban_outbox_depth{status="pending"}' in metrics
+                assert daemon.metric("duban_leader") == 1
+                assert daemon.get("/nowhere")[0] == 404
+                wait_until(lambda: len(server.seen) >= 3, 20, "deliveries under way")
+                started = time.monotonic()
+                assert daemon.stop(signal.SIGTERM, timeout=10) == 0
+                assert time.monotonic() - started < 10
+                out = daemon.output()
+        finally:
+            notify.close()
+    assert "event=stopping signal=SIGTERM" in out and "event=stopped clean=true" in out, out
+    messages = hook_messages(url)
+    sent = {key for key, status in messages.items() if status == "sent"}
+    # The message in hand when SIGTERM came was finished and recorded: what the receiver got is
+    # exactly what the outbox says was sent; the rest waits, unclaimed, for the next start.
+    assert sent == set(receiver.keys), (sent ^ set(receiver.keys))
+    assert 0 < len(sent) < len(messages)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM outbox WHERE lease_owner IS NOT NULL")).scalar() == 0
+    engine.dispose()
+    said = notify.assignments()
+    assert "READY=1" in said and "STOPPING=1" in said and "WATCHDOG=1" in said, said
+    assert said.index("READY=1") < said.index("STOPPING=1")
+    assert any(a.startswith("STATUS=running as sole") for a in said), said
+
+
+def test_sighup_with_a_broken_workflow_keeps_the_running_version(project):
+    with LoopbackHTTP(KeyCounter()) as server:
+        config = prepare(project, url=sqlite_url(project), hook=server.url(), issues=3)
+        with DaemonProc(config) as daemon:
+            daemon.started()
+            workflow = project / "workflows" / "inspection-rectification.yaml"
+            good = workflow.read_text(encoding="utf-8")
+            bad = good.replace("\ninitial: identified\n", "\ninitial: nowhere\n")
+            line = bad.splitlines().index("initial: nowhere") + 1
+            workflow.write_text(bad, encoding="utf-8")
+            daemon.proc.send_signal(signal.SIGHUP)
+            failed = daemon.wait_log("event=reload_failed")
+            assert f"inspection-rectification.yaml:{line}:10: unknown initial state 'nowhere'" in failed, failed
+            assert failed.startswith("ts=") and "level=error" in failed
+            assert daemon.health()[0] == 200 and daemon.proc.poll() is None
+            sweeps = daemon.metric("duban_sweeps_total")
+            wait_until(lambda: daemon.metric("duban_sweeps_total") > sweeps, 10, "a sweep after the failed reload")
+
+            # A good file (and a changed interval) is taken on the next SIGHUP.
+            workflow.write_text(good, encoding="utf-8")
+            own = daemon.config
+            own.write_text(own.read_text(encoding="utf-8").replace("sweep_every = 2", "sweep_every = 3"),
+                           encoding="utf-8")
+            daemon.proc.send_signal(signal.SIGHUP)
+            assert "workflows=1" in daemon.wait_log("event=reloaded")
+            assert daemon.metric('duban_reloads_total{result="failed"}') == 1
+            assert daemon.metric('duban_reloads_total{result="ok"}') == 1
+            assert daemon.stop() == 0
+
+
+def test_a_second_daemon_on_the_same_sqlite_file_is_refused(project):
+    with LoopbackHTTP(KeyCounter()) as server:
+        config = prepare(project, url=sqlite_url(project), hook=server.url(), issues=3)
+        with DaemonProc(config, name="first") as first:
+            first.started()
+            second = subprocess.run([*DUBAN, "--config", str(config), "run"], capture_output=True, text=True,
+                                    timeout=30)
+            assert second.returncode == 2, second
+            assert "another duban daemon is already running on this SQLite database" in second.stderr
+            assert f"pid {first.proc.pid}" in second.stderr and "duban.db.daemon.lock" in second.stderr
+            assert first.health()[0] == 200
+            assert first.stop() == 0
+
+
+def test_kill_9_at_any_moment_loses_nothing(project):
+    """20 daemons killed at random moments, then one left to finish: every message arrives."""
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    receiver = KeyCounter(delay=0.1)
+    with LoopbackHTTP(receiver) as server:
+        url = sqlite_url(project)
+        settings = {"sweep_every": 1, "deliver_every": 0.5, "lease_seconds": 2, "delivery_batch": 5}
+        config = prepare(project, url=url, hook=server.url(), daemon=settings)
+        for round_ in range(20):
+            with DaemonProc(config, name=f"run{round_}") as daemon:
+                time.sleep(rng.uniform(0.4, 2.5))
+                assert daemon.proc.poll() is None, daemon.output()
+                daemon.proc.send_signal(signal.SIGKILL)
+                daemon.proc.wait(10)
+        with DaemonProc(config, name="final") as daemon:
+            daemon.started()
+            wait_until(all_sent(url, 40), 90, "every message sent")
+            assert daemon.stop() == 0
+    messages = hook_messages(url)
+    received = set(receiver.keys)
+    assert received == set(messages), f"seed {seed}: lost {set(messages) - received}, unknown {received - set(messages)}"
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        unrouted = conn.execute(text("SELECT count(*) FROM reminders WHERE routed_at IS NULL")).scalar()
+        subjects = conn.execute(text("SELECT count(DISTINCT subject) FROM reminders WHERE issue_id IS NOT NULL")).scalar()
+        # The same reminder never reaches the same person in two different messages.
+        doubled = conn.execute(text(
+            "SELECT count(*) FROM (SELECT rm.reminder_id, o.recipient FROM reminder_messages rm "
+            "JOIN outbox o ON o.id = rm.message_id WHERE o.channel = 'hook' "
+            "GROUP BY rm.reminder_id, o.recipient HAVING count(*) > 1) AS d")).scalar()
+    engine.dispose()
+    assert unrouted == 0 and subjects == 40 and doubled == 0, (seed, unrouted, subjects, doubled)
+    # Duplicates are allowed only as the same key again (a send cut off before it was recorded).
+    print(f"seed {seed}: {len(messages)} messages, {sum(receiver.keys.values())} deliveries, "
+          f"{len(receiver.duplicates)} resent under the same key")
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("count", [2, 3])
+def test_several_daemons_on_postgres_deliver_each_message_once(project, pg_url, count):
+    receiver = KeyCounter(delay=0.05)
+    with LoopbackHTTP(receiver) as server:
+        config = prepare(project, url=pg_url, hook=server.url(), issues=120, daemon={"delivery_batch": 5})
+        daemons = [DaemonProc(config, name=f"pg{i}") for i in range(count)]
+        try:
+            for d in daemons:
+                d.started()
+            wait_until(all_sent(pg_url, 120), 60, "every message sent")
+            healths = [d.health() for d in daemons]
+            assert all(status == 200 for status, _ in healths), healths
+            assert sorted(body["role"] for _, body in healths) == ["follower"] * (count - 1) + ["leader"]
+            sweeps = [d.metric("duban_sweeps_total") for d in daemons]
+            assert sum(1 for s in sweeps if s) == 1, sweeps  # only the leader sweeps
+            for d in daemons:
+                assert d.stop() == 0
+        finally:
+            for d in daemons:
+                d.kill()
+    assert receiver.duplicates == {}
+    assert set(receiver.keys) == set(hook_messages(pg_url))
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        workers = conn.execute(text("SELECT count(DISTINCT worker) FROM delivery_attempts")).scalar()
+    engine.dispose()
+    assert workers >= 2, "every daemon delivers, not only the leader"
+
+
+@pytest.mark.postgres
+def test_a_follower_takes_over_when_the_leader_is_killed(project, pg_url):
+    with LoopbackHTTP(KeyCounter()) as server:
+        config = prepare(project, url=pg_url, hook=server.url(), issues=3)
+        daemons = [DaemonProc(config, name=f"pg{i}") for i in range(2)]
+        try:
+            for d in daemons:
+                d.started()
+            leaders = [d for d in daemons if d.health()[1]["leader"]]
+            assert len(leaders) == 1
+            leader = leaders[0]
+            follower = next(d for d in daemons if d is not leader)
+            assert follower.health()[1]["role"] == "follower" and follower.metric("duban_leader") == 0
+            assert not follower.metric("duban_sweeps_total")
+            leader.proc.send_signal(signal.SIGKILL)
+            leader.proc.wait(10)
+            killed = time.monotonic()
+            wait_until(lambda: follower.health()[1]["leader"], 30, "the follower to lead")
+            wait_until(lambda: follower.metric("duban_sweeps_total"), 30 - (time.monotonic() - killed),
+                       "a sweep by the new leader")
+            assert time.monotonic() - killed < 30
+            assert follower.metric("duban_leader") == 1
+            assert "event=leader_acquired" in follower.output()
+            status, body = follower.health()
+            assert status == 200 and body["role"] == "leader", body
+            assert follower.stop() == 0
+        finally:
+            for d in daemons:
+                d.kill()

@@ -1,0 +1,202 @@
+"""The daemon's parts in-process: HTTP routing, event lines, settings, leadership, the systemd unit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from engine.cli.daemon_cmds import JsonFormatter, KeyValueFormatter
+from engine.config import Config
+from engine.daemon import event, load_daemon_settings
+from engine.errors import ConfigError
+from engine.health import health_app, make_app, parse_listen
+from engine.leader import AdvisoryLeader, AlreadyRunning, SoleDaemon
+from engine.service_unit import UnitSpec, example, render
+from tests.conftest import ROOT, run_cli
+
+
+def call(app, path: str, method: str = "GET") -> tuple[str, dict, bytes]:
+    seen: dict = {}
+
+    def start_response(status, headers, exc_info=None):
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    body = b"".join(app({"PATH_INFO": path, "REQUEST_METHOD": method, "SCRIPT_NAME": ""}, start_response))
+    return seen["status"], seen["headers"], body
+
+
+def echo(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"{environ['SCRIPT_NAME']}|{environ['PATH_INFO']}".encode()]
+
+
+def test_routes_dispatch_on_the_longest_prefix_at_segment_boundaries():
+    app = make_app({"/board": echo, "/board/api": echo, "/calendar.ics": echo})
+    assert call(app, "/board")[2] == b"/board|"
+    assert call(app, "/board/ledger/7")[2] == b"/board|/ledger/7"
+    assert call(app, "/board/api/issues")[2] == b"/board/api|/issues"
+    assert call(app, "/calendar.ics")[2] == b"/calendar.ics|"
+    status, headers, body = call(app, "/boardroom")
+    assert status.startswith("404") and json.loads(body)["routes"] == ["/board", "/board/api", "/calendar.ics"]
+    assert call(make_app({"/": echo}), "/anything")[2] == b"|/anything"
+
+
+def test_health_answers_503_when_unhealthy_and_only_to_get():
+    assert call(health_app(lambda: {"status": "ok"}), "")[0].startswith("200")
+    status, headers, body = call(health_app(lambda: {"status": "unhealthy", "database": False}), "")
+    assert status.startswith("503") and json.loads(body)["database"] is False
+    assert headers["Content-Type"].startswith("application/json")
+    assert call(health_app(lambda: {"status": "ok"}), "", method="POST")[0].startswith("405")
+
+    def broken():
+        raise RuntimeError("boom")
+
+    assert json.loads(call(health_app(broken), "")[2]) == {"status": "unhealthy", "error": "RuntimeError: boom"}
+
+
+def test_listen_addresses():
+    assert parse_listen("127.0.0.1:8790") == ("127.0.0.1", 8790)
+    assert parse_listen("[::1]:9000") == ("::1", 9000)
+    for bad in ("8790", "localhost", ":80", "host:http"):
+        with pytest.raises(ValueError):
+            parse_listen(bad)
+
+
+def record(name: str = "sweep", message: str = "", **fields) -> logging.LogRecord:
+    logger = logging.getLogger("duban.test")
+    captured: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = captured.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        event(logger, logging.ERROR, name, message, **fields)
+    finally:
+        logger.removeHandler(handler)
+    return captured[0]
+
+
+def test_event_lines_are_one_line_of_key_value_fields():
+    line = KeyValueFormatter().format(record(
+        "reload_failed", "kept the running configuration", errors=["a.yaml: invalid", "a.yaml:12:10: unknown"],
+        written=3, ok=True, nothing=None, title="整改 \"方案\"\n第二行", path="/tmp/x.yaml"))
+    assert "\n" not in line
+    assert line.startswith("ts=") and " level=error logger=duban.test event=reload_failed " in line
+    assert 'errors=["a.yaml: invalid","a.yaml:12:10: unknown"]' in line.replace(", ", ",")
+    assert " written=3 ok=true nothing=null " in line
+    assert 'title="整改 \\"方案\\"\\n第二行"' in line and " path=/tmp/x.yaml " in line
+    assert line.endswith('msg="kept the running configuration"')
+    body = json.loads(JsonFormatter().format(record("sweep", written=2)))
+    assert body["event"] == "sweep" and body["written"] == 2 and "msg" not in body
+
+
+def test_daemon_settings_are_checked_with_their_key():
+    settings = load_daemon_settings(Config.model_validate({"daemon": {"sweep_every": 5, "listen": ""}}))
+    assert settings.sweep_every == 5 and settings.deliver_every == 10 and settings.listen == ""
+    with pytest.raises(ConfigError) as caught:
+        load_daemon_settings(Config.model_validate(
+            {"daemon": {"sweep_every": 0, "listen": "nowhere", "log_format": "xml", "typo": 1}}))
+    text = "\n".join(caught.value.lines())
+    for key in ("daemon.sweep_every", "daemon.listen", "daemon.log_format", "daemon.typo"):
+        assert key in text
+
+
+def test_one_daemon_per_sqlite_file(tmp_path):
+    first = SoleDaemon(str(tmp_path / "duban.db"))
+    try:
+        with pytest.raises(AlreadyRunning) as caught:
+            SoleDaemon(str(tmp_path / "duban.db"))
+        assert caught.value.exit_code == 2 and "already running" in caught.value.message
+        assert first.is_leader and first.role == "sole" and not first.poll()
+    finally:
+        first.close()
+    SoleDaemon(str(tmp_path / "duban.db")).close()  # free again once the first let go
+
+
+@pytest.mark.postgres
+def test_one_leader_per_postgres_database(pg_url):
+    a, b = AdvisoryLeader(make_url(pg_url)), AdvisoryLeader(make_url(pg_url))
+    try:
+        assert a.poll() and a.is_leader and a.role == "leader"
+        assert not b.poll() and not b.is_leader and b.role == "follower"
+        assert not a.poll()  # still the leader: no change
+        a.close()
+        assert b.poll() and b.is_leader
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_unit_runs_this_duban_with_this_config(tmp_path):
+    unit = render(UnitSpec(Path("/srv/my venv/bin/duban"), Path("/etc/duban 2/config.toml"), run_as="duban"))
+    assert 'ExecStart="/srv/my venv/bin/duban" --config "/etc/duban 2/config.toml" run' in unit
+    for line in ("Type=notify", "NotifyAccess=main", "WatchdogSec=60", "Restart=on-failure",
+                 "ExecReload=/bin/kill -HUP $MAINPID", "User=duban", "WantedBy=multi-user.target"):
+        assert line in unit.splitlines()
+    user = render(UnitSpec(Path("/v/bin/duban"), Path("/c/config.toml"), user=True, run_as="ignored"))
+    assert "WantedBy=default.target" in user and "User=" not in user
+    assert (ROOT / "packaging" / "duban.service").read_text(encoding="utf-8") == example()
+
+
+def test_service_install_writes_the_unit_and_prints_the_commands(project, tmp_path):
+    config = project / "config.toml"
+    result = run_cli("--config", config, "service", "install", "--unit-dir", tmp_path / "units")
+    assert result.code == 0, result.err
+    unit = (tmp_path / "units" / "duban.service").read_text(encoding="utf-8")
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert exec_start.endswith(f" --config {config.resolve()} run")
+    assert Path(exec_start.split("=", 1)[1].split(" ")[0]) == Path(sys.executable).parent / "duban"
+    assert "systemctl daemon-reload" in result.out and "systemctl enable --now duban.service" in result.out
+    result = run_cli("--config", config, "service", "install", "--unit-dir", tmp_path / "user", "--user")
+    assert "systemctl --user daemon-reload" in result.out
+    assert "WantedBy=default.target" in (tmp_path / "user" / "duban.service").read_text(encoding="utf-8")
+    analyze = shutil.which("systemd-analyze")
+    if analyze:  # systemd's own check of the unit, where systemd is installed
+        check = subprocess.run([analyze, "verify", str(tmp_path / "units" / "duban.service")],
+                               capture_output=True, text=True, timeout=60)
+        assert check.returncode == 0, check.stderr
+
+
+def test_service_install_needs_a_config_file(tmp_path):
+    result = run_cli("service", "install", "--unit-dir", tmp_path)
+    assert result.code == 2 and "no config file" in result.err
+
+
+def test_jobs_coalesce_and_cron_duties_wake_the_sweep(project):
+    from apscheduler.triggers.cron import CronTrigger
+
+    from engine.config import load_config
+    from engine.daemon import Daemon, load_all
+
+    (project / "workflows" / "duties" / "zz-weekly.yaml").write_text(
+        "duties:\n  - key: weekly-check\n    title: 周检查\n    owners: [办公室]\n"
+        "    schedule: {cron: '30 9 * * mon'}\n", encoding="utf-8")
+    config = load_config(project / "config.toml")
+    daemon = Daemon(config)
+    daemon.loaded = load_all(config, daemon.sessions)
+    daemon._schedule(daemon.loaded)
+    daemon.scheduler.start(paused=True)
+    try:
+        jobs = {job.id: job for job in daemon.scheduler.get_jobs()}
+        assert {"sweep", "deliver", "elect", "duty-sync", "cron:weekly-check"} <= set(jobs)
+        for job in jobs.values():  # a stall gives one catch-up run: never a burst, never a dropped run
+            assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None), job.id
+        trigger = jobs["cron:weekly-check"].trigger
+        assert isinstance(trigger, CronTrigger)
+        fire = trigger.get_next_fire_time(None, dt.datetime(2026, 10, 14, 12, 0, tzinfo=config.tz))
+        assert fire == dt.datetime(2026, 10, 19, 9, 30, tzinfo=config.tz)  # the next Monday, 09:30 local
+        daemon.scheduler.modify_job("sweep", next_run_time=dt.datetime.now(config.tz) + dt.timedelta(hours=1))
+        jobs["cron:weekly-check"].func()
+        woken = daemon.scheduler.get_job("sweep").next_run_time
+        assert woken <= dt.datetime.now(config.tz) + dt.timedelta(seconds=1)
+    finally:
+        daemon.scheduler.shutdown(wait=False)
+        daemon.engine.dispose()

@@ -78,6 +78,7 @@ class Config(BaseModel):
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     recipients: dict[str, dict[str, Any]] = Field(default_factory=dict)
     report: dict[str, Any] = Field(default_factory=dict)
+    board: dict[str, Any] = Field(default_factory=dict)
 
     source: Path | None = None
 

@@ -18,13 +18,23 @@ fi
 need=()
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
+# LibreOffice turns the .docx report into PDF and poppler reads it back (tests); Debian's Chromium
+# drives the board in the browser tests (Playwright launches it: never `playwright install`).
+command -v soffice >/dev/null 2>&1 || need+=(libreoffice-writer-nogui)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing system packages: ${need[*]}"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    # older releases have no -nogui flavour of Writer; the full one converts just the same
+    if [[ " ${need[*]} " == *" libreoffice-writer-nogui "* ]] && ! apt-cache show libreoffice-writer-nogui >/dev/null 2>&1; then
+      need=("${need[@]/libreoffice-writer-nogui/libreoffice-writer}")
+    fi
+    # without recommends: LibreOffice and Chromium would otherwise pull in Java, desktop services…
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
-    echo "note: please install ${need[*]} (state diagrams and Chinese fonts)" >&2
+    echo "note: please install ${need[*]} (state diagrams, Chinese fonts, report and browser tests)" >&2
   fi
 fi
 

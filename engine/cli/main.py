@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .. import __version__
 from ..errors import EXIT_BAD_INPUT, DubanError
-from . import db_cmds, issue_cmds, ledger_cmds, notify_cmds, remind_cmds, workflow_cmds
+from . import daemon_cmds, db_cmds, issue_cmds, ledger_cmds, notify_cmds, remind_cmds, report_cmds, workflow_cmds
 from .app import App
 from .output import error_lines
 
@@ -25,7 +25,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = App(config_path)
 
 
-for module in (db_cmds, workflow_cmds, ledger_cmds, issue_cmds, remind_cmds, notify_cmds):
+for module in (db_cmds, workflow_cmds, ledger_cmds, issue_cmds, remind_cmds, notify_cmds, daemon_cmds, report_cmds):
     module.register(cli)
 
 

@@ -1,0 +1,332 @@
+"""The rectification report (md, html, docx → PDF) and the ICS feed, from the shipped ledger.
+
+The shipped ledger is the one behind tests/data/seed-report.txt, a real 整改情况报告: the report
+must reproduce its overview sentence and its numbering of areas, categories and problems.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from tests.conftest import ROOT, SEED_CSV
+
+SEED = (ROOT / "tests" / "data" / "seed-report.txt").read_text(encoding="utf-8")
+REPORT_CONFIG = """
+[report]
+unit = "中共重庆市璧山区科学技术局党组"
+short_unit = "区科技局党组"
+inspector = "区委第一巡察组"
+title = "中共重庆市璧山区科学技术局党组\\n关于落实区委第一巡察组反馈意见整改\\n情况的报告"
+"""
+# The seed's own sentence: nothing open, 9 long-term problems among the 26 rectified.
+SEED_SENTENCE = ("区委第一巡察组反馈意见中指出的区科技局党组4个方面共26个具体问题，已全部整改完成，"
+                 "对于需要长期坚持的9个问题，做到立即整改，并将长期坚持。")
+AT = "2022-10-20T10:00"
+
+
+def require_tools(*tools: str) -> None:
+    """Skip without the tools, unless CI demands them (DUBAN_REQUIRE_BROWSER_TOOLS=1): then fail."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    if not missing:
+        return
+    message = f"missing {', '.join(missing)} (scripts/setup.sh installs them)"
+    if os.environ.get("DUBAN_REQUIRE_BROWSER_TOOLS") == "1":
+        pytest.fail(f"DUBAN_REQUIRE_BROWSER_TOOLS=1 but {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def bishan(project, cli):
+    """The shipped ledger, imported in 2022 with its feedback date, duties stored from then on."""
+    with open(project / "config.toml", "a", encoding="utf-8") as f:
+        f.write(REPORT_CONFIG)
+    assert cli("init", "--at", "2022-07-20T10:00").code == 0
+    result = cli("ledger", "import", SEED_CSV, "--feedback-date", "2022-07-15", "--at", "2022-07-20T10:00")
+    assert result.code == 0, result.err
+    return cli
+
+
+def _lines(text: str) -> list[str]:
+    """Report lines without Markdown heading marks or block quotes."""
+    return [re.sub(r"^(#+|>)\s*", "", line).strip() for line in text.splitlines()]
+
+
+def _structure(lines: list[str]) -> dict[str, list[str]]:
+    return {
+        "areas": [line for line in lines if re.match(r"^（[一二三四五六七八九十]+）", line)],
+        "categories": [line for line in lines if re.match(r"^\d+．", line)],
+        "problems": [line for line in lines if re.match(r"^（\d+）关于“", line)],
+    }
+
+
+def test_the_seed_sentence_is_the_seed_reports_own():
+    assert SEED_SENTENCE in SEED
+
+
+def test_markdown_report_reproduces_the_seed(bishan):
+    result = bishan("report", "--format", "md", "--at", AT)
+    assert result.code == 0, result.err
+    text = result.out
+    assert SEED_SENTENCE in text
+    assert text.startswith("# 中共重庆市璧山区科学技术局党组关于落实区委第一巡察组反馈意见整改情况的报告")
+    ours, seed = _structure(_lines(text)), _structure(_lines(SEED))
+    assert ours["areas"] == seed["areas"]  # （一）…（四）, worded as the seed words them
+    assert len(ours["areas"]) == 4
+    assert ours["categories"] == seed["categories"]  # 1．… 10．…
+    assert [c.split("．")[0] for c in ours["categories"]] == [str(n) for n in range(1, 11)]
+    numbers = [int(re.match(r"^（(\d+)）", p).group(1)) for p in ours["problems"]]
+    assert numbers == list(range(1, 27))  # numbered continuously across areas
+    # Every title as the seed has it, nested quotes turned single; (10) names one more office in the seed.
+    differ = [n for n, (a, b) in enumerate(zip(ours["problems"], seed["problems"], strict=True), 1) if a != b]
+    assert differ == [10]
+    for heading in ("一、高度重视，精心组织，认真落实整改责任", "二、突出重点，注重实效，确保整改落到实处",
+                    "三、认真总结，增添措施，推进整改全面深化"):
+        assert heading in text and heading in SEED
+    assert "整改状态：长期坚持；整改时限：2022年9月30日；佐证材料：0份" in text
+    assert "附件" in text and "往来款项清理" in text  # the recurring duties, done and due
+
+
+def test_open_problems_are_counted_in_the_issues_form(bishan, project):
+    assert bishan("issue", "transition", "bishan-keji-2022/1", "reopen", "--by", "党组书记", "--note", "问题反弹",
+                  "--at", "2022-08-01T10:00").code == 0
+    (project / "纪要.txt").write_text("会议纪要", encoding="utf-8")
+    assert bishan("issue", "transition", "bishan-keji-2022/4", "reopen", "--by", "分管副局长", "--note", "未完成",
+                  "--at", "2022-08-01T10:00").code == 0
+    result = bishan("report", "--at", AT)
+    assert result.code == 0, result.err
+    assert "区科技局党组4个方面共26个具体问题，已整改完成24个，正在整改2个，需长期坚持8个。" in result.out
+    assert "整改状态：整改中；整改时限：2022年9月30日（已逾期11个工作日）；佐证材料：0份" in result.out
+    assert "整改状态：整改中；整改时限：2022年10月31日；佐证材料：0份" in result.out  # (4): not yet due
+
+
+def test_html_report_from_the_cli(bishan, project):
+    out = project / "report.html"
+    result = bishan("report", "-o", out, "--at", AT)
+    assert result.code == 0, result.err
+    assert "4个方面共26个具体问题，已整改完成26个，正在整改0个，需长期坚持9个" in result.out
+    page = out.read_text(encoding="utf-8")
+
+    class Headings(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tag: str | None = None
+            self.found: dict[str, list[str]] = {}
+
+        def handle_starttag(self, tag, attrs):
+            self.tag = tag
+
+        def handle_data(self, data):
+            if self.tag in ("h3", "h4", "h5") and data.strip():
+                self.found.setdefault(self.tag, []).append(data.strip())
+
+        def handle_endtag(self, tag):
+            self.tag = None
+
+    parser = Headings()
+    parser.feed(page)
+    seed = _structure(_lines(SEED))
+    assert parser.found["h3"] == seed["areas"]
+    assert parser.found["h4"] == seed["categories"]
+    assert len(parser.found["h5"]) == 26
+    assert SEED_SENTENCE in page
+    assert "@page { size: A4; margin: 37mm 26mm 35mm 28mm; }" in page
+
+
+def test_html_report_escapes_ledger_text(bishan, project, tmp_path):
+    csv = tmp_path / "x.csv"
+    csv.write_text("序号,方面,问题类别,具体问题,整改措施,责任领导,责任科室,整改时限,整改状态\n"
+                   "1,一方面,1．类别,<script>alert(1)</script>,措施,书记,办公室,2022-09-30,整改中\n", encoding="utf-8")
+    assert bishan("ledger", "import", csv, "--ledger", "x", "--at", "2022-07-20T10:00").code == 0
+    page = bishan("report", "--ledger", "x", "--format", "html", "--at", AT).out
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_docx_follows_gbt_9704(bishan, project):
+    from docx import Document
+    from docx.oxml.ns import qn
+
+    out = project / "report.docx"
+    result = bishan("report", "-o", out, "--at", AT)
+    assert result.code == 0, result.err
+    doc = Document(str(out))
+    section = doc.sections[0]
+    mm = lambda length: round(length.mm)  # noqa: E731
+    assert (mm(section.page_width), mm(section.page_height)) == (210, 297)
+    assert (mm(section.top_margin), mm(section.bottom_margin)) == (37, 35)
+    assert (mm(section.left_margin), mm(section.right_margin)) == (28, 26)
+
+    def east_asia(style_name: str) -> str:
+        return doc.styles[style_name].element.rPr.rFonts.get(qn("w:eastAsia"))
+
+    assert east_asia("Normal") == "仿宋_GB2312"
+    assert east_asia("公文标题") == "方正小标宋简体"
+    assert east_asia("一级标题") == "黑体"
+    assert east_asia("二级标题") == "楷体_GB2312"
+    normal = doc.styles["Normal"]
+    assert normal.font.size.pt == 16
+    assert 28 <= normal.paragraph_format.line_spacing.pt <= 29
+    assert normal.element.pPr.ind.get(qn("w:firstLineChars")) == "200"
+    title = doc.paragraphs[0]
+    assert title.style.name == "公文标题" and title.style.font.size.pt == 22
+    assert title.style.paragraph_format.alignment == 1  # centred
+    assert [p.text for p in doc.paragraphs[:3]] == [
+        "中共重庆市璧山区科学技术局党组", "关于落实区委第一巡察组反馈意见整改", "情况的报告"]
+    texts = [p.text for p in doc.paragraphs]
+    assert SEED_SENTENCE in texts
+    assert [t for t in texts if re.match(r"^（\d+）关于", t)] == _structure(_lines("\n".join(texts)))["problems"]
+    assert len(_structure(texts)["problems"]) == 26
+    footer = section.footer.paragraphs[0]._p.xml
+    assert "PAGE" in footer and "— " in footer and " —" in footer
+    assert section.even_page_footer.paragraphs[0]._p.xml.count("PAGE") == 1
+    assert doc.settings.odd_and_even_pages_header_footer
+
+
+def test_docx_converts_to_pdf_in_libreoffice(bishan, project):
+    require_tools("soffice", "pdftotext")
+    out = project / "report.docx"
+    assert bishan("report", "-o", out, "--at", AT).code == 0
+    profile = project / "lo-profile"  # a private profile: no clash with another soffice running
+    done = subprocess.run(["soffice", f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "pdf",
+                           "--outdir", str(project), str(out)], capture_output=True, text=True, timeout=240)
+    pdf = project / "report.pdf"
+    assert pdf.is_file() and pdf.stat().st_size > 10_000, done.stdout + done.stderr
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    flat = re.sub(r"\s+", "", text)  # lines wrap, and digits get spaces around them
+    assert re.sub(r"\s+", "", SEED_SENTENCE) in flat
+    assert "（26）关于“对上一轮巡察整改工作不够重视，个别整改措施未长期坚持”问题的整改情况。" in flat
+    assert "—1—" in flat  # the page number field was laid out
+
+
+def test_report_settings_are_checked(bishan, project):
+    with open(project / "config.toml", "a", encoding="utf-8") as f:
+        f.write("titel = \"typo\"\n")  # still inside [report]
+    result = bishan("report", "--at", AT)
+    assert result.code == 2
+    assert "titel" in result.err
+
+
+def test_admin_templates_replace_the_shipped_ones_in_a_sandbox(bishan, project):
+    folder = project / "tpl"
+    folder.mkdir()
+    (folder / "report.md.j2").write_text("{{ report.overview.counted }}|{{ report.areas|length }}\n", encoding="utf-8")
+    with open(project / "config.toml", "a", encoding="utf-8") as f:
+        f.write('templates = "tpl"\n')
+    result = bishan("report", "--at", AT)
+    assert result.code == 0, result.err
+    assert result.out == "4个方面共26个具体问题，已整改完成26个，正在整改0个，需长期坚持9个|4\n"
+    (folder / "report.md.j2").write_text("{{ ''.__class__.__mro__[1].__subclasses__() }}", encoding="utf-8")
+    result = bishan("report", "--at", AT)
+    assert result.code == 2 and "unsafe" in result.err  # the sandbox refuses, and the CLI says so
+
+
+def test_docx_needs_a_file_and_one_ledger(bishan, tmp_path):
+    assert bishan("report", "--format", "docx").code == 2
+    csv = tmp_path / "y.csv"
+    csv.write_text(SEED_CSV.read_text(encoding="utf-8"), encoding="utf-8")
+    assert bishan("ledger", "import", csv, "--ledger", "second", "--at", "2022-07-20T10:00").code == 0
+    result = bishan("report", "--at", AT)
+    assert result.code == 2 and "--ledger" in result.err
+
+
+# -- the ICS feed ------------------------------------------------------------------------------
+
+
+def _open_counts(project: Path, department: str | None = None) -> tuple[int, int]:
+    """Open deadlines (issues in a state with a deadline rule) and open duty occurrences, from SQL."""
+    from engine.store.models import Duty, DutyOccurrence, Issue
+
+    engine = create_engine(f"sqlite:///{project / 'duban.db'}")
+    with Session(engine) as s:
+        issues = s.scalars(select(Issue.department).where(Issue.state.in_(["identified", "planned", "in_progress"])))
+        deadlines = sum(1 for d in issues if department in (None, d))
+        rows = s.execute(select(Duty.owners, Issue.department).select_from(DutyOccurrence).join(Duty)
+                         .outerjoin(Issue, Issue.id == DutyOccurrence.issue_id).where(DutyOccurrence.state == "open"))
+        duties = sum(1 for owners, dep in rows if department is None or department in owners or dep == department)
+    engine.dispose()
+    return deadlines, duties
+
+
+def test_calendar_export_parses_back(bishan, project):
+    from icalendar import Calendar
+
+    assert bishan("issue", "transition", "bishan-keji-2022/1", "reopen", "--by", "党组书记", "--note", "问题反弹",
+                  "--at", "2022-08-01T10:00").code == 0
+    out = project / "duban.ics"
+    result = bishan("calendar", "export", "-o", out, "--at", AT)
+    assert result.code == 0, result.err
+    cal = Calendar.from_ical(out.read_bytes())
+    events = cal.walk("VEVENT")
+    deadlines, duties = _open_counts(project)
+    assert deadlines == 1 and duties > 10
+    assert len(events) == deadlines + duties  # one VEVENT per open deadline and open duty occurrence
+    uids = [str(e["UID"]) for e in events]
+    assert len(set(uids)) == len(uids)
+    issue = next(e for e in events if "中心组学习不够深入" in str(e["SUMMARY"]))
+    assert issue.decoded("DTSTART") == dt.date(2022, 9, 30)  # all-day, on the 整改时限
+    assert issue.decoded("DTEND") == dt.date(2022, 10, 1)
+    description = str(issue["DESCRIPTION"])
+    for part in ("台账：bishan-keji-2022", "序号：1", "责任领导：党组书记", "责任科室：办公室"):
+        assert part in description
+    triggers = [a.decoded("TRIGGER") for a in issue.walk("VALARM")]
+    # 5, 3 and 1 working days before 2022-09-30 at 09:00, then 09:00 on the day
+    assert triggers == [dt.timedelta(days=-7, hours=9), dt.timedelta(days=-3, hours=9),
+                        dt.timedelta(days=-1, hours=9), dt.timedelta(hours=9)]
+    assert all(a["ACTION"] == "DISPLAY" for a in issue.walk("VALARM"))
+    # the same export again gives the same UIDs (calendar programs update, not duplicate)
+    again = project / "again.ics"
+    assert bishan("calendar", "export", "-o", again, "--at", AT).code == 0
+    assert sorted(str(e["UID"]) for e in Calendar.from_ical(again.read_bytes()).walk("VEVENT")) == sorted(uids)
+
+
+def test_calendar_export_for_one_department(bishan, project):
+    from icalendar import Calendar
+
+    result = bishan("calendar", "export", "--department", "财务室", "--at", AT)
+    assert result.code == 0, result.err
+    events = Calendar.from_ical(result.out).walk("VEVENT")
+    deadlines, duties = _open_counts(project, "财务室")
+    assert len(events) == deadlines + duties > 0
+    assert all("财务室" in str(e["DESCRIPTION"]) for e in events)
+
+
+def test_ics_wsgi_app_and_its_guard(bishan, project, monkeypatch):
+    from icalendar import Calendar
+
+    from engine.cli.app import App
+    from engine.clock import FixedClock, parse_instant
+    from engine.icsfeed import make_ics_app
+
+    app = App(str(project / "config.toml"))
+    clock = FixedClock(parse_instant(AT, app.config.tz))
+
+    def get(wsgi, query: str = "", remote: str = "127.0.0.1", **headers: str):
+        environ = {"PATH_INFO": "/calendar.ics", "QUERY_STRING": query, "REMOTE_ADDR": remote, **headers}
+        setup_testing_defaults(environ)
+        seen: dict[str, object] = {}
+
+        def start_response(status, headers_, exc_info=None):
+            seen["status"], seen["headers"] = status, dict(headers_)
+
+        body = b"".join(wsgi(environ, start_response))
+        return seen["status"], seen["headers"], body
+
+    feed = make_ics_app(app.runtime, app.sessions, None, clock=clock)
+    status, headers, body = get(feed, "department=%E8%B4%A2%E5%8A%A1%E5%AE%A4")  # 财务室
+    assert status == "200 OK" and headers["Content-Type"].startswith("text/calendar")
+    assert len(Calendar.from_ical(body).walk("VEVENT")) == sum(_open_counts(project, "财务室"))
+    assert get(make_ics_app(app.runtime, app.sessions, None, clock=clock), remote="192.0.2.7")[0] == "403 Forbidden"
+    guarded = make_ics_app(app.runtime, app.sessions, "s3cret", clock=clock)
+    assert get(guarded, remote="192.0.2.7")[0] == "401 Unauthorized"
+    assert get(guarded, "token=s3cret", remote="192.0.2.7")[0] == "200 OK"

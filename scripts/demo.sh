@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded SQLite default: set up, create the database, import the shipped
-# example ledger (璧山区科技局 2022 巡察整改台账) and print the status board.
+# example ledger (璧山区科技局 2022 巡察整改台账), print the status board, then run the daemon in the
+# foreground with reminders going to the console. /healthz, /metrics, the board and /calendar.ics
+# are served on the address in config.toml ([daemon] listen). Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -8,3 +10,7 @@ export DUBAN_CONFIG="$PWD/config.toml"
 .venv/bin/duban init
 .venv/bin/duban ledger import examples/bishan-keji-2022.csv --feedback-date 2022-07-15
 .venv/bin/duban status
+listen=$(.venv/bin/python -c 'import tomllib; print(tomllib.load(open("config.toml","rb")).get("daemon",{}).get("listen","127.0.0.1:8790"))')
+echo
+echo "starting the daemon: health at http://$listen/healthz, the board at http://$listen/ (Ctrl-C stops it)"
+exec .venv/bin/duban run

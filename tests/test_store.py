@@ -33,7 +33,7 @@ def store(db_url, project, monkeypatch):
 def test_schema_is_at_head_with_indexes(store):
     engine, _, _ = store
     current, head = db.schema_status(engine)
-    assert current == head == "0003"
+    assert current == head == "0004"
     indexes = {ix["name"] for ix in inspect(engine).get_indexes("issues")}
     assert {"ix_issues_state", "ix_issues_deadline", "ix_issues_department", "ix_issues_ledger_state"} <= indexes
     db.upgrade(engine)  # upgrading again is a no-op

@@ -237,6 +237,8 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox"
+    # the delivery scan: pending rows in due order
+    __table_args__ = (Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)

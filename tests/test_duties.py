@@ -24,11 +24,22 @@ def quarterly(cli, *args):
     return [(r["period"], r["due"], r["state"]) for r in rows if r["duty"] == "quarterly-supervision-report"]
 
 
+def shanghai_calendar():
+    from zoneinfo import ZoneInfo
+
+    from engine.calendar import WorkCalendar
+
+    return WorkCalendar(ZoneInfo("Asia/Shanghai"))
+
+
 def test_a_year_of_the_quarterly_report(cli):
     assert cli("init", "--at", "2025-12-31T10:00").code == 0
     got = quarterly(cli, "--from", "2026-03-01", "--until", "2027-01-31", "--at", "2026-02-01")
+    # 10 working days after each quarter's end on the official 2026 schedule (Qingming, Dragon
+    # Boat, National Day); Q4 runs into 2027, whose schedule depends on the installed data
+    q4 = shanghai_calendar().add_workdays(dt.date(2026, 12, 31), 10).isoformat()
     assert got == [("2026-Q1", "2026-04-15", "open"), ("2026-Q2", "2026-07-14", "open"),
-                   ("2026-Q3", "2026-10-20", "open"), ("2026-Q4", "2027-01-14", "open")]
+                   ("2026-Q3", "2026-10-20", "open"), ("2026-Q4", q4, "open")]
     overdue = quarterly(cli, "--from", "2026-03-01", "--until", "2026-12-31", "--at", "2026-11-25")
     assert overdue == [("2026-Q1", "2026-04-15", "overdue"), ("2026-Q2", "2026-07-14", "overdue"),
                        ("2026-Q3", "2026-10-20", "overdue")]
@@ -82,8 +93,8 @@ def test_editing_a_schedule_regenerates_only_untouched_future_occurrences(projec
             if r["duty"] == "monthly-accounts-clearing"}
     assert rows["2026-10"] == ("2026-11-02", "done")  # touched: kept
     assert rows["2026-11"] == ("2026-12-04", "open")  # re-dated by hand: kept
-    # regenerated: 5 working days after 12-31 (2027 has no official data yet: 01-01 counts as a workday)
-    assert rows["2026-12"] == ("2027-01-07", "open")
+    # regenerated: 5 working days after 12-31 (on whatever 2027 schedule is installed)
+    assert rows["2026-12"] == (shanghai_calendar().add_workdays(dt.date(2026, 12, 31), 5).isoformat(), "open")
     assert rows["2026-09"] == ("2026-10-13", "open")  # anchor 09-30 is in the future: regenerated
 
 

@@ -148,37 +148,39 @@ def test_long_term_check_ins(town, tmp_path):
 
 
 def test_dates_past_the_calendar_data(town, project, caplog):
-    assert town("issue", "transition", "县市场监管局-2026/3", "plan", "--by", "x", "--deadline", "2027-03-15",
+    # 2030 is beyond any chinese-calendar release for years to come: the fallback is what runs
+    assert town("issue", "transition", "县市场监管局-2026/3", "plan", "--by", "x", "--deadline", "2030-03-18",
                 "--at", "2026-10-09T16:00").code == 0
-    result = town("remind", "preview", "--at", "2027-03-01", "--until", "2027-03-16", "--json")
+    result = town("remind", "preview", "--at", "2030-03-01", "--until", "2030-03-19", "--json")
     assert result.code == 0 and "Traceback" not in result.err
-    assert "official holiday schedule for 2027 is unknown" in caplog.text
+    assert "official holiday schedule for 2030 is unknown" in caplog.text
     caplog.clear()
-    assert of(result.json, "县市场监管局-2026/3")[-2:] == [("2027-03-12", "before", "before-1"),
-                                                           ("2027-03-15", "due", "due")]
+    assert of(result.json, "县市场监管局-2026/3")[-2:] == [("2030-03-15", "before", "before-1"),
+                                                           ("2030-03-18", "due", "due")]
     config = project / "config.toml"
     config.write_text(config.read_text(encoding="utf-8")
-                      + '[calendar]\nextra_holidays = ["2027-03-12"]\nextra_workdays = ["2027-03-13"]\n',
+                      + '[calendar]\nextra_holidays = ["2030-03-15"]\nextra_workdays = ["2030-03-16"]\n',
                       encoding="utf-8")
-    result = town("remind", "preview", "--at", "2027-03-01", "--until", "2027-03-16", "--json")
-    assert "2027 is unknown" not in caplog.text
-    assert of(result.json, "县市场监管局-2026/3")[-2:] == [("2027-03-13", "before", "before-1"),
-                                                           ("2027-03-15", "due", "due")]
+    result = town("remind", "preview", "--at", "2030-03-01", "--until", "2030-03-19", "--json")
+    assert "2030 is unknown" not in caplog.text
+    assert of(result.json, "县市场监管局-2026/3")[-2:] == [("2030-03-16", "before", "before-1"),
+                                                           ("2030-03-18", "due", "due")]
 
 
 def test_december_reminder_to_enter_next_years_schedule(town, project):
-    town("sweep", "--at", "2026-11-30T09:30")
+    # 2030's schedule is in no release: from December 2029 the administrators are reminded
+    town("sweep", "--at", "2029-11-30T09:30")
     assert not [r for r in town("remind", "list", "--json").json if r["subject"].startswith("calendar:")]
-    town("sweep", "--at", "2026-12-01T09:30")
-    town("sweep", "--at", "2026-12-01T10:30")
-    notes = [r for r in town("remind", "list", "--json").json if r["subject"] == "calendar:2027"]
+    town("sweep", "--at", "2029-12-03T09:30")  # 12-01 is a Saturday: the first working day of December
+    town("sweep", "--at", "2029-12-03T10:30")
+    notes = [r for r in town("remind", "list", "--json").json if r["subject"] == "calendar:2030"]
     assert [(n["at"], n["recipients"], n["kind"]) for n in notes] == [
-        ("2026-12-01T09:00:00+08:00", ["admin"], "duty")]
+        ("2029-12-03T09:00:00+08:00", ["admin"], "duty")]
     config = project / "config.toml"
-    config.write_text(config.read_text(encoding="utf-8") + '[calendar]\nextra_holidays = ["2027-01-01"]\n',
+    config.write_text(config.read_text(encoding="utf-8") + '[calendar]\nextra_holidays = ["2030-01-01"]\n',
                       encoding="utf-8")
-    town("sweep", "--at", "2026-12-02T09:30")
-    assert len([r for r in town("remind", "list", "--json").json if r["subject"] == "calendar:2027"]) == 1
+    town("sweep", "--at", "2029-12-04T09:30")
+    assert len([r for r in town("remind", "list", "--json").json if r["subject"] == "calendar:2030"]) == 1
 
 
 def test_sweep_without_at_uses_the_frozen_clock(town):

@@ -32,113 +32,33 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import __version__
 from .clock import Clock
 from .config import Config, load_config
-from .duty_defs import LoadedDuty
+# Settings and loading are engine.daemon_config; re-exported here, where callers import them from.
+from .daemon_config import DaemonSettings, Loaded, load_all, load_daemon_settings  # noqa: F401
 from .errors import ConfigError, DubanError
-from .health import HttpServer, Metrics, Vitals, WSGIApp, health_app, make_app, parse_listen
+from .health import HttpServer, Metrics, Vitals, WSGIApp, health_app, make_app
 from .leader import Leadership, leadership_for, wait_for_database
-from .runtime import Runtime
-from .schedule import _parse_cron
 from .service_unit import SystemdNotify
 from .store import db
-from .sweep import Sweeper
-from .workflow.loader import LoadedWorkflow
 
 log = logging.getLogger("duban.daemon")
 
 RouteFactory = Callable[["Daemon"], Mapping[str, WSGIApp]]
 
 
-class DaemonSettings(BaseModel):
-    """``[daemon]`` in config.toml."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sweep_every: float = Field(default=60, gt=0)  # seconds between sweeps (leader)
-    deliver_every: float = Field(default=10, gt=0)  # seconds between outbox runs (every daemon)
-    delivery_batch: int = Field(default=50, ge=1)  # messages claimed at once
-    lease_seconds: float | None = Field(default=None, gt=0)  # outbox claim lease; None: the outbox's own
-    duty_sync_at: str = "00:10"  # local time of the daily duty sync
-    leader_retry_seconds: float = Field(default=5, gt=0)  # how often followers try to take over
-    listen: str = "127.0.0.1:8790"  # /healthz and /metrics; "" turns HTTP off
-    log_format: Literal["kv", "json"] = "kv"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    stop_timeout: float = Field(default=8, gt=0)  # SIGTERM: seconds in-flight work may take
-    startup_wait: float = Field(default=60, ge=0)  # seconds to wait for an unreachable database
-
-    @field_validator("duty_sync_at")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        dt.time.fromisoformat(value)  # raises ValueError with a message pydantic reports
-        return value
-
-    @field_validator("listen")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        if value.strip():
-            parse_listen(value)
-        return value.strip()
-
-
-def load_daemon_settings(config: Config) -> DaemonSettings:
-    try:
-        return DaemonSettings.model_validate(config.daemon)
-    except ValidationError as exc:
-        lines = [f"{config.source or 'config'}: daemon.{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                 for e in exc.errors()]
-        raise ConfigError(f"{config.source or 'config'}: invalid [daemon]", details=lines) from None
-
-
 def event(logger: logging.Logger, level: int, name: str, message: str = "", *, exc_info: bool = False,
           **fields: Any) -> None:
     """Log one event: a name and key=value fields (the formatter in cli/daemon_cmds prints them)."""
     logger.log(level, message or name, exc_info=exc_info, extra={"event": name, "fields": fields})
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """Everything read from files, validated together; swapped whole on a good SIGHUP."""
-
-    config: Config
-    settings: DaemonSettings
-    runtime: Runtime
-    sweeper: Sweeper
-    notifier: Any  # notifications.service.Notifier (the notifications layer sits above the engine)
-    workflows: list[LoadedWorkflow]
-    duties: list[LoadedDuty]
-    crons: dict[str, CronTrigger]
-
-
-def load_all(config: Config, sessions) -> Loaded:
-    """Read and check every file the daemon runs on; raises DubanError naming the bad one."""
-    from notifications.service import Notifier
-
-    settings = load_daemon_settings(config)
-    runtime = Runtime(config)
-    runtime.calendar  # noqa: B018 - checks [calendar] extra dates now rather than at the first sweep
-    workflows = list(runtime.registry.files().values())
-    duties = runtime.duty_definitions()
-    crons = {}
-    for loaded in duties:
-        cron = loaded.definition.schedule.cron
-        if cron:
-            crons[loaded.definition.key] = _parse_cron(cron, config.tz)
-    notifier = Notifier(runtime, sessions)
-    outbox = notifier.outbox  # builds settings, channels, templates, routes and pipeline: all checked
-    if settings.lease_seconds is not None:
-        outbox.policy = replace(outbox.policy, lease=settings.lease_seconds)
-    return Loaded(config, settings, runtime, Sweeper(runtime, sessions), notifier, workflows, duties, crons)
 
 
 class Daemon:

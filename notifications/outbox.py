@@ -4,36 +4,37 @@ Modelled on healthchecks' ``sendalerts`` claim loop and Alertmanager's notify st
 
 * **Claim** a batch of due messages in one short transaction by writing a lease on them
   (``lease_owner``, ``lease_until``). Finding the due messages in due order reads every pending
-  row, so one scan lists up to ``_PREFETCH`` batches of candidates and the claims that follow take
-  them in order, each one checking again that its rows are still due and free (others may have
-  taken them); the list is scanned again when it runs out or is ``_RESCAN_AFTER`` seconds old, so a
-  message that falls due during a run waits for at most that (plus the batch in hand). On
-  PostgreSQL the rows are claimed with ``FOR UPDATE SKIP LOCKED`` so concurrent daemons take
-  disjoint batches without waiting on each other; on SQLite ``BEGIN IMMEDIATE`` makes the
+  row, so one scan lists up to ``claims.PREFETCH`` batches of candidates and the claims that
+  follow take them in order, each one checking again that its rows are still due and free (others
+  may have taken them); the list is scanned again when it runs out or is ``claims.RESCAN_AFTER``
+  seconds old, so a message that falls due during a run waits for at most that (plus the batch in
+  hand). On PostgreSQL the rows are claimed with ``FOR UPDATE SKIP LOCKED`` so concurrent daemons
+  take disjoint batches without waiting on each other; on SQLite ``BEGIN IMMEDIATE`` makes the
   select-and-mark atomic. A sender that crashes leaves its lease behind; it expires and another
   sender picks the message up.
 * **Send** each message outside any transaction: a slow SMTP server must not hold row locks or
-  SQLite's write lock. Every send starts with at least ``_RENEW_BELOW`` (90%) of the lease ahead of
-  it: while the batch's lease is that fresh (a fast channel gets through a batch in milliseconds)
-  nothing is written before the send, since no other sender can take a live lease; once it runs
-  lower, the lease of the rest of the batch is renewed (and checked) in one transaction. So a lease
-  only has to outlast one send, not a whole batch. A message that must be counted against a rate
-  limit, postponed or marked undeliverable still gets its own transaction (renewing and checking
-  its lease there, as before).
+  SQLite's write lock. Every send starts with at least ``claims.RENEW_BELOW`` (90%) of the lease
+  ahead of it: while the batch's lease is that fresh (a fast channel gets through a batch in
+  milliseconds) nothing is written before the send, since no other sender can take a live lease;
+  once it runs lower, the lease of the rest of the batch is renewed (and checked) in one
+  transaction. So a lease only has to outlast one send, not a whole batch. A message that must be
+  counted against a rate limit, postponed or marked undeliverable still gets its own transaction
+  (renewing and checking its lease there, as before).
 * **Record** each outcome, guarded by the lease (``WHERE id = :id AND lease_owner = :claim``): a
   sender whose lease expired and was taken over cannot overwrite what the new owner wrote. The
   results of consecutive fast sends are written together, one row update and one attempt row per
-  message in one transaction. After every send they are written if there are ``_RECORD_EVERY`` of
-  them, if the first of them started ``_RECORD_WAIT`` seconds ago or more (so a slow send is
-  recorded at once, as before) or if any of their leases has fallen below the renewal mark; and
-  always at the end of a batch, on ``stop``, and (best effort) when the run fails.
+  message in one transaction. After every send they are written if there are
+  ``recording.RECORD_EVERY`` of them, if the first of them started ``recording.RECORD_WAIT``
+  seconds ago or more (so a slow send is recorded at once, as before) or if any of their leases
+  has fallen below the renewal mark; and always at the end of a batch, on ``stop``, and (best
+  effort) when the run fails.
 
 Delivery is at least once: a crash between a send and its record means a second send with the
 same key (Message-ID / Idempotency-Key / 编号 line), which the receiver can recognise. With results
 written together, a crash can leave unrecorded both the send in hand and the sends that started
-less than ``_RECORD_WAIT`` seconds before it (at most ``_RECORD_EVERY``). Nothing is dropped
-silently: unknown channel -> ``undeliverable``, too many failures -> ``dead``, both with
-``last_error``; ``Outbox.retry`` brings either back.
+less than ``recording.RECORD_WAIT`` seconds before it (at most ``recording.RECORD_EVERY``).
+Nothing is dropped silently: unknown channel -> ``undeliverable``, too many failures -> ``dead``,
+both with ``last_error``; ``Outbox.retry`` brings either back.
 """
 
 from __future__ import annotations
@@ -42,39 +43,38 @@ import datetime as dt
 import logging
 import os
 import random
-import secrets
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import NotFound, Refused
 from engine.store.db import transaction
-from engine.store.models import DeliveryAttempt, OutboxMessage
-from engine.store.types import UTCDateTime
+from engine.store.models import OutboxMessage
 from notifications.channels.base import Channel, DeliveryError
-from notifications.message import OutgoingMessage
+from notifications.claims import (
+    OWNER_LEN,
+    RENEW_BELOW,
+    Candidates,
+    Claimed,
+    Lease,
+    claim_batch,
+    claim_token,
+    guarded,
+    release,
+    renew,
+)
 from notifications.quiet import QuietHours
 from notifications.ratelimit import DEFAULTS, Limit, take
+from notifications.recording import SendResult, Unwritten, result_of, write, write_now
 
 log = logging.getLogger("duban.outbox")
 
-_MAX_ERROR = 2000  # characters of an error kept on the row; a server can answer with a whole page
-_OWNER_LEN = 100  # outbox.lease_owner is String(100)
-# A send starts only with at least this share of the lease ahead of it; below it the lease of the
-# rest of the batch is renewed first. Close to 1 so the guarantee stays close to "a fresh lease per
-# send": renewing every tenth of a lease costs nothing next to sends that take that long.
-_RENEW_BELOW = 0.9
-_RECORD_EVERY = 50  # results written together at most
-_RECORD_WAIT = 0.25  # seconds after the first of them started; a slower send is recorded at once
-_PREFETCH = 20  # batches of candidates one scan for due messages lists
-_RESCAN_AFTER = 1.0  # seconds before the candidates are listed again, used up or not
+# Claiming (the scan, the lease and its renewal, the guarded writes) is notifications.claims;
+# recording the outcomes in batches is notifications.recording. This module runs the loop.
 
 
 @dataclass(frozen=True)
@@ -120,127 +120,10 @@ class DeliveryStats:
         return self
 
 
-@dataclass(frozen=True)
-class _Claimed:
-    """The columns of a claimed row, copied out so nothing depends on a session after commit."""
-
-    id: int
-    key: str
-    channel: str
-    recipient: str
-    address: str
-    subject: str
-    text: str
-    html: str | None
-    urgent: bool
-    attempts: int
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def message(self) -> OutgoingMessage:
-        # Built from the row on every attempt, so every attempt carries the same key.
-        return OutgoingMessage(
-            key=self.key, recipient=self.recipient, address=self.address, subject=self.subject,
-            text=self.text, html=self.html, data=dict(self.data or {}),
-        )
-
-
-# The statements of every claim and every write, built once (Core, with bound parameters) rather
-# than per call: at hundreds of messages a second, building them was a good part of the cost.
-_OUTBOX = OutboxMessage.__table__
-_C = _OUTBOX.c
-_NOW = bindparam("b_now", type_=UTCDateTime())
-_DUE = (
-    _C.status == "pending",
-    # A pending row without a time was never scheduled: due now rather than never.
-    or_(_C.next_attempt_at.is_(None), _C.next_attempt_at <= _NOW),
-    or_(_C.lease_until.is_(None), _C.lease_until < _NOW),
-)
-_ORDER = (_C.next_attempt_at, _C.id)
-_SCAN = select(_C.id).where(*_DUE).order_by(*_ORDER).limit(bindparam("b_limit"))
-_PICK = select(_C.id).where(_C.id.in_(bindparam("b_ids", expanding=True)), *_DUE)
-_PICK_SKIP_LOCKED = _PICK.with_for_update(skip_locked=True)  # PostgreSQL
-_MARK = (
-    update(_OUTBOX).where(_C.id.in_(bindparam("b_ids", expanding=True)))
-    .values(lease_owner=bindparam("b_claim"), lease_until=bindparam("b_until"))
-)
-_CLAIMED_ROWS = (
-    select(*(_C[name] for name in _Claimed.__dataclass_fields__))
-    .where(_C.id.in_(bindparam("b_ids", expanding=True)), _C.lease_owner == bindparam("b_claim"))
-    .order_by(*_ORDER)
-)
-_HELD = (
-    select(_C.id)
-    .where(_C.id.in_(bindparam("b_ids", expanding=True)), _C.lease_owner == bindparam("b_claim"),
-           _C.status == "pending")
-    .order_by(_C.id)
-    .with_for_update()  # rendered on PostgreSQL only
-)
-# The record of a successful send; executed for several rows at once, each still guarded.
-_SENT = (
-    update(_OUTBOX)
-    .where(_C.id == bindparam("b_id"), _C.lease_owner == bindparam("b_claim"), _C.status == "pending")
-    .values(status="sent", attempts=bindparam("b_attempts"), sent_at=bindparam("b_at"), last_error="",
-            lease_owner=None, lease_until=None)
-)
-
-
-@dataclass
-class _Lease:
-    """What this sender holds of one claimed batch: the lease it wrote on each row, and the rows
-    found taken over by another sender."""
-
-    claim: str
-    until: dict[int, dt.datetime]
-    lost: set[int] = field(default_factory=set)
-
-    def left(self, message_id: int, current: dt.datetime) -> float:
-        return (self.until[message_id] - current).total_seconds()
-
-
-@dataclass
-class _Candidates:
-    """Ids a scan found due, in due order, not yet tried by a claim."""
-
-    ids: deque[int] = field(default_factory=deque)
-    scanned: float = 0.0  # time.monotonic() of the scan
-
-
-class _Unwritten(list):  # type: ignore[type-arg]
-    """Results waiting to be written, and the earliest end of their leases."""
-
-    earliest: dt.datetime | None = None
-
-    def add(self, result: _Result, until: dt.datetime) -> None:
-        self.append(result)
-        if self.earliest is None or until < self.earliest:
-            self.earliest = until
-
-    def clear(self) -> None:
-        super().clear()
-        self.earliest = None
-
-
-@dataclass
-class _Result:
-    """The outcome of one send, waiting to be written."""
-
-    item: _Claimed
-    at: dt.datetime
-    outcome: str  # sent | retry | dead
-    text: str
-    values: dict[str, Any]
-    seconds: float
-    started: float  # time.monotonic() when the send began
-
 
 def default_worker() -> str:
     """``host:pid``, what attempts record as the sender."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _describe(error: BaseException) -> str:
-    text = error.message if isinstance(error, DeliveryError) else f"{type(error).__name__}: {error}"
-    return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 1] + "…"
 
 
 class Outbox:
@@ -260,7 +143,7 @@ class Outbox:
         self.sessions = sessions
         self.channels = dict(channels)
         self.policy = policy
-        self.worker = (worker or default_worker())[:_OWNER_LEN]
+        self.worker = (worker or default_worker())[:OWNER_LEN]
         self.quiet = quiet
         self.limits = dict(limits or {})
         self.rng = rng or random.Random()
@@ -303,23 +186,23 @@ class Outbox:
 
         stats = DeliveryStats()
         blocked: dict[str, dt.datetime] = {}  # channel -> end of a rate window known to be full
-        candidates = _Candidates()
+        candidates = Candidates()
         while not (stop is not None and stop.is_set()):
-            claim = self._claim_token()
-            claimed, lease = self._claim(clock(), batch, claim, candidates)
+            claim = claim_token(self.worker)
+            claimed, lease = claim_batch(self.sessions, clock(), batch, claim, candidates, self.policy.lease)
             if not claimed:
                 break
-            results = _Unwritten()
+            results = Unwritten()
             try:
                 for index, item in enumerate(claimed):
                     if stop is not None and stop.is_set():
                         self._write(results, lease, stats)
-                        self._release(claimed[index:], claim)
+                        release(self.sessions, claimed[index:], claim)
                         return stats
                     result = self._deliver(item, claimed[index:], lease, clock, stats, blocked)
                     if result is not None:
                         results.add(result, lease.until[item.id])
-                    if results and self._write_now(results, clock()):
+                    if results and write_now(results, clock(), self.policy.lease):
                         self._write(results, lease, stats)
                 self._write(results, lease, stats)
             except BaseException:
@@ -332,45 +215,9 @@ class Outbox:
                 raise
         return stats
 
-    def _claim_token(self) -> str:
-        # Worker name plus a random part: two Outboxes in one process (same host:pid) or a
-        # restarted container (same hostname, pid 1) still hold distinguishable claims.
-        suffix = secrets.token_hex(6)
-        return f"{self.worker[: _OWNER_LEN - len(suffix) - 1]}#{suffix}"
-
-    def _claim(self, current: dt.datetime, batch: int, claim: str,
-               candidates: _Candidates) -> tuple[list[_Claimed], _Lease]:
-        until = current + dt.timedelta(seconds=self.policy.lease)
-        with transaction(self.sessions) as session:
-            conn = session.connection()
-            # Rows another daemon is claiming right now are skipped, not waited for. SQLite:
-            # BEGIN IMMEDIATE already holds the write lock, so select-and-mark is atomic.
-            pick = _PICK_SKIP_LOCKED if conn.dialect.name == "postgresql" else _PICK
-            rescanned = False
-            while True:
-                if not candidates.ids or time.monotonic() - candidates.scanned >= _RESCAN_AFTER:
-                    if rescanned:  # everything a fresh scan listed is taken: others are on it
-                        return [], _Lease(claim, {})
-                    candidates.ids = deque(conn.execute(
-                        _SCAN, {"b_now": current, "b_limit": batch * _PREFETCH}).scalars())
-                    candidates.scanned, rescanned = time.monotonic(), True
-                    if not candidates.ids:
-                        return [], _Lease(claim, {})
-                chunk = [candidates.ids.popleft() for _ in range(min(batch, len(candidates.ids)))]
-                # Only those still due and free: another sender may have claimed some since the scan.
-                ids = list(conn.execute(pick, {"b_ids": chunk, "b_now": current}).scalars())
-                if ids:
-                    break
-            # The rows are found by primary key (lease_owner has no index: finding them by it would
-            # read the whole table at every claim).
-            conn.execute(_MARK, {"b_ids": ids, "b_claim": claim, "b_until": until})
-            rows = conn.execute(_CLAIMED_ROWS, {"b_ids": ids, "b_claim": claim}).all()
-        claimed = [_Claimed(**row._mapping) for row in rows]
-        return claimed, _Lease(claim, {item.id: until for item in claimed})
-
-    def _deliver(self, item: _Claimed, rest: Sequence[_Claimed], lease: _Lease,
+    def _deliver(self, item: Claimed, rest: Sequence[Claimed], lease: Lease,
                  clock: Callable[[], dt.datetime], stats: DeliveryStats,
-                 blocked: dict[str, dt.datetime]) -> _Result | None:
+                 blocked: dict[str, dt.datetime]) -> SendResult | None:
         """Send one message; its result to write, or None if it was not sent (stats say why)."""
         channel = self.channels.get(item.channel)
         skipped = self._prepare(item, rest, lease, clock(), channel, blocked)
@@ -393,9 +240,10 @@ class Outbox:
             except Exception as exc:  # noqa: BLE001 - a channel's bug is retried, not fatal to the run
                 log.exception("outbox message %s: channel %r failed unexpectedly", item.id, item.channel)
                 error = exc
-        return self._result(item, clock(), error, started)
+        return result_of(item, clock(), error, started, max_attempts=self.policy.max_attempts,
+                         backoff=self.backoff)
 
-    def _prepare(self, item: _Claimed, rest: Sequence[_Claimed], lease: _Lease, current: dt.datetime,
+    def _prepare(self, item: Claimed, rest: Sequence[Claimed], lease: Lease, current: dt.datetime,
                  channel: Channel | None, blocked: dict[str, dt.datetime]) -> str | None:
         """None if the message should be sent now, else the stats field of why it is not."""
         if item.id in lease.lost:
@@ -405,25 +253,25 @@ class Outbox:
         if channel is not None and not quiet and self.limit_for(item.channel) is None:
             # Nothing to count or postpone: the database is touched only when the lease runs low.
             # While it is live no other sender can have taken the message.
-            if lease.left(item.id, current) < self.policy.lease * _RENEW_BELOW:
-                self._renew(rest, lease, current)
+            if lease.left(item.id, current) < self.policy.lease * RENEW_BELOW:
+                renew(self.sessions, rest, lease, current, self.policy.lease)
             return "lost" if item.id in lease.lost else None
         with transaction(self.sessions) as session:
             return self._prepare_in(session, item, lease, current, channel, quiet, blocked)
 
-    def _prepare_in(self, session: Session, item: _Claimed, lease: _Lease, current: dt.datetime,
+    def _prepare_in(self, session: Session, item: Claimed, lease: Lease, current: dt.datetime,
                     channel: Channel | None, quiet: bool, blocked: dict[str, dt.datetime]) -> str | None:
         # Renewing the lease just before the send means it only has to outlast one send; if it
         # already lapsed and someone else holds the message, leave it to them.
         until = current + dt.timedelta(seconds=self.policy.lease)
-        if not self._guarded(session, item.id, lease.claim, lease_until=until):
+        if not guarded(session, item.id, lease.claim, lease_until=until):
             lease.lost.add(item.id)
             return "lost"
         lease.until[item.id] = until
         if channel is None:
             log.warning("outbox message %s: channel %r is not configured", item.id, item.channel)
-            self._guarded(session, item.id, lease.claim, status="undeliverable", lease_owner=None,
-                          lease_until=None, last_error=f"channel {item.channel!r} is not configured")
+            guarded(session, item.id, lease.claim, status="undeliverable", lease_owner=None,
+                    lease_until=None, last_error=f"channel {item.channel!r} is not configured")
             return "undeliverable"
         if quiet:
             assert self.quiet is not None
@@ -432,30 +280,9 @@ class Outbox:
             wait_until = self._rate_wait(session, item.channel, current, blocked)
         if wait_until is None:
             return None
-        self._guarded(session, item.id, lease.claim, next_attempt_at=wait_until, lease_owner=None,
-                      lease_until=None)
+        guarded(session, item.id, lease.claim, next_attempt_at=wait_until, lease_owner=None,
+                lease_until=None)
         return "postponed"
-
-    def _renew(self, rest: Sequence[_Claimed], lease: _Lease, current: dt.datetime) -> None:
-        """Renew the lease of the batch's unsent messages in one transaction; note those lost."""
-        ids = [i.id for i in rest if i.id not in lease.lost]
-        until = current + dt.timedelta(seconds=self.policy.lease)
-        with transaction(self.sessions) as session:
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids), OutboxMessage.lease_owner == lease.claim,
-                       OutboxMessage.status == "pending")
-                .values(lease_until=until)
-                .execution_options(synchronize_session=False)
-            )
-            held = set(session.scalars(select(OutboxMessage.id).where(
-                OutboxMessage.id.in_(ids), OutboxMessage.lease_owner == lease.claim,
-                OutboxMessage.status == "pending")))
-        for message_id in ids:
-            if message_id in held:
-                lease.until[message_id] = until
-            else:
-                lease.lost.add(message_id)
 
     def _rate_wait(
         self, session: Session, name: str, current: dt.datetime, blocked: dict[str, dt.datetime]
@@ -474,116 +301,10 @@ class Outbox:
         blocked[name] = current + dt.timedelta(seconds=wait)
         return blocked[name]
 
-    def _result(self, item: _Claimed, current: dt.datetime, error: BaseException | None,
-                started: float) -> _Result:
-        """The outcome of one send and the row values that record it."""
-        attempts = item.attempts + 1
-        values: dict[str, Any] = {"attempts": attempts, "lease_owner": None, "lease_until": None}
-        if error is None:
-            outcome, text = "sent", ""
-            values.update(status="sent", sent_at=current, last_error="")
-        else:
-            text = _describe(error)
-            permanent = isinstance(error, DeliveryError) and error.permanent
-            if permanent or attempts >= self.policy.max_attempts:
-                outcome = "dead"
-                values.update(status="dead", last_error=text)
-            else:
-                outcome = "retry"
-                hint = error.retry_after if isinstance(error, DeliveryError) else None
-                wait = max(self.backoff(attempts), hint or 0.0)
-                values.update(last_error=text, next_attempt_at=current + dt.timedelta(seconds=wait))
-        return _Result(item, current, outcome, text, values, time.monotonic() - started, started)
-
-    def _write_now(self, results: _Unwritten, current: dt.datetime) -> bool:
-        """Whether the waiting results must be written before the next send."""
-        assert results.earliest is not None
-        return (
-            len(results) >= _RECORD_EVERY
-            or time.monotonic() - results[0].started >= _RECORD_WAIT
-            # never past the point where a lease would be renewed before a send
-            or (results.earliest - current).total_seconds() < self.policy.lease * _RENEW_BELOW
-        )
-
-    def _write(self, results: _Unwritten, lease: _Lease, stats: DeliveryStats) -> None:
-        """Write the outcome of each send, where our claim still holds, and the attempt either way.
-
-        One transaction for all of them; each row is updated only while our claim holds it.
-        ``results`` is emptied as soon as the transaction has committed, so a failure after that
-        cannot make the same results be written twice.
-        """
-        if not results:
-            return
-        claim = lease.claim
-        ids = [r.item.id for r in results]
-        with transaction(self.sessions) as session:
-            # Which rows are still ours, locked until the commit on PostgreSQL (SQLite's BEGIN
-            # IMMEDIATE holds the write lock already), so the answer stays true while we write.
-            conn = session.connection()
-            owned = set(conn.execute(_HELD, {"b_ids": ids, "b_claim": claim}).scalars())
-            sent = [{"b_id": r.item.id, "b_claim": claim, "b_attempts": r.values["attempts"], "b_at": r.at}
-                    for r in results if r.outcome == "sent" and r.item.id in owned]
-            if sent:
-                conn.execute(_SENT, sent)
-            for r in results:
-                if r.outcome != "sent" and r.item.id in owned:
-                    self._guarded(session, r.item.id, claim, **r.values)
-            others = [i for i in ids if i not in owned]
-            # Another sender took these over; its record stands. The attempt still happened (and
-            # may have reached the receiver), so the history says so, unless the row is gone.
-            present = set(session.scalars(select(OutboxMessage.id).where(OutboxMessage.id.in_(others)))) \
-                if others else set()
-            attempts = []
-            for r in results:
-                text = r.text
-                if r.item.id not in owned:
-                    if r.item.id not in present:
-                        continue
-                    text = (text + "; " if text else "") + "lease lost to another sender, result not applied"
-                attempts.append({
-                    "message_id": r.item.id, "at": r.at, "channel": r.item.channel, "recipient": r.item.recipient,
-                    "status": r.outcome, "error": text, "seconds": r.seconds, "worker": self.worker,
-                })
-            if attempts:
-                conn.execute(insert(DeliveryAttempt.__table__), attempts)
-        done = list(results)
-        results.clear()
-        for r in done:
-            message_id = r.item.id
-            if message_id not in owned:
-                if message_id in present:
-                    log.warning("outbox message %s: lease lapsed during the send; another sender has it",
-                                message_id)
-                    stats.lost += 1
-                continue
-            if r.outcome == "dead":
-                log.error("outbox message %s via %r is dead: %s", message_id, r.item.channel, r.text)
-            name = {"sent": "sent", "dead": "dead", "retry": "retried"}[r.outcome]
-            setattr(stats, name, getattr(stats, name) + 1)
-
-    # -- row updates, all guarded by the claim -----------------------------------------------
-
-    @staticmethod
-    def _guarded(session: Session, message_id: int, claim: str, **values: Any) -> bool:
-        """Update the row only while our claim holds it; True if it did."""
-        result = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.lease_owner == claim,
-                   OutboxMessage.status == "pending")
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-    def _release(self, items: Sequence[_Claimed], claim: str) -> None:
-        """Give unsent claims back so another sender need not wait for them to expire."""
-        with transaction(self.sessions) as session:
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_([i.id for i in items]), OutboxMessage.lease_owner == claim)
-                .values(lease_owner=None, lease_until=None)
-                .execution_options(synchronize_session=False)
-            )
+    def _write(self, results: Unwritten, lease: Lease, stats: DeliveryStats) -> None:
+        """Write the waiting results (see notifications.recording.write) and count them in ``stats``."""
+        for name, count in write(self.sessions, results, lease, self.worker).items():
+            setattr(stats, name, getattr(stats, name) + count)
 
     # -- administration ---------------------------------------------------------------------
 

@@ -36,11 +36,10 @@ import datetime as dt
 import logging
 import re
 import traceback
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import (
     FileSystemLoader,
@@ -52,10 +51,12 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
-log = logging.getLogger(__name__)
+# The digest and its ordering are notifications.digest, the sample data of the checks
+# notifications.samples; both are re-exported here, where callers have always found them.
+from notifications.digest import URGENCY, Digest, DigestItem, fold_hosts, hints, urgency_key
+from notifications.samples import sample_digest, sample_items
 
-# Section order, most urgent first; the subject counts and the body sections follow it.
-URGENCY = ("escalation", "overdue", "due", "checkin", "duty", "before")
+log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LANGUAGES = ("zh-CN", "en")
@@ -79,51 +80,10 @@ _TIME_FORMATS: dict[str, Callable[[dt.datetime], str]] = {
 }
 
 _BEFORE = re.compile(r"before-(\d+)")
-_DIGITS = re.compile(r"(\d+)")
 # The item fields a template sees; ``item_template`` is how the line is made, not what it says.
 _ITEM_FIELDS = ("kind", "rule", "subject", "title", "ledger", "ref", "due", "days_overdue", "level", "period")
 # Macros of macros.j2 that word one piece of an item, each given to templates as a plain string.
 _PIECES = ("where", "what", "deadline", "status")
-
-
-@dataclass(frozen=True)
-class DigestItem:
-    """One reminder as the reader sees it."""
-
-    kind: str  # before | due | overdue | escalation | duty | checkin
-    rule: str  # before-5, due, overdue, escalate-first-responsible…
-    subject: str  # "LEDGER/序号" or a duty key
-    title: str
-    ledger: str | None
-    ref: str | None  # 序号
-    due: dt.date | None
-    days_overdue: int
-    level: int  # 0: not escalated; N: the number of escalations reached
-    period: str | None = None  # a duty occurrence's period, e.g. 2026-Q3
-    item_template: str | None = None  # a rule's override of the item line (Jinja source, from YAML)
-
-    def __post_init__(self) -> None:
-        # An unknown kind would have no section and silently vanish from the message.
-        if self.kind not in URGENCY:
-            raise ValueError(f"DigestItem.kind must be one of {', '.join(URGENCY)}, not {self.kind!r}")
-
-
-@dataclass(frozen=True)
-class Digest:
-    """Everything one recipient gets on one channel at one time."""
-
-    recipient: str
-    channel_kind: str  # email | webhook | dingtalk | wecom | feishu | console | file
-    generated_at: dt.datetime  # aware
-    tz: ZoneInfo
-    items: list[DigestItem]  # any order: the renderer orders them
-    # ledger name -> per-item reminders inhibited by that ledger's escalation: shown under it
-    folded: dict[str, list[DigestItem]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        # A naive time would be printed as if it were local wherever the process happens to run.
-        if self.generated_at.tzinfo is None or self.generated_at.utcoffset() is None:
-            raise ValueError("Digest.generated_at must be timezone-aware")
 
 
 @dataclass(frozen=True)
@@ -134,30 +94,6 @@ class Rendered:
     text: str
     html: str
     markdown: str  # for the DingTalk / WeCom robots
-
-
-def urgency_key(item: DigestItem) -> tuple:
-    """Sort key: section, then within it what needs attention first.
-
-    Escalations: higher level, then longer overdue; overdue: longer overdue; the rest: nearest due.
-    Ties fall back to ledger and 序号 in their natural order (序号 9 before 10).
-    """
-    section = URGENCY.index(item.kind)
-    if item.kind == "escalation":
-        within: tuple = (-item.level, -item.days_overdue)
-    elif item.kind == "overdue":
-        within = (-item.days_overdue,)
-    else:
-        within = ()
-    return (section, *within, item.due or dt.date.max, item.ledger or "", _natural(item.ref),
-            item.subject, item.period or "", item.rule)
-
-
-def _natural(ref: str | None) -> tuple:
-    # 序号 are written "7", "12", "3-1": compare the numbers as numbers.
-    if ref is None:
-        return ()
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in _DIGITS.split(ref) if p)
 
 
 class Renderer:
@@ -199,7 +135,7 @@ class Renderer:
 
     def _context(self, digest: Digest) -> dict[str, Any]:
         items = sorted(digest.items, key=urgency_key)
-        hosts = _fold_hosts(items, digest.folded)
+        hosts = fold_hosts(items, digest.folded)
         top = list(items)
         for ledger, folded in digest.folded.items():
             if ledger not in hosts:
@@ -228,7 +164,7 @@ class Renderer:
             "counts": counts,
             "total": len(top),
             "folded_total": sum(len(e["folded"]) for e in entries),
-            "hints": _hints(top, digest.folded),
+            "hints": hints(top, digest.folded),
         }
 
     def _entry(self, item: DigestItem, folded: list[dict[str, Any]]) -> dict[str, Any]:
@@ -288,7 +224,7 @@ class Renderer:
         except TemplateSyntaxError as exc:
             return [f"{where}: line {exc.lineno}: {type(exc).__name__}: {exc.message}"]
         failures: dict[str, list[str]] = {}  # message -> kinds it failed for
-        for item in _sample_items():
+        for item in sample_items():
             try:
                 if not _one_line(template.render(self._variables(item))):
                     failures.setdefault("renders an empty line", []).append(item.kind)
@@ -348,32 +284,6 @@ class Renderer:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _fold_hosts(items: list[DigestItem], folded: dict[str, list[DigestItem]]) -> dict[str, DigestItem]:
-    """For each folded ledger, the item its reminders hang under (``items`` in urgency order).
-
-    The natural host is the ledger-level reminder (no 序号, e.g. the overdue rectification report),
-    escalated or merely overdue: that is what inhibits the per-item nags. Failing that, the most
-    urgent escalation of the ledger, so the folded items still sit with what stands for them.
-    """
-    hosts: dict[str, DigestItem] = {}
-    for ledger in folded:
-        pressing = [i for i in items if i.ledger == ledger and i.kind in ("escalation", "overdue")]
-        whole = [i for i in pressing if i.ref is None]
-        escalations = [i for i in pressing if i.kind == "escalation"]
-        if whole or escalations:
-            hosts[ledger] = (whole or escalations)[0]
-    return hosts
-
-
-def _hints(items: Iterable[DigestItem], folded: dict[str, list[DigestItem]]) -> dict[str, Any]:
-    """Examples taken from the digest for the closing "how to record progress" lines."""
-    every = [*items, *(i for group in folded.values() for i in group)]
-    issue = next((i.subject for i in every if i.ref is not None and i.kind != "checkin"), None)
-    checkin = next((i.subject for i in every if i.kind == "checkin"), None)
-    duty = next(({"key": i.subject, "period": i.period} for i in every if i.period is not None), None)
-    return {"issue": issue, "checkin": checkin, "duty": duty}
-
-
 def _describe(exc: BaseException, files: set[str], default: str | None = None) -> str:
     """``FILE:LINE: Error: message`` (or ``line N: …`` for a string template) for a template error."""
     message = getattr(exc, "message", None) or str(exc)
@@ -400,49 +310,6 @@ def _tidy(text: str) -> str:
     # Templates are easier to read with blank lines around blocks; the reader needs at most one.
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in text.splitlines()))
     return text.strip() + "\n"
-
-
-# -- sample data (checks and previews) ---------------------------------------------------------
-
-
-def _sample_items() -> list[DigestItem]:
-    """One item of every kind, as the sweep writes them, in the shapes templates must handle."""
-    ledger = "bishan-keji-2022"
-    return [
-        DigestItem("escalation", "escalate-first-responsible", f"{ledger}/7", "财务管理不规范，往来款项长期未清理",
-                   ledger, "7", dt.date(2022, 9, 30), 12, 1),
-        DigestItem("escalation", "escalate-supervising-group", ledger, "报送整改情况报告",
-                   ledger, None, dt.date(2022, 9, 23), 25, 2),
-        DigestItem("overdue", "overdue", f"{ledger}/12", "政府采购程序执行不严格", ledger, "12",
-                   dt.date(2022, 10, 31), 2, 0),
-        DigestItem("overdue", "overdue", "monthly-accounts-clearing", "往来款项清理", None, None,
-                   dt.date(2022, 10, 31), 1, 0, period="2022-10"),
-        DigestItem("due", "due", f"{ledger}/4", "制定惠企政策思考不深", ledger, "4", dt.date(2022, 11, 1), 0, 0),
-        DigestItem("checkin", "before-3", f"{ledger}/1", "中心组学习不够深入", ledger, "1",
-                   dt.date(2022, 11, 4), 0, 0),
-        DigestItem("checkin", "checkin", f"{ledger}/2", "集体学习有漏项", ledger, "2", dt.date(2022, 11, 1), 0, 0),
-        DigestItem("duty", "before-5", "quarterly-supervision-report",
-                   "向派驻纪检监察组报送政府采购、工程建设、三公经费等事项明细", None, None,
-                   dt.date(2022, 11, 8), 0, 0, period="2022-Q3"),
-        DigestItem("duty", "duty", "central-group-study", "党组理论学习中心组集体学习（全年12次）", None, None,
-                   dt.date(2022, 11, 1), 0, 0, period="2022-10"),
-        DigestItem("before", "before-1", f"{ledger}/9", "科技项目经费监管不到位", ledger, "9",
-                   dt.date(2022, 11, 2), 0, 0),
-    ]
-
-
-def sample_digest() -> Digest:
-    """A digest with every kind and items folded under a ledger escalation."""
-    ledger = "bishan-keji-2022"
-    folded = [
-        DigestItem("overdue", "overdue", f"{ledger}/15", "三公经费支出审批不严", ledger, "15",
-                   dt.date(2022, 10, 28), 3, 0),
-        DigestItem("before", "before-3", f"{ledger}/16", "公务接待管理不规范", ledger, "16",
-                   dt.date(2022, 11, 4), 0, 0),
-    ]
-    tz = ZoneInfo("Asia/Shanghai")
-    return Digest(recipient="党组书记", channel_kind="email", generated_at=dt.datetime(2022, 11, 1, 9, 0, tzinfo=tz),
-                  tz=tz, items=_sample_items(), folded={ledger: folded})
 
 
 __all__ = ["URGENCY", "Digest", "DigestItem", "Rendered", "Renderer", "sample_digest", "urgency_key"]

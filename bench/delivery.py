@@ -31,7 +31,7 @@ Per repeat (the order of the two alternates between repeats, so neither always r
 Both timings include creating the HTTP client and opening its one connection (duban's channel
 creates its client on the first send). gc.collect() runs before each timed run. The duban run
 counts the transactions and statements it issued (engine events "begin" / "before_cursor_execute").
-The JSON records which notifications/outbox.py was imported (path and sha256), so another version
+The JSON records which outbox code was imported (outbox.py, claims.py, recording.py: path and sha256), so another version
 can be measured by putting a copy of the package first on PYTHONPATH. An untimed warm-up of
 ``--warmup`` messages per side runs first (imports, first connections). Medians of ``--repeat`` are
 reported as messages per second, with the ratio duban / bare (target: >= 0.70). Figures also go to
@@ -312,12 +312,16 @@ def machine() -> dict:
     # which outbox was imported (a copy on PYTHONPATH can stand in for the working tree's)
     import notifications.outbox as outbox_module
 
-    source = Path(outbox_module.__file__)
+    folder = Path(outbox_module.__file__).parent
+    digest = hashlib.sha256()
+    for name in ("outbox.py", "claims.py", "recording.py"):  # the delivery path spans these three
+        path = folder / name
+        digest.update(path.read_bytes() if path.exists() else b"")
     return {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "sqlalchemy": sqlalchemy.__version__,
             "httpx": httpx.__version__, "cpus": os.cpu_count(), "platform": platform.platform(),
             "commit": git("rev-parse", "--short", "HEAD")
             + (" + uncommitted " + " ".join(line.split()[-1] for line in dirty) if dirty else ""),
-            "outbox": f"{source} (sha256 {hashlib.sha256(source.read_bytes()).hexdigest()[:12]})"}
+            "outbox": f"{folder}/{{outbox,claims,recording}}.py (sha256 {digest.hexdigest()[:12]})"}
 
 
 def report(facts: dict, result: dict, args) -> None:

@@ -9,6 +9,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -131,3 +132,24 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return request.getfixturevalue("pg_url")
+
+
+class Store(NamedTuple):
+    engine: Any
+    sessions: Any
+    runtime: Any
+
+
+@pytest.fixture
+def store(db_url, project, monkeypatch):
+    """The API on this backend: a migrated database, its session factory and a Runtime."""
+    from engine.config import load_config
+    from engine.runtime import Runtime
+    from engine.store import db
+
+    monkeypatch.setenv("DUBAN_DATABASE_URL", db_url)
+    config = load_config(project / "config.toml")
+    engine = db.make_engine(config.database.url)
+    db.upgrade(engine)
+    yield Store(engine, db.session_factory(engine), Runtime(config))
+    engine.dispose()

@@ -7,9 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from engine.config import load_config
 from engine.ledger.importer import import_ledger
-from engine.runtime import Runtime
 from engine.store import db
 from engine.store.models import DutyOccurrence, Reminder
 from engine.sweep import Sweeper
@@ -126,18 +124,8 @@ def test_look_back_for_each_long_term_item(cli):
     assert len(rows) == 9 and {r["period"] for r in rows} >= {"2026-H2 bishan-keji-2022/1", "2026-H2 bishan-keji-2022/26"}
 
 
-@pytest.fixture
-def api(db_url, project, monkeypatch):
-    monkeypatch.setenv("DUBAN_DATABASE_URL", db_url)
-    config = load_config(project / "config.toml")
-    engine = db.make_engine(config.database.url)
-    db.upgrade(engine)
-    yield Runtime(config), db.session_factory(engine)
-    engine.dispose()
-
-
-def test_sweep_twice_and_after_a_crash_on_this_backend(api, tmp_path):
-    runtime, sessions = api
+def test_sweep_twice_and_after_a_crash_on_this_backend(store, tmp_path):
+    _, sessions, runtime = store
     start = dt.datetime(2026, 9, 1, 0, 0, tzinfo=UTC)
     with db.transaction(sessions) as s:
         runtime.registry.sync_all(s, start)

@@ -7,27 +7,15 @@ import datetime as dt
 import pytest
 from sqlalchemy import inspect, select, text
 
-from engine.config import load_config
 from engine.errors import Refused
 from engine.ledger.importer import import_ledger
 from engine.service import transition
 from engine.store import db
 from engine.store.models import HistoryEntry, Issue
-from engine.runtime import Runtime
 
 from .conftest import SEED_CSV
 
 NOW = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture
-def store(db_url, project, monkeypatch):
-    monkeypatch.setenv("DUBAN_DATABASE_URL", db_url)
-    config = load_config(project / "config.toml")
-    engine = db.make_engine(config.database.url)
-    db.upgrade(engine)
-    yield engine, db.session_factory(engine), Runtime(config)
-    engine.dispose()
 
 
 def test_schema_is_at_head_with_indexes(store):

@@ -78,6 +78,8 @@ def test_bad_input_never_gives_a_traceback(seeded, tmp_path):
         (("ledger", "export", tmp_path / "x.pdf"), 2, "unsupported file type"),
         (("issue", "show", "999"), 2, "no issue '999'"),
         (("frobnicate",), 2, "No such command"),
+        (("ledger", "export", tmp_path / "no" / "such" / "x.csv"), 2, "No such file or directory"),
+        (("report", "-o", tmp_path / "no" / "such" / "r.md"), 2, "No such file or directory"),
         (("issue", "transition", "7"), 2, "Missing argument"),
     ]
     for args, code, message in cases:

@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a path the user gave: missing folder, no permission, disk full
+        where = f"{exc.filename}: " if exc.filename else ""
+        error_lines([f"{where}{exc.strerror or exc}"])
+        return EXIT_BAD_INPUT
 
 
 def entry() -> None:  # pragma: no cover - console script shim

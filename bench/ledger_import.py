@@ -23,8 +23,6 @@ import argparse
 import csv
 import datetime as dt
 import json
-import os
-import platform
 import resource
 import sqlite3
 import statistics
@@ -33,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from common import machine  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path("/work/shared/ledger/bishan-keji-2022.csv")
@@ -278,18 +277,6 @@ def bench_size(n: int, repeat: int, work: Path, ddl_file: Path, words: list[str]
         "listing": {**listing, "ratio": listing["duban_s"] / listing["raw_s"]},
         "transition": moves,
     }
-
-
-def machine() -> dict:
-    import sqlalchemy
-
-    def git(*a: str) -> str:
-        return subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-
-    return {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "sqlalchemy": sqlalchemy.__version__,
-            "cpus": os.cpu_count(), "platform": platform.platform(),
-            "commit": git("rev-parse", "--short", "HEAD") + (" (+ uncommitted changes)" if git("status", "--porcelain",
-                                                                                                 "engine") else "")}
 
 
 def column(r: dict) -> list[str]:

@@ -45,15 +45,14 @@ import datetime as dt
 import gc
 import json
 import os
-import platform
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from common import machine  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path("/work/shared/ledger/bishan-keji-2022.csv")
@@ -139,7 +138,7 @@ def build(path: Path, n: int, due: int, null_share: float) -> dict:
     due_at = {i * step for i in range(due)}
     k_cycle = [("overdue", None)] * 6 + [("due", 0), ("before", 1), ("before", 3), ("before", 5)]
     null_every = round(1 / null_share) if null_share else 0
-    s_since, s_prev = stamp(since), stamp(PREVIOUS)
+    s_since = stamp(since)
 
     def rows():
         for i in range(n):
@@ -367,18 +366,6 @@ def profile(path: Path, rt, now: dt.datetime, due: int, top: int = 20) -> list[s
     text = f"one warm sweep under cProfile: {seconds * 1e3:.1f} ms\n{buf.getvalue()}"
     print(text)
     return text.splitlines()
-
-
-def machine() -> dict:
-    import sqlalchemy
-
-    def git(*a: str) -> str:
-        return subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-
-    return {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "sqlalchemy": sqlalchemy.__version__,
-            "cpus": os.cpu_count(), "platform": platform.platform(),
-            "commit": git("rev-parse", "--short", "HEAD") + (" (+ uncommitted changes)" if git("status", "--porcelain",
-                                                                                                 "engine") else "")}
 
 
 def report(facts: dict, results: list[dict], args) -> None:

@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "bishan-keji-2022.csv"
 HEADERS = ["序号", "方面", "问题类别", "具体问题", "整改措施", "责任领导", "责任科室", "整改时限", "整改状态"]
-DUBAN = [sys.executable, "-c", "from engine.cli.main import entry; entry()"]
+DUBAN = [sys.executable, "-c", "from engine.app.cli.main import entry; entry()"]
 UTC = dt.timezone.utc
 FMT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's SQLite DateTime stores an instant (naive UTC)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -239,7 +239,7 @@ def run(args) -> dict:
                                                                        metrics),
             "health": health, "sigterm_exit": code,
             "baseline_bare": baseline("pass"),
-            "baseline_imports": baseline("import engine.daemon, engine.cli.main, notifications.service, "
+            "baseline_imports": baseline("import engine.daemon, engine.app.cli.main, notifications.service, "
                                          "notifications.channels.file, psycopg"),
         }
 

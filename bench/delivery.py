@@ -201,7 +201,7 @@ def run_duban(work: Path, url: str, rows: list[dict], receiver: Receiver, prof=N
     from sqlalchemy import event, func, insert, select
 
     from engine.store import db
-    from engine.store.models import DeliveryAttempt, OutboxMessage
+    from notifications.store import DeliveryAttempt, OutboxMessage
     from notifications.channels import build_channel
     from notifications.outbox import DeliveryStats, Outbox
 

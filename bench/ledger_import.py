@@ -173,7 +173,7 @@ def run_child(*args: str) -> dict:
 # --- in-process: listing and transitions on the imported database --------------------------------
 
 def bench_listing(db_path: Path, repeat: int) -> dict:
-    from engine.queries import list_issues
+    from engine.issues.queries import list_issues
     from engine.store import db
 
     engine = db.make_engine(f"sqlite:///{db_path}")
@@ -196,7 +196,7 @@ def bench_listing(db_path: Path, repeat: int) -> dict:
 
 
 def bench_transitions(db_path: Path, ledger: str) -> dict:
-    from engine.service import transition
+    from engine.issues.service import transition
     from engine.store import db
 
     _, runtime, _ = duban_setup()

@@ -203,7 +203,7 @@ def sweep_duban(path: Path, rt, now: dt.datetime, due: int, capture: list | None
     from sqlalchemy import event
 
     from engine.store import db
-    from engine.sweep import Sweeper
+    from engine.reminders.sweep import Sweeper
 
     engine = db.make_engine(f"sqlite:///{path}")
     if capture is not None:

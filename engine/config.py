@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .calendar import WorkCalendar
 from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -97,10 +98,8 @@ class Config(BaseModel):
     def duty_dirs(self) -> list[Path]:
         return [(self.base_dir / p).resolve() for p in self.duties.paths]
 
-    def work_calendar(self):
+    def work_calendar(self) -> WorkCalendar:
         """The working-day calendar this configuration describes."""
-        from .calendar import WorkCalendar  # local: config is imported by everything
-
         try:
             return WorkCalendar(self.tz, self.calendar.extra_holidays, self.calendar.extra_workdays)
         except ValueError as exc:

@@ -4,46 +4,42 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from .calendar import WorkCalendar
 from .config import Config
-from .deadlines import Planner
-from .duties import DutyBook
-from .duty_defs import LoadedDuty, load_duty_dirs
-from .tracks import Tracker
+from .duties.book import DutyBook
+from .duties.definitions import LoadedDuty, load_duty_dirs
+from .reminders.core import ReminderCore
+from .reminders.planner import Planner
 from .workflow.registry import WorkflowRegistry
-from .store.models import WorkflowVersion
 
 
 class Runtime:
-    """Calendar, planner, tracker, workflow registry and duty book for one configuration."""
+    """Calendar, reminder core, workflow registry and duty book for one configuration."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, *, calendar: WorkCalendar | None = None):
         self.config = config
+        if calendar is not None:  # a test's calendar with the official data it means
+            self.__dict__["calendar"] = calendar
 
     @cached_property
-    def calendar(self):
+    def calendar(self) -> WorkCalendar:
         return self.config.work_calendar()
-
-    @cached_property
-    def planner(self) -> Planner:
-        return Planner(self.calendar)
-
-    @cached_property
-    def tracker(self) -> Tracker:
-        return Tracker(self.planner)
 
     @cached_property
     def registry(self) -> WorkflowRegistry:
         return WorkflowRegistry(self.config)
 
     @cached_property
+    def core(self) -> ReminderCore:
+        return ReminderCore(self.calendar, self.registry.definition, self.config.workflows.admins)
+
+    @property
+    def planner(self) -> Planner:
+        return self.core.planner
+
+    @cached_property
     def duty_book(self) -> DutyBook:
-        return DutyBook(self.tracker, self.config.duties.horizon_days)
+        return DutyBook(self.core, self.config.duties.horizon_days)
 
     def duty_definitions(self) -> list[LoadedDuty]:
         return load_duty_dirs(self.config.duty_dirs())
-
-    def workflow_hash(self, version: WorkflowVersion) -> str:
-        """Register ``version`` with the tracker and return the key tracks use for it."""
-        if not self.tracker.knows(version.content_hash):
-            self.tracker.add_workflow(version.content_hash, self.registry.definition(version))
-        return version.content_hash

@@ -1,40 +1,25 @@
 """Delivering outbox messages: claim, send, record, retry with backoff, give up visibly.
 
-Modelled on healthchecks' ``sendalerts`` claim loop and Alertmanager's notify stage:
+Modelled on healthchecks' ``sendalerts`` and Alertmanager's notify stage, the loop of
+``Outbox.deliver_due`` reads on one screen:
 
 * **Claim** a batch of due messages in one short transaction by writing a lease on them
-  (``lease_owner``, ``lease_until``). Finding the due messages in due order reads every pending
-  row, so one scan lists up to ``claims.PREFETCH`` batches of candidates and the claims that
-  follow take them in order, each one checking again that its rows are still due and free (others
-  may have taken them); the list is scanned again when it runs out or is ``claims.RESCAN_AFTER``
-  seconds old, so a message that falls due during a run waits for at most that (plus the batch in
-  hand). On PostgreSQL the rows are claimed with ``FOR UPDATE SKIP LOCKED`` so concurrent daemons
-  take disjoint batches without waiting on each other; on SQLite ``BEGIN IMMEDIATE`` makes the
-  select-and-mark atomic. A sender that crashes leaves its lease behind; it expires and another
-  sender picks the message up.
-* **Send** each message outside any transaction: a slow SMTP server must not hold row locks or
-  SQLite's write lock. Every send starts with at least ``claims.RENEW_BELOW`` (90%) of the lease
-  ahead of it: while the batch's lease is that fresh (a fast channel gets through a batch in
-  milliseconds) nothing is written before the send, since no other sender can take a live lease;
-  once it runs lower, the lease of the rest of the batch is renewed (and checked) in one
-  transaction. So a lease only has to outlast one send, not a whole batch. A message that must be
-  counted against a rate limit, postponed or marked undeliverable still gets its own transaction
-  (renewing and checking its lease there, as before).
-* **Record** each outcome, guarded by the lease (``WHERE id = :id AND lease_owner = :claim``): a
-  sender whose lease expired and was taken over cannot overwrite what the new owner wrote. The
-  results of consecutive fast sends are written together, one row update and one attempt row per
-  message in one transaction. After every send they are written if there are
-  ``recording.RECORD_EVERY`` of them, if the first of them started ``recording.RECORD_WAIT``
-  seconds ago or more (so a slow send is recorded at once, as before) or if any of their leases
-  has fallen below the renewal mark; and always at the end of a batch, on ``stop``, and (best
-  effort) when the run fails.
+  (``notifications.claims``). A sender that crashes leaves its lease behind; it expires and
+  another sender picks the message up.
+* **Gate** each message: outside working hours (unless urgent) or past its channel's rate limit it
+  is postponed, not sent; a channel that is not configured makes it undeliverable.
+* **Send** it outside any transaction: a slow SMTP server must not hold row locks or SQLite's
+  write lock. A send starts only with at least twice its channel's timeout of lease ahead of it;
+  below that the rest of the batch's lease is renewed first, so a lease only has to outlast the
+  sends it covers.
+* **Record** the outcome in its own transaction before the next send starts
+  (``notifications.recording``), guarded by the lease: a crash re-sends at most the message in
+  flight, and a sender whose lease was taken over cannot overwrite the new owner's record.
 
-Delivery is at least once: a crash between a send and its record means a second send with the
-same key (Message-ID / Idempotency-Key / 编号 line), which the receiver can recognise. With results
-written together, a crash can leave unrecorded both the send in hand and the sends that started
-less than ``recording.RECORD_WAIT`` seconds before it (at most ``recording.RECORD_EVERY``).
-Nothing is dropped silently: unknown channel -> ``undeliverable``, too many failures -> ``dead``,
-both with ``last_error``; ``Outbox.retry`` brings either back.
+Delivery is at least once, with the same key on every attempt (Message-ID / Idempotency-Key /
+编号 line), which the receiver can recognise. Nothing is dropped silently: unknown channel ->
+``undeliverable``, too many failures -> ``dead``, both with ``last_error``; ``Outbox.retry``
+brings either back.
 """
 
 from __future__ import annotations
@@ -53,28 +38,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import NotFound, Refused
 from engine.store.db import transaction
-from engine.store.models import OutboxMessage
 from notifications.channels.base import Channel, DeliveryError
-from notifications.claims import (
-    OWNER_LEN,
-    RENEW_BELOW,
-    Candidates,
-    Claimed,
-    Lease,
-    claim_batch,
-    claim_token,
-    guarded,
-    release,
-    renew,
-)
+from notifications.claims import OWNER_LEN, Claimed, Lease, claim_batch, claim_token, guarded, release, renew
 from notifications.quiet import QuietHours
 from notifications.ratelimit import DEFAULTS, Limit, take
-from notifications.recording import SendResult, Unwritten, result_of, write, write_now
+from notifications.recording import record, result_of
+from notifications.store import AttemptStatus, OutboxMessage, OutboxStatus
 
 log = logging.getLogger("duban.outbox")
-
-# Claiming (the scan, the lease and its renewal, the guarded writes) is notifications.claims;
-# recording the outcomes in batches is notifications.recording. This module runs the loop.
 
 
 @dataclass(frozen=True)
@@ -87,8 +58,8 @@ class DeliveryPolicy:
     backoff_base: float = 60.0
     backoff_max: float = 3600.0
     jitter: float = 0.2
-    # Seconds a claim holds; a send starts with at least 90% of it ahead (see the module
-    # docstring), so it must exceed the slowest channel's timeout by more than a tenth.
+    # Seconds a claim holds; a send starts with at least twice its channel's timeout ahead (see
+    # the module docstring), so it must exceed twice the slowest channel's timeout.
     lease: float = 120.0
 
     def __post_init__(self) -> None:
@@ -186,65 +157,50 @@ class Outbox:
 
         stats = DeliveryStats()
         blocked: dict[str, dt.datetime] = {}  # channel -> end of a rate window known to be full
-        candidates = Candidates()
         while not (stop is not None and stop.is_set()):
             claim = claim_token(self.worker)
-            claimed, lease = claim_batch(self.sessions, clock(), batch, claim, candidates, self.policy.lease)
+            claimed, lease = claim_batch(self.sessions, clock(), batch, claim, self.policy.lease)
             if not claimed:
                 break
-            results = Unwritten()
-            try:
-                for index, item in enumerate(claimed):
-                    if stop is not None and stop.is_set():
-                        self._write(results, lease, stats)
-                        release(self.sessions, claimed[index:], claim)
-                        return stats
-                    result = self._deliver(item, claimed[index:], lease, clock, stats, blocked)
-                    if result is not None:
-                        results.add(result, lease.until[item.id])
-                    if results and write_now(results, clock(), self.policy.lease):
-                        self._write(results, lease, stats)
-                self._write(results, lease, stats)
-            except BaseException:
-                if results:  # what was sent should not be sent again if it can still be recorded
-                    try:
-                        self._write(results, lease, stats)
-                    except Exception:  # noqa: BLE001 - the first failure is the one to raise
-                        log.exception("outbox: could not record %d sent message(s); they will be sent again"
-                                      " with the same keys once their lease expires", len(results))
-                raise
+            for index, item in enumerate(claimed):
+                if stop is not None and stop.is_set():
+                    release(self.sessions, claimed[index:], claim)
+                    return stats
+                channel = self.channels.get(item.channel)
+                skipped = self._gate(item, claimed[index:], lease, clock(), channel, blocked)
+                if skipped is not None:
+                    setattr(stats, skipped, getattr(stats, skipped) + 1)
+                    continue
+                assert channel is not None  # _gate marked the message undeliverable otherwise
+                began = time.monotonic()
+                error = self._send(channel, item)
+                result = result_of(item, clock(), error, began, max_attempts=self.policy.max_attempts,
+                                   backoff=self.backoff)
+                if record(self.sessions, result, claim, self.worker):
+                    name = {AttemptStatus.SENT: "sent", AttemptStatus.DEAD: "dead"}.get(result.outcome, "retried")
+                    setattr(stats, name, getattr(stats, name) + 1)
+                else:
+                    stats.lost += 1
         return stats
 
-    def _deliver(self, item: Claimed, rest: Sequence[Claimed], lease: Lease,
-                 clock: Callable[[], dt.datetime], stats: DeliveryStats,
-                 blocked: dict[str, dt.datetime]) -> SendResult | None:
-        """Send one message; its result to write, or None if it was not sent (stats say why)."""
-        channel = self.channels.get(item.channel)
-        skipped = self._prepare(item, rest, lease, clock(), channel, blocked)
-        if skipped is not None:
-            setattr(stats, skipped, getattr(stats, skipped) + 1)
-            return None
-        assert channel is not None  # _prepare marked the message undeliverable otherwise
-        # The send itself runs outside any transaction (see the module docstring).
-        started = time.monotonic()
-        error: BaseException | None = None
+    @staticmethod
+    def _send(channel: Channel, item: Claimed) -> BaseException | None:
+        """Send one message; the error it failed with, or None."""
         try:
             message = item.message()
         except ValueError as exc:  # e.g. an empty key: no retry can fix the row
-            error = DeliveryError(f"cannot build the message: {exc}", permanent=True)
-        else:
-            try:
-                channel.send(message)
-            except DeliveryError as exc:
-                error = exc
-            except Exception as exc:  # noqa: BLE001 - a channel's bug is retried, not fatal to the run
-                log.exception("outbox message %s: channel %r failed unexpectedly", item.id, item.channel)
-                error = exc
-        return result_of(item, clock(), error, started, max_attempts=self.policy.max_attempts,
-                         backoff=self.backoff)
+            return DeliveryError(f"cannot build the message: {exc}", permanent=True)
+        try:
+            channel.send(message)
+        except DeliveryError as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - a channel's bug is retried, not fatal to the run
+            log.exception("outbox message %s: channel %r failed unexpectedly", item.id, item.channel)
+            return exc
+        return None
 
-    def _prepare(self, item: Claimed, rest: Sequence[Claimed], lease: Lease, current: dt.datetime,
-                 channel: Channel | None, blocked: dict[str, dt.datetime]) -> str | None:
+    def _gate(self, item: Claimed, rest: Sequence[Claimed], lease: Lease, current: dt.datetime,
+              channel: Channel | None, blocked: dict[str, dt.datetime]) -> str | None:
         """None if the message should be sent now, else the stats field of why it is not."""
         if item.id in lease.lost:
             return "lost"
@@ -253,14 +209,14 @@ class Outbox:
         if channel is not None and not quiet and self.limit_for(item.channel) is None:
             # Nothing to count or postpone: the database is touched only when the lease runs low.
             # While it is live no other sender can have taken the message.
-            if lease.left(item.id, current) < self.policy.lease * RENEW_BELOW:
+            if lease.left(item.id, current) < 2 * getattr(channel, "timeout", 1.0):
                 renew(self.sessions, rest, lease, current, self.policy.lease)
             return "lost" if item.id in lease.lost else None
         with transaction(self.sessions) as session:
-            return self._prepare_in(session, item, lease, current, channel, quiet, blocked)
+            return self._gate_in(session, item, lease, current, channel, quiet, blocked)
 
-    def _prepare_in(self, session: Session, item: Claimed, lease: Lease, current: dt.datetime,
-                    channel: Channel | None, quiet: bool, blocked: dict[str, dt.datetime]) -> str | None:
+    def _gate_in(self, session: Session, item: Claimed, lease: Lease, current: dt.datetime,
+                 channel: Channel | None, quiet: bool, blocked: dict[str, dt.datetime]) -> str | None:
         # Renewing the lease just before the send means it only has to outlast one send; if it
         # already lapsed and someone else holds the message, leave it to them.
         until = current + dt.timedelta(seconds=self.policy.lease)
@@ -270,7 +226,7 @@ class Outbox:
         lease.until[item.id] = until
         if channel is None:
             log.warning("outbox message %s: channel %r is not configured", item.id, item.channel)
-            guarded(session, item.id, lease.claim, status="undeliverable", lease_owner=None,
+            guarded(session, item.id, lease.claim, status=OutboxStatus.UNDELIVERABLE, lease_owner=None,
                     lease_until=None, last_error=f"channel {item.channel!r} is not configured")
             return "undeliverable"
         if quiet:
@@ -301,11 +257,6 @@ class Outbox:
         blocked[name] = current + dt.timedelta(seconds=wait)
         return blocked[name]
 
-    def _write(self, results: Unwritten, lease: Lease, stats: DeliveryStats) -> None:
-        """Write the waiting results (see notifications.recording.write) and count them in ``stats``."""
-        for name, count in write(self.sessions, results, lease, self.worker).items():
-            setattr(stats, name, getattr(stats, name) + count)
-
     # -- administration ---------------------------------------------------------------------
 
     @staticmethod
@@ -321,19 +272,19 @@ class Outbox:
         row = session.get(OutboxMessage, message_id, with_for_update=True, populate_existing=True)
         if row is None:
             raise NotFound(f"there is no outbox message {message_id}")
-        if row.status == "sent":
+        if row.status == OutboxStatus.SENT:
             when = f" at {row.sent_at.isoformat()}" if row.sent_at else ""
             raise Refused(f"outbox message {message_id} was already sent{when}; it is not sent twice")
-        if row.status == "pending":
+        if row.status == OutboxStatus.PENDING:
             if row.next_attempt_at is None or row.next_attempt_at > now:
                 row.next_attempt_at = now
             return row
-        if row.status not in ("dead", "undeliverable"):
+        if row.status not in (OutboxStatus.DEAD, OutboxStatus.UNDELIVERABLE):
             raise Refused(
                 f"outbox message {message_id} is {row.status}; only dead or undeliverable messages are retried",
-                hint="lift the silence to let its reminders through" if row.status == "silenced" else None,
+                hint="lift the silence to let its reminders through" if row.status == OutboxStatus.SILENCED else None,
             )
-        row.status, row.attempts, row.next_attempt_at = "pending", 0, now
+        row.status, row.attempts, row.next_attempt_at = OutboxStatus.PENDING, 0, now
         row.lease_owner = row.lease_until = None
         session.flush()
         return row

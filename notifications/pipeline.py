@@ -20,16 +20,19 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.reminders.facts import ReminderFacts
 from engine.runtime import Runtime
-from engine.store.models import OutboxMessage, Reminder, ReminderMessage, Silence
+from engine.store.kinds import SubjectKind
+from engine.store.models import Reminder
 from engine.store.upsert import insert_ignore
+from notifications.channels.base import Body, channel_class
+from notifications.store import OutboxMessage, OutboxStatus, ReminderMessage, Silence, SilenceTarget
 from notifications.quiet import QuietHours
 from notifications.render import Digest, DigestItem, Renderer
 from notifications.routing import Route, route
 from notifications.settings import Notify
 
 BATCH = 5000
-ROBOTS = {"dingtalk", "wecom", "feishu"}
 
 
 @dataclass
@@ -40,21 +43,22 @@ class RouteStats:
     undeliverable: int = 0
 
 
-def _silenced(r: Reminder, silences: list[Silence]) -> Silence | None:
-    d = r.details
+def _silenced(r: Reminder, facts: ReminderFacts, silences: list[Silence]) -> Silence | None:
     for s in silences:
-        if (s.target_kind in ("issue", "duty") and r.subject == s.target) or \
-                (s.target_kind == "department" and d.get("department") == s.target) or \
-                (s.target_kind == "ledger" and d.get("ledger") == s.target):
+        if (s.target_kind in (SilenceTarget.ISSUE, SilenceTarget.DUTY) and r.subject == s.target) or \
+                (s.target_kind == SilenceTarget.DEPARTMENT and facts.department == s.target) or \
+                (s.target_kind == SilenceTarget.LEDGER and facts.ledger == s.target):
             return s
     return None
 
 
-def _item(r: Reminder) -> DigestItem:
-    d = r.details
-    return DigestItem(kind=r.kind, rule=r.rule, subject=r.subject, title=d.get("title", ""), ledger=d.get("ledger"),
-                      ref=d.get("ref"), due=r.due, days_overdue=r.days_overdue, level=d.get("level", 0),
-                      period=d.get("period"), item_template=d.get("item_template"))
+def _item(r: Reminder, facts: ReminderFacts) -> DigestItem:
+    # A milestone is the ledger's own item; a duty's or a look-back's ref names no issue line of its own.
+    ref = facts.ref if facts.subject_kind == SubjectKind.ISSUE else None
+    ledger = facts.ledger if facts.subject_kind in (SubjectKind.ISSUE, SubjectKind.MILESTONE) else None
+    return DigestItem(kind=r.kind, rule=r.rule, subject=r.subject, title=facts.title, ledger=ledger, ref=ref,
+                      due=r.due, days_overdue=r.days_overdue, level=facts.level, period=facts.period,
+                      item_template=facts.item_template)
 
 
 def message_key(prefix: str, channel: str, recipient: str, reminders: list[Reminder]) -> str:
@@ -91,15 +95,16 @@ class Pipeline:
             groups: dict[tuple[str, str, str], list[Reminder]] = defaultdict(list)
             urgent: set[tuple[str, str, str]] = set()
             nowhere: dict[str, list[Reminder]] = defaultdict(list)
+            facts_of: dict[int, ReminderFacts] = {}
             for r in reminders:
-                if _silenced(r, silences):
+                facts = facts_of[r.id] = ReminderFacts.from_stored(r.details)
+                if _silenced(r, facts, silences):
                     stats.silenced += 1
                     continue
-                d = r.details
-                facts = {"kind": r.kind, "rule": r.rule, "subject": r.subject, "level": d.get("level", 0),
-                         "ledger": d.get("ledger"), "area": d.get("area"), "category": d.get("category"),
-                         "department": d.get("department"), "leader": d.get("leader")}
-                routed = route(self.routes, list(r.recipients), facts)
+                routed = route(self.routes, list(r.recipients), {
+                    "kind": r.kind, "rule": r.rule, "subject": r.subject, "level": facts.level, "ledger": facts.ledger,
+                    "area": facts.area, "category": facts.category, "department": facts.department,
+                    "leader": facts.leader})
                 for person in routed.recipients:
                     addresses = self.notify.addresses(person)
                     if not addresses:
@@ -109,10 +114,11 @@ class Pipeline:
                         if routed.urgent:
                             urgent.add((person, channel, address))
             for (person, channel, address), members in groups.items():
-                self._queue(session, now, person, channel, address, members, (person, channel, address) in urgent)
+                self._queue(session, now, person, channel, address, members, facts_of,
+                            (person, channel, address) in urgent)
                 stats.messages += 1
             for person, members in nowhere.items():
-                self._undeliverable(session, now, person, members)
+                self._undeliverable(session, now, person, members, facts_of)
                 stats.undeliverable += 1
             session.connection().execute(
                 update(Reminder.__table__).where(Reminder.__table__.c.id == bindparam("b_id"))
@@ -120,15 +126,17 @@ class Pipeline:
             stats.reminders += len(reminders)
             return len(reminders) == BATCH
 
-    def _digest(self, now: dt.datetime, person: str, kind: str, members: list[Reminder]) -> Digest:
-        items = [_item(r) for r in members]
+    def _digest(self, now: dt.datetime, person: str, kind: str, members: list[Reminder],
+                facts_of: dict[int, ReminderFacts]) -> Digest:
+        items = [_item(r, facts_of[r.id]) for r in members]
+        milestone = {r.id for r in members if facts_of[r.id].subject_kind == SubjectKind.MILESTONE}
         # inhibition: a ledger-level escalation carries that ledger's per-item nags inside it
         escalated = {i.ledger for i, r in zip(items, members)
-                     if r.details.get("milestone") and i.kind in ("overdue", "escalation")}
+                     if r.id in milestone and i.kind in ("overdue", "escalation")}
         folded: dict[str, list[DigestItem]] = defaultdict(list)
         top = []
         for item, r in zip(items, members):
-            if item.ledger in escalated and not r.details.get("milestone"):
+            if item.ledger is not None and item.ledger in escalated and r.id not in milestone:
                 folded[item.ledger].append(item)
             else:
                 top.append(item)
@@ -136,28 +144,31 @@ class Pipeline:
                       folded=dict(folded))
 
     def _queue(self, session: Session, now: dt.datetime, person: str, channel: str, address: str,
-               members: list[Reminder], urgent: bool) -> None:
+               members: list[Reminder], facts_of: dict[int, ReminderFacts], urgent: bool) -> None:
         kind = self.notify.channel_settings[channel].get("kind", "")
-        rendered = self.renderer.render(self._digest(now, person, kind, members))
-        urgent = urgent or any(r.details.get("urgent") for r in members)
+        speaks = channel_class(kind)  # the body it sends, and whether bursts hurt it
+        rendered = self.renderer.render(self._digest(now, person, kind, members, facts_of))
+        urgent = urgent or any(facts_of[r.id].urgent for r in members)
         when = now if urgent else self.quiet.next_open(now)
-        if kind in ROBOTS and self.notify.settings.jitter_seconds:
+        if speaks.spread and self.notify.settings.jitter_seconds:
             when += dt.timedelta(seconds=self.rng.uniform(0, self.notify.settings.jitter_seconds))
         key = message_key("dg", channel, person, members)
-        text = rendered.markdown if kind in ROBOTS else rendered.text
+        text = rendered.markdown if speaks.body == Body.MARKDOWN else rendered.text
         data = {"recipient": person, "generated_at": now.isoformat(),
-                "items": [{"subject": r.subject, "kind": r.kind, "rule": r.rule, "title": r.details.get("title"),
+                "items": [{"subject": r.subject, "kind": r.kind, "rule": r.rule, "title": facts_of[r.id].title,
                            "due": r.due.isoformat() if r.due else None, "days_overdue": r.days_overdue}
                           for r in members]}
         self._insert(session, members, key=key, channel=channel, recipient=person, address=address,
-                     subject=rendered.subject, text=text, html=rendered.html if kind == "email" else None, data=data,
-                     status="pending", urgent=urgent, next_attempt_at=when, last_error="", now=now)
+                     subject=rendered.subject, text=text, html=rendered.html if speaks.html else None, data=data,
+                     status=OutboxStatus.PENDING, urgent=urgent, next_attempt_at=when, last_error="", now=now)
 
-    def _undeliverable(self, session: Session, now: dt.datetime, person: str, members: list[Reminder]) -> None:
-        rendered = self.renderer.render(self._digest(now, person, "console", members))
+    def _undeliverable(self, session: Session, now: dt.datetime, person: str, members: list[Reminder],
+                       facts_of: dict[int, ReminderFacts]) -> None:
+        rendered = self.renderer.render(self._digest(now, person, "console", members, facts_of))
         self._insert(session, members, key=message_key("ud", "", person, members), channel="", recipient=person,
                      address="", subject=rendered.subject, text=rendered.text, html=None,
-                     data={"recipient": person}, status="undeliverable", urgent=False, next_attempt_at=None,
+                     data={"recipient": person}, status=OutboxStatus.UNDELIVERABLE, urgent=False,
+                     next_attempt_at=None,
                      last_error=f"no address for {person!r} in any configured channel "
                                 f"(add [recipients.\"{person}\"] to config.toml)", now=now)
 

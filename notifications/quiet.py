@@ -20,7 +20,20 @@ def _clock(hour: str, minute: str, text: str) -> dt.time:
     try:
         return dt.time(int(hour), int(minute))
     except ValueError:
-        raise ValueError(f"quiet hours {text!r}: {hour}:{minute} is not a time of day") from None
+        raise ValueError(f"working hours {text!r}: {hour}:{minute} is not a time of day") from None
+
+
+def parse_hours(text: object) -> tuple[dt.time, dt.time]:
+    """``"08:30-18:00"`` (or ``"9:00-17:30"``) -> the window's start and end, local times."""
+    match = _RANGE.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"working hours {text!r} are not written as HH:MM-HH:MM (e.g. '08:30-18:00')")
+    start = _clock(match.group(1), match.group(2), str(text))
+    end = _clock(match.group(3), match.group(4), str(text))
+    if start >= end:
+        raise ValueError(f"working hours {text!r}: the start must be earlier than the end "
+                         "(windows across midnight are not supported)")
+    return start, end
 
 
 class QuietHours:
@@ -41,23 +54,6 @@ class QuietHours:
         self.calendar = calendar
         self.start = start
         self.end = end
-
-    @classmethod
-    def parse(cls, calendar: WorkCalendar, text: str) -> QuietHours:
-        """``"08:30-18:00"`` -> the window from 08:30 to 18:00 on working days."""
-        if not isinstance(text, str):
-            raise ValueError(f"quiet hours must be text like '08:30-18:00', got {text!r}")
-        match = _RANGE.fullmatch(text)
-        if match is None:
-            raise ValueError(f"quiet hours {text!r} are not written as HH:MM-HH:MM (e.g. '08:30-18:00')")
-        start = _clock(match.group(1), match.group(2), text)
-        end = _clock(match.group(3), match.group(4), text)
-        if start >= end:
-            raise ValueError(
-                f"quiet hours {text!r}: the start must be earlier than the end "
-                "(windows across midnight are not supported)"
-            )
-        return cls(calendar, start, end)
 
     def __repr__(self) -> str:
         return f"QuietHours({self.start:%H:%M}-{self.end:%H:%M}, {self.calendar.tz})"

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from engine.store.models import RateWindow
+from notifications.store import RateWindow
 
 _UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 _ALIASES = {"s": "second", "sec": "second", "min": "minute", "m": "minute", "h": "hour", "d": "day"}

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.config import Config
 from engine.errors import ConfigError
 from notifications.channels.base import Channel, build_channel
+from notifications.quiet import parse_hours
 
 
 class NotifySettings(BaseModel):
@@ -30,6 +31,12 @@ class NotifySettings(BaseModel):
     routing_paths: list[str] = Field(default_factory=lambda: ["workflows/routing"])
     templates: str | None = None  # folder of template overrides, relative to config.toml
     rate_limits: dict[str, str] = Field(default_factory=dict)  # channel name -> "20/minute"
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        parse_hours(value)  # raises ValueError with a message pydantic reports
+        return value
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,7 @@ class Notify:
         return (self.base_dir / self.settings.templates).resolve() if self.settings.templates else None
 
     def working_hours(self) -> tuple[dt.time, dt.time]:
-        start, _, end = self.settings.working_hours.partition("-")
-        return dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip())
+        return parse_hours(self.settings.working_hours)
 
     def build_channels(self, env: Mapping[str, str] = os.environ) -> dict[str, Channel]:
         out = {}
@@ -86,13 +92,6 @@ def load_notify(config: Config) -> Notify:
         if "kind" not in table:
             problems.append(f"[channels.{name}]: missing 'kind' (email, webhook, dingtalk, wecom, feishu, "
                             "console or file)")
-    try:
-        settings_hours = settings.working_hours.partition("-")
-        start, end = dt.time.fromisoformat(settings_hours[0].strip()), dt.time.fromisoformat(settings_hours[2].strip())
-        if start >= end:
-            problems.append("[notifications] working_hours: the start must be before the end")
-    except ValueError:
-        problems.append(f"[notifications] working_hours: {settings.working_hours!r} is not HH:MM-HH:MM")
     if problems:
         raise ConfigError(f"{config.source or 'config'}: invalid notification settings", details=problems)
     return Notify(settings, {k: dict(v) for k, v in config.channels.items()},

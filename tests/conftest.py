@@ -55,7 +55,7 @@ def project(tmp_path) -> Path:
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
     """Run ``duban ARGS`` in this process, as the console script would, capturing its output."""
-    from engine.cli.main import main
+    from engine.app.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     saved = {k: os.environ.get(k) for k in (env or {})}
@@ -153,3 +153,28 @@ def store(db_url, project, monkeypatch):
     db.upgrade(engine)
     yield Store(engine, db.session_factory(engine), Runtime(config))
     engine.dispose()
+
+
+@contextlib.contextmanager
+def serving(app: Any):
+    """An ASGI application served by the real uvicorn on 127.0.0.1 (a free port); yields its base URL."""
+    from engine.app.http.server import HttpServer
+
+    server = HttpServer(app, "127.0.0.1:0")
+    server.start()
+    try:
+        yield f"http://{server.address}"
+    finally:
+        server.close()
+
+
+def site_for(config_path: Path, *, at: str | None = None, token: str | None = None):
+    """The HTTP application's ``Site`` over a project's config and database, its clock at ``at``."""
+    from engine.app.cli.context import App
+    from engine.app.http.app import Site
+    from engine.clock import Clock, FixedClock, parse_instant
+
+    app = App(str(config_path))
+    clock = FixedClock(parse_instant(at, app.config.tz)) if at else Clock()
+    runtime = app.runtime
+    return Site(runtime=lambda: runtime, sessions=app.readers, clock=clock, token=lambda: token)

@@ -273,7 +273,9 @@ class WeComRobot:
 
 @dataclass
 class FeishuBot:
-    """``/open-apis/bot/v2/hook/{hook}``: checks the signature in the body and the text message."""
+    """``/open-apis/bot/v2/hook/{hook}``: checks the signature in the body and the ``post`` message
+    (rich text, as Feishu's custom-bot guide documents it: ``content.post.<lang>`` with a title and
+    paragraphs of ``text`` / ``a`` / ``at`` elements)."""
 
     hook: str = "feishu-hook"
     secret: str | None = None
@@ -296,9 +298,15 @@ class FeishuBot:
             expected = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
             if not hmac.compare_digest(expected, sign):
                 return self._error(19021, "sign match fail or timestamp is not within one hour")
-        text = (body.get("content") or {}).get("text")
-        if body.get("msg_type") != "text" or not isinstance(text, str) or not text:
-            return self._error(19002, "params error: msg_type or content.text", 400)
+        post = ((body.get("content") or {}).get("post") or {})
+        if body.get("msg_type") != "post" or not isinstance(post, dict) or not post:
+            return self._error(19002, "params error: msg_type or content.post", 400)
+        for lang in post.values():
+            paragraphs = lang.get("content") if isinstance(lang, dict) else None
+            if not isinstance(lang.get("title"), str) or not isinstance(paragraphs, list) or not all(
+                    isinstance(p, list) and all(isinstance(e, dict) and e.get("tag") in ("text", "a", "at")
+                                                for e in p) for p in paragraphs):
+                return self._error(19002, "params error: post content", 400)
         return json_reply({"code": self.code, "msg": self.msg, "data": {}}, status=self.status)
 
     def _error(self, code: int, message: str, status: int = 200) -> Reply:

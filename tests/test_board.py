@@ -1,4 +1,4 @@
-"""The status board: its WSGI app over real HTTP, driven in a real headless Chromium.
+"""The status board: the HTTP application on the real uvicorn, driven in a real headless Chromium.
 
 The data: the shipped ledger imported on 2022-07-20; on 2022-08-01 problem 1 (长期坚持) rebounds
 and problem 4 (已完成) is reopened; problem 2 rebounds and is completed again with evidence on
@@ -14,20 +14,17 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from wsgiref.util import setup_testing_defaults
 
+import httpx
 import pytest
 
-from tests.conftest import ROOT, SEED_CSV
+from tests.conftest import ROOT, SEED_CSV, serving, site_for
 
 AT = "2022-10-20T10:00"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -54,75 +51,90 @@ def ledger(project, cli):
     return project
 
 
-def _board(project: Path, token: str | None = None):
-    from engine.board import make_board_app
-    from engine.cli.app import App
-    from engine.clock import FixedClock, parse_instant
+@contextmanager
+def board(project: Path, token: str | None = None, mount: str | None = None) -> Iterator[httpx.Client]:
+    """The application on the real uvicorn (under ``mount`` when given); a client of it."""
+    from fastapi import FastAPI
 
-    app = App(str(project / "config.toml"))
-    return make_board_app(app.runtime, app.sessions, token, clock=FixedClock(parse_instant(AT, app.config.tz)))
+    from engine.app.http.app import create_app
+
+    app = create_app(site_for(project / "config.toml", at=AT, token=token))
+    if mount:
+        outer = FastAPI()
+        outer.mount(mount, app)
+        app = outer
+    with serving(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield client
 
 
-def call(wsgi, path: str, query: str = "", method: str = "GET", remote: str = "127.0.0.1", **headers: str):
-    environ = {"PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": method, "REMOTE_ADDR": remote, **headers}
-    setup_testing_defaults(environ)
-    seen: dict[str, object] = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        seen["status"], seen["headers"] = status, response_headers
-
-    body = b"".join(wsgi(environ, start_response)).decode("utf-8")
-    return seen["status"], dict(seen["headers"]), body
+REMOTE = {"X-Forwarded-For": "192.0.2.10"}  # a visitor through a reverse proxy on this machine
 
 
 def test_pages_render(ledger):
-    wsgi = _board(ledger)
-    status, headers, body = call(wsgi, "/")
-    assert status == "200 OK" and headers["Content-Type"] == "text/html; charset=utf-8"
-    csp = headers["Content-Security-Policy"]
-    assert "script-src" not in csp and "default-src 'none'" in csp
-    assert SENTENCE in body
-    assert 'data-ref="bishan-keji-2022/1"' in body and "升级：第一责任人、派驻纪检监察组" in body
-    assert "<svg" in body and 'class="open"' in body
-    status, _, body = call(wsgi, "/issues/bishan-keji-2022/1")
-    assert status == "200 OK" and "问题反弹：集体学习次数不足" in body and "已逾期11个工作日" in body
-    status, _, body = call(wsgi, "/issues/bishan-keji-2022/2")
-    assert "学习记录.pdf" in body
-    status, _, body = call(wsgi, "/duties", "month=2022-10")
-    assert status == "200 OK" and "2022年10月" in body and "往来款项清理" in body
-    assert call(wsgi, "/report")[0] == "200 OK"
-    assert call(wsgi, "/calendar.ics")[1]["Content-Type"].startswith("text/calendar")
-    assert call(wsgi, "/issues/bishan-keji-2022/999")[0] == "404 Not Found"
-    assert call(wsgi, "/nowhere")[0] == "404 Not Found"
-    assert call(wsgi, "/", method="POST")[0] == "405 Method Not Allowed"  # read-only
-    status, _, body = call(wsgi, "/", "department=财务室")
-    assert status == "200 OK" and 'data-ref="bishan-keji-2022/1"' not in body  # 办公室's problem filtered out
+    with board(ledger) as web:
+        answer = web.get("/")
+        assert answer.status_code == 200 and answer.headers["content-type"] == "text/html; charset=utf-8"
+        csp = answer.headers["content-security-policy"]
+        assert "script-src" not in csp and "default-src 'none'" in csp
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        body = answer.text
+        assert SENTENCE in body
+        assert 'data-ref="bishan-keji-2022/1"' in body and "升级：第一责任人、派驻纪检监察组" in body
+        assert "<svg" in body and 'class="open"' in body
+        answer = web.get("/issues/bishan-keji-2022/1")
+        assert answer.status_code == 200 and "问题反弹：集体学习次数不足" in answer.text
+        assert "已逾期11个工作日" in answer.text
+        assert "学习记录.pdf" in web.get("/issues/bishan-keji-2022/2").text
+        answer = web.get("/duties", params={"month": "2022-10"})
+        assert answer.status_code == 200 and "2022年10月" in answer.text and "往来款项清理" in answer.text
+        assert web.get("/report").status_code == 200
+        assert web.get("/calendar.ics").headers["content-type"].startswith("text/calendar")
+        assert web.get("/issues/bishan-keji-2022/999").status_code == 404
+        assert web.get("/nowhere").status_code == 404
+        assert web.post("/").status_code == 405  # read-only
+        assert web.head("/").status_code == 200
+        answer = web.get("/", params={"department": "财务室"})
+        assert answer.status_code == 200 and 'data-ref="bishan-keji-2022/1"' not in answer.text  # 办公室's
+        for bad in ({"month": "9999-12"}, {"month": "x"}):
+            assert web.get("/duties", params=bad).status_code == 400
+        assert web.get("/", params={"page": "0"}).status_code == 400
+
+
+def test_issue_pages_of_a_ledger_with_a_chinese_name(project, cli):
+    """UTF-8 paths: /issues/2026-区审计局/1, as the README's example names its ledger."""
+    assert cli("init").code == 0
+    assert cli("ledger", "import", SEED_CSV, "--ledger", "2026-区审计局", "--feedback-date", "2026-11-01").code == 0
+    with board(project) as web:
+        answer = web.get("/issues/2026-区审计局/1")
+        assert answer.status_code == 200 and "中心组学习不够深入" in answer.text
+        assert web.get("/issues/2026-%E5%8C%BA%E5%AE%A1%E8%AE%A1%E5%B1%80/1").status_code == 200
 
 
 def test_mounted_under_a_prefix_links_stay_inside(ledger):
-    status, _, body = call(_board(ledger), "/", SCRIPT_NAME="/board")
-    assert status == "200 OK" and 'href="/board/issues/bishan-keji-2022/1"' in body
+    with board(ledger, mount="/board") as web:
+        answer = web.get("/board/")
+        assert answer.status_code == 200 and 'href="/board/issues/bishan-keji-2022/1"' in answer.text
 
 
 def test_remote_requests_need_the_token(ledger):
-    open_board, guarded = _board(ledger), _board(ledger, token="s3cret")
-    assert call(open_board, "/", remote="127.0.0.1")[0] == "200 OK"
-    assert call(open_board, "/", remote="::1")[0] == "200 OK"
-    assert call(open_board, "/", remote="192.0.2.10")[0] == "403 Forbidden"  # no token configured
-    assert call(guarded, "/", remote="192.0.2.10")[0] == "401 Unauthorized"
-    assert call(guarded, "/", "token=wrong", remote="192.0.2.10")[0] == "401 Unauthorized"
-    assert call(guarded, "/", remote="192.0.2.10", HTTP_AUTHORIZATION="Bearer s3cret")[0] == "200 OK"
-    status, headers, _ = call(guarded, "/", "token=s3cret", remote="192.0.2.10")
-    assert status == "200 OK" and "HttpOnly" in headers["Set-Cookie"]
-    assert call(guarded, "/", remote="192.0.2.10", HTTP_COOKIE="duban_board=s3cret")[0] == "200 OK"
-    # a reverse proxy on this machine does not make its visitors local
-    assert call(guarded, "/", remote="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.4")[0] == "401 Unauthorized"
+    with board(ledger) as web:
+        assert web.get("/").status_code == 200
+        assert web.get("/", headers=REMOTE).status_code == 403  # no token configured
+        assert web.get("/healthz", headers=REMOTE).status_code == 200
+    with board(ledger, token="s3cret") as web:
+        assert web.get("/", headers=REMOTE).status_code == 401
+        assert web.get("/", params={"token": "wrong"}, headers=REMOTE).status_code == 401
+        assert web.get("/", headers={**REMOTE, "Authorization": "Bearer s3cret"}).status_code == 200
+        answer = web.get("/", params={"token": "s3cret"}, headers=REMOTE)
+        assert answer.status_code == 200 and "httponly" in answer.headers["set-cookie"].lower()
+        web.cookies.clear()
+        assert web.get("/", headers={**REMOTE, "Cookie": "duban_board=s3cret"}).status_code == 200
 
 
 def test_token_comes_from_the_environment_variable_named_in_config(project):
     from typing import Any
 
-    from engine.board.auth import board_token
+    from engine.app.http.auth import board_token
     from engine.config import Config
 
     class WithBoard(Config):  # the model once engine/config.py declares [board]
@@ -137,39 +149,18 @@ def test_token_comes_from_the_environment_variable_named_in_config(project):
 
 def test_burndown_replays_the_history(ledger):
     from engine.board.data import ledger_board
-    from engine.cli.app import App
-    from engine.queries import find_ledger
+    from engine.app.cli.context import App
+    from engine.issues.queries import find_ledger
 
     app = App(str(ledger / "config.toml"))
-    with app.transaction() as session:
+    with app.reading() as session:
         board = ledger_board(session, app.runtime, find_ledger(session, "bishan-keji-2022"), dt.date(2022, 10, 20))
     assert board.burndown == [(dt.date(2022, 7, 20), 0, 26), (dt.date(2022, 8, 1), 3, 23),
                               (dt.date(2022, 9, 15), 2, 24), (dt.date(2022, 10, 20), 2, 24)]
     assert (board.overview.areas, board.overview.issues, board.overview.long_term) == (4, 26, 7)
 
 
-# -- over real HTTP ----------------------------------------------------------------------------
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def serve(wsgi) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, wsgi, server_class=_Server, handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+# -- in a real browser -------------------------------------------------------------------------
 
 
 def _browser_or_skip():
@@ -190,7 +181,8 @@ def _browser_or_skip():
 
 def test_board_in_a_real_browser(ledger):
     sync_playwright = _browser_or_skip()
-    with serve(_board(ledger)) as base, sync_playwright() as pw:
+    with board(ledger) as web, sync_playwright() as pw:
+        base = str(web.base_url).rstrip("/")
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
@@ -236,7 +228,7 @@ def _free_port() -> int:
 def test_duban_board_serves_standalone(ledger):
     port = _free_port()
     env = {**os.environ, "DUBAN_CONFIG": str(ledger / "config.toml")}
-    proc = subprocess.Popen([sys.executable, "-c", "from engine.cli.main import entry; entry()", "board",
+    proc = subprocess.Popen([sys.executable, "-c", "from engine.app.cli.main import entry; entry()", "board",
                              "--listen", f"127.0.0.1:{port}", "--at", AT], env=env, cwd=ledger,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

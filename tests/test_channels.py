@@ -537,7 +537,7 @@ def feishu(server: LoopbackHTTP, bot: FeishuBot, **extra: object) -> Channel:
     return build_channel("飞书群", settings, env={"FEISHU_SECRET": "fs-secret"})
 
 
-def test_feishu_signed_text_payload() -> None:
+def test_feishu_signed_post_payload() -> None:
     bot = FeishuBot(secret="fs-secret")
     with LoopbackHTTP(bot) as server:
         with feishu(server, bot, secret_env="FEISHU_SECRET") as channel:
@@ -550,16 +550,20 @@ def test_feishu_signed_text_payload() -> None:
     key = f"{timestamp}\nfs-secret".encode()
     assert sign == base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
     assert body == {
-        "msg_type": "text",
-        "content": {
-            "text": "督办提醒：巡视反馈问题第3条整改将于10月13日到期\n"
-            "王书记：\n巡视反馈问题第3条“三重一大”制度执行不到位，整改时限为2026年10月13日。\n"
-            "请督促落实。\n（编号 issue-42:due:2026-10-13）"
-        },
+        "msg_type": "post",
+        "content": {"post": {"zh_cn": {
+            "title": "督办提醒：巡视反馈问题第3条整改将于10月13日到期",
+            "content": [
+                [{"tag": "text", "text": "王书记："}],
+                [{"tag": "text", "text": "巡视反馈问题第3条“三重一大”制度执行不到位，整改时限为2026年10月13日。"}],
+                [{"tag": "text", "text": "请督促落实。"}],
+                [{"tag": "text", "text": "（编号 issue-42:due:2026-10-13）"}],
+            ]}}},
     }
-    assert server.seen[1].json()["content"]["text"].endswith(
-        '请督促落实。\n<at user_id="ou_7d8a6e6df7621556ce0d21922b676706ccs">党组书记</at>\n（编号 k2）'
-    )
+    assert server.seen[1].json()["content"]["post"]["zh_cn"]["content"][-2:] == [
+        [{"tag": "at", "user_id": "ou_7d8a6e6df7621556ce0d21922b676706ccs", "user_name": "党组书记"}],
+        [{"tag": "text", "text": "（编号 k2）"}],
+    ]
 
 
 def test_feishu_unsigned_has_no_signature_fields() -> None:

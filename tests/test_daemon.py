@@ -31,7 +31,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import run_cli
 from tests.peers import KeyCounter, LoopbackHTTP, free_port
 
-DUBAN = [sys.executable, "-c", "from engine.cli.main import entry; entry()"]
+DUBAN = [sys.executable, "-c", "from engine.app.cli.main import entry; entry()"]
 FAST = {"sweep_every": 2, "deliver_every": 1, "leader_retry_seconds": 1, "stop_timeout": 8, "listen": ""}
 
 

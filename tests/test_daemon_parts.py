@@ -13,59 +13,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from engine.cli.daemon_cmds import JsonFormatter, KeyValueFormatter
+from engine.app.cli.daemon_cmds import JsonFormatter, KeyValueFormatter
 from engine.config import Config
-from engine.daemon import event, load_daemon_settings
+from engine.app.daemon import event
+from engine.app.loaded import load_daemon_settings
 from engine.errors import ConfigError
-from engine.health import health_app, make_app, parse_listen
-from engine.leader import AdvisoryLeader, AlreadyRunning, SoleDaemon
-from engine.service_unit import UnitSpec, example, render
+from engine.app.http.server import parse_listen
+from engine.app.leader import AdvisoryLeader, AlreadyRunning, SoleDaemon
+from engine.app.service_unit import UnitSpec, example, render
 from tests.conftest import ROOT, run_cli
-
-
-def call(app, path: str, method: str = "GET") -> tuple[str, dict, bytes]:
-    seen: dict = {}
-
-    def start_response(status, headers, exc_info=None):
-        seen["status"], seen["headers"] = status, dict(headers)
-
-    body = b"".join(app({"PATH_INFO": path, "REQUEST_METHOD": method, "SCRIPT_NAME": ""}, start_response))
-    return seen["status"], seen["headers"], body
-
-
-def echo(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [f"{environ['SCRIPT_NAME']}|{environ['PATH_INFO']}".encode()]
-
-
-def test_routes_dispatch_on_the_longest_prefix_at_segment_boundaries():
-    app = make_app({"/board": echo, "/board/api": echo, "/calendar.ics": echo})
-    assert call(app, "/board")[2] == b"/board|"
-    assert call(app, "/board/ledger/7")[2] == b"/board|/ledger/7"
-    assert call(app, "/board/api/issues")[2] == b"/board/api|/issues"
-    assert call(app, "/calendar.ics")[2] == b"/calendar.ics|"
-    status, headers, body = call(app, "/boardroom")
-    assert status.startswith("404") and json.loads(body)["routes"] == ["/board", "/board/api", "/calendar.ics"]
-    assert call(make_app({"/": echo}), "/anything")[2] == b"|/anything"
-
-
-def test_health_answers_503_when_unhealthy_and_only_to_get():
-    assert call(health_app(lambda: {"status": "ok"}), "")[0].startswith("200")
-    status, headers, body = call(health_app(lambda: {"status": "unhealthy", "database": False}), "")
-    assert status.startswith("503") and json.loads(body)["database"] is False
-    assert headers["Content-Type"].startswith("application/json")
-    assert call(health_app(lambda: {"status": "ok"}), "", method="POST")[0].startswith("405")
-
-    def broken():
-        raise RuntimeError("boom")
-
-    assert json.loads(call(health_app(broken), "")[2]) == {"status": "unhealthy", "error": "RuntimeError: boom"}
 
 
 def test_listen_addresses():
     assert parse_listen("127.0.0.1:8790") == ("127.0.0.1", 8790)
     assert parse_listen("[::1]:9000") == ("::1", 9000)
-    for bad in ("8790", "localhost", ":80", "host:http"):
+    for bad in ("8790", "localhost", ":80", "host:http", "127.0.0.1:99999"):
         with pytest.raises(ValueError):
             parse_listen(bad)
 
@@ -170,15 +132,11 @@ def test_service_install_needs_a_config_file(tmp_path):
     assert result.code == 2 and "no config file" in result.err
 
 
-def test_jobs_coalesce_and_cron_duties_wake_the_sweep(project):
-    from apscheduler.triggers.cron import CronTrigger
-
+def test_jobs_coalesce_and_every_tick_is_one_job(project):
+    from engine.app.daemon import Daemon
+    from engine.app.loaded import load_all
     from engine.config import load_config
-    from engine.daemon import Daemon, load_all
 
-    (project / "workflows" / "duties" / "zz-weekly.yaml").write_text(
-        "duties:\n  - key: weekly-check\n    title: 周检查\n    owners: [办公室]\n"
-        "    schedule: {cron: '30 9 * * mon'}\n", encoding="utf-8")
     config = load_config(project / "config.toml")
     daemon = Daemon(config)
     daemon.loaded = load_all(config, daemon.sessions)
@@ -186,17 +144,10 @@ def test_jobs_coalesce_and_cron_duties_wake_the_sweep(project):
     daemon.scheduler.start(paused=True)
     try:
         jobs = {job.id: job for job in daemon.scheduler.get_jobs()}
-        assert {"sweep", "deliver", "elect", "duty-sync", "cron:weekly-check"} <= set(jobs)
+        # duties are stored ahead by every tick of the sweep job: no job of their own, no cron wakers
+        assert set(jobs) == {"sweep", "deliver", "elect"}
         for job in jobs.values():  # a stall gives one catch-up run: never a burst, never a dropped run
             assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None), job.id
-        trigger = jobs["cron:weekly-check"].trigger
-        assert isinstance(trigger, CronTrigger)
-        fire = trigger.get_next_fire_time(None, dt.datetime(2026, 10, 14, 12, 0, tzinfo=config.tz))
-        assert fire == dt.datetime(2026, 10, 19, 9, 30, tzinfo=config.tz)  # the next Monday, 09:30 local
-        daemon.scheduler.modify_job("sweep", next_run_time=dt.datetime.now(config.tz) + dt.timedelta(hours=1))
-        jobs["cron:weekly-check"].func()
-        woken = daemon.scheduler.get_job("sweep").next_run_time
-        assert woken <= dt.datetime.now(config.tz) + dt.timedelta(seconds=1)
     finally:
         daemon.scheduler.shutdown(wait=False)
         daemon.engine.dispose()

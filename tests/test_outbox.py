@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 from engine.calendar import WorkCalendar
 from engine.errors import NotFound, Refused
 from engine.store.db import make_engine, session_factory, transaction, upgrade
-from engine.store.models import DeliveryAttempt, OutboxMessage, RateWindow
+from notifications.store import DeliveryAttempt, OutboxMessage, RateWindow
 from notifications.channels import Channel, build_channel
 from notifications.channels.smtp import message_id
 from notifications.channels.text import key_line
 from notifications.outbox import DeliveryPolicy, DeliveryStats, Outbox
-from notifications.quiet import QuietHours
+from notifications.quiet import QuietHours, parse_hours
 from notifications.ratelimit import DEFAULTS, Limit, take
 from tests.peers import (
     DingTalkRobot,
@@ -306,7 +306,7 @@ def test_quiet_hours_hold_until_the_first_working_morning_after_national_day(ses
 
 
 def test_quiet_hours_window() -> None:
-    quiet = QuietHours.parse(CAL, "08:30-18:00")
+    quiet = QuietHours(CAL, *parse_hours("08:30-18:00"))
     at = CAL.at_local
     assert quiet.allows(at(D(2026, 9, 29), T(8, 30)))
     assert not quiet.allows(at(D(2026, 9, 29), T(8, 29, 59)))
@@ -320,12 +320,26 @@ def test_quiet_hours_window() -> None:
     assert quiet.next_open(at(D(2026, 10, 9), T(19, 0))) == at(D(2026, 10, 10), T(8, 30))
     assert quiet.next_open(at(D(2026, 10, 10), T(18, 0))) == at(D(2026, 10, 12), T(8, 30))
     assert quiet.next_open(inside).tzinfo == UTC
-    assert QuietHours.parse(CAL, " 9:00 - 17:30 ").start == T(9, 0)
+    assert parse_hours(" 9:00 - 17:30 ")[0] == T(9, 0)
     for bad in ("8:30", "08:30-18", "18:00-08:30", "09:00-09:00", "25:00-26:00", "08:61-18:00"):
-        with pytest.raises(ValueError, match="quiet hours"):
-            QuietHours.parse(CAL, bad)
+        with pytest.raises(ValueError, match="working hours"):
+            parse_hours(bad)
     with pytest.raises(ValueError, match="naive"):
         quiet.allows(dt.datetime(2026, 9, 29, 10, 0))
+
+
+def test_configured_working_hours_are_read_by_the_one_parser() -> None:
+    """What the tests above accept is what a config.toml may say, and the other way round."""
+    from engine.config import Config
+    from engine.errors import ConfigError
+    from notifications.settings import load_notify
+
+    notify = load_notify(Config.model_validate({"notifications": {"working_hours": "9:00-17:30"}}))
+    assert notify.working_hours() == (T(9, 0), T(17, 30))
+    for bad in ("8:30", "18:00-08:30", "08:61-18:00"):
+        with pytest.raises(ConfigError) as info:
+            load_notify(Config.model_validate({"notifications": {"working_hours": bad}}))
+        assert "working_hours" in "\n".join(info.value.lines())
 
 
 # -- rate limits ------------------------------------------------------------------------------

@@ -244,16 +244,22 @@ def test_docx_needs_a_file_and_one_ledger(bishan, tmp_path):
 
 
 def _open_counts(project: Path, department: str | None = None) -> tuple[int, int]:
-    """Open deadlines (issues in a state with a deadline rule) and open duty occurrences, from SQL."""
+    """What the sweep follows, counted from SQL on its own: issues in a state with a deadline rule
+    or in the check-in state (长期坚持), and open duty occurrences (a look-back only while its
+    issue is 长期坚持)."""
     from engine.store.models import Duty, DutyOccurrence, Issue
 
     engine = create_engine(f"sqlite:///{project / 'duban.db'}")
+    followed = ["identified", "planned", "in_progress", "long_term_sustained"]
     with Session(engine) as s:
-        issues = s.scalars(select(Issue.department).where(Issue.state.in_(["identified", "planned", "in_progress"])))
+        issues = s.scalars(select(Issue.department).where(Issue.state.in_(followed)))
         deadlines = sum(1 for d in issues if department in (None, d))
-        rows = s.execute(select(Duty.owners, Issue.department).select_from(DutyOccurrence).join(Duty)
+        rows = s.execute(select(Duty.owners, Issue.department, Issue.state, DutyOccurrence.issue_id)
+                         .select_from(DutyOccurrence).join(Duty)
                          .outerjoin(Issue, Issue.id == DutyOccurrence.issue_id).where(DutyOccurrence.state == "open"))
-        duties = sum(1 for owners, dep in rows if department is None or department in owners or dep == department)
+        duties = sum(1 for owners, dep, state, issue_id in rows
+                     if (issue_id is None or state == "long_term_sustained")
+                     and (department is None or department in owners or dep == department))
     engine.dispose()
     return deadlines, duties
 
@@ -269,7 +275,7 @@ def test_calendar_export_parses_back(bishan, project):
     cal = Calendar.from_ical(out.read_bytes())
     events = cal.walk("VEVENT")
     deadlines, duties = _open_counts(project)
-    assert deadlines == 1 and duties > 10
+    assert deadlines == 1 + 8 and duties > 10  # issue 1 reopened; 8 long-term items' check-ins
     assert len(events) == deadlines + duties  # one VEVENT per open deadline and open duty occurrence
     uids = [str(e["UID"]) for e in events]
     assert len(set(uids)) == len(uids)
@@ -301,32 +307,20 @@ def test_calendar_export_for_one_department(bishan, project):
     assert all("财务室" in str(e["DESCRIPTION"]) for e in events)
 
 
-def test_ics_wsgi_app_and_its_guard(bishan, project, monkeypatch):
+def test_ics_over_http_and_its_guard(bishan, project):
+    import httpx
     from icalendar import Calendar
 
-    from engine.cli.app import App
-    from engine.clock import FixedClock, parse_instant
-    from engine.icsfeed import make_ics_app
+    from engine.app.http.app import create_app
 
-    app = App(str(project / "config.toml"))
-    clock = FixedClock(parse_instant(AT, app.config.tz))
+    from .conftest import serving, site_for
 
-    def get(wsgi, query: str = "", remote: str = "127.0.0.1", **headers: str):
-        environ = {"PATH_INFO": "/calendar.ics", "QUERY_STRING": query, "REMOTE_ADDR": remote, **headers}
-        setup_testing_defaults(environ)
-        seen: dict[str, object] = {}
-
-        def start_response(status, headers_, exc_info=None):
-            seen["status"], seen["headers"] = status, dict(headers_)
-
-        body = b"".join(wsgi(environ, start_response))
-        return seen["status"], seen["headers"], body
-
-    feed = make_ics_app(app.runtime, app.sessions, None, clock=clock)
-    status, headers, body = get(feed, "department=%E8%B4%A2%E5%8A%A1%E5%AE%A4")  # 财务室
-    assert status == "200 OK" and headers["Content-Type"].startswith("text/calendar")
-    assert len(Calendar.from_ical(body).walk("VEVENT")) == sum(_open_counts(project, "财务室"))
-    assert get(make_ics_app(app.runtime, app.sessions, None, clock=clock), remote="192.0.2.7")[0] == "403 Forbidden"
-    guarded = make_ics_app(app.runtime, app.sessions, "s3cret", clock=clock)
-    assert get(guarded, remote="192.0.2.7")[0] == "401 Unauthorized"
-    assert get(guarded, "token=s3cret", remote="192.0.2.7")[0] == "200 OK"
+    remote = {"X-Forwarded-For": "192.0.2.7"}  # what a reverse proxy on this machine sends
+    with serving(create_app(site_for(project / "config.toml", at=AT))) as base:
+        answer = httpx.get(f"{base}/calendar.ics", params={"department": "财务室"})
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/calendar")
+        assert len(Calendar.from_ical(answer.content).walk("VEVENT")) == sum(_open_counts(project, "财务室"))
+        assert httpx.get(f"{base}/calendar.ics", headers=remote).status_code == 403
+    with serving(create_app(site_for(project / "config.toml", at=AT, token="s3cret"))) as base:
+        assert httpx.get(f"{base}/calendar.ics", headers=remote).status_code == 401
+        assert httpx.get(f"{base}/calendar.ics", params={"token": "s3cret"}, headers=remote).status_code == 200

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from engine.calendar import WorkCalendar, official_covers
-from engine.schedule import Occurrence, ScheduleSpec, occurrences, period_key
+from engine.duties.schedule import Occurrence, ScheduleSpec, occurrences, period_key
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 D = dt.date

@@ -9,7 +9,7 @@ from sqlalchemy import inspect, select, text
 
 from engine.errors import Refused
 from engine.ledger.importer import import_ledger
-from engine.service import transition
+from engine.issues.service import transition
 from engine.store import db
 from engine.store.models import HistoryEntry, Issue
 
@@ -21,11 +21,43 @@ NOW = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.timezone.utc)
 def test_schema_is_at_head_with_indexes(store):
     engine, _, _ = store
     current, head = db.schema_status(engine)
-    assert current == head == "0004"
+    assert current == head == "0005"
     indexes = {ix["name"] for ix in inspect(engine).get_indexes("issues")}
-    assert {"ix_issues_state", "ix_issues_deadline", "ix_issues_department", "ix_issues_ledger_state"} <= indexes
+    assert {"ix_issues_state", "ix_issues_deadline", "ix_issues_department", "ix_issues_ledger_state",
+            "ix_issues_due_on", "ix_issues_overdue_on", "ix_issues_next_remind_at"} <= indexes
     db.upgrade(engine)  # upgrading again is a no-op
     assert db.schema_status(engine)[0] == head
+
+
+def test_migrations_build_exactly_the_models(store):
+    """Every table, column, index and CHECK the models declare is what the migrations made."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import notifications.store  # noqa: F401 - its tables share the models' metadata
+    from engine.store.models import Base
+
+    engine, _, _ = store
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diff == []
+
+
+def test_closed_vocabularies_are_checked_by_the_database(store):
+    """kind / state / status columns refuse a value outside their list, in the database itself."""
+    from sqlalchemy.exc import IntegrityError
+
+    from engine.reminders.sweep import Sweeper
+
+    engine, sessions, runtime = store
+    with db.transaction(sessions) as s:
+        import_ledger(s, runtime, SEED_CSV, now=NOW, feedback_date=dt.date(2026, 9, 1),
+                      workflow_name="inspection-rectification")
+    assert Sweeper(runtime.core, sessions).sweep(NOW + dt.timedelta(days=60)).written > 0
+    for table, column in (("reminders", "kind"), ("duty_occurrences", "state"), ("duties", "kind")):
+        with pytest.raises(IntegrityError) as info, engine.begin() as conn:
+            conn.execute(text(f"UPDATE {table} SET {column} = 'nonsense'"))
+        assert "check" in str(info.value).lower()
 
 
 def test_sqlite_pragmas(tmp_path):

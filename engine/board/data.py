@@ -1,22 +1,33 @@
-"""What the board pages show, read from the store in one short read-only transaction per request."""
+"""What the board pages show, read from the store in one short read-only transaction per request.
+
+Every figure is counted in SQL (``GROUP BY`` over an index) and every list is a page of an index
+range with its total, so a page costs what it shows: the overview of one ledger reads that
+ledger's rows, never the table, and the front page lists the most urgent items, not all of them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
-from ..errors import NotFound
-from ..queries import issue_detail, resolve_ref
-from ..report import Overview, StateClasses, classify, settings_for
+from ..issues.classes import Overview, StateClasses, classes_for
+from ..issues.queries import issue_detail, resolve_ref
+from ..reminders.agenda import DeadlineItem, DutyItem, count_deadlines, deadline_item, duty_items, open_deadlines
+from ..reminders.subjects import ISSUES, issue_query
 from ..runtime import Runtime
-from ..store.models import HistoryEntry, Issue, Ledger, WorkflowVersion
+from ..store.kinds import OccurrenceState
+from ..store.models import HistoryEntry, Issue, IssueDepartment, Ledger, WorkflowVersion
 from ..workflow.schema import WorkflowDef
-from .agenda import DeadlineItem, DutyItem, departments_of, duty_items, lateness, natural, open_deadlines
+
+PAGE = 50  # items of a list shown at once; the rest are a link away
+LEDGERS_PAGE = 20  # ledger overviews on one page of the front page
+UPCOMING_DAYS = 14
 
 
 @dataclass
@@ -47,17 +58,18 @@ class LedgerBoard:
     last_deadline: dt.date | None
 
 
-def _workflow(session: Session, runtime: Runtime, ledger: Ledger) -> WorkflowDef:
-    version = session.scalar(select(WorkflowVersion).join(Issue, Issue.workflow_id == WorkflowVersion.id)
-                             .where(Issue.ledger_id == ledger.id).order_by(WorkflowVersion.id.desc()).limit(1))
+def ledger_workflow(session: Session, runtime: Runtime, ledger: Ledger) -> WorkflowDef:
+    """The newest workflow version the ledger's issues follow (else its workflow's newest)."""
+    version = session.scalar(select(WorkflowVersion).where(WorkflowVersion.id == select(func.max(Issue.workflow_id))
+                                                            .where(Issue.ledger_id == ledger.id).scalar_subquery()))
     if version is None:
-        return runtime.registry.definition(runtime.registry.current(session, ledger.workflow_name))
+        version = runtime.registry.current(session, ledger.workflow_name)
     return runtime.registry.definition(version)
 
 
 def ledger_board(session: Session, runtime: Runtime, ledger: Ledger, today: dt.date) -> LedgerBoard:
-    wf = _workflow(session, runtime, ledger)
-    classes = classify(wf, settings_for(runtime.config, ledger.name))
+    wf = ledger_workflow(session, runtime, ledger)
+    classes = classes_for(runtime.config, ledger.name, wf)
     rows: dict[str, AreaRow] = {}
     totals = AreaRow("合计")
     order = (select(Issue.area, Issue.state, func.count(), func.min(Issue.position))
@@ -81,41 +93,54 @@ def ledger_board(session: Session, runtime: Runtime, ledger: Ledger, today: dt.d
                        burndown(session, runtime, ledger, classes, today), last)
 
 
+_BUCKET = 900  # seconds: every time zone's offset is a multiple of 15 minutes
+
+
+def _bucket(session: Session, column: Any) -> ColumnElement[Any]:
+    """The 15-minute slot of a UTC instant column, as an integer, counted in SQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(func.extract("epoch", column) / _BUCKET), Integer)
+    return cast(func.strftime("%s", column), Integer) // _BUCKET
+
+
 def burndown(session: Session, runtime: Runtime, ledger: Ledger, classes: StateClasses,
              today: dt.date) -> list[tuple[dt.date, int, int]]:
-    """(date, open, done) after each day something changed, replayed from the history.
+    """(date, open, done) after each day something changed, from counts grouped in SQL.
 
     An issue enters the ledger on its ``created_at`` in the state its first history entry left
     (or its current state when it never moved since the import); every history entry (a
     transition, or an import that changed the status) moves it from then on.
     """
-    def local(instant: dt.datetime) -> dt.date:
-        return runtime.calendar.local_date(instant)
+    tz = runtime.calendar.tz
 
-    issues = {i: (state, local(created)) for i, state, created in session.execute(
-        select(Issue.id, Issue.state, Issue.created_at).where(Issue.ledger_id == ledger.id))}
-    history = session.execute(select(HistoryEntry.issue_id, HistoryEntry.at, HistoryEntry.from_state,
-                                     HistoryEntry.to_state).join(Issue, Issue.id == HistoryEntry.issue_id)
-                              .where(Issue.ledger_id == ledger.id).order_by(HistoryEntry.at, HistoryEntry.id)).all()
-    first: dict[int, str] = {}
-    # (day, creation before moves, order within the day, issue, state it is in from then on)
-    events: list[tuple[dt.date, int, int, int, str]] = []
-    for n, (issue_id, at, from_state, to_state) in enumerate(history):
-        first.setdefault(issue_id, from_state or to_state)
-        events.append((local(at), 1, n, issue_id, to_state))
-    for issue_id, (state, created) in issues.items():
-        events.append((created, 0, -1, issue_id, first.get(issue_id, state)))
-    events.sort()
-    current: dict[int, str] = {}
+    def day(slot: int) -> dt.date:
+        return dt.datetime.fromtimestamp(int(slot) * _BUCKET, dt.timezone.utc).astimezone(tz).date()
+
+    first = (select(func.min(HistoryEntry.id)).where(HistoryEntry.issue_id == Issue.id).correlate(Issue)
+             .scalar_subquery())
+    entry_state = func.coalesce(select(HistoryEntry.from_state).where(HistoryEntry.id == first).scalar_subquery(),
+                                Issue.state)
+    created = _bucket(session, Issue.created_at)
+    born = session.execute(select(created, entry_state, func.count()).where(Issue.ledger_id == ledger.id)
+                           .group_by(created, entry_state)).all()
+    moved_at = _bucket(session, HistoryEntry.at)
+    moves = session.execute(select(moved_at, HistoryEntry.from_state, HistoryEntry.to_state, func.count())
+                            .join(Issue, Issue.id == HistoryEntry.issue_id).where(Issue.ledger_id == ledger.id)
+                            .group_by(moved_at, HistoryEntry.from_state, HistoryEntry.to_state)).all()
+    # per day: (issues added, open added) from creations first, then the moves of the day
+    delta: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
+    for slot, state, n in born:
+        d = delta[day(slot)]
+        d[0] += n
+        d[1] += n if state in classes.open else 0
+    for slot, from_state, to_state, n in moves:
+        delta[day(slot)][1] += n * ((to_state in classes.open) - (from_state in classes.open))
     points: list[tuple[dt.date, int, int]] = []
-    for day, _, _, issue_id, state in events:
-        current[issue_id] = state
-        opened = sum(1 for s in current.values() if s in classes.open)
-        point = (day, opened, len(current) - opened)
-        if points and points[-1][0] == day:
-            points[-1] = point
-        else:
-            points.append(point)
+    total = opened = 0
+    for d in sorted(delta):
+        total += delta[d][0]
+        opened += delta[d][1]
+        points.append((d, opened, total - opened))
     if points and points[-1][0] < today:
         points.append((today, points[-1][1], points[-1][2]))
     return points
@@ -123,44 +148,60 @@ def burndown(session: Session, runtime: Runtime, ledger: Ledger, classes: StateC
 
 @dataclass
 class Agenda:
-    """The lists of the front page: late things first, then what falls due soon."""
+    """The lists of the front page: late things first, then what falls due soon; each a page of
+    at most ``PAGE`` items with the total it was taken from."""
 
     overdue: list[DeadlineItem]
+    overdue_total: int
     overdue_duties: list[DutyItem]
     upcoming: list[DeadlineItem]
+    upcoming_total: int
     upcoming_duties: list[DutyItem]
 
 
 def agenda(session: Session, runtime: Runtime, today: dt.date, *, ledger: Ledger | None,
-           department: str | None, days: int = 14) -> Agenda:
-    deadlines = open_deadlines(session, runtime, today, ledger=ledger, department=department)
+           department: str | None, days: int = UPCOMING_DAYS, page: int = 1) -> Agenda:
+    core = runtime.core
     horizon = today + dt.timedelta(days=days)
-    duties = duty_items(session, runtime, today, end=horizon, ledger=ledger, department=department, open_only=True)
-    overdue = [d for d in deadlines if d.late.overdue]
-    overdue.sort(key=lambda d: (-d.late.level, -d.late.days_overdue, d.due, d.ledger, natural(d.ref)))
-    return Agenda(overdue, [d for d in duties if d.late.overdue],
-                  [d for d in deadlines if not d.late.overdue and d.due <= horizon],
-                  [d for d in duties if not d.late.overdue and d.due >= today])
+    skip = (page - 1) * PAGE
+    filters: dict[str, Any] = {"ledger": ledger, "department": department}
+    overdue = open_deadlines(session, core, today, overdue=True, limit=PAGE, offset=skip, **filters)
+    upcoming = open_deadlines(session, core, today, overdue=False, due_until=horizon, limit=PAGE, offset=skip,
+                              **filters)
+    return Agenda(overdue, count_deadlines(session, today, overdue=True, **filters),
+                  duty_items(session, core, today, open_only=True, overdue=True, limit=PAGE, **filters),
+                  upcoming, count_deadlines(session, today, overdue=False, due_until=horizon, **filters),
+                  duty_items(session, core, today, start=today, end=horizon, open_only=True, overdue=False,
+                             limit=PAGE, **filters))
 
 
 def month_grid(session: Session, runtime: Runtime, today: dt.date, first: dt.date, months: int, *,
                ledger: Ledger | None, department: str | None) -> list[dict[str, Any]]:
-    """Month calendars from ``first``: weeks of days, each with its duties (grouped) and deadlines."""
+    """Month calendars from ``first``: weeks of days, each with its duties and deadlines counted."""
     start = first.replace(day=1)
     end_month = start
     for _ in range(months):
         end_month = (end_month + dt.timedelta(days=32)).replace(day=1)
     end = end_month - dt.timedelta(days=1)
     by_day: dict[dt.date, Counter[tuple[str, str, str]]] = {}
-    for d in duty_items(session, runtime, today, start=start, end=end, ledger=ledger, department=department):
-        state = "done" if d.state == "done" else ("overdue" if d.late.overdue else "open")
+    for d in duty_items(session, runtime.core, today, start=start, end=end, ledger=ledger, department=department):
+        state = "done" if d.state == OccurrenceState.DONE else ("overdue" if d.late.overdue else "open")
         by_day.setdefault(d.due, Counter())[(d.title, state, "duty")] += 1
-    for item in open_deadlines(session, runtime, today, ledger=ledger, department=department):
-        if start <= item.due <= end:
-            state = "overdue" if item.late.overdue else "open"
-            # check-ins of long-term items come in batches (all imported the same day): one line per day
-            title = "长期坚持事项回头看" if item.kind == "checkin" else f"{item.rule_title}：{item.subject}"
-            by_day.setdefault(item.due, Counter())[(title, state, item.kind)] += 1
+    # deadlines are counted per day and state in SQL: a month may hold thousands
+    stmt = (select(ISSUES.c.due_on, ISSUES.c.state, ISSUES.c.workflow_id, ISSUES.c.overdue_on <= today, func.count())
+            .where(ISSUES.c.due_on >= start, ISSUES.c.due_on <= end)
+            .group_by(ISSUES.c.due_on, ISSUES.c.state, ISSUES.c.workflow_id, ISSUES.c.overdue_on <= today))
+    if ledger is not None:
+        stmt = stmt.where(ISSUES.c.ledger_id == ledger.id)
+    if department:
+        stmt = stmt.where(ISSUES.c.id.in_(select(IssueDepartment.issue_id).where(IssueDepartment.department == department)))
+    versions = {}
+    for due, state, workflow_id, late, n in session.execute(stmt):
+        if workflow_id not in versions:
+            versions[workflow_id] = runtime.registry.definition(session.get(WorkflowVersion, workflow_id))
+        rule = versions[workflow_id].deadlines.get(state)
+        title, kind = (rule.title or "整改时限", "deadline") if rule is not None else ("长期坚持事项回头看", "checkin")
+        by_day.setdefault(due, Counter())[(title, "overdue" if late else "open", kind)] += n
     out = []
     month = start
     while month <= end:
@@ -184,37 +225,37 @@ def month_grid(session: Session, runtime: Runtime, today: dt.date, first: dt.dat
 def issue_page(session: Session, runtime: Runtime, ledger_name: str, ref: str, today: dt.date) -> dict[str, Any]:
     """One issue: its fields, history, evidence, current deadline and look-backs."""
     issue = resolve_ref(session, f"{ledger_name}/{ref}")
-    version = session.get(WorkflowVersion, issue.workflow_id)
-    if version is None:  # pragma: no cover - a foreign key guarantees it
-        raise NotFound(f"workflow of {ledger_name}/{ref} is missing")
-    wf_hash = runtime.workflow_hash(version)
-    data = issue_detail(session, issue, runtime.tracker.workflow(wf_hash))
-    tracker = runtime.tracker
-    track = tracker.issue_track(wf_hash, issue.state, issue.deadline, issue.ledger.feedback_date,
-                                tracker.local(issue.state_since), tracker.local(issue.last_checkin_at))
-    data["track"] = None
-    if track is not None:
-        rule = tracker.workflow(wf_hash).deadlines.get(issue.state)
-        late = lateness(runtime, track, today)
-        data["track"] = {"due": track.due, "what": (rule.title or "整改时限") if rule else "回头看",
-                         "days_overdue": late.days_overdue, "level": late.level,
-                         "escalated_to": list(late.escalated_to)}
+    core = runtime.core
+    subject = core.issues(session, issue_query().where(ISSUES.c.id == issue.id))[0]
+    data = issue_detail(session, issue, subject.workflow)
+    item = deadline_item(core, subject, today)
+    data["track"] = None if item is None else {
+        "due": item.due, "what": item.rule_title, "days_overdue": item.late.days_overdue, "level": item.late.level,
+        "escalated_to": list(item.late.escalated_to)}
     tz = runtime.config.tz
     for row, key in [(data, "state_since"), *((h, "at") for h in data["history"]),
                      *((e, "added_at") for e in data["evidence"])]:
         row[key] = dt.datetime.fromisoformat(row[key]).astimezone(tz).isoformat()  # stored in UTC, shown local
-    data["labels"] = {s.name: s.label for s in tracker.workflow(wf_hash).states}
-    data["lookbacks"] = [o for o in duty_items(session, runtime, today, ledger=issue.ledger) if o.issue_id == issue.id]
+    data["labels"] = {s.name: s.label for s in subject.workflow.states}
+    data["lookbacks"] = duty_items(session, core, today, issue_id=issue.id)
     return data
 
 
-def ledgers(session: Session) -> list[Ledger]:
-    return list(session.scalars(select(Ledger).order_by(Ledger.name)))
+def ledger_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Ledger)) or 0
+
+
+def ledgers(session: Session, *, page: int = 1, per_page: int | None = None) -> list[Ledger]:
+    stmt = select(Ledger).order_by(Ledger.name)
+    if per_page is not None:
+        stmt = stmt.limit(per_page).offset((page - 1) * per_page)
+    return list(session.scalars(stmt))
 
 
 def all_departments(session: Session, ledger: Ledger | None) -> list[str]:
-    """Every department the issues name (for the filter links), each cell split into its parts."""
-    stmt = select(Issue.department).distinct()
+    """Every department the issues name (for the filter links)."""
+    stmt = select(IssueDepartment.department).distinct().order_by(IssueDepartment.department)
     if ledger is not None:
-        stmt = stmt.where(Issue.ledger_id == ledger.id)
-    return sorted({d for cell in session.scalars(stmt) for d in departments_of(cell)})
+        stmt = stmt.join(Issue, Issue.id == IssueDepartment.issue_id).where(Issue.ledger_id == ledger.id)
+    return list(session.scalars(stmt))
+

@@ -20,8 +20,10 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import LedgerError
-from ..store.models import HistoryEntry, Issue, Ledger, LedgerImport
+from ..reminders.core import Plan
 from ..runtime import Runtime
+from ..store.departments import set_departments
+from ..store.models import HistoryEntry, Issue, Ledger, LedgerImport
 from ..workflow.schema import WorkflowDef
 from .cells import parse_deadline, text
 from .sheet import open_sheet
@@ -224,6 +226,7 @@ def import_ledger(
     if not fresh and ledger.feedback_date != old_feedback:
         writer.refresh_feedback_states(workflow)
     runtime.duty_book.sync_milestones(session, ledger, workflow.milestones, workflow.reminders, now)
+    runtime.duty_book.follow_issues(session, writer.moved, now)
     session.add(LedgerImport(ledger_id=ledger.id, at=now, by=by, file_name=str(path), sha256=_sha256(path),
                              created=result.created, updated=result.updated, unchanged=result.unchanged))
     return result
@@ -236,18 +239,21 @@ class _Writer:
                  now: dt.datetime, by: str, path: Path):
         self.session, self.rt, self.ledger, self.fresh = session, runtime, ledger, fresh
         self.workflow_id, self.now, self.by, self.path = version.id, now, by, path
-        self.wf_hash = runtime.workflow_hash(version)
-        self.today = runtime.tracker.local(now)
-        self._next: dict[tuple, dt.datetime | None] = {}
+        self.wf_hash = version.content_hash
+        self.workflow = runtime.registry.definition(version)
+        self.today = runtime.calendar.local_date(now)
+        self._plans: dict[tuple, Plan] = {}
+        self.moved: list[int] = []  # issues whose state changed (their per-issue duties follow them)
 
-    def next_remind(self, state: str, deadline: dt.date | None) -> dt.datetime | None:
-        """When a row in ``state`` with ``deadline``, entering it now, first reminds (memoised per pair)."""
-        key = (state, deadline)
-        if key not in self._next:
-            track = self.rt.tracker.issue_track(self.wf_hash, state, deadline, self.ledger.feedback_date,
-                                                self.today, None)
-            self._next[key] = None if track is None else self.rt.planner.next_after(track, self.now)
-        return self._next[key]
+    def plan(self, state: str, deadline: dt.date | None, since: dt.date | None = None) -> Plan:
+        """The core's plan for a row in ``state`` with ``deadline`` (memoised: few pairs recur)."""
+        key = (state, deadline, since)
+        if key not in self._plans:
+            core = self.rt.core
+            track = core.issue_track(self.workflow, self.wf_hash, state, deadline, self.ledger.feedback_date,
+                                     since or self.today, None)
+            self._plans[key] = core.plan_track(track, self.now)
+        return self._plans[key]
 
     def write(self, batch: list[dict], result: ImportResult) -> None:
         session, now = self.session, self.now
@@ -260,12 +266,15 @@ class _Writer:
             ).all()
             existing = {r.ref: r for r in rows}
         inserts, updates, history = [], [], []
+        departments: list[tuple[int, str]] = []
         for row in batch:
             old = existing.get(row["ref"])
             if old is None:
+                plan = self.plan(row["state"], row["deadline"])
                 inserts.append({**row, "ledger_id": self.ledger.id, "workflow_id": self.workflow_id,
                                 "state_since": now, "created_at": now, "updated_at": now, "remind_after": now,
-                                "next_remind_at": self.next_remind(row["state"], row["deadline"])})
+                                "next_remind_at": plan.next_remind_at, "due_on": plan.due_on,
+                                "overdue_on": plan.overdue_on})
                 continue
             changed = old.state != row["state"] or old.extra != row["extra"] or any(
                 getattr(old, f) != row[f] for f in FIELDS)
@@ -273,18 +282,28 @@ class _Writer:
                 result.unchanged += 1
                 continue
             moved = old.state != row["state"] or old.deadline != row["deadline"]
+            plan = self.plan(row["state"], row["deadline"]) if moved and old.workflow_id == self.workflow_id else None
             updates.append({**row, "b_id": old.id, "updated_at": now,
-                            "state_since": now if old.state != row["state"] else None,
-                            "remind_after": now, "next_remind_at": self.next_remind(row["state"], row["deadline"])
-                            if moved and old.workflow_id == self.workflow_id else _KEEP})
+                            "state_since": now if old.state != row["state"] else None, "remind_after": now,
+                            **({"next_remind_at": _KEEP} if plan is None else {
+                                "next_remind_at": plan.next_remind_at, "due_on": plan.due_on,
+                                "overdue_on": plan.overdue_on})})
+            if old.department != row["department"]:
+                departments.append((old.id, row["department"]))
             if old.state != row["state"]:
+                self.moved.append(old.id)
                 history.append({"issue_id": old.id, "at": now, "by": self.by, "trigger": "import",
                                 "from_state": old.state, "to_state": row["state"],
                                 "note": f"status set by import of {self.path.name}"})
         conn = session.connection()
         if inserts:
-            conn.execute(insert(Issue.__table__), inserts)
+            table = Issue.__table__
+            ids = list(conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                    inserts).scalars())
+            set_departments(session, [(i, row["department"]) for i, row in zip(ids, inserts)], fresh=True)
+            self.moved.extend(ids)
             result.created += len(inserts)
+        set_departments(session, departments)
         for with_since in (True, False):
             for with_next in (True, False):
                 _update(session, [u for u in updates if (u["state_since"] is not None) == with_since
@@ -301,18 +320,20 @@ class _Writer:
             return
         rows = self.session.execute(select(Issue.id, Issue.state, Issue.deadline, Issue.state_since, Issue.workflow_id)
                                     .where(Issue.ledger_id == self.ledger.id, Issue.state.in_(states))).all()
-        tracker = self.rt.tracker
+        self._plans.clear()  # they were made with the old feedback date
         moves = []
         for r in rows:
             if r.workflow_id != self.workflow_id:
                 continue
-            track = tracker.issue_track(self.wf_hash, r.state, r.deadline, self.ledger.feedback_date,
-                                        tracker.local(r.state_since), None)
-            moves.append({"b_id": r.id, "b_next": None if track is None else self.rt.planner.next_after(track, self.now)})
+            plan = self.plan(r.state, r.deadline, self.rt.calendar.local_date(r.state_since))
+            moves.append({"b_id": r.id, "b_next": plan.next_remind_at, "b_due": plan.due_on,
+                          "b_overdue": plan.overdue_on})
         if moves:
             table = Issue.__table__
             self.session.connection().execute(
-                update(table).where(table.c.id == bindparam("b_id")).values(next_remind_at=bindparam("b_next")), moves)
+                update(table).where(table.c.id == bindparam("b_id")).values(
+                    next_remind_at=bindparam("b_next"), due_on=bindparam("b_due"), overdue_on=bindparam("b_overdue")),
+                moves)
 
 
 _KEEP = object()  # marker: leave next_remind_at as it is
@@ -323,7 +344,7 @@ def _update(session: Session, rows: list[dict], *, with_state_since: bool, with_
         return
     # bind names must differ from column names: SQLAlchemy reserves those for the SET clause
     names = (*FIELDS, "state", "position", "extra", "updated_at") + (("state_since",) if with_state_since else ())
-    names += ("remind_after", "next_remind_at") if with_next else ()
+    names += ("remind_after", "next_remind_at", "due_on", "overdue_on") if with_next else ()
     table = Issue.__table__
     stmt = update(table).where(table.c.id == bindparam("b_id")).values({n: bindparam(f"b_{n}") for n in names})
     session.connection().execute(stmt, [{"b_id": r["b_id"], **{f"b_{n}": r[n] for n in names}} for r in rows])

@@ -34,7 +34,7 @@ def normalise_url(url: str) -> str:
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN itself (the pysqlite driver would otherwise
-    # defer it), so every transaction can be BEGIN IMMEDIATE; see _sqlite_begin.
+    # defer it), so a writing transaction can be BEGIN IMMEDIATE; see _sqlite_begin.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -46,11 +46,15 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+WRITES = "duban_writes"  # the execution option that marks a connection of the writing sessions
+
+
 def _sqlite_begin(conn) -> None:
-    # IMMEDIATE takes the write lock up front: a transaction that reads then writes (every sweep
-    # and transition) then waits on busy_timeout instead of failing with "database is locked"
-    # when another process wrote in between. Readers are never blocked in WAL mode.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A writing transaction takes the write lock up front (IMMEDIATE): one that reads then writes
+    # (every sweep and transition) then waits on busy_timeout instead of failing with "database
+    # is locked" when another process wrote in between. Reads (pages, /healthz, previews) begin
+    # DEFERRED and never wait for a writer: in WAL mode they read the last committed state.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITES) else "BEGIN")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -111,6 +115,12 @@ def require_current_schema(db_engine: Engine) -> None:
 
 
 def session_factory(db_engine: Engine) -> sessionmaker[Session]:
+    """Sessions for work that writes (on SQLite: BEGIN IMMEDIATE)."""
+    return sessionmaker(db_engine.execution_options(**{WRITES: True}), expire_on_commit=False)
+
+
+def read_factory(db_engine: Engine) -> sessionmaker[Session]:
+    """Sessions for work that only reads (on SQLite: BEGIN DEFERRED, never waiting on a writer)."""
     return sessionmaker(db_engine, expire_on_commit=False)
 
 

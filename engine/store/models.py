@@ -24,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .types import JSONDoc, UTCDateTime
+from .kinds import DutyKind, OccurrenceState, ReminderKind
+from .types import JSONDoc, UTCDateTime, enum_type
 
 # Named constraints, so Alembic's batch mode can alter SQLite tables and migrations stay stable.
 NAMING = {
@@ -106,6 +107,10 @@ class Issue(Base):
     next_remind_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     remind_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # swept up to here
     last_checkin_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # What the reminder core says of the deadline the issue follows now (engine.reminders.core.Plan):
+    # the board's overdue and upcoming lists are range reads of these, never a scan.
+    due_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    overdue_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
 
     ledger: Mapped[Ledger] = relationship(lazy="joined")
     workflow: Mapped[WorkflowVersion] = relationship()
@@ -168,7 +173,7 @@ class Duty(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
     title: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(20))  # recurring | milestone
+    kind: Mapped[DutyKind] = mapped_column(enum_type(DutyKind, "duty_kind"))
     owners: Mapped[list[str]] = mapped_column(JSON, default=list)
     ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledgers.id", ondelete="CASCADE"), index=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -193,13 +198,15 @@ class DutyOccurrence(Base):
     anchor: Mapped[dt.date] = mapped_column(Date)
     scheduled_due: Mapped[dt.date] = mapped_column(Date)
     due: Mapped[dt.date] = mapped_column(Date, index=True)
-    state: Mapped[str] = mapped_column(String(20), default="open")  # open | done
+    state: Mapped[OccurrenceState] = mapped_column(enum_type(OccurrenceState, "occurrence_state"),
+                                                   default=OccurrenceState.OPEN)
     touched: Mapped[bool] = mapped_column(Boolean, default=False)  # edited or done: never regenerated
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     done_by: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text, default="")
     next_remind_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     remind_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    overdue_on: Mapped[dt.date | None] = mapped_column(Date, index=True)  # as Issue.overdue_on
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     duty: Mapped[Duty] = relationship(lazy="joined")
@@ -214,7 +221,7 @@ class Reminder(Base):
     dedupe_key: Mapped[str] = mapped_column(String(400), unique=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)  # when it fell due
     subject: Mapped[str] = mapped_column(String(300))  # LEDGER/序号, a duty key, calendar:YEAR
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[ReminderKind] = mapped_column(enum_type(ReminderKind, "reminder_kind"))
     rule: Mapped[str] = mapped_column(String(100))
     occurrence: Mapped[str] = mapped_column(String(60))
     recipients: Mapped[list[str]] = mapped_column(JSON)
@@ -223,90 +230,17 @@ class Reminder(Base):
     occurrence_id: Mapped[int | None] = mapped_column(ForeignKey("duty_occurrences.id", ondelete="CASCADE"))
     due: Mapped[dt.date | None] = mapped_column(Date)
     days_overdue: Mapped[int] = mapped_column(Integer, default=0)
-    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # title, department… at the time
+    # engine.reminders.facts.ReminderFacts as stored: the subject as it stood when it fell due
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # set when the notification pipeline has turned it into outbox messages (or silenced it)
     routed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
-class OutboxMessage(Base):
-    """A message to one recipient on one channel: a digest of that person's reminders.
+class IssueDepartment(Base):
+    """Each department a 责任科室 cell names ("办公室、财务室" names two), so filters are index reads."""
 
-    ``key`` is the idempotency key every attempt carries (Message-ID, Idempotency-Key), so a
-    message sent again after a crash is recognisable as the same one.
-    """
+    __tablename__ = "issue_departments"
 
-    __tablename__ = "outbox"
-    # the delivery scan: pending rows in due order
-    __table_args__ = (Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), unique=True)
-    channel: Mapped[str] = mapped_column(String(100))
-    recipient: Mapped[str] = mapped_column(String(200))
-    address: Mapped[str] = mapped_column(String(500), default="")
-    subject: Mapped[str] = mapped_column(Text, default="")
-    text: Mapped[str] = mapped_column(Text, default="")
-    html: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
-    # pending | sent | dead (gave up) | undeliverable (no address) | silenced
-    status: Mapped[str] = mapped_column(String(20), index=True)
-    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
-    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # claimed by a sender until
-    lease_owner: Mapped[str | None] = mapped_column(String(100))
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-
-class DeliveryAttempt(Base):
-    """One try at sending an outbox message: when, where, and how it went."""
-
-    __tablename__ = "delivery_attempts"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    channel: Mapped[str] = mapped_column(String(100))
-    recipient: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20))  # sent | retry | dead
-    error: Mapped[str] = mapped_column(Text, default="")
-    seconds: Mapped[float] = mapped_column(default=0.0)
-    worker: Mapped[str] = mapped_column(String(100), default="")
-
-
-class ReminderMessage(Base):
-    """Which reminders a message carries (a digest carries many; a reminder may go to several)."""
-
-    __tablename__ = "reminder_messages"
-
-    reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"), primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True,
-                                            index=True)
-
-
-class Silence(Base):
-    """An admin's snooze: no reminders for a target until a date (Alertmanager's silences)."""
-
-    __tablename__ = "silences"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    target_kind: Mapped[str] = mapped_column(String(20))  # issue | duty | department | ledger
-    target: Mapped[str] = mapped_column(String(300))
-    until: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
-    reason: Mapped[str] = mapped_column(Text)
-    created_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    lifted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-
-class RateWindow(Base):
-    """Messages sent through a channel in the current window, shared by every daemon."""
-
-    __tablename__ = "rate_windows"
-
-    channel: Mapped[str] = mapped_column(String(100), primary_key=True)
-    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    count: Mapped[int] = mapped_column(Integer, default=0)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True)
+    department: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)

@@ -6,7 +6,9 @@ import datetime as dt
 
 from typing import Any, Callable
 
-from sqlalchemy import JSON, DateTime
+from enum import StrEnum
+
+from sqlalchemy import JSON, DateTime, Enum
 from sqlalchemy.types import TypeDecorator
 
 UTC = dt.timezone.utc
@@ -74,3 +76,9 @@ class JSONDoc(TypeDecorator[Any]):
             return convert(value)
 
         return process
+
+
+def enum_type(enum: type[StrEnum], name: str) -> Enum:
+    """A text column holding one of ``enum``'s values, with a CHECK constraint named ``name``."""
+    return Enum(enum, name=name, native_enum=False, create_constraint=True, length=20, validate_strings=True,
+                values_callable=lambda e: [m.value for m in e])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 from abc import ABC, abstractmethod
+from enum import StrEnum
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, ClassVar
@@ -53,10 +54,27 @@ class DeliveryError(Exception):
         )
 
 
+class Body(StrEnum):
+    """The body a channel sends; the renderer makes it, the channel adds the subject its own way."""
+
+    TEXT = "text"  # plain text: console, file, webhook, Feishu (as `post` rich text), email (+ HTML)
+    MARKDOWN = "markdown"  # the robots' markdown: DingTalk, WeCom
+
+
 class Channel(ABC):
-    """One configured transport. Build it with ``build_channel``; call ``close`` when done."""
+    """One configured transport. Build it with ``build_channel``; call ``close`` when done.
+
+    ``body`` says which rendering of a digest the channel sends (``OutgoingMessage.text``);
+    ``html`` that it also sends the HTML one (``OutgoingMessage.html``). The subject travels apart
+    (``OutgoingMessage.subject``) and no body repeats it: each channel shows it once.
+    """
 
     kind: ClassVar[str]
+    body: ClassVar[Body] = Body.TEXT
+    html: ClassVar[bool] = False
+    # Sends due at one instant are spread over [notifications] jitter_seconds: the group robots
+    # reject bursts (Feishu on the hour and half-hour).
+    spread: ClassVar[bool] = False
 
     def __init__(self, name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ):
         self.name = name
@@ -160,6 +178,16 @@ class Channel(ABC):
         return value
 
 
+def channel_class(kind: str) -> type[Channel]:
+    """The class of a channel kind (raises ValueError for an unknown one)."""
+    if kind not in _KINDS:
+        raise ValueError(f"unknown kind {kind!r} (one of {', '.join(sorted(_KINDS))})")
+    module_name, class_name = _KINDS[kind].split(":")
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    found: type[Channel] = getattr(module, class_name)
+    return found
+
+
 def build_channel(
     name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ
 ) -> Channel:
@@ -172,7 +200,4 @@ def build_channel(
         raise ValueError(f"channel {name!r}: missing 'kind' (one of {known})")
     if kind not in _KINDS:
         raise ValueError(f"channel {name!r}: unknown kind {kind!r} (one of {known})")
-    module_name, class_name = _KINDS[kind].split(":")
-    module = importlib.import_module(f"{__package__}.{module_name}")
-    channel: Channel = getattr(module, class_name)(name, settings, env)
-    return channel
+    return channel_class(kind)(name, settings, env)

@@ -19,6 +19,7 @@ import re
 import time
 from typing import Any, ClassVar
 
+from notifications.channels.base import Body
 from notifications.channels._http import RATE_LIMIT_PAUSE, HttpChannel
 from notifications.channels.text import compose, key_line
 from notifications.message import OutgoingMessage
@@ -47,6 +48,8 @@ class DingTalkChannel(HttpChannel):
     """Settings: ``url`` (with ``access_token``), ``secret_env``, ``timeout`` (default 10 s)."""
 
     kind: ClassVar[str] = "dingtalk"
+    spread: ClassVar[bool] = True
+    body: ClassVar[Body] = Body.MARKDOWN
 
     def check(self) -> list[str]:
         problems = super().check()

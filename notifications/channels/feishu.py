@@ -1,6 +1,8 @@
 """Feishu/Lark (飞书) custom bot: ``POST https://open.feishu.cn/open-apis/bot/v2/hook/…``.
 
-Sends a text message: the subject, the text, an optional @-mention and the key line. With
+Sends a ``post`` (rich text) message: the subject as its title, each line of the plain-text digest as
+a paragraph (no markup: Feishu shows ``#`` and ``*`` literally), an optional @-mention and the key
+line as the last paragraphs. With
 ``secret_env`` (the bot's 签名校验 secret) the body also carries ``timestamp`` (seconds, as a string)
 and ``sign`` = base64(HMAC-SHA256(key="{timestamp}\\n{secret}", msg="")), Feishu's documented scheme
 (the string-to-sign is the HMAC key and the message is empty). Feishu rejects a timestamp more than
@@ -41,29 +43,29 @@ class FeishuChannel(HttpChannel):
     """Settings: ``url`` (the bot's hook URL), ``secret_env``, ``timeout`` (default 10 s)."""
 
     kind: ClassVar[str] = "feishu"
+    spread: ClassVar[bool] = True
 
     def payload(self, message: OutgoingMessage, timestamp: int | None = None) -> dict[str, Any]:
         """The JSON body for ``message``; signed when ``secret_env`` is set."""
         address = message.address.strip()
-        mention = ""
+        tail: list[list[dict[str, str]]] = []
         if address:
             if not _USER_ID.fullmatch(address):
                 raise self.failure(f"address {address!r} is not a Feishu user id", permanent=True)
-            # Feishu shows the member's real name; the text inside the tag is only a fallback.
+            # Feishu shows the member's real name; user_name is only a fallback.
             name = "所有人" if address == "all" else re.sub(r"[<>\"]", "", message.recipient)
-            mention = f'<at user_id="{address}">{name}</at>\n'
-        text = compose(
-            f"{message.subject}\n",
-            message.text.strip(),
-            f"\n{mention}{key_line(message.key)}",
-            MAX_TEXT_BYTES,
-        )
+            tail.append([{"tag": "at", "user_id": address, "user_name": name}])
+        tail.append([{"tag": "text", "text": key_line(message.key)}])
+        room = MAX_TEXT_BYTES - len(message.subject.encode("utf-8"))
+        body = compose("", message.text.strip(), "", max(room, 0))
+        paragraphs = [[{"tag": "text", "text": line}] for line in body.splitlines()] + tail
         payload: dict[str, Any] = {}
         secret = self.secret("secret_env")
         if secret is not None:
             ts = int(time.time()) if timestamp is None else timestamp
             payload = {"timestamp": str(ts), "sign": sign(secret, ts)}
-        payload.update({"msg_type": "text", "content": {"text": text}})
+        payload.update({"msg_type": "post",
+                        "content": {"post": {"zh_cn": {"title": message.subject, "content": paragraphs}}}})
         return payload
 
     def send(self, message: OutgoingMessage) -> None:

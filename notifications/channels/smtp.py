@@ -65,6 +65,7 @@ class EmailChannel(Channel):
     """Sends each message as a MIME email; one SMTP connection is reused across sends."""
 
     kind: ClassVar[str] = "email"
+    html: ClassVar[bool] = True
 
     def __init__(self, name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ):
         super().__init__(name, settings, env)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from notifications.channels.base import Body
 from notifications.channels._http import RATE_LIMIT_PAUSE, HttpChannel
 from notifications.channels.text import compose, key_line
 from notifications.message import OutgoingMessage
@@ -29,6 +30,8 @@ class WeComChannel(HttpChannel):
     """Settings: ``url`` (with ``key``), ``timeout`` (default 10 s). WeCom robots have no signing."""
 
     kind: ClassVar[str] = "wecom"
+    spread: ClassVar[bool] = True
+    body: ClassVar[Body] = Body.MARKDOWN
 
     def check(self) -> list[str]:
         problems = super().check()

@@ -1,0 +1,129 @@
+"""``duban issue`` and ``duban status``: look at issues and move them through their workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from ...clock import parse_date
+from ...issues.queries import find_ledger, issue_detail, issue_dict, list_issues, resolve_ref, status_board
+from ...issues.service import checkin, read_evidence, transition
+from .context import App, at_option, json_option, pass_app
+from .output import out, print_json, say
+
+
+@click.group("issue")
+def issue_group() -> None:
+    """Issues (具体问题) of the ledgers."""
+
+
+@issue_group.command("list")
+@click.option("--ledger", "ledger_name", metavar="NAME")
+@click.option("--state", metavar="STATE", help="Only issues in this state (e.g. in_progress).")
+@click.option("--department", metavar="NAME", help="Only issues of this responsible department (责任科室).")
+@json_option
+@pass_app
+def list_(app: App, ledger_name: str | None, state: str | None, department: str | None, as_json: bool) -> None:
+    """List issues."""
+    with app.transaction() as session:
+        ledger = find_ledger(session, ledger_name)
+        rows = []
+        for issue in list_issues(session, ledger=ledger, state=state, department=department):
+            rows.append(issue_dict(issue, app.registry.definition(issue.workflow)))
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("ref", "state", "deadline", "leader", "department", "title")
+    for r in rows:
+        table.add_row(r["ref"], r["state_label"], r["deadline"] or "", r["leader"], r["department"], r["title"])
+    out.print(table)
+    say(f"{len(rows)} issue(s)")
+
+
+@issue_group.command("show")
+@click.argument("ref")
+@json_option
+@pass_app
+def show(app: App, ref: str, as_json: bool) -> None:
+    """One issue with its history and evidence. REF is LEDGER/序号 or a bare 序号."""
+    with app.transaction() as session:
+        issue = resolve_ref(session, ref)
+        data = issue_detail(session, issue, app.registry.definition(issue.workflow))
+    if as_json:
+        print_json(data)
+        return
+    for key in ("ref", "area", "category", "title", "measures", "leader", "department", "deadline"):
+        say(f"{key:>10}: {data[key] or ''}")
+    say(f"{'state':>10}: {data['state']} ({data['state_label']}) since {data['state_since'][:19]}")
+    say(f"{'next':>10}: {', '.join(data['triggers']) or '(final)'}")
+    if data["evidence"]:
+        say("evidence:")
+        for e in data["evidence"]:
+            say(f"  {e['file_name']}  {e['size']} bytes  sha256 {e['sha256'][:16]}…  by {e['added_by']}")
+    history = Table("at", "by", "trigger", "from", "to", "note", title="history")
+    for h in data["history"]:
+        history.add_row(h["at"][:19], h["by"], h["trigger"], h["from"] or "", h["to"], h["note"])
+    out.print(history)
+
+
+@issue_group.command("transition")
+@click.argument("ref")
+@click.argument("trigger")
+@click.option("--by", required=True, help="Who is acting (recorded; checked against the transition's roles).")
+@click.option("--note", default="", help="Why (required e.g. to reopen).")
+@click.option("--deadline", metavar="DATE", help="Set the deadline (整改时限), YYYY-MM-DD.")
+@click.option("--evidence", "evidence", multiple=True, type=click.Path(path_type=Path),
+              help="Attach an evidence file (佐证材料); repeatable.")
+@at_option
+@pass_app
+def transition_(app: App, ref: str, trigger: str, by: str, note: str, deadline: str | None,
+                evidence: tuple[Path, ...], at: str | None) -> None:
+    """Move an issue by TRIGGER (e.g. plan, start, complete, sustain, reopen)."""
+    due = parse_date(deadline) if deadline else None
+    files = read_evidence(list(evidence), inline_max_bytes=app.config.evidence.inline_max_bytes)
+    now = app.now(at)
+    with app.transaction() as session:
+        moved = transition(session, app.runtime, ref, trigger, by=by, now=now, note=note, deadline=due,
+                           evidence=files)
+    say(f"{moved.ref}: {moved.from_state} -> {moved.to_state} ({trigger} by {by})")
+
+
+@issue_group.command("checkin")
+@click.argument("ref")
+@click.option("--by", required=True, help="Who checked (recorded).")
+@click.option("--failed", is_flag=True, help="The measures did not hold: reopen the issue (needs --note).")
+@click.option("--note", default="", help="What was checked, or what went wrong.")
+@at_option
+@pass_app
+def checkin_(app: App, ref: str, by: str, failed: bool, note: str, at: str | None) -> None:
+    """Record a long-term item's check-in (回头看); a failed one reopens it."""
+    now = app.now(at)
+    with app.transaction() as session:
+        moved = checkin(session, app.runtime, ref, by=by, now=now, ok=not failed, note=note)
+    if failed:
+        say(f"{moved.ref}: check-in failed; {moved.from_state} -> {moved.to_state}")
+    else:
+        say(f"{moved.ref}: checked in by {by}; next check-in follows from {now.astimezone(app.config.tz).date()}")
+
+
+@click.command("status")
+@click.option("--ledger", "ledger_name", metavar="NAME")
+@json_option
+@pass_app
+def status(app: App, ledger_name: str | None, as_json: bool) -> None:
+    """The status board: areas, categories, problems and how many are in each state."""
+    with app.transaction() as session:
+        ledger = find_ledger(session, ledger_name)
+        board = status_board(session, app.registry, ledger=ledger, workflow_name=app.config.workflows.default)
+    if as_json:
+        print_json(board.as_json())
+        return
+    scope = f"台账 {ledger.name}：" if ledger else ""
+    say(f"{scope}{board.sentence()}。")
+    table = Table("方面 area", *(board.labels[s] for s in board.by_state), "合计")
+    for area, counts in board.by_area:
+        table.add_row(area, *(str(counts.get(s, 0) or "") for s in board.by_state), str(sum(counts.values())))
+    table.add_row("合计", *(str(n) for n in board.by_state.values()), str(board.issues), style="bold")
+    out.print(table)

@@ -1,0 +1,120 @@
+"""``duban``: the command group and the one place errors become exit codes.
+
+Command modules are imported only when their command runs (click's lazy-group pattern): each
+pulls in what it needs (SQLAlchemy, Alembic, the daemon, python-docx), and ``duban --help`` needs
+none of them. The short help of every command is written here so the listing imports nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from ... import __version__
+from ...errors import EXIT_BAD_INPUT, DubanError
+from .output import error_lines
+
+# command -> (module in engine.app.cli, attribute, the line `duban --help` shows)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("db_cmds", "init", "Create or upgrade the database and register the workflows."),
+    "db": ("db_cmds", "db_group", "Database schema commands."),
+    "workflow": ("workflow_cmds", "workflow_group", "Workflow definitions (YAML)."),
+    "ledger": ("ledger_cmds", "ledger_group", "Ledgers (台账): import and export."),
+    "issue": ("issue_cmds", "issue_group", "Issues (具体问题) of the ledgers."),
+    "status": ("issue_cmds", "status", "The overview of a ledger (or all), as the report opens."),
+    "remind": ("remind_cmds", "remind_group", "Reminders: the timeline ahead and those already written."),
+    "sweep": ("remind_cmds", "sweep", "One tick: store duties ahead, write due reminders, route and deliver."),
+    "duty": ("remind_cmds", "duty_group", "Recurring duties (quarterly reports, monthly clearing…) and milestones."),
+    "outbox": ("notify_cmds", "outbox_group", "Messages queued, sent, failed (dead letters) and undeliverable."),
+    "snooze": ("notify_cmds", "snooze_group", "Silence reminders for an issue, a duty, a department or a ledger."),
+    "notify": ("notify_cmds", "notify_group", "Notification channels."),
+    "config": ("notify_cmds", "config_group", "Configuration."),
+    "run": ("daemon_cmds", "run", "Run the daemon in the foreground: sweep, route and deliver until SIGTERM."),
+    "service": ("daemon_cmds", "service_group", "The systemd unit for `duban run`."),
+    "report": ("report_cmds", "report", "The rectification report (整改情况报告): md, html or docx."),
+    "calendar": ("report_cmds", "calendar_group", "The deadline calendar (ICS) for calendar programs."),
+    "board": ("report_cmds", "board", "Serve the read-only status board (and /calendar.ics)."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when used (see the module docstring)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = COMMANDS.get(cmd_name)
+        if found is None:
+            return None
+        module, attr, _ = found
+        command = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, _, text) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", envvar="DUBAN_CONFIG", default=None,
+              help="config.toml to use (default: $DUBAN_CONFIG, else ./config.toml, else built-in defaults).")
+@click.version_option(__version__, prog_name="duban")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """duban (督办): rectification ledgers, workflows and deadline reminders."""
+    from .context import App
+
+    ctx.obj = App(config_path)
+
+
+def _database_error(exc: BaseException) -> tuple[list[str], int] | None:
+    """A SQLAlchemy error as lines and an exit code (SQLAlchemy is only loaded by the commands)."""
+    exc_module = sys.modules.get("sqlalchemy.exc")
+    if exc_module is None or not isinstance(exc, exc_module.SQLAlchemyError):
+        return None
+    if isinstance(exc, exc_module.OperationalError):
+        return [f"database error: {exc.orig}", "check [database] url in config.toml or DUBAN_DATABASE_URL"], \
+            EXIT_BAD_INPUT
+    return [f"database error: {exc}"], 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user mistakes print a message and an exit code, never a traceback."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        code: Any = cli.main(args=argv, prog_name="duban", standalone_mode=False)
+        return code if isinstance(code, int) else 0
+    except DubanError as exc:
+        error_lines(exc.lines())
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        error_lines(["aborted"])
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:  # a path the user gave: missing folder, no permission, disk full
+        where = f"{exc.filename}: " if exc.filename else ""
+        error_lines([f"{where}{exc.strerror or exc}"])
+        return EXIT_BAD_INPUT
+    except Exception as exc:
+        handled = _database_error(exc)
+        if handled is None:
+            raise
+        error_lines(handled[0])
+        return handled[1]
+
+
+def entry() -> None:  # pragma: no cover - console script shim
+    sys.exit(main())

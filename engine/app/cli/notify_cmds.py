@@ -1,0 +1,225 @@
+"""``duban outbox``, ``duban snooze``, ``duban notify test`` and ``duban config check``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+from rich.table import Table
+from sqlalchemy import select
+
+from ...clock import parse_date
+from ...errors import BadInput, ConfigError, NotFound
+from notifications.channels.base import DeliveryError
+from notifications.message import OutgoingMessage
+from notifications.outbox import Outbox
+from notifications.service import Notifier
+from notifications.store import OutboxMessage, Silence
+
+from ...issues.queries import find_ledger, issue_ref, resolve_ref
+from ...store.models import Duty, Issue
+from .context import App, at_option, json_option, pass_app
+from .output import out, print_json, say
+
+
+def _notifier(app: App) -> Notifier:
+    return Notifier(app.runtime, app.sessions)
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Messages queued, sent, failed (dead letters) and undeliverable."""
+
+
+@outbox_group.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent", "failed", "dead", "undeliverable"]),
+              help="Only this status ('failed' means dead letters).")
+@click.option("--limit", default=200, show_default=True)
+@json_option
+@pass_app
+def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None:
+    """List outbox messages, newest first."""
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(OutboxMessage.status == ("dead" if status == "failed" else status))
+    tz = app.config.tz
+    with app.transaction() as session:
+        rows = [{"id": m.id, "key": m.key, "status": m.status, "channel": m.channel, "recipient": m.recipient,
+                 "address": m.address, "subject": m.subject, "attempts": m.attempts, "last_error": m.last_error,
+                 "next_attempt_at": m.next_attempt_at.astimezone(tz).isoformat() if m.next_attempt_at else None,
+                 "sent_at": m.sent_at.astimezone(tz).isoformat() if m.sent_at else None,
+                 "created_at": m.created_at.astimezone(tz).isoformat()} for m in session.scalars(stmt)]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "status", "channel", "recipient", "attempts", "next / sent", "subject / error")
+    for r in rows:
+        table.add_row(str(r["id"]), r["status"], r["channel"] or "—", r["recipient"], str(r["attempts"]),
+                      (r["sent_at"] or r["next_attempt_at"] or "")[:16], r["last_error"] or r["subject"])
+    out.print(table)
+    say(f"{len(rows)} message(s)")
+
+
+@outbox_group.command("retry")
+@click.argument("message_id", type=int)
+@at_option
+@pass_app
+def outbox_retry(app: App, message_id: int, at: str | None) -> None:
+    """Put a dead or undeliverable message back in the queue; the next sweep delivers it."""
+    now = app.now(at)
+    with app.transaction() as session:
+        message = Outbox.retry(session, message_id, now)
+    say(f"message {message.id} to {message.recipient} via {message.channel or '—'}: queued again")
+
+
+@click.group("snooze")
+def snooze_group() -> None:
+    """Silence reminders for an issue, a duty, a department or a ledger until a date."""
+
+
+@snooze_group.command("add")
+@click.option("--issue", "issue", metavar="REF")
+@click.option("--duty", "duty", metavar="KEY")
+@click.option("--department", "department", metavar="NAME")
+@click.option("--ledger", "ledger", metavar="NAME")
+@click.option("--until", "until", required=True, metavar="DATE", help="Reminders resume on this date.")
+@click.option("--reason", required=True)
+@click.option("--by", required=True)
+@at_option
+@pass_app
+def snooze_add(app: App, issue, duty, department, ledger, until: str, reason: str, by: str, at: str | None) -> None:
+    """Add a silence; it expires by itself."""
+    given = [(k, v) for k, v in (("issue", issue), ("duty", duty), ("department", department), ("ledger", ledger)) if v]
+    if len(given) != 1:
+        raise BadInput("say what to silence: exactly one of --issue, --duty, --department, --ledger")
+    kind, target = given[0]
+    now = app.now(at)
+    resume = parse_date(until)
+    until_at = dt.datetime.combine(resume, dt.time(0), tzinfo=app.config.tz).astimezone(dt.timezone.utc)
+    if until_at <= now:
+        raise BadInput(f"--until {until} is not in the future")
+    with app.transaction() as session:
+        if kind == "issue":
+            target = issue_ref(resolve_ref(session, target))
+        elif kind == "ledger":
+            find_ledger(session, target)
+        elif kind == "duty" and session.scalar(select(Duty.id).where(Duty.key == target)) is None:
+            raise NotFound(f"no duty {target!r}")
+        elif kind == "department" and session.scalar(select(Issue.id).where(Issue.department == target).limit(1)) is None:
+            raise NotFound(f"no issue has the department {target!r}")
+        silence = Silence(target_kind=kind, target=target, until=until_at, reason=reason, created_by=by, created_at=now)
+        session.add(silence)
+        session.flush()
+        sid = silence.id
+    say(f"silence {sid}: {kind} {target} until {resume} ({reason})")
+
+
+@snooze_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include expired and lifted silences.")
+@at_option
+@json_option
+@pass_app
+def snooze_list(app: App, show_all: bool, at: str | None, as_json: bool) -> None:
+    """Active silences (or all of them)."""
+    now = app.now(at)
+    tz = app.config.tz
+    with app.transaction() as session:
+        stmt = select(Silence).order_by(Silence.id)
+        if not show_all:
+            stmt = stmt.where(Silence.until > now, Silence.lifted_at.is_(None))
+        rows = [{"id": s.id, "kind": s.target_kind, "target": s.target, "until": s.until.astimezone(tz).date().isoformat(),
+                 "reason": s.reason, "by": s.created_by,
+                 "active": s.lifted_at is None and s.until > now} for s in session.scalars(stmt)]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "kind", "target", "until", "reason", "by", "active")
+    for r in rows:
+        table.add_row(str(r["id"]), r["kind"], r["target"], r["until"], r["reason"], r["by"], "yes" if r["active"] else "no")
+    out.print(table)
+
+
+@snooze_group.command("lift")
+@click.argument("silence_id", type=int)
+@at_option
+@pass_app
+def snooze_lift(app: App, silence_id: int, at: str | None) -> None:
+    """End a silence now."""
+    with app.transaction() as session:
+        silence = session.get(Silence, silence_id)
+        if silence is None:
+            raise NotFound(f"no silence {silence_id}")
+        silence.lifted_at = app.now(at)
+    say(f"silence {silence_id} lifted")
+
+
+@click.group("notify")
+def notify_group() -> None:
+    """Notification channels."""
+
+
+@notify_group.command("test")
+@click.argument("channel")
+@click.argument("role")
+@pass_app
+def notify_test(app: App, channel: str, role: str) -> None:
+    """Send a test message to ROLE through CHANNEL now (not through the outbox)."""
+    notifier = _notifier(app)
+    if channel not in notifier.notify.channel_settings:
+        raise BadInput(f"no channel {channel!r}", hint=f"channels: {', '.join(notifier.notify.channel_settings) or 'none'}")
+    address = notifier.notify.recipients.get(role, {}).get(channel)
+    if address is None:
+        raise BadInput(f"{role!r} has no address on {channel!r}", hint=f"add {channel} = \"…\" to [recipients.\"{role}\"]")
+    ch = notifier.notify.build_channels()[channel]
+    now = dt.datetime.now(dt.timezone.utc)
+    message = OutgoingMessage(key=f"test-{now:%Y%m%d%H%M%S}", recipient=role, address=address,
+                              subject="【督办】测试消息 / duban test message",
+                              text=f"{role}：这是一条来自督办（duban）的测试消息。\nThis is a test message from duban.")
+    try:
+        ch.send(message)
+    except DeliveryError as exc:
+        raise ConfigError(f"test message failed: {exc.message}",
+                          hint="permanent: fix the channel settings" if exc.permanent else "transient: try again") from None
+    finally:
+        ch.close()
+    say(f"test message sent to {role} via {channel} ({address or 'group'})")
+
+
+@click.group("config")
+def config_group() -> None:
+    """Configuration."""
+
+
+@config_group.command("check")
+@pass_app
+def config_check(app: App) -> None:
+    """Check config.toml: channels, secrets in the environment, and recipients nobody can reach."""
+    notifier = _notifier(app)
+    notify = notifier.notify
+    problems: list[str] = []
+    for channel in notify.build_channels().values():
+        problems += channel.check()
+    names: set[str] = set()
+    with app.transaction() as session:
+        for leader, department in session.execute(select(Issue.leader, Issue.department).distinct()):
+            names.update(n for n in (leader, department) if n)
+        for owners in session.scalars(select(Duty.owners).where(Duty.active.is_(True))):
+            names.update(owners)
+        for version in app.registry.files().values():
+            for esc in version.definition.reminders.escalations:
+                names.update(esc.add)
+            for ms in version.definition.milestones:
+                names.update(ms.recipients)
+    for r in notifier.routes:
+        names.update(r.add)
+        names.update(r.replace or [])
+    names.update(app.config.workflows.admins)
+    for name in sorted(names):
+        if not notify.addresses(name):
+            problems.append(f"recipient {name!r} has no address on any channel: add [recipients.\"{name}\"]")
+    problems += notifier.renderer.check()
+    for line in problems:
+        say(f"problem: {line}")
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) in the configuration")
+    say(f"configuration ok: {len(notify.channel_settings)} channel(s), {len(names)} recipient(s) reachable")

@@ -1,0 +1,162 @@
+"""``duban remind``, ``duban sweep`` and ``duban duty``: reminders and recurring duties."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from ...clock import parse_date, parse_instant
+from ...duties.book import list_occurrences
+from ...errors import BadInput
+from ...issues.queries import find_ledger
+from ...issues.service import read_evidence
+from ...reminders.preview import MAX_WINDOW, entry, preview, written
+from ...store.models import Evidence
+from ..tick import tick
+from .context import App, at_option, json_option, pass_app
+from .output import out, print_json, say
+
+
+def _table(rows: list[dict], title: str) -> Table:
+    table = Table("at", "subject", "kind", "rule", "recipients", "title", title=title)
+    for r in rows:
+        table.add_row(r["at"][:16].replace("T", " "), r["subject"], r["kind"], r["rule"], "、".join(r["recipients"]),
+                      r.get("title", ""))
+    return table
+
+
+@click.group("remind")
+def remind_group() -> None:
+    """Reminders: the timeline ahead and those already written."""
+
+
+@remind_group.command("preview")
+@click.option("--at", "at", metavar="TIME", help="Start of the window (default: now).")
+@click.option("--until", "until", metavar="TIME", required=True, help="End of the window.")
+@click.option("--ledger", "ledger_name", metavar="NAME")
+@json_option
+@pass_app
+def preview_(app: App, at: str | None, until: str, ledger_name: str | None, as_json: bool) -> None:
+    """Every reminder that would fall due in (--at, --until]; touches nothing."""
+    start = app.now(at)
+    end = parse_instant(until, app.config.tz)
+    if end <= start:
+        raise BadInput("--until must be after --at")
+    if end - start > MAX_WINDOW:
+        raise BadInput(f"--until is more than {MAX_WINDOW.days} days after --at", hint="preview a shorter window")
+    tz = app.config.tz
+    with app.reading() as session:
+        rows = [entry(r, tz) for r in preview(session, app.runtime.core, start, end, find_ledger(session, ledger_name))]
+    if as_json:
+        print_json(rows)
+        return
+    out.print(_table(rows, f"reminders due after {start.astimezone(app.config.tz):%Y-%m-%d %H:%M} "
+                           f"until {end.astimezone(app.config.tz):%Y-%m-%d %H:%M}"))
+    say(f"{len(rows)} reminder(s)")
+
+
+@remind_group.command("list")
+@click.option("--ledger", "ledger_name", metavar="NAME")
+@json_option
+@pass_app
+def list_(app: App, ledger_name: str | None, as_json: bool) -> None:
+    """Reminders the sweep has written."""
+    with app.reading() as session:
+        rows = written(session, app.config.tz, find_ledger(session, ledger_name))
+    if as_json:
+        print_json(rows)
+        return
+    out.print(_table(rows, "reminders written"))
+    say(f"{len(rows)} reminder(s)")
+
+
+@click.command("sweep")
+@at_option
+@pass_app
+def sweep(app: App, at: str | None) -> None:
+    """One pass: store duty occurrences ahead, then write every reminder due now (for cron users)."""
+    from notifications.service import Notifier
+
+    now = app.now(at)
+    app.require_schema()
+    notifier = Notifier(app.runtime, app.sessions)
+    try:
+        done = tick(app.runtime, notifier, app.sessions, app.runtime.duty_definitions(), now, deliver=True)
+    finally:
+        notifier.close()
+    result, r, d = done.swept, done.routed, done.delivered
+    assert d is not None
+    say(f"sweep at {now.astimezone(app.config.tz).isoformat()}: {result.examined} due row(s) examined, "
+        f"{result.written} reminder(s) written in {result.seconds * 1000:.0f} ms")
+    for line in result.errors:
+        say(f"  error: {line}")
+    say(f"notify: {r.reminders} reminder(s) routed ({r.silenced} silenced) into {r.messages} message(s), "
+        f"{r.undeliverable} undeliverable; delivered {d.sent}, retrying {d.retried}, dead {d.dead}, "
+        f"waiting {d.postponed}")
+
+
+@click.group("duty")
+def duty_group() -> None:
+    """Recurring duties (quarterly reports, monthly clearing…) and ledger milestones."""
+
+
+@duty_group.command("list")
+@click.option("--from", "start", metavar="DATE", help="First due date (default: a month ago).")
+@click.option("--until", "until", metavar="DATE", help="Last due date (default: three months ahead).")
+@at_option
+@json_option
+@pass_app
+def duty_list(app: App, start: str | None, until: str | None, at: str | None, as_json: bool) -> None:
+    """Duty occurrences by due date, with their state (open, done, overdue)."""
+    now = app.now(at)
+    today = app.runtime.calendar.local_date(now)
+    first = parse_date(start) if start else today - dt.timedelta(days=31)
+    last = parse_date(until) if until else today + dt.timedelta(days=92)
+    with app.transaction() as session:
+        app.runtime.duty_book.sync(session, app.runtime.duty_definitions(), now)
+        rows = list_occurrences(session, first, last, today)
+    if as_json:
+        print_json([{k: r[k] for k in ("duty", "title", "period", "due", "state")} for r in rows])
+        return
+    table = Table("due", "duty", "period", "state", "owners", "title")
+    for r in rows:
+        table.add_row(r["due"], r["duty"], r["period"], r["state"], "、".join(r["owners"]), r["title"])
+    out.print(table)
+    say(f"{len(rows)} occurrence(s) due {first} … {last}")
+
+
+@duty_group.command("done")
+@click.argument("duty")
+@click.option("--period", required=True, help="Which occurrence, e.g. 2026-Q3 (see `duty list`).")
+@click.option("--by", required=True)
+@click.option("--note", default="")
+@click.option("--evidence", multiple=True, type=click.Path(path_type=Path), help="Evidence file; repeatable.")
+@at_option
+@pass_app
+def duty_done(app: App, duty: str, period: str, by: str, note: str, evidence: tuple[Path, ...], at: str | None) -> None:
+    """Mark a duty occurrence done; its reminders stop."""
+    files = read_evidence(list(evidence), inline_max_bytes=app.config.evidence.inline_max_bytes)
+    now = app.now(at)
+    with app.transaction() as session:
+        occ = app.runtime.duty_book.done(session, duty, period, by=by, now=now, note=note)
+        for f in files:
+            session.add(Evidence(occurrence_id=occ.id, file_name=f.file_name, sha256=f.sha256, size=f.size,
+                                 content=f.content, path=f.path, added_at=now, added_by=by))
+    say(f"{duty} {period}: done by {by}")
+
+
+@duty_group.command("set-due")
+@click.argument("duty")
+@click.option("--period", required=True)
+@click.option("--due", "due", required=True, metavar="DATE", help="The new due date (the scheduled one is kept).")
+@at_option
+@pass_app
+def duty_set_due(app: App, duty: str, period: str, due: str, at: str | None) -> None:
+    """Move one occurrence's due date; regenerating the schedule will not undo it."""
+    now = app.now(at)
+    with app.transaction() as session:
+        occ = app.runtime.duty_book.set_due(session, duty, period, parse_date(due), now=now)
+    say(f"{duty} {period}: due {occ.due} (scheduled {occ.scheduled_due})")

@@ -1,0 +1,136 @@
+"""``duban report``, ``duban calendar export`` and ``duban board``: what duban shows to people."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from ...errors import BadInput
+from ...issues.queries import find_ledger
+from ...store.models import Ledger
+from .context import App, at_option, pass_app
+from .output import say, warn
+
+
+def _one_ledger(session, name: str | None) -> Ledger:
+    """The named ledger, or the only one there is."""
+    ledger = find_ledger(session, name)
+    if ledger is not None:
+        return ledger
+    names = session.scalars(select(Ledger.name).order_by(Ledger.name)).all()
+    if len(names) != 1:
+        raise BadInput("say which ledger: --ledger NAME", hint=f"ledgers: {', '.join(names) or 'none yet'}")
+    return find_ledger(session, names[0])  # type: ignore[return-value]
+
+
+def _sync_duties(app: App, at: str | None) -> None:
+    """Store duty occurrences up to the horizon first, as `duty list` does, so none is missing."""
+    now = app.now(at)
+    with app.transaction() as session:
+        app.runtime.duty_book.sync(session, app.runtime.duty_definitions(), now)
+
+
+@click.command("report")
+@click.option("--ledger", "ledger_name", metavar="NAME", help="Ledger to report on (needed when there are several).")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "docx"]), default=None,
+              help="Output format (default: from -o's extension, else md).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="File to write (default: standard output; docx needs a file).")
+@at_option
+@pass_app
+def report(app: App, ledger_name: str | None, fmt: str | None, output: Path | None, at: str | None) -> None:
+    """The rectification report (整改情况报告) in the official structure: md, html or docx (GB/T 9704)."""
+    from ...report.build import build_report
+    from ...report.render import render_report
+
+    if fmt is None:
+        suffix = output.suffix.lower() if output else ""
+        fmt = {".docx": "docx", ".html": "html", ".htm": "html"}.get(suffix, "md")
+    if fmt == "docx" and output is None:
+        raise BadInput("a .docx report needs a file: -o FILE.docx")
+    _sync_duties(app, at)
+    now = app.now(at)
+    with app.transaction() as session:
+        data = build_report(session, app.runtime, _one_ledger(session, ledger_name), now)
+    if fmt == "docx":
+        from ...report.docx import write_docx
+
+        write_docx(data, output)  # type: ignore[arg-type]
+    else:
+        text = render_report(data, fmt, app.config)
+        if output is None:
+            sys.stdout.write(text)
+            return
+        output.write_text(text, encoding="utf-8")
+    say(f"report of {data.ledger} ({fmt}) written to {output}: {data.overview.counted()}")
+
+
+@click.group("calendar")
+def calendar_group() -> None:
+    """The deadline calendar (ICS) for calendar programs."""
+
+
+@calendar_group.command("export")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="The .ics file to write (default: standard output).")
+@click.option("--department", metavar="NAME", help="Only this responsible department's deadlines and duties.")
+@click.option("--ledger", "ledger_name", metavar="NAME", help="Only this ledger.")
+@at_option
+@pass_app
+def calendar_export(app: App, output: Path | None, department: str | None, ledger_name: str | None,
+                    at: str | None) -> None:
+    """Every open deadline and open duty occurrence as all-day events with alarms (RFC 5545)."""
+    from ...ics.feed import build_calendar
+
+    _sync_duties(app, at)
+    with app.reading() as session:
+        cal = build_calendar(session, app.runtime, app.now(at), ledger_name=ledger_name, department=department)
+    body = cal.to_ical()
+    if output is None:
+        sys.stdout.write(body.decode("utf-8"))
+        return
+    output.write_bytes(body)
+    say(f"{len(cal.walk('VEVENT'))} event(s) written to {output}")
+
+
+@click.command("board")
+@click.option("--listen", default="127.0.0.1:8791", show_default=True, metavar="HOST:PORT",
+              help="Where to serve. Requests from other machines need the [board] token.")
+@at_option
+@pass_app
+def board(app: App, listen: str, at: str | None) -> None:
+    """Serve the read-only status board (and /calendar.ics) until interrupted."""
+    from ...clock import FixedClock
+    from ..http.app import Site, create_app
+    from ..http.auth import board_settings, board_token
+    from ..http.server import parse_listen, serve_forever
+
+    try:
+        host, _ = parse_listen(listen)
+    except ValueError as exc:
+        raise BadInput(f"--listen: {exc}") from None
+    token = board_token(app.config)
+    token_env = board_settings(app.config).get("token_env")
+    if token_env and token is None:
+        warn(f"environment variable {token_env} is empty: only local requests will be served")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback and token is None:
+        warn("listening beyond this machine without a token: remote requests will all be refused")
+    _sync_duties(app, at)
+    clock = FixedClock(app.now(at)) if at else None
+    runtime = app.runtime
+    site = Site(runtime=lambda: runtime, sessions=app.readers, token=lambda: token,
+                **({"clock": clock} if clock else {}))
+    say(f"duban board on http://{listen}/ (Ctrl-C to stop)")
+    try:
+        serve_forever(create_app(site), listen)
+    except OSError as exc:
+        raise BadInput(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    say("stopped")

@@ -1,0 +1,133 @@
+"""``duban workflow``: validate, list, show (and draw) workflows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from notifications.render import Renderer
+
+from ...errors import BadInput, DubanError, WorkflowError
+from ...workflow.loader import load_workflow
+from ...workflow.registry import WorkflowRegistry
+from ...workflow.diagram import draw
+from .context import App, at_option, json_option, pass_app
+from .output import error_lines, out, print_json, say
+
+
+@click.group("workflow")
+def workflow_group() -> None:
+    """Workflow definitions (YAML)."""
+
+
+@workflow_group.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check workflow files; every error is printed as FILE:LINE:COL: message. Writes nothing."""
+    failed = 0
+    renderer = Renderer()
+    for path in files:
+        try:
+            loaded = load_workflow(path)
+        except WorkflowError as exc:
+            failed += 1
+            error_lines([exc.message, *exc.details])
+            continue
+        problems = _template_problems(renderer, loaded)
+        if problems:
+            failed += 1
+            error_lines([f"{path}: a template does not render", *problems])
+            continue
+        say(f"{path}: ok ({loaded.name}@{loaded.version}, {len(loaded.definition.states)} states, "
+            f"{len(loaded.definition.transitions)} transitions)")
+    shipped = renderer.check()
+    if shipped:
+        failed += 1
+        error_lines(["the notification templates do not render", *shipped])
+    if failed:
+        raise click.exceptions.Exit(2)
+
+
+def _template_problems(renderer, loaded) -> list[str]:
+    """Render every template the workflow names with sample data of every kind, now, not at 09:00."""
+    from ...workflow.yamlsource import load_located
+
+    doc = load_located(loaded.source, loaded.path)
+    wf = loaded.definition
+    found = []
+    if wf.reminders.item_template:
+        found += renderer.check_item_template(wf.reminders.item_template,
+                                              doc.where(("reminders", "item_template")))
+    for i, ms in enumerate(wf.milestones):
+        if ms.reminders is not None and ms.reminders.item_template:
+            found += renderer.check_item_template(ms.reminders.item_template,
+                                                  doc.where(("milestones", i, "reminders", "item_template")))
+    return found
+
+
+@workflow_group.command("sync")
+@at_option
+@pass_app
+def sync(app: App, at: str | None) -> None:
+    """Register new versions of the workflow files (refused if live issues would be stranded)."""
+    with app.transaction() as session:
+        for version, created in app.registry.sync_all(session, app.now(at)):
+            say(f"workflow {version.name}@{version.version}: {'registered' if created else 'unchanged'}")
+
+
+@workflow_group.command("list")
+@json_option
+@pass_app
+def list_(app: App, as_json: bool) -> None:
+    """The workflows and their registered versions."""
+    from sqlalchemy import func, select
+
+    from ...store.models import Issue, WorkflowVersion
+
+    with app.transaction() as session:
+        counts = dict(session.execute(select(Issue.workflow_id, func.count()).group_by(Issue.workflow_id)).all())
+        versions = session.scalars(select(WorkflowVersion).order_by(WorkflowVersion.name, WorkflowVersion.id)).all()
+        rows = [{"name": v.name, "version": v.version, "title": v.title, "registered": v.created_at.isoformat(),
+                 "issues": counts.get(v.id, 0), "source": v.source_path} for v in versions]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("name", "version", "title", "registered", "issues")
+    for r in rows:
+        table.add_row(r["name"], r["version"], r["title"], r["registered"][:19], str(r["issues"]))
+    out.print(table)
+
+
+@workflow_group.command("show")
+@click.argument("name")
+@click.option("--graph", "graph", type=click.Path(path_type=Path), default=None,
+              help="Draw the state diagram to FILE.svg or FILE.png.")
+@json_option
+@pass_app
+def show(app: App, name: str, graph: Path | None, as_json: bool) -> None:
+    """States, transitions and guards of a workflow (from its file)."""
+    loaded = WorkflowRegistry(app.config).file(name) if not Path(name).suffix else load_workflow(Path(name))
+    wf = loaded.definition
+    if graph is not None:
+        if graph.suffix.lower() not in (".svg", ".png"):
+            raise BadInput(f"{graph}: the diagram must be .svg or .png")
+        try:
+            draw(wf, graph)
+        except OSError as exc:
+            raise DubanError(f"cannot draw the diagram: {exc}", hint="install Graphviz (the `dot` program)") from None
+        say(f"diagram written to {graph}")
+    if as_json:
+        print_json({"version": loaded.version, **wf.model_dump(mode="json")})
+        return
+    say(f"{wf.name}@{loaded.version}  {wf.title}  ({loaded.path})")
+    states = Table("state", "label", "label (en)", title="states")
+    for s in wf.states:
+        states.add_row(s.name + (" (initial)" if s.name == wf.initial else ""), s.label, s.label_en)
+    out.print(states)
+    moves = Table("trigger", "from", "to", "guards", "roles", title="transitions")
+    for t in wf.transitions:
+        moves.add_row(t.trigger, ", ".join(t.source), t.dest, ", ".join([*t.conditions, *(f"not {u}" for u in t.unless)]),
+                      ", ".join(t.roles) or "anyone")
+    out.print(moves)

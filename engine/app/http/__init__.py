@@ -1,0 +1,1 @@
+"""The HTTP side: one FastAPI application (``app``) served by uvicorn (``server``)."""

@@ -1,0 +1,120 @@
+"""The one HTTP application: health, metrics, the status board, the ICS feed and ``/api/v1``.
+
+``create_app(site)`` builds a FastAPI application over a ``Site`` (what the pages read from: the
+current runtime, read-only sessions, the clock, the board token and, in the daemon, its health and
+metrics). ``duban run`` serves it on ``[daemon] listen``; ``duban board`` serves it alone. Pages are
+server-rendered (jinja2, sandboxed), every state-changing method is refused (the board reads), and
+every response carries the security headers.
+
+Who may read: ``/healthz`` and ``/metrics`` answer anyone who can reach the port; every other path
+answers loopback freely and others only with the board token (see ``auth``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from ... import __version__
+from ...clock import Clock
+from ...runtime import Runtime
+from .auth import COOKIE, is_local, token_matches
+from .pages import router as pages_router
+
+log = logging.getLogger("duban.http")
+
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",  # names and overdue items: nothing for shared caches
+}
+OPEN_PATHS = ("/healthz", "/metrics")
+
+
+@dataclass
+class Site:
+    """What the application reads from. ``runtime`` and ``token`` are asked per request, so the
+    daemon's reload (which swaps them) takes effect without restarting the server."""
+
+    runtime: Callable[[], Runtime]
+    sessions: sessionmaker[Session]  # read-only work: deferred transactions, never the write lock
+    clock: Clock = field(default_factory=Clock)
+    token: Callable[[], str | None] = lambda: None
+    health: Callable[[], dict[str, Any]] | None = None  # the daemon's; else a database probe
+    metrics: CollectorRegistry | None = None
+
+
+def create_app(site: Site) -> FastAPI:
+    app = FastAPI(title="duban", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url="/api/v1/openapi.json")
+    app.state.site = site
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        path = request.url.path
+        if path in OPEN_PATHS or is_local(request):
+            response = await call_next(request)
+        else:
+            token = site.token()
+            if token is None:
+                response = PlainTextResponse(
+                    "duban board: only local requests are served (no [board] token_env is configured)\n", 403)
+            elif not token_matches(request, token):
+                response = PlainTextResponse("duban board: a token is required\n", 401,
+                                             headers={"WWW-Authenticate": 'Bearer realm="duban"'})
+            else:
+                response = await call_next(request)
+                if token in request.query_params.getlist("token"):
+                    response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
+                                        path=request.scope.get("root_path") or "/",
+                                        secure=request.url.scheme == "https")
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
+    def healthz() -> JSONResponse:
+        try:
+            body = site.health() if site.health is not None else _probe(site)
+        except Exception as exc:  # noqa: BLE001 - a broken check is itself an unhealthy answer
+            log.exception("health check failed")
+            body = {"status": "unhealthy", "error": type(exc).__name__}
+        return JSONResponse(body, 200 if body.get("status") == "ok" else 503)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        registry = site.metrics or CollectorRegistry()
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    api = APIRouter(prefix="/api/v1")
+
+    @api.get("")
+    def api_root() -> dict[str, str]:
+        """What this server is (the workspace API grows here)."""
+        return {"name": "duban", "version": __version__}
+
+    app.include_router(api)
+    app.include_router(pages_router)
+    return app
+
+
+def _probe(site: Site) -> dict[str, Any]:
+    """``duban board``'s health: the database answers a read."""
+    try:
+        with site.sessions() as session:
+            session.execute(text("SELECT 1"))
+        database = True
+    except Exception:  # noqa: BLE001 - unreachable, refused, locked: all mean "no"
+        database = False
+    return {"status": "ok" if database else "unhealthy", "database": database, "role": "board",
+            "version": __version__}

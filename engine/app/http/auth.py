@@ -1,0 +1,75 @@
+"""Who may read the board: anyone on this machine; from elsewhere, only with the token.
+
+The board shows named leaders, departments and overdue problems, so it is not for the open
+network. Requests from a loopback address pass. Any other request needs the token from the
+environment variable named by ``[board] token_env`` (default ``DUBAN_BOARD_TOKEN``), given as
+``Authorization: Bearer TOKEN`` or ``?token=TOKEN`` (calendar programs can only do the latter). A
+request that carries a proxy's forwarding header is treated as remote even when it arrives on
+loopback: a reverse proxy on the same machine must not turn every visitor into a local one.
+
+A successful ``?token=`` also sets an HttpOnly cookie, so the links of a page opened that way keep
+working without the token being copied into every URL (and into every server log line).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+
+from ...config import Config
+
+COOKIE = "duban_board"
+DEFAULT_TOKEN_ENV = "DUBAN_BOARD_TOKEN"
+_FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def board_settings(config: Config) -> dict[str, Any]:
+    """``[board]`` of config.toml (``token_env``, ``templates``, ``public_url``)."""
+    return dict(config.board)
+
+
+def board_token(config: Config, environ: Mapping[str, str] | None = None) -> str | None:
+    """The token from the variable ``[board] token_env`` names; None when unset or empty (then
+    only loopback is served)."""
+    name = board_settings(config).get("token_env") or DEFAULT_TOKEN_ENV
+    value = (environ if environ is not None else os.environ).get(str(name), "").strip()
+    return value or None
+
+
+def is_loopback(address: str | None) -> bool:
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 from a dual-stack socket
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def is_local(request: Request) -> bool:
+    host = request.client.host if request.client else None
+    return is_loopback(host) and not any(request.headers.get(h) for h in _FORWARDED)
+
+
+def presented_tokens(request: Request) -> list[str]:
+    """Every token the request carries: bearer header, ?token= and the board cookie."""
+    found: list[str] = []
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        found.append(auth[7:].strip())
+    found += request.query_params.getlist("token")
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        found.append(cookie)
+    return [t for t in found if t]
+
+
+def token_matches(request: Request, token: str) -> bool:
+    # compare_digest on every candidate: the time taken does not reveal how much of a guess matched
+    return any(hmac.compare_digest(t.encode(), token.encode()) for t in presented_tokens(request))

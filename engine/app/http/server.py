@@ -1,0 +1,91 @@
+"""Serving the one HTTP application with uvicorn: in the daemon's background, or in the foreground.
+
+The listening socket is bound here, before uvicorn starts, so an address in use is an error the
+caller sees (uvicorn would log it and exit its own thread). In a background thread uvicorn leaves
+signal handling to the process (the daemon's main thread owns SIGTERM and SIGHUP).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+# Bounds for a server that faces a browser, a phone and a calendar program, not the internet
+# at large: idle keep-alive connections are closed, and past the concurrency limit uvicorn
+# answers 503 at once instead of queueing without end.
+KEEP_ALIVE_SECONDS = 5
+MAX_CONCURRENCY = 200
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:8790"`` or ``"[::1]:8790"`` -> (host, port)."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not host or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen must be HOST:PORT such as 127.0.0.1:8790, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def bind(listen: str) -> socket.socket:
+    """A listening socket on ``listen`` (raises OSError when the address is taken or not ours)."""
+    host, port = parse_listen(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def config_for(app: Any, **overrides: Any) -> uvicorn.Config:
+    """uvicorn's settings for duban: no access log (the daemon logs events), bounded connections."""
+    settings: dict[str, Any] = {"log_config": None, "access_log": False, "lifespan": "off", "proxy_headers": False,
+                                "server_header": False, "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+                                "limit_concurrency": MAX_CONCURRENCY, "timeout_graceful_shutdown": 2}
+    settings.update(overrides)
+    return uvicorn.Config(app, **settings)
+
+
+class HttpServer:
+    """The application served from a background thread of the daemon."""
+
+    def __init__(self, app: Any, listen: str):
+        self._socket = bind(listen)
+        self._server = uvicorn.Server(config_for(app))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        name="duban-http", daemon=True)
+
+    @property
+    def address(self) -> str:
+        host, port = self._socket.getsockname()[:2]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise OSError(f"the HTTP server on {self.address} did not start")
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(5)
+        self._socket.close()
+
+
+def serve_forever(app: Any, listen: str) -> None:
+    """Serve ``app`` in the foreground until Ctrl-C / SIGTERM (``duban board``)."""
+    sock = bind(listen)
+    try:
+        uvicorn.Server(config_for(app)).run(sockets=[sock])
+    finally:
+        sock.close()

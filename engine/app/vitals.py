@@ -1,0 +1,154 @@
+"""The daemon's signs of life and its Prometheus metrics.
+
+Metrics live in a registry of their own rather than prometheus_client's global one, so two daemons
+in one test process (or a reload) never collide over names. ``/healthz`` and ``/metrics`` serve
+them (``engine.app.http.app``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select, text
+
+from notifications.store import OutboxMessage, OutboxStatus
+
+log = logging.getLogger("duban.http")
+
+OUTBOX_STATUSES = tuple(s.value for s in OutboxStatus)
+DELIVERY_OUTCOMES = ("sent", "retried", "dead", "postponed", "undeliverable", "lost")
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+class OutboxDepth(Collector):
+    """``duban_outbox_depth{status}``, counted in the database at scrape time.
+
+    Read from the database rather than kept in memory because the outbox is shared: every daemon
+    of a PostgreSQL database reports the same depth, whoever queued or sent the messages.
+    """
+
+    def __init__(self, count: Callable[[], Mapping[str, int]]):
+        self.count = count
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("duban_outbox_depth", "Outbox messages by status (from the database).",
+                                 labels=["status"])
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        # Without describe() the registry would call collect() at registration: a query at startup.
+        return [self._family()]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = self._family()
+        try:
+            counts = dict(self.count())
+        except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database is down
+            log.warning("outbox depth not available: %s", exc)
+            return []
+        for status in sorted({*OUTBOX_STATUSES, *counts}):
+            family.add_metric([status], float(counts.get(status, 0)))
+        return [family]
+
+
+class Metrics:
+    """Every metric the daemon exports, with the ``duban_`` prefix."""
+
+    def __init__(self, outbox_depth: Callable[[], Mapping[str, int]] | None = None):
+        # The *_created series double the output for nothing Prometheus needs (process-wide switch).
+        disable_created_metrics()
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.sweeps = Counter("duban_sweeps", "Completed sweeps.", registry=r)
+        self.sweep_errors = Counter("duban_sweep_errors", "Sweeps (or routings) that failed.", registry=r)
+        self.sweep_duration = Histogram(
+            "duban_sweep_duration_seconds", "Time one sweep and its routing took.", registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+        self.reminders_written = Counter("duban_reminders_written", "Reminders written by sweeps.", registry=r)
+        self.messages_queued = Counter("duban_messages_queued", "Outbox messages queued by routing.", registry=r)
+        self.deliveries = Counter("duban_deliveries", "Delivery outcomes by status.", ["status"], registry=r)
+        for outcome in DELIVERY_OUTCOMES:  # exported as 0 from the start, so rate() works at once
+            self.deliveries.labels(outcome)
+        self.leader = Gauge("duban_leader", "1 while this daemon is the leader (sweeps and routes).", registry=r)
+        self.last_sweep = Gauge("duban_last_sweep_timestamp_seconds", "Unix time of the last completed sweep.",
+                                registry=r)
+        self.reloads = Counter("duban_reloads", "SIGHUP reloads by result.", ["result"], registry=r)
+        for result in ("ok", "failed"):
+            self.reloads.labels(result)
+        if outbox_depth is not None:
+            r.register(OutboxDepth(outbox_depth))
+
+    def swept(self, seconds: float, written: int, queued: int) -> None:
+        self.sweeps.inc()
+        self.sweep_duration.observe(seconds)
+        self.reminders_written.inc(written)
+        self.messages_queued.inc(queued)
+        self.last_sweep.set(time.time())
+
+    def delivered(self, stats: Any) -> dict[str, int]:
+        """Count one outbox run (a notifications.outbox.DeliveryStats); returns the counts by outcome."""
+        counts = {outcome: int(getattr(stats, outcome, 0)) for outcome in DELIVERY_OUTCOMES}
+        for outcome, n in counts.items():
+            if n:
+                self.deliveries.labels(outcome).inc(n)
+        return counts
+
+
+
+# -- what /healthz judges ---------------------------------------------------------------------
+
+
+class Vitals:
+    """The daemon's signs of life (heartbeat, last sweep, leadership) and a database probe."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.heartbeat = time.monotonic()  # set by a scheduler job: proves jobs still run
+        self.last_sweep: float | None = None  # monotonic time of the last completed sweep
+        self.leader_since: float | None = None
+        self._probe = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="duban-probe")
+
+    def report(self, *, scheduler_running: bool, leader: bool, role: str | None, sweep_every: float,
+               heartbeat_limit: float) -> dict[str, Any]:
+        """The /healthz body: "unhealthy" when the database, the scheduler or the leader's sweep is not."""
+        now = time.monotonic()
+        database = self.database_ok()
+        scheduler = scheduler_running and now - self.heartbeat < heartbeat_limit
+        age = None if self.last_sweep is None else now - self.last_sweep
+        stale = False
+        if leader:
+            # A new leader is judged from when it took over, not from a sweep it never ran.
+            since = self.last_sweep if self.last_sweep is not None else self.leader_since
+            stale = since is not None and now - since > 3 * sweep_every
+        ok = database and scheduler and not stale
+        return {"status": "ok" if ok else "unhealthy", "database": database, "scheduler": scheduler,
+                "last_sweep_age_seconds": None if age is None else round(age, 3), "leader": leader,
+                "role": role, "sweep_stale": stale}
+
+    def database_ok(self, timeout: float = 2.0) -> bool:
+        # In a worker, so a database that hangs (rather than refuses) costs /healthz 2 s, not forever.
+        def ping() -> bool:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+
+        try:
+            return self._probe.submit(ping).result(timeout=timeout)
+        except Exception:  # noqa: BLE001 - unreachable, refused, timed out: all mean "no"
+            return False
+
+    def outbox_depth(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
+        return {status: int(n) for status, n in rows}
+
+    def close(self) -> None:
+        self._probe.shutdown(wait=False)

@@ -1,0 +1,1 @@
+"""Recurring duties (经常性工作) and ledger milestones: their YAML, schedules and occurrences."""

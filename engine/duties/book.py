@@ -1,0 +1,245 @@
+"""Duties in the store: occurrences stored ahead, ledger milestones, done and re-dated.
+
+Occurrences are generated ``horizon_days`` ahead and are unique per (duty, period). The computed
+``scheduled_due`` is kept apart from the editable ``due``. When a duty's definition changes, only
+future occurrences nobody has touched (edited or done) are regenerated; the past and anything a
+person acted on stay as they were. A duty done for each issue in a state (a look-back per
+long-term item) follows its issues: ``follow_issues`` gives an issue entering the state its
+occurrences and re-plans them whenever the issue moves (leaving the state silences them, coming
+back re-arms them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy.orm import Session
+
+from ..errors import BadInput, NotFound, Refused
+from ..reminders.core import ReminderCore, spec_hash
+from ..reminders.planner import shift
+from ..reminders.subjects import OCCURRENCES, occurrence_query
+from ..store.kinds import DutyKind, OccurrenceState
+from ..store.models import Duty, DutyOccurrence, Issue, Ledger
+from ..store.upsert import insert_ignore
+from ..workflow.rules import Milestone, ReminderPolicy
+from .definitions import DutyDef, LoadedDuty
+from .schedule import occurrences
+
+ONCE = "once"
+_CHUNK = 1000
+
+
+@dataclass
+class SyncResult:
+    created: int = 0
+    updated: int = 0
+    retired: int = 0
+    occurrences: int = 0
+
+
+class DutyBook:
+    """Keeps the duties table in step with the YAML and the ledgers."""
+
+    def __init__(self, core: ReminderCore, horizon_days: int = 400):
+        self.core = core
+        self.calendar = core.calendar
+        self.horizon = dt.timedelta(days=horizon_days)
+
+    # -- recurring duties ----------------------------------------------------------------------
+
+    def sync(self, session: Session, loaded: list[LoadedDuty], now: dt.datetime) -> SyncResult:
+        today = self.calendar.local_date(now)
+        result = SyncResult()
+        wanted = {d.definition.key: d.definition for d in loaded}
+        existing = {d.key: d for d in session.scalars(select(Duty).where(Duty.kind == DutyKind.RECURRING))}
+        for key, definition in wanted.items():
+            duty = existing.get(key)
+            digest = definition.content_hash()
+            if duty is None:
+                duty = Duty(key=key, title=definition.title, kind=DutyKind.RECURRING, owners=list(definition.owners),
+                            spec=definition.model_dump(mode="json"), spec_hash=digest, active=True,
+                            generated_until=None, created_at=now, updated_at=now)
+                session.add(duty)
+                session.flush()
+                result.created += 1
+            elif duty.spec_hash != digest or not duty.active:
+                self._forget_future(session, duty, today)
+                duty.title, duty.owners = definition.title, list(definition.owners)
+                duty.spec, duty.spec_hash, duty.active, duty.updated_at = (
+                    definition.model_dump(mode="json"), digest, True, now)
+                duty.generated_until = min(duty.generated_until or today, today - dt.timedelta(days=1))
+                result.updated += 1
+            result.occurrences += self._generate(session, duty, definition, today, now)
+        for key, duty in existing.items():
+            if key not in wanted and duty.active:
+                self._forget_future(session, duty, today)
+                duty.active, duty.updated_at = False, now
+                result.retired += 1
+        return result
+
+    def _forget_future(self, session: Session, duty: Duty, today: dt.date) -> None:
+        session.execute(delete(DutyOccurrence).where(
+            DutyOccurrence.duty_id == duty.id, DutyOccurrence.anchor >= today,
+            DutyOccurrence.touched.is_(False), DutyOccurrence.state == OccurrenceState.OPEN))
+
+    def _generate(self, session: Session, duty: Duty, definition: DutyDef, today: dt.date, now: dt.datetime,
+                  *, issues: list[tuple[int, str]] | None = None, start: dt.date | None = None) -> int:
+        """Store the occurrences from ``generated_until`` (or ``start``) to the horizon.
+
+        A per-issue duty gets them for ``issues`` (default: every issue now in its state).
+        """
+        first = duty.generated_until is None
+        if start is None:
+            start = today - dt.timedelta(days=366) if first else duty.generated_until + dt.timedelta(days=1)
+        end = today + self.horizon if issues is None else (duty.generated_until or today + self.horizon)
+        if start > end:
+            return 0
+        found = [o for o in occurrences(definition.spec(), start, end, self.calendar)
+                 if not first or o.due >= today]  # a new duty does not start life overdue
+        if definition.for_each is not None and issues is None:
+            issues = [(i, f"{ledger}/{ref}") for i, ledger, ref in session.execute(
+                select(Issue.id, Ledger.name, Issue.ref).join(Ledger).where(Issue.state == definition.for_each.state))]
+        rows = []
+        for occ in found:
+            track = self.core.duty_track(occ.due, definition.reminders)
+            plan = self.core.plan_track(track, now)
+            base = {"duty_id": duty.id, "anchor": occ.anchor, "scheduled_due": track.due, "due": track.due,
+                    "state": OccurrenceState.OPEN, "touched": False, "note": "", "next_remind_at": plan.next_remind_at,
+                    "overdue_on": plan.overdue_on, "remind_after": now, "created_at": now}
+            if definition.for_each is None:
+                rows.append({**base, "period": occ.period, "issue_id": None})
+            else:
+                rows.extend({**base, "period": f"{occ.period} {ref}", "issue_id": issue_id}
+                            for issue_id, ref in issues or ())
+        if rows:
+            stmt = insert_ignore(session, DutyOccurrence.__table__, ["duty_id", "period"])
+            for i in range(0, len(rows), _CHUNK):
+                session.execute(stmt, rows[i:i + _CHUNK])
+        if issues is None or definition.for_each is None:
+            duty.generated_until = end
+        return len(rows)
+
+    # -- duties that follow issues -------------------------------------------------------------
+
+    def follow_issues(self, session: Session, issue_ids: Iterable[int], now: dt.datetime) -> None:
+        """Issues changed state: give those now in a per-issue duty's state their occurrences
+        from today on, and re-plan every open occurrence of theirs (silenced while an issue is out
+        of the state, re-armed when it comes back)."""
+        ids = list(dict.fromkeys(issue_ids))
+        if not ids:
+            return
+        today = self.calendar.local_date(now)
+        for duty in session.scalars(select(Duty).where(Duty.kind == DutyKind.RECURRING, Duty.active.is_(True))):
+            definition = DutyDef.model_validate(duty.spec)
+            if definition.for_each is None or duty.generated_until is None:
+                continue
+            for i in range(0, len(ids), _CHUNK):
+                entering = [(iid, f"{ledger}/{ref}") for iid, ledger, ref in session.execute(
+                    select(Issue.id, Ledger.name, Issue.ref).join(Ledger).where(
+                        Issue.id.in_(ids[i:i + _CHUNK]), Issue.state == definition.for_each.state))]
+                if entering:
+                    self._generate(session, duty, definition, today, now, issues=entering, start=today)
+        for i in range(0, len(ids), _CHUNK):
+            self.replan(session, occurrence_query().where(
+                OCCURRENCES.c.issue_id.in_(ids[i:i + _CHUNK]), OCCURRENCES.c.state == OccurrenceState.OPEN), now)
+
+    def replan(self, session: Session, stmt, now: dt.datetime) -> int:
+        """Store the core's plan for the occurrences ``stmt`` (an ``occurrence_query``) selects."""
+        session.flush()  # the rows must see the issues' new states
+        moves = []
+        for subject in self.core.occurrences(session, stmt):
+            plan = self.core.plan(subject, now)
+            moves.append({"b_id": subject.id, "b_next": plan.next_remind_at, "b_overdue": plan.overdue_on,
+                          "b_after": now})
+        if moves:
+            session.connection().execute(
+                update(OCCURRENCES).where(OCCURRENCES.c.id == bindparam("b_id"))
+                .values(next_remind_at=bindparam("b_next"), overdue_on=bindparam("b_overdue"),
+                        remind_after=bindparam("b_after")), moves)
+        return len(moves)
+
+    # -- ledger milestones ---------------------------------------------------------------------
+
+    def sync_milestones(self, session: Session, ledger: Ledger, milestones: list[Milestone],
+                        default_policy: ReminderPolicy, now: dt.datetime) -> None:
+        """One 'once' occurrence per milestone of the ledger's workflow, due from its feedback date."""
+        if ledger.feedback_date is None:
+            return
+        for ms in milestones:
+            key = f"{ledger.name}:{ms.name}"
+            policy = ms.reminders or default_policy
+            spec = {"milestone": ms.model_dump(mode="json"), "policy": policy.model_dump(mode="json")}
+            digest = spec_hash(spec)
+            duty = session.scalar(select(Duty).where(Duty.key == key))
+            if duty is None:
+                duty = Duty(key=key, title=ms.title, kind=DutyKind.MILESTONE, owners=list(ms.recipients),
+                            ledger_id=ledger.id, spec=spec, spec_hash=digest, active=True, created_at=now,
+                            updated_at=now)
+                session.add(duty)
+                session.flush()
+            elif duty.spec_hash != digest:
+                duty.title, duty.owners, duty.spec, duty.spec_hash, duty.updated_at = (
+                    ms.title, list(ms.recipients), spec, digest, now)
+            due = self.core.planner.effective_due(shift(ledger.feedback_date, ms, self.calendar))
+            occ = session.scalar(select(DutyOccurrence).where(DutyOccurrence.duty_id == duty.id))
+            plan = self.core.plan_track(self.core.duty_track(due, policy), now)
+            if occ is None:
+                session.add(DutyOccurrence(duty_id=duty.id, period=ONCE, anchor=ledger.feedback_date,
+                                           scheduled_due=due, due=due, state=OccurrenceState.OPEN, touched=False,
+                                           note="", next_remind_at=plan.next_remind_at, overdue_on=plan.overdue_on,
+                                           remind_after=now, created_at=now))
+            elif not occ.touched and occ.scheduled_due != due:
+                occ.anchor, occ.scheduled_due, occ.due = ledger.feedback_date, due, due
+                occ.next_remind_at, occ.overdue_on = plan.next_remind_at, plan.overdue_on
+
+    # -- people acting on occurrences ----------------------------------------------------------
+
+    def find(self, session: Session, key: str, period: str) -> DutyOccurrence:
+        duty = session.scalar(select(Duty).where(Duty.key == key))
+        if duty is None:
+            known = session.scalars(select(Duty.key).where(Duty.active.is_(True)).order_by(Duty.key).limit(30)).all()
+            raise NotFound(f"no duty {key!r}", hint=f"duties: {', '.join(known) or 'none'}")
+        occ = session.scalar(select(DutyOccurrence).where(DutyOccurrence.duty_id == duty.id,
+                                                          DutyOccurrence.period == period))
+        if occ is None:
+            periods = session.scalars(select(DutyOccurrence.period).where(DutyOccurrence.duty_id == duty.id)
+                                      .order_by(DutyOccurrence.anchor).limit(12)).all()
+            raise NotFound(f"duty {key!r} has no period {period!r}", hint=f"periods: {', '.join(periods) or 'none'}")
+        return occ
+
+    def done(self, session: Session, key: str, period: str, *, by: str, now: dt.datetime,
+             note: str = "") -> DutyOccurrence:
+        if not by.strip():
+            raise BadInput("say who did it: --by WHO")
+        occ = self.find(session, key, period)
+        if occ.state == OccurrenceState.DONE:
+            done_at = occ.done_at.isoformat() if occ.done_at else "?"
+            raise Refused(f"{key} {period} was already done by {occ.done_by} at {done_at}")
+        occ.state, occ.touched, occ.done_at, occ.done_by, occ.note = OccurrenceState.DONE, True, now, by, note
+        occ.next_remind_at = occ.overdue_on = None
+        return occ
+
+    def set_due(self, session: Session, key: str, period: str, due: dt.date, *, now: dt.datetime) -> DutyOccurrence:
+        occ = self.find(session, key, period)
+        occ.due, occ.touched = due, True
+        self.replan(session, occurrence_query().where(OCCURRENCES.c.id == occ.id), now)
+        session.refresh(occ)
+        return occ
+
+
+def list_occurrences(session: Session, start: dt.date, end: dt.date, today: dt.date) -> list[dict]:
+    stmt = (select(DutyOccurrence, Duty).join(Duty)
+            .where(and_(DutyOccurrence.due >= start, DutyOccurrence.due <= end))
+            .order_by(DutyOccurrence.due, Duty.key, DutyOccurrence.period))
+    out = []
+    for occ, duty in session.execute(stmt):
+        late = occ.overdue_on is not None and occ.overdue_on <= today
+        state = "done" if occ.state == OccurrenceState.DONE else ("overdue" if late else "open")
+        out.append({"duty": duty.key, "title": duty.title, "period": occ.period, "due": occ.due.isoformat(),
+                    "state": state, "scheduled_due": occ.scheduled_due.isoformat(),
+                    "done_by": occ.done_by, "owners": duty.owners})
+    return out

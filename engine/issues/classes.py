@@ -1,0 +1,68 @@
+"""Which states count as open, done and long-term, and the overview sentence they make.
+
+The seed report says "4个方面共26个具体问题，已全部整改完成，对于需要长期坚持的9个问题…" of a ledger with
+17 已完成 and 9 长期坚持: a 长期坚持 problem *is* rectified, its measures are merely kept up. So open
+(正在整改) are the states with a deadline rule, long-term (需长期坚持) the check-in state, done
+(已整改完成) every other state, long-term included. The board and the report both count this way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..config import Config
+from ..workflow.schema import WorkflowDef
+
+
+@dataclass(frozen=True)
+class StateClasses:
+    """Which workflow states count as open, done and long-term (see the module docstring)."""
+
+    open: frozenset[str]
+    done: frozenset[str]
+    long_term: frozenset[str]
+
+
+def classify(wf: WorkflowDef, done_states: Iterable[str] | None = None,
+             long_term_states: Iterable[str] | None = None) -> StateClasses:
+    """Open: states with a deadline rule; long-term: the check-in state; done: every other state
+    (so long-term ⊆ done). ``done_states`` / ``long_term_states`` override for workflows shaped
+    differently."""
+    names = [s.name for s in wf.states]
+    long_term = set(long_term_states if long_term_states is not None
+                    else ([wf.checkins.state] if wf.checkins else []))
+    done = set(done_states) if done_states is not None else {s for s in names if s not in wf.deadlines}
+    return StateClasses(frozenset(s for s in names if s not in done), frozenset(done), frozenset(long_term))
+
+
+def classes_for(config: Config, ledger_name: str | None, wf: WorkflowDef) -> StateClasses:
+    """The classes ``[report] done_states`` / ``long_term_states`` say (a ledger's own table first)."""
+    section = dict(config.report)
+    per = section.get("ledgers") if isinstance(section.get("ledgers"), dict) else {}
+    values = {**section, **(per.get(ledger_name or "") or {})}
+    return classify(wf, values.get("done_states"), values.get("long_term_states"))
+
+
+@dataclass(frozen=True)
+class Overview:
+    areas: int
+    categories: int
+    issues: int
+    done: int
+    open: int
+    long_term: int
+
+    def counted(self) -> str:
+        """4个方面共26个具体问题，已整改完成26个，正在整改0个，需长期坚持9个"""
+        return (f"{self.areas}个方面共{self.issues}个具体问题，已整改完成{self.done}个，"
+                f"正在整改{self.open}个，需长期坚持{self.long_term}个")
+
+    def sentence(self) -> str:
+        """The seed's wording when nothing is open, else the counted form."""
+        if self.issues and self.open == 0:
+            text = f"{self.areas}个方面共{self.issues}个具体问题，已全部整改完成"
+            if self.long_term:
+                text += f"，对于需要长期坚持的{self.long_term}个问题，做到立即整改，并将长期坚持"
+            return text
+        return self.counted()

@@ -1,0 +1,148 @@
+"""Questions asked of the ledger: find an issue by reference, list issues, count the board."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..errors import NotFound
+from ..store.models import Evidence, HistoryEntry, Issue, Ledger
+from ..workflow.registry import WorkflowRegistry
+from ..workflow.schema import WorkflowDef
+
+
+def find_ledger(session: Session, name: str | None) -> Ledger | None:
+    """The named ledger; ``None`` when no name is given (meaning: all ledgers)."""
+    if name is None:
+        return None
+    ledger = session.scalar(select(Ledger).where(Ledger.name == name))
+    if ledger is None:
+        known = session.scalars(select(Ledger.name).order_by(Ledger.name).limit(20)).all()
+        raise NotFound(f"no ledger named {name!r}", hint=f"ledgers: {', '.join(known) or 'none yet'}")
+    return ledger
+
+
+def resolve_ref(session: Session, ref: str, *, for_update: bool = False) -> Issue:
+    """``LEDGER/序号``, or a bare 序号 when exactly one ledger has it."""
+    stmt = select(Issue).join(Ledger)
+    if "/" in ref:
+        ledger_name, number = ref.rsplit("/", 1)
+        stmt = stmt.where(Ledger.name == ledger_name, Issue.ref == number)
+    else:
+        stmt = stmt.where(Issue.ref == ref)
+    if for_update:
+        stmt = stmt.with_for_update(of=Issue)
+    found = session.scalars(stmt.limit(2)).all()
+    if not found:
+        raise NotFound(f"no issue {ref!r}", hint="refer to an issue as LEDGER/序号, e.g. bishan-keji-2022/7")
+    if len(found) > 1:
+        ledgers = session.scalars(select(Ledger.name).join(Issue).where(Issue.ref == ref)).all()
+        raise NotFound(
+            f"issue {ref!r} is ambiguous: it exists in {len(ledgers)} ledgers",
+            hint="say which: " + ", ".join(f"{name}/{ref}" for name in ledgers[:5]),
+        )
+    return found[0]
+
+
+def issue_ref(issue: Issue) -> str:
+    return f"{issue.ledger.name}/{issue.ref}"
+
+
+def issue_dict(issue: Issue, workflow: WorkflowDef) -> dict[str, Any]:
+    return {
+        "ref": issue_ref(issue),
+        "ledger": issue.ledger.name,
+        "number": issue.ref,
+        "area": issue.area,
+        "category": issue.category,
+        "title": issue.title,
+        "measures": issue.measures,
+        "leader": issue.leader,
+        "department": issue.department,
+        "deadline": issue.deadline.isoformat() if issue.deadline else None,
+        "state": issue.state,
+        "state_label": workflow.label(issue.state),
+        "state_since": issue.state_since.isoformat(),
+        "workflow": f"{issue.workflow.name}@{issue.workflow.version}",
+    }
+
+
+def issue_detail(session: Session, issue: Issue, workflow: WorkflowDef) -> dict[str, Any]:
+    out = issue_dict(issue, workflow)
+    history = session.scalars(
+        select(HistoryEntry).where(HistoryEntry.issue_id == issue.id).order_by(HistoryEntry.at, HistoryEntry.id)
+    )
+    out["history"] = [
+        {"at": h.at.isoformat(), "by": h.by, "trigger": h.trigger, "from": h.from_state, "to": h.to_state,
+         "note": h.note}
+        for h in history
+    ]
+    evidence = session.scalars(select(Evidence).where(Evidence.issue_id == issue.id).order_by(Evidence.id))
+    out["evidence"] = [
+        {"file_name": e.file_name, "sha256": e.sha256, "size": e.size, "added_at": e.added_at.isoformat(),
+         "added_by": e.added_by}
+        for e in evidence
+    ]
+    out["triggers"] = workflow.triggers_from(issue.state)
+    return out
+
+
+def list_issues(session: Session, *, ledger: Ledger | None = None, state: str | None = None,
+                department: str | None = None) -> Iterator[Issue]:
+    stmt = select(Issue).join(Ledger)
+    if ledger is not None:
+        stmt = stmt.where(Issue.ledger_id == ledger.id)
+    if state is not None:
+        stmt = stmt.where(Issue.state == state)
+    if department is not None:
+        stmt = stmt.where(Issue.department == department)
+    stmt = stmt.order_by(Ledger.name, Issue.position, Issue.id).execution_options(yield_per=1000)
+    yield from session.scalars(stmt)
+
+
+@dataclass
+class Board:
+    issues: int
+    areas: int
+    categories: int
+    by_state: dict[str, int]
+    labels: dict[str, str]
+    by_area: list[tuple[str, dict[str, int]]]
+
+    def sentence(self) -> str:
+        """The overview the seed report opens with, e.g. 4个方面共26个具体问题，已完成17个，长期坚持9个."""
+        parts = [f"{self.areas}个方面共{self.issues}个具体问题"]
+        parts += [f"{self.labels.get(s, s)}{n}个" for s, n in self.by_state.items() if n]
+        return "，".join(parts)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"issues": self.issues, "areas": self.areas, "categories": self.categories,
+                "by_state": dict(self.by_state)}
+
+
+def status_board(session: Session, registry: WorkflowRegistry, *, ledger: Ledger | None,
+                 workflow_name: str) -> Board:
+    scope = [Issue.ledger_id == ledger.id] if ledger is not None else []
+    name = ledger.workflow_name if ledger is not None else workflow_name
+    workflow = registry.definition(registry.current(session, name))
+    by_state = {s.name: 0 for s in workflow.states}
+    labels = {s.name: s.label for s in workflow.states}
+    for state, n in session.execute(select(Issue.state, func.count()).where(*scope).group_by(Issue.state)):
+        by_state[state] = by_state.get(state, 0) + n
+    areas = session.scalar(
+        select(func.count()).select_from(
+            select(Issue.ledger_id, Issue.area).where(*scope, Issue.area != "").group_by(
+                Issue.ledger_id, Issue.area).subquery()))
+    categories = session.scalar(
+        select(func.count()).select_from(
+            select(Issue.ledger_id, Issue.category).where(*scope, Issue.category != "").group_by(
+                Issue.ledger_id, Issue.category).subquery()))
+    by_area: dict[str, dict[str, int]] = {}
+    order = select(Issue.area, Issue.state, func.count(), func.min(Issue.position)).where(*scope).group_by(
+        Issue.area, Issue.state).order_by(func.min(Issue.position))
+    for area, state, n, _ in session.execute(order):
+        by_area.setdefault(area or "—", {})[state] = n
+    return Board(sum(by_state.values()), areas or 0, categories or 0, by_state, labels, list(by_area.items()))

@@ -1,0 +1,135 @@
+"""The one transactional entry point for moving an issue: machine, history row, evidence.
+
+Everything a transition writes (the new state, its history entry, the evidence files, a new
+deadline) is written in the caller's transaction, so a refused or failed step leaves nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..errors import BadInput, Refused
+from ..reminders.subjects import ISSUES, issue_query
+from ..runtime import Runtime
+from ..store.models import Evidence, HistoryEntry, Issue, WorkflowVersion
+from ..workflow.machine import Subject
+from .queries import issue_ref, resolve_ref
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    file_name: str
+    sha256: str
+    size: int
+    content: bytes | None
+    path: str | None
+
+
+@dataclass(frozen=True)
+class Moved:
+    ref: str
+    trigger: str
+    from_state: str
+    to_state: str
+    at: dt.datetime
+
+
+def read_evidence(paths: list[Path], *, inline_max_bytes: int) -> list[EvidenceFile]:
+    """Read and hash evidence files before anything is written, so a missing file refuses early."""
+    out = []
+    for path in paths:
+        if not path.is_file():
+            raise BadInput(f"{path}: evidence file not found")
+        data = path.read_bytes()
+        inline = len(data) <= inline_max_bytes
+        out.append(EvidenceFile(path.name, hashlib.sha256(data).hexdigest(), len(data),
+                                data if inline else None, None if inline else str(path.resolve())))
+    return out
+
+
+def transition(
+    session: Session,
+    runtime: Runtime,
+    ref: str | Issue,
+    trigger: str,
+    *,
+    by: str,
+    now: dt.datetime,
+    note: str = "",
+    deadline: dt.date | None = None,
+    evidence: list[EvidenceFile] | None = None,
+) -> Moved:
+    """Fire ``trigger`` on the issue; raise ``Refused`` (writing nothing) when not allowed."""
+    if not by.strip():
+        raise BadInput("say who is acting: --by WHO")
+    issue = ref if isinstance(ref, Issue) else resolve_ref(session, ref, for_update=True)
+    evidence = evidence or []
+    version = session.get(WorkflowVersion, issue.workflow_id)  # identity map: usually no query
+    machine = runtime.registry.machine(version)
+
+    def count_evidence() -> int:
+        return session.scalar(select(func.count()).select_from(Evidence).where(Evidence.issue_id == issue.id)) or 0
+
+    subject = Subject(ref=issue_ref(issue), state=issue.state, deadline=issue.deadline, count_evidence=count_evidence,
+                      measures=issue.measures, leader=issue.leader, department=issue.department)
+    before = issue.state
+    after = machine.fire(subject, trigger, by=by, note=note, deadline=deadline, evidence=evidence)
+    if after != before:
+        issue.state = after
+        issue.state_since = now
+    if deadline is not None:
+        issue.deadline = deadline
+    issue.updated_at = now
+    if after != before or deadline is not None:
+        replan(session, runtime, issue, now)
+    session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger=trigger, from_state=before,
+                             to_state=after, note=note))
+    for item in evidence:
+        session.add(Evidence(issue_id=issue.id, file_name=item.file_name, sha256=item.sha256, size=item.size,
+                             content=item.content, path=item.path, added_at=now, added_by=by))
+    session.flush()
+    return Moved(subject.ref, trigger, before, after, now)
+
+
+def replan(session: Session, runtime: Runtime, issue: Issue, now: dt.datetime) -> None:
+    """The issue's state or deadline changed: follow its new deadline from now on.
+
+    Leaving a state stops that state's reminders: the next one is computed for the new state only.
+    The duties that follow the issue (a look-back while it is 长期坚持) are re-planned with it.
+    """
+    session.flush()
+    subject = runtime.core.issues(session, issue_query().where(ISSUES.c.id == issue.id))[0]
+    plan = runtime.core.plan(subject, now)
+    issue.remind_after = now
+    issue.next_remind_at, issue.due_on, issue.overdue_on = plan
+    runtime.duty_book.follow_issues(session, [issue.id], now)
+
+
+def checkin(session: Session, runtime: Runtime, ref: str, *, by: str, now: dt.datetime, ok: bool,
+            note: str = "") -> Moved:
+    """Record a long-term item's check-in; a failed one reopens the issue (the problem rebounded)."""
+    if not by.strip():
+        raise BadInput("say who is checking in: --by WHO")
+    issue = resolve_ref(session, ref, for_update=True)
+    version = session.get(WorkflowVersion, issue.workflow_id)
+    rule = runtime.registry.definition(version).checkins
+    if rule is None or issue.state != rule.state:
+        wanted = rule.state if rule else "a state with check-ins"
+        raise Refused(f"{issue_ref(issue)}: check-ins are for issues in {wanted}; this one is {issue.state}")
+    if not ok:
+        if not note.strip():
+            raise BadInput("a failed check-in needs --note saying what went wrong")
+        return transition(session, runtime, issue, "reopen", by=by, now=now, note=f"回头看未通过：{note}")
+    issue.last_checkin_at = now
+    issue.updated_at = now
+    session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger="checkin", from_state=issue.state,
+                             to_state=issue.state, note=note))
+    replan(session, runtime, issue, now)
+    session.flush()
+    return Moved(issue_ref(issue), "checkin", issue.state, issue.state, now)

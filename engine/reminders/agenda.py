@@ -1,0 +1,214 @@
+"""What is open and when it is due: the lists the board, the report and the ICS feed show.
+
+Rows are chosen in SQL by the plan the core stored on them (``due_on``, ``overdue_on``: range
+reads of an index, paged), and each row shown is then asked of the core itself: its track, what is
+due, how late it is. So a list costs what it shows, and never disagrees with the reminders people
+receive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from ..store.kinds import DutyKind, OccurrenceState
+from ..store.models import Duty, IssueDepartment, Ledger
+from .core import ReminderCore
+from .planner import Lateness, Track
+from .subjects import ISSUES, OCCURRENCES, IssueSubject, OccurrenceSubject, issue_query, occurrence_query
+
+def natural(ref: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key for 序号: 2 before 10, as people number them."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", ref) if p)
+
+
+@dataclass(frozen=True)
+class DeadlineItem:
+    """An issue's current deadline (``kind`` "deadline") or next check-in (``kind`` "checkin")."""
+
+    kind: str
+    subject_row: IssueSubject
+    state_label: str
+    rule_title: str  # what is due: 制定整改方案, 整改时限, 回头看
+    track: Track
+    late: Lateness
+
+    def __getattr__(self, name: str) -> Any:  # ledger, ref, title, leader… of the issue
+        return getattr(self.subject_row, name)
+
+    @property
+    def issue_id(self) -> int:
+        return self.subject_row.id
+
+    @property
+    def subject(self) -> str:
+        return self.subject_row.key
+
+    @property
+    def due(self) -> dt.date:  # the effective due date (moved off holidays)
+        return self.track.due
+
+
+@dataclass(frozen=True)
+class DutyItem:
+    """One occurrence of a recurring duty or ledger milestone (or a look-back for one issue)."""
+
+    occurrence: OccurrenceSubject
+    due: dt.date
+    done_at: dt.datetime | None
+    done_by: str | None
+    track: Track | None  # None once done, or while its issue is out of the look-back's state
+    late: Lateness
+
+    occurrence_id = property(lambda self: self.occurrence.id)
+    key = property(lambda self: self.occurrence.duty_key)
+    title = property(lambda self: self.occurrence.duty_title)
+    kind = property(lambda self: self.occurrence.duty_kind)
+    period = property(lambda self: self.occurrence.period)
+    owners = property(lambda self: self.occurrence.owners)
+    state = property(lambda self: self.occurrence.state)
+    ledger = property(lambda self: self.occurrence.ledger)
+    issue_ref = property(lambda self: self.occurrence.issue_key)
+    issue_id = property(lambda self: self.occurrence.issue_id)
+    issue_leader = property(lambda self: self.occurrence.issue_leader)
+    issue_department = property(lambda self: self.occurrence.issue_department)
+
+
+# -- issues -------------------------------------------------------------------------------------
+
+
+def _issue_filters(ledger: Ledger | None, department: str | None, ledger_ids: Sequence[int] | None
+                   ) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [ISSUES.c.due_on.is_not(None)]
+    if ledger is not None:
+        where.append(ISSUES.c.ledger_id == ledger.id)
+    if ledger_ids is not None:
+        where.append(ISSUES.c.ledger_id.in_(ledger_ids) if ledger_ids else false())
+    if department:
+        where.append(ISSUES.c.id.in_(_of_department(department)))
+    return where
+
+
+def _of_department(department: str) -> Select:
+    return select(IssueDepartment.issue_id).where(IssueDepartment.department == department)
+
+
+def _window(today: dt.date, overdue: bool | None, due_until: dt.date | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if overdue is True:
+        where.append(ISSUES.c.overdue_on <= today)
+    elif overdue is False:
+        where.append(ISSUES.c.overdue_on > today)
+    if due_until is not None:
+        where.append(ISSUES.c.due_on <= due_until)
+    return where
+
+
+def deadline_query(today: dt.date, *, ledger: Ledger | None = None, department: str | None = None,
+                   overdue: bool | None = None, due_until: dt.date | None = None,
+                   ledger_ids: Sequence[int] | None = None) -> Select:
+    """The issues following a deadline, filtered in SQL, most urgent first."""
+    order = (ISSUES.c.overdue_on, ISSUES.c.due_on, ISSUES.c.ledger_id, ISSUES.c.position, ISSUES.c.id)
+    return (issue_query().where(*_issue_filters(ledger, department, ledger_ids),
+                                *_window(today, overdue, due_until)).order_by(*order))
+
+
+def count_deadlines(session: Session, today: dt.date, *, ledger: Ledger | None = None,
+                    department: str | None = None, overdue: bool | None = None, due_until: dt.date | None = None,
+                    ledger_ids: Sequence[int] | None = None) -> int:
+    """How many issues ``open_deadlines`` lists without a limit."""
+    where = [*_issue_filters(ledger, department, ledger_ids), *_window(today, overdue, due_until)]
+    return session.scalar(select(func.count()).select_from(ISSUES).where(*where)) or 0
+
+
+def deadline_item(core: ReminderCore, subject: IssueSubject, today: dt.date) -> DeadlineItem | None:
+    track = core.track(subject)
+    if track is None:
+        return None
+    rule = subject.workflow.deadlines.get(subject.state)
+    return DeadlineItem("deadline" if rule is not None else "checkin", subject, subject.workflow.label(subject.state),
+                        core.what(subject), track, core.planner.lateness(track, today))
+
+
+def open_deadlines(session: Session, core: ReminderCore, today: dt.date, *, ledger: Ledger | None = None,
+                   department: str | None = None, overdue: bool | None = None, due_until: dt.date | None = None,
+                   ledger_ids: Sequence[int] | None = None, limit: int | None = None,
+                   offset: int = 0) -> list[DeadlineItem]:
+    """Issues following a deadline (or a check-in) today, most overdue first, then soonest due."""
+    stmt = deadline_query(today, ledger=ledger, department=department, overdue=overdue, due_until=due_until,
+                          ledger_ids=ledger_ids)
+    if limit is not None:
+        stmt = stmt.limit(limit).offset(offset)
+    items = (deadline_item(core, subject, today) for subject in core.issues(session, stmt))
+    return [item for item in items if item is not None]
+
+
+# -- duty occurrences ---------------------------------------------------------------------------
+
+
+def _owned_duties(session: Session, department: str) -> list[int]:
+    """Duties whose owners name the department (the duties table is small: read it whole)."""
+    return [duty_id for duty_id, owners in session.execute(select(Duty.id, Duty.owners)) if department in (owners or [])]
+
+
+def occurrence_filters(session: Session, *, start: dt.date | None = None, end: dt.date | None = None,
+                       ledger: Ledger | None = None, department: str | None = None, open_only: bool = False,
+                       issue_id: int | None = None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    o = OCCURRENCES.c
+    if start is not None:
+        where.append(o.due >= start)
+    if end is not None:
+        where.append(o.due <= end)
+    if open_only:
+        where.append(o.state == OccurrenceState.OPEN)
+    if issue_id is not None:
+        where.append(o.issue_id == issue_id)
+    if ledger is not None:
+        # its milestones, the recurring duties of no ledger, and look-backs of its own issues
+        own = select(Duty.id).where(Duty.ledger_id == ledger.id, Duty.kind == DutyKind.MILESTONE)
+        general = select(Duty.id).where(Duty.ledger_id.is_(None))
+        mine = select(ISSUES.c.id).where(ISSUES.c.ledger_id == ledger.id)
+        where.append(or_(o.duty_id.in_(own), (o.duty_id.in_(general) & (o.issue_id.is_(None) | o.issue_id.in_(mine)))))
+    if department:
+        owned = _owned_duties(session, department)
+        where.append(or_(o.duty_id.in_(owned) if owned else false(), o.issue_id.in_(_of_department(department))))
+    return where or [true()]
+
+
+def duty_items(session: Session, core: ReminderCore, today: dt.date, *, start: dt.date | None = None,
+               end: dt.date | None = None, ledger: Ledger | None = None, department: str | None = None,
+               open_only: bool = False, overdue: bool | None = None, issue_id: int | None = None,
+               limit: int | None = None) -> list[DutyItem]:
+    """Duty occurrences due in ``[start, end]`` (either open-ended), by due date.
+
+    Open occurrences whose look-back is not followed now (the issue left the state) are left out,
+    as the sweep leaves them out; done ones are listed as done.
+    """
+    where = occurrence_filters(session, start=start, end=end, ledger=ledger, department=department,
+                               open_only=open_only, issue_id=issue_id)
+    if overdue is True:
+        where.append(OCCURRENCES.c.overdue_on <= today)
+    elif overdue is False:
+        where.append(or_(OCCURRENCES.c.overdue_on > today, OCCURRENCES.c.overdue_on.is_(None)))
+    stmt = occurrence_query().where(*where).order_by(OCCURRENCES.c.due, OCCURRENCES.c.duty_id, OCCURRENCES.c.period)
+    if limit:
+        stmt = stmt.limit(limit)
+    done = {} if open_only else {i: (at, by) for i, at, by in session.execute(
+        select(OCCURRENCES.c.id, OCCURRENCES.c.done_at, OCCURRENCES.c.done_by)
+        .where(*where, OCCURRENCES.c.state == OccurrenceState.DONE))}
+    out = []
+    for occ in core.occurrences(session, stmt):
+        track = core.track(occ)
+        if occ.state == OccurrenceState.OPEN and track is None:
+            continue
+        late = core.planner.lateness(track, today) if track is not None else Lateness()
+        done_at, done_by = done.get(occ.id, (None, None))
+        out.append(DutyItem(occ, track.due if track else occ.due, done_at, done_by, track, late))
+    return out

@@ -1,0 +1,305 @@
+"""The reminder core: what is due, for whom, and why — the one answer every reader asks.
+
+For any subject (an issue in a state with a deadline, a long-term item's check-in, a duty
+occurrence, a ledger milestone, a look-back for one issue) the core gives its ``Track`` (the
+deadline it follows), the next reminder after an instant, the catch-up reminder for a missed
+window, every reminder in a window, how late it is today, who hears about it and the facts they
+are told. The sweep writes what it says, the preview predicts with it, the board, the report and
+the ICS feed list with it; nothing else computes a due date or a recipient.
+
+What the core says about a subject is also stored on its row (``next_remind_at``, ``due_on``,
+``overdue_on``: see ``plan``) so that "what is due" is an indexed query. The stored columns are a
+cache of this module's answer, refreshed whenever the row's inputs change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import Row, Select, select
+from sqlalchemy.orm import Session
+
+from ..calendar import WorkCalendar
+from ..store.models import Duty, WorkflowVersion
+from ..workflow.rules import ReminderPolicy
+from ..workflow.schema import WorkflowDef
+from ..store.kinds import ReminderKind, SubjectKind
+from .facts import ReminderFacts
+from .planner import Lateness, Planner, Reminder, Track, shift
+from .subjects import IssueSubject, OccurrenceSubject
+
+Subject = IssueSubject | OccurrenceSubject
+
+CALENDAR_REMINDER_AT = dt.time(9, 0)
+CALENDAR_RULE = "official-schedule"
+
+
+class Plan(NamedTuple):
+    """The core's answer as stored on a subject's row."""
+
+    next_remind_at: dt.datetime | None
+    due_on: dt.date | None  # the effective due date of the track (None: nothing followed)
+    overdue_on: dt.date | None  # the first working day it counts as overdue
+
+
+NOTHING = Plan(None, None, None)
+
+
+def dedupe_key(subject: str, rule: str, occurrence: str) -> str:
+    """The reminder's unique key: written once, whatever crashes or second daemons do."""
+    return f"{subject}|{rule}|{occurrence}"
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    text = json.dumps(spec, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def duty_policy(kind: str, spec: dict[str, Any]) -> tuple[ReminderPolicy, str | None]:
+    """A duty's reminder policy and the state a per-issue duty follows, from its stored spec."""
+    raw = spec.get("policy") if kind == "milestone" else spec.get("reminders")
+    policy = ReminderPolicy.model_validate(raw) if raw is not None else ReminderPolicy(before_working_days=(3, 1))
+    each = spec.get("for_each") if kind == "recurring" else None
+    return policy, (each or {}).get("state")
+
+
+class ReminderCore:
+    """Answers about subjects on one calendar; see the module docstring."""
+
+    def __init__(self, calendar: WorkCalendar, definition: Callable[[WorkflowVersion], WorkflowDef],
+                 admins: Iterable[str] = ()):
+        self.calendar = calendar
+        self.planner = Planner(calendar)
+        self.admins = tuple(admins)
+        self._definition = definition
+        self._workflows: dict[str, WorkflowDef] = {}
+        self._policies: dict[tuple[int, str], tuple[ReminderPolicy, str | None]] = {}
+        self._issue_track = lru_cache(maxsize=65536)(self._compute_issue_track)
+        self.duty_track = lru_cache(maxsize=65536)(self._duty_track)
+
+    # -- subjects from rows ----------------------------------------------------------------
+
+    def workflow(self, session: Session, workflow_id: int, wf_hash: str) -> WorkflowDef:
+        """The definition of a workflow version (versions never change: cached by content hash)."""
+        wf = self._workflows.get(wf_hash)
+        if wf is None:
+            version = session.get(WorkflowVersion, workflow_id)
+            if version is None:  # pragma: no cover - a foreign key guarantees it
+                raise LookupError(f"workflow version {workflow_id} is missing")
+            wf = self._workflows[wf_hash] = self._definition(version)
+        return wf
+
+    def issue(self, session: Session, row: Row[Any]) -> IssueSubject:
+        """An ``IssueSubject`` from a row of ``subjects.issue_query()``."""
+        m = row._mapping
+        return IssueSubject(**m, workflow=self.workflow(session, m["workflow_id"], m["wf_hash"]))
+
+    def issues(self, session: Session, stmt: Select) -> list[IssueSubject]:
+        return [self.issue(session, r) for r in session.execute(stmt)]
+
+    def occurrence(self, session: Session, row: Row[Any]) -> OccurrenceSubject:
+        """An ``OccurrenceSubject`` from a row of ``subjects.occurrence_query()``."""
+        m = row._mapping
+        policy, each = self._duty_policy(session, m["duty_id"], m["spec_hash"], m["duty_kind"])
+        own = m["own_ledger_id"]
+        return OccurrenceSubject(
+            id=m["id"], duty_id=m["duty_id"], duty_key=m["duty_key"], duty_title=m["duty_title"],
+            duty_kind=m["duty_kind"], owners=tuple(m["owners"] or ()), period=m["period"], due=m["due"],
+            state=m["state"], remind_after=m["remind_after"], created_at=m["created_at"],
+            ledger_id=own if own is not None else m["issue_ledger_id"],
+            ledger=m["own_ledger"] if own is not None else m["issue_ledger"], issue_id=m["issue_id"],
+            issue_ref=m["issue_ref"], issue_leader=m["issue_leader"], issue_department=m["issue_department"],
+            issue_state=m["issue_state"], policy=policy, for_each_state=each)
+
+    def occurrences(self, session: Session, stmt: Select) -> list[OccurrenceSubject]:
+        return [self.occurrence(session, r) for r in session.execute(stmt)]
+
+    def _duty_policy(self, session: Session, duty_id: int, digest: str, kind: str
+                     ) -> tuple[ReminderPolicy, str | None]:
+        key = (duty_id, digest)
+        found = self._policies.get(key)
+        if found is None:
+            spec = session.scalar(select(Duty.spec).where(Duty.id == duty_id)) or {}
+            found = self._policies[key] = duty_policy(kind, spec)
+        return found
+
+    # -- tracks ----------------------------------------------------------------------------
+
+    def track(self, subject: Subject) -> Track | None:
+        """The deadline the subject follows now; None when it follows none (nothing to remind)."""
+        if isinstance(subject, IssueSubject):
+            return self.issue_track(subject.workflow, subject.wf_hash, subject.state, subject.deadline,
+                                    subject.feedback, self.calendar.local_date(subject.state_since),
+                                    None if subject.last_checkin_at is None
+                                    else self.calendar.local_date(subject.last_checkin_at))
+        if subject.state != "open":
+            return None
+        if subject.for_each_state is not None and subject.issue_state != subject.for_each_state:
+            return None  # the issue left the state the look-back is for
+        return self.duty_track(subject.due, subject.policy)
+
+    def issue_track(self, workflow: WorkflowDef, wf_hash: str, state: str, deadline: dt.date | None,
+                    feedback: dt.date | None, since: dt.date, checkin: dt.date | None) -> Track | None:
+        """The track of an issue in ``state`` (dates local), for rows not in the store yet (an import)."""
+        self._workflows.setdefault(wf_hash, workflow)
+        return self._issue_track(wf_hash, state, deadline, feedback, since, checkin)
+
+    def _compute_issue_track(self, wf_hash: str, state: str, deadline: dt.date | None, feedback: dt.date | None,
+                             since: dt.date, checkin: dt.date | None) -> Track | None:
+        wf = self._workflows[wf_hash]
+        rule = wf.deadlines.get(state)
+        if rule is not None:
+            anchor = {"feedback": feedback, "entered": since, "deadline": deadline}[rule.anchor]
+            if anchor is None:
+                return None
+            return Track(due=self.planner.effective_due(shift(anchor, rule, self.calendar)), policy=wf.reminders)
+        checkins = wf.checkins
+        if checkins is not None and state == checkins.state:
+            base = max(since, checkin) if checkin else since
+            due = self.planner.effective_due(base + relativedelta(months=checkins.every_months))
+            return Track(due=due, policy=wf.reminders, due_kind=ReminderKind.CHECKIN,
+                         before_kind=ReminderKind.CHECKIN, overdue_from=checkins.grace_working_days + 1)
+        return None
+
+    def _duty_track(self, due: dt.date, policy: ReminderPolicy) -> Track:
+        """The track of a duty occurrence due on ``due`` (see ``track`` for when one is followed)."""
+        return Track(due=self.planner.effective_due(due), policy=policy, due_kind=ReminderKind.DUTY,
+                     before_kind=ReminderKind.DUTY)
+
+    def what(self, subject: Subject) -> str:
+        """What is due, in the words of the rule: 制定整改方案, 整改时限, 回头看, or the duty's title."""
+        if isinstance(subject, OccurrenceSubject):
+            return subject.duty_title
+        rule = subject.workflow.deadlines.get(subject.state)
+        if rule is not None:
+            return rule.title or "整改时限"
+        return "回头看"
+
+    # -- reminders -------------------------------------------------------------------------
+
+    def _swept_until(self, subject: Subject) -> dt.datetime:
+        if isinstance(subject, IssueSubject):
+            return subject.remind_after or subject.state_since
+        return subject.remind_after or subject.created_at
+
+    def catch_up(self, subject: Subject, now: dt.datetime) -> Reminder | None:
+        """The one reminder a sweep at ``now`` writes (the latest of a missed window), if any."""
+        track = self.track(subject)
+        return None if track is None else self.planner.catch_up(track, self._swept_until(subject), now)
+
+    def next_after(self, subject: Subject, instant: dt.datetime) -> dt.datetime | None:
+        track = self.track(subject)
+        return None if track is None else self.planner.next_after(track, instant)
+
+    def between(self, subject: Subject, start: dt.datetime, end: dt.datetime) -> list[Reminder]:
+        """Every reminder in ``(start, end]``, as a sweep running all along would write them."""
+        track = self.track(subject)
+        if track is None:
+            return []
+        # Nothing before what was already swept: those windows are the past the sweep has seen.
+        return self.planner.between(track, max(start, self._swept_until(subject)), end)
+
+    def plan(self, subject: Subject, now: dt.datetime) -> Plan:
+        """What to store on the subject's row after it was looked at ``now``."""
+        return self.plan_track(self.track(subject), now)
+
+    def plan_track(self, track: Track | None, now: dt.datetime) -> Plan:
+        if track is None:
+            return NOTHING
+        return Plan(self.planner.next_after(track, now), track.due, self.planner.overdue_on(track))
+
+    def lateness(self, subject: Subject, today: dt.date) -> Lateness:
+        track = self.track(subject)
+        return Lateness() if track is None else self.planner.lateness(track, today)
+
+    # -- who hears and what they are told --------------------------------------------------
+
+    def recipients(self, subject: Subject, due: Reminder | None = None) -> list[str]:
+        """The issue's leader and department, a duty's owners, then whoever an escalation adds."""
+        added = due.add if due is not None else ()
+        if isinstance(subject, IssueSubject):
+            names: Iterable[str] = (subject.leader, subject.department, *added)
+        else:
+            names = (subject.issue_leader or "", subject.issue_department or "", *subject.owners, *added)
+        out: list[str] = []
+        for name in names:
+            name = (name or "").strip()
+            if name and name not in out:
+                out.append(name)
+        return out
+
+    def facts(self, subject: Subject, due: Reminder) -> ReminderFacts:
+        track = self.track(subject)
+        policy = track.policy if track is not None else ReminderPolicy()
+        common: dict[str, Any] = {"what": self.what(subject), "level": due.level,
+                                  "item_template": policy.item_template, "urgent": policy.urgent}
+        if isinstance(subject, IssueSubject):
+            return ReminderFacts(subject_kind=SubjectKind.ISSUE, title=subject.title, ledger=subject.ledger,
+                                 ref=subject.ref, state=subject.state, leader=subject.leader,
+                                 department=subject.department, area=subject.area, category=subject.category,
+                                 **common)
+        kind = SubjectKind.MILESTONE if subject.duty_kind == "milestone" else SubjectKind.DUTY
+        return ReminderFacts(subject_kind=kind, title=subject.duty_title, ledger=subject.ledger,
+                             ref=subject.issue_ref, state=subject.issue_state, leader=subject.issue_leader or "",
+                             department=subject.issue_department or "", duty=subject.duty_key,
+                             period=subject.period, **common)
+
+    def reminder(self, subject: Subject, due: Reminder) -> dict[str, Any]:
+        """The ``reminders`` row the sweep writes for ``due`` of ``subject``."""
+        track = self.track(subject)
+        if isinstance(subject, IssueSubject):
+            occurrence, ids = due.occurrence, {"ledger_id": subject.ledger_id, "issue_id": subject.id,
+                                               "occurrence_id": None}
+        else:
+            occurrence = f"{subject.period}@{due.occurrence}"
+            ids = {"ledger_id": subject.ledger_id, "issue_id": subject.issue_id, "occurrence_id": subject.id}
+        return {"dedupe_key": dedupe_key(subject.key, due.rule, occurrence), "at": due.at, "subject": subject.key,
+                "kind": due.kind, "rule": due.rule, "occurrence": occurrence,
+                "recipients": self.recipients(subject, due), "due": track.due if track else None,
+                "days_overdue": due.days_overdue, "details": self.facts(subject, due).stored(), **ids}
+
+    # -- the calendar itself ---------------------------------------------------------------
+
+    def calendar_reminders(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+        """From 1 December, each working day, remind the administrators to enter next year's schedule.
+
+        The rows a sweep running all along writes in ``(start, end]``: one per working day of a
+        December whose following year the calendar does not cover yet.
+        """
+        out = []
+        day = self.calendar.local_date(start)
+        last = self.calendar.local_date(end)
+        while day <= last:
+            if day.month != 12:
+                day = dt.date(day.year, 12, 1)
+                continue
+            at = self.calendar.at_local(day, CALENDAR_REMINDER_AT)
+            if start < at <= end and self.calendar.is_workday(day) and not self.calendar.covers(day.year + 1):
+                out.append(self._calendar_row(day, at))
+            day += dt.timedelta(days=1)
+        return out
+
+    def calendar_catch_up(self, now: dt.datetime) -> dict[str, Any] | None:
+        """Today's calendar reminder if it has fallen due (a downtime sends today's, not each missed day's)."""
+        today = self.calendar.local_date(now)
+        at = self.calendar.at_local(today, CALENDAR_REMINDER_AT)
+        if today.month != 12 or at > now or not self.calendar.is_workday(today) or self.calendar.covers(today.year + 1):
+            return None
+        return self._calendar_row(today, at)
+
+    def _calendar_row(self, day: dt.date, at: dt.datetime) -> dict[str, Any]:
+        year = day.year + 1
+        subject = f"calendar:{year}"
+        facts = ReminderFacts(subject_kind=SubjectKind.CALENDAR, year=year,
+                              title=f"录入{year}年国务院节假日安排（extra_holidays / extra_workdays）",
+                              what=f"录入{year}年节假日安排")
+        return {"dedupe_key": dedupe_key(subject, CALENDAR_RULE, day.isoformat()), "at": at, "subject": subject,
+                "kind": ReminderKind.DUTY, "rule": CALENDAR_RULE, "occurrence": day.isoformat(),
+                "recipients": list(self.admins), "due": dt.date(year, 1, 1), "days_overdue": 0,
+                "details": facts.stored(), "ledger_id": None, "issue_id": None, "occurrence_id": None}

@@ -1,0 +1,66 @@
+"""What reminders would fall due between two instants, and those already written. Read-only.
+
+The preview asks the core exactly what the sweep asks, over the rows whose next reminder falls by
+the end of the window (the index the sweep reads), so it predicts what the sweep will write as
+long as nothing changes in between: states and deadlines are taken as they are now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..store.kinds import OccurrenceState
+from ..store.models import Ledger, Reminder
+from .core import ReminderCore
+from .subjects import ISSUES, OCCURRENCES, issue_query, occurrence_query
+
+# A window longer than this is refused: every working day of it is a reminder per overdue row.
+MAX_WINDOW = dt.timedelta(days=3 * 366)
+
+
+def preview(session: Session, core: ReminderCore, start: dt.datetime, end: dt.datetime,
+            ledger: Ledger | None = None) -> list[dict[str, Any]]:
+    """Every reminder in ``(start, end]`` as a sweep running all along would write it (``reminders`` rows)."""
+    out: list[dict[str, Any]] = []
+    issues = issue_query().where(ISSUES.c.next_remind_at <= end)
+    occurrences = occurrence_query().where(OCCURRENCES.c.next_remind_at <= end,
+                                           OCCURRENCES.c.state == OccurrenceState.OPEN)
+    if ledger is not None:
+        issues = issues.where(ISSUES.c.ledger_id == ledger.id)
+    subjects = [*core.issues(session, issues), *core.occurrences(session, occurrences)]
+    for subject in subjects:
+        if ledger is not None and subject.ledger_id != ledger.id:
+            continue
+        out.extend(core.reminder(subject, due) for due in core.between(subject, start, end))
+    if ledger is None:
+        out.extend(core.calendar_reminders(start, end))
+    out.sort(key=lambda r: (r["at"], r["subject"], r["rule"]))
+    return out
+
+
+def entry(row: dict[str, Any], tz: dt.tzinfo) -> dict[str, Any]:
+    """A reminder row (predicted or written) as ``remind preview`` / ``remind list`` print it."""
+    details = row.get("details") or {}
+    return {"at": row["at"].astimezone(tz).isoformat(), "subject": row["subject"], "kind": str(row["kind"]),
+            "rule": row["rule"], "recipients": list(row["recipients"]), "occurrence": row["occurrence"],
+            "days_overdue": row["days_overdue"], "due": row["due"].isoformat() if row["due"] else None,
+            "title": details.get("title", ""), "key": row["dedupe_key"]}
+
+
+def written(session: Session, tz: dt.tzinfo, ledger: Ledger | None = None, limit: int | None = None
+            ) -> list[dict[str, Any]]:
+    stmt = select(Reminder).order_by(Reminder.at, Reminder.id)
+    if ledger is not None:
+        stmt = stmt.where(Reminder.ledger_id == ledger.id)
+    if limit:
+        stmt = stmt.limit(limit)
+    out = []
+    for r in session.scalars(stmt):
+        row = {c: getattr(r, c) for c in ("at", "subject", "kind", "rule", "recipients", "occurrence",
+                                         "days_overdue", "due", "details", "dedupe_key")}
+        out.append({**entry(row, tz), "written_at": r.created_at.astimezone(tz).isoformat()})
+    return out

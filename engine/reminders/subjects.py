@@ -1,0 +1,123 @@
+"""The subjects reminders are about, and the one query shape each is read with.
+
+Every reader (sweep, preview, board, ICS, report) selects a subject's rows through these queries
+and adds its own ``where``: the sweep "next reminder by now", the board "overdue by today", an
+issue page "this id". So every reader sees the same columns and the core turns them into the same
+tracks. A subject is a plain frozen value: the core never needs a session to answer about one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import aliased
+
+from ..store.models import Duty, DutyOccurrence, Issue, Ledger, WorkflowVersion
+from ..workflow.rules import ReminderPolicy
+from ..workflow.schema import WorkflowDef
+
+
+@dataclass(frozen=True)
+class IssueSubject:
+    """An issue of a ledger, following the deadline of its state (or its next check-in)."""
+
+    id: int
+    ledger_id: int
+    ledger: str
+    ref: str
+    title: str
+    area: str
+    category: str
+    leader: str
+    department: str
+    state: str
+    deadline: dt.date | None
+    feedback: dt.date | None  # the ledger's feedback date
+    state_since: dt.datetime
+    last_checkin_at: dt.datetime | None
+    remind_after: dt.datetime | None
+    workflow_id: int
+    wf_hash: str
+    workflow: WorkflowDef = field(compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        """How reminders, history and people name it: ``LEDGER/序号``."""
+        return f"{self.ledger}/{self.ref}"
+
+
+@dataclass(frozen=True)
+class OccurrenceSubject:
+    """One period of a duty, a ledger milestone, or a look-back for one issue."""
+
+    id: int
+    duty_id: int
+    duty_key: str
+    duty_title: str
+    duty_kind: str  # recurring | milestone
+    owners: tuple[str, ...]
+    period: str
+    due: dt.date
+    state: str  # open | done
+    remind_after: dt.datetime | None
+    created_at: dt.datetime
+    ledger_id: int | None  # the milestone's ledger, else the ledger of the issue it is for
+    ledger: str | None
+    issue_id: int | None
+    issue_ref: str | None
+    issue_leader: str | None
+    issue_department: str | None
+    issue_state: str | None
+    policy: ReminderPolicy = field(compare=False, repr=False)
+    for_each_state: str | None = None  # a look-back exists only while its issue is in this state
+
+    @property
+    def key(self) -> str:
+        """The reminder subject: the duty key (``LEDGER:milestone`` for a milestone)."""
+        return self.duty_key
+
+    @property
+    def issue_key(self) -> str | None:
+        return f"{self.ledger}/{self.issue_ref}" if self.issue_ref is not None else None
+
+
+_I = Issue.__table__
+_L = Ledger.__table__
+_W = WorkflowVersion.__table__
+
+
+def issue_query() -> Select:
+    """The columns of an ``IssueSubject`` (a reader adds its ``where`` and ``order_by``)."""
+    return (select(_I.c.id, _I.c.ledger_id, _L.c.name.label("ledger"), _I.c.ref, _I.c.title, _I.c.area,
+                   _I.c.category, _I.c.leader, _I.c.department, _I.c.state, _I.c.deadline,
+                   _L.c.feedback_date.label("feedback"), _I.c.state_since, _I.c.last_checkin_at,
+                   _I.c.remind_after, _I.c.workflow_id, _W.c.content_hash.label("wf_hash"))
+            .select_from(_I.join(_L, _L.c.id == _I.c.ledger_id).join(_W, _W.c.id == _I.c.workflow_id)))
+
+
+_O = DutyOccurrence.__table__
+_D = Duty.__table__
+_OWN = aliased(Ledger, name="own_ledger")  # a milestone's ledger
+_OF = aliased(Ledger, name="issue_ledger")  # the ledger of the issue a look-back is for
+
+
+def occurrence_query() -> Select:
+    """The columns of an ``OccurrenceSubject`` (and of the duty the core reads its policy from)."""
+    return (select(_O.c.id, _O.c.duty_id, _D.c.key.label("duty_key"), _D.c.title.label("duty_title"),
+                   _D.c.kind.label("duty_kind"), _D.c.owners, _D.c.spec_hash, _O.c.period, _O.c.due, _O.c.state,
+                   _O.c.remind_after, _O.c.created_at, _D.c.ledger_id.label("own_ledger_id"),
+                   _OWN.name.label("own_ledger"), _O.c.issue_id, _I.c.ref.label("issue_ref"),
+                   _I.c.leader.label("issue_leader"), _I.c.department.label("issue_department"),
+                   _I.c.state.label("issue_state"), _I.c.ledger_id.label("issue_ledger_id"),
+                   _OF.name.label("issue_ledger"))
+            .select_from(_O.join(_D, _D.c.id == _O.c.duty_id)
+                         .outerjoin(_OWN, _OWN.id == _D.c.ledger_id)
+                         .outerjoin(_I, _I.c.id == _O.c.issue_id)
+                         .outerjoin(_OF, _OF.id == _I.c.ledger_id)))
+
+
+OCCURRENCES = _O
+ISSUES = _I
+DUTIES = _D

@@ -1,0 +1,114 @@
+"""The sweep: write every reminder due at ``now``, exactly once.
+
+Shaped like healthchecks' ``sendalerts``: the next-due instant is an indexed column; the sweep
+takes the rows whose instant has come (an index range scan: the work follows what is due, not
+the size of the table), asks the core for each one's catch-up reminder, writes it under its
+unique dedupe key with INSERT … ON CONFLICT DO NOTHING, and stores the core's new plan for the
+row, all in one transaction per batch. Running it twice, or again after a crash, adds nothing.
+On PostgreSQL rows are claimed with ``FOR UPDATE SKIP LOCKED`` so concurrent sweeps split the
+work. A row whose computation fails is looked at again an hour later, so it cannot stop the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Row, Select, Table, bindparam, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..store.kinds import OccurrenceState
+from ..store.models import Reminder
+from ..store.upsert import insert_ignore
+from .core import ReminderCore, Subject
+from .subjects import ISSUES, OCCURRENCES, issue_query, occurrence_query
+
+log = logging.getLogger("duban.sweep")
+
+BATCH = 1000
+RETRY_BROKEN = dt.timedelta(hours=1)
+
+
+@dataclass
+class SweepResult:
+    at: dt.datetime
+    examined: int = 0
+    written: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+class Sweeper:
+    def __init__(self, core: ReminderCore, sessions: sessionmaker[Session]):
+        self.core = core
+        self.sessions = sessions
+
+    def sweep(self, now: dt.datetime) -> SweepResult:
+        started = time.perf_counter()
+        result = SweepResult(at=now)
+        issues = issue_query().where(ISSUES.c.next_remind_at <= now).order_by(ISSUES.c.next_remind_at)
+        while self._batch(now, result, issues, ISSUES, self.core.issue):
+            pass
+        occurrences = (occurrence_query().where(OCCURRENCES.c.next_remind_at <= now,
+                                                OCCURRENCES.c.state == OccurrenceState.OPEN)
+                       .order_by(OCCURRENCES.c.next_remind_at))
+        while self._batch(now, result, occurrences, OCCURRENCES, self.core.occurrence):
+            pass
+        calendar = self.core.calendar_catch_up(now)
+        if calendar is not None:
+            with self.sessions() as session, session.begin():
+                result.written += self._write(session, [{**calendar, "created_at": now}])
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _batch(self, now: dt.datetime, result: SweepResult, stmt: Select, table: Table,
+               subject_of: Callable[[Session, Row[Any]], Subject]) -> bool:
+        """Claim one batch of due rows, write their reminders, store each row's new plan."""
+        with self.sessions() as session, session.begin():
+            stmt = stmt.limit(BATCH)
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True, of=table)
+            rows = session.execute(stmt).all()
+            reminders, moves, broken = [], [], []
+            for row in rows:
+                try:
+                    subject = subject_of(session, row)
+                    due = self.core.catch_up(subject, now)
+                    if due is not None:
+                        reminders.append({**self.core.reminder(subject, due), "created_at": now})
+                    plan = self.core.plan(subject, now)
+                    moves.append({"b_id": row.id, "b_after": now, "b_next": plan.next_remind_at,
+                                  "b_due": plan.due_on, "b_overdue": plan.overdue_on})
+                except Exception as exc:  # noqa: BLE001 - one bad row must not stop every reminder
+                    log.exception("%s %s: cannot compute its reminders", table.name, row.id)
+                    result.errors.append(f"{table.name} {row.id}: {exc}")
+                    broken.append({"b_id": row.id, "b_after": row.remind_after, "b_next": now + RETRY_BROKEN})
+            result.written += self._write(session, reminders)
+            conn = session.connection()
+            if moves:
+                # The plan's dates only move with the row's inputs, which the sweep does not change;
+                # they are written anyway, so a row the sweep looked at carries the core's answer.
+                values = {"remind_after": bindparam("b_after"), "next_remind_at": bindparam("b_next"),
+                          "overdue_on": bindparam("b_overdue")}
+                if "due_on" in table.c:
+                    values["due_on"] = bindparam("b_due")
+                conn.execute(update(table).where(table.c.id == bindparam("b_id")).values(values), moves)
+            if broken:
+                conn.execute(update(table).where(table.c.id == bindparam("b_id")).values(
+                    remind_after=bindparam("b_after"), next_remind_at=bindparam("b_next")), broken)
+            result.examined += len(rows)
+        return len(rows) == BATCH
+
+    @staticmethod
+    def _write(session: Session, rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        table = Reminder.__table__
+        # RETURNING gives back only the rows actually inserted: rowcount is not reliable for
+        # executemany, and a key that was already there must not count as written.
+        stmt = insert_ignore(session, table, ["dedupe_key"]).returning(table.c.id)
+        return len(session.connection().execute(stmt, rows).all())

@@ -1,0 +1,1 @@
+"""整改情况报告: the rectification report, built from the store and written as md, html or docx."""

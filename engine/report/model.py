@@ -1,0 +1,94 @@
+"""The report as data: the overview's counts, areas, categories, problems and duties.
+
+``engine.report.build.build_report`` fills these from the store; ``engine.report.render`` and
+``engine.report.docx`` write them out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..issues.classes import Overview
+
+
+@dataclass
+class Problem:
+    number: int
+    ref: str
+    heading: str
+    title: str
+    measures: str
+    leader: str
+    department: str
+    state: str
+    state_label: str
+    status_class: str  # open | done | long_term
+    deadline: dt.date | None
+    due: dt.date | None  # the deadline being followed while open
+    due_title: str
+    days_overdue: int
+    evidence: int
+    lookbacks_done: int
+    lookbacks_overdue: int
+    lookback_next: dt.date | None
+    status_line: str = ""
+
+
+@dataclass
+class Category:
+    number: str
+    heading: str
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class Area:
+    number: str  # 一, 二…
+    name: str
+    heading: str
+    categories: list[Category] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # done / open / long_term (long_term ⊆ done)
+    states: dict[str, int] = field(default_factory=dict)  # per workflow state
+
+
+@dataclass
+class DutyRow:
+    key: str
+    title: str
+    owners: str
+    done: int
+    overdue: int
+    next_due: dt.date | None
+
+
+@dataclass
+class Report:
+    ledger: str
+    unit: str
+    short_unit: str
+    inspector: str
+    title_lines: list[str]
+    date: dt.date
+    overview: Overview
+    overview_paragraph: str
+    intro: list[str]
+    parts: list[str]  # the three part headings, numbered 一、二、三
+    part1: list[str]
+    part3: list[str]
+    areas: list[Area]
+    duties: list[DutyRow]
+    duties_since: dt.date
+    show_details: bool
+    show_duties: bool
+    show_signature: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the (sandboxed) templates: no ORM objects, no methods to call."""
+        data = dataclasses.asdict(self)
+        data["overview"].update(sentence=self.overview.sentence(), counted=self.overview.counted())
+        data["title"] = "".join(self.title_lines)
+        return data
+

@@ -15,21 +15,23 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import pytest
 from freezegun import freeze_time
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from engine.calendar import WorkCalendar, official_covers
+from engine.calendar import ChineseCalendarData, WorkCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = dt.timezone.utc
 D = dt.date
 
-# chinesecalendar publishes a year only once the State Council does; when it ships 2027 the
-# 2027 fallback tests stop meaning anything (the 2030 ones still cover the fallback).
-needs_2027_uncovered = pytest.mark.skipif(official_covers(2027), reason="chinesecalendar now ships 2027")
+# The official data as these tests mean it: published up to 2026, whatever a later chinesecalendar
+# ships, so the fallback tests for 2027 keep their meaning.
+PUBLISHED = ChineseCalendarData(until=2026)
 
 
 @pytest.fixture
 def cal() -> WorkCalendar:
-    return WorkCalendar(SHANGHAI)
+    return WorkCalendar(SHANGHAI, official=PUBLISHED)
 
 
 def fallback_warnings(caplog: pytest.LogCaptureFixture, year: int) -> list[logging.LogRecord]:
@@ -109,7 +111,6 @@ def test_covers(cal: WorkCalendar) -> None:
 # -- beyond the data --------------------------------------------------------------------------
 
 
-@needs_2027_uncovered
 def test_2027_falls_back_to_monday_to_friday(cal: WorkCalendar, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(NotImplementedError):
         chinese_calendar.is_workday(D(2027, 1, 4))  # why the fallback exists
@@ -137,10 +138,9 @@ def test_one_warning_per_year(cal: WorkCalendar, caplog: pytest.LogCaptureFixtur
     assert len(fallback_warnings(caplog, 2030)) == 2
 
 
-@needs_2027_uncovered
 def test_2027_admin_overrides(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="duban.calendar")
-    cal = WorkCalendar(SHANGHAI, extra_holidays=["2027-01-01"], extra_workdays=[D(2027, 1, 9)])
+    cal = WorkCalendar(SHANGHAI, extra_holidays=["2027-01-01"], extra_workdays=[D(2027, 1, 9)], official=PUBLISHED)
     assert cal.covers(2027)
     assert cal.is_holiday(D(2027, 1, 1))
     assert D(2027, 1, 9).weekday() == 5 and cal.is_workday(D(2027, 1, 9))
@@ -198,3 +198,55 @@ def test_today_in_beijing_while_utc_is_still_yesterday(cal: WorkCalendar) -> Non
     assert today == D(2026, 10, 13)
     assert cal.is_workday(today)
     assert cal.at_local(today, dt.time(0, 0)) <= dt.datetime.now(UTC) < cal.at_local(today, dt.time(9, 0))
+
+
+# -- pinned against the published schedules, day by day ---------------------------------------
+
+# 国务院办公厅关于2025年部分节假日安排的通知 and …2026年部分节假日安排的通知: the holidays that fall on
+# weekdays and the weekend days that are working days (调休). Every other day is a working day
+# from Monday to Friday and a rest day on weekends.
+PUBLISHED_SCHEDULES = {
+    2025: {
+        "holidays": ["2025-01-01", "2025-01-28", "2025-01-29", "2025-01-30", "2025-01-31", "2025-02-03",
+                     "2025-02-04", "2025-04-04", "2025-05-01", "2025-05-02", "2025-05-05", "2025-06-02",
+                     "2025-10-01", "2025-10-02", "2025-10-03", "2025-10-06", "2025-10-07", "2025-10-08"],
+        "workdays": ["2025-01-26", "2025-02-08", "2025-04-27", "2025-09-28", "2025-10-11"],
+    },
+    2026: {
+        "holidays": ["2026-01-01", "2026-01-02", "2026-02-16", "2026-02-17", "2026-02-18", "2026-02-19",
+                     "2026-02-20", "2026-02-23", "2026-04-06", "2026-05-01", "2026-05-04", "2026-05-05",
+                     "2026-06-19", "2026-09-25", "2026-10-01", "2026-10-02", "2026-10-05", "2026-10-06",
+                     "2026-10-07"],
+        "workdays": ["2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10"],
+    },
+}
+
+
+@pytest.mark.parametrize("year", sorted(PUBLISHED_SCHEDULES))
+def test_every_day_of_the_published_schedule(cal: WorkCalendar, year: int) -> None:
+    holidays = {D.fromisoformat(d) for d in PUBLISHED_SCHEDULES[year]["holidays"]}
+    workdays = {D.fromisoformat(d) for d in PUBLISHED_SCHEDULES[year]["workdays"]}
+    day, wrong = D(year, 1, 1), []
+    while day.year == year:
+        expected = day in workdays or (day.weekday() < 5 and day not in holidays)
+        if cal.is_workday(day) != expected:
+            wrong.append(f"{day}: expected {'workday' if expected else 'rest day'}")
+        day += dt.timedelta(days=1)
+    assert wrong == []
+    # and counting agrees with the day-by-day answer over the whole year
+    days = [D(year, 1, 1) + dt.timedelta(days=n) for n in range(365)]
+    assert cal.workdays_between(D(year - 1, 12, 31), D(year, 12, 31)) == sum(map(cal.is_workday, days))
+
+
+@given(start=st.dates(D(2024, 6, 1), D(2027, 6, 30)), n=st.integers(-400, 400))
+@settings(max_examples=300, deadline=None)
+def test_counting_agrees_with_stepping_day_by_day(start: D, n: int) -> None:
+    """The index answers (bisect per year) what walking the days one by one would."""
+    cal = WorkCalendar(SHANGHAI, official=PUBLISHED)
+    day, left, step = start, abs(n), dt.timedelta(days=1 if n > 0 else -1)
+    while left:
+        day += step
+        left -= cal.is_workday(day)
+    assert cal.add_workdays(start, n) == day
+    # counting is over (start, day]: backwards from a rest day, the rest day itself is not counted
+    assert cal.workdays_between(start, day) == (n if n >= 0 or cal.is_workday(start) else n + 1)

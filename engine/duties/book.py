@@ -93,14 +93,15 @@ class DutyBook:
         A per-issue duty gets them for ``issues`` (default: every issue now in its state).
         """
         first = duty.generated_until is None
+        topping_up = issues is not None  # only these issues' rows, within what is generated already
         if start is None:
             start = today - dt.timedelta(days=366) if first else duty.generated_until + dt.timedelta(days=1)
-        end = today + self.horizon if issues is None else (duty.generated_until or today + self.horizon)
+        end = (duty.generated_until or today + self.horizon) if topping_up else today + self.horizon
         if start > end:
             return 0
         found = [o for o in occurrences(definition.spec(), start, end, self.calendar)
                  if not first or o.due >= today]  # a new duty does not start life overdue
-        if definition.for_each is not None and issues is None:
+        if definition.for_each is not None and not topping_up:
             issues = [(i, f"{ledger}/{ref}") for i, ledger, ref in session.execute(
                 select(Issue.id, Ledger.name, Issue.ref).join(Ledger).where(Issue.state == definition.for_each.state))]
         rows = []
@@ -119,7 +120,7 @@ class DutyBook:
             stmt = insert_ignore(session, DutyOccurrence.__table__, ["duty_id", "period"])
             for i in range(0, len(rows), _CHUNK):
                 session.execute(stmt, rows[i:i + _CHUNK])
-        if issues is None or definition.for_each is None:
+        if not topping_up:
             duty.generated_until = end
         return len(rows)
 

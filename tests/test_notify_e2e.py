@@ -190,3 +190,87 @@ def test_ledger_escalation_folds_the_items_of_that_ledger(office, project):
     assert len(to_head) == 1  # one message: the report escalation with the items folded inside
     text = to_head[0]["text"]
     assert "报送整改情况报告" in text and "并入本项督办" in text and "窗口服务不规范" in text
+
+
+@pytest.fixture
+def robots(project, cli, tmp_path, monkeypatch):
+    """The three group robots on loopback (DingTalk signed, WeCom, Feishu signed) for 局长."""
+    from tests.peers import DingTalkRobot, FeishuBot, WeComRobot
+
+    shutil.rmtree(project / "workflows" / "duties")
+    shutil.rmtree(project / "workflows" / "routing")
+    monkeypatch.setenv("DING_SECRET", "ding-secret")
+    monkeypatch.setenv("FEISHU_SECRET", "feishu-secret")
+    bots = {"ding": DingTalkRobot(secret="ding-secret"), "wecom": WeComRobot(), "feishu": FeishuBot(secret="feishu-secret")}
+    with ExitStack() as stack:
+        servers = {name: stack.enter_context(LoopbackHTTP(bot)) for name, bot in bots.items()}
+        config = project / "config.toml"
+        config.write_text(config.read_text(encoding="utf-8") + f"""
+[notifications]
+jitter_seconds = 0
+
+[channels.ding]
+kind = "dingtalk"
+url = "{servers['ding'].url('/robot/send', 'access_token=ding-token')}"
+secret_env = "DING_SECRET"
+
+[channels.wecom]
+kind = "wecom"
+url = "{servers['wecom'].url('/cgi-bin/webhook/send', 'key=wecom-key')}"
+
+[channels.feishu]
+kind = "feishu"
+url = "{servers['feishu'].url('/open-apis/bot/v2/hook/feishu-hook')}"
+secret_env = "FEISHU_SECRET"
+
+[recipients."局长"]
+ding = ""
+wecom = ""
+feishu = ""
+""", encoding="utf-8")
+        ledger = tmp_path / "县市场监管局.csv"
+        ledger.write_text("\n".join([HEADERS, *ROWS[:2]]) + "\n", encoding="utf-8")
+        assert cli("init", "--at", "2026-10-12T10:00").code == 0
+        assert cli("ledger", "import", ledger, "--at", "2026-10-12T10:00").code == 0
+        result = cli("sweep", "--at", "2026-10-14T09:30")
+        assert result.code == 0 and "delivered 3" in result.out, result.out + result.err
+        assert all(bot.problems == [] for bot in bots.values())
+        yield {name: server.seen[0].json() for name, server in servers.items()}
+
+
+SUBJECT = "【督办提醒】局长：2项已逾期"
+LINES = ["**局长**：截至2026年10月14日 09:30，您有以下督办事项：",
+         "##### 已逾期（2项）",
+         "- 【县市场监管局 第1项】窗口服务不规范——整改时限2026年10月13日，已逾期1个工作日",
+         "- 【县市场监管局 第2项】办事流程繁琐——整改时限2026年10月13日，已逾期1个工作日"]
+
+
+def test_robot_payloads_through_a_real_sweep(robots):
+    """Each robot gets its own format; the subject appears once; Feishu gets no markup at all."""
+    ding, wecom, feishu = robots["ding"], robots["wecom"], robots["feishu"]
+
+    def key_line(text: str) -> str:  # each channel's message has its own key
+        line = f"（编号 {text.rsplit('（编号 ', 1)[1]}"
+        assert line.startswith("（编号 dg-") and line.endswith("）")
+        return line
+
+    assert ding["msgtype"] == "markdown" and ding["markdown"]["title"] == SUBJECT
+    text = ding["markdown"]["text"]
+    assert text.startswith(f"#### {SUBJECT}\n\n") and text.endswith(key_line(text))
+    assert all(line in text for line in LINES)
+
+    content = wecom["markdown"]["content"]
+    assert wecom["msgtype"] == "markdown" and content.startswith(f"**{SUBJECT}**\n") and content.endswith(key_line(content))
+    assert all(line in content for line in LINES)
+
+    assert set(feishu) == {"timestamp", "sign", "msg_type", "content"} and feishu["msg_type"] == "post"
+    post = feishu["content"]["post"]["zh_cn"]
+    assert post["title"] == SUBJECT
+    shown = [element["text"] for paragraph in post["content"] for element in paragraph]
+    assert "局长：" in shown and shown[-1] == key_line(shown[-1])
+    assert "1. 【县市场监管局 第1项】窗口服务不规范——整改时限2026年10月13日，已逾期1个工作日" in [s.strip() for s in shown]
+    for markup in ("#", "**", "`", "- 【"):
+        assert not any(markup in s for s in shown), markup
+
+    for body in (text, content, "\n".join(shown) + post["title"]):
+        assert body.count(SUBJECT) == 1  # the subject once, whatever the channel

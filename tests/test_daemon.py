@@ -395,3 +395,45 @@ def test_a_follower_takes_over_when_the_leader_is_killed(project, pg_url):
         finally:
             for d in daemons:
                 d.kill()
+
+
+def test_pages_answer_while_an_import_holds_the_write_lock(project, tmp_path):
+    """SQLite reads begin DEFERRED: /healthz and a board page answer within 1 s while a
+    100,000-row import holds the write transaction for seconds."""
+    import sqlite3
+
+    with LoopbackHTTP(KeyCounter()) as hook:
+        # a sweep waits for the import's lock like any writer; with a minute between sweeps (the
+        # shipped default) a few seconds of waiting do not make the leader's sweep stale
+        config = prepare(project, url=sqlite_url(project), hook=hook.url(), issues=5, daemon={"sweep_every": 60})
+        rows = ["序号,方面,问题类别,具体问题,整改措施,责任领导,责任科室,整改时限,整改状态"]
+        rows += [f"{i},方面{i % 7},类别{i % 13},问题{i},措施{i},领导{i % 7},科室{i % 11},2026-12-31,整改中"
+                 for i in range(1, 100_001)]
+        big = tmp_path / "big.csv"
+        big.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        with DaemonProc(config).started() as daemon:
+            importer = subprocess.Popen([*DUBAN, "--config", str(config), "ledger", "import", str(big),
+                                         "--ledger", "big"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            probe = sqlite3.connect(project / "duban.db", timeout=0, isolation_level=None)
+            answers: list[tuple[str, int, float]] = []
+            locked_polls = 0
+            try:
+                while importer.poll() is None:
+                    try:  # is the import holding the write lock right now?
+                        probe.execute("BEGIN IMMEDIATE")
+                        probe.execute("ROLLBACK")
+                        held = False
+                    except sqlite3.OperationalError:
+                        held = True
+                    for path in ("/healthz", "/?ledger=t"):
+                        started = time.monotonic()
+                        status, _ = daemon.get(path)
+                        answers.append((path, status, time.monotonic() - started))
+                        locked_polls += held
+                    time.sleep(0.05)
+            finally:
+                probe.close()
+            assert importer.wait(120) == 0, importer.stderr.read().decode() if importer.stderr else ""
+        assert locked_polls >= 10, f"only {locked_polls} polls while the import held the lock"
+        slow = [a for a in answers if a[1] != 200 or a[2] > 1.0]
+        assert slow == [], (slow[:5], daemon.get("/healthz"))

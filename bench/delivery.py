@@ -58,7 +58,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2026, 9, 29, 10, 0, tzinfo=BEIJING).astimezone(UTC)  # a Tuesday morning, working hours
 REPLY = b'{"ok":true}'
@@ -88,7 +88,7 @@ def receiver_main(conn) -> None:
             with lock:
                 state["connections"] += 1
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             key = self.headers.get("Idempotency-Key", "")
             with lock:
@@ -105,7 +105,7 @@ def receiver_main(conn) -> None:
             self.end_headers()
             self.wfile.write(REPLY)
 
-        def log_message(self, format, *args) -> None:  # noqa: A002
+        def log_message(self, format, *args) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -201,9 +201,9 @@ def run_duban(work: Path, url: str, rows: list[dict], receiver: Receiver, prof=N
     from sqlalchemy import event, func, insert, select
 
     from engine.store import db
-    from notifications.store import DeliveryAttempt, OutboxMessage
     from notifications.channels import build_channel
     from notifications.outbox import DeliveryStats, Outbox
+    from notifications.store import DeliveryAttempt, OutboxMessage
 
     path = work / "delivery.db"
     drop_files(path)

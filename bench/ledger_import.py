@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from common import machine  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +110,7 @@ def child_duban(csv_path: Path, db_path: Path, prof=None) -> dict:
     t0 = time.perf_counter()
     prof and prof.enable()
     with db.transaction(factory) as session:
-        result = import_ledger(session, runtime, csv_path, now=dt.datetime.now(dt.timezone.utc),
+        result = import_ledger(session, runtime, csv_path, now=dt.datetime.now(dt.UTC),
                                workflow_name=config.workflows.default)
     prof and prof.disable()
     seconds = time.perf_counter() - t0
@@ -129,7 +130,7 @@ def child_raw(csv_path: Path, db_path: Path, ddl_file: Path) -> dict:
     dated, checkin_state = set(spec["deadline_states"]), spec["checkin_state"]
     before = rss_mb()
     t0 = time.perf_counter()
-    stamp = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    stamp = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     now = stamp.isoformat(" ", "microseconds")
     # next_remind_at as duban stores it (naive UTC text), memoised per (state, deadline) as duban's
     # importer memoises its plan: 09:00 Beijing (01:00 UTC) on the deadline, or a check-in 3 months on.
@@ -211,7 +212,7 @@ def bench_transitions(db_path: Path, ledger: str) -> dict:
     for i, ref in enumerate(refs[:TRANSITIONS + 1]):  # the first one warms caches and is not counted
         t0 = time.perf_counter()
         with db.transaction(factory) as session:
-            transition(session, runtime, f"{ledger}/{ref}", "start", by="bench", now=dt.datetime.now(dt.timezone.utc))
+            transition(session, runtime, f"{ledger}/{ref}", "start", by="bench", now=dt.datetime.now(dt.UTC))
         if i:
             orm.append(time.perf_counter() - t0)
     engine.dispose()
@@ -222,7 +223,7 @@ def bench_transitions(db_path: Path, ledger: str) -> dict:
     raw = []
     for i, ref in enumerate(refs[TRANSITIONS + 1:]):
         t0 = time.perf_counter()
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
         issue_id, state, deadline = con.execute(
             "SELECT i.id, i.state, i.deadline FROM issues i JOIN ledgers l ON l.id = i.ledger_id"
             " WHERE l.name = ? AND i.ref = ?", (ledger, ref)).fetchone()
@@ -303,7 +304,7 @@ def report(facts: dict, results: list[dict]) -> None:
     labels = ["import duban", "import raw", "import ratio", "peak RSS duban", "peak RSS raw",
               "list in_progress duban", "list in_progress raw", "list ratio",
               "transition duban med / p95", "transition raw med / p95", "transition ratio (median)"]
-    for label, *cells in zip(labels, *(column(r) for r in results)):
+    for label, *cells in zip(labels, *(column(r) for r in results), strict=False):
         t.add_row(label, *cells)
     console.print(t)
     console.print("targets: import ≤ 3× raw at 100k; duban import RSS < 500 MB at 1M; transition < 2 ms")

@@ -52,6 +52,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from common import machine  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ SAMPLE = Path("/work/shared/ledger/bishan-keji-2022.csv")
 HEADERS = ["序号", "方面", "问题类别", "具体问题", "整改措施", "责任领导", "责任科室", "整改时限", "整改状态"]
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
            "PRAGMA busy_timeout=30000")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FMT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's SQLite DateTime stores an instant (naive UTC here)
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 # A Tuesday 09:30 in Beijing: the 09:00 reminders of the day have fallen due; the previous sweep ran
@@ -202,8 +203,8 @@ def build(path: Path, n: int, due: int, null_share: float) -> dict:
 def sweep_duban(path: Path, rt, now: dt.datetime, due: int, capture: list | None = None, prof=None) -> float:
     from sqlalchemy import event
 
-    from engine.store import db
     from engine.reminders.sweep import Sweeper
+    from engine.store import db
 
     engine = db.make_engine(f"sqlite:///{path}")
     if capture is not None:

@@ -21,7 +21,7 @@ import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -29,7 +29,7 @@ import chinese_calendar
 
 log = logging.getLogger("duban.calendar")
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -64,7 +64,7 @@ class ChineseCalendarData:
         return bool(chinese_calendar.is_workday(d))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _package_covers(year: int) -> bool:
     try:
         chinese_calendar.is_workday(dt.date(year, 6, 1))

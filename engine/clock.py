@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from .errors import BadInput
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class Clock:

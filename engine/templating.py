@@ -19,6 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from .config import Config
 from .errors import BadInput, ConfigError
 
+
 def template_env(config: Config, shipped_dir: Path, override: str | None,
                  filters: dict[str, Callable[..., Any]] | None = None) -> SandboxedEnvironment:
     """The shipped templates of ``shipped_dir``, behind the admin's folder ``override`` (relative

@@ -31,7 +31,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -194,7 +194,7 @@ class Outbox:
             channel.send(message)
         except DeliveryError as exc:
             return exc
-        except Exception as exc:  # noqa: BLE001 - a channel's bug is retried, not fatal to the run
+        except Exception as exc:
             log.exception("outbox message %s: channel %r failed unexpectedly", item.id, item.channel)
             return exc
         return None

@@ -26,11 +26,11 @@ from engine.store.kinds import SubjectKind
 from engine.store.models import Reminder
 from engine.store.upsert import insert_ignore
 from notifications.channels.base import Body, channel_class
-from notifications.store import OutboxMessage, OutboxStatus, ReminderMessage, Silence, SilenceTarget
 from notifications.quiet import QuietHours
 from notifications.render import Digest, DigestItem, Renderer
 from notifications.routing import Route, route
 from notifications.settings import Notify
+from notifications.store import OutboxMessage, OutboxStatus, ReminderMessage, Silence, SilenceTarget
 
 BATCH = 5000
 
@@ -131,11 +131,11 @@ class Pipeline:
         items = [_item(r, facts_of[r.id]) for r in members]
         milestone = {r.id for r in members if facts_of[r.id].subject_kind == SubjectKind.MILESTONE}
         # inhibition: a ledger-level escalation carries that ledger's per-item nags inside it
-        escalated = {i.ledger for i, r in zip(items, members)
+        escalated = {i.ledger for i, r in zip(items, members, strict=False)
                      if r.id in milestone and i.kind in ("overdue", "escalation")}
         folded: dict[str, list[DigestItem]] = defaultdict(list)
         top = []
-        for item, r in zip(items, members):
+        for item, r in zip(items, members, strict=False):
             if item.ledger is not None and item.ledger in escalated and r.id not in milestone:
                 folded[item.ledger].append(item)
             else:

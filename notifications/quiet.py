@@ -68,7 +68,7 @@ class QuietHours:
     def next_open(self, instant: dt.datetime) -> dt.datetime:
         """``instant`` itself if sending is allowed then, else when the next window opens (aware UTC)."""
         if self.allows(instant):
-            return instant.astimezone(dt.timezone.utc)
+            return instant.astimezone(dt.UTC)
         local = self._local(instant)
         day = local.date()
         # Before the window on a working day: it opens later today. Otherwise (after the window,

@@ -65,13 +65,13 @@ class SmtpSink:
         self.received: list[Envelope] = []
         self.refuse: dict[str, str] = {}
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         self.received.append(
             Envelope(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, session.peer)
         )
@@ -180,7 +180,7 @@ class LoopbackHTTP:
                 with outer._lock:
                     outer.connections += 1
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 parts = urlsplit(self.path)
                 seen = Seen(

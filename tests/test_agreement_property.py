@@ -170,7 +170,7 @@ def test_preview_sweep_board_and_feed_agree(scenario: dict) -> None:
 
 
 def _check(scenario: dict, folder: Path, runtime: Runtime, sessions) -> None:
-    t0 = scenario["t0"].astimezone(dt.timezone.utc)
+    t0 = scenario["t0"].astimezone(dt.UTC)
     duties = load_duty_dirs(runtime.config.duty_dirs())
     with db.transaction(sessions) as s:
         runtime.registry.sync_all(s, t0)

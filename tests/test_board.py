@@ -132,15 +132,11 @@ def test_remote_requests_need_the_token(ledger):
 
 
 def test_token_comes_from_the_environment_variable_named_in_config(project):
-    from typing import Any
 
     from engine.app.http.auth import board_token
     from engine.config import Config
 
-    class WithBoard(Config):  # the model once engine/config.py declares [board]
-        board: dict[str, Any] = {}
-
-    config = WithBoard.model_validate({"board": {"token_env": "MY_BOARD_TOKEN"}})
+    config = Config.model_validate({"board": {"token_env": "MY_BOARD_TOKEN"}})
     assert board_token(config, {"MY_BOARD_TOKEN": "abc", "DUBAN_BOARD_TOKEN": "other"}) == "abc"
     assert board_token(config, {"MY_BOARD_TOKEN": " "}) is None
     assert board_token(Config(), {"DUBAN_BOARD_TOKEN": "xyz"}) == "xyz"  # the default variable
@@ -148,8 +144,8 @@ def test_token_comes_from_the_environment_variable_named_in_config(project):
 
 
 def test_burndown_replays_the_history(ledger):
-    from engine.board.data import ledger_board
     from engine.app.cli.context import App
+    from engine.board.data import ledger_board
     from engine.issues.queries import find_ledger
 
     app = App(str(ledger / "config.toml"))

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from engine.calendar import ChineseCalendarData, WorkCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 D = dt.date
 
 # The official data as these tests mean it: published up to 2026, whatever a later chinesecalendar

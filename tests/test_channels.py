@@ -132,7 +132,7 @@ def test_file_appends_json_lines(tmp_path: Path) -> None:
     assert first["data"] == {"items": [{"no": 3, "title": "三重一大", "due": "2026-10-13"}]}
     sent_at = dt.datetime.fromisoformat(first["sent_at"])
     assert sent_at.utcoffset() == dt.timedelta(0)
-    assert abs((dt.datetime.now(dt.timezone.utc) - sent_at).total_seconds()) < 60
+    assert abs((dt.datetime.now(dt.UTC) - sent_at).total_seconds()) < 60
     assert "三重一大" in lines[0]  # readable UTF-8, not \\u escapes
 
 
@@ -597,7 +597,7 @@ def test_feishu_rate_limit_is_transient(code: int, status: int) -> None:
 def test_fit_utf8_never_splits_a_character() -> None:
     text = "督办" * 10  # 60 bytes
     assert fit_utf8(text, 60) == text
-    for limit in range(0, 60):
+    for limit in range(60):
         cut = fit_utf8(text, limit)
         assert len(cut.encode("utf-8")) <= limit
         if limit >= len(MARKER.encode("utf-8")):

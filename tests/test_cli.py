@@ -71,7 +71,8 @@ def test_bad_input_never_gives_a_traceback(seeded, tmp_path):
     cases = [
         (("issue", "transition", "7", "reopen", "--by", "x", "--note", "n", "--at", "yesterday"), 2, "not a date or time"),
         (("issue", "transition", "1", "plan", "--by", "x", "--deadline", "2026-02-30"), 2, "not a date"),
-        (("issue", "transition", "7", "complete", "--by", "x", "--evidence", tmp_path / "none.pdf"), 2, "evidence file not found"),
+        (("issue", "transition", "7", "complete", "--by", "x", "--evidence", tmp_path / "none.pdf"), 2,
+         "evidence file not found"),
         (("ledger", "import", tmp_path / "missing.csv"), 2, "file not found"),
         (("ledger", "import", SEED_CSV, "--feedback-date", "2022-7-15"), 2, "not a date"),
         (("issue", "list", "--ledger", "nope"), 2, "no ledger named 'nope'"),

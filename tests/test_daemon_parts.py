@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import shutil
@@ -14,13 +13,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from engine.app.cli.daemon_cmds import JsonFormatter, KeyValueFormatter
-from engine.config import Config
 from engine.app.daemon import event
-from engine.app.loaded import load_daemon_settings
-from engine.errors import ConfigError
 from engine.app.http.server import parse_listen
 from engine.app.leader import AdvisoryLeader, AlreadyRunning, SoleDaemon
+from engine.app.loaded import load_daemon_settings
 from engine.app.service_unit import UnitSpec, example, render
+from engine.config import Config
+from engine.errors import ConfigError
 from tests.conftest import ROOT, run_cli
 
 

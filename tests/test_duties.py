@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.ledger.importer import import_ledger
+from engine.reminders.sweep import Sweeper
 from engine.store import db
 from engine.store.models import DutyOccurrence, Reminder
-from engine.reminders.sweep import Sweeper
 
 from .conftest import SEED_CSV
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def quarterly(cli, *args):

@@ -19,13 +19,13 @@ from sqlalchemy import func, select
 from engine.calendar import WorkCalendar
 from engine.errors import NotFound, Refused
 from engine.store.db import make_engine, session_factory, transaction, upgrade
-from notifications.store import DeliveryAttempt, OutboxMessage, RateWindow
 from notifications.channels import Channel, build_channel
 from notifications.channels.smtp import message_id
 from notifications.channels.text import key_line
 from notifications.outbox import DeliveryPolicy, DeliveryStats, Outbox
 from notifications.quiet import QuietHours, parse_hours
 from notifications.ratelimit import DEFAULTS, Limit, take
+from notifications.store import DeliveryAttempt, OutboxMessage, RateWindow
 from tests.peers import (
     DingTalkRobot,
     KeyCounter,
@@ -37,7 +37,7 @@ from tests.peers import (
     smtp_server_at,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CAL = WorkCalendar(SHANGHAI)
 D = dt.date
@@ -403,7 +403,7 @@ def test_rate_limit_is_shared_by_two_concurrent_outboxes(sessions) -> None:
         url = http.url("/robot/send", "access_token=ding-token")
         channels = [build_channel("ding", {"kind": "dingtalk", "url": url}) for _ in range(2)]
         senders = [Outbox(sessions, {"ding": c}, worker=w, limits={"ding": Limit(3, 60)})
-                   for c, w in zip(channels, ("a", "b"))]
+                   for c, w in zip(channels, ("a", "b"), strict=False)]
         assert Outbox(sessions, {"ding": channels[0]}).limit_for("ding") == Limit(20, 60)  # default
         first = total(in_threads(*(lambda o=o: o.deliver_due(NOW, batch=1) for o in senders)))
         assert (first.sent, first.postponed, first.retried, first.dead) == (3, 2, 0, 0)

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
-from wsgiref.util import setup_testing_defaults
 
 import pytest
 from sqlalchemy import create_engine, select

@@ -8,14 +8,14 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from engine.errors import Refused
-from engine.ledger.importer import import_ledger
 from engine.issues.service import transition
+from engine.ledger.importer import import_ledger
 from engine.store import db
 from engine.store.models import HistoryEntry, Issue
 
 from .conftest import SEED_CSV
 
-NOW = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
 
 
 def test_schema_is_at_head_with_indexes(store):

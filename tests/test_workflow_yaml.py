@@ -51,7 +51,8 @@ def test_shipped_workflow_matches_the_design():
 
 
 def test_syntax_error_has_line_and_column():
-    assert errors_of("name: demo\nstates: [a, b\n") == ["wf.yaml:3:1: YAML syntax error: expected ',' or ']', but got '<stream end>'"]
+    assert errors_of("name: demo\nstates: [a, b\n") == [
+        "wf.yaml:3:1: YAML syntax error: expected ',' or ']', but got '<stream end>'"]
 
 
 def test_unknown_dest_state_is_located():

@@ -200,7 +200,7 @@ class Daemon:
             try:
                 if close:
                     close()
-            except Exception:  # noqa: BLE001 - closing is best effort; the rest must still close
+            except Exception:
                 log.debug("close failed", exc_info=True)
 
     # -- jobs -------------------------------------------------------------------------------

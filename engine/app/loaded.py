@@ -8,9 +8,8 @@ file never leaves it half reloaded.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.orm import Session, sessionmaker

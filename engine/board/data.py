@@ -114,7 +114,7 @@ def burndown(session: Session, runtime: Runtime, ledger: Ledger, classes: StateC
     tz = runtime.calendar.tz
 
     def day(slot: int) -> dt.date:
-        return dt.datetime.fromtimestamp(int(slot) * _BUCKET, dt.timezone.utc).astimezone(tz).date()
+        return dt.datetime.fromtimestamp(int(slot) * _BUCKET, dt.UTC).astimezone(tz).date()
 
     first = (select(func.min(HistoryEntry.id)).where(HistoryEntry.issue_id == Issue.id).correlate(Issue)
              .scalar_subquery())

@@ -23,7 +23,7 @@ from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
 
 from ..calendar import WorkCalendar
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 DEFAULT_DTSTART = dt.date(2020, 1, 1)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -300,7 +300,7 @@ class _Writer:
             table = Issue.__table__
             ids = list(conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
                                     inserts).scalars())
-            set_departments(session, [(i, row["department"]) for i, row in zip(ids, inserts)], fresh=True)
+            set_departments(session, [(i, row["department"]) for i, row in zip(ids, inserts, strict=False)], fresh=True)
             self.moved.extend(ids)
             result.created += len(inserts)
         set_departments(session, departments)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from ..errors import LedgerError
 

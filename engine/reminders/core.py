@@ -26,10 +26,10 @@ from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from ..calendar import WorkCalendar
+from ..store.kinds import ReminderKind, SubjectKind
 from ..store.models import Duty, WorkflowVersion
 from ..workflow.rules import ReminderPolicy
 from ..workflow.schema import WorkflowDef
-from ..store.kinds import ReminderKind, SubjectKind
 from .facts import ReminderFacts
 from .planner import Lateness, Planner, Reminder, Track, shift
 from .subjects import IssueSubject, OccurrenceSubject

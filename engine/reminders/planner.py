@@ -17,8 +17,8 @@ from functools import lru_cache
 from dateutil.relativedelta import relativedelta
 
 from ..calendar import WorkCalendar
-from ..workflow.rules import Offset, ReminderPolicy
 from ..store.kinds import ReminderKind
+from ..workflow.rules import Offset, ReminderPolicy
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ class Sweeper:
                     plan = self.core.plan(subject, now)
                     moves.append({"b_id": row.id, "b_after": now, "b_next": plan.next_remind_at,
                                   "b_due": plan.due_on, "b_overdue": plan.overdue_on})
-                except Exception as exc:  # noqa: BLE001 - one bad row must not stop every reminder
+                except Exception as exc:
                     log.exception("%s %s: cannot compute its reminders", table.name, row.id)
                     result.errors.append(f"{table.name} {row.id}: {exc}")
                     broken.append({"b_id": row.id, "b_after": row.remind_after, "b_next": now + RETRY_BROKEN})

@@ -55,7 +55,7 @@ def set_fonts(element: Any, name: str, size: Length | None = None, *, bold: bool
     for attr in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
         fonts.attrib.pop(qn(attr), None)
     if size is not None:
-        half_points = str(int(round(size.pt * 2)))
+        half_points = str(round(size.pt * 2))
         sz = rpr.get_or_add_sz()
         sz.set(qn("w:val"), half_points)
         sz_cs = rpr.find(qn("w:szCs"))

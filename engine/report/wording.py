@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+
 def area_heading(text: str) -> str:
     """"聚焦…方面" → "聚焦…方面存在的问题。" as the seed words area headings."""
     t = text.strip().rstrip("。")

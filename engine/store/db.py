@@ -7,9 +7,9 @@ The schema is Alembic's alone: nothing here calls ``create_all``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -27,7 +27,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def normalise_url(url: str) -> str:
     """Accept ``postgresql://`` as people write it and use the psycopg 3 driver for it."""
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
+    if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
 

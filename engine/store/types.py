@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-
-from typing import Any, Callable
-
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, Enum
 from sqlalchemy.types import TypeDecorator
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -11,7 +11,7 @@ On refusal a guard records why, so the refusal can say it.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from transitions.core import EventData
 

@@ -108,7 +108,9 @@ def check_meaning(wf: WorkflowDef, doc: Located) -> list[str]:
         if t.trigger in RESERVED or t.trigger.startswith(("to_", "may_", "is_")):
             problems.append(f"{at(('transitions', i, 'trigger'))}: trigger name {t.trigger!r} is reserved")
         for j, source in enumerate(t.source):
-            path = ("transitions", i, "source", j) if ("transitions", i, "source", j) in doc.marks else ("transitions", i, "source")
+            path: tuple[str | int, ...] = ("transitions", i, "source", j)
+            if path not in doc.marks:
+                path = ("transitions", i, "source")
             if source not in names:
                 problems.append(f"{at(path)}: unknown source state {source!r}{_known(names)}")
             key = (t.trigger, source)

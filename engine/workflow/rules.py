@@ -28,7 +28,7 @@ class Offset(_Strict):
     months: int | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "Offset":
+    def _one(self) -> Offset:
         given = [k for k in ("days", "working_days", "months") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(f"give one of days, working_days or months, not {' and '.join(given)}")

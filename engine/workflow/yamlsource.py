@@ -94,15 +94,15 @@ def _build(node: yaml.Node, path: Path_, doc: Located, constructor: SafeConstruc
                 raise YamlSyntaxError(f"{doc.file}:{line}:{col}", "mapping keys must be plain text")
             if key in out:
                 line, col = _mark(key_node)
-                first = doc.key_marks[path + (key,)]
+                first = doc.key_marks[(*path, key)]
                 raise YamlSyntaxError(
                     f"{doc.file}:{line}:{col}", f"duplicate key {key!r} (first at line {first[0]})"
                 )
-            doc.key_marks[path + (key,)] = _mark(key_node)
-            out[key] = _build(value_node, path + (key,), doc, constructor)
+            doc.key_marks[(*path, key)] = _mark(key_node)
+            out[key] = _build(value_node, (*path, key), doc, constructor)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, path + (i,), doc, constructor) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), doc, constructor) for i, item in enumerate(node.value)]
     try:
         return constructor.construct_object(node)
     except yaml.constructor.ConstructorError as exc:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 import os
 from abc import ABC, abstractmethod
-from enum import StrEnum
 from collections.abc import Mapping
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -97,7 +97,7 @@ class Channel(ABC):
     def send(self, message: OutgoingMessage) -> None:
         """Deliver one message or raise ``DeliveryError``."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most channels hold nothing to release
         """Release connections; the channel may be used again afterwards (it reconnects)."""
 
     def check(self) -> list[str]:

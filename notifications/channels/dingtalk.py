@@ -19,8 +19,8 @@ import re
 import time
 from typing import Any, ClassVar
 
-from notifications.channels.base import Body
 from notifications.channels._http import RATE_LIMIT_PAUSE, HttpChannel
+from notifications.channels.base import Body
 from notifications.channels.text import compose, key_line
 from notifications.message import OutgoingMessage
 
@@ -39,7 +39,7 @@ _BUSY = {-1}
 def sign(secret: str, timestamp_ms: int) -> str:
     """DingTalk's signature before URL encoding (httpx percent-encodes it as a query value)."""
     digest = hmac.new(
-        secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode("utf-8"), hashlib.sha256
+        secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256
     ).digest()
     return base64.b64encode(digest).decode("ascii")
 

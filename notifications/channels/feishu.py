@@ -35,7 +35,7 @@ _RATE_LIMITED = {9499, 11232}
 
 def sign(secret: str, timestamp: int) -> str:
     """Feishu's signature for ``timestamp`` (seconds)."""
-    digest = hmac.new(f"{timestamp}\n{secret}".encode("utf-8"), b"", hashlib.sha256).digest()
+    digest = hmac.new(f"{timestamp}\n{secret}".encode(), b"", hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
 

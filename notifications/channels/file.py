@@ -29,7 +29,7 @@ class FileChannel(Channel):
             "subject": message.subject,
             "text": message.text,
             "data": message.data,
-            "sent_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "sent_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         try:
             line = dumps(record) + "\n"

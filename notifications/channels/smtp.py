@@ -118,7 +118,7 @@ class EmailChannel(Channel):
         mail["Subject"] = " ".join(message.subject.split())
         mail["From"] = self.sender
         mail["To"] = message.address
-        mail["Date"] = format_datetime(dt.datetime.now(dt.timezone.utc))
+        mail["Date"] = format_datetime(dt.datetime.now(dt.UTC))
         mail["Message-ID"] = message_id(message.key)
         # base64 keeps the body 7-bit, so servers without 8BITMIME take it unchanged.
         mail.set_content(message.text, charset="utf-8", cte="base64")

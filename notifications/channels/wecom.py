@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from notifications.channels.base import Body
 from notifications.channels._http import RATE_LIMIT_PAUSE, HttpChannel
+from notifications.channels.base import Body
 from notifications.channels.text import compose, key_line
 from notifications.message import OutgoingMessage
 

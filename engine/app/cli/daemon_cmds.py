@@ -41,7 +41,7 @@ def _kv_value(value: Any) -> str:
 
 def _fields(record: logging.LogRecord, formatter: logging.Formatter) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "ts": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
         "level": record.levelname.lower(),
         "logger": record.name,
         "event": getattr(record, "event", "log"),

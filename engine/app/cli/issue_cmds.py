@@ -8,7 +8,14 @@ import click
 from rich.table import Table
 
 from ...clock import parse_date
-from ...issues.queries import find_ledger, issue_detail, issue_dict, list_issues, resolve_ref, status_board
+from ...issues.queries import (
+    find_ledger,
+    issue_detail,
+    issue_dict,
+    list_issues,
+    resolve_ref,
+    status_board,
+)
 from ...issues.service import checkin, read_evidence, transition
 from .context import App, at_option, json_option, pass_app
 from .output import out, print_json, say

@@ -5,13 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from sqlalchemy import select
 
 from ...clock import parse_date
 from ...errors import BadInput
+from ...issues.queries import find_ledger
 from ...ledger.export import export_ledger
 from ...ledger.importer import import_ledger
-from ...issues.queries import find_ledger
+from ...store.models import Ledger
 from .context import App, at_option, pass_app
 from .output import err, say, warn
 
@@ -73,10 +81,6 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
 @pass_app
 def export(app: App, file: Path, ledger_name: str | None) -> None:
     """Write a ledger to FILE (.csv or .xlsx) with the headers it was imported with."""
-    from sqlalchemy import select
-
-    from ...store.models import Ledger
-
     if file.suffix.lower() not in (".csv", ".xlsx"):
         raise BadInput(f"{file}: unsupported file type", hint="use .csv or .xlsx")
     with app.transaction() as session:

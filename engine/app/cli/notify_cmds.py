@@ -8,14 +8,14 @@ import click
 from rich.table import Table
 from sqlalchemy import select
 
-from ...clock import parse_date
-from ...errors import BadInput, ConfigError, NotFound
 from notifications.channels.base import DeliveryError
 from notifications.message import OutgoingMessage
 from notifications.outbox import Outbox
 from notifications.service import Notifier
 from notifications.store import OutboxMessage, Silence
 
+from ...clock import parse_date
+from ...errors import BadInput, ConfigError, NotFound
 from ...issues.queries import find_ledger, issue_ref, resolve_ref
 from ...store.models import Duty, Issue
 from .context import App, at_option, json_option, pass_app
@@ -95,7 +95,7 @@ def snooze_add(app: App, issue, duty, department, ledger, until: str, reason: st
     kind, target = given[0]
     now = app.now(at)
     resume = parse_date(until)
-    until_at = dt.datetime.combine(resume, dt.time(0), tzinfo=app.config.tz).astimezone(dt.timezone.utc)
+    until_at = dt.datetime.combine(resume, dt.time(0), tzinfo=app.config.tz).astimezone(dt.UTC)
     if until_at <= now:
         raise BadInput(f"--until {until} is not in the future")
     with app.transaction() as session:
@@ -171,7 +171,7 @@ def notify_test(app: App, channel: str, role: str) -> None:
     if address is None:
         raise BadInput(f"{role!r} has no address on {channel!r}", hint=f"add {channel} = \"…\" to [recipients.\"{role}\"]")
     ch = notifier.notify.build_channels()[channel]
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     message = OutgoingMessage(key=f"test-{now:%Y%m%d%H%M%S}", recipient=role, address=address,
                               subject="【督办】测试消息 / duban test message",
                               text=f"{role}：这是一条来自督办（duban）的测试消息。\nThis is a test message from duban.")

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from notifications.service import Notifier
+
 from ...clock import parse_date, parse_instant
 from ...duties.book import list_occurrences
 from ...errors import BadInput
@@ -78,8 +80,6 @@ def list_(app: App, ledger_name: str | None, as_json: bool) -> None:
 @pass_app
 def sweep(app: App, at: str | None) -> None:
     """One pass: store duty occurrences ahead, then write every reminder due now (for cron users)."""
-    from notifications.service import Notifier
-
     now = app.now(at)
     app.require_schema()
     notifier = Notifier(app.runtime, app.sessions)

@@ -9,9 +9,16 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from ...clock import FixedClock
 from ...errors import BadInput
+from ...ics.feed import build_calendar
 from ...issues.queries import find_ledger
+from ...report.build import build_report
+from ...report.render import render_report
 from ...store.models import Ledger
+from ..http.app import Site, create_app
+from ..http.auth import board_settings, board_token
+from ..http.server import parse_listen, serve_forever
 from .context import App, at_option, pass_app
 from .output import say, warn
 
@@ -44,9 +51,6 @@ def _sync_duties(app: App, at: str | None) -> None:
 @pass_app
 def report(app: App, ledger_name: str | None, fmt: str | None, output: Path | None, at: str | None) -> None:
     """The rectification report (整改情况报告) in the official structure: md, html or docx (GB/T 9704)."""
-    from ...report.build import build_report
-    from ...report.render import render_report
-
     if fmt is None:
         suffix = output.suffix.lower() if output else ""
         fmt = {".docx": "docx", ".html": "html", ".htm": "html"}.get(suffix, "md")
@@ -84,8 +88,6 @@ def calendar_group() -> None:
 def calendar_export(app: App, output: Path | None, department: str | None, ledger_name: str | None,
                     at: str | None) -> None:
     """Every open deadline and open duty occurrence as all-day events with alarms (RFC 5545)."""
-    from ...ics.feed import build_calendar
-
     _sync_duties(app, at)
     with app.reading() as session:
         cal = build_calendar(session, app.runtime, app.now(at), ledger_name=ledger_name, department=department)
@@ -104,11 +106,6 @@ def calendar_export(app: App, output: Path | None, department: str | None, ledge
 @pass_app
 def board(app: App, listen: str, at: str | None) -> None:
     """Serve the read-only status board (and /calendar.ics) until interrupted."""
-    from ...clock import FixedClock
-    from ..http.app import Site, create_app
-    from ..http.auth import board_settings, board_token
-    from ..http.server import parse_listen, serve_forever
-
     try:
         host, _ = parse_listen(listen)
     except ValueError as exc:

@@ -6,13 +6,16 @@ from pathlib import Path
 
 import click
 from rich.table import Table
+from sqlalchemy import func, select
 
 from notifications.render import Renderer
 
 from ...errors import BadInput, DubanError, WorkflowError
+from ...store.models import Issue, WorkflowVersion
+from ...workflow.diagram import draw
 from ...workflow.loader import load_workflow
 from ...workflow.registry import WorkflowRegistry
-from ...workflow.diagram import draw
+from ...workflow.yamlsource import load_located
 from .context import App, at_option, json_option, pass_app
 from .output import error_lines, out, print_json, say
 
@@ -52,8 +55,6 @@ def validate(files: tuple[Path, ...]) -> None:
 
 def _template_problems(renderer, loaded) -> list[str]:
     """Render every template the workflow names with sample data of every kind, now, not at 09:00."""
-    from ...workflow.yamlsource import load_located
-
     doc = load_located(loaded.source, loaded.path)
     wf = loaded.definition
     found = []
@@ -82,10 +83,6 @@ def sync(app: App, at: str | None) -> None:
 @pass_app
 def list_(app: App, as_json: bool) -> None:
     """The workflows and their registered versions."""
-    from sqlalchemy import func, select
-
-    from ...store.models import Issue, WorkflowVersion
-
     with app.transaction() as session:
         counts = dict(session.execute(select(Issue.workflow_id, func.count()).group_by(Issue.workflow_id)).all())
         versions = session.scalars(select(WorkflowVersion).order_by(WorkflowVersion.name, WorkflowVersion.id)).all()

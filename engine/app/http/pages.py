@@ -115,7 +115,7 @@ def _html(request: Request, page_fn: PageFn) -> Response:
         status, body = 404, _error(request, runtime, page, exc.message)
     except DubanError as exc:
         status, body = 400, _error(request, runtime, page, exc.message)
-    except Exception:  # noqa: BLE001 - a page must fail alone, and say nothing of the internals
+    except Exception:
         log.exception("board: %s failed", page.path)
         status, body = 500, _error(request, runtime, page, "内部错误，详见服务日志")
     return HTMLResponse(body, status)

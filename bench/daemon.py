@@ -98,8 +98,8 @@ def build(config: Path, work: Path, n: int, due: int) -> dict:
     con.execute("PRAGMA journal_mode=WAL")
     ledger_id, = con.execute("SELECT id FROM ledgers").fetchone()
     workflow_id, content_hash = con.execute("SELECT id, content_hash FROM workflows ORDER BY id DESC").fetchone()
-    rt.tracker.add_workflow(content_hash, rt.registry.file(rt.config.workflows.default).definition)
-    index, today = rt.planner.index, rt.calendar.local_date(now)
+    wf = rt.registry.file(rt.config.workflows.default).definition
+    cal, today = rt.calendar, rt.calendar.local_date(now)
     since = now - dt.timedelta(days=30)
     after = now - dt.timedelta(days=14)  # last swept two weeks ago: the due rows' reminder has come
     plans: dict[dt.date, str | None] = {}
@@ -107,8 +107,7 @@ def build(config: Path, work: Path, n: int, due: int) -> dict:
     def next_remind(deadline: dt.date, when: dt.datetime) -> str | None:
         key = (deadline, when)
         if key not in plans:
-            track = rt.tracker.issue_track(content_hash, "in_progress", deadline, None,
-                                           rt.tracker.local(since), None)
+            track = rt.core.issue_track(wf, content_hash, "in_progress", deadline, None, cal.local_date(since), None)
             plans[key] = None if track is None else stamp(rt.planner.next_after(track, when))
         return plans[key]
 
@@ -119,11 +118,11 @@ def build(config: Path, work: Path, n: int, due: int) -> dict:
         for i in range(n):
             s = sample[i % len(sample)]
             if due and i % step == 0 and i // step < due:
-                deadline = index.add(today, -(5 + i % 40))
+                deadline = cal.add_workdays(today, -(5 + i % 40))
                 nxt = next_remind(deadline, after)
                 last = s_after
             else:
-                deadline = index.add(today, 8 + (i * 7919) % 480)
+                deadline = cal.add_workdays(today, 8 + (i * 7919) % 480)
                 nxt, last = next_remind(deadline, now), s_now
             yield (ledger_id, str(i + 1), i, s["方面"], s["问题类别"], f"{s['具体问题']}（{i + 1}）", s["整改措施"],
                    s["责任领导"], s["责任科室"], deadline.isoformat(), "in_progress", workflow_id, s_since, s_since,
@@ -239,7 +238,7 @@ def run(args) -> dict:
                                                                        metrics),
             "health": health, "sigterm_exit": code,
             "baseline_bare": baseline("pass"),
-            "baseline_imports": baseline("import engine.daemon, engine.app.cli.main, notifications.service, "
+            "baseline_imports": baseline("import engine.app.daemon, engine.app.cli.main, notifications.service, "
                                          "notifications.channels.file, psycopg"),
         }
 

@@ -120,8 +120,7 @@ def build(path: Path, n: int, due: int, null_share: float) -> dict:
     ledger_id, = con.execute("SELECT id FROM ledgers").fetchone()
     workflow_id, content_hash = con.execute("SELECT id, content_hash FROM workflows").fetchone()
     wf = rt.registry.file(rt.config.workflows.default).definition
-    rt.tracker.add_workflow(content_hash, wf)
-    planner, tracker, index = rt.planner, rt.tracker, rt.planner.index
+    core, cal = rt.core, rt.calendar
     today = rt.calendar.local_date(T)
     since = T - dt.timedelta(days=60)
     checkin_state = wf.checkins.state if wf.checkins else None
@@ -131,8 +130,9 @@ def build(path: Path, n: int, due: int, null_share: float) -> dict:
     def next_remind(state: str, deadline: dt.date | None, after: dt.datetime, checkin: dt.datetime | None) -> str | None:
         key = (state, deadline, after, checkin)
         if key not in plans:
-            track = tracker.issue_track(content_hash, state, deadline, None, tracker.local(since), tracker.local(checkin))
-            plans[key] = None if track is None else stamp(planner.next_after(track, after))
+            track = core.issue_track(wf, content_hash, state, deadline, None, cal.local_date(since),
+                                     None if checkin is None else cal.local_date(checkin))
+            plans[key] = None if track is None else stamp(core.planner.next_after(track, after))
         return plans[key]
 
     step = n // due
@@ -149,7 +149,7 @@ def build(path: Path, n: int, due: int, null_share: float) -> dict:
                 j = i // step
                 kind, ahead = k_cycle[j % len(k_cycle)]
                 k = -(1 + (j * 7) % 250) if kind == "overdue" else ahead  # working days from today to the deadline
-                deadline = index.add(today, k)
+                deadline = cal.add_workdays(today, k)
                 state = ("planned", "in_progress")[j % 2]
                 after = PREVIOUS
                 nxt = next_remind(state, deadline, after, None)
@@ -162,7 +162,7 @@ def build(path: Path, n: int, due: int, null_share: float) -> dict:
                     state, deadline = checkin_state, None
                     checkin = T - dt.timedelta(days=1 + i % 80)
                 else:  # a deadline 8 working days to two years ahead
-                    state, deadline = ("planned", "in_progress")[i % 2], index.add(today, 8 + (i * 7919) % 480)
+                    state, deadline = ("planned", "in_progress")[i % 2], cal.add_workdays(today, 8 + (i * 7919) % 480)
                 nxt = next_remind(state, deadline, after, checkin)
                 assert nxt is not None and nxt > stamp(T), (state, deadline, nxt)
             yield (ledger_id, str(i + 1), i, s["方面"], s["问题类别"], f"{s['具体问题']}（{i // len(sample) + 1}）",
@@ -212,7 +212,7 @@ def sweep_duban(path: Path, rt, now: dt.datetime, due: int, capture: list | None
                      lambda conn, cur, sql, params, ctx, many: capture.append((sql, params)) if not many else None)
     with engine.connect():  # open the pooled connection (PRAGMAs) before timing, as a daemon holds it
         pass
-    sweeper = Sweeper(rt, db.session_factory(engine))
+    sweeper = Sweeper(rt.core, db.session_factory(engine))
     gc.collect()  # no collection of earlier runs' garbage inside the timing (the first warm run paid ~50%)
     t0 = time.perf_counter()
     prof and prof.enable()
@@ -256,16 +256,19 @@ def sweep_raw(path: Path, now: dt.datetime, due: int, batch: int) -> float:
             subject = f"{name}/{ref}"
             reminders.append((f"{subject}|{rule}|{occurrence}", at, subject, kind, rule, occurrence,
                               json.dumps([leader, department]), ledger_id, issue_id, None, deadline, max(days, 0),
-                              json.dumps({"title": title, "ledger": name, "ref": ref, "state": state,
-                                          "leader": leader, "department": department, "area": area,
-                                          "category": category, "level": (days > 3) + (days > 10)}), created))
-            moves.append((bound, nxt, issue_id))
+                              json.dumps({"title": title, "what": "整改时限", "ledger": name, "ref": ref,
+                                          "state": state, "leader": leader, "department": department, "area": area,
+                                          "category": category, "level": (days > 3) + (days > 10),
+                                          "subject_kind": "issue"}), created))
+            moves.append((bound, nxt, deadline, deadline, issue_id))
         cur = con.executemany(
             "INSERT INTO reminders (dedupe_key, at, subject, kind, rule, occurrence, recipients, ledger_id, issue_id,"
             " occurrence_id, due, days_overdue, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (dedupe_key) DO NOTHING", reminders)
         written += max(cur.rowcount, 0) if reminders else 0
-        con.executemany("UPDATE issues SET remind_after = ?, next_remind_at = ? WHERE id = ?", moves)
+        # as duban, the row's plan: next reminder, due and overdue dates
+        con.executemany("UPDATE issues SET remind_after = ?, next_remind_at = ?, due_on = ?, overdue_on = ?"
+                        " WHERE id = ?", moves)
         con.execute("COMMIT")
         examined += len(rows)
         if len(rows) < batch:

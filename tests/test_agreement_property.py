@@ -32,7 +32,7 @@ from sqlalchemy import select
 from engine.calendar import ChineseCalendarData, WorkCalendar
 from engine.config import Config
 from engine.duties.definitions import load_duty_dirs
-from engine.ics.feed import _uid, build_calendar
+from engine.ics.feed import _uid, ics_bytes
 from engine.issues.service import EvidenceFile, transition
 from engine.ledger.importer import import_ledger
 from engine.reminders.agenda import duty_items, open_deadlines
@@ -224,8 +224,8 @@ def _check(scenario: dict, folder: Path, runtime: Runtime, sessions) -> None:
                         and r["at"].astimezone(TZ).date() == last}
             assert board == reminded
         # one ICS event for each subject the core follows, and nothing else
-        feed = build_calendar(s, runtime, end)
-        uids = {str(e["UID"]) for e in Calendar.from_ical(feed.to_ical()).walk("VEVENT")}
+        feed, _ = ics_bytes(s, runtime, end)
+        uids = {str(e["UID"]) for e in Calendar.from_ical(feed).walk("VEVENT")}
         expected = {_uid("issue", i.ledger, i.ref, i.state) for i in issues} | {
             _uid("duty", o.duty_key, o.period) for o in occurrences}
         assert uids == expected

@@ -8,9 +8,15 @@ Links point at ``[board] public_url`` when it is set; a feed without it has no l
 request's own Host header cannot be trusted to name this server.
 
 UIDs are stable across fetches and databases: a hash of the ledger name, 序号 and state (an issue
-that moves on gets a new event, the old one disappears) or of the duty key and period. Alarms
-sit where duban's own reminders fall: ``before_working_days`` counted on the working-day
-calendar, at the policy's time of day, so a -P5D alarm never lands on a holiday.
+that moves on gets a new event, the old one disappears) or of the duty key and period. Each event
+has one alarm, where duban's first reminder of it falls: the earliest ``before_working_days``
+counted on the working-day calendar (so a -P5D alarm never lands on a holiday), else the due day,
+at the policy's time of day.
+
+A feed is as long as the open items it lists, and icalendar takes about a millisecond to write an
+event, so each event is written once per day and kept (``_written``): an event is a pure function
+of its fields, the day included in its DTSTAMP, and a calendar program fetching the feed every hour
+then costs the query and a lookup per event.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from typing import Any
+from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote
 
 from icalendar import Alarm, Calendar, Event
@@ -39,94 +46,108 @@ def _uid(*parts: str) -> str:
     return f"{digest}@duban"
 
 
-def alarms(runtime: Runtime, track: Track) -> list[Alarm]:
-    """DISPLAY alarms at the instants duban reminds before (and on) the due date."""
-    policy, out = track.policy, []
+@dataclass(frozen=True)
+class EventSpec:
+    """Everything one VEVENT says (hashable: events are written once and kept, see the docstring)."""
+
+    uid: str
+    due: dt.date
+    summary: str
+    description: str
+    category: str
+    stamp: dt.datetime  # the start of the day the feed is for
+    url: str | None
+    alarm_text: str
+    alarm_trigger: dt.timedelta  # from the all-day event's start, local midnight
+
+
+def first_alarm(runtime: Runtime, track: Track) -> tuple[str, dt.timedelta]:
+    """Where duban reminds first: the earliest before-reminder, else the due day, at the policy's time."""
+    policy = track.policy
     at = dt.timedelta(hours=policy.at.hour, minutes=policy.at.minute)
-    offsets = [(f"还有{n}个工作日到期", (runtime.calendar.add_workdays(track.due, -n) - track.due).days)
-               for n in sorted(set(policy.before_working_days), reverse=True)]
-    if policy.on_due:
-        offsets.append(("今天到期", 0))
-    for text, days in offsets:
-        alarm = Alarm()
-        alarm.add("action", "DISPLAY")
-        alarm.add("description", text)
-        # an all-day event starts at local midnight, so days + the reminder's time of day
-        alarm.add("trigger", dt.timedelta(days=days) + at)
-        out.append(alarm)
-    return out
+    if policy.before_working_days:
+        n = max(policy.before_working_days)
+        return f"还有{n}个工作日到期", dt.timedelta(days=(runtime.calendar.add_workdays(track.due, -n) - track.due).days) + at
+    return "今天到期", at
 
 
-def _event(uid: str, due: dt.date, summary: str, lines: list[str], category: str, stamp: dt.datetime,
-           url: str | None) -> Event:
+@lru_cache(maxsize=100_000)
+def _written(spec: EventSpec) -> bytes:
     event = Event()
-    event.add("uid", uid)
-    event.add("dtstamp", stamp)
-    event.add("dtstart", due)
-    event.add("dtend", due + dt.timedelta(days=1))  # all-day: DTEND is exclusive
-    event.add("summary", summary)
-    event.add("description", "\n".join(line for line in lines if line))
-    event.add("categories", [category])
+    event.add("uid", spec.uid)
+    event.add("dtstamp", spec.stamp)
+    event.add("dtstart", spec.due)
+    event.add("dtend", spec.due + dt.timedelta(days=1))  # all-day: DTEND is exclusive
+    event.add("summary", spec.summary)
+    event.add("description", spec.description)
+    event.add("categories", [spec.category])
     event.add("transp", "TRANSPARENT")  # a deadline does not make anyone busy
     event.add("status", "CONFIRMED")
-    if url:
-        event.add("url", url)
-    return event
+    if spec.url:
+        event.add("url", spec.url)
+    alarm = Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("description", spec.alarm_text)
+    alarm.add("trigger", spec.alarm_trigger)
+    event.add_component(alarm)
+    return bytes(event.to_ical())
 
 
-def deadline_event(runtime: Runtime, item: DeadlineItem, stamp: dt.datetime, base_url: str | None) -> Event:
+def deadline_event(runtime: Runtime, item: DeadlineItem, stamp: dt.datetime, base_url: str | None) -> EventSpec:
     late = f"（已逾期{item.late.days_overdue}个工作日）" if item.late.overdue else ""
-    summary = f"【{item.rule_title}】{item.title}{late}"
     lines = [f"台账：{item.ledger}", f"序号：{item.ref}", f"方面：{item.area}" if item.area else "",
              f"问题类别：{item.category}" if item.category else "", f"状态：{item.state_label}",
              f"{item.rule_title}：{cn_date(item.due)}",
              f"整改时限：{cn_date(item.deadline)}" if item.deadline else "",
              f"责任领导：{item.leader or '—'}", f"责任科室：{item.department or '—'}"]
     url = f"{base_url}/issues/{quote(item.ledger, safe='')}/{quote(item.ref, safe='')}" if base_url else None
-    event = _event(_uid("issue", item.ledger, item.ref, item.state), item.due, summary, lines, "整改时限", stamp, url)
-    for alarm in alarms(runtime, item.track):
-        event.add_component(alarm)
-    return event
+    return EventSpec(_uid("issue", item.ledger, item.ref, item.state), item.due,
+                     f"【{item.rule_title}】{item.title}{late}", "\n".join(line for line in lines if line), "整改时限",
+                     stamp, url, *first_alarm(runtime, item.track))
 
 
-def duty_event(runtime: Runtime, item: DutyItem, stamp: dt.datetime, base_url: str | None) -> Event:
+def duty_event(runtime: Runtime, item: DutyItem, stamp: dt.datetime, base_url: str | None) -> EventSpec:
+    assert item.track is not None  # open items only
     late = f"（已逾期{item.late.days_overdue}个工作日）" if item.late.overdue else ""
     period = "" if item.period == "once" else f"（{item.period}）"
-    summary = f"【经常性工作】{item.title}{period}{late}"
     lines = [f"工作事项：{item.title}", f"周期：{item.period}" if period else "",
              f"责任：{'、'.join(item.owners) or '—'}", f"台账：{item.ledger}" if item.ledger else "",
              f"整改事项：{item.issue_ref}" if item.issue_ref else "",
              f"责任领导：{item.issue_leader or '—'}" if item.issue_ref else "",
-             f"责任科室：{item.issue_department or '—'}" if item.issue_ref else "", f"到期：{cn_date(item.due)}",
-             f"完成后登记：duban duty done {item.key} --period '{item.period}' --by 责任人"]
+             f"责任科室：{item.issue_department or '—'}" if item.issue_ref else "", f"到期：{cn_date(item.due)}"]
     url = f"{base_url}/duties" if base_url else None
-    event = _event(_uid("duty", item.key, item.period), item.due, summary, lines, "经常性工作", stamp, url)
-    for alarm in alarms(runtime, item.track):
-        event.add_component(alarm)
-    return event
+    return EventSpec(_uid("duty", item.key, item.period), item.due, f"【经常性工作】{item.title}{period}{late}",
+                     "\n".join(line for line in lines if line), "经常性工作", stamp, url,
+                     *first_alarm(runtime, item.track))
 
 
-def build_calendar(session: Session, runtime: Runtime, now: dt.datetime, *, ledger_name: str | None = None,
-                   department: str | None = None, base_url: str | None = None) -> Calendar:
-    """The feed as an ``icalendar.Calendar``: one VEVENT per open deadline and open duty occurrence."""
+def feed_events(session: Session, runtime: Runtime, now: dt.datetime, *, ledger_name: str | None = None,
+                department: str | None = None) -> list[EventSpec]:
+    """One event per open deadline and open duty occurrence, as of ``now``."""
     today = runtime.calendar.local_date(now)
+    stamp = runtime.calendar.at_local(today, dt.time(0))
+    base_url = str(runtime.config.board.get("public_url") or "").rstrip("/") or None
     ledger = find_ledger(session, ledger_name)
+    events = [deadline_event(runtime, item, stamp, base_url)
+              for item in open_deadlines(session, runtime.core, today, ledger=ledger, department=department)]
+    events += [duty_event(runtime, occ, stamp, base_url)
+               for occ in duty_items(session, runtime.core, today, ledger=ledger, department=department, open_only=True)]
+    return events
+
+
+def ics_bytes(session: Session, runtime: Runtime, now: dt.datetime, *, ledger_name: str | None = None,
+              department: str | None = None) -> tuple[bytes, int]:
+    """The feed (RFC 5545) and how many events it holds."""
+    events = feed_events(session, runtime, now, ledger_name=ledger_name, department=department)
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    name = "督办：整改时限与经常性工作" + (f"（{department}）" if department else "")
-    cal.add("x-wr-calname", name)
+    cal.add("x-wr-calname", "督办：整改时限与经常性工作" + (f"（{department}）" if department else ""))
     cal.add("x-wr-timezone", runtime.config.calendar.timezone)
     cal.add("refresh-interval", dt.timedelta(hours=1), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")
-    for item in open_deadlines(session, runtime.core, today, ledger=ledger, department=department):
-        cal.add_component(deadline_event(runtime, item, now, base_url))
-    for occ in duty_items(session, runtime.core, today, ledger=ledger, department=department, open_only=True):
-        cal.add_component(duty_event(runtime, occ, now, base_url))
-    return cal
-
-
-def ics_bytes(session: Session, runtime: Runtime, now: dt.datetime, **filters: Any) -> bytes:
-    return build_calendar(session, runtime, now, **filters).to_ical()
+    head, end = bytes(cal.to_ical()).rsplit(b"END:VCALENDAR", 1)
+    # the events are written one by one (and kept), then put where icalendar would put them
+    return b"".join([head, *map(_written, events), b"END:VCALENDAR", end]), len(events)

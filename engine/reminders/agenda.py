@@ -84,9 +84,11 @@ class DutyItem:
 # -- issues -------------------------------------------------------------------------------------
 
 
-def _issue_filters(ledger: Ledger | None, department: str | None, ledger_ids: Sequence[int] | None
-                   ) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [ISSUES.c.due_on.is_not(None)]
+def _issue_filters(ledger: Ledger | None, department: str | None, ledger_ids: Sequence[int] | None,
+                   windowed: bool = False) -> list[ColumnElement[bool]]:
+    # A window on overdue_on / due_on already leaves out the rows that follow nothing; saying
+    # "due_on IS NOT NULL" as well would read every row of the range instead of its index entry.
+    where: list[ColumnElement[bool]] = [] if windowed else [ISSUES.c.due_on.is_not(None)]
     if ledger is not None:
         where.append(ISSUES.c.ledger_id == ledger.id)
     if ledger_ids is not None:
@@ -116,15 +118,16 @@ def deadline_query(today: dt.date, *, ledger: Ledger | None = None, department: 
                    ledger_ids: Sequence[int] | None = None) -> Select:
     """The issues following a deadline, filtered in SQL, most urgent first."""
     order = (ISSUES.c.overdue_on, ISSUES.c.due_on, ISSUES.c.ledger_id, ISSUES.c.position, ISSUES.c.id)
-    return (issue_query().where(*_issue_filters(ledger, department, ledger_ids),
-                                *_window(today, overdue, due_until)).order_by(*order))
+    window = _window(today, overdue, due_until)
+    return issue_query().where(*_issue_filters(ledger, department, ledger_ids, bool(window)), *window).order_by(*order)
 
 
 def count_deadlines(session: Session, today: dt.date, *, ledger: Ledger | None = None,
                     department: str | None = None, overdue: bool | None = None, due_until: dt.date | None = None,
                     ledger_ids: Sequence[int] | None = None) -> int:
     """How many issues ``open_deadlines`` lists without a limit."""
-    where = [*_issue_filters(ledger, department, ledger_ids), *_window(today, overdue, due_until)]
+    window = _window(today, overdue, due_until)
+    where = [*_issue_filters(ledger, department, ledger_ids, bool(window)), *window]
     return session.scalar(select(func.count()).select_from(ISSUES).where(*where)) or 0
 
 

@@ -79,6 +79,8 @@ class Planner:
         self.calendar = calendar
         self.catch_up = lru_cache(maxsize=65536)(self._catch_up)
         self.next_after = lru_cache(maxsize=65536)(self._next_after)
+        # a list of thousands of items has a few hundred distinct (due date, policy) tracks
+        self.lateness = lru_cache(maxsize=65536)(self._lateness)
 
     # -- working-day arithmetic on k --------------------------------------------------------
 
@@ -89,7 +91,7 @@ class Planner:
         """The first working day on which the track counts as overdue."""
         return self.calendar.add_workdays(track.due, track.overdue_from)
 
-    def lateness(self, track: Track, today: dt.date) -> Lateness:
+    def _lateness(self, track: Track, today: dt.date) -> Lateness:
         """Working days past the track's due date on ``today`` and the escalation that implies."""
         k = self.calendar.workdays_between(track.due, today)
         if k < track.overdue_from:

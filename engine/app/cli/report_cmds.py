@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from ...clock import FixedClock
 from ...errors import BadInput
-from ...ics.feed import build_calendar
+from ...ics.feed import ics_bytes
 from ...issues.queries import find_ledger
 from ...report.build import build_report
 from ...report.render import render_report
@@ -87,16 +87,15 @@ def calendar_group() -> None:
 @pass_app
 def calendar_export(app: App, output: Path | None, department: str | None, ledger_name: str | None,
                     at: str | None) -> None:
-    """Every open deadline and open duty occurrence as all-day events with alarms (RFC 5545)."""
+    """Every open deadline and open duty occurrence as all-day events with an alarm (RFC 5545)."""
     _sync_duties(app, at)
     with app.reading() as session:
-        cal = build_calendar(session, app.runtime, app.now(at), ledger_name=ledger_name, department=department)
-    body = cal.to_ical()
+        body, events = ics_bytes(session, app.runtime, app.now(at), ledger_name=ledger_name, department=department)
     if output is None:
         sys.stdout.write(body.decode("utf-8"))
         return
     output.write_bytes(body)
-    say(f"{len(cal.walk('VEVENT'))} event(s) written to {output}")
+    say(f"{events} event(s) written to {output}")
 
 
 @click.command("board")

@@ -208,7 +208,7 @@ def calendar(request: Request) -> Response:
     try:
         with site.sessions() as session:
             try:
-                body = ics_bytes(session, runtime, site.clock.now(), ledger_name=page.ledger,
+                body, _ = ics_bytes(session, runtime, site.clock.now(), ledger_name=page.ledger,
                                  department=page.department)
             finally:
                 session.rollback()

@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -91,18 +90,17 @@ def smtp_server(**smtp_kwargs: Any) -> Iterator[tuple[Controller, SmtpSink]]:
         controller.stop()
 
 
-def self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, made with the openssl command."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+def intranet_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 from a CA of its own (as an intranet's mail server has), made by
+    trustme: the PEM holding it and its CA (a server's chain, and the bundle a client trusts), and
+    its key."""
+    import trustme
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    cert, key = directory / "chain.pem", directory / "key.pem"
+    cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems) + ca.cert_pem.bytes())
+    leaf.private_key_pem.write_to_path(str(key))
     return cert, key
 
 

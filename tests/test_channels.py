@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import io
 import json
-import shutil
 import ssl
 import time
 from pathlib import Path
@@ -32,8 +31,8 @@ from tests.peers import (
     LoopbackHTTP,
     WeComRobot,
     free_port,
+    intranet_cert,
     json_reply,
-    self_signed_cert,
     smtp_server,
 )
 
@@ -274,9 +273,7 @@ def test_email_unset_password_variable_is_reported() -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a test certificate")
-    return self_signed_cert(tmp_path_factory.mktemp("tls"))
+    return intranet_cert(tmp_path_factory.mktemp("tls"))
 
 
 def test_email_starttls_and_login(certificate: tuple[Path, Path]) -> None:

@@ -29,7 +29,7 @@ class FixedClock(Clock):
 
     at: dt.datetime
 
-    def now(self) -> dt.datetime:  # type: ignore[override]
+    def now(self) -> dt.datetime:
         return self.at
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.store.db import transaction
 from engine.store.types import UTCDateTime
 from notifications.message import OutgoingMessage
-from notifications.store import OutboxMessage, OutboxStatus
+from notifications.store import OUTBOX, OutboxMessage, OutboxStatus
 
 OWNER_LEN = 100  # outbox.lease_owner is String(100)
 
@@ -65,7 +65,6 @@ class Lease:
 
 
 # Built once (Core, bound parameters): a claim runs for every batch.
-OUTBOX = OutboxMessage.__table__
 _C = OUTBOX.c
 _NOW = bindparam("b_now", type_=UTCDateTime())
 _DUE = (_C.status == OutboxStatus.PENDING, _C.next_attempt_at <= _NOW,

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
@@ -23,14 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.reminders.facts import ReminderFacts
 from engine.runtime import Runtime
 from engine.store.kinds import SubjectKind
-from engine.store.models import Reminder
+from engine.store.models import REMINDERS, Reminder
 from engine.store.upsert import insert_ignore
 from notifications.channels.base import Body, channel_class
 from notifications.quiet import QuietHours
 from notifications.render import Digest, DigestItem, Renderer
 from notifications.routing import Route, route
 from notifications.settings import Notify
-from notifications.store import OutboxMessage, OutboxStatus, ReminderMessage, Silence, SilenceTarget
+from notifications.store import OUTBOX, REMINDER_MESSAGES, OutboxMessage, OutboxStatus, Silence, SilenceTarget
 
 BATCH = 5000
 
@@ -43,7 +44,7 @@ class RouteStats:
     undeliverable: int = 0
 
 
-def _silenced(r: Reminder, facts: ReminderFacts, silences: list[Silence]) -> Silence | None:
+def _silenced(r: Reminder, facts: ReminderFacts, silences: Sequence[Silence]) -> Silence | None:
     for s in silences:
         if (s.target_kind in (SilenceTarget.ISSUE, SilenceTarget.DUTY) and r.subject == s.target) or \
                 (s.target_kind == SilenceTarget.DEPARTMENT and facts.department == s.target) or \
@@ -121,7 +122,7 @@ class Pipeline:
                 self._undeliverable(session, now, person, members, facts_of)
                 stats.undeliverable += 1
             session.connection().execute(
-                update(Reminder.__table__).where(Reminder.__table__.c.id == bindparam("b_id"))
+                update(REMINDERS).where(REMINDERS.c.id == bindparam("b_id"))
                 .values(routed_at=now), [{"b_id": r.id} for r in reminders])
             stats.reminders += len(reminders)
             return len(reminders) == BATCH
@@ -174,10 +175,9 @@ class Pipeline:
 
     @staticmethod
     def _insert(session: Session, members: list[Reminder], *, now: dt.datetime, **row) -> None:
-        table = OutboxMessage.__table__
-        stmt = insert_ignore(session, table, ["key"]).returning(table.c.id)
+        stmt = insert_ignore(session, OUTBOX, ["key"]).returning(OUTBOX.c.id)
         inserted = session.execute(stmt, [{**row, "attempts": 0, "created_at": now, "data": row["data"]}]).first()
         message_id = inserted[0] if inserted else session.scalar(select(OutboxMessage.id).where(
             OutboxMessage.key == row["key"]))
-        links = insert_ignore(session, ReminderMessage.__table__, ["reminder_id", "message_id"])
+        links = insert_ignore(session, REMINDER_MESSAGES, ["reminder_id", "message_id"])
         session.execute(links, [{"reminder_id": r.id, "message_id": message_id} for r in members])

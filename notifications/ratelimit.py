@@ -99,13 +99,13 @@ def take(session: Session, channel: str, limit: Limit, now: dt.datetime) -> floa
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"take needs an aware datetime, got naive {now.isoformat()}")
     _ensure_row(session, channel, now)
-    row = session.execute(
+    # unpacked by position: to the type checker a Row's .count is tuple.count
+    start, count = session.execute(
         select(RateWindow.window_start, RateWindow.count)
         .where(RateWindow.channel == channel)
         .with_for_update()
     ).one()
     window = dt.timedelta(seconds=limit.seconds)
-    start, count = row.window_start, row.count
     if now >= start + window:
         start, count = now, 0  # the window has passed: a new one starts with this message
     if count < limit.count:

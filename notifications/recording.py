@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.store.db import transaction
 from notifications.channels.base import DeliveryError
 from notifications.claims import Claimed, guarded
-from notifications.store import AttemptStatus, DeliveryAttempt, OutboxMessage, OutboxStatus
+from notifications.store import DELIVERY_ATTEMPTS, AttemptStatus, OutboxMessage, OutboxStatus
 
 log = logging.getLogger("duban.outbox")
 
@@ -81,7 +81,7 @@ def record(sessions: sessionmaker[Session], result: SendResult, claim: str, work
                 return False  # the message is gone (retried away, deleted): nothing to record
             text = (text + "; " if text else "") + "lease lost to another sender, result not applied"
             log.warning("outbox message %s: lease lapsed during the send; another sender has it", item.id)
-        session.execute(insert(DeliveryAttempt.__table__), [{
+        session.execute(insert(DELIVERY_ATTEMPTS), [{
             "message_id": item.id, "at": result.at, "channel": item.channel, "recipient": item.recipient,
             "status": result.outcome, "error": text, "seconds": result.seconds, "worker": worker}])
     if held and result.outcome == AttemptStatus.DEAD:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.models import Base
@@ -118,3 +118,11 @@ class RateWindow(Base):
     channel: Mapped[str] = mapped_column(String(100), primary_key=True)
     window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The Core tables (``__table__`` is typed FromClause; see engine.store.models)
+OUTBOX = cast(Table, OutboxMessage.__table__)
+DELIVERY_ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
+REMINDER_MESSAGES = cast(Table, ReminderMessage.__table__)
+SILENCES = cast(Table, Silence.__table__)
+RATE_WINDOWS = cast(Table, RateWindow.__table__)

@@ -257,7 +257,9 @@ class Daemon:
                                                    stop=self.stop)
         counts = self.metrics.delivered(stats)
         if any(counts.values()):
-            event(log, logging.INFO, "deliver", **counts, ms=round((time.perf_counter() - started) * 1000, 1))
+            # message and exc_info spelled out, so the type checker sees the counts can only be fields
+            event(log, logging.INFO, "deliver", "", exc_info=False, **counts,
+                  ms=round((time.perf_counter() - started) * 1000, 1))
 
     def _elect(self) -> None:
         assert self.leadership is not None

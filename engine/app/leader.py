@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
@@ -36,11 +36,11 @@ from sqlalchemy.exc import OperationalError
 from ..errors import DubanError
 from ..store import db
 
+if TYPE_CHECKING:
+    import psycopg
+
 # "duban" in ASCII, as one bigint: the key every duban daemon of a database contends for.
 LOCK_KEY = 0x6475_6261_6E
-# Keepalives: a leader whose host vanished (no FIN, no RST) loses the lock after about
-# idle + interval * count = 10 + 5 * 3 = 25 s, inside the 30 s failover target.
-_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 
 
 class AlreadyRunning(DubanError):
@@ -120,7 +120,7 @@ class AdvisoryLeader:
         self.conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.key = key
         self.connect_timeout = connect_timeout
-        self._conn = None
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._leader = False
         self.last_error: str | None = None
 
@@ -137,6 +137,7 @@ class AdvisoryLeader:
         try:
             if self._conn is None or self._conn.closed:
                 self._connect()
+            assert self._conn is not None  # _connect sets it or raises
             if self._leader:
                 # The lock lives as long as this connection: a round trip proves both.
                 self._conn.execute("SELECT 1")
@@ -153,9 +154,12 @@ class AdvisoryLeader:
     def _connect(self) -> None:
         import psycopg  # the PostgreSQL driver is only needed when the database is PostgreSQL
 
+        # Keepalives: a leader whose host vanished (no FIN, no RST) loses the lock after about
+        # idle + interval * count = 10 + 5 * 3 = 25 s, inside the 30 s failover target.
         self._conn = psycopg.connect(
             self.conninfo, autocommit=True, connect_timeout=self.connect_timeout,
-            application_name="duban-daemon-leader", **_KEEPALIVE,
+            application_name="duban-daemon-leader",
+            keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
         )
 
     def _drop(self) -> None:

@@ -130,9 +130,9 @@ def burndown(session: Session, runtime: Runtime, ledger: Ledger, classes: StateC
     # per day: (issues added, open added) from creations first, then the moves of the day
     delta: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
     for slot, state, n in born:
-        d = delta[day(slot)]
-        d[0] += n
-        d[1] += n if state in classes.open else 0
+        counts = delta[day(slot)]
+        counts[0] += n
+        counts[1] += n if state in classes.open else 0
     for slot, from_state, to_state, n in moves:
         delta[day(slot)][1] += n * ((to_state in classes.open) - (from_state in classes.open))
     points: list[tuple[dt.date, int, int]] = []
@@ -198,7 +198,9 @@ def month_grid(session: Session, runtime: Runtime, today: dt.date, first: dt.dat
     versions = {}
     for due, state, workflow_id, late, n in session.execute(stmt):
         if workflow_id not in versions:
-            versions[workflow_id] = runtime.registry.definition(session.get(WorkflowVersion, workflow_id))
+            version = session.get(WorkflowVersion, workflow_id)
+            assert version is not None  # issues.workflow_id is a foreign key
+            versions[workflow_id] = runtime.registry.definition(version)
         rule = versions[workflow_id].deadlines.get(state)
         title, kind = (rule.title or "整改时限", "deadline") if rule is not None else ("长期坚持事项回头看", "checkin")
         by_day.setdefault(due, Counter())[(title, "overdue" if late else "open", kind)] += n

@@ -95,7 +95,8 @@ class DutyBook:
         first = duty.generated_until is None
         topping_up = issues is not None  # only these issues' rows, within what is generated already
         if start is None:
-            start = today - dt.timedelta(days=366) if first else duty.generated_until + dt.timedelta(days=1)
+            start = (today - dt.timedelta(days=366) if duty.generated_until is None
+                     else duty.generated_until + dt.timedelta(days=1))
         end = (duty.generated_until or today + self.horizon) if topping_up else today + self.horizon
         if start > end:
             return 0
@@ -117,7 +118,7 @@ class DutyBook:
                 rows.extend({**base, "period": f"{occ.period} {ref}", "issue_id": issue_id}
                             for issue_id, ref in issues or ())
         if rows:
-            stmt = insert_ignore(session, DutyOccurrence.__table__, ["duty_id", "period"])
+            stmt = insert_ignore(session, OCCURRENCES, ["duty_id", "period"])
             for i in range(0, len(rows), _CHUNK):
                 session.execute(stmt, rows[i:i + _CHUNK])
         if not topping_up:

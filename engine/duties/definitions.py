@@ -87,7 +87,8 @@ def load_duties_text(text: str, file: str) -> list[LoadedDuty]:
         parsed = DutiesFile.model_validate(doc.data if isinstance(doc.data, dict) else {"duties": doc.data})
     except ValidationError as exc:
         raise WorkflowError(f"{file}: invalid duties file", details=schema_errors(exc, doc)) from None
-    problems, seen = [], {}
+    problems: list[str] = []
+    seen: dict[str, int] = {}
     for i, duty in enumerate(parsed.duties):
         if duty.key in seen:
             problems.append(f"{doc.where(('duties', i, 'key'))}: duplicate duty key {duty.key!r} "

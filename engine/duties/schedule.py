@@ -185,7 +185,8 @@ def _parse_rrule(text: str, dtstart: dt.date) -> rrule:
         raise ValueError(f"invalid RRULE {text!r}: {reason}") from None
     if not isinstance(rule, rrule):
         raise ValueError(f"invalid RRULE {text!r}: give one RRULE line only")
-    if rule._freq > DAILY:  # dateutil exposes no public getter; HOURLY and finer sort after DAILY
+    # dateutil exposes no public getter (and its stubs omit the private one); HOURLY and finer sort after DAILY
+    if rule._freq > DAILY:  # type: ignore[attr-defined]
         # A duty fires at most once a day, and walking minutes from dtstart would take forever.
         raise ValueError(f"invalid RRULE {text!r}: a duty repeats at most daily (FREQ=DAILY or coarser)")
     if rule.after(dt.datetime.combine(dtstart, dt.time.min), inc=True) is None:
@@ -194,7 +195,7 @@ def _parse_rrule(text: str, dtstart: dt.date) -> rrule:
 
 
 def _rrule_period(rule: rrule) -> str:
-    freq, interval = rule._freq, rule._interval  # no public getters, see _parse_rrule
+    freq, interval = rule._freq, rule._interval  # type: ignore[attr-defined]  # no public getters, see _parse_rrule
     if freq == YEARLY:
         return "year"
     if freq == MONTHLY:

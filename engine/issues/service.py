@@ -71,6 +71,7 @@ def transition(
     issue = ref if isinstance(ref, Issue) else resolve_ref(session, ref, for_update=True)
     evidence = evidence or []
     version = session.get(WorkflowVersion, issue.workflow_id)  # identity map: usually no query
+    assert version is not None  # issues.workflow_id is a foreign key
     machine = runtime.registry.machine(version)
 
     def count_evidence() -> int:
@@ -118,6 +119,7 @@ def checkin(session: Session, runtime: Runtime, ref: str, *, by: str, now: dt.da
         raise BadInput("say who is checking in: --by WHO")
     issue = resolve_ref(session, ref, for_update=True)
     version = session.get(WorkflowVersion, issue.workflow_id)
+    assert version is not None  # issues.workflow_id is a foreign key
     rule = runtime.registry.definition(version).checkins
     if rule is None or issue.state != rule.state:
         wanted = rule.state if rule else "a state with check-ins"

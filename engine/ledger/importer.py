@@ -15,15 +15,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import LedgerError
 from ..reminders.core import Plan
 from ..runtime import Runtime
 from ..store.departments import set_departments
-from ..store.models import HistoryEntry, Issue, Ledger, LedgerImport
+from ..store.models import HISTORY, ISSUES, Issue, Ledger, LedgerImport
 from ..workflow.schema import WorkflowDef
 from .cells import parse_deadline, text
 from .sheet import open_sheet
@@ -54,9 +55,9 @@ class _Columns:
 
     def __init__(self, path: Path, headers: list[str], workflow: WorkflowDef, warnings: list[str]):
         by_header: dict[str, str] = {}
-        for fld, names in workflow.columns.items():
+        for target, names in workflow.columns.items():
             for name in names:
-                by_header[name] = fld
+                by_header[name] = target
         self.index: dict[str, int] = {}
         self.header_of: dict[str, str] = {}
         self.extra: dict[str, int] = {}
@@ -77,8 +78,8 @@ class _Columns:
                 self.header_of[fld] = header
         for required in ("ref", "title"):
             if required not in self.index:
-                names = " / ".join(workflow.columns.get(required, [required]))
-                problems.append(f"{path}: row 1: missing the {names} column")
+                wanted = " / ".join(workflow.columns.get(required, [required]))
+                problems.append(f"{path}: row 1: missing the {wanted} column")
         if problems:
             raise LedgerError(f"{path}: cannot import", details=problems)
 
@@ -257,7 +258,7 @@ class _Writer:
 
     def write(self, batch: list[dict], result: ImportResult) -> None:
         session, now = self.session, self.now
-        existing: dict[str, tuple] = {}
+        existing: dict[str, Row[Any]] = {}
         if not self.fresh:
             rows = session.execute(
                 select(Issue.id, Issue.ref, Issue.state, *(getattr(Issue, f) for f in FIELDS), Issue.extra,
@@ -282,12 +283,12 @@ class _Writer:
                 result.unchanged += 1
                 continue
             moved = old.state != row["state"] or old.deadline != row["deadline"]
-            plan = self.plan(row["state"], row["deadline"]) if moved and old.workflow_id == self.workflow_id else None
+            replanned = self.plan(row["state"], row["deadline"]) if moved and old.workflow_id == self.workflow_id else None
             updates.append({**row, "b_id": old.id, "updated_at": now,
                             "state_since": now if old.state != row["state"] else None, "remind_after": now,
-                            **({"next_remind_at": _KEEP} if plan is None else {
-                                "next_remind_at": plan.next_remind_at, "due_on": plan.due_on,
-                                "overdue_on": plan.overdue_on})})
+                            **({"next_remind_at": _KEEP} if replanned is None else {
+                                "next_remind_at": replanned.next_remind_at, "due_on": replanned.due_on,
+                                "overdue_on": replanned.overdue_on})})
             if old.department != row["department"]:
                 departments.append((old.id, row["department"]))
             if old.state != row["state"]:
@@ -297,8 +298,7 @@ class _Writer:
                                 "note": f"status set by import of {self.path.name}"})
         conn = session.connection()
         if inserts:
-            table = Issue.__table__
-            ids = list(conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+            ids = list(conn.execute(insert(ISSUES).returning(ISSUES.c.id, sort_by_parameter_order=True),
                                     inserts).scalars())
             set_departments(session, [(i, row["department"]) for i, row in zip(ids, inserts, strict=False)], fresh=True)
             self.moved.extend(ids)
@@ -311,7 +311,7 @@ class _Writer:
                         with_state_since=with_since, with_next=with_next)
         result.updated += len(updates)
         if history:
-            conn.execute(insert(HistoryEntry.__table__), history)
+            conn.execute(insert(HISTORY), history)
 
     def refresh_feedback_states(self, workflow: WorkflowDef) -> None:
         """The feedback date changed: re-plan issues whose deadline counts from it."""
@@ -329,9 +329,8 @@ class _Writer:
             moves.append({"b_id": r.id, "b_next": plan.next_remind_at, "b_due": plan.due_on,
                           "b_overdue": plan.overdue_on})
         if moves:
-            table = Issue.__table__
             self.session.connection().execute(
-                update(table).where(table.c.id == bindparam("b_id")).values(
+                update(ISSUES).where(ISSUES.c.id == bindparam("b_id")).values(
                     next_remind_at=bindparam("b_next"), due_on=bindparam("b_due"), overdue_on=bindparam("b_overdue")),
                 moves)
 
@@ -345,8 +344,7 @@ def _update(session: Session, rows: list[dict], *, with_state_since: bool, with_
     # bind names must differ from column names: SQLAlchemy reserves those for the SET clause
     names = (*FIELDS, "state", "position", "extra", "updated_at") + (("state_since",) if with_state_since else ())
     names += ("remind_after", "next_remind_at", "due_on", "overdue_on") if with_next else ()
-    table = Issue.__table__
-    stmt = update(table).where(table.c.id == bindparam("b_id")).values({n: bindparam(f"b_{n}") for n in names})
+    stmt = update(ISSUES).where(ISSUES.c.id == bindparam("b_id")).values({n: bindparam(f"b_{n}") for n in names})
     session.connection().execute(stmt, [{"b_id": r["b_id"], **{f"b_{n}": r[n] for n in names}} for r in rows])
 
 

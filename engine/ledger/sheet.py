@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,8 @@ def _detect_encoding(path: Path) -> str:
 def _open_csv(path: Path) -> Sheet:
     encoding = _detect_encoding(path)
     size = path.stat().st_size
-    fh = path.open("r", encoding=encoding, newline="")
+    raw = path.open("rb")  # its position is the progress: bytes read so far
+    fh = io.TextIOWrapper(raw, encoding=encoding, newline="")
     try:
         reader = csv.reader(fh)
         headers = next(reader, None)
@@ -76,7 +78,7 @@ def _open_csv(path: Path) -> Sheet:
         finally:
             fh.close()
 
-    return Sheet(path, [h.strip() for h in headers], rows(), size, lambda: fh.buffer.tell() if not fh.closed else size)
+    return Sheet(path, [h.strip() for h in headers], rows(), size, lambda: raw.tell() if not fh.closed else size)
 
 
 def _open_xlsx(path: Path, sheet: str | None) -> Sheet:

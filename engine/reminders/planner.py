@@ -134,6 +134,7 @@ class Planner:
         day = self.calendar.add_workdays(track.due, k)
         at = self.calendar.at_local(day, policy.at)
         days_overdue = max(0, k - track.overdue_from + 1) if k >= track.overdue_from else 0
+        add: tuple[str, ...]
         if k < 0:
             kind, rule, add = track.before_kind, f"before-{-k}", ()
         elif k < track.overdue_from:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..store.kinds import OccurrenceState
 from ..store.models import Ledger, Reminder
-from .core import ReminderCore
+from .core import ReminderCore, Subject
 from .subjects import ISSUES, OCCURRENCES, issue_query, occurrence_query
 
 # A window longer than this is refused: every working day of it is a reminder per overdue row.
@@ -31,7 +31,7 @@ def preview(session: Session, core: ReminderCore, start: dt.datetime, end: dt.da
                                            OCCURRENCES.c.state == OccurrenceState.OPEN)
     if ledger is not None:
         issues = issues.where(ISSUES.c.ledger_id == ledger.id)
-    subjects = [*core.issues(session, issues), *core.occurrences(session, occurrences)]
+    subjects: list[Subject] = [*core.issues(session, issues), *core.occurrences(session, occurrences)]
     for subject in subjects:
         if ledger is not None and subject.ledger_id != ledger.id:
             continue

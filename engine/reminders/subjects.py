@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import aliased
 
-from ..store.models import Duty, DutyOccurrence, Issue, Ledger, WorkflowVersion
+from ..store.models import DUTIES, ISSUES, LEDGERS, OCCURRENCES, WORKFLOWS, Ledger
 from ..workflow.rules import ReminderPolicy
 from ..workflow.schema import WorkflowDef
 
@@ -83,9 +83,7 @@ class OccurrenceSubject:
         return f"{self.ledger}/{self.issue_ref}" if self.issue_ref is not None else None
 
 
-_I = Issue.__table__
-_L = Ledger.__table__
-_W = WorkflowVersion.__table__
+_I, _L, _W = ISSUES, LEDGERS, WORKFLOWS
 
 
 def issue_query() -> Select:
@@ -97,8 +95,7 @@ def issue_query() -> Select:
             .select_from(_I.join(_L, _L.c.id == _I.c.ledger_id).join(_W, _W.c.id == _I.c.workflow_id)))
 
 
-_O = DutyOccurrence.__table__
-_D = Duty.__table__
+_O, _D = OCCURRENCES, DUTIES
 _OWN = aliased(Ledger, name="own_ledger")  # a milestone's ledger
 _OF = aliased(Ledger, name="issue_ledger")  # the ledger of the issue a look-back is for
 
@@ -116,8 +113,3 @@ def occurrence_query() -> Select:
                          .outerjoin(_OWN, _OWN.id == _D.c.ledger_id)
                          .outerjoin(_I, _I.c.id == _O.c.issue_id)
                          .outerjoin(_OF, _OF.id == _I.c.ledger_id)))
-
-
-OCCURRENCES = _O
-ISSUES = _I
-DUTIES = _D

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, bindparam, update
+from sqlalchemy import BindParameter, Row, Select, Table, bindparam, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..store.kinds import OccurrenceState
-from ..store.models import Reminder
+from ..store.models import REMINDERS
 from ..store.upsert import insert_ignore
 from .core import ReminderCore, Subject
 from .subjects import ISSUES, OCCURRENCES, issue_query, occurrence_query
@@ -92,8 +92,9 @@ class Sweeper:
             if moves:
                 # The plan's dates only move with the row's inputs, which the sweep does not change;
                 # they are written anyway, so a row the sweep looked at carries the core's answer.
-                values = {"remind_after": bindparam("b_after"), "next_remind_at": bindparam("b_next"),
-                          "overdue_on": bindparam("b_overdue")}
+                values: dict[str, BindParameter[Any]] = {
+                    "remind_after": bindparam("b_after"), "next_remind_at": bindparam("b_next"),
+                    "overdue_on": bindparam("b_overdue")}
                 if "due_on" in table.c:
                     values["due_on"] = bindparam("b_due")
                 conn.execute(update(table).where(table.c.id == bindparam("b_id")).values(values), moves)
@@ -107,8 +108,7 @@ class Sweeper:
     def _write(session: Session, rows: list[dict[str, Any]]) -> int:
         if not rows:
             return 0
-        table = Reminder.__table__
         # RETURNING gives back only the rows actually inserted: rowcount is not reliable for
         # executemany, and a key that was already there must not count as written.
-        stmt = insert_ignore(session, table, ["dedupe_key"]).returning(table.c.id)
+        stmt = insert_ignore(session, REMINDERS, ["dedupe_key"]).returning(REMINDERS.c.id)
         return len(session.connection().execute(stmt, rows).all())

@@ -28,7 +28,7 @@ from collections import Counter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..issues.classes import Overview, classes_for
+from ..issues.classes import Overview, StateClasses, classes_for
 from ..reminders.agenda import DutyItem, deadline_item, duty_items
 from ..reminders.subjects import ISSUES, issue_query
 from ..runtime import Runtime
@@ -91,7 +91,7 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
     areas: dict[str, Area] = {}
     categories: dict[tuple[str, str], Category] = {}
     totals: Counter[str] = Counter()
-    classes_of = {}
+    classes_of: dict[str, StateClasses] = {}
     for issue in subjects:
         classes = classes_of.get(issue.wf_hash)
         if classes is None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
-from .models import IssueDepartment
+from .models import ISSUE_DEPARTMENTS
 
 # A ledger cell may name several departments ("办公室、财务室"); each counts for a filter.
 _SPLIT = re.compile(r"[、,，;；/／\s]+")
@@ -24,7 +24,7 @@ def set_departments(session: Session, cells: Iterable[tuple[int, str]], *, fresh
     pairs = list(cells)
     if not pairs:
         return
-    table = IssueDepartment.__table__
+    table = ISSUE_DEPARTMENTS
     conn = session.connection()
     if not fresh:
         ids = [i for i, _ in pairs]

@@ -7,7 +7,7 @@ append-only (rows are inserted, never updated).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -244,3 +245,18 @@ class IssueDepartment(Base):
 
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True)
     department: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+
+
+# The Core tables, for Core statements (bulk writes, the readers' selects). A declarative model's
+# ``__table__`` is a Table, but SQLAlchemy types the attribute as FromClause, which insert(),
+# update() and delete() do not take; every module takes its tables from here.
+WORKFLOWS = cast(Table, WorkflowVersion.__table__)
+LEDGERS = cast(Table, Ledger.__table__)
+ISSUES = cast(Table, Issue.__table__)
+HISTORY = cast(Table, HistoryEntry.__table__)
+EVIDENCE = cast(Table, Evidence.__table__)
+LEDGER_IMPORTS = cast(Table, LedgerImport.__table__)
+DUTIES = cast(Table, Duty.__table__)
+OCCURRENCES = cast(Table, DutyOccurrence.__table__)
+REMINDERS = cast(Table, Reminder.__table__)
+ISSUE_DEPARTMENTS = cast(Table, IssueDepartment.__table__)

@@ -11,28 +11,48 @@ On refusal a guard records why, so the refusal can say it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from typing import Protocol, cast
 
 from transitions.core import EventData
 
 Guard = Callable[[EventData], bool]
 
 
+class Guarded(Protocol):
+    """What the guards read of the model: ``machine.Subject``, which imports this module."""
+
+    deadline: dt.date | None
+    measures: str
+    leader: str
+    department: str
+    refusals: list[str]
+
+    @property
+    def evidence_count(self) -> int: ...
+
+
+def _model(event: EventData) -> Guarded:
+    # transitions types the model as object; the machine only ever attaches a Subject
+    return cast(Guarded, event.model)
+
+
 def _refuse(event: EventData, reason: str) -> bool:
-    event.model.refusals.append(reason)
+    _model(event).refusals.append(reason)
     return False
 
 
 def has_deadline(event: EventData) -> bool:
     """A deadline (整改时限) is set on the issue or given with the step (``--deadline``)."""
-    if event.model.deadline is not None or event.kwargs.get("deadline") is not None:
+    if _model(event).deadline is not None or event.kwargs.get("deadline") is not None:
         return True
     return _refuse(event, "a deadline is required (整改时限): give --deadline YYYY-MM-DD")
 
 
 def has_evidence(event: EventData) -> bool:
     """Evidence (佐证材料) is already attached or given with the step (``--evidence FILE``)."""
-    if event.kwargs.get("evidence") or event.model.evidence_count > 0:
+    if event.kwargs.get("evidence") or _model(event).evidence_count > 0:
         return True
     return _refuse(event, "evidence is required (佐证材料): give --evidence FILE")
 
@@ -46,14 +66,15 @@ def has_note(event: EventData) -> bool:
 
 def has_measures(event: EventData) -> bool:
     """Rectification measures (整改措施) are written down."""
-    if (event.model.measures or "").strip():
+    if (_model(event).measures or "").strip():
         return True
     return _refuse(event, "the issue has no rectification measures (整改措施)")
 
 
 def has_owner(event: EventData) -> bool:
     """A responsible leader (责任领导) and department (责任科室) are named."""
-    if (event.model.leader or "").strip() and (event.model.department or "").strip():
+    model = _model(event)
+    if (model.leader or "").strip() and (model.department or "").strip():
         return True
     return _refuse(event, "the issue needs a responsible leader and department (责任领导, 责任科室)")
 

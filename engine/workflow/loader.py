@@ -96,10 +96,10 @@ def check_meaning(wf: WorkflowDef, doc: Located) -> list[str]:
     problems: list[str] = []
     at = doc.where
     names: dict[str, int] = {}
-    for i, state in enumerate(wf.states):
-        if state.name in names:
-            problems.append(f"{at(('states', i, 'name'))}: duplicate state {state.name!r}")
-        names.setdefault(state.name, i)
+    for i, state_def in enumerate(wf.states):
+        if state_def.name in names:
+            problems.append(f"{at(('states', i, 'name'))}: duplicate state {state_def.name!r}")
+        names.setdefault(state_def.name, i)
     if wf.initial not in names:
         problems.append(f"{at(('initial',))}: unknown initial state {wf.initial!r}{_known(names)}")
 

@@ -12,7 +12,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from transitions import Machine, MachineError
 from transitions.core import EventData
@@ -44,7 +44,7 @@ class Subject:
 def _role_guard(roles: list[str], admins: frozenset[str]) -> Callable[[EventData], bool]:
     def allowed(event: EventData) -> bool:
         by = (event.kwargs.get("by") or "").strip()
-        model = event.model
+        model = cast(Subject, event.model)  # transitions types the model as object
         ok = (
             "anyone" in roles
             or ("leader" in roles and by == model.leader)

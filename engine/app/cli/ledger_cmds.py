@@ -91,5 +91,6 @@ def export(app: App, file: Path, ledger_name: str | None) -> None:
                 raise BadInput("say which ledger to export: --ledger NAME",
                                hint=f"ledgers: {', '.join(names) or 'none yet'}")
             ledger = find_ledger(session, names[0])
+            assert ledger is not None  # a name given: found or NotFound
         count = export_ledger(session, app.registry, ledger, file)
     say(f"exported {count} issues of ledger {ledger.name} to {file}")

@@ -54,8 +54,8 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
         return
     table = Table("id", "status", "channel", "recipient", "attempts", "next / sent", "subject / error")
     for r in rows:
-        table.add_row(str(r["id"]), r["status"], r["channel"] or "—", r["recipient"], str(r["attempts"]),
-                      (r["sent_at"] or r["next_attempt_at"] or "")[:16], r["last_error"] or r["subject"])
+        table.add_row(str(r["id"]), str(r["status"]), str(r["channel"] or "—"), str(r["recipient"]), str(r["attempts"]),
+                      str(r["sent_at"] or r["next_attempt_at"] or "")[:16], str(r["last_error"] or r["subject"]))
     out.print(table)
     say(f"{len(rows)} message(s)")
 
@@ -135,7 +135,8 @@ def snooze_list(app: App, show_all: bool, at: str | None, as_json: bool) -> None
         return
     table = Table("id", "kind", "target", "until", "reason", "by", "active")
     for r in rows:
-        table.add_row(str(r["id"]), r["kind"], r["target"], r["until"], r["reason"], r["by"], "yes" if r["active"] else "no")
+        table.add_row(str(r["id"]), str(r["kind"]), str(r["target"]), str(r["until"]), str(r["reason"]), str(r["by"]),
+                      "yes" if r["active"] else "no")
     out.print(table)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from ...clock import FixedClock
+from ...clock import Clock, FixedClock
 from ...errors import BadInput
 from ...ics.feed import ics_bytes
 from ...issues.queries import find_ledger
@@ -120,10 +120,9 @@ def board(app: App, listen: str, at: str | None) -> None:
     if not loopback and token is None:
         warn("listening beyond this machine without a token: remote requests will all be refused")
     _sync_duties(app, at)
-    clock = FixedClock(app.now(at)) if at else None
+    clock = FixedClock(app.now(at)) if at else Clock()
     runtime = app.runtime
-    site = Site(runtime=lambda: runtime, sessions=app.readers, token=lambda: token,
-                **({"clock": clock} if clock else {}))
+    site = Site(runtime=lambda: runtime, sessions=app.readers, clock=clock, token=lambda: token)
     say(f"duban board on http://{listen}/ (Ctrl-C to stop)")
     try:
         serve_forever(create_app(site), listen)

@@ -93,7 +93,7 @@ def list_(app: App, as_json: bool) -> None:
         return
     table = Table("name", "version", "title", "registered", "issues")
     for r in rows:
-        table.add_row(r["name"], r["version"], r["title"], r["registered"][:19], str(r["issues"]))
+        table.add_row(str(r["name"]), str(r["version"]), str(r["title"]), str(r["registered"])[:19], str(r["issues"]))
     out.print(table)
 
 

@@ -236,8 +236,3 @@ class WorkCalendar:
     def at_local(self, d: dt.date, t: dt.time) -> dt.datetime:
         """The instant (aware, UTC) when local wall-clock time ``t`` is reached on date ``d``."""
         return dt.datetime.combine(d, t.replace(tzinfo=None), tzinfo=self.tz).astimezone(UTC)
-
-
-def official_covers(year: int) -> bool:
-    """Whether the installed ``chinese_calendar`` has the official schedule for ``year``."""
-    return OFFICIAL.covers(year)

@@ -59,10 +59,3 @@ def parse_date(text: str) -> dt.date:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
         raise BadInput(f"not a date: {text!r}", hint="use YYYY-MM-DD, e.g. 2026-10-13") from None
-
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    """Databases hand back naive datetimes (SQLite) or aware ones (PostgreSQL); make them aware UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)

@@ -9,7 +9,6 @@ receive.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,11 +21,6 @@ from ..store.models import Duty, IssueDepartment, Ledger
 from .core import ReminderCore
 from .planner import Lateness, Track
 from .subjects import ISSUES, OCCURRENCES, IssueSubject, OccurrenceSubject, issue_query, occurrence_query
-
-
-def natural(ref: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key for 序号: 2 before 10, as people number them."""
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", ref) if p)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from .settings import settings_for
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-FORMATS = ("md", "html", "docx")
 
 
 def report_env(config: Config, override: str | None) -> SandboxedEnvironment:

@@ -9,7 +9,6 @@ overwrite, are errors.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -108,13 +107,3 @@ def _build(node: yaml.Node, path: Path_, doc: Located, constructor: SafeConstruc
     except yaml.constructor.ConstructorError as exc:
         line, col = _mark(node)
         raise YamlSyntaxError(f"{doc.file}:{line}:{col}", f"YAML error: {exc.problem}") from None
-
-
-def read_located(path: Path) -> Located:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise YamlSyntaxError(f"{path}:1:1", "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise YamlSyntaxError(f"{path}:1:1", f"not UTF-8 text ({exc.reason})") from None
-    return load_located(text, str(path))

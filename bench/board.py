@@ -154,7 +154,7 @@ def _agenda(con: sqlite3.Connection, where: str, args: tuple) -> int:
     for window in ("overdue_on <= ?", "overdue_on > ? AND due_on <= date(?, '+14 days')"):
         values = (today,) if window.count("?") == 1 else (today, today)
         n += con.execute(f"SELECT count(*) FROM issues WHERE {where} {window}", (*args, *values)).fetchone()[0]
-        n += len(con.execute(f"SELECT * FROM issues WHERE {where} {window} ORDER BY overdue_on, due_on LIMIT 50",
+        n += len(con.execute(f"SELECT * FROM issues WHERE {where} {window} ORDER BY overdue_on, due_on, id LIMIT 50",
                              (*args, *values)).fetchall())
     return n
 
@@ -176,7 +176,8 @@ def raw_ics(con: sqlite3.Connection, ledger: bool) -> int:
            "WHERE d.department = '办公室' AND i.due_on IS NOT NULL")
     if ledger:
         sql += " AND i.ledger_id = (SELECT id FROM ledgers WHERE name = 'L0000')"
-    return len(con.execute(sql).fetchall())
+    # as the feed: the earliest due first, at most 2,000 (and one to know there are more)
+    return len(con.execute(sql + " ORDER BY i.overdue_on, i.due_on, i.id LIMIT 2001").fetchall())
 
 
 def raw_report(con: sqlite3.Connection) -> int:

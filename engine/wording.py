@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 _DIGITS = "零一二三四五六七八九"
 
@@ -16,6 +17,7 @@ def cn_number(n: int) -> str:
     return head + (_DIGITS[ones] if ones else "") if tens else _DIGITS[ones]
 
 
+@lru_cache(maxsize=8192)  # a list of thousands of items names a few hundred dates
 def cn_date(d: dt.date | None) -> str:
     """2022年9月30日: GB/T 9704-2012 writes dates in full with Arabic numerals."""
     return "" if d is None else f"{d.year}年{d.month}月{d.day}日"

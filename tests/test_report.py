@@ -305,6 +305,25 @@ def test_calendar_export_for_one_department(bishan, project):
     assert all("财务室" in str(e["DESCRIPTION"]) for e in events)
 
 
+def test_a_long_feed_lists_the_earliest_due_and_says_it_is_cut(bishan, project, monkeypatch):
+    from icalendar import Calendar
+
+    from engine.ics import feed
+
+    whole = Calendar.from_ical(bishan("calendar", "export", "--at", AT).out)
+    assert "X-WR-CALDESC" not in whole
+    monkeypatch.setattr(feed, "MAX_EVENTS", 5)
+    result = bishan("calendar", "export", "--at", AT)
+    assert result.code == 0, result.err
+    cal = Calendar.from_ical(result.out)
+    events = cal.walk("VEVENT")
+    total = sum(_open_counts(project))
+    assert len(events) == 5 < total == len(whole.walk("VEVENT"))
+    assert str(cal["X-WR-CALDESC"]) == "只列出最早到期的5项，其余请在督办看板查看"
+    earliest = sorted(e.decoded("DTSTART") for e in whole.walk("VEVENT"))[:5]
+    assert sorted(e.decoded("DTSTART") for e in events) == earliest
+
+
 def test_ics_over_http_and_its_guard(bishan, project):
     import httpx
     from icalendar import Calendar

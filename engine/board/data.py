@@ -59,12 +59,9 @@ class LedgerBoard:
 
 
 def ledger_workflow(session: Session, runtime: Runtime, ledger: Ledger) -> WorkflowDef:
-    """The newest workflow version the ledger's issues follow (else its workflow's newest)."""
-    version = session.scalar(select(WorkflowVersion).where(WorkflowVersion.id == select(func.max(Issue.workflow_id))
-                                                            .where(Issue.ledger_id == ledger.id).scalar_subquery()))
-    if version is None:
-        version = runtime.registry.current(session, ledger.workflow_name)
-    return runtime.registry.definition(version)
+    """The newest version of the ledger's workflow: its states head the overview's columns (a new
+    version may add states, never remove one an issue is in)."""
+    return runtime.registry.definition(runtime.registry.current(session, ledger.workflow_name))
 
 
 def ledger_board(session: Session, runtime: Runtime, ledger: Ledger, today: dt.date) -> LedgerBoard:
@@ -109,32 +106,34 @@ def burndown(session: Session, runtime: Runtime, ledger: Ledger, classes: StateC
 
     An issue enters the ledger on its ``created_at`` in the state its first history entry left
     (or its current state when it never moved since the import); every history entry (a
-    transition, or an import that changed the status) moves it from then on.
+    transition, or an import that changed the status) moves it from then on. The entry states are
+    not read per issue: the issues open at creation are those open now, less what their moves
+    opened since (each move's net effect on "open", summed by the day the issue was created).
     """
     tz = runtime.calendar.tz
 
     def day(slot: int) -> dt.date:
         return dt.datetime.fromtimestamp(int(slot) * _BUCKET, dt.UTC).astimezone(tz).date()
 
-    first = (select(func.min(HistoryEntry.id)).where(HistoryEntry.issue_id == Issue.id).correlate(Issue)
-             .scalar_subquery())
-    entry_state = func.coalesce(select(HistoryEntry.from_state).where(HistoryEntry.id == first).scalar_subquery(),
-                                Issue.state)
-    created = _bucket(session, Issue.created_at)
-    born = session.execute(select(created, entry_state, func.count()).where(Issue.ledger_id == ledger.id)
-                           .group_by(created, entry_state)).all()
+    # issues are created by imports, a few instants per ledger: grouped by the instant itself
+    born = session.execute(select(Issue.created_at, Issue.state, func.count()).where(Issue.ledger_id == ledger.id)
+                           .group_by(Issue.created_at, Issue.state)).all()
     moved_at = _bucket(session, HistoryEntry.at)
-    moves = session.execute(select(moved_at, HistoryEntry.from_state, HistoryEntry.to_state, func.count())
+    moves = session.execute(select(Issue.created_at, moved_at, HistoryEntry.from_state, HistoryEntry.to_state,
+                                   func.count())
                             .join(Issue, Issue.id == HistoryEntry.issue_id).where(Issue.ledger_id == ledger.id)
-                            .group_by(moved_at, HistoryEntry.from_state, HistoryEntry.to_state)).all()
+                            .group_by(Issue.created_at, moved_at, HistoryEntry.from_state, HistoryEntry.to_state)).all()
+    local = runtime.calendar.local_date
     # per day: (issues added, open added) from creations first, then the moves of the day
     delta: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
-    for slot, state, n in born:
-        counts = delta[day(slot)]
+    for created, state, n in born:  # as if created in the state they are in now…
+        counts = delta[local(created)]
         counts[0] += n
         counts[1] += n if state in classes.open else 0
-    for slot, from_state, to_state, n in moves:
-        delta[day(slot)][1] += n * ((to_state in classes.open) - (from_state in classes.open))
+    for created, slot, from_state, to_state, n in moves:
+        opens = n * ((to_state in classes.open) - (from_state in classes.open))
+        delta[local(created)][1] -= opens  # …less what their moves opened since
+        delta[day(slot)][1] += opens
     points: list[tuple[dt.date, int, int]] = []
     total = opened = 0
     for d in sorted(delta):

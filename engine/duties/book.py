@@ -87,7 +87,7 @@ class DutyBook:
             DutyOccurrence.touched.is_(False), DutyOccurrence.state == OccurrenceState.OPEN))
 
     def _generate(self, session: Session, duty: Duty, definition: DutyDef, today: dt.date, now: dt.datetime,
-                  *, issues: list[tuple[int, str]] | None = None, start: dt.date | None = None) -> int:
+                  *, issues: list[tuple[int, str, int]] | None = None, start: dt.date | None = None) -> int:
         """Store the occurrences from ``generated_until`` (or ``start``) to the horizon.
 
         A per-issue duty gets them for ``issues`` (default: every issue now in its state).
@@ -103,8 +103,9 @@ class DutyBook:
         found = [o for o in occurrences(definition.spec(), start, end, self.calendar)
                  if not first or o.due >= today]  # a new duty does not start life overdue
         if definition.for_each is not None and not topping_up:
-            issues = [(i, f"{ledger}/{ref}") for i, ledger, ref in session.execute(
-                select(Issue.id, Ledger.name, Issue.ref).join(Ledger).where(Issue.state == definition.for_each.state))]
+            issues = [(i, f"{ledger}/{ref}", ledger_id) for i, ledger, ref, ledger_id in session.execute(
+                select(Issue.id, Ledger.name, Issue.ref, Issue.ledger_id).join(Ledger)
+                .where(Issue.state == definition.for_each.state))]
         rows = []
         for occ in found:
             track = self.core.duty_track(occ.due, definition.reminders)
@@ -113,10 +114,10 @@ class DutyBook:
                     "state": OccurrenceState.OPEN, "touched": False, "note": "", "next_remind_at": plan.next_remind_at,
                     "overdue_on": plan.overdue_on, "remind_after": now, "created_at": now}
             if definition.for_each is None:
-                rows.append({**base, "period": occ.period, "issue_id": None})
+                rows.append({**base, "period": occ.period, "issue_id": None, "ledger_id": duty.ledger_id})
             else:
-                rows.extend({**base, "period": f"{occ.period} {ref}", "issue_id": issue_id}
-                            for issue_id, ref in issues or ())
+                rows.extend({**base, "period": f"{occ.period} {ref}", "issue_id": issue_id, "ledger_id": ledger_id}
+                            for issue_id, ref, ledger_id in issues or ())
         if rows:
             stmt = insert_ignore(session, OCCURRENCES, ["duty_id", "period"])
             for i in range(0, len(rows), _CHUNK):
@@ -140,8 +141,8 @@ class DutyBook:
             if definition.for_each is None or duty.generated_until is None:
                 continue
             for i in range(0, len(ids), _CHUNK):
-                entering = [(iid, f"{ledger}/{ref}") for iid, ledger, ref in session.execute(
-                    select(Issue.id, Ledger.name, Issue.ref).join(Ledger).where(
+                entering = [(iid, f"{ledger}/{ref}", ledger_id) for iid, ledger, ref, ledger_id in session.execute(
+                    select(Issue.id, Ledger.name, Issue.ref, Issue.ledger_id).join(Ledger).where(
                         Issue.id.in_(ids[i:i + _CHUNK]), Issue.state == definition.for_each.state))]
                 if entering:
                     self._generate(session, duty, definition, today, now, issues=entering, start=today)
@@ -190,7 +191,7 @@ class DutyBook:
             occ = session.scalar(select(DutyOccurrence).where(DutyOccurrence.duty_id == duty.id))
             plan = self.core.plan_track(self.core.duty_track(due, policy), now)
             if occ is None:
-                session.add(DutyOccurrence(duty_id=duty.id, period=ONCE, anchor=ledger.feedback_date,
+                session.add(DutyOccurrence(duty_id=duty.id, ledger_id=ledger.id, period=ONCE, anchor=ledger.feedback_date,
                                            scheduled_due=due, due=due, state=OccurrenceState.OPEN, touched=False,
                                            note="", next_remind_at=plan.next_remind_at, overdue_on=plan.overdue_on,
                                            remind_after=now, created_at=now))

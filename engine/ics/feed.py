@@ -13,10 +13,12 @@ has one alarm, where duban's first reminder of it falls: the earliest ``before_w
 counted on the working-day calendar (so a -P5D alarm never lands on a holiday), else the due day,
 at the policy's time of day.
 
-A feed is as long as the open items it lists, and icalendar takes about a millisecond to write an
-event, so each event is written once per day and kept (``_written``): an event is a pure function
-of its fields, the day included in its DTSTAMP, and a calendar program fetching the feed every hour
-then costs the query and a lookup per event.
+A feed lists at most ``MAX_EVENTS`` items, the earliest due first (a calendar of ten thousand
+deadlines helps nobody, and the board lists the rest); when it is cut, the calendar's description
+says so. icalendar takes about a millisecond to write an event, so each event is
+written once per day and kept (``_written``): an event is a pure function of its fields, the day
+included in its DTSTAMP, and a calendar program fetching the feed every hour then costs the query
+and a lookup per event.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ..wording import cn_date
 
 log = logging.getLogger("duban.ics")
 PRODID = "-//duban//督办 整改时限与经常性工作//ZH"
+MAX_EVENTS = 2000
 
 
 def _uid(*parts: str) -> str:
@@ -63,12 +66,11 @@ class EventSpec:
 
 def first_alarm(runtime: Runtime, track: Track) -> tuple[str, dt.timedelta]:
     """Where duban reminds first: the earliest before-reminder, else the due day, at the policy's time."""
-    policy = track.policy
-    at = dt.timedelta(hours=policy.at.hour, minutes=policy.at.minute)
-    if policy.before_working_days:
-        n = max(policy.before_working_days)
-        return f"还有{n}个工作日到期", dt.timedelta(days=(runtime.calendar.add_workdays(track.due, -n) - track.due).days) + at
-    return "今天到期", at
+    first = runtime.planner.first_reminder(track)
+    days = (runtime.calendar.local_date(first.at) - track.due).days
+    local = first.at.astimezone(runtime.calendar.tz)
+    text = f"还有{-first.k}个工作日到期" if first.k < 0 else "今天到期"
+    return text, dt.timedelta(days=days, hours=local.hour, minutes=local.minute)
 
 
 @lru_cache(maxsize=100_000)
@@ -122,23 +124,29 @@ def duty_event(runtime: Runtime, item: DutyItem, stamp: dt.datetime, base_url: s
 
 
 def feed_events(session: Session, runtime: Runtime, now: dt.datetime, *, ledger_name: str | None = None,
-                department: str | None = None) -> list[EventSpec]:
-    """One event per open deadline and open duty occurrence, as of ``now``."""
+                department: str | None = None, limit: int | None = None) -> tuple[list[EventSpec], bool]:
+    """Up to ``limit`` events for open deadlines and open duty occurrences as of ``now``, the
+    earliest due first; and whether there are more (they are not counted: a count would read every
+    one of them, and a feed's cost is to follow what it lists)."""
+    limit = limit or MAX_EVENTS
     today = runtime.calendar.local_date(now)
     stamp = runtime.calendar.at_local(today, dt.time(0))
     base_url = str(runtime.config.board.get("public_url") or "").rstrip("/") or None
     ledger = find_ledger(session, ledger_name)
-    events = [deadline_event(runtime, item, stamp, base_url)
-              for item in open_deadlines(session, runtime.core, today, ledger=ledger, department=department)]
-    events += [duty_event(runtime, occ, stamp, base_url)
-               for occ in duty_items(session, runtime.core, today, ledger=ledger, department=department, open_only=True)]
-    return events
+    core = runtime.core
+    deadlines = open_deadlines(session, core, today, limit=limit + 1, ledger=ledger, department=department)
+    duties = duty_items(session, core, today, open_only=True, limit=limit + 1, ledger=ledger, department=department)
+    chosen = sorted([(item.due, 0, n) for n, item in enumerate(deadlines)] +
+                    [(occ.due, 1, n) for n, occ in enumerate(duties)])[:limit]
+    events = [deadline_event(runtime, deadlines[n], stamp, base_url) if which == 0
+              else duty_event(runtime, duties[n], stamp, base_url) for _, which, n in chosen]
+    return events, len(deadlines) + len(duties) > limit
 
 
 def ics_bytes(session: Session, runtime: Runtime, now: dt.datetime, *, ledger_name: str | None = None,
               department: str | None = None) -> tuple[bytes, int]:
     """The feed (RFC 5545) and how many events it holds."""
-    events = feed_events(session, runtime, now, ledger_name=ledger_name, department=department)
+    events, more = feed_events(session, runtime, now, ledger_name=ledger_name, department=department)
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -148,6 +156,8 @@ def ics_bytes(session: Session, runtime: Runtime, now: dt.datetime, *, ledger_na
     cal.add("x-wr-timezone", runtime.config.calendar.timezone)
     cal.add("refresh-interval", dt.timedelta(hours=1), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")
+    if more:
+        cal.add("x-wr-caldesc", f"只列出最早到期的{len(events)}项，其余请在督办看板查看")
     head, end = bytes(cal.to_ical()).rsplit(b"END:VCALENDAR", 1)
     # the events are written one by one (and kept), then put where icalendar would put them
     return b"".join([head, *map(_written, events), b"END:VCALENDAR", end]), len(events)

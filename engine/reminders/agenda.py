@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from ..store.kinds import DutyKind, OccurrenceState
-from ..store.models import Duty, IssueDepartment, Ledger
+from ..store.kinds import OccurrenceState
+from ..store.models import ISSUE_DEPARTMENTS, Duty, Ledger
 from .core import ReminderCore
 from .planner import Lateness, Track
 from .subjects import ISSUES, OCCURRENCES, IssueSubject, OccurrenceSubject, issue_query, occurrence_query
@@ -79,7 +79,7 @@ class DutyItem:
 
 
 def _issue_filters(ledger: Ledger | None, department: str | None, ledger_ids: Sequence[int] | None,
-                   windowed: bool = False) -> list[ColumnElement[bool]]:
+                   windowed: bool = False, probe: bool = False) -> list[ColumnElement[bool]]:
     # A window on overdue_on / due_on already leaves out the rows that follow nothing; saying
     # "due_on IS NOT NULL" as well would read every row of the range instead of its index entry.
     where: list[ColumnElement[bool]] = [] if windowed else [ISSUES.c.due_on.is_not(None)]
@@ -88,12 +88,20 @@ def _issue_filters(ledger: Ledger | None, department: str | None, ledger_ids: Se
     if ledger_ids is not None:
         where.append(ISSUES.c.ledger_id.in_(ledger_ids) if ledger_ids else false())
     if department:
-        where.append(ISSUES.c.id.in_(_of_department(department)))
+        where.append(_of_department(ISSUES.c.id, department, probe=probe or ledger is not None))
     return where
 
 
-def _of_department(department: str) -> Select:
-    return select(IssueDepartment.issue_id).where(IssueDepartment.department == department)
+def _of_department(issue_id: ColumnElement[int], department: str, *, probe: bool) -> ColumnElement[bool]:
+    """The issue's 责任科室 names ``department``.
+
+    ``probe``: each row the query reads anyway is checked by primary key — within one ledger, or
+    for a page read in index order until it is full. Otherwise the department's own index drives
+    (to count across ledgers: a name such as 办公室 is in every unit)."""
+    d = ISSUE_DEPARTMENTS.c
+    if probe:
+        return select(d.issue_id).where(d.issue_id == issue_id, d.department == department).exists()
+    return issue_id.in_(select(d.issue_id).where(d.department == department))
 
 
 def _window(today: dt.date, overdue: bool | None, due_until: dt.date | None) -> list[ColumnElement[bool]]:
@@ -109,11 +117,14 @@ def _window(today: dt.date, overdue: bool | None, due_until: dt.date | None) -> 
 
 def deadline_query(today: dt.date, *, ledger: Ledger | None = None, department: str | None = None,
                    overdue: bool | None = None, due_until: dt.date | None = None,
-                   ledger_ids: Sequence[int] | None = None) -> Select:
+                   ledger_ids: Sequence[int] | None = None, paged: bool = False) -> Select:
     """The issues following a deadline, filtered in SQL, most urgent first."""
-    order = (ISSUES.c.overdue_on, ISSUES.c.due_on, ISSUES.c.ledger_id, ISSUES.c.position, ISSUES.c.id)
+    # the order of ix_issues_overdue_due (its entries end in the row id): a page is read off the
+    # index, never sorted, even when thousands share a due date (every plan of a ledger does)
+    order = (ISSUES.c.overdue_on, ISSUES.c.due_on, ISSUES.c.id)
     window = _window(today, overdue, due_until)
-    return issue_query().where(*_issue_filters(ledger, department, ledger_ids, bool(window)), *window).order_by(*order)
+    where = _issue_filters(ledger, department, ledger_ids, bool(window), probe=paged)
+    return issue_query().where(*where, *window).order_by(*order)
 
 
 def count_deadlines(session: Session, today: dt.date, *, ledger: Ledger | None = None,
@@ -140,7 +151,7 @@ def open_deadlines(session: Session, core: ReminderCore, today: dt.date, *, ledg
                    offset: int = 0) -> list[DeadlineItem]:
     """Issues following a deadline (or a check-in) today, most overdue first, then soonest due."""
     stmt = deadline_query(today, ledger=ledger, department=department, overdue=overdue, due_until=due_until,
-                          ledger_ids=ledger_ids)
+                          ledger_ids=ledger_ids, paged=limit is not None)
     if limit is not None:
         stmt = stmt.limit(limit).offset(offset)
     items = (deadline_item(core, subject, today) for subject in core.issues(session, stmt))
@@ -157,26 +168,24 @@ def _owned_duties(session: Session, department: str) -> list[int]:
 
 def occurrence_filters(session: Session, *, start: dt.date | None = None, end: dt.date | None = None,
                        ledger: Ledger | None = None, department: str | None = None, open_only: bool = False,
-                       issue_id: int | None = None) -> list[ColumnElement[bool]]:
+                       issue_id: int | None = None, paged: bool = False) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     o = OCCURRENCES.c
     if start is not None:
         where.append(o.due >= start)
     if end is not None:
         where.append(o.due <= end)
-    if open_only:
-        where.append(o.state == OccurrenceState.OPEN)
+    if open_only:  # and followed now: a look-back whose issue left its state has no plan
+        where += [o.state == OccurrenceState.OPEN, o.overdue_on.is_not(None)]
     if issue_id is not None:
         where.append(o.issue_id == issue_id)
     if ledger is not None:
-        # its milestones, the recurring duties of no ledger, and look-backs of its own issues
-        own = select(Duty.id).where(Duty.ledger_id == ledger.id, Duty.kind == DutyKind.MILESTONE)
-        general = select(Duty.id).where(Duty.ledger_id.is_(None))
-        mine = select(ISSUES.c.id).where(ISSUES.c.ledger_id == ledger.id)
-        where.append(or_(o.duty_id.in_(own), (o.duty_id.in_(general) & (o.issue_id.is_(None) | o.issue_id.in_(mine)))))
+        # its milestones and look-backs of its own issues, and the recurring duties of no ledger
+        where.append(or_(o.ledger_id == ledger.id, o.ledger_id.is_(None)))
     if department:
         owned = _owned_duties(session, department)
-        where.append(or_(o.duty_id.in_(owned) if owned else false(), o.issue_id.in_(_of_department(department))))
+        where.append(or_(o.duty_id.in_(owned) if owned else false(),
+                         _of_department(o.issue_id, department, probe=paged or ledger is not None)))
     return where or [true()]
 
 
@@ -190,12 +199,16 @@ def duty_items(session: Session, core: ReminderCore, today: dt.date, *, start: d
     as the sweep leaves them out; done ones are listed as done.
     """
     where = occurrence_filters(session, start=start, end=end, ledger=ledger, department=department,
-                               open_only=open_only, issue_id=issue_id)
+                               open_only=open_only, issue_id=issue_id, paged=limit is not None)
     if overdue is True:
         where.append(OCCURRENCES.c.overdue_on <= today)
     elif overdue is False:
         where.append(or_(OCCURRENCES.c.overdue_on > today, OCCURRENCES.c.overdue_on.is_(None)))
-    stmt = occurrence_query().where(*where).order_by(OCCURRENCES.c.due, OCCURRENCES.c.duty_id, OCCURRENCES.c.period)
+    o = OCCURRENCES.c
+    # read in the order of an index (its entries end in the row id), never sorted: overdue ones by
+    # ix_duty_occurrences_overdue_due (the same order, since overdue_on follows due), others by due
+    order = (o.overdue_on, o.due, o.id) if overdue is True else (o.due, o.id)
+    stmt = occurrence_query().where(*where).order_by(*order)
     if limit:
         stmt = stmt.limit(limit)
     done = {} if open_only else {i: (at, by) for i, at, by in session.execute(

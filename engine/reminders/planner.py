@@ -81,6 +81,7 @@ class Planner:
         self.next_after = lru_cache(maxsize=65536)(self._next_after)
         # a list of thousands of items has a few hundred distinct (due date, policy) tracks
         self.lateness = lru_cache(maxsize=65536)(self._lateness)
+        self.first_reminder = lru_cache(maxsize=65536)(self._first_reminder)
 
     # -- working-day arithmetic on k --------------------------------------------------------
 
@@ -90,6 +91,11 @@ class Planner:
     def overdue_on(self, track: Track) -> dt.date:
         """The first working day on which the track counts as overdue."""
         return self.calendar.add_workdays(track.due, track.overdue_from)
+
+    def _first_reminder(self, track: Track) -> Reminder:
+        """The track's earliest reminder: its first before-reminder, else the due day's."""
+        before = track.policy.before_working_days
+        return self.reminder_at(track, -max(before) if before else 0)
 
     def _lateness(self, track: Track, today: dt.date) -> Lateness:
         """Working days past the track's due date on ``today`` and the escalation that implies."""

@@ -31,10 +31,9 @@ def preview(session: Session, core: ReminderCore, start: dt.datetime, end: dt.da
                                            OCCURRENCES.c.state == OccurrenceState.OPEN)
     if ledger is not None:
         issues = issues.where(ISSUES.c.ledger_id == ledger.id)
+        occurrences = occurrences.where(OCCURRENCES.c.ledger_id == ledger.id)
     subjects: list[Subject] = [*core.issues(session, issues), *core.occurrences(session, occurrences)]
     for subject in subjects:
-        if ledger is not None and subject.ledger_id != ledger.id:
-            continue
         out.extend(core.reminder(subject, due) for due in core.between(subject, start, end))
     if ledger is None:
         out.extend(core.calendar_reminders(start, end))

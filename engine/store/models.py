@@ -85,6 +85,14 @@ class Issue(Base):
     __table_args__ = (
         UniqueConstraint("ledger_id", "ref", name="uq_issues_ledger_ref"),
         Index("ix_issues_ledger_state", "ledger_id", "state"),
+        # A ledger's overview reads these, never its rows: area × state counts, categories, the
+        # last 整改时限, issues by the day they entered; and the overdue list in its own order.
+        Index("ix_issues_ledger_area_state", "ledger_id", "area", "state", "position"),
+        Index("ix_issues_ledger_category", "ledger_id", "category"),
+        Index("ix_issues_ledger_deadline", "ledger_id", "deadline"),
+        Index("ix_issues_ledger_created", "ledger_id", "created_at", "state"),
+        Index("ix_issues_overdue_due", "overdue_on", "due_on"),
+        Index("ix_issues_ledger_overdue_due", "ledger_id", "overdue_on", "due_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -111,7 +119,7 @@ class Issue(Base):
     # What the reminder core says of the deadline the issue follows now (engine.reminders.core.Plan):
     # the board's overdue and upcoming lists are range reads of these, never a scan.
     due_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
-    overdue_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    overdue_on: Mapped[dt.date | None] = mapped_column(Date)
 
     ledger: Mapped[Ledger] = relationship(lazy="joined")
     workflow: Mapped[WorkflowVersion] = relationship()
@@ -189,13 +197,17 @@ class DutyOccurrence(Base):
     """One period of a duty (e.g. 2026-Q3). ``scheduled_due`` is computed; ``due`` may be edited."""
 
     __tablename__ = "duty_occurrences"
-    __table_args__ = (UniqueConstraint("duty_id", "period", name="uq_duty_occurrences_duty_period"),)
+    __table_args__ = (UniqueConstraint("duty_id", "period", name="uq_duty_occurrences_duty_period"),
+                      Index("ix_duty_occurrences_ledger_due", "ledger_id", "due"),
+                      Index("ix_duty_occurrences_overdue_due", "overdue_on", "due"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     duty_id: Mapped[int] = mapped_column(ForeignKey("duties.id", ondelete="CASCADE"))
     period: Mapped[str] = mapped_column(String(300))
     # for a duty done for each issue in a state (a look-back per long-term item)
     issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    # the milestone's ledger, or the ledger of the issue it is for; None for a duty of no ledger
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledgers.id", ondelete="CASCADE"))
     anchor: Mapped[dt.date] = mapped_column(Date)
     scheduled_due: Mapped[dt.date] = mapped_column(Date)
     due: Mapped[dt.date] = mapped_column(Date, index=True)
@@ -207,7 +219,7 @@ class DutyOccurrence(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     next_remind_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     remind_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    overdue_on: Mapped[dt.date | None] = mapped_column(Date, index=True)  # as Issue.overdue_on
+    overdue_on: Mapped[dt.date | None] = mapped_column(Date)  # as Issue.overdue_on
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     duty: Mapped[Duty] = relationship(lazy="joined")

@@ -150,8 +150,10 @@ def index(request: Request) -> Response:
         items = agenda(session, runtime, today, ledger=scope, department=page.department, page=number)
         pages = {"page": number, "ledgers": total, "per_page": LEDGERS_PAGE, "items_per_page": PAGE,
                  "last": max(1, -(-max(total, items.overdue_total, items.upcoming_total) // PAGE))}
+        # a unit's departments: across many units "办公室" is twenty offices, not one filter
+        departments = all_departments(session, scope) if scope is not None or total == 1 else []
         return _render(session, runtime, page, today, "index.html.j2", boards=boards, agenda=items,
-                       departments=all_departments(session, scope), pages=pages)
+                       departments=departments, pages=pages)
 
     return _html(request, build)
 

@@ -245,3 +245,20 @@ def test_duban_board_serves_standalone(ledger):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_long_lists_are_pages_with_their_total(ledger, monkeypatch):
+    from engine.app.http import pages
+    from engine.board import data
+
+    monkeypatch.setattr(data, "PAGE", 3)
+    monkeypatch.setattr(pages, "PAGE", 3)
+    with board(ledger) as web:
+        first = web.get("/").text
+        second = web.get("/", params={"page": "2"}).text
+    assert first.count('class="upcoming-item"') == 3 and second.count('class="upcoming-item"') == 3
+    section = first.split('id="upcoming"')[1].split("</section>")[0]
+    assert "第1页，显示3项，共8项。" in section and "未来14天到期（11）" in section and 'href="/?page=2">下一页' in first
+    assert 'href="/?page=1">上一页' in second
+    shown = [line for line in first.splitlines() if 'class="upcoming-item"' in line]
+    assert not any(line in second for line in shown)  # page 2 goes on where page 1 stopped

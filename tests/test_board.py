@@ -10,8 +10,8 @@ Day week in between) and so escalated to 第一责任人 and 派驻纪检监察�
 from __future__ import annotations
 
 import datetime as dt
-import re
 import os
+import re
 import socket
 import subprocess
 import sys

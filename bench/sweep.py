@@ -419,7 +419,7 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="also cProfile one warm duban sweep per size")
     ap.add_argument("--out", default="sweep.json", help="file name under bench/out/ (default: sweep.json)")
     args = ap.parse_args()
-    from engine import sweep as sweep_mod
+    from engine.reminders import sweep as sweep_mod
 
     args.batch = args.batch or sweep_mod.BATCH
     facts = machine()

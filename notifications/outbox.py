@@ -157,30 +157,31 @@ class Outbox:
 
         stats = DeliveryStats()
         blocked: dict[str, dt.datetime] = {}  # channel -> end of a rate window known to be full
-        while not (stop is not None and stop.is_set()):
-            claim = claim_token(self.worker)
-            claimed, lease = claim_batch(self.sessions, clock(), batch, claim, self.policy.lease)
-            if not claimed:
-                break
-            for index, item in enumerate(claimed):
-                if stop is not None and stop.is_set():
-                    release(self.sessions, claimed[index:], claim)
-                    return stats
-                channel = self.channels.get(item.channel)
-                skipped = self._gate(item, claimed[index:], lease, clock(), channel, blocked)
-                if skipped is not None:
-                    setattr(stats, skipped, getattr(stats, skipped) + 1)
-                    continue
-                assert channel is not None  # _gate marked the message undeliverable otherwise
-                began = time.monotonic()
-                error = self._send(channel, item)
-                result = result_of(item, clock(), error, began, max_attempts=self.policy.max_attempts,
-                                   backoff=self.backoff)
-                if record(self.sessions, result, claim, self.worker):
-                    name = {AttemptStatus.SENT: "sent", AttemptStatus.DEAD: "dead"}.get(result.outcome, "retried")
-                    setattr(stats, name, getattr(stats, name) + 1)
-                else:
-                    stats.lost += 1
+        with self.sessions.kw["bind"].connect() as recorder:  # one connection records every outcome
+            while not (stop is not None and stop.is_set()):
+                claim = claim_token(self.worker)
+                claimed, lease = claim_batch(self.sessions, clock(), batch, claim, self.policy.lease)
+                if not claimed:
+                    break
+                for index, item in enumerate(claimed):
+                    if stop is not None and stop.is_set():
+                        release(self.sessions, claimed[index:], claim)
+                        return stats
+                    channel = self.channels.get(item.channel)
+                    skipped = self._gate(item, claimed[index:], lease, clock(), channel, blocked)
+                    if skipped is not None:
+                        setattr(stats, skipped, getattr(stats, skipped) + 1)
+                        continue
+                    assert channel is not None  # _gate marked the message undeliverable otherwise
+                    began = time.monotonic()
+                    error = self._send(channel, item)
+                    result = result_of(item, clock(), error, began, max_attempts=self.policy.max_attempts,
+                                       backoff=self.backoff)
+                    if record(recorder, result, claim, self.worker):
+                        name = {AttemptStatus.SENT: "sent", AttemptStatus.DEAD: "dead"}.get(result.outcome, "retried")
+                        setattr(stats, name, getattr(stats, name) + 1)
+                    else:
+                        stats.lost += 1
         return stats
 
     @staticmethod

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, bindparam, insert, select, update
 
-from engine.store.db import transaction
+from engine.store.types import UTCDateTime
 from notifications.channels.base import DeliveryError
-from notifications.claims import Claimed, guarded
-from notifications.store import DELIVERY_ATTEMPTS, AttemptStatus, OutboxMessage, OutboxStatus
+from notifications.claims import Claimed
+from notifications.store import DELIVERY_ATTEMPTS, OUTBOX, AttemptStatus, OutboxStatus
 
 log = logging.getLogger("duban.outbox")
 
@@ -66,24 +65,45 @@ def result_of(item: Claimed, current: dt.datetime, error: BaseException | None, 
     return SendResult(item, current, outcome, text, values, time.monotonic() - started)
 
 
-def record(sessions: sessionmaker[Session], result: SendResult, claim: str, worker: str) -> bool:
+# The record of each outcome, built once (Core, bound parameters): it runs after every send, and
+# building ORM statements per call cost more than the send itself.
+_C = OUTBOX.c
+_HELD = (_C.id == bindparam("b_id"), _C.lease_owner == bindparam("b_claim"), _C.status == OutboxStatus.PENDING)
+_RELEASE: dict[str, Any] = {"attempts": bindparam("b_attempts"), "lease_owner": None, "lease_until": None,
+            "last_error": bindparam("b_error")}
+_RECORD = {
+    AttemptStatus.SENT: update(OUTBOX).where(*_HELD).values(
+        {**_RELEASE, "status": OutboxStatus.SENT, "sent_at": bindparam("b_at", type_=UTCDateTime())}),
+    AttemptStatus.DEAD: update(OUTBOX).where(*_HELD).values({**_RELEASE, "status": OutboxStatus.DEAD}),
+    AttemptStatus.RETRY: update(OUTBOX).where(*_HELD).values(
+        {**_RELEASE, "next_attempt_at": bindparam("b_next", type_=UTCDateTime())}),
+}
+_EXISTS = select(_C.id).where(_C.id == bindparam("b_id"))
+_ATTEMPT = insert(DELIVERY_ATTEMPTS)
+
+
+def record(conn: Connection, result: SendResult, claim: str, worker: str) -> bool:
     """Write the outcome where our claim still holds, and the attempt either way; True if it held.
 
     A lease that lapsed and was taken over leaves the new owner's record standing; the attempt
-    still happened (and may have reached the receiver), so the history says so.
+    still happened (and may have reached the receiver), so the history says so. ``conn`` is a
+    connection of the writing engine, held for the run: one short transaction per outcome.
     """
-    item = result.item
-    with transaction(sessions) as session:
-        held = guarded(session, item.id, claim, **result.values)
+    item, values = result.item, result.values
+    params = {"b_id": item.id, "b_claim": claim, "b_attempts": values["attempts"],
+              "b_error": values.get("last_error", ""), "b_at": values.get("sent_at"),
+              "b_next": values.get("next_attempt_at")}
+    with conn.begin():
+        held = conn.execute(_RECORD[result.outcome], params).rowcount == 1
         text = result.text
         if not held:
-            if session.scalar(select(OutboxMessage.id).where(OutboxMessage.id == item.id)) is None:
+            if conn.execute(_EXISTS, params).first() is None:
                 return False  # the message is gone (retried away, deleted): nothing to record
             text = (text + "; " if text else "") + "lease lost to another sender, result not applied"
             log.warning("outbox message %s: lease lapsed during the send; another sender has it", item.id)
-        session.execute(insert(DELIVERY_ATTEMPTS), [{
-            "message_id": item.id, "at": result.at, "channel": item.channel, "recipient": item.recipient,
-            "status": result.outcome, "error": text, "seconds": result.seconds, "worker": worker}])
+        conn.execute(_ATTEMPT, {"message_id": item.id, "at": result.at, "channel": item.channel,
+                                "recipient": item.recipient, "status": result.outcome, "error": text,
+                                "seconds": result.seconds, "worker": worker})
     if held and result.outcome == AttemptStatus.DEAD:
         log.error("outbox message %s via %r is dead: %s", item.id, item.channel, result.text)
     return held

@@ -48,6 +48,7 @@ class DutyBook:
         self.core = core
         self.calendar = core.calendar
         self.horizon = dt.timedelta(days=horizon_days)
+        self._definitions: dict[tuple[int, str], DutyDef | None] = {}
 
     # -- recurring duties ----------------------------------------------------------------------
 
@@ -128,18 +129,37 @@ class DutyBook:
 
     # -- duties that follow issues -------------------------------------------------------------
 
-    def follow_issues(self, session: Session, issue_ids: Iterable[int], now: dt.datetime) -> None:
+    def follow_issue(self, session: Session, issue_id: int, before: str, after: str, now: dt.datetime) -> None:
+        """One issue moved from ``before`` to ``after``: only a move into or out of a per-issue
+        duty's state touches its occurrences (most moves touch none, and cost one small query)."""
+        states = {d.for_each.state for d in self._per_issue_duties(session) if d.for_each is not None}
+        if before in states or after in states:
+            self.follow_issues(session, [issue_id], now, states={issue_id: after})
+
+    def _per_issue_duties(self, session: Session) -> list[DutyDef]:
+        rows = session.execute(select(Duty.id, Duty.spec_hash).where(
+            Duty.kind == DutyKind.RECURRING, Duty.active.is_(True), Duty.generated_until.is_not(None))).all()
+        return [d for d in (self._per_issue(session, i, h) for i, h in rows) if d is not None]
+
+    def follow_issues(self, session: Session, issue_ids: Iterable[int], now: dt.datetime, *,
+                      states: dict[int, str] | None = None) -> None:
         """Issues changed state: give those now in a per-issue duty's state their occurrences
         from today on, and re-plan every open occurrence of theirs (silenced while an issue is out
-        of the state, re-armed when it comes back)."""
+        of the state, re-armed when it comes back). ``states``: the issues' states when the caller
+        knows them (one transition), so only a duty of that state is looked at."""
         ids = list(dict.fromkeys(issue_ids))
         if not ids:
             return
         today = self.calendar.local_date(now)
-        for duty in session.scalars(select(Duty).where(Duty.kind == DutyKind.RECURRING, Duty.active.is_(True))):
-            definition = DutyDef.model_validate(duty.spec)
-            if definition.for_each is None or duty.generated_until is None:
+        for duty_id, digest in session.execute(select(Duty.id, Duty.spec_hash).where(
+                Duty.kind == DutyKind.RECURRING, Duty.active.is_(True), Duty.generated_until.is_not(None))):
+            definition = self._per_issue(session, duty_id, digest)
+            if definition is None or definition.for_each is None:
                 continue
+            if states is not None and definition.for_each.state not in states.values():
+                continue
+            duty = session.get(Duty, duty_id)
+            assert duty is not None
             for i in range(0, len(ids), _CHUNK):
                 entering = [(iid, f"{ledger}/{ref}", ledger_id) for iid, ledger, ref, ledger_id in session.execute(
                     select(Issue.id, Ledger.name, Issue.ref, Issue.ledger_id).join(Ledger).where(
@@ -149,6 +169,15 @@ class DutyBook:
         for i in range(0, len(ids), _CHUNK):
             self.replan(session, occurrence_query().where(
                 OCCURRENCES.c.issue_id.in_(ids[i:i + _CHUNK]), OCCURRENCES.c.state == OccurrenceState.OPEN), now)
+
+    def _per_issue(self, session: Session, duty_id: int, digest: str) -> DutyDef | None:
+        """The definition of a duty done for each issue in a state; None for the others. Kept per
+        (duty, content hash): every transition asks, and definitions change only with the YAML."""
+        key = (duty_id, digest)
+        if key not in self._definitions:
+            spec = session.scalar(select(Duty.spec).where(Duty.id == duty_id)) or {}
+            self._definitions[key] = DutyDef.model_validate(spec) if spec.get("for_each") else None
+        return self._definitions[key]
 
     def replan(self, session: Session, stmt, now: dt.datetime) -> int:
         """Store the core's plan for the occurrences ``stmt`` (an ``occurrence_query``) selects."""

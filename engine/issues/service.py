@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import BadInput, Refused
-from ..reminders.subjects import ISSUES, issue_query
 from ..runtime import Runtime
 from ..store.models import Evidence, HistoryEntry, Issue, WorkflowVersion
 from ..workflow.machine import Subject
@@ -88,7 +87,7 @@ def transition(
         issue.deadline = deadline
     issue.updated_at = now
     if after != before or deadline is not None:
-        replan(session, runtime, issue, now)
+        replan(session, runtime, issue, now, moved_from=before)
     session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger=trigger, from_state=before,
                              to_state=after, note=note))
     for item in evidence:
@@ -98,18 +97,23 @@ def transition(
     return Moved(subject.ref, trigger, before, after, now)
 
 
-def replan(session: Session, runtime: Runtime, issue: Issue, now: dt.datetime) -> None:
+def replan(session: Session, runtime: Runtime, issue: Issue, now: dt.datetime, *, moved_from: str | None = None) -> None:
     """The issue's state or deadline changed: follow its new deadline from now on.
 
     Leaving a state stops that state's reminders: the next one is computed for the new state only.
     The duties that follow the issue (a look-back while it is 长期坚持) are re-planned with it.
     """
-    session.flush()
-    subject = runtime.core.issues(session, issue_query().where(ISSUES.c.id == issue.id))[0]
-    plan = runtime.core.plan(subject, now)
+    core, cal = runtime.core, runtime.calendar
+    version = session.get(WorkflowVersion, issue.workflow_id)  # identity map: no query
+    assert version is not None
+    track = core.issue_track(runtime.registry.definition(version), version.content_hash, issue.state,
+                             issue.deadline, issue.ledger.feedback_date, cal.local_date(issue.state_since),
+                             None if issue.last_checkin_at is None else cal.local_date(issue.last_checkin_at))
+    plan = core.plan_track(track, now)
     issue.remind_after = now
     issue.next_remind_at, issue.due_on, issue.overdue_on = plan
-    runtime.duty_book.follow_issues(session, [issue.id], now)
+    if moved_from is not None and moved_from != issue.state:  # duties follow an issue's state only
+        runtime.duty_book.follow_issue(session, issue.id, moved_from, issue.state, now)
 
 
 def checkin(session: Session, runtime: Runtime, ref: str, *, by: str, now: dt.datetime, ok: bool,

@@ -10,7 +10,8 @@ ledger, deadlines over 2026-2027, status words of every state) is written once. 
 and the raw baseline's, runs in a fresh subprocess (``--child``) into a fresh SQLite file, so its
 peak RSS (ru_maxrss) is its own. The raw baseline uses only the stdlib: the same schema as duban's
 migrations (DDL copied from an upgraded database, so the next_remind_at index is there too), the
-same PRAGMAs, csv + executemany, one transaction; like duban it fills remind_after and next_remind_at
+same PRAGMAs, csv + executemany, one transaction; like duban it fills remind_after, next_remind_at,
+due_on / overdue_on and the issue_departments rows
 (a timestamp string memoised per (state, deadline)). On the last duban database, listing by state
 and single transitions are timed beside raw sqlite3 doing the same work (the raw transition also
 rewrites remind_after / next_remind_at, as duban's re-plan does). Medians are reported; figures also
@@ -23,6 +24,7 @@ import argparse
 import csv
 import datetime as dt
 import json
+import re
 import resource
 import sqlite3
 import statistics
@@ -144,19 +146,37 @@ def child_raw(csv_path: Path, db_path: Path, ddl_file: Path) -> dict:
                           checkin_at if state == checkin_state else None)
         return plans[key]
 
+    def day_after(deadline: str) -> str:  # overdue_on, memoised as duban memoises its plan
+        if deadline not in days_after:
+            days_after[deadline] = (dt.date.fromisoformat(deadline) + dt.timedelta(days=1)).isoformat()
+        return days_after[deadline]
+
+    days_after: dict[str, str] = {}
+    split = re.compile(r"[、,，;；/／\s]+")
+    departments: list[tuple[int, str]] = []
+
     con.execute("BEGIN")
     con.execute("INSERT INTO workflows VALUES (1, 'wf', 'x', '', '', '', '{}', ?)", (now,))
     con.execute("INSERT INTO ledgers VALUES (1, ?, '', NULL, 'wf', '[]', ?, ?)", (csv_path.stem, now, now))
     with csv_path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh)
         next(reader)
-        rows = ((r[0], i + 1, r[1], r[2], r[3], r[4], r[5], r[6], r[7] or None, state, now, now, now, now,
-                 next_remind(state, r[7]))
-                for i, r in enumerate(reader) for state in (words[r[8]],))
+        def rows():
+            for i, r in enumerate(reader):
+                state, deadline = words[r[8]], r[7]
+                departments.extend((i + 1, d) for d in dict.fromkeys(p for p in split.split(r[6]) if p))
+                planned = state in dated and deadline
+                yield (r[0], i + 1, r[1], r[2], r[3], r[4], r[5], r[6], deadline or None, state, now, now, now, now,
+                       next_remind(state, deadline), deadline if planned else None,
+                       day_after(deadline) if planned else None)
+
         cur = con.executemany(
             "INSERT INTO issues (ledger_id, ref, position, area, category, title, measures, leader, department,"
-            " deadline, state, workflow_id, state_since, extra, created_at, updated_at, remind_after, next_remind_at)"
-            " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, '{}', ?, ?, ?, ?)", rows)
+            " deadline, state, workflow_id, state_since, extra, created_at, updated_at, remind_after, next_remind_at,"
+            " due_on, overdue_on)"
+            " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, '{}', ?, ?, ?, ?, ?, ?)", rows())
+        # issue ids are 1..N in this fresh file, in row order
+        con.executemany("INSERT INTO issue_departments (issue_id, department) VALUES (?, ?)", departments)
     con.execute("COMMIT")
     seconds = time.perf_counter() - t0
     con.close()

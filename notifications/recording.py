@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from engine.store.prepared import PreparedSet
 from engine.store.types import UTCDateTime
 from notifications.channels.base import DeliveryError
 from notifications.claims import Claimed
@@ -65,8 +66,8 @@ def result_of(item: Claimed, current: dt.datetime, error: BaseException | None, 
     return SendResult(item, current, outcome, text, values, time.monotonic() - started)
 
 
-# The record of each outcome, built once (Core, bound parameters): it runs after every send, and
-# building ORM statements per call cost more than the send itself.
+# The record of each outcome, built once (Core, bound parameters) and run on the driver's cursor
+# (engine.store.prepared): it runs after every send, in its own transaction.
 _C = OUTBOX.c
 _HELD = (_C.id == bindparam("b_id"), _C.lease_owner == bindparam("b_claim"), _C.status == OutboxStatus.PENDING)
 _RELEASE: dict[str, Any] = {"attempts": bindparam("b_attempts"), "lease_owner": None, "lease_until": None,
@@ -79,7 +80,11 @@ _RECORD = {
         {**_RELEASE, "next_attempt_at": bindparam("b_next", type_=UTCDateTime())}),
 }
 _EXISTS = select(_C.id).where(_C.id == bindparam("b_id"))
-_ATTEMPT = insert(DELIVERY_ATTEMPTS)
+_A = DELIVERY_ATTEMPTS.c
+_ATTEMPT = insert(DELIVERY_ATTEMPTS).values({
+    column: bindparam(column, type_=getattr(_A, column).type)
+    for column in ("message_id", "at", "channel", "recipient", "status", "error", "seconds", "worker")})
+_PREPARED = PreparedSet({**_RECORD, "attempt": _ATTEMPT})
 
 
 def record(conn: Connection, result: SendResult, claim: str, worker: str) -> bool:
@@ -94,14 +99,14 @@ def record(conn: Connection, result: SendResult, claim: str, worker: str) -> boo
               "b_error": values.get("last_error", ""), "b_at": values.get("sent_at"),
               "b_next": values.get("next_attempt_at")}
     with conn.begin():
-        held = conn.execute(_RECORD[result.outcome], params).rowcount == 1
+        held = _PREPARED.get(conn, result.outcome).run(conn, params) == 1
         text = result.text
         if not held:
             if conn.execute(_EXISTS, params).first() is None:
                 return False  # the message is gone (retried away, deleted): nothing to record
             text = (text + "; " if text else "") + "lease lost to another sender, result not applied"
             log.warning("outbox message %s: lease lapsed during the send; another sender has it", item.id)
-        conn.execute(_ATTEMPT, {"message_id": item.id, "at": result.at, "channel": item.channel,
+        _PREPARED.get(conn, "attempt").run(conn, {"message_id": item.id, "at": result.at, "channel": item.channel,
                                 "recipient": item.recipient, "status": result.outcome, "error": text,
                                 "seconds": result.seconds, "worker": worker})
     if held and result.outcome == AttemptStatus.DEAD:

@@ -58,7 +58,8 @@ class OutboxMessage(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
-    status: Mapped[OutboxStatus] = mapped_column(enum_type(OutboxStatus, "outbox_status"), index=True)
+    # indexed as the first column of ix_outbox_status_next_attempt
+    status: Mapped[OutboxStatus] = mapped_column(enum_type(OutboxStatus, "outbox_status"))
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)

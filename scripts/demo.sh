@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export DUBAN_CONFIG="$PWD/config.toml"
 .venv/bin/duban init
-.venv/bin/duban ledger import examples/bishan-keji-2022.csv --feedback-date 2022-07-15
+.venv/bin/duban ledger import examples/bishan-keji-2022.csv --feedback-date 2022-07-15 --report-submitted 2022-09-15
 .venv/bin/duban status
 listen=$(.venv/bin/python -c 'import tomllib; print(tomllib.load(open("config.toml","rb")).get("daemon",{}).get("listen","127.0.0.1:8790"))')
 echo

@@ -39,18 +39,18 @@ def test_reimport_is_idempotent(seeded):
     assert len(seeded("issue", "list", "--json").json) == 26
 
 
-def test_reimport_updates_by_ref_and_records_state_changes(seeded, tmp_path):
+def test_reimport_updates_fields_by_ref_and_never_moves_a_state_back(seeded, tmp_path):
     rows = seed_rows()
-    rows[6]["整改状态"] = "整改中"  # 序号 7 rebounded
+    rows[6]["整改状态"] = "整改中"  # the sheet says 序号 7 rebounded: a backward move
     rows[0]["责任科室"] = "综合科"
     changed = write_csv(tmp_path / "bishan-keji-2022.csv", list(rows[0]), rows)
     result = seeded("ledger", "import", changed, "--at", "2022-08-01T09:00")
-    assert "0 new, 2 updated, 24 unchanged" in result.out
+    assert result.code == 0, result.err
+    assert "0 new, 1 updated, 25 unchanged, 1 state claim(s) not applied" in result.out
+    assert (f"{changed}: row 8: 整改状态: sheet says 整改中, duban has 已完成; not applied: a sheet cannot move "
+            "an issue back (已完成 → 整改中)") in result.err
     seven = seeded("issue", "show", "bishan-keji-2022/7", "--json").json
-    assert seven["state"] == "in_progress"
-    assert seven["history"] == [{"at": "2022-08-01T01:00:00+00:00", "by": "import", "trigger": "import",
-                                 "from": "completed", "to": "in_progress",
-                                 "note": "status set by import of bishan-keji-2022.csv"}]
+    assert seven["state"] == "completed" and seven["history"] == []
     assert seeded("issue", "show", "1", "--json").json["department"] == "综合科"
 
 

@@ -109,7 +109,7 @@ class DutyBook:
                 .where(Issue.state == definition.for_each.state))]
         rows = []
         for occ in found:
-            track = self.core.duty_track(occ.due, definition.reminders)
+            track = self.core.duty_track(occ.due, definition.reminders, today)  # tracked from today on
             plan = self.core.plan_track(track, now)
             base = {"duty_id": duty.id, "anchor": occ.anchor, "scheduled_due": track.due, "due": track.due,
                     "state": OccurrenceState.OPEN, "touched": False, "note": "", "next_remind_at": plan.next_remind_at,
@@ -218,7 +218,8 @@ class DutyBook:
                     ms.title, list(ms.recipients), spec, digest, now)
             due = self.core.planner.effective_due(shift(ledger.feedback_date, ms, self.calendar))
             occ = session.scalar(select(DutyOccurrence).where(DutyOccurrence.duty_id == duty.id))
-            plan = self.core.plan_track(self.core.duty_track(due, policy), now)
+            tracked = self.calendar.local_date(now if occ is None else occ.created_at)
+            plan = self.core.plan_track(self.core.duty_track(due, policy, tracked), now)
             if occ is None:
                 session.add(DutyOccurrence(duty_id=duty.id, ledger_id=ledger.id, period=ONCE, anchor=ledger.feedback_date,
                                            scheduled_due=due, due=due, state=OccurrenceState.OPEN, touched=False,
@@ -253,6 +254,26 @@ class DutyBook:
             raise Refused(f"{key} {period} was already done by {occ.done_by} at {done_at}")
         occ.state, occ.touched, occ.done_at, occ.done_by, occ.note = OccurrenceState.DONE, True, now, by, note
         occ.next_remind_at = occ.overdue_on = None
+        return occ
+
+    def milestone_done(self, session: Session, ledger: Ledger, name: str, on: dt.date, *, by: str,
+                       now: dt.datetime, note: str = "") -> DutyOccurrence:
+        """Record the ledger's milestone ``name`` (e.g. rectification-report) as met on ``on``.
+
+        For a ledger taken over mid-way: the report went out long before duban saw the ledger.
+        """
+        if on > self.calendar.local_date(now):
+            raise BadInput(f"--on {on.isoformat()} is in the future; record a milestone when it is met")
+        key = f"{ledger.name}:{name}"
+        if session.scalar(select(Duty.id).where(Duty.key == key)) is None:
+            names = session.scalars(select(Duty.key).where(Duty.ledger_id == ledger.id, Duty.kind == DutyKind.MILESTONE)
+                                    .order_by(Duty.key)).all()
+            known = ", ".join(n.split(":", 1)[1] for n in names)
+            hint = f"milestones of {ledger.name}: {known}" if known else (
+                f"ledger {ledger.name} has no milestones (they need its feedback date: --feedback-date)")
+            raise NotFound(f"ledger {ledger.name!r} has no milestone {name!r}", hint=hint)
+        occ = self.done(session, key, ONCE, by=by, now=now, note=note)
+        occ.done_at = self.calendar.at_local(on, dt.time(0))
         return occ
 
     def set_due(self, session: Session, key: str, period: str, due: dt.date, *, now: dt.datetime) -> DutyOccurrence:

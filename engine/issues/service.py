@@ -108,7 +108,8 @@ def replan(session: Session, runtime: Runtime, issue: Issue, now: dt.datetime, *
     assert version is not None
     track = core.issue_track(runtime.registry.definition(version), version.content_hash, issue.state,
                              issue.deadline, issue.ledger.feedback_date, cal.local_date(issue.state_since),
-                             None if issue.last_checkin_at is None else cal.local_date(issue.last_checkin_at))
+                             None if issue.last_checkin_at is None else cal.local_date(issue.last_checkin_at),
+                             tracked=cal.local_date(issue.created_at))
     plan = core.plan_track(track, now)
     issue.remind_after = now
     issue.next_remind_at, issue.due_on, issue.overdue_on = plan

@@ -137,21 +137,32 @@ class ReminderCore:
             return self.issue_track(subject.workflow, subject.wf_hash, subject.state, subject.deadline,
                                     subject.feedback, self.calendar.local_date(subject.state_since),
                                     None if subject.last_checkin_at is None
-                                    else self.calendar.local_date(subject.last_checkin_at))
+                                    else self.calendar.local_date(subject.last_checkin_at),
+                                    tracked=self.calendar.local_date(subject.created_at))
         if subject.state != "open":
             return None
         if subject.for_each_state is not None and subject.issue_state != subject.for_each_state:
             return None  # the issue left the state the look-back is for
-        return self.duty_track(subject.due, subject.policy)
+        return self.duty_track(subject.due, subject.policy, self.calendar.local_date(subject.created_at))
 
     def issue_track(self, workflow: WorkflowDef, wf_hash: str, state: str, deadline: dt.date | None,
-                    feedback: dt.date | None, since: dt.date, checkin: dt.date | None) -> Track | None:
-        """The track of an issue in ``state`` (dates local), for rows not in the store yet (an import)."""
+                    feedback: dt.date | None, since: dt.date, checkin: dt.date | None, *,
+                    tracked: dt.date | None = None) -> Track | None:
+        """The track of an issue in ``state`` (dates local), for rows not in the store yet (an import).
+
+        ``tracked``: the day duban began tracking the issue (its row's creation); an issue adopted
+        when already overdue escalates only on the overdue days duban has seen.
+        """
         self._workflows.setdefault(wf_hash, workflow)
-        return self._issue_track(wf_hash, state, deadline, feedback, since, checkin)
+        return self._issue_track(wf_hash, state, deadline, feedback, since, checkin, tracked)
 
     def _compute_issue_track(self, wf_hash: str, state: str, deadline: dt.date | None, feedback: dt.date | None,
-                             since: dt.date, checkin: dt.date | None) -> Track | None:
+                             since: dt.date, checkin: dt.date | None, tracked: dt.date | None) -> Track | None:
+        track = self._bare_issue_track(wf_hash, state, deadline, feedback, since, checkin)
+        return None if track is None else self.planner.adopted(track, tracked)
+
+    def _bare_issue_track(self, wf_hash: str, state: str, deadline: dt.date | None, feedback: dt.date | None,
+                          since: dt.date, checkin: dt.date | None) -> Track | None:
         wf = self._workflows[wf_hash]
         rule = wf.deadlines.get(state)
         if rule is not None:
@@ -167,10 +178,11 @@ class ReminderCore:
                          before_kind=ReminderKind.CHECKIN, overdue_from=checkins.grace_working_days + 1)
         return None
 
-    def _duty_track(self, due: dt.date, policy: ReminderPolicy) -> Track:
-        """The track of a duty occurrence due on ``due`` (see ``track`` for when one is followed)."""
-        return Track(due=self.planner.effective_due(due), policy=policy, due_kind=ReminderKind.DUTY,
-                     before_kind=ReminderKind.DUTY)
+    def _duty_track(self, due: dt.date, policy: ReminderPolicy, tracked: dt.date | None = None) -> Track:
+        """The track of a duty occurrence due on ``due`` (see ``track`` for when one is followed);
+        ``tracked``: the day the occurrence was created (see ``issue_track``)."""
+        return self.planner.adopted(Track(due=self.planner.effective_due(due), policy=policy,
+                                          due_kind=ReminderKind.DUTY, before_kind=ReminderKind.DUTY), tracked)
 
     def what(self, subject: Subject) -> str:
         """What is due, in the words of the rule: 制定整改方案, 整改时限, 回头看, or the duty's title."""

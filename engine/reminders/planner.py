@@ -11,7 +11,7 @@ working day while overdue. Everything here is a function of (track, instants), l
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from dateutil.relativedelta import relativedelta
@@ -28,6 +28,8 @@ class Track:
     ``due`` is the effective due date: a deadline that falls on a holiday moves to the next
     working day (期限届满日为节假日的，顺延至节假日后的第一个工作日). ``overdue_from`` is the first
     working day after ``due`` that counts as overdue (1; later for a check-in with a grace period).
+    ``seen_k``, set only for a subject duban began tracking when it was already overdue (an adopted
+    ledger), is the k of that day: escalations count only the overdue working days duban has seen.
     """
 
     due: dt.date
@@ -35,6 +37,7 @@ class Track:
     due_kind: ReminderKind = ReminderKind.DUE  # DUE, CHECKIN or DUTY
     before_kind: ReminderKind = ReminderKind.BEFORE
     overdue_from: int = 1
+    seen_k: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,13 @@ class Planner:
     def effective_due(self, d: dt.date) -> dt.date:
         return self.calendar.next_workday(d, include=True)
 
+    def adopted(self, track: Track, tracked: dt.date | None) -> Track:
+        """``track`` for a subject duban began tracking on ``tracked``: if that was after the
+        track fell overdue, escalations count from that day (see ``Track.seen_k``)."""
+        if tracked is None or tracked <= self.overdue_on(track):
+            return track
+        return replace(track, seen_k=self.calendar.workdays_between(track.due, self.calendar.next_workday(tracked, include=True)))
+
     def overdue_on(self, track: Track) -> dt.date:
         """The first working day on which the track counts as overdue."""
         return self.calendar.add_workdays(track.due, track.overdue_from)
@@ -140,6 +150,7 @@ class Planner:
         day = self.calendar.add_workdays(track.due, k)
         at = self.calendar.at_local(day, policy.at)
         days_overdue = max(0, k - track.overdue_from + 1) if k >= track.overdue_from else 0
+        seen = days_overdue if track.seen_k is None else min(days_overdue, max(0, k - track.seen_k + 1))
         add: tuple[str, ...]
         if k < 0:
             kind, rule, add = track.before_kind, f"before-{-k}", ()
@@ -148,9 +159,9 @@ class Planner:
         else:
             kind, rule, add = ReminderKind.OVERDUE, "overdue", ()
             for esc in policy.escalations:
-                if days_overdue >= esc.after_working_days:
+                if seen >= esc.after_working_days:
                     kind, rule, add = ReminderKind.ESCALATION, esc.name, add + tuple(esc.add)
-        level = sum(1 for esc in policy.escalations if k >= track.overdue_from and days_overdue >= esc.after_working_days)
+        level = sum(1 for esc in policy.escalations if k >= track.overdue_from and seen >= esc.after_working_days)
         return Reminder(at, kind, rule, day.isoformat(), k, days_overdue, add, level)
 
     # -- what the sweep asks ------------------------------------------------------------------

@@ -38,6 +38,7 @@ class IssueSubject:
     state_since: dt.datetime
     last_checkin_at: dt.datetime | None
     remind_after: dt.datetime | None
+    created_at: dt.datetime  # when duban began tracking it (an adopted ledger's import)
     workflow_id: int
     wf_hash: str
     workflow: WorkflowDef = field(compare=False, repr=False)
@@ -91,7 +92,7 @@ def issue_query() -> Select:
     return (select(_I.c.id, _I.c.ledger_id, _L.c.name.label("ledger"), _I.c.ref, _I.c.title, _I.c.area,
                    _I.c.category, _I.c.leader, _I.c.department, _I.c.state, _I.c.deadline,
                    _L.c.feedback_date.label("feedback"), _I.c.state_since, _I.c.last_checkin_at,
-                   _I.c.remind_after, _I.c.workflow_id, _W.c.content_hash.label("wf_hash"))
+                   _I.c.remind_after, _I.c.created_at, _I.c.workflow_id, _W.c.content_hash.label("wf_hash"))
             .select_from(_I.join(_L, _L.c.id == _I.c.ledger_id).join(_W, _W.c.id == _I.c.workflow_id)))
 
 

@@ -43,7 +43,11 @@ class LoadedWorkflow:
 
 def content_hash(definition: WorkflowDef) -> str:
     """Hash of the meaning, not the bytes: comments and layout do not make a new version."""
-    canonical = json.dumps(definition.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    data = definition.model_dump(mode="json", by_alias=True)
+    for state in data["states"]:  # keys added later hash only when set, so a version keeps its hash
+        if state.get("import") == "along":
+            del state["import"]
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -8,7 +8,7 @@ reachability, allowed guard names) is checked afterwards in ``loader``.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -46,6 +46,10 @@ class StateDef(_Strict):
     label: str = Field(min_length=1, description="zh-CN label shown to people")
     label_en: str = ""
     description: str = ""
+    # How a ledger sheet's 整改状态 may bring an issue here on re-import: "along" the workflow's
+    # transitions (guards and roles checked), or "never" (a state only a person's step reaches,
+    # e.g. a sign-off).
+    import_: Literal["along", "never"] = Field("along", alias="import")
 
     @field_validator("name")
     @classmethod
@@ -119,6 +123,10 @@ class WorkflowDef(_Strict):
             for word in words:
                 table[word] = state
         return table
+
+    def rank(self, state: str) -> int:
+        """The state's place in the ``states`` list, which reads in the order work progresses."""
+        return next((i for i, s in enumerate(self.states) if s.name == state), -1)
 
     def triggers_from(self, state: str) -> list[str]:
         out: list[str] = []

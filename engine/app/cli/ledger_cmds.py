@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import click
@@ -23,6 +24,8 @@ from ...store.models import Ledger
 from .context import App, at_option, pass_app
 from .output import err, say, warn
 
+REPORT_MILESTONE = "rectification-report"  # the shipped workflow's 报送整改情况报告
+
 
 class _DryRun(Exception):
     """Raised inside the transaction to roll back a dry run after every check passed."""
@@ -41,13 +44,27 @@ def ledger_group() -> None:
 @click.option("--workflow", "workflow_name", metavar="NAME", help="Workflow for a new ledger (default from config).")
 @click.option("--sheet", metavar="NAME", help="XLSX sheet to read (default: the first).")
 @click.option("--by", default="import", show_default=True, help="Who is importing (recorded).")
-@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@click.option("--dry-run", is_flag=True, help="Check everything, write nothing; print the changes.")
+@click.option("--milestone-done", "milestones", metavar="NAME=DATE", multiple=True,
+              help="A milestone of the ledger already met (a ledger taken over mid-way); repeatable.")
+@click.option("--report-submitted", metavar="DATE",
+              help="The rectification report (报送整改情况报告) was sent on DATE: --milestone-done rectification-report=DATE.")
 @at_option
 @pass_app
 def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | None, unit: str | None,
-            workflow_name: str | None, sheet: str | None, by: str, dry_run: bool, at: str | None) -> None:
-    """Import a ledger file; all rows or none. Re-importing updates by 序号."""
+            workflow_name: str | None, sheet: str | None, by: str, dry_run: bool, milestones: tuple[str, ...],
+            report_submitted: str | None, at: str | None) -> None:
+    """Import a ledger file; all rows or none. Re-importing merges by 序号: the 整改状态 column is a
+    claim the workflow decides (applied along its transitions, or reported)."""
     feedback = parse_date(feedback_date) if feedback_date else None
+    done: dict[str, dt.date] = {}
+    for item in milestones:
+        name, sep, day = item.partition("=")
+        if not sep or not name.strip():
+            raise BadInput(f"--milestone-done {item!r}: expected NAME=YYYY-MM-DD")
+        done[name.strip()] = parse_date(day.strip())
+    if report_submitted:
+        done[REPORT_MILESTONE] = parse_date(report_submitted)
     now = app.now(at)
     with Progress(TextColumn("importing {task.description}"), BarColumn(), TaskProgressColumn(),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
@@ -61,16 +78,21 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
                 result = import_ledger(
                     session, app.runtime, file, now=now, by=by, ledger_name=ledger_name, feedback_date=feedback,
                     unit=unit, workflow_name=workflow_name or app.config.workflows.default, dry_run=dry_run,
-                    sheet_name=sheet, progress=progress)
+                    sheet_name=sheet, progress=progress, milestones_done=done)
                 if dry_run:
                     raise _DryRun
         except _DryRun:
             pass
     for line in result.warnings:
         warn(line)
+    if dry_run:
+        for line in result.changes:
+            say(line)
     verb = "would import" if dry_run else "imported"
+    moves = f", {result.moved} moved along the workflow" if result.moved else ""
+    refused = f", {len(result.not_applied)} state claim(s) not applied" if result.not_applied else ""
     say(f"{verb} {result.rows} rows into ledger {result.ledger} ({result.workflow}@{result.workflow_version}): "
-        f"{result.created} new, {result.updated} updated, {result.unchanged} unchanged")
+        f"{result.created} new, {result.updated} updated, {result.unchanged} unchanged{moves}{refused}")
     if dry_run:
         say("dry run: nothing was written")
 
@@ -94,3 +116,27 @@ def export(app: App, file: Path, ledger_name: str | None) -> None:
             assert ledger is not None  # a name given: found or NotFound
         count = export_ledger(session, app.registry, ledger, file)
     say(f"exported {count} issues of ledger {ledger.name} to {file}")
+
+
+@ledger_group.group("milestone")
+def milestone_group() -> None:
+    """A ledger's milestones (e.g. 报送整改情况报告)."""
+
+
+@milestone_group.command("done")
+@click.argument("ledger_name", metavar="LEDGER")
+@click.argument("name")
+@click.option("--on", "on", metavar="DATE", required=True, help="The day it was met (YYYY-MM-DD).")
+@click.option("--by", required=True, help="Who records it.")
+@click.option("--note", default="", help="What was sent, to whom.")
+@at_option
+@pass_app
+def milestone_done(app: App, ledger_name: str, name: str, on: str, by: str, note: str, at: str | None) -> None:
+    """Record the ledger's milestone NAME as met on DATE (reminders about it stop)."""
+    day = parse_date(on)
+    now = app.now(at)
+    with app.transaction() as session:
+        ledger = find_ledger(session, ledger_name)
+        assert ledger is not None  # a name given: found or NotFound
+        app.runtime.duty_book.milestone_done(session, ledger, name, day, by=by, now=now, note=note)
+    say(f"{ledger_name}: milestone {name} recorded as met on {day.isoformat()}")

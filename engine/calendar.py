@@ -3,8 +3,9 @@
 Deadlines in rectification ledgers are counted in working days ("10 个工作日内"), and in China a
 working day is not simply Monday to Friday: the State Council publishes each year which weekdays
 are holidays and which weekends are make-up working days. ``chinese_calendar`` carries that data
-(``OFFICIAL``); ``WorkCalendar`` adds the admin overrides from ``config.toml`` and a fallback for
-years the data does not cover, and counts working days in O(log) per question by keeping, per
+(``OFFICIAL``); ``WorkCalendar`` adds the admin overrides from ``config.toml`` and, for years the
+data does not cover, the statutory holidays by rule (``engine.statutory``: a provisional year),
+and counts working days in O(log) per question by keeping, per
 year, the sorted ordinals of its working days (an item overdue since 2022 is ~1,000 working days
 past due, and the sweep asks about 1,000 rows at once).
 
@@ -19,13 +20,16 @@ import datetime as dt
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+
+from .statutory import statutory_holidays
 
 log = logging.getLogger("duban.calendar")
 
@@ -98,14 +102,16 @@ def _parse_dates(values: Iterable[dt.date | str], setting: str) -> frozenset[dt.
 class _Year:
     ordinals: list[int]  # sorted ordinals of the year's working days
     workdays: frozenset[int]
+    provisional: bool  # no official schedule: the statutory rule, without 调休
 
 
 class WorkCalendar:
     """Answers "is this a working day?" and counts working days, in one time zone.
 
     Precedence for a date: the admin lists (``extra_workdays``, ``extra_holidays``) first, then the
-    official schedule, then, for a year it does not cover, Monday to Friday (with one warning per
-    year, so the gap is noticed before it matters).
+    official schedule, then, for a year it does not cover (a *provisional* year), the statutory
+    holidays by rule and Monday to Friday (one short warning per year and process, when a question
+    first touches the year).
     """
 
     def __init__(
@@ -130,6 +136,7 @@ class WorkCalendar:
         self._years: dict[int, _Year] = {}
         self._lock = threading.Lock()
         self._warned_years: set[int] = set()
+        self._quiet = threading.local()
 
     # -- the data ----------------------------------------------------------------------------
 
@@ -139,10 +146,23 @@ class WorkCalendar:
             start = dt.date(year, 1, 1).toordinal()
             end = dt.date(year, 12, 31).toordinal()
             ordinals = [o for o in range(start, end + 1) if self._compute(dt.date.fromordinal(o))]
-            found = _Year(ordinals, frozenset(ordinals))
+            found = _Year(ordinals, frozenset(ordinals), not self.official.covers(year))
             with self._lock:  # two threads may build the same year; either answer is the same
                 self._years[year] = found
+        if found.provisional and year not in self._warned_years and not getattr(self._quiet, "on", False):
+            self._warn_uncovered(year)
         return found
+
+    @contextmanager
+    def quietly(self) -> Iterator[None]:
+        """Questions that only look ahead (storing a duty's occurrences a year ahead) do not warn
+        about a provisional year; the first question a command itself asks about it does."""
+        before = getattr(self._quiet, "on", False)
+        self._quiet.on = True
+        try:
+            yield
+        finally:
+            self._quiet.on = before
 
     def _compute(self, d: dt.date) -> bool:
         if d in self._extra_workdays:
@@ -151,24 +171,34 @@ class WorkCalendar:
             return False
         if self.official.covers(d.year):
             return self.official.is_workday(d)
-        self._warn_uncovered(d.year)
-        return d.weekday() < 5
+        return d.weekday() < 5 and d not in statutory_holidays(d.year)
+
+    def source(self, d: dt.date) -> str:
+        """Why ``d`` is what it is: "admin list", "official data", "statutory rule" or "weekday rule"."""
+        if d in self._extra_workdays or d in self._extra_holidays:
+            return "admin list"
+        if self.official.covers(d.year):
+            return "official data"
+        if d in statutory_holidays(d.year):
+            return "statutory rule"
+        return "weekday rule"
+
+    def provisional(self, year: int) -> bool:
+        """True for a year without the official schedule: its 调休 days are not known yet."""
+        return not self.official.covers(year)
 
     def _warn_uncovered(self, year: int) -> None:
-        # Admins who have entered anything for the year have seen the problem; do not nag them.
-        if year in self._admin_years:
-            return
         with self._lock:
             if year in self._warned_years:
                 return
             self._warned_years.add(year)
+        # Admins who have entered anything for the year have seen the problem; do not nag them.
+        if year in self._admin_years:
+            return
         log.warning(
-            "the official holiday schedule for %d is unknown (chinese_calendar %s has no data for it); "
-            "falling back to Monday-Friday as working days. Admins can add the year's holidays and "
-            "make-up working days under [calendar] extra_holidays / extra_workdays in config.toml, "
-            "or upgrade chinesecalendar once it ships that year",
-            year,
-            getattr(chinese_calendar, "__version__", "?"),
+            "%d: the State Council's holiday schedule is not known yet (chinesecalendar %s); using the statutory "
+            "holidays by rule, without 调休 (provisional; `duban calendar show %d`)",
+            year, getattr(chinese_calendar, "__version__", "?"), year,
         )
 
     def covers(self, year: int) -> bool:

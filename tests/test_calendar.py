@@ -111,18 +111,44 @@ def test_covers(cal: WorkCalendar) -> None:
 # -- beyond the data --------------------------------------------------------------------------
 
 
-def test_2027_falls_back_to_monday_to_friday(cal: WorkCalendar, caplog: pytest.LogCaptureFixture) -> None:
+def test_2027_follows_the_statutory_holidays_by_rule(cal: WorkCalendar, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(NotImplementedError):
-        chinese_calendar.is_workday(D(2027, 1, 4))  # why the fallback exists
+        chinese_calendar.is_workday(D(2027, 1, 4))  # why the rule is needed
     caplog.set_level(logging.WARNING, logger="duban.calendar")
-    assert not cal.covers(2027)
-    assert cal.is_workday(D(2027, 1, 1))  # a Friday; its real status is unknown
+    assert not cal.covers(2027) and cal.provisional(2027)
+    assert cal.is_holiday(D(2027, 1, 1))  # 元旦, a Friday
+    assert cal.source(D(2027, 1, 1)) == "statutory rule"
     assert cal.is_holiday(D(2027, 1, 2))  # Saturday
-    assert cal.add_workdays(D(2026, 12, 31), 10) == D(2027, 1, 14)
-    assert cal.workdays_between(D(2027, 1, 1), D(2027, 12, 31)) == 260
+    assert [d for d in (D(2027, 2, 5), D(2027, 2, 8), D(2027, 4, 5), D(2027, 6, 9), D(2027, 9, 15), D(2027, 10, 1))
+            if cal.is_workday(d)] == []  # 除夕, 初三, 清明, 端午, 中秋, 国庆 on weekdays
+    assert cal.is_workday(D(2027, 2, 9)) and cal.source(D(2027, 2, 9)) == "weekday rule"
+    # the Q4 2026 report, due 10 working days after the quarter: 2027-01-15, not 01-14
+    assert cal.add_workdays(D(2026, 12, 31), 10) == D(2027, 1, 15)
+    assert cal.workdays_between(D(2027, 1, 1), D(2027, 12, 31)) == 254  # 261 weekdays less the 7 holidays on them
     [record] = fallback_warnings(caplog, 2027)
-    message = record.getMessage()
-    assert "extra_holidays" in message and "extra_workdays" in message and "config.toml" in message
+    assert "provisional" in record.getMessage() and "duban calendar show 2027" in record.getMessage()
+
+
+def test_the_statutory_rule_agrees_with_the_published_years() -> None:
+    """Every day the law makes a holiday is one in the State Council's 2025 and 2026 schedules."""
+    from engine.statutory import statutory_holidays
+
+    for year in (2025, 2026):
+        days = statutory_holidays(year)
+        assert len(days) == 13  # 1 + 4 + 1 + 2 + 1 + 1 + 3
+        assert [d for d in days if chinese_calendar.is_workday(d)] == []
+    assert statutory_holidays(2026)[D(2026, 2, 16)] == "春节"  # 除夕
+    assert statutory_holidays(2025)[D(2025, 4, 4)] == "清明节"
+
+
+def test_look_ahead_does_not_warn(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="duban.calendar")
+    cal = WorkCalendar(SHANGHAI, official=PUBLISHED)
+    with cal.quietly():
+        cal.add_workdays(D(2026, 12, 1), 300)  # storing a duty's occurrences a year ahead
+    assert fallback_warnings(caplog, 2027) == []
+    cal.is_workday(D(2027, 3, 1))  # a question about 2027 itself
+    assert len(fallback_warnings(caplog, 2027)) == 1
 
 
 def test_one_warning_per_year(cal: WorkCalendar, caplog: pytest.LogCaptureFixture) -> None:
@@ -131,7 +157,7 @@ def test_one_warning_per_year(cal: WorkCalendar, caplog: pytest.LogCaptureFixtur
         cal.is_workday(D(2030, 2, day))
     cal.add_workdays(D(2030, 6, 1), 40)
     assert len(fallback_warnings(caplog, 2030)) == 1
-    assert cal.is_workday(D(2031, 1, 1))  # Wednesday
+    assert cal.is_workday(D(2031, 1, 2))  # Thursday (1 January is 元旦 by rule)
     assert len(fallback_warnings(caplog, 2031)) == 1
     # A second calendar (e.g. after a config reload) warns again: the admins may have changed it.
     WorkCalendar(SHANGHAI).is_workday(D(2030, 2, 1))

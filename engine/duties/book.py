@@ -53,6 +53,10 @@ class DutyBook:
     # -- recurring duties ----------------------------------------------------------------------
 
     def sync(self, session: Session, loaded: list[LoadedDuty], now: dt.datetime) -> SyncResult:
+        with self.calendar.quietly():  # occurrences a year ahead: not a question about that year
+            return self._sync(session, loaded, now)
+
+    def _sync(self, session: Session, loaded: list[LoadedDuty], now: dt.datetime) -> SyncResult:
         today = self.calendar.local_date(now)
         result = SyncResult()
         wanted = {d.definition.key: d.definition for d in loaded}
@@ -150,6 +154,10 @@ class DutyBook:
         ids = list(dict.fromkeys(issue_ids))
         if not ids:
             return
+        with self.calendar.quietly():
+            self._follow_issues(session, ids, now, states)
+
+    def _follow_issues(self, session: Session, ids: list[int], now: dt.datetime, states: dict[int, str] | None) -> None:
         today = self.calendar.local_date(now)
         for duty_id, digest in session.execute(select(Duty.id, Duty.spec_hash).where(
                 Duty.kind == DutyKind.RECURRING, Duty.active.is_(True), Duty.generated_until.is_not(None))):
@@ -199,6 +207,11 @@ class DutyBook:
     def sync_milestones(self, session: Session, ledger: Ledger, milestones: list[Milestone],
                         default_policy: ReminderPolicy, now: dt.datetime) -> None:
         """One 'once' occurrence per milestone of the ledger's workflow, due from its feedback date."""
+        with self.calendar.quietly():
+            self._sync_milestones(session, ledger, milestones, default_policy, now)
+
+    def _sync_milestones(self, session: Session, ledger: Ledger, milestones: list[Milestone],
+                         default_policy: ReminderPolicy, now: dt.datetime) -> None:
         if ledger.feedback_date is None:
             return
         for ms in milestones:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from ..http.app import Site, create_app
 from ..http.auth import board_settings, board_token
 from ..http.server import parse_listen, serve_forever
 from .context import App, at_option, pass_app
-from .output import say, warn
+from .output import print_json, say, warn
 
 
 def _one_ledger(session, name: str | None) -> Ledger:
@@ -75,7 +76,42 @@ def report(app: App, ledger_name: str | None, fmt: str | None, output: Path | No
 
 @click.group("calendar")
 def calendar_group() -> None:
-    """The deadline calendar (ICS) for calendar programs."""
+    """The working-day calendar, and the deadline calendar (ICS) for calendar programs."""
+
+
+@calendar_group.command("show")
+@click.argument("year", type=click.IntRange(1901, 2099))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def calendar_show(app: App, year: int, as_json: bool) -> None:
+    """The holidays on weekdays and the working weekends of YEAR, each with its source
+    (official data, statutory rule, admin list)."""
+    from ...statutory import statutory_holidays
+
+    cal = app.runtime.calendar
+    names = statutory_holidays(year) if year >= 2025 else {}
+    days = []
+    day = dt.date(year, 1, 1)
+    while day.year == year:
+        weekend = day.weekday() >= 5
+        work = cal.is_workday(day)
+        if work == weekend:  # a holiday on a weekday, or a make-up working day on a weekend
+            days.append({"date": day.isoformat(), "weekday": "一二三四五六日"[day.weekday()],
+                         "kind": "workday" if work else "holiday", "name": names.get(day, ""),
+                         "source": cal.source(day)})
+        day += dt.timedelta(days=1)
+    provisional = cal.provisional(year)
+    if as_json:
+        print_json({"year": year, "provisional": provisional, "days": days})
+        return
+    if provisional:
+        say(f"{year}: provisional — the State Council's schedule is not known yet; the statutory holidays "
+            "are applied by rule, make-up working days (调休) are not. Add them under [calendar] "
+            "extra_holidays / extra_workdays when the notice is out.")
+    for d in days:
+        what = "上班" if d["kind"] == "workday" else "放假"
+        name = f" {d['name']}" if d["name"] else ""
+        say(f"{d['date']} 周{d['weekday']} {what}{name} ({d['source']})")
 
 
 @calendar_group.command("export")

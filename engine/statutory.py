@@ -52,6 +52,6 @@ def statutory_holidays(year: int) -> dict[dt.date, str]:
     days[dt.date(year, 5, 2)] = "劳动节"
     days[_lunar(year, 5, 5)] = "端午节"
     days[_lunar(year, 8, 15)] = "中秋节"
-    for day in (1, 2, 3):
-        days[dt.date(year, 10, day)] = "国庆节"
+    for october in (1, 2, 3):
+        days[dt.date(year, 10, october)] = "国庆节"
     return dict(sorted(days.items()))

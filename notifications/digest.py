@@ -36,6 +36,9 @@ class DigestItem:
     level: int  # 0: not escalated; N: the number of escalations reached
     period: str | None = None  # a duty occurrence's period, e.g. 2026-Q3
     item_template: str | None = None  # a rule's override of the item line (Jinja source, from YAML)
+    what: str = ""  # the deadline's own title: 制定整改方案, 整改时限, 报送整改情况报告
+    actions: tuple[str, ...] = ()  # the next steps the workflow offers from the state
+    url: str | None = None  # the item's page, where [board] public_url is set
 
     def __post_init__(self) -> None:
         # An unknown kind would have no section and silently vanish from the message.

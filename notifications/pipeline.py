@@ -17,6 +17,7 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,13 +54,18 @@ def _silenced(r: Reminder, facts: ReminderFacts, silences: Sequence[Silence]) ->
     return None
 
 
-def _item(r: Reminder, facts: ReminderFacts) -> DigestItem:
+def _item(r: Reminder, facts: ReminderFacts, public_url: str | None = None) -> DigestItem:
     # A milestone is the ledger's own item; a duty's or a look-back's ref names no issue line of its own.
     ref = facts.ref if facts.subject_kind == SubjectKind.ISSUE else None
     ledger = facts.ledger if facts.subject_kind in (SubjectKind.ISSUE, SubjectKind.MILESTONE) else None
+    url = None
+    if public_url and ledger is not None:
+        page = f"/issues/{quote(ledger, safe='')}/{quote(ref, safe='')}" if ref is not None else (
+            f"/?ledger={quote(ledger, safe='')}")
+        url = public_url.rstrip("/") + page
     return DigestItem(kind=r.kind, rule=r.rule, subject=r.subject, title=facts.title, ledger=ledger, ref=ref,
                       due=r.due, days_overdue=r.days_overdue, level=facts.level, period=facts.period,
-                      item_template=facts.item_template)
+                      item_template=facts.item_template, what=facts.what, actions=facts.actions, url=url)
 
 
 def message_key(prefix: str, channel: str, recipient: str, reminders: list[Reminder]) -> str:
@@ -105,7 +111,7 @@ class Pipeline:
                 routed = route(self.routes, list(r.recipients), {
                     "kind": r.kind, "rule": r.rule, "subject": r.subject, "level": facts.level, "ledger": facts.ledger,
                     "area": facts.area, "category": facts.category, "department": facts.department,
-                    "leader": facts.leader})
+                    "leader": facts.leader, "state": facts.state})
                 for person in routed.recipients:
                     addresses = self.notify.addresses(person)
                     if not addresses:
@@ -129,7 +135,8 @@ class Pipeline:
 
     def _digest(self, now: dt.datetime, person: str, kind: str, members: list[Reminder],
                 facts_of: dict[int, ReminderFacts]) -> Digest:
-        items = [_item(r, facts_of[r.id]) for r in members]
+        public_url = str(self.rt.config.board.get("public_url") or "") or None
+        items = [_item(r, facts_of[r.id], public_url) for r in members]
         milestone = {r.id for r in members if facts_of[r.id].subject_kind == SubjectKind.MILESTONE}
         # inhibition: a ledger-level escalation carries that ledger's per-item nags inside it
         escalated = {i.ledger for i, r in zip(items, members, strict=False)

@@ -20,7 +20,9 @@ gets ``recipient``, ``channel_kind``, ``language``, ``generated_at`` (aware, in 
 lines, each None when absent). The body templates also get ``subject``.
 
 An entry (and the item line template ``item.txt.j2`` or a per-rule override) has the item's fields
-``kind rule subject title ledger ref due days_overdue level period``, plus ``due_text`` (the
+``kind rule subject title ledger ref due days_overdue level period``, ``what_due`` (the deadline's
+own title: 制定整改方案, 整改时限, 报送整改情况报告), ``actions`` (the workflow's next steps from the
+state, as labels) and ``url`` (the item's page, or None), plus ``due_text`` (the
 deadline formatted for the language, "" without one), ``days_left`` (N of a ``before-N`` rule,
 else None) and the pieces ``where``, ``what``, ``deadline``, ``status`` as worded by the macros of
 ``macros.j2`` (plain strings). Item line templates get these as variables and as ``item``; entries also carry
@@ -81,7 +83,8 @@ _TIME_FORMATS: dict[str, Callable[[dt.datetime], str]] = {
 
 _BEFORE = re.compile(r"before-(\d+)")
 # The item fields a template sees; ``item_template`` is how the line is made, not what it says.
-_ITEM_FIELDS = ("kind", "rule", "subject", "title", "ledger", "ref", "due", "days_overdue", "level", "period")
+_ITEM_FIELDS = ("kind", "rule", "subject", "title", "ledger", "ref", "due", "days_overdue", "level", "period",
+                "what_due", "actions", "url")
 # Macros of macros.j2 that word one piece of an item, each given to templates as a plain string.
 _PIECES = ("where", "what", "deadline", "status")
 
@@ -184,7 +187,7 @@ class Renderer:
         return {**variables, "line": line, "custom": custom, "folded": folded}
 
     def _variables(self, item: DigestItem) -> dict[str, Any]:
-        values = {name: getattr(item, name) for name in _ITEM_FIELDS}
+        values = {name: getattr(item, "what" if name == "what_due" else name) for name in _ITEM_FIELDS}
         match = _BEFORE.fullmatch(item.rule)
         values["due_text"] = _DATE_FORMATS[self.language](item.due) if item.due is not None else ""
         values["days_left"] = int(match.group(1)) if match else None

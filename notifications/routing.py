@@ -1,7 +1,7 @@
 """Routing rules: who beyond the issue's own leader and department hears about a reminder.
 
 Rules are YAML (``workflows/routing/*.yaml``), read in order, like Alertmanager's routes: each rule
-matches reminders by area, category, department, leader, ledger, subject, kind, rule or minimum
+matches reminders by area, category, department, leader, ledger, subject, kind, rule, state or minimum
 escalation level, and then ``add``s recipients, ``replace``s them, or marks the reminder ``urgent``
 (urgent reminders are delivered outside working hours too).
 """
@@ -34,6 +34,7 @@ class Match(_Strict):
     subject: StrList = Field(default_factory=list)
     kind: StrList = Field(default_factory=list)
     rule: StrList = Field(default_factory=list)
+    state: StrList = Field(default_factory=list)  # the issue's state (its name, e.g. in_progress)
     min_level: int | None = None
 
 
@@ -56,7 +57,7 @@ class Routed:
 
 
 def _matches(m: Match, facts: dict[str, Any]) -> bool:
-    for key in ("area", "category", "department", "leader", "ledger", "subject", "kind", "rule"):
+    for key in ("area", "category", "department", "leader", "ledger", "subject", "kind", "rule", "state"):
         wanted = getattr(m, key)
         if wanted and facts.get(key) not in wanted:
             return False

@@ -25,9 +25,11 @@ LEDGER = "bishan-keji-2022"
 
 
 def issue(kind: str, ref: str, title: str, due: dt.date, days_overdue: int = 0, level: int = 0,
-          rule: str | None = None, template: str | None = None) -> DigestItem:
+          rule: str | None = None, template: str | None = None, what: str = "整改时限",
+          actions: tuple[str, ...] = ("整改完成",), url: str | None = None) -> DigestItem:
     return DigestItem(kind=kind, rule=rule or kind, subject=f"{LEDGER}/{ref}", title=title, ledger=LEDGER,
-                      ref=ref, due=due, days_overdue=days_overdue, level=level, item_template=template)
+                      ref=ref, due=due, days_overdue=days_overdue, level=level, item_template=template,
+                      what=what, actions=actions, url=url)
 
 
 def duty(key: str, title: str, due: dt.date, period: str, rule: str = "duty") -> DigestItem:
@@ -72,10 +74,9 @@ def test_zh_cn_digest_of_every_kind() -> None:
     assert "向派驻纪检监察组报送事项明细（2022-Q3）——截止日期2022年11月8日，还有5个工作日到期" in text
     assert "3个工作日后应开展回头看" in text
     assert "今日到期" in text
-    # The closing lines tell them how to record progress, with a real subject from the digest.
-    assert "duban issue transition bishan-keji-2022/7 complete --by 姓名 --evidence" in text
-    assert "duban issue checkin bishan-keji-2022/1 --by 姓名" in text
-    assert "duban duty done quarterly-supervision-report --period 2022-Q3 --by 姓名" in text
+    # What to do next comes from the workflow, as its step labels; nobody is told to run a command.
+    assert "往来款项长期未清理——整改时限2022年9月30日，已逾期12个工作日，第1级升级督办；下一步：整改完成" in text
+    assert "duban " not in text and "duban " not in out.markdown and "duban " not in out.html
     assert "<table" in out.html and "升级督办（1项）" in out.html
     # the subject is the robots' own title (each channel shows it once): not in the body again
     assert out.subject not in out.markdown and out.markdown.startswith("**党组书记**：")
@@ -95,7 +96,7 @@ def test_en_digest_of_every_kind() -> None:
     assert ("[bishan-keji-2022 #7] 往来款项长期未清理 — deadline 2022-09-30, 12 working days overdue, "
             "escalation level 1") in text
     assert "due in 1 working day" in text and "due in 5 working days" in text
-    assert "duban issue transition bishan-keji-2022/7 complete --by NAME --evidence FILE" in text
+    assert "escalation level 1; next: 整改完成" in text and "duban " not in text
     assert "##### Escalated (1)" in out.markdown
     assert '<html lang="en">' in out.html
 
@@ -171,6 +172,17 @@ def test_empty_digest(language: str, expected: str) -> None:
     out = Renderer(language).render(digest([], recipient="办公室"))
     assert out.subject == expected
     assert "duban issue transition" not in out.text
+
+
+def test_each_item_names_its_own_deadline_and_links_to_its_page() -> None:
+    plan = issue("overdue", "3", "中心组学习不够深入", dt.date(2022, 8, 5), days_overdue=8, what="制定整改方案",
+                 actions=("制定整改方案",), url="https://duban.example/issues/bishan-keji-2022/3")
+    out = Renderer("zh-CN").render(digest([plan]))
+    assert "制定整改方案时限2022年8月5日，已逾期8个工作日；下一步：制定整改方案" in out.text
+    assert "整改时限2022年8月5日" not in out.text  # that is the plan's deadline, not the 整改时限
+    assert "\n     https://duban.example/issues/bishan-keji-2022/3\n" in out.text
+    assert "[办理](https://duban.example/issues/bishan-keji-2022/3)" in out.markdown
+    assert '<a href="https://duban.example/issues/bishan-keji-2022/3">' in out.html
 
 
 # -- folded items (inhibition) -------------------------------------------------------------------

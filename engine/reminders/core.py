@@ -51,6 +51,16 @@ class Plan(NamedTuple):
 NOTHING = Plan(None, None, None)
 
 
+def next_steps(workflow: WorkflowDef, state: str) -> tuple[str, ...]:
+    """The labels of the steps the workflow offers from ``state`` (what a reminder says to do)."""
+    out: list[str] = []
+    for t in workflow.transitions:
+        label = t.label or t.trigger
+        if state in t.source and label not in out:
+            out.append(label)
+    return tuple(out)
+
+
 def dedupe_key(subject: str, rule: str, occurrence: str) -> str:
     """The reminder's unique key: written once, whatever crashes or second daemons do."""
     return f"{subject}|{rule}|{occurrence}"
@@ -236,7 +246,7 @@ class ReminderCore:
         """The issue's leader and department, a duty's owners, then whoever an escalation adds."""
         added = due.add if due is not None else ()
         if isinstance(subject, IssueSubject):
-            names: Iterable[str] = (subject.leader, subject.department, *added)
+            names: Iterable[str] = (*self.actors(subject), *added)
         else:
             names = (subject.issue_leader or "", subject.issue_department or "", *subject.owners, *added)
         out: list[str] = []
@@ -246,21 +256,32 @@ class ReminderCore:
                 out.append(name)
         return out
 
+    @staticmethod
+    def actors(subject: IssueSubject) -> list[str]:
+        """Who must act on the issue in its state: the state's ``actor`` (default: its leader and department)."""
+        state = next((s for s in subject.workflow.states if s.name == subject.state), None)
+        wanted = (state.actor if state is not None else None) or ["leader", "department"]
+        own = {"leader": subject.leader, "department": subject.department}
+        return [own.get(name, name) for name in wanted]
+
     def facts(self, subject: Subject, due: Reminder) -> ReminderFacts:
         track = self.track(subject)
         policy = track.policy if track is not None else ReminderPolicy()
         common: dict[str, Any] = {"what": self.what(subject), "level": due.level,
                                   "item_template": policy.item_template, "urgent": policy.urgent}
         if isinstance(subject, IssueSubject):
+            wf = subject.workflow
             return ReminderFacts(subject_kind=SubjectKind.ISSUE, title=subject.title, ledger=subject.ledger,
                                  ref=subject.ref, state=subject.state, leader=subject.leader,
                                  department=subject.department, area=subject.area, category=subject.category,
-                                 **common)
-        kind = SubjectKind.MILESTONE if subject.duty_kind == "milestone" else SubjectKind.DUTY
+                                 state_label=wf.label(subject.state), actions=next_steps(wf, subject.state), **common)
+        milestone = subject.duty_kind == "milestone"
+        kind = SubjectKind.MILESTONE if milestone else SubjectKind.DUTY
+        # A milestone happens once: its period ("once") is not something to show a reader.
         return ReminderFacts(subject_kind=kind, title=subject.duty_title, ledger=subject.ledger,
                              ref=subject.issue_ref, state=subject.issue_state, leader=subject.issue_leader or "",
                              department=subject.issue_department or "", duty=subject.duty_key,
-                             period=subject.period, **common)
+                             period=None if milestone else subject.period, actions=("登记完成情况",), **common)
 
     def reminder(self, subject: Subject, due: Reminder) -> dict[str, Any]:
         """The ``reminders`` row the sweep writes for ``due`` of ``subject``."""

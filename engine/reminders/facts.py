@@ -35,6 +35,8 @@ class ReminderFacts(BaseModel):
     item_template: str | None = None  # the rule's override of the digest line (Jinja, from YAML)
     urgent: bool = False  # the rule says: deliver outside working hours too
     year: int | None = None  # the calendar year a calendar reminder is about
+    state_label: str = ""  # the state's label, e.g. 整改中
+    actions: tuple[str, ...] = ()  # what the reader can do next: the workflow's steps from the state
 
     def stored(self) -> dict[str, Any]:
         """The JSON kept in ``reminders.details``: defaults left out, so rows stay small."""

@@ -47,6 +47,8 @@ def content_hash(definition: WorkflowDef) -> str:
     for state in data["states"]:  # keys added later hash only when set, so a version keeps its hash
         if state.get("import") == "along":
             del state["import"]
+        if state.get("actor") == []:
+            del state["actor"]
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

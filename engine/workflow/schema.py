@@ -50,6 +50,10 @@ class StateDef(_Strict):
     # transitions (guards and roles checked), or "never" (a state only a person's step reaches,
     # e.g. a sign-off).
     import_: Literal["along", "never"] = Field("along", alias="import")
+    # Who must act while an issue is here: "leader" and "department" (the issue's own 责任领导 and
+    # 责任科室) or a recipient's name (a role such as 巡察整改办公室). Reminders of the state go to
+    # them; escalations add to them. Empty: the leader and the department.
+    actor: StrList = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod

@@ -211,6 +211,8 @@ def config_check(app: App) -> None:
                 names.update(esc.add)
             for ms in version.definition.milestones:
                 names.update(ms.recipients)
+            for st in version.definition.states:  # the roles a state names as its actor
+                names.update(a for a in st.actor if a not in ("leader", "department"))
     for r in notifier.routes:
         names.update(r.add)
         names.update(r.replace or [])

@@ -341,3 +341,41 @@ def test_ics_over_http_and_its_guard(bishan, project):
     with serving(create_app(site_for(project / "config.toml", at=AT, token="s3cret"))) as base:
         assert httpx.get(f"{base}/calendar.ics", headers=remote).status_code == 401
         assert httpx.get(f"{base}/calendar.ics", params={"token": "s3cret"}, headers=remote).status_code == 200
+
+
+def test_the_docx_has_no_tracking_line_by_default_the_md_has(bishan, project):
+    from docx import Document
+
+    out = project / "report.docx"
+    assert bishan("report", "-o", out, "--at", AT).code == 0
+    assert not [p.text for p in Document(str(out)).paragraphs if p.text.startswith("整改状态：")]
+    assert "整改状态：长期坚持" in bishan("report", "--format", "md", "--at", AT).out
+
+
+def test_the_unit_comes_from_the_ledger_else_the_report_says_so(cli, project, tmp_path):
+    assert cli("init", "--at", "2026-11-02T10:00").code == 0
+    # the shipped example carries its unit in a 单位 column
+    assert cli("ledger", "import", SEED_CSV, "--feedback-date", "2022-07-15", "--at", "2026-11-02T10:00").code == 0
+    shipped = cli("report", "--ledger", "bishan-keji-2022", "--format", "md", "--at", "2026-11-02T11:00")
+    assert shipped.out.startswith("# 中共重庆市璧山区科学技术局党组关于落实巡察组反馈意见整改情况的报告")
+    assert "bishan-keji-2022" not in shipped.out and "本单位" not in shipped.err
+    rows = SEED_CSV.read_text(encoding="utf-8").splitlines()
+    bare = tmp_path / "no-unit.csv"
+    bare.write_text("\n".join(line.rsplit(",", 1)[0] for line in rows) + "\n", encoding="utf-8")
+    assert cli("ledger", "import", bare, "--feedback-date", "2022-07-15", "--at", "2026-11-02T10:00").code == 0
+    report = cli("report", "--ledger", "no-unit", "--format", "md", "--at", "2026-11-02T11:00")
+    assert report.code == 0, report.err
+    assert report.out.startswith("# 本单位关于落实巡察组反馈意见整改情况的报告")
+    assert "no-unit" not in report.out.split("\n", 1)[0]
+    assert "names no unit: the report says 本单位" in report.err
+
+
+def test_the_workflow_sets_the_reports_wording(cli, project, tmp_path):
+    wf = project / "workflows" / "inspection-rectification.yaml"
+    wf.write_text(wf.read_text(encoding="utf-8") + (
+        "\nreport:\n  inspector: 区审计局\n  part1_heading: 高度重视，认真落实审计整改责任\n"), encoding="utf-8")
+    assert cli("init", "--at", "2026-11-02T10:00").code == 0
+    assert cli("ledger", "import", SEED_CSV, "--feedback-date", "2022-07-15", "--at", "2026-11-02T10:00").code == 0
+    text = cli("report", "--format", "md", "--at", "2026-11-02T11:00").out
+    assert "关于落实区审计局反馈意见整改情况的报告" in text and "高度重视，认真落实审计整改责任" in text
+    assert "巡察组" not in text.split("\n", 1)[0]

@@ -39,6 +39,8 @@ def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, 
                     out.append(issue.extra.get(header, ""))
                 elif fld == "status":
                     out.append(wf.status_word(issue.state))
+                elif fld == "unit":
+                    out.append(ledger.unit)
                 elif fld == "ref" and xlsx and issue.ref.isdigit():
                     out.append(int(issue.ref))
                 else:

@@ -161,7 +161,9 @@ def import_ledger(
 
     width = len(sheet.headers)
     get = {fld: cols.getter(fld) for fld in ("ref", "title", "deadline", "status", "area", "category",
-                                             "measures", "leader", "department")}
+                                             "measures", "leader", "department", "unit")}
+    g_unit = get["unit"]
+    sheet_unit = ""  # the sheet's 单位 column: one unit for the ledger (the first value given)
     g_ref, g_title, g_deadline, g_status = get["ref"], get["title"], get["deadline"], get["status"]
     g_area, g_category, g_measures, g_leader, g_department = (
         get["area"], get["category"], get["measures"], get["leader"], get["department"])
@@ -172,6 +174,8 @@ def import_ledger(
         if len(cells) < width:
             cells = cells + [None] * (width - len(cells))
         ref = text(g_ref(cells))
+        if not sheet_unit:
+            sheet_unit = text(g_unit(cells))
         row_ok = True
         if not ref:
             problem(number, "ref", "missing 序号")
@@ -222,6 +226,11 @@ def import_ledger(
     if progress:
         progress(sheet.size, sheet.size)
 
+    if unit is None and sheet_unit and ledger.unit != sheet_unit:
+        if ledger.unit and not fresh:
+            result.warnings.append(f"{path}: 单位 says {sheet_unit!r}; the ledger keeps {ledger.unit!r} (change it with --unit)")
+        else:
+            ledger.unit = sheet_unit
     if result.rows == 0 and not problems:
         problems.append(f"{path}: the file has headers but no rows")
     if problems:

@@ -32,7 +32,7 @@ from ..issues.classes import Overview, StateClasses, classes_for
 from ..reminders.agenda import DutyItem, deadline_item, duty_items
 from ..reminders.subjects import ISSUES, issue_query
 from ..runtime import Runtime
-from ..store.models import Evidence, Issue, Ledger
+from ..store.models import Duty, Evidence, Issue, Ledger
 from ..wording import cn_date, cn_number
 from .model import Area, Category, DutyRow, Problem, Report
 from .settings import settings_for
@@ -60,10 +60,13 @@ def _status_line(p: Problem) -> str:
     return "；".join(parts) + "。"
 
 
+UNKNOWN_UNIT = "本单位"  # when neither the ledger nor [report] names the unit
+
+
 def _default_unit(ledger: Ledger) -> str:
     unit = ledger.unit.strip()
     if not unit:
-        return ledger.name
+        return UNKNOWN_UNIT
     return unit if unit.startswith("中共") or unit.endswith("党组") else f"中共{unit}党组"
 
 
@@ -73,7 +76,8 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
     One query per kind of row (issues, their measures, evidence counts, duty occurrences), grouped
     once: the cost follows the ledger's size, never the database's.
     """
-    settings = settings_for(runtime.config, ledger.name)
+    workflow = runtime.registry.definition(runtime.registry.current(session, ledger.workflow_name))
+    settings = settings_for(runtime.config, ledger.name, workflow.report)
     core = runtime.core
     today = runtime.calendar.local_date(now)
     subjects = core.issues(session, issue_query().where(ISSUES.c.ledger_id == ledger.id)
@@ -81,8 +85,14 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
     measures = dict(session.execute(select(Issue.id, Issue.measures).where(Issue.ledger_id == ledger.id)).all())
     evidence = dict(session.execute(select(Evidence.issue_id, func.count()).join(Issue)
                                     .where(Issue.ledger_id == ledger.id).group_by(Evidence.issue_id)).all())
+    # The appendix covers only what duban has data for: from the feedback date, or from the day the
+    # duties were first registered if that is later (a ledger taken over mid-way has no record of
+    # the years before), and up to a quarter ahead for what falls due next.
     since = ledger.feedback_date or today - dt.timedelta(days=365)
-    occurrences = duty_items(session, core, today, start=since, ledger=ledger)
+    registered = session.scalar(select(func.min(Duty.created_at)).where(Duty.active.is_(True)))
+    if registered is not None:
+        since = min(max(since, runtime.calendar.local_date(registered)), today)
+    occurrences = duty_items(session, core, today, start=since, end=today + dt.timedelta(days=92), ledger=ledger)
     per_issue: dict[int, list[DutyItem]] = {}
     for o in occurrences:
         if o.issue_id is not None:
@@ -133,6 +143,8 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
                         totals["done"], totals["open"], totals["long_term"])
     unit = settings.unit or _default_unit(ledger)
     short_unit = settings.short_unit or unit.removeprefix("中共")
+    if unit == UNKNOWN_UNIT:
+        short_unit = settings.short_unit or "我单位"
     values = {"unit": unit, "short_unit": short_unit, "inspector": settings.inspector, "issues": str(len(subjects)),
               "leaders": str(len({i.leader for i in subjects if i.leader})),
               "departments": str(len({i.department for i in subjects if i.department}))}
@@ -162,5 +174,6 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
             (settings.part1_heading, settings.part2_heading, settings.part3_heading))],
         part1=[fill(p, values) for p in settings.part1], part3=part3, areas=list(areas.values()),
         duties=list(rows.values()), duties_since=since, show_details=settings.details,
-        show_duties=settings.duties and bool(rows), show_signature=settings.signature)
+        show_duties=settings.duties and bool(rows), show_signature=settings.signature,
+        unit_known=unit != UNKNOWN_UNIT)
 

@@ -191,7 +191,7 @@ def build_docx(report: Report) -> DocxDocument:
                 doc.add_paragraph(p.heading, style=h4)
                 if p.measures:
                     doc.add_paragraph(p.measures)
-                if report.show_details:
+                if report.show_details:  # None (the default) is off in the docx
                     doc.add_paragraph(p.status_line, style=status)
     doc.add_paragraph(report.parts[2], style=h1)
     for text in report.part3:

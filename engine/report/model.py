@@ -81,9 +81,10 @@ class Report:
     areas: list[Area]
     duties: list[DutyRow]
     duties_since: dt.date
-    show_details: bool
+    show_details: bool | None  # None: the format's default (md/html yes, docx no)
     show_duties: bool
     show_signature: bool
+    unit_known: bool = True  # False: no unit in the ledger or [report]; the report says 本单位
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the (sandboxed) templates: no ORM objects, no methods to call."""

@@ -49,7 +49,9 @@ class ReportSettings(BaseModel):
         "下阶段，{short_unit}将继续按照做好巡察整改“后半篇文章”的要求，认真总结，增添措施，确保力度不减，"
         "标准不降。加强“回头看”，抓好巩固提升，防止出现反弹。对正在整改和需要长期坚持的整改任务，对照整改标准，"
         "作出后续工作安排和跟踪督办，确保整改彻底。"])
-    details: bool = True  # a status line under each problem (state, deadline, evidence, look-backs)
+    # a status line under each problem (state, deadline, evidence, look-backs); by default in md and
+    # html (working copies) but not in the docx, which is the report as sent (the seed has none)
+    details: bool | None = None
     duties: bool = True  # the appendix of recurring duties done and due
     signature: bool = True  # 发文机关署名 and 成文日期 at the end
     done_states: list[str] | None = None
@@ -58,12 +60,13 @@ class ReportSettings(BaseModel):
     ledgers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
-def settings_for(config: Config, ledger_name: str | None) -> ReportSettings:
-    """The ``[report]`` settings, with the ledger's own overrides applied."""
+def settings_for(config: Config, ledger_name: str | None, workflow: dict[str, Any] | None = None) -> ReportSettings:
+    """The report settings: the shipped defaults, the workflow's ``report:``, ``[report]``, then the
+    ledger's own ``[report.ledgers.NAME]``."""
     data = dict(config.report)
     per = (data.get("ledgers") or {}).get(ledger_name or "", {}) if isinstance(data.get("ledgers"), dict) else {}
     try:
-        return ReportSettings.model_validate({**data, **per})
+        return ReportSettings.model_validate({**(workflow or {}), **data, **per})
     except ValidationError as exc:
         lines = [f"[report] {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise ConfigError(f"{config.source or 'config'}: invalid [report] settings", details=lines) from None

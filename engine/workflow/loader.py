@@ -49,6 +49,8 @@ def content_hash(definition: WorkflowDef) -> str:
             del state["import"]
         if state.get("actor") == []:
             del state["actor"]
+    if data.get("report") == {}:
+        del data["report"]
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

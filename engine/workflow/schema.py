@@ -8,7 +8,7 @@ reachability, allowed guard names) is checked afterwards in ``loader``.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -27,6 +27,7 @@ LEDGER_FIELDS = (
     "department",
     "deadline",
     "status",
+    "unit",  # the ledger's unit (单位): one value for the whole sheet, not an issue field
 )
 
 
@@ -98,6 +99,9 @@ class WorkflowDef(_Strict):
     reminders: ReminderPolicy = ReminderPolicy()
     checkins: CheckinRule | None = None
     milestones: list[Milestone] = Field(default_factory=list)
+    # The report's wording for this workflow ([report] keys: inspector, part1, …): an audit
+    # rectification must not speak of 巡察. config.toml's [report] goes over it.
+    report: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod

@@ -61,6 +61,9 @@ def report(app: App, ledger_name: str | None, fmt: str | None, output: Path | No
     now = app.now(at)
     with app.transaction() as session:
         data = build_report(session, app.runtime, _one_ledger(session, ledger_name), now)
+    if not data.unit_known:
+        warn(f"ledger {data.ledger} names no unit: the report says 本单位; give it with `duban ledger import … --unit`, "
+             "a 单位 column, or [report] unit in config.toml")
     if fmt == "docx":
         from ...report.docx import write_docx
 

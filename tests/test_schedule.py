@@ -38,11 +38,11 @@ def test_quarterly_report_due_ten_workdays_after_quarter_end(cal: WorkCalendar) 
 
 def test_q4_due_date_lands_in_the_uncovered_2027(cal: WorkCalendar) -> None:
     [q4] = occurrences(QUARTERLY_REPORT, D(2026, 10, 1), D(2026, 12, 31), cal)
-    assert q4.due == D(2027, 1, 14)  # Monday-Friday fallback counts Friday 2027-01-01
-    # Once an admin enters New Year's Day the deadline moves a day.
-    with_new_year = WorkCalendar(SHANGHAI, extra_holidays=["2027-01-01"], official=ChineseCalendarData(until=2026))
-    [q4] = occurrences(QUARTERLY_REPORT, D(2026, 10, 1), D(2026, 12, 31), with_new_year)
-    assert q4.due == D(2027, 1, 15)
+    assert q4.due == D(2027, 1, 15)  # 元旦 is a holiday by law before the 2027 schedule exists
+    # An admin's make-up working day (调休) on a weekend moves it back a day.
+    with_makeup = WorkCalendar(SHANGHAI, extra_workdays=["2027-01-09"], official=ChineseCalendarData(until=2026))
+    [q4] = occurrences(QUARTERLY_REPORT, D(2026, 10, 1), D(2026, 12, 31), with_makeup)
+    assert q4.due == D(2027, 1, 14)
 
 
 def test_cron_last_day_matches_the_rrule(cal: WorkCalendar) -> None:

@@ -82,14 +82,14 @@ def test_import_transition_and_reimport(store):
             transition(s, runtime, "7", "plan", by="x", now=NOW)
     with db.transaction(sessions) as s:
         again = import_ledger(s, runtime, SEED_CSV, now=NOW, workflow_name="inspection-rectification")
-    # the file says 已完成 again for 7: the import moves it back and records that
-    assert (again.created, again.updated, again.unchanged) == (0, 1, 25)
+    # the file says 已完成 again for 7: a claim the workflow refuses (complete needs evidence)
+    assert (again.created, again.updated, again.unchanged, again.moved) == (0, 0, 26, 0)
+    assert len(again.not_applied) == 1 and "evidence is required" in again.not_applied[0]
     with db.transaction(sessions) as s:
         steps = s.execute(select(HistoryEntry.trigger, HistoryEntry.from_state, HistoryEntry.to_state)
                           .order_by(HistoryEntry.id)).all()
-        assert [tuple(r) for r in steps] == [("reopen", "completed", "in_progress"),
-                                            ("import", "in_progress", "completed")]
-        assert s.scalar(select(Issue.state_since).where(Issue.ref == "7")) == NOW
+        assert [tuple(r) for r in steps] == [("reopen", "completed", "in_progress")]
+        assert s.scalar(select(Issue.state).where(Issue.ref == "7")) == "in_progress"
 
 
 def test_failed_import_leaves_no_ledger(store, tmp_path):

@@ -13,6 +13,7 @@ import datetime as dt
 from collections import deque
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import Refused
@@ -80,8 +81,9 @@ def apply_claim(session: Session, runtime: Runtime, workflow: WorkflowDef, claim
     steps = forward_path(workflow, claim.current, claim.claimed)
     if steps is None:
         return [], why_not(workflow, claim)
-    issue = session.get(Issue, claim.issue_id, with_for_update=True, populate_existing=True)
-    assert issue is not None  # found by the import a moment ago, in this transaction
+    # FOR UPDATE of the issue row only: PostgreSQL refuses it on the outer-joined ledger
+    issue = session.scalars(select(Issue).where(Issue.id == claim.issue_id).with_for_update(of=Issue)
+                            .execution_options(populate_existing=True)).one()
     note = f"导入 {source} 第{claim.row}行：整改状态为“{claim.word}”"
     try:
         with session.begin_nested():

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import shipped
 from .calendar import WorkCalendar
 from .errors import ConfigError
 
@@ -46,13 +47,13 @@ class CalendarConfig(_Section):
 
 
 class WorkflowsConfig(_Section):
-    paths: list[str] = Field(default_factory=lambda: ["workflows"])
+    paths: list[str] = Field(default_factory=lambda: [str(shipped.workflows_dir())])
     default: str = "inspection-rectification"
     admins: list[str] = Field(default_factory=lambda: ["admin"])
 
 
 class DutiesConfig(_Section):
-    paths: list[str] = Field(default_factory=lambda: ["workflows/duties"])
+    paths: list[str] = Field(default_factory=lambda: [str(shipped.duties_dir())])
     # Occurrences are stored this far ahead, so `duty list` and reminders see them in advance.
     horizon_days: int = Field(default=400, ge=31)
 

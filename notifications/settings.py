@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine import shipped
 from engine.config import Config
 from engine.errors import ConfigError
 from notifications.channels.base import Channel, build_channel
@@ -28,7 +29,7 @@ class NotifySettings(BaseModel):
     max_attempts: int = Field(default=8, ge=1)
     backoff_base_seconds: float = Field(default=60, gt=0)
     backoff_max_seconds: float = Field(default=3600, gt=0)
-    routing_paths: list[str] = Field(default_factory=lambda: ["workflows/routing"])
+    routing_paths: list[str] = Field(default_factory=lambda: [str(shipped.routing_dir())])
     templates: str | None = None  # folder of template overrides, relative to config.toml
     rate_limits: dict[str, str] = Field(default_factory=dict)  # channel name -> "20/minute"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import click
 from rich.table import Table
@@ -15,7 +16,7 @@ from notifications.service import Notifier
 from notifications.store import OutboxMessage, Silence
 
 from ...clock import parse_date
-from ...errors import BadInput, ConfigError, NotFound
+from ...errors import BadInput, ConfigError, NotFound, Refused
 from ...issues.queries import find_ledger, issue_ref, resolve_ref
 from ...store.models import Duty, Issue
 from .context import App, at_option, json_option, pass_app
@@ -189,6 +190,26 @@ def notify_test(app: App, channel: str, role: str) -> None:
 @click.group("config")
 def config_group() -> None:
     """Configuration."""
+
+
+@config_group.command("init")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+def config_init(folder: Path) -> None:
+    """Write FOLDER/config.toml (commented) and editable copies of the shipped workflows, duties,
+    routing and example ledgers; then `export DUBAN_CONFIG=FOLDER/config.toml` and `duban init`."""
+    from ... import shipped
+
+    target = folder.resolve()
+    try:
+        written = shipped.write_project(target, database_url=f"sqlite:///{target / 'duban.db'}")
+    except FileExistsError as exc:
+        raise Refused(f"{exc}: already exists; nothing was written",
+                      hint="edit it, or choose another folder") from None
+    except OSError as exc:
+        raise BadInput(f"{target}: cannot write there ({exc.strerror or exc})") from None
+    for path in written:
+        say(f"wrote {path}")
+    say(f"next: export DUBAN_CONFIG={target / 'config.toml'} && duban init")
 
 
 @config_group.command("check")

@@ -43,7 +43,7 @@ def test_full_path_through_the_workflow_with_guards(seeded, tmp_path: Path):
         ("plan", "identified", "planned", "党组书记"), ("start", "planned", "in_progress", "办公室"),
         ("complete", "in_progress", "completed", "办公室"), ("sustain", "completed", "long_term_sustained", "党组书记"),
         ("reopen", "long_term_sustained", "in_progress", "党组书记")]
-    assert shown["history"][0]["at"] == "2026-11-20T02:00:00+00:00"
+    assert shown["history"][0]["at"] == "2026-11-20T10:00:00+08:00"  # in the configured zone, with its offset
     assert shown["history"][-1]["note"] == "问题反弹"
     assert shown["evidence"][0]["file_name"] == "会议记录.pdf"
     assert shown["evidence"][0]["size"] == 16

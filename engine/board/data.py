@@ -228,15 +228,11 @@ def issue_page(session: Session, runtime: Runtime, ledger_name: str, ref: str, t
     issue = resolve_ref(session, f"{ledger_name}/{ref}")
     core = runtime.core
     subject = core.issues(session, issue_query().where(ISSUES.c.id == issue.id))[0]
-    data = issue_detail(session, issue, subject.workflow)
+    data = issue_detail(session, issue, subject.workflow, runtime.config.tz)  # times local, with their offset
     item = deadline_item(core, subject, today)
     data["track"] = None if item is None else {
         "due": item.due, "what": item.rule_title, "days_overdue": item.late.days_overdue, "level": item.late.level,
         "escalated_to": list(item.late.escalated_to)}
-    tz = runtime.config.tz
-    for row, key in [(data, "state_since"), *((h, "at") for h in data["history"]),
-                     *((e, "added_at") for e in data["evidence"])]:
-        row[key] = dt.datetime.fromisoformat(row[key]).astimezone(tz).isoformat()  # stored in UTC, shown local
     data["labels"] = {s.name: s.label for s in subject.workflow.states}
     data["lookbacks"] = duty_items(session, core, today, issue_id=issue.id)
     return data

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -52,7 +54,12 @@ def issue_ref(issue: Issue) -> str:
     return f"{issue.ledger.name}/{issue.ref}"
 
 
-def issue_dict(issue: Issue, workflow: WorkflowDef) -> dict[str, Any]:
+def local_time(instant: dt.datetime, tz: ZoneInfo | None) -> str:
+    """An instant as people read it: in the configured zone, with its offset."""
+    return (instant.astimezone(tz) if tz is not None else instant).isoformat(timespec="seconds")
+
+
+def issue_dict(issue: Issue, workflow: WorkflowDef, tz: ZoneInfo | None = None) -> dict[str, Any]:
     return {
         "ref": issue_ref(issue),
         "ledger": issue.ledger.name,
@@ -66,24 +73,24 @@ def issue_dict(issue: Issue, workflow: WorkflowDef) -> dict[str, Any]:
         "deadline": issue.deadline.isoformat() if issue.deadline else None,
         "state": issue.state,
         "state_label": workflow.label(issue.state),
-        "state_since": issue.state_since.isoformat(),
+        "state_since": local_time(issue.state_since, tz),
         "workflow": f"{issue.workflow.name}@{issue.workflow.version}",
     }
 
 
-def issue_detail(session: Session, issue: Issue, workflow: WorkflowDef) -> dict[str, Any]:
-    out = issue_dict(issue, workflow)
+def issue_detail(session: Session, issue: Issue, workflow: WorkflowDef, tz: ZoneInfo | None = None) -> dict[str, Any]:
+    out = issue_dict(issue, workflow, tz)
     history = session.scalars(
         select(HistoryEntry).where(HistoryEntry.issue_id == issue.id).order_by(HistoryEntry.at, HistoryEntry.id)
     )
     out["history"] = [
-        {"at": h.at.isoformat(), "by": h.by, "trigger": h.trigger, "from": h.from_state, "to": h.to_state,
+        {"at": local_time(h.at, tz), "by": h.by, "trigger": h.trigger, "from": h.from_state, "to": h.to_state,
          "note": h.note}
         for h in history
     ]
     evidence = session.scalars(select(Evidence).where(Evidence.issue_id == issue.id).order_by(Evidence.id))
     out["evidence"] = [
-        {"file_name": e.file_name, "sha256": e.sha256, "size": e.size, "added_at": e.added_at.isoformat(),
+        {"file_name": e.file_name, "sha256": e.sha256, "size": e.size, "added_at": local_time(e.added_at, tz),
          "added_by": e.added_by}
         for e in evidence
     ]

@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from ...clock import parse_date
+from ...errors import BadInput
 from ...issues.queries import (
     find_ledger,
     issue_detail,
@@ -33,12 +34,20 @@ def issue_group() -> None:
 @json_option
 @pass_app
 def list_(app: App, ledger_name: str | None, state: str | None, department: str | None, as_json: bool) -> None:
-    """List issues."""
+    """List issues. --state takes a state's name or its label (整改中)."""
     with app.transaction() as session:
         ledger = find_ledger(session, ledger_name)
+        if state is not None:
+            workflow = app.registry.definition(app.registry.current(
+                session, ledger.workflow_name if ledger is not None else app.config.workflows.default))
+            named = {s.name: s.name for s in workflow.states} | {s.label: s.name for s in workflow.states}
+            if state not in named:
+                choices = ", ".join(f"{s.name} ({s.label})" for s in workflow.states)
+                raise BadInput(f"--state {state!r} is not a state of {workflow.name}", hint=f"states: {choices}")
+            state = named[state]
         rows = []
         for issue in list_issues(session, ledger=ledger, state=state, department=department):
-            rows.append(issue_dict(issue, app.registry.definition(issue.workflow)))
+            rows.append(issue_dict(issue, app.registry.definition(issue.workflow), app.config.tz))
     if as_json:
         print_json(rows)
         return
@@ -57,13 +66,13 @@ def show(app: App, ref: str, as_json: bool) -> None:
     """One issue with its history and evidence. REF is LEDGER/序号 or a bare 序号."""
     with app.transaction() as session:
         issue = resolve_ref(session, ref)
-        data = issue_detail(session, issue, app.registry.definition(issue.workflow))
+        data = issue_detail(session, issue, app.registry.definition(issue.workflow), app.config.tz)
     if as_json:
         print_json(data)
         return
     for key in ("ref", "area", "category", "title", "measures", "leader", "department", "deadline"):
         say(f"{key:>10}: {data[key] or ''}")
-    say(f"{'state':>10}: {data['state']} ({data['state_label']}) since {data['state_since'][:19]}")
+    say(f"{'state':>10}: {data['state']} ({data['state_label']}) since {data['state_since']}")
     say(f"{'next':>10}: {', '.join(data['triggers']) or '(final)'}")
     if data["evidence"]:
         say("evidence:")
@@ -71,7 +80,7 @@ def show(app: App, ref: str, as_json: bool) -> None:
             say(f"  {e['file_name']}  {e['size']} bytes  sha256 {e['sha256'][:16]}…  by {e['added_by']}")
     history = Table("at", "by", "trigger", "from", "to", "note", title="history")
     for h in data["history"]:
-        history.add_row(h["at"][:19], h["by"], h["trigger"], h["from"] or "", h["to"], h["note"])
+        history.add_row(h["at"], h["by"], h["trigger"], h["from"] or "", h["to"], h["note"])
     out.print(history)
 
 
@@ -95,6 +104,29 @@ def transition_(app: App, ref: str, trigger: str, by: str, note: str, deadline: 
         moved = transition(session, app.runtime, ref, trigger, by=by, now=now, note=note, deadline=due,
                            evidence=files)
     say(f"{moved.ref}: {moved.from_state} -> {moved.to_state} ({trigger} by {by})")
+
+
+@issue_group.command("edit")
+@click.argument("ref")
+@click.option("--by", required=True, help="Who is editing (recorded).")
+@click.option("--measures", metavar="TEXT", help="New rectification measures (整改措施).")
+@click.option("--deadline", metavar="DATE", help="A new deadline (整改时限): an extension (延期), needs --note.")
+@click.option("--leader", metavar="NAME", help="A new responsible leader (责任领导): a handover.")
+@click.option("--department", metavar="NAME", help="A new responsible department (责任科室): a handover.")
+@click.option("--note", default="", help="Why (required with --deadline).")
+@at_option
+@pass_app
+def edit_(app: App, ref: str, by: str, measures: str | None, deadline: str | None, leader: str | None,
+          department: str | None, note: str, at: str | None) -> None:
+    """Change an issue's measures, deadline, leader or department; each change goes into its history."""
+    from ...issues.edit import edit_issue
+
+    due = parse_date(deadline) if deadline else None
+    with app.transaction() as session:
+        edited = edit_issue(session, app.runtime, ref, by=by, now=app.now(at), note=note, measures=measures,
+                            deadline=due, leader=leader, department=department)
+    for line in edited.changes:
+        say(f"{edited.ref}: {line}")
 
 
 @issue_group.command("checkin")

@@ -142,3 +142,16 @@ def test_cli_validate_reports_every_file(tmp_path: Path):
     assert f"{bad}:12:11: unknown dest state 'c'" in result.err
     assert f"{bad}:7:11: state 'b' cannot be reached from 'a'" in result.err
     assert "Traceback" not in result.err
+
+
+def test_show_draws_a_file_not_yet_registered_with_chinese_edges(cli, project, tmp_path, monkeypatch):
+    draft = tmp_path / "draft.yaml"
+    text = (project / "workflows" / "inspection-rectification.yaml").read_text(encoding="utf-8")
+    draft.write_text(text.replace("name: inspection-rectification", "name: draft-rectification")
+                     .replace("    label: 开始整改\n", "    label: 开始整改\n    roles: [department]\n"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = cli("workflow", "show", draft, "--graph")  # no database, no `duban init`: a draft
+    assert result.code == 0, result.err
+    svg = (tmp_path / "draft-rectification.svg").read_text(encoding="utf-8")
+    for edge in ("制定整改方案 [有整改时限]", "开始整改（责任科室）", "整改完成 [有佐证材料]", "问题反弹，重新整改 [写明理由]"):
+        assert edge in svg, edge

@@ -6,7 +6,24 @@ from pathlib import Path
 
 from transitions.extensions import GraphMachine
 
-from .schema import WorkflowDef
+from .schema import TransitionDef, WorkflowDef
+
+# What a guard asks for, as the diagram's reader says it.
+GUARD_WORDS = {"has_deadline": "有整改时限", "has_evidence": "有佐证材料", "has_note": "写明理由",
+               "has_measures": "有整改措施", "has_owner": "有责任领导和科室"}
+ROLE_WORDS = {"leader": "责任领导", "department": "责任科室", "admin": "管理员", "anyone": "任何人"}
+
+
+def edge_label(t: TransitionDef) -> str:
+    """The Chinese label of a transition, with who may take it (roles) after it."""
+    label = t.label or t.trigger
+    if t.roles:
+        label += "（" + "、".join(ROLE_WORDS.get(r, r) for r in t.roles) + "）"
+    return label
+
+
+def guard_words(t: TransitionDef) -> list[str]:
+    return [GUARD_WORDS.get(c, c) for c in t.conditions] + [f"非{GUARD_WORDS.get(u, u)}" for u in t.unless]
 
 
 def draw(wf: WorkflowDef, path: Path) -> None:
@@ -19,10 +36,13 @@ def draw(wf: WorkflowDef, path: Path) -> None:
         model=drawn,
         states=[{"name": s.name} for s in wf.states],
         initial=wf.initial,
-        transitions=[{"trigger": t.trigger, "source": list(t.source), "dest": t.dest} for t in wf.transitions],
+        # edges read in Chinese: the step's label, who may take it, and its guards in brackets
+        # (strings here: drawing never evaluates them)
+        transitions=[{"trigger": edge_label(t), "source": list(t.source), "dest": t.dest, "conditions": guard_words(t)}
+                     for t in wf.transitions],
         auto_transitions=False,
         title=f"{wf.title or wf.name} ({wf.name})",
-        show_conditions=False,
+        show_conditions=True,
         graph_engine="graphviz",
     )
     graph = drawn.get_graph()  # type: ignore[attr-defined]

@@ -99,14 +99,17 @@ def list_(app: App, as_json: bool) -> None:
 
 @workflow_group.command("show")
 @click.argument("name")
-@click.option("--graph", "graph", type=click.Path(path_type=Path), default=None,
-              help="Draw the state diagram to FILE.svg or FILE.png.")
+@click.option("--graph", "graph", type=click.Path(path_type=Path), default=None, is_flag=False, flag_value="",
+              help="Draw the state diagram to FILE.svg or FILE.png (default: NAME.svg).")
 @json_option
 @pass_app
 def show(app: App, name: str, graph: Path | None, as_json: bool) -> None:
-    """States, transitions and guards of a workflow (from its file)."""
+    """States, transitions and guards of a workflow: NAME of a configured one, or a FILE.yaml (not
+    registered yet)."""
     loaded = WorkflowRegistry(app.config).file(name) if not Path(name).suffix else load_workflow(Path(name))
     wf = loaded.definition
+    if graph is not None and str(graph) in ("", "."):  # --graph without a file name
+        graph = Path(f"{wf.name}.svg")
     if graph is not None:
         if graph.suffix.lower() not in (".svg", ".png"):
             raise BadInput(f"{graph}: the diagram must be .svg or .png")

@@ -53,7 +53,8 @@ class WorkflowsConfig(_Section):
 
 
 class DutiesConfig(_Section):
-    paths: list[str] = Field(default_factory=lambda: [str(shipped.duties_dir())])
+    # None: the duties/ folder of the first workflows path (the shipped one unless [workflows] says)
+    paths: list[str] | None = None
     # Occurrences are stored this far ahead, so `duty list` and reminders see them in advance.
     horizon_days: int = Field(default=400, ge=31)
 
@@ -97,7 +98,15 @@ class Config(BaseModel):
         return [(self.base_dir / p).resolve() for p in self.workflows.paths]
 
     def duty_dirs(self) -> list[Path]:
+        if self.duties.paths is None:
+            return [self.workflow_dirs()[0] / "duties"] if self.workflows.paths else [shipped.duties_dir()]
         return [(self.base_dir / p).resolve() for p in self.duties.paths]
+
+    def routing_dirs(self, paths: list[str] | None) -> list[Path]:
+        """``[notifications] routing_paths``; None: the routing/ folder of the first workflows path."""
+        if paths is None:
+            return [self.workflow_dirs()[0] / "routing"] if self.workflows.paths else [shipped.routing_dir()]
+        return [(self.base_dir / p).resolve() for p in paths]
 
     def work_calendar(self) -> WorkCalendar:
         """The working-day calendar this configuration describes."""

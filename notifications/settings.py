@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine import shipped
 from engine.config import Config
 from engine.errors import ConfigError
 from notifications.channels.base import Channel, build_channel
@@ -29,7 +28,7 @@ class NotifySettings(BaseModel):
     max_attempts: int = Field(default=8, ge=1)
     backoff_base_seconds: float = Field(default=60, gt=0)
     backoff_max_seconds: float = Field(default=3600, gt=0)
-    routing_paths: list[str] = Field(default_factory=lambda: [str(shipped.routing_dir())])
+    routing_paths: list[str] | None = None  # None: the routing/ folder beside the workflows
     templates: str | None = None  # folder of template overrides, relative to config.toml
     rate_limits: dict[str, str] = Field(default_factory=dict)  # channel name -> "20/minute"
 
@@ -48,10 +47,7 @@ class Notify:
     channel_settings: dict[str, dict[str, Any]]
     recipients: dict[str, dict[str, str]]  # role -> {channel name: address}
     base_dir: Path
-
-    @property
-    def routing_dirs(self) -> list[Path]:
-        return [(self.base_dir / p).resolve() for p in self.settings.routing_paths]
+    routing_dirs: list[Path]
 
     @property
     def template_dir(self) -> Path | None:
@@ -96,4 +92,5 @@ def load_notify(config: Config) -> Notify:
     if problems:
         raise ConfigError(f"{config.source or 'config'}: invalid notification settings", details=problems)
     return Notify(settings, {k: dict(v) for k, v in config.channels.items()},
-                  {k: dict(v) for k, v in config.recipients.items()}, config.base_dir)
+                  {k: dict(v) for k, v in config.recipients.items()}, config.base_dir,
+                  config.routing_dirs(settings.routing_paths))

@@ -102,7 +102,7 @@ def test_bad_duty_yaml_is_located(project, cli):
                       encoding="utf-8")
     result = cli("init")
     assert result.code == 2
-    assert f"{duties}:25:7: invalid RRULE 'FREQ=SOMETIMES'" in result.err
+    assert f"{duties}:26:7: invalid RRULE 'FREQ=SOMETIMES'" in result.err
 
 
 def test_milestone_follows_the_feedback_date(cli):
@@ -156,3 +156,28 @@ def test_sweep_twice_and_after_a_crash_on_this_backend(store, tmp_path):
         keys = s.scalars(select(Reminder.dedupe_key)).all()
         assert len(keys) == len(set(keys))
         assert s.scalar(select(func.count()).select_from(DutyOccurrence)) > 0
+
+
+def test_past_periods_since_the_duty_began_can_be_recorded_late_and_never_remind(cli):
+    # the shipped quarterly report has `since: 2026-01-01`: this year's quarters exist from the start
+    assert cli("init", "--at", "2026-12-01T10:00").code == 0
+    listed = cli("duty", "list", "--from", "2026-01-01", "--until", "2027-01-31", "--json",
+                 "--at", "2026-12-01T10:00").json
+    quarters = [(r["period"], r["due"], r["state"]) for r in listed if r["duty"] == "quarterly-supervision-report"]
+    assert quarters == [("2026-Q1", "2026-04-15", "unrecorded"), ("2026-Q2", "2026-07-14", "unrecorded"),
+                        ("2026-Q3", "2026-10-20", "unrecorded"), ("2026-Q4", "2027-01-15", "open")]
+    late = cli("duty", "done", "quarterly-supervision-report", "--period", "2026-Q3", "--on", "2026-10-14",
+               "--by", "办公室", "--at", "2026-12-01T10:30")
+    assert late.code == 0, late.err
+    future = cli("duty", "done", "quarterly-supervision-report", "--period", "2026-Q2", "--on", "2026-12-09",
+                 "--by", "办公室", "--at", "2026-12-01T10:30")
+    assert future.code == 2 and "in the future" in future.err
+    assert cli("sweep", "--at", "2026-12-02T09:30").code == 0
+    preview = cli("remind", "preview", "--at", "2026-12-02T09:30", "--until", "2027-01-15T23:00", "--json").json
+    reminded = {r["key"] for r in [*cli("remind", "list", "--json").json, *preview]
+                if r["subject"] == "quarterly-supervision-report"}
+    assert reminded and all("|2026-Q4@" in key for key in reminded)  # the past quarters are history: quiet
+    states = {r["period"]: r["state"] for r in cli("duty", "list", "--from", "2026-01-01", "--until", "2026-12-31",
+                                                   "--json", "--at", "2026-12-02T10:00").json
+              if r["duty"] == "quarterly-supervision-report"}
+    assert states["2026-Q3"] == "done" and states["2026-Q2"] == "unrecorded"

@@ -79,12 +79,30 @@ class DutyBook:
                 duty.generated_until = min(duty.generated_until or today, today - dt.timedelta(days=1))
                 result.updated += 1
             result.occurrences += self._generate(session, duty, definition, today, now)
+            if definition.since is not None and definition.for_each is None and (
+                    duty.created_at == now or duty.updated_at == now):  # new or changed: fill in its past
+                result.occurrences += self._history(session, duty, definition, today, now)
         for key, duty in existing.items():
             if key not in wanted and duty.active:
                 self._forget_future(session, duty, today)
                 duty.active, duty.updated_at = False, now
                 result.retired += 1
         return result
+
+    def _history(self, session: Session, duty: Duty, definition: DutyDef, today: dt.date, now: dt.datetime) -> int:
+        """The periods from ``since`` that fell due before today, stored as history: open, to be
+        recorded late, never reminded of (the core follows no occurrence due before it was stored)."""
+        assert definition.since is not None
+        past = [o for o in occurrences(definition.spec(), definition.since, today, self.calendar) if o.due < today]
+        rows = [{"duty_id": duty.id, "anchor": o.anchor, "scheduled_due": o.due, "due": o.due,
+                 "state": OccurrenceState.OPEN, "touched": False, "note": "", "next_remind_at": None,
+                 "overdue_on": None, "remind_after": now, "created_at": now, "period": o.period, "issue_id": None,
+                 "ledger_id": duty.ledger_id} for o in past]
+        if rows:
+            stmt = insert_ignore(session, OCCURRENCES, ["duty_id", "period"])
+            for i in range(0, len(rows), _CHUNK):
+                session.execute(stmt, rows[i:i + _CHUNK])
+        return len(rows)
 
     def _forget_future(self, session: Session, duty: Duty, today: dt.date) -> None:
         session.execute(delete(DutyOccurrence).where(
@@ -258,14 +276,18 @@ class DutyBook:
         return occ
 
     def done(self, session: Session, key: str, period: str, *, by: str, now: dt.datetime,
-             note: str = "") -> DutyOccurrence:
+             note: str = "", on: dt.date | None = None) -> DutyOccurrence:
+        """Record the occurrence done (at ``now``, or on the day ``on`` when recorded late)."""
         if not by.strip():
             raise BadInput("say who did it: --by WHO")
+        if on is not None and on > self.calendar.local_date(now):
+            raise BadInput(f"--on {on.isoformat()} is in the future; record it when it is done")
         occ = self.find(session, key, period)
         if occ.state == OccurrenceState.DONE:
-            done_at = occ.done_at.isoformat() if occ.done_at else "?"
-            raise Refused(f"{key} {period} was already done by {occ.done_by} at {done_at}")
-        occ.state, occ.touched, occ.done_at, occ.done_by, occ.note = OccurrenceState.DONE, True, now, by, note
+            when = occ.done_at.astimezone(self.calendar.tz).isoformat(timespec="minutes") if occ.done_at else "?"
+            raise Refused(f"{key} {period} was already done by {occ.done_by} at {when}")
+        done_at = now if on is None else self.calendar.at_local(on, dt.time(0))
+        occ.state, occ.touched, occ.done_at, occ.done_by, occ.note = OccurrenceState.DONE, True, done_at, by, note
         occ.next_remind_at = occ.overdue_on = None
         return occ
 
@@ -285,9 +307,7 @@ class DutyBook:
             hint = f"milestones of {ledger.name}: {known}" if known else (
                 f"ledger {ledger.name} has no milestones (they need its feedback date: --feedback-date)")
             raise NotFound(f"ledger {ledger.name!r} has no milestone {name!r}", hint=hint)
-        occ = self.done(session, key, ONCE, by=by, now=now, note=note)
-        occ.done_at = self.calendar.at_local(on, dt.time(0))
-        return occ
+        return self.done(session, key, ONCE, by=by, now=now, note=note, on=on)
 
     def set_due(self, session: Session, key: str, period: str, due: dt.date, *, now: dt.datetime) -> DutyOccurrence:
         occ = self.find(session, key, period)
@@ -297,14 +317,19 @@ class DutyBook:
         return occ
 
 
-def list_occurrences(session: Session, start: dt.date, end: dt.date, today: dt.date) -> list[dict]:
+def list_occurrences(session: Session, start: dt.date, end: dt.date, today: dt.date,
+                     tz: dt.tzinfo = dt.UTC) -> list[dict]:
+    """Occurrences due in ``[start, end]``: open, overdue, done, or unrecorded (a period before duban
+    followed the duty, never recorded)."""
     stmt = (select(DutyOccurrence, Duty).join(Duty)
             .where(and_(DutyOccurrence.due >= start, DutyOccurrence.due <= end))
             .order_by(DutyOccurrence.due, Duty.key, DutyOccurrence.period))
     out = []
     for occ, duty in session.execute(stmt):
         late = occ.overdue_on is not None and occ.overdue_on <= today
-        state = "done" if occ.state == OccurrenceState.DONE else ("overdue" if late else "open")
+        history = duty.kind == DutyKind.RECURRING and occ.due < occ.created_at.astimezone(tz).date()
+        state = ("done" if occ.state == OccurrenceState.DONE else "unrecorded" if history
+                 else "overdue" if late else "open")
         out.append({"duty": duty.key, "title": duty.title, "period": occ.period, "due": occ.due.isoformat(),
                     "state": state, "scheduled_due": occ.scheduled_due.isoformat(),
                     "done_by": occ.done_by, "owners": duty.owners})

@@ -48,6 +48,10 @@ class DutyDef(_Strict):
     due: Offset = Offset()
     reminders: ReminderPolicy = ReminderPolicy(before_working_days=(3, 1))
     for_each: ForEach | None = None
+    # From when the duty's periods exist (default: the day it is first registered). Periods before
+    # that day are history: they can be recorded late (`duty done --period … --on DATE`) but are
+    # never reminded of, since duban did not follow them then.
+    since: dt.date | None = None
 
     @field_validator("key")
     @classmethod

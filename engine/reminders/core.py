@@ -153,6 +153,8 @@ class ReminderCore:
             return None
         if subject.for_each_state is not None and subject.issue_state != subject.for_each_state:
             return None  # the issue left the state the look-back is for
+        if subject.duty_kind != "milestone" and subject.due < self.calendar.local_date(subject.created_at):
+            return None  # a period before duban followed the duty: history, recorded late or not at all
         return self.duty_track(subject.due, subject.policy, self.calendar.local_date(subject.created_at))
 
     def issue_track(self, workflow: WorkflowDef, wf_hash: str, state: str, deadline: dt.date | None,

@@ -89,9 +89,10 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
     # duties were first registered if that is later (a ledger taken over mid-way has no record of
     # the years before), and up to a quarter ahead for what falls due next.
     since = ledger.feedback_date or today - dt.timedelta(days=365)
-    registered = session.scalar(select(func.min(Duty.created_at)).where(Duty.active.is_(True)))
-    if registered is not None:
-        since = min(max(since, runtime.calendar.local_date(registered)), today)
+    starts = [dt.date.fromisoformat(spec["since"]) if spec.get("since") else runtime.calendar.local_date(created)
+              for spec, created in session.execute(select(Duty.spec, Duty.created_at).where(Duty.active.is_(True)))]
+    if starts:
+        since = min(max(since, min(starts)), today)
     occurrences = duty_items(session, core, today, start=since, end=today + dt.timedelta(days=92), ledger=ledger)
     per_issue: dict[int, list[DutyItem]] = {}
     for o in occurrences:

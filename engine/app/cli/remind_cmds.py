@@ -117,7 +117,7 @@ def duty_list(app: App, start: str | None, until: str | None, at: str | None, as
     last = parse_date(until) if until else today + dt.timedelta(days=92)
     with app.transaction() as session:
         app.runtime.duty_book.sync(session, app.runtime.duty_definitions(), now)
-        rows = list_occurrences(session, first, last, today)
+        rows = list_occurrences(session, first, last, today, app.config.tz)
     if as_json:
         print_json([{k: r[k] for k in ("duty", "title", "period", "due", "state")} for r in rows])
         return
@@ -134,14 +134,17 @@ def duty_list(app: App, start: str | None, until: str | None, at: str | None, as
 @click.option("--by", required=True)
 @click.option("--note", default="")
 @click.option("--evidence", multiple=True, type=click.Path(path_type=Path), help="Evidence file; repeatable.")
+@click.option("--on", "on", metavar="DATE", help="The day it was done, when recorded late (YYYY-MM-DD).")
 @at_option
 @pass_app
-def duty_done(app: App, duty: str, period: str, by: str, note: str, evidence: tuple[Path, ...], at: str | None) -> None:
-    """Mark a duty occurrence done; its reminders stop."""
+def duty_done(app: App, duty: str, period: str, by: str, note: str, evidence: tuple[Path, ...], on: str | None,
+              at: str | None) -> None:
+    """Mark a duty occurrence done; its reminders stop. A past period can be recorded late (--on)."""
     files = read_evidence(list(evidence), inline_max_bytes=app.config.evidence.inline_max_bytes)
     now = app.now(at)
+    day = parse_date(on) if on else None
     with app.transaction() as session:
-        occ = app.runtime.duty_book.done(session, duty, period, by=by, now=now, note=note)
+        occ = app.runtime.duty_book.done(session, duty, period, by=by, now=now, note=note, on=day)
         for f in files:
             session.add(Evidence(occurrence_id=occ.id, file_name=f.file_name, sha256=f.sha256, size=f.size,
                                  content=f.content, path=f.path, added_at=now, added_by=by))

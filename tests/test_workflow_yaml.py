@@ -155,3 +155,19 @@ def test_show_draws_a_file_not_yet_registered_with_chinese_edges(cli, project, t
     svg = (tmp_path / "draft-rectification.svg").read_text(encoding="utf-8")
     for edge in ("制定整改方案 [有整改时限]", "开始整改（责任科室）", "整改完成 [有佐证材料]", "问题反弹，重新整改 [写明理由]"):
         assert edge in svg, edge
+
+
+def test_validate_refuses_an_actor_no_recipient_reaches(cli, project, monkeypatch):
+    wf = project / "workflows" / "inspection-rectification.yaml"
+    state = "  - name: in_progress\n    label: 整改中\n"
+    wf.write_text(wf.read_text(encoding="utf-8").replace(state, state + "    actor: [department, 巡察整改办公室]\n"),
+                  encoding="utf-8")
+    monkeypatch.setenv("DUBAN_CONFIG", str(project / "config.toml"))
+    result = cli("workflow", "validate", wf)
+    assert result.code == 2
+    line = next(n for n, text in enumerate(wf.read_text(encoding="utf-8").splitlines(), 1) if "actor:" in text)
+    assert f"{wf}:{line}:25: actor '巡察整改办公室' of state in_progress is reached by no recipient" in result.err
+    config = project / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8") + '[channels.console]\nkind = "console"\n'
+                      '[recipients."巡察整改办公室"]\nconsole = "整改办"\n', encoding="utf-8")
+    assert cli("workflow", "validate", wf).code == 0

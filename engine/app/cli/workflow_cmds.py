@@ -10,11 +10,13 @@ from sqlalchemy import func, select
 
 from notifications.render import Renderer
 
-from ...errors import BadInput, DubanError, WorkflowError
+from ...config import load_config
+from ...errors import BadInput, ConfigError, DubanError, WorkflowError
 from ...store.models import Issue, WorkflowVersion
 from ...workflow.diagram import draw
 from ...workflow.loader import load_workflow
 from ...workflow.registry import WorkflowRegistry
+from ...workflow.schema import WorkflowDef
 from ...workflow.yamlsource import load_located
 from .context import App, at_option, json_option, pass_app
 from .output import error_lines, out, print_json, say
@@ -23,6 +25,26 @@ from .output import error_lines, out, print_json, say
 @click.group("workflow")
 def workflow_group() -> None:
     """Workflow definitions (YAML)."""
+
+
+def _actor_problems(path: Path, definition: WorkflowDef) -> list[str]:
+    """Actors named by a state that no ``[recipients."NAME"]`` of the configuration reaches (checked
+    only when a configuration is found: DUBAN_CONFIG, or config.toml here)."""
+    try:
+        config = load_config(None)
+    except ConfigError:
+        return []
+    if config.source is None:
+        return []
+    doc = load_located(path.read_text(encoding="utf-8"), str(path))
+    out = []
+    for i, state in enumerate(definition.states):
+        for j, name in enumerate(state.actor):
+            if name in ("leader", "department") or name in config.recipients:
+                continue
+            out.append(f"{doc.where(('states', i, 'actor', j))}: actor {name!r} of state {state.name} is reached by "
+                       f"no recipient: add [recipients.\"{name}\"] to {config.source}, or name leader / department")
+    return out
 
 
 @workflow_group.command("validate")
@@ -42,6 +64,11 @@ def validate(files: tuple[Path, ...]) -> None:
         if problems:
             failed += 1
             error_lines([f"{path}: a template does not render", *problems])
+            continue
+        problems = _actor_problems(path, loaded.definition)
+        if problems:
+            failed += 1
+            error_lines([f"{path}: a state's actor cannot be reached", *problems])
             continue
         say(f"{path}: ok ({loaded.name}@{loaded.version}, {len(loaded.definition.states)} states, "
             f"{len(loaded.definition.transitions)} transitions)")

@@ -57,7 +57,7 @@ def test_workflow_list_show_and_graph(seeded, tmp_path):
     svg = tmp_path / "wf.svg"
     assert seeded("workflow", "show", "inspection-rectification", "--graph", svg).code == 0
     body = svg.read_text(encoding="utf-8")
-    assert body.startswith("<?xml") and "长期坚持" in body and "reopen" in body
+    assert body.startswith("<?xml") and "长期坚持" in body and "问题反弹，重新整改" in body  # edges in Chinese
     assert seeded("workflow", "show", "inspection-rectification", "--graph", tmp_path / "x.gif").code == 2
     assert seeded("workflow", "list", "--json").json[0]["issues"] == 26
 

@@ -33,6 +33,17 @@ class FixedClock(Clock):
         return self.at
 
 
+# The years duban works in: a ledger's deadlines, a duty's periods, an --at. A date outside is a
+# typo (9999-12-31, 0001-01-01) that would otherwise overflow or loop through millennia.
+FIRST_YEAR, LAST_YEAR = 1970, 2100
+
+
+def check_year(value: dt.date, what: str) -> None:
+    """Refuse a date outside FIRST_YEAR…LAST_YEAR with a clear message."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise BadInput(f"{what} {value.isoformat()} is outside the supported years {FIRST_YEAR}–{LAST_YEAR}")
+
+
 def parse_instant(text: str, tz: ZoneInfo) -> dt.datetime:
     """Parse ``--at`` style input into an aware UTC datetime.
 
@@ -48,6 +59,7 @@ def parse_instant(text: str, tz: ZoneInfo) -> dt.datetime:
             f"not a date or time: {text!r}",
             hint="use ISO-8601, e.g. 2026-10-13, 2026-10-13T09:00 or 2026-10-13T09:00+08:00",
         ) from None
+    check_year(value.date(), "the time")
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return value.astimezone(UTC)
@@ -56,6 +68,8 @@ def parse_instant(text: str, tz: ZoneInfo) -> dt.datetime:
 def parse_date(text: str) -> dt.date:
     """Parse a plain ``YYYY-MM-DD`` date given on the command line."""
     try:
-        return dt.date.fromisoformat(text.strip())
+        value = dt.date.fromisoformat(text.strip())
     except ValueError:
         raise BadInput(f"not a date: {text!r}", hint="use YYYY-MM-DD, e.g. 2026-10-13") from None
+    check_year(value, "the date")
+    return value

@@ -22,11 +22,23 @@ def text(cell: object) -> str:
     return str(cell).strip()
 
 
+# The years a deadline may fall in (engine.clock's supported range): 9999-12-31 is a typo, and
+# counting working days up to it would take pages down.
+FIRST_YEAR, LAST_YEAR = 1970, 2100
+
+
 def parse_deadline(cell: object) -> dt.date | None:
     """A deadline cell: a real date, ``2022-09-30``, ``2022/9/30``, ``2022年9月30日``, or empty.
 
     Raises ``ValueError`` with a message meant for the person who typed it.
     """
+    day = _parse_deadline(cell)
+    if day is not None and not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"{day.isoformat()} is outside the supported years {FIRST_YEAR}–{LAST_YEAR}")
+    return day
+
+
+def _parse_deadline(cell: object) -> dt.date | None:
     if cell is None:
         return None
     if isinstance(cell, dt.datetime):

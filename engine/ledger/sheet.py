@@ -11,10 +11,13 @@ import codecs
 import csv
 import datetime as dt
 import io
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from ..errors import LedgerError
 
@@ -53,6 +56,9 @@ def _detect_encoding(path: Path) -> str:
             return "gb18030"
 
 
+MAX_CELL = 32_767  # Excel's own limit on the characters of one cell
+
+
 def _open_csv(path: Path) -> Sheet:
     encoding = _detect_encoding(path)
     size = path.stat().st_size
@@ -72,28 +78,63 @@ def _open_csv(path: Path) -> Sheet:
         try:
             for cells in reader:
                 if any(c.strip() for c in cells):
-                    yield reader.line_num, list(cells)
-        except csv.Error as exc:
-            raise LedgerError(f"{path}: row {reader.line_num}: {exc}") from None
+                    if max(map(len, cells)) > MAX_CELL:
+                        col = next(i for i, c in enumerate(cells) if len(c) > MAX_CELL)
+                        header = headers[col].strip() if col < len(headers) else f"column {col + 1}"
+                        raise LedgerError(f"{path}: row {reader.line_num}: {header}: a cell of {len(cells[col]):,} "
+                                          f"characters (Excel holds at most {MAX_CELL:,})")
+                    # a cell an export wrote as text ('=…) reads back as what was written
+                    yield reader.line_num, [unquote(c) if c[:1] == "'" else c for c in cells]
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise LedgerError(f"{path}: row {reader.line_num + 1}: cannot read the row ({exc})") from None
         finally:
             fh.close()
 
     return Sheet(path, [h.strip() for h in headers], rows(), size, lambda: raw.tell() if not fh.closed else size)
 
 
+MAX_EXPANDED = 200 * 1024 * 1024  # bytes a workbook's parts may expand to (a zip bomb is refused)
+MERGED_UP_TO = 10 * 1024 * 1024  # workbooks up to this size are read whole, so merged cells fill their range
+
+
+def _check_zip(path: Path) -> None:
+    """Refuse what is not a workbook, or one that would expand beyond MAX_EXPANDED, before parsing."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise LedgerError(f"{path}: not a readable XLSX workbook ({exc or type(exc).__name__})",
+                          hint="save it from Excel or WPS as .xlsx, or export it as CSV") from None
+    if expanded > MAX_EXPANDED:
+        raise LedgerError(f"{path}: the workbook expands to {expanded / 2**20:,.0f} MB "
+                          f"(at most {MAX_EXPANDED // 2**20} MB): not a ledger")
+
+
+# What a damaged workbook raises from inside openpyxl while it is being read.
+_DAMAGED = (zipfile.BadZipFile, KeyError, ValueError, TypeError, IndexError, AttributeError, EOFError, OSError,
+            zlib.error, ElementTree.ParseError)
+
+
 def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
     import openpyxl  # imported here: it costs ~0.2 s and CSV users never need it
     from openpyxl.utils.exceptions import InvalidFileException
 
+    _check_zip(path)
+    whole = path.stat().st_size <= MERGED_UP_TO
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
-        raise LedgerError(f"{path}: not a readable XLSX workbook ({exc})") from None
+        # Small workbooks are read whole, which keeps their merged ranges; big ones stream.
+        book = openpyxl.load_workbook(path, read_only=not whole, data_only=True)
+    except (InvalidFileException, *_DAMAGED) as exc:
+        raise LedgerError(f"{path}: not a readable XLSX workbook ({exc or type(exc).__name__})") from None
     if sheet is not None and sheet not in book.sheetnames:
         raise LedgerError(f"{path}: no sheet named {sheet!r}", hint=f"sheets: {', '.join(book.sheetnames)}")
     ws = book[sheet] if sheet else book.worksheets[0]
-    it = ws.iter_rows(values_only=True)
-    first = next(it, None)
+    merged = _merged_values(ws) if whole else {}
+    try:
+        it = ws.iter_rows(values_only=True)
+        first = next(it, None)
+    except _DAMAGED as exc:
+        raise LedgerError(f"{path}: the workbook is damaged ({exc or type(exc).__name__})") from None
     if not first or not any(c is not None for c in first):
         book.close()
         raise LedgerError(f"{path}: the sheet {ws.title!r} is empty", hint="row 1 must hold the column headers")
@@ -103,15 +144,60 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
     done = [1]
 
     def rows() -> Iterator[tuple[int, list[Cell]]]:
+        number = 1
         try:
             for number, cells in enumerate(it, start=2):
                 done[0] = number
-                if any(c is not None and str(c).strip() for c in cells):
-                    yield number, list(cells)
+                row = list(cells)
+                if merged:
+                    for col, value in merged.get(number, {}).items():
+                        while len(row) <= col:
+                            row.append(None)
+                        if row[col] is None:
+                            row[col] = value
+                for col, cell in enumerate(row):
+                    if isinstance(cell, str) and len(cell) > MAX_CELL:
+                        header = headers[col] if col < len(headers) else f"column {col + 1}"
+                        raise LedgerError(f"{path}: row {number}: {header}: a cell of {len(cell):,} characters "
+                                          f"(Excel holds at most {MAX_CELL:,})")
+                if any(c is not None and str(c).strip() for c in row):
+                    yield number, row
+        except _DAMAGED as exc:
+            raise LedgerError(f"{path}: row {number + 1}: the workbook is damaged ({exc or type(exc).__name__})") from None
         finally:
             book.close()
 
     return Sheet(path, headers, rows(), max(ws.max_row or 1, 1), lambda: done[0])
+
+
+def _merged_values(ws: Any) -> dict[int, dict[int, Any]]:
+    """Row -> {column index: value} for every cell a merged range covers, as Excel shows it: the
+    range's top-left value (offices merge 方面 and 问题类别 over their problems' rows)."""
+    out: dict[int, dict[int, Any]] = {}
+    for rng in (getattr(ws, "merged_cells", None) and ws.merged_cells.ranges) or ():
+        value = ws.cell(row=rng.min_row, column=rng.min_col).value
+        for r in range(rng.min_row, rng.max_row + 1):
+            for c in range(rng.min_col, rng.max_col + 1):
+                out.setdefault(r, {})[c - 1] = value
+    return out
+
+
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"); exports write it as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(value: Any) -> Any:
+    """For CSV: a leading apostrophe makes Excel and WPS show the cell as text, never run it."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def unquote(value: str) -> str:
+    """The inverse of ``_as_text`` for an imported CSV cell (a round trip keeps the text)."""
+    if value.startswith("'") and value[1:2] in _FORMULA_START:
+        return value[1:]
+    return value
 
 
 def write_csv(path: Path, headers: list[str], rows: Iterable[list[Any]]) -> None:
@@ -120,15 +206,24 @@ def write_csv(path: Path, headers: list[str], rows: Iterable[list[Any]]) -> None
         writer = csv.writer(fh)
         writer.writerow(headers)
         for row in rows:
-            writer.writerow(["" if v is None else v.isoformat() if isinstance(v, dt.date) else v for v in row])
+            writer.writerow(["" if v is None else v.isoformat() if isinstance(v, dt.date) else _as_text(v) for v in row])
 
 
 def write_xlsx(path: Path, headers: list[str], rows: Iterable[list[Any]], *, title: str = "台账") -> None:
     import openpyxl
+    from openpyxl.cell import WriteOnlyCell
 
     book = openpyxl.Workbook(write_only=True)
     ws = book.create_sheet(title=title[:31] or "台账")
     ws.append(headers)
     for row in rows:
-        ws.append(row)
+        out = []
+        for value in row:
+            if isinstance(value, str) and value.startswith(_FORMULA_START):
+                cell = WriteOnlyCell(ws, value=value)
+                cell.data_type = "s"  # text, never a formula, whatever it starts with
+                out.append(cell)
+            else:
+                out.append(value)
+        ws.append(out)
     book.save(path)

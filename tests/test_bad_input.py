@@ -173,5 +173,5 @@ def test_secrets_inline_in_a_channel_are_refused(key, value):
 
     with pytest.raises(Exception) as info:
         build_channel("hook", {"kind": "webhook", "url": "https://oa.example.org/hook", key: value})
-    assert key in str(info.value) and "environment variable" in str(info.value) or "credentials" in str(info.value)
+    assert (key in str(info.value) and "environment variable" in str(info.value)) or "credentials" in str(info.value)
     assert value not in str(info.value) or value == "x"

@@ -122,12 +122,20 @@ def test_remote_requests_need_the_token(ledger):
         assert web.get("/").status_code == 200
         assert web.get("/", headers=REMOTE).status_code == 403  # no token configured
         assert web.get("/healthz", headers=REMOTE).status_code == 200
+        assert web.get("/healthz", headers=REMOTE).json() == {"status": "ok"}  # liveness only for strangers
+        assert "version" in web.get("/healthz").json()  # the details for loopback
+        assert web.get("/metrics", headers=REMOTE).status_code == 403
+        assert web.get("/metrics").status_code == 200
     with board(ledger, token="s3cret") as web:
+        assert web.get("/metrics", headers=REMOTE).status_code == 401
+        assert web.get("/metrics", headers={**REMOTE, "Authorization": "Bearer s3cret"}).status_code == 200
+        assert "version" in web.get("/healthz", headers={**REMOTE, "Authorization": "Bearer s3cret"}).json()
         assert web.get("/", headers=REMOTE).status_code == 401
         assert web.get("/", params={"token": "wrong"}, headers=REMOTE).status_code == 401
         assert web.get("/", headers={**REMOTE, "Authorization": "Bearer s3cret"}).status_code == 200
         answer = web.get("/", params={"token": "s3cret"}, headers=REMOTE)
         assert answer.status_code == 200 and "httponly" in answer.headers["set-cookie"].lower()
+        assert "max-age=2592000" in answer.headers["set-cookie"].lower()
         web.cookies.clear()
         assert web.get("/", headers={**REMOTE, "Cookie": "duban_board=s3cret"}).status_code == 200
 

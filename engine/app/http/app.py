@@ -6,8 +6,10 @@ metrics). ``duban run`` serves it on ``[daemon] listen``; ``duban board`` serves
 server-rendered (jinja2, sandboxed), every state-changing method is refused (the board reads), and
 every response carries the security headers.
 
-Who may read: ``/healthz`` and ``/metrics`` answer anyone who can reach the port; every other path
-answers loopback freely and others only with the board token (see ``auth``).
+Who may read: ``/healthz`` answers anyone who can reach the port, but beyond loopback and without
+the board token only with its status (a liveness answer: no pid, version, role or outbox depth);
+every other path, ``/metrics`` included, answers loopback freely and others only with the board
+token (see ``auth``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",  # names and overdue items: nothing for shared caches
 }
-OPEN_PATHS = ("/healthz", "/metrics")
+OPEN_PATHS = ("/healthz",)
+COOKIE_DAYS = 30  # the board cookie set from ?token= lasts this long
 
 
 @dataclass
@@ -76,20 +79,24 @@ def create_app(site: Site) -> FastAPI:
                 response = await call_next(request)
                 if token in request.query_params.getlist("token"):
                     response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
-                                        path=request.scope.get("root_path") or "/",
+                                        path=request.scope.get("root_path") or "/", max_age=COOKIE_DAYS * 86400,
                                         secure=request.url.scheme == "https")
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         return response
 
     @app.api_route("/healthz", methods=["GET", "HEAD"])
-    def healthz() -> JSONResponse:
+    def healthz(request: Request) -> JSONResponse:
         try:
             body = site.health() if site.health is not None else _probe(site)
         except Exception as exc:
             log.exception("health check failed")
             body = {"status": "unhealthy", "error": type(exc).__name__}
-        return JSONResponse(body, 200 if body.get("status") == "ok" else 503)
+        code = 200 if body.get("status") == "ok" else 503
+        token = site.token()
+        if not (is_local(request) or (token is not None and token_matches(request, token))):
+            body = {"status": body.get("status", "unhealthy")}  # liveness only for strangers
+        return JSONResponse(body, code)
 
     @app.get("/metrics")
     def metrics() -> Response:

@@ -281,6 +281,29 @@ def test_sighup_with_a_broken_workflow_keeps_the_running_version(project):
             assert daemon.stop() == 0
 
 
+def test_sighup_with_a_broken_template_keeps_the_running_version(project):
+    with LoopbackHTTP(KeyCounter()) as server:
+        config = prepare(project, url=sqlite_url(project), hook=server.url(), issues=3)
+        templates = project / "templates"
+        templates.mkdir()
+        with DaemonProc(config) as daemon:
+            daemon.started()
+            own = daemon.config
+            own.write_text(own.read_text(encoding="utf-8") + f"[notifications]\ntemplates = {_toml(str(templates))}\n",
+                           encoding="utf-8")
+            for n, broken in enumerate(("{% if %}", "{{ no_such_variable }}"), 1):
+                (templates / "subject.txt.j2").write_text(broken, encoding="utf-8")
+                daemon.proc.send_signal(signal.SIGHUP)
+                wait_until(lambda n=n: daemon.output().count("event=reload_failed") >= n, 20, f"reload {n} refused")
+                failed = [ln for ln in daemon.output().splitlines() if "event=reload_failed" in ln][-1]
+                assert "subject.txt.j2" in failed, failed
+            assert daemon.health()[0] == 200 and daemon.proc.poll() is None
+            assert "event=reloaded" not in daemon.output()
+            sweeps = daemon.metric("duban_sweeps_total")
+            wait_until(lambda: daemon.metric("duban_sweeps_total") > sweeps, 10, "sweeps go on with the old templates")
+            assert daemon.stop() == 0
+
+
 def test_a_second_daemon_on_the_same_sqlite_file_is_refused(project):
     with LoopbackHTTP(KeyCounter()) as server:
         config = prepare(project, url=sqlite_url(project), hook=server.url(), issues=3)

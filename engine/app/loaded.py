@@ -21,6 +21,7 @@ from ..duties.definitions import LoadedDuty
 from ..errors import ConfigError
 from ..runtime import Runtime
 from ..workflow.loader import LoadedWorkflow
+from .checks import check_rendering
 from .http.server import parse_listen
 
 
@@ -78,6 +79,7 @@ def load_all(config: Config, sessions: sessionmaker[Session]) -> Loaded:
     duties = runtime.duty_definitions()
     notifier = Notifier(runtime, sessions)
     outbox = notifier.outbox  # builds settings, channels, templates, routes and pipeline: all checked
+    check_rendering(notifier.renderer, workflows)  # and renders every template with sample data
     if settings.lease_seconds is not None:
         outbox.policy = replace(outbox.policy, lease=settings.lease_seconds)
     return Loaded(config, settings, runtime, notifier, workflows, duties)

@@ -18,6 +18,7 @@ from ...workflow.loader import load_workflow
 from ...workflow.registry import WorkflowRegistry
 from ...workflow.schema import WorkflowDef
 from ...workflow.yamlsource import load_located
+from ..checks import template_problems
 from .context import App, at_option, json_option, pass_app
 from .output import error_lines, out, print_json, say
 
@@ -60,7 +61,7 @@ def validate(files: tuple[Path, ...]) -> None:
             failed += 1
             error_lines([exc.message, *exc.details])
             continue
-        problems = _template_problems(renderer, loaded)
+        problems = template_problems(renderer, loaded)
         if problems:
             failed += 1
             error_lines([f"{path}: a template does not render", *problems])
@@ -78,21 +79,6 @@ def validate(files: tuple[Path, ...]) -> None:
         error_lines(["the notification templates do not render", *shipped])
     if failed:
         raise click.exceptions.Exit(2)
-
-
-def _template_problems(renderer, loaded) -> list[str]:
-    """Render every template the workflow names with sample data of every kind, now, not at 09:00."""
-    doc = load_located(loaded.source, loaded.path)
-    wf = loaded.definition
-    found = []
-    if wf.reminders.item_template:
-        found += renderer.check_item_template(wf.reminders.item_template,
-                                              doc.where(("reminders", "item_template")))
-    for i, ms in enumerate(wf.milestones):
-        if ms.reminders is not None and ms.reminders.item_template:
-            found += renderer.check_item_template(ms.reminders.item_template,
-                                                  doc.where(("milestones", i, "reminders", "item_template")))
-    return found
 
 
 @workflow_group.command("sync")

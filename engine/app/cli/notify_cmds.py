@@ -35,7 +35,7 @@ def outbox_group() -> None:
 @outbox_group.command("list")
 @click.option("--status", type=click.Choice(["pending", "sent", "failed", "dead", "undeliverable"]),
               help="Only this status ('failed' means dead letters).")
-@click.option("--limit", default=200, show_default=True)
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100_000))
 @json_option
 @pass_app
 def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None:
@@ -62,7 +62,7 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
 
 
 @outbox_group.command("retry")
-@click.argument("message_id", type=int)
+@click.argument("message_id", type=click.IntRange(1, 2**63 - 1))
 @at_option
 @pass_app
 def outbox_retry(app: App, message_id: int, at: str | None) -> None:
@@ -142,7 +142,7 @@ def snooze_list(app: App, show_all: bool, at: str | None, as_json: bool) -> None
 
 
 @snooze_group.command("lift")
-@click.argument("silence_id", type=int)
+@click.argument("silence_id", type=click.IntRange(1, 2**63 - 1))
 @at_option
 @pass_app
 def snooze_lift(app: App, silence_id: int, at: str | None) -> None:

@@ -83,7 +83,7 @@ def calendar_group() -> None:
 
 
 @calendar_group.command("show")
-@click.argument("year", type=click.IntRange(1901, 2099))
+@click.argument("year", type=click.IntRange(1970, 2099))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def calendar_show(app: App, year: int, as_json: bool) -> None:

@@ -45,6 +45,8 @@ RestartPreventExitStatus=2
 TimeoutStopSec=15
 NoNewPrivileges=yes
 PrivateTmp=yes
+# Each HTTP connection holds a file descriptor: room for many idle ones besides the database's.
+LimitNOFILE=65536
 
 [Install]
 WantedBy={wanted_by}

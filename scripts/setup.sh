@@ -21,6 +21,8 @@ fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
 # LibreOffice turns the .docx report into PDF and poppler reads it back (tests); Debian's Chromium
 # drives the board in the browser tests (Playwright launches it: never `playwright install`).
 command -v soffice >/dev/null 2>&1 || need+=(libreoffice-writer-nogui)
+# Calc opens the exported ledgers in a test (formula-looking cells must stay text)
+ls /usr/lib/libreoffice/program/libsclo.so >/dev/null 2>&1 || need+=(libreoffice-calc-nogui)
 command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
@@ -30,6 +32,9 @@ if [ ${#need[@]} -gt 0 ]; then
     # older releases have no -nogui flavour of Writer; the full one converts just the same
     if [[ " ${need[*]} " == *" libreoffice-writer-nogui "* ]] && ! apt-cache show libreoffice-writer-nogui >/dev/null 2>&1; then
       need=("${need[@]/libreoffice-writer-nogui/libreoffice-writer}")
+    fi
+    if [[ " ${need[*]} " == *" libreoffice-calc-nogui "* ]] && ! apt-cache show libreoffice-calc-nogui >/dev/null 2>&1; then
+      need=("${need[@]/libreoffice-calc-nogui/libreoffice-calc}")
     fi
     # without recommends: LibreOffice and Chromium would otherwise pull in Java, desktop services…
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

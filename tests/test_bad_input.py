@@ -175,3 +175,25 @@ def test_secrets_inline_in_a_channel_are_refused(key, value):
         build_channel("hook", {"kind": "webhook", "url": "https://oa.example.org/hook", key: value})
     assert (key in str(info.value) and "environment variable" in str(info.value)) or "credentials" in str(info.value)
     assert value not in str(info.value) or value == "x"
+
+
+def test_an_exported_formula_opens_in_libreoffice_as_text(cli, tmp_path):
+    import subprocess
+
+    from .test_report import require_tools
+
+    require_tools("soffice")
+    assert cli("init").code == 0
+    path = tmp_path / "in.csv"
+    path.write_text(",".join(HEADERS) + '\n1,=1+1,@SUM(2;3),"=HYPERLINK(""http://evil.example"";""x"")",措施,书记,办公室,'
+                    "2026-12-31,待整改\n", encoding="utf-8")
+    assert cli("ledger", "import", path, "--ledger", "L").code == 0
+    xlsx = tmp_path / "out.xlsx"
+    assert cli("ledger", "export", xlsx, "--ledger", "L").code == 0
+    profile = tmp_path / "lo-profile"
+    done = subprocess.run(["soffice", f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to",
+                           "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir", str(tmp_path / "lo"), str(xlsx)],
+                          capture_output=True, text=True, timeout=240)
+    shown = (tmp_path / "lo" / "out.csv").read_text(encoding="utf-8")
+    assert "=1+1" in shown and "@SUM(2;3)" in shown and "=HYPERLINK(" in shown, done.stdout + done.stderr + shown
+    assert ",2," not in shown  # LibreOffice did not compute 1+1

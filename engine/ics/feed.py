@@ -152,7 +152,9 @@ def ics_bytes(session: Session, runtime: Runtime, now: dt.datetime, *, ledger_na
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", "督办：整改时限与经常性工作" + (f"（{department}）" if department else ""))
+    # one line: a name from a query string may hold line breaks, which a content line cannot
+    shown = " ".join((department or "").split())
+    cal.add("x-wr-calname", "督办：整改时限与经常性工作" + (f"（{shown}）" if shown else ""))
     cal.add("x-wr-timezone", runtime.config.calendar.timezone)
     cal.add("refresh-interval", dt.timedelta(hours=1), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")

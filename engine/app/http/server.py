@@ -13,12 +13,33 @@ import time
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 # Bounds for a server that faces a browser, a phone and a calendar program, not the internet
-# at large: idle keep-alive connections are closed, and past the concurrency limit uvicorn
-# answers 503 at once instead of queueing without end.
+# at large: a connection idle for KEEP_ALIVE_SECONDS is closed (a new one that sends nothing too,
+# which uvicorn alone leaves open for ever); past MAX_CONNECTIONS the oldest idle one is closed
+# to make room, so idle sockets never use up the process's file descriptors and /healthz still
+# gets in; past MAX_CONCURRENCY requests in flight uvicorn answers 503 at once.
 KEEP_ALIVE_SECONDS = 5
-MAX_CONCURRENCY = 200
+MAX_CONNECTIONS = 400
+MAX_CONCURRENCY = 1000
+
+
+class BoundedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with an idle timeout from the first byte and a cap on connections."""
+
+    def connection_made(self, transport: Any) -> None:
+        self.opened = time.monotonic()
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+        if len(self.connections) > MAX_CONNECTIONS:
+            idle = [c for c in self.connections if c is not self and isinstance(c, BoundedH11Protocol) and c.idle()]
+            if idle:
+                min(idle, key=lambda c: c.opened).timeout_keep_alive_handler()
+
+    def idle(self) -> bool:
+        """No request in hand (nothing is lost by closing it), and not already being closed."""
+        return not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -52,7 +73,9 @@ def config_for(app: Any, **overrides: Any) -> uvicorn.Config:
     """uvicorn's settings for duban: no access log (the daemon logs events), bounded connections."""
     settings: dict[str, Any] = {"log_config": None, "access_log": False, "lifespan": "off", "proxy_headers": False,
                                 "server_header": False, "timeout_keep_alive": KEEP_ALIVE_SECONDS,
-                                "limit_concurrency": MAX_CONCURRENCY, "timeout_graceful_shutdown": 2}
+                                "limit_concurrency": MAX_CONCURRENCY, "timeout_graceful_shutdown": 2,
+                                # accepted per turn of the event loop: a burst stays well under the open-file limit
+                                "http": BoundedH11Protocol, "backlog": 128}
     settings.update(overrides)
     return uvicorn.Config(app, **settings)
 

@@ -11,8 +11,9 @@ so a sender whose lease lapsed and was taken over cannot overwrite what the new 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +132,37 @@ def guarded(session: Session, message_id: int, claim: str, **values: Any) -> boo
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine with ``pid`` exists (a killed daemon's does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def release_dead(sessions: sessionmaker[Session], host: str, alive: Callable[[int], bool] = pid_alive) -> int:
+    """Give back the leases held by daemons of ``host`` that no longer run (killed with -9), so a
+    restarted daemon need not wait out their lease; returns how many messages were freed."""
+    prefix = f"{host}:"
+    with transaction(sessions) as session:
+        owners = session.scalars(select(OutboxMessage.lease_owner).distinct().where(
+            OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.lease_owner.like(f"{prefix}%"))).all()
+        dead = []
+        for owner in owners:
+            pid = (owner or "")[len(prefix):].split("#", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid)):
+                dead.append(owner)
+        if not dead:
+            return 0
+        result = session.execute(update(OutboxMessage).where(
+            OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.lease_owner.in_(dead))
+            .values(lease_owner=None, lease_until=None).execution_options(synchronize_session=False))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def release(sessions: sessionmaker[Session], items: Sequence[Claimed], claim: str) -> None:

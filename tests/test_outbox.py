@@ -529,3 +529,19 @@ def test_stop_finishes_the_message_in_hand_and_releases_the_rest(sessions) -> No
             assert (rows[key].status, rows[key].lease_owner, rows[key].lease_until) == ("pending", None, None)
         assert outbox.deliver_due(NOW) == DeliveryStats(sent=4)
     assert [s.headers["idempotency-key"] for s in http.seen] == [f"s{i}" for i in range(5)]
+
+
+def test_a_restarted_daemon_takes_back_the_leases_of_a_killed_one_at_once(sessions) -> None:
+    from sqlalchemy import select
+
+    from notifications.claims import release_dead
+
+    until = NOW + dt.timedelta(minutes=2)
+    queue(sessions, "dead", "hook", lease_owner="box:999999#a1b2", lease_until=until)
+    queue(sessions, "alive", "hook", lease_owner="box:4242#c3d4", lease_until=until)
+    queue(sessions, "elsewhere", "hook", lease_owner="other:999999#e5f6", lease_until=until)
+    assert release_dead(sessions, "box", alive=lambda pid: pid == 4242) == 1
+    with transaction(sessions) as session:
+        owners = dict(session.execute(select(OutboxMessage.key, OutboxMessage.lease_owner)).all())
+    assert owners == {"dead": None, "alive": "box:4242#c3d4", "elsewhere": "other:999999#e5f6"}
+    assert release_dead(sessions, "box", alive=lambda pid: pid == 4242) == 0

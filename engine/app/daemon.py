@@ -28,6 +28,7 @@ import datetime as dt
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,8 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+
+from notifications.claims import release_dead
 
 from .. import __version__
 from ..clock import Clock
@@ -99,6 +102,9 @@ class Daemon:
             if not self._wait_for_database():
                 return self._shutdown()
             self.loaded = load_all(self.config, self.sessions)
+            freed = release_dead(self.sessions, socket.gethostname())
+            if freed:  # a daemon of this machine was killed: its claimed messages go out now, not in 2 minutes
+                event(log, logging.INFO, "leases_reclaimed", messages=freed)
             self._start_http()
             self._elect()  # now, so the leader's first sweep does not wait for a tick
             self._schedule(self.loaded)

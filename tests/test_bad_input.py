@@ -197,3 +197,11 @@ def test_an_exported_formula_opens_in_libreoffice_as_text(cli, tmp_path):
     shown = (tmp_path / "lo" / "out.csv").read_text(encoding="utf-8")
     assert "=1+1" in shown and "@SUM(2;3)" in shown and "=HYPERLINK(" in shown, done.stdout + done.stderr + shown
     assert ",2," not in shown  # LibreOffice did not compute 1+1
+
+
+def test_an_unknown_channel_setting_is_named():
+    from notifications.channels import build_channel
+
+    with pytest.raises(Exception) as info:
+        build_channel("ding", {"kind": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send", "timout": 5})
+    assert "unknown setting 'timout'" in str(info.value) and "secret_env, timeout, url" in str(info.value)

@@ -11,7 +11,7 @@ import math
 import os
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -46,6 +46,8 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 class HttpChannel(Channel):
     """A channel that POSTs JSON to ``settings["url"]`` within ``settings["timeout"]`` seconds."""
+
+    keys: ClassVar[frozenset[str]] = frozenset({"url", "timeout", "secret_env"})
 
     def __init__(self, name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ):
         super().__init__(name, settings, env)

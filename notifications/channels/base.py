@@ -74,6 +74,8 @@ class Channel(ABC):
     """
 
     kind: ClassVar[str]
+    # The settings the kind reads besides ``kind``; any other key is a mistake worth naming.
+    keys: ClassVar[frozenset[str]] = frozenset()
     body: ClassVar[Body] = Body.TEXT
     html: ClassVar[bool] = False
     # Sends due at one instant are spread over [notifications] jitter_seconds: the group robots
@@ -99,6 +101,11 @@ class Channel(ABC):
             if isinstance(value, str) and "://" in value and "@" in value.split("://", 1)[1].split("/", 1)[0]:
                 raise self.config_error(f"{key!r} carries credentials (user:password@); give them through "
                                         "the channel's *_env settings instead")
+        unknown = sorted(k for k in self.settings if k != "kind" and k not in self.keys)
+        if unknown:
+            known = ", ".join(sorted(self.keys)) or "none"
+            raise self.config_error(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                                    f"(a {self.kind} channel knows: {known})")
         for key, value in self.settings.items():
             if key.endswith("_env") and not (isinstance(value, str) and value.strip()):
                 raise self.config_error(f"{key!r} must name an environment variable")

@@ -15,6 +15,7 @@ class ConsoleChannel(Channel):
     """Writes one block per message to stdout, stderr (``stream = "stderr"``) or a given stream."""
 
     kind: ClassVar[str] = "console"
+    keys: ClassVar[frozenset[str]] = frozenset({"stream"})
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ class FileChannel(Channel):
     """Appends ``{"key", "recipient", "address", "subject", "text", "data", "sent_at"}`` lines."""
 
     kind: ClassVar[str] = "file"
+    keys: ClassVar[frozenset[str]] = frozenset({"path"})
 
     def __init__(self, name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ):
         super().__init__(name, settings, env)

@@ -65,6 +65,8 @@ class EmailChannel(Channel):
     """Sends each message as a MIME email; one SMTP connection is reused across sends."""
 
     kind: ClassVar[str] = "email"
+    keys: ClassVar[frozenset[str]] = frozenset({"host", "port", "sender", "starttls", "ssl", "username_env",
+                                                "password_env", "ca_file", "helo", "timeout"})
     html: ClassVar[bool] = True
 
     def __init__(self, name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ):

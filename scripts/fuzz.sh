@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz for longer than CI does: the properties of tests/test_fuzz.py (workflow YAML, CSV and XLSX
-# ledgers, CLI arguments), round after round with fresh random cases, until --minutes are up.
+# ledgers, CLI arguments, HTTP requests), round after round with fresh random cases, until --minutes are up.
 # Prints the cases run per kind and every failure (a traceback, a partial write, an exit code
 # other than 0/1/2). Usage: scripts/fuzz.sh [--minutes N] (default 10).
 set -euo pipefail
@@ -18,7 +18,7 @@ while (( $(date +%s) < end )); do
   else
     rounds=$((rounds + 1)); failed=$((failed + 1))
   fi
-  echo "round $rounds: $((rounds * per_round)) cases of each kind (workflow YAML, CSV, XLSX, CLI), failed rounds: $failed"
+  echo "round $rounds: $((rounds * per_round)) cases of each kind (workflow YAML, CSV, XLSX, CLI, HTTP), failed rounds: $failed"
 done
 echo "cases per kind: $((rounds * per_round)); failed rounds: $failed; log: $log"
 grep -E "^(FAILED|E  )" "$log" | sort | uniq -c | sort -rn | head -20 || true

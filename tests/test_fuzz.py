@@ -194,3 +194,33 @@ def test_cli_arguments(project_cli, option, value):
     result = run_cli("--config", project_cli, *option, value)
     assert result.code in (0, 1, 2), (option, value, result.code, result.err)
     assert "Traceback" not in result.err and "internal error" not in result.err, (option, value, result.err)
+
+
+PATHS = ["/", "/index.html", "/duties", "/report", "/calendar.ics", "/issues/bishan-keji-2022/7", "/healthz",
+         "/api/v1", "/metrics"]
+PARAMS = ["ledger", "department", "month", "page", "ledgers_page", "format", "token", "overdue", "area", "state"]
+
+
+@pytest.fixture(scope="module")
+def web(project_cli):
+    import httpx
+
+    from engine.app.http.app import create_app
+    from engine.app.http.server import HttpServer
+
+    from .conftest import site_for
+
+    server = HttpServer(create_app(site_for(project_cli, at="2026-12-01T10:00")), "127.0.0.1:0")
+    server.start()
+    with httpx.Client(base_url=f"http://{server.address}", timeout=30) as client:
+        yield client
+    server.close()
+
+
+@FUZZ
+@given(st.sampled_from(PATHS), st.dictionaries(st.sampled_from(PARAMS), VALUES, max_size=3),
+       st.sampled_from(["", "/x", "%00", "/../../etc/passwd", "%E5%8C%BA"]))
+def test_http_requests_never_answer_5xx(web, path, params, tail):
+    params = {k: v.replace("\x00", "") for k, v in params.items()}
+    answer = web.get(path + (tail if path.startswith("/issues") else ""), params=params)
+    assert answer.status_code < 500, (path, params, tail, answer.status_code, answer.text[:300])

@@ -154,6 +154,11 @@ class Daemon:
             raise ConfigError(f"cannot listen on {self.settings.listen}: {exc.strerror or exc}",
                               hint="set [daemon] listen to a free address, or \"\" to turn HTTP off") from None
         self.http.start()
+        host = self.settings.listen.rpartition(":")[0].strip("[]")
+        if host not in ("127.0.0.1", "::1", "localhost") and self._token() is None:
+            # Beyond loopback without a token only /healthz's bare status answers: say so, loudly.
+            event(log, logging.WARNING, "listening_without_token", listen=self.settings.listen,
+                  hint="set [board] token_env and that variable: other machines get 403 on every page")
 
     def _schedule(self, loaded: Loaded) -> None:
         s, now = loaded.settings, dt.datetime.now(self.config.tz)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from engine.store.prepared import PreparedSet
+from engine.store.prepared import PreparedSet, driver_transaction
 from engine.store.types import UTCDateTime
 from notifications.channels.base import DeliveryError
 from notifications.claims import Claimed
@@ -84,7 +84,7 @@ _A = DELIVERY_ATTEMPTS.c
 _ATTEMPT = insert(DELIVERY_ATTEMPTS).values({
     column: bindparam(column, type_=getattr(_A, column).type)
     for column in ("message_id", "at", "channel", "recipient", "status", "error", "seconds", "worker")})
-_PREPARED = PreparedSet({**_RECORD, "attempt": _ATTEMPT})
+_PREPARED = PreparedSet({**_RECORD, "attempt": _ATTEMPT, "exists": _EXISTS})
 
 
 def record(conn: Connection, result: SendResult, claim: str, worker: str) -> bool:
@@ -98,11 +98,11 @@ def record(conn: Connection, result: SendResult, claim: str, worker: str) -> boo
     params = {"b_id": item.id, "b_claim": claim, "b_attempts": values["attempts"],
               "b_error": values.get("last_error", ""), "b_at": values.get("sent_at"),
               "b_next": values.get("next_attempt_at")}
-    with conn.begin():
+    with driver_transaction(conn):
         held = _PREPARED.get(conn, result.outcome).run(conn, params) == 1
         text = result.text
         if not held:
-            if conn.execute(_EXISTS, params).first() is None:
+            if _PREPARED.get(conn, "exists").first(conn, params) is None:
                 return False  # the message is gone (retried away, deleted): nothing to record
             text = (text + "; " if text else "") + "lease lost to another sender, result not applied"
             log.warning("outbox message %s: lease lapsed during the send; another sender has it", item.id)

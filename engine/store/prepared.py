@@ -11,7 +11,8 @@ types' bind processors), so the statement reads and converts exactly as ``execut
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection
@@ -62,6 +63,43 @@ class Prepared:
                                       dialect=conn.dialect) from exc
         finally:
             cursor.close()
+
+
+    def first(self, conn: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of a SELECT (raw driver values), or None."""
+        parameters = self.parameters(values)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.sql, parameters)
+            row = cursor.fetchone()
+            return None if row is None else tuple(row)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(self.sql, parameters, exc, conn.dialect.loaded_dbapi.Error,
+                                      dialect=conn.dialect) from exc
+        finally:
+            cursor.close()
+
+
+@contextmanager
+def driver_transaction(conn: Connection) -> Iterator[None]:
+    """A writing transaction for prepared statements on ``conn``.
+
+    On SQLite it is BEGIN IMMEDIATE and COMMIT sent to the driver (whose connection is in
+    autocommit mode, see engine.store.db): SQLAlchemy's transaction objects and events cost as
+    much as the two statements inside. Elsewhere it is ``conn.begin()``.
+    """
+    if conn.dialect.name != "sqlite":
+        with conn.begin():
+            yield
+        return
+    raw = conn.connection.driver_connection
+    raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+    try:
+        yield
+    except BaseException:
+        raw.execute("ROLLBACK")  # type: ignore[union-attr]
+        raise
+    raw.execute("COMMIT")  # type: ignore[union-attr]
 
 
 class PreparedSet:

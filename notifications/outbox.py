@@ -160,7 +160,7 @@ class Outbox:
         with self.sessions.kw["bind"].connect() as recorder:  # one connection records every outcome
             while not (stop is not None and stop.is_set()):
                 claim = claim_token(self.worker)
-                claimed, lease = claim_batch(self.sessions, clock(), batch, claim, self.policy.lease)
+                claimed, lease = claim_batch(recorder, clock(), batch, claim, self.policy.lease)
                 if not claimed:
                     break
                 for index, item in enumerate(claimed):

@@ -423,6 +423,60 @@ def test_a_follower_takes_over_when_the_leader_is_killed(project, pg_url):
                 d.kill()
 
 
+def test_sigterm_in_the_middle_of_delivery_re_sends_nothing(project):
+    receiver = KeyCounter(delay=0.1)
+    with LoopbackHTTP(receiver) as server:
+        url = sqlite_url(project)
+        settings = {"sweep_every": 1, "deliver_every": 0.5, "lease_seconds": 30, "delivery_batch": 5}
+        config = prepare(project, url=url, hook=server.url(), daemon=settings)
+        for round_ in range(3):
+            with DaemonProc(config, name=f"term{round_}") as daemon:
+                daemon.started()
+                time.sleep(1.5)  # mid-delivery: 40 messages at 0.1 s each
+                assert daemon.stop() == 0  # SIGTERM: the message in hand is finished and recorded
+        with DaemonProc(config, name="final") as daemon:
+            daemon.started()
+            wait_until(all_sent(url, 40), 90, "every message sent")
+            assert daemon.stop() == 0
+    assert set(receiver.keys) == set(hook_messages(url))
+    assert receiver.duplicates == {}, f"re-sent after SIGTERM: {receiver.duplicates}"
+
+
+@pytest.mark.postgres
+def test_three_daemons_on_postgres_with_the_leader_killed_four_times(project, pg_url):
+    """0 lost, 0 unkeyed duplicates, and at most one re-send after a 200 per kill."""
+    receiver = KeyCounter(delay=0.05)
+    with LoopbackHTTP(receiver) as server:
+        settings = {"sweep_every": 1, "deliver_every": 0.5, "lease_seconds": 3, "delivery_batch": 5,
+                    "leader_retry_seconds": 1}
+        config = prepare(project, url=pg_url, hook=server.url(), daemon=settings)
+        daemons = [DaemonProc(config, name=f"pg{i}") for i in range(3)]
+        kills = 0
+        try:
+            for d in daemons:
+                d.started()
+            for round_ in range(4):
+                wait_until(lambda: any(d.proc.poll() is None and d.health()[1].get("leader") for d in daemons), 30,
+                           "a leader")
+                leader = next(d for d in daemons if d.proc.poll() is None and d.health()[1].get("leader"))
+                time.sleep(0.7)  # let it claim and send
+                leader.proc.send_signal(signal.SIGKILL)
+                leader.proc.wait(10)
+                kills += 1
+                daemons.remove(leader)
+                daemons.append(DaemonProc(config, name=f"pg-restart{round_}").started())
+            wait_until(all_sent(pg_url, 40), 90, "every message sent")
+            for d in daemons:
+                assert d.stop() == 0
+        finally:
+            for d in daemons:
+                d.kill()
+    messages = hook_messages(pg_url)
+    assert set(receiver.keys) == set(messages)  # nothing lost, nothing unknown
+    resent = sum(n - 1 for n in receiver.duplicates.values())
+    assert resent <= kills, f"{resent} re-sends after the receiver's 200, for {kills} kills"
+
+
 def test_pages_answer_while_an_import_holds_the_write_lock(project, tmp_path):
     """SQLite reads begin DEFERRED: /healthz and a board page answer within 1 s while a
     100,000-row import holds the write transaction for seconds."""

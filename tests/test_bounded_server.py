@@ -65,3 +65,28 @@ def test_idle_connections_do_not_starve_healthz(project):
         server.terminate()
         server.wait(10)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_client_that_trickles_its_first_header_is_cut_off(project, monkeypatch):
+    from engine.app.http import server as http_server
+    from engine.app.http.app import create_app
+
+    from .conftest import site_for
+
+    config = project / "config.toml"
+    assert run_cli("--config", config, "init").code == 0
+    monkeypatch.setattr(http_server, "HEADER_SECONDS", 1.0)
+    served = http_server.HttpServer(create_app(site_for(config)), "127.0.0.1:0")
+    served.start()
+    try:
+        host, port = served.address.rsplit(":", 1)
+        slow = socket.create_connection((host, int(port)), timeout=5)
+        started = time.monotonic()
+        for part in (b"GET / HTTP/1.1\r\n", b"Host: x\r\n", b"X-Slow: 1\r\n"):
+            slow.sendall(part)
+            time.sleep(0.4)  # each piece resets the keep-alive timer, never the first-request deadline
+        assert slow.recv(1024) == b""  # closed by the server
+        assert time.monotonic() - started < 4
+        assert httpx.get(f"http://{served.address}/healthz", timeout=5).status_code == 200
+    finally:
+        served.close()

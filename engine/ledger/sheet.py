@@ -94,10 +94,13 @@ def _open_csv(path: Path) -> Sheet:
 
 
 MAX_EXPANDED = 200 * 1024 * 1024  # bytes a workbook's parts may expand to (a zip bomb is refused)
-MERGED_UP_TO = 10 * 1024 * 1024  # workbooks up to this size are read whole, so merged cells fill their range
+# Workbooks whose parts expand to at most this are read whole, so merged cells fill their range; a
+# whole workbook in memory costs ~10× its XML, so bigger ones stream (and merges read as Excel's
+# top-left cell only).
+MERGED_UP_TO = 20 * 1024 * 1024
 
 
-def _check_zip(path: Path) -> None:
+def _check_zip(path: Path) -> int:
     """Refuse what is not a workbook, or one that would expand beyond MAX_EXPANDED, before parsing."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -108,6 +111,7 @@ def _check_zip(path: Path) -> None:
     if expanded > MAX_EXPANDED:
         raise LedgerError(f"{path}: the workbook expands to {expanded / 2**20:,.0f} MB "
                           f"(at most {MAX_EXPANDED // 2**20} MB): not a ledger")
+    return expanded
 
 
 # What a damaged workbook raises from inside openpyxl while it is being read.
@@ -119,8 +123,7 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
     import openpyxl  # imported here: it costs ~0.2 s and CSV users never need it
     from openpyxl.utils.exceptions import InvalidFileException
 
-    _check_zip(path)
-    whole = path.stat().st_size <= MERGED_UP_TO
+    whole = _check_zip(path) <= MERGED_UP_TO
     try:
         # Small workbooks are read whole, which keeps their merged ranges; big ones stream.
         book = openpyxl.load_workbook(path, read_only=not whole, data_only=True)

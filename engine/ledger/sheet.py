@@ -115,8 +115,9 @@ def _check_zip(path: Path) -> int:
 
 
 # What a damaged workbook raises from inside openpyxl while it is being read.
+# (NotImplementedError: a compression method zipfile lacks; RuntimeError: an encrypted part.)
 _DAMAGED = (zipfile.BadZipFile, KeyError, ValueError, TypeError, IndexError, AttributeError, EOFError, OSError,
-            zlib.error, ElementTree.ParseError)
+            zlib.error, ElementTree.ParseError, NotImplementedError, RuntimeError)
 
 
 def _open_xlsx(path: Path, sheet: str | None) -> Sheet:

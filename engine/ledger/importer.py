@@ -13,52 +13,23 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import LedgerError
-from ..reminders.core import Plan
 from ..runtime import Runtime
-from ..store.departments import set_departments
-from ..store.models import ISSUES, Issue, Ledger, LedgerImport
+from ..store.models import Issue, Ledger, LedgerImport
 from ..workflow.schema import WorkflowDef
 from .cells import parse_deadline, text
-from .claims import StateClaim, apply_claim
 from .sheet import open_sheet
+from .writer import ImportResult, Writer
 
 log = logging.getLogger("duban.ledger")
 
 BATCH = 2000
 MAX_REPORTED = 200  # problems listed in full; beyond that, a count
-MAX_CHANGES = 2000  # diff lines kept for --dry-run; beyond that, a count
-FIELDS = ("area", "category", "title", "measures", "leader", "department", "deadline")
-
-
-@dataclass
-class ImportResult:
-    ledger: str
-    workflow: str
-    workflow_version: str
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    missing: int = 0  # issues of the ledger not in this file (kept)
-    warnings: list[str] = field(default_factory=list)
-    dry_run: bool = False
-    changes: list[str] = field(default_factory=list)  # the diff, field by field and state by state
-    moved: int = 0  # state claims applied along the workflow
-    not_applied: list[str] = field(default_factory=list)  # state claims refused, with the reason
-
-    def as_json(self) -> dict[str, Any]:
-        return {"ledger": self.ledger, "workflow": self.workflow, "workflow_version": self.workflow_version,
-                "rows": self.rows, "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "missing": self.missing, "moved": self.moved, "not_applied": self.not_applied,
-                "changes": self.changes, "warnings": self.warnings, "dry_run": self.dry_run}
 
 
 class _Columns:
@@ -150,7 +121,7 @@ def import_ledger(
         if unit is not None:
             ledger.unit = unit
 
-    writer = _Writer(session, runtime, ledger, version, fresh, now, by, path, cols.header_of)
+    writer = Writer(session, runtime, ledger, version, fresh, now, by, path, cols.header_of)
     problems: list[str] = []
     seen: dict[str, int] = {}
     batch: list[dict] = []
@@ -257,182 +228,6 @@ def import_ledger(
     session.add(LedgerImport(ledger_id=ledger.id, at=now, by=by, file_name=str(path), sha256=_sha256(path),
                              created=result.created, updated=result.updated, unchanged=result.unchanged))
     return result
-
-
-class _Writer:
-    """Writes batches of checked rows: new issues in bulk, changed ones by id, state changes to history."""
-
-    def __init__(self, session: Session, runtime: Runtime, ledger: Ledger, version, fresh: bool,
-                 now: dt.datetime, by: str, path: Path, headers: dict[str, str]):
-        self.session, self.rt, self.ledger, self.fresh = session, runtime, ledger, fresh
-        self.workflow_id, self.now, self.by, self.path = version.id, now, by, path
-        self.wf_hash = version.content_hash
-        self.workflow = runtime.registry.definition(version)
-        self.today = runtime.calendar.local_date(now)
-        self._plans: dict[tuple, Plan] = {}
-        self.moved: list[int] = []  # issues whose state changed (their per-issue duties follow them)
-        self.claims: list[StateClaim] = []  # rows whose status word differs from duban's state
-        self.headers = headers  # field -> the sheet's header for it
-        self.never = {st.name for st in self.workflow.states if st.import_ == "never"}
-
-    def plan(self, state: str, deadline: dt.date | None, since: dt.date | None = None,
-             tracked: dt.date | None = None) -> Plan:
-        """The core's plan for a row in ``state`` with ``deadline`` (memoised: few pairs recur).
-        ``since``/``tracked``: the day it entered the state / was created (default: today)."""
-        key = (state, deadline, since, tracked)
-        if key not in self._plans:
-            core = self.rt.core
-            track = core.issue_track(self.workflow, self.wf_hash, state, deadline, self.ledger.feedback_date,
-                                     since or self.today, None, tracked=tracked or self.today)
-            self._plans[key] = core.plan_track(track, self.now)
-        return self._plans[key]
-
-    def write(self, batch: list[dict], result: ImportResult) -> None:
-        session, now = self.session, self.now
-        existing: dict[str, Row[Any]] = {}
-        if not self.fresh:
-            rows = session.execute(
-                select(Issue.id, Issue.ref, Issue.state, *(getattr(Issue, f) for f in FIELDS), Issue.extra,
-                       Issue.workflow_id, Issue.state_since, Issue.created_at)
-                .where(Issue.ledger_id == self.ledger.id, Issue.ref.in_([r["ref"] for r in batch]))
-            ).all()
-            existing = {r.ref: r for r in rows}
-        inserts, updates = [], []
-        departments: list[tuple[int, str]] = []
-        workflow = self.workflow
-        for row in batch:
-            number, word = row.pop("_row"), row.pop("_word")
-            old = existing.get(row["ref"])
-            if old is None:
-                if row["state"] is None:
-                    row["state"] = workflow.initial
-                elif row["state"] in self.never:
-                    self.note(result, f"{self.path}: row {number}: {self.header('status')}: sheet says {word}; "
-                                      f"not applied: {workflow.label(row['state'])} is reached only by a person's "
-                                      f"step in duban, never by a sheet; imported as {workflow.label(workflow.initial)}")
-                    row["state"] = workflow.initial
-                plan = self.plan(row["state"], row["deadline"])
-                inserts.append({**row, "ledger_id": self.ledger.id, "workflow_id": self.workflow_id,
-                                "state_since": now, "created_at": now, "updated_at": now, "remind_after": now,
-                                "next_remind_at": plan.next_remind_at, "due_on": plan.due_on,
-                                "overdue_on": plan.overdue_on})
-                continue
-            claimed = row["state"]
-            if claimed is not None and claimed != old.state:
-                self.claims.append(StateClaim(old.id, old.ref, number, word, old.state, claimed))
-            row["state"] = old.state  # the sheet never sets a state: a claim moves it, or nothing does
-            edited = [f for f in FIELDS if getattr(old, f) != row[f]]
-            if not edited and old.extra == row["extra"]:
-                result.unchanged += 1
-                continue
-            for f in edited:
-                self.change(result, f"{self.path.name}: row {number}: {self.header(f)}: "
-                                    f"{_shown(getattr(old, f))} → {_shown(row[f])}")
-            for h in sorted(set(old.extra) | set(row["extra"])):
-                if old.extra.get(h) != row["extra"].get(h):
-                    self.change(result, f"{self.path.name}: row {number}: {h}: "
-                                        f"{_shown(old.extra.get(h))} → {_shown(row['extra'].get(h))}")
-            moved = old.deadline != row["deadline"]
-            local = self.rt.calendar.local_date
-            replanned = (self.plan(row["state"], row["deadline"], local(old.state_since), local(old.created_at))
-                         if moved and old.workflow_id == self.workflow_id else None)
-            updates.append({**row, "b_id": old.id, "updated_at": now, "state_since": None, "remind_after": now,
-                            **({"next_remind_at": _KEEP} if replanned is None else {
-                                "next_remind_at": replanned.next_remind_at, "due_on": replanned.due_on,
-                                "overdue_on": replanned.overdue_on})})
-            if old.department != row["department"]:
-                departments.append((old.id, row["department"]))
-        conn = session.connection()
-        if inserts:
-            # A plain executemany, then the new ids by (ledger, 序号): RETURNING with parameter order
-            # made SQLAlchemy send the batch row by row (a 100k import took 4× as long).
-            conn.execute(insert(ISSUES), inserts)
-            by_ref = dict(conn.execute(select(ISSUES.c.ref, ISSUES.c.id).where(
-                ISSUES.c.ledger_id == self.ledger.id, ISSUES.c.ref.in_([row["ref"] for row in inserts]))).all())
-            ids = [by_ref[row["ref"]] for row in inserts]
-            set_departments(session, [(i, row["department"]) for i, row in zip(ids, inserts, strict=True)], fresh=True)
-            self.moved.extend(ids)
-            result.created += len(inserts)
-        set_departments(session, departments)
-        for with_since in (True, False):
-            for with_next in (True, False):
-                _update(session, [u for u in updates if (u["state_since"] is not None) == with_since
-                                  and (u["next_remind_at"] is not _KEEP) == with_next],
-                        with_state_since=with_since, with_next=with_next)
-        result.updated += len(updates)
-
-    def header(self, fld: str) -> str:
-        return self.headers.get(fld, fld)
-
-    @staticmethod
-    def change(result: ImportResult, line: str) -> None:
-        if len(result.changes) < MAX_CHANGES:
-            result.changes.append(line)
-        elif len(result.changes) == MAX_CHANGES:
-            result.changes.append("… more changes not listed")
-
-    def note(self, result: ImportResult, line: str) -> None:
-        result.not_applied.append(line)
-        result.warnings.append(line)
-
-    def apply_claims(self, result: ImportResult) -> None:
-        """Each row's state claim, along the workflow (a transition per step) or reported."""
-        label = self.workflow.label
-        for claim in self.claims:
-            steps, reason = apply_claim(self.session, self.rt, self.workflow, claim, by=self.by, now=self.now,
-                                        source=self.path.name)
-            said = (f"{self.path}: row {claim.row}: {self.header('status')}: sheet says {claim.word}, "
-                    f"duban has {label(claim.current)}")
-            if reason is not None:
-                self.note(result, f"{said}; not applied: {reason}")
-                continue
-            result.moved += 1
-            via = ", ".join(step.label or step.trigger for step in steps)
-            self.change(result, f"{self.path.name}: row {claim.row}: {self.header('status')}: "
-                                f"{label(claim.current)} → {label(claim.claimed)} (via {via})")
-
-    def refresh_feedback_states(self, workflow: WorkflowDef) -> None:
-        """The feedback date changed: re-plan issues whose deadline counts from it."""
-        states = [s for s, rule in workflow.deadlines.items() if rule.anchor == "feedback"]
-        if not states:
-            return
-        rows = self.session.execute(select(Issue.id, Issue.state, Issue.deadline, Issue.state_since, Issue.workflow_id,
-                                           Issue.created_at)
-                                    .where(Issue.ledger_id == self.ledger.id, Issue.state.in_(states))).all()
-        self._plans.clear()  # they were made with the old feedback date
-        moves = []
-        for r in rows:
-            if r.workflow_id != self.workflow_id:
-                continue
-            local = self.rt.calendar.local_date
-            plan = self.plan(r.state, r.deadline, local(r.state_since), local(r.created_at))
-            moves.append({"b_id": r.id, "b_next": plan.next_remind_at, "b_due": plan.due_on,
-                          "b_overdue": plan.overdue_on})
-        if moves:
-            self.session.connection().execute(
-                update(ISSUES).where(ISSUES.c.id == bindparam("b_id")).values(
-                    next_remind_at=bindparam("b_next"), due_on=bindparam("b_due"), overdue_on=bindparam("b_overdue")),
-                moves)
-
-
-_KEEP = object()  # marker: leave next_remind_at as it is
-
-
-def _update(session: Session, rows: list[dict], *, with_state_since: bool, with_next: bool) -> None:
-    if not rows:
-        return
-    # bind names must differ from column names: SQLAlchemy reserves those for the SET clause
-    names = (*FIELDS, "state", "position", "extra", "updated_at") + (("state_since",) if with_state_since else ())
-    names += ("remind_after", "next_remind_at", "due_on", "overdue_on") if with_next else ()
-    stmt = update(ISSUES).where(ISSUES.c.id == bindparam("b_id")).values({n: bindparam(f"b_{n}") for n in names})
-    session.connection().execute(stmt, [{"b_id": r["b_id"], **{f"b_{n}": r[n] for n in names}} for r in rows])
-
-
-def _shown(value: object) -> str:
-    if value is None or value == "":
-        return "(blank)"
-    shown = str(value)
-    return repr(shown if len(shown) <= 60 else shown[:59] + "…")
 
 
 def _merge_headers(old: list[str], new: list[str]) -> list[str]:

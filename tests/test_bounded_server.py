@@ -88,5 +88,15 @@ def test_a_client_that_trickles_its_first_header_is_cut_off(project, monkeypatch
         assert slow.recv(1024) == b""  # closed by the server
         assert time.monotonic() - started < 4
         assert httpx.get(f"http://{served.address}/healthz", timeout=5).status_code == 200
+        # the same on a kept-alive connection: one whole request, then a trickle
+        kept = socket.create_connection((host, int(port)), timeout=5)
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert kept.recv(65536).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        for part in (b"GET / HTTP/1.1\r\n", b"Host: x\r\n", b"X-Slow: 1\r\n"):
+            kept.sendall(part)
+            time.sleep(0.4)
+        assert kept.recv(1024) == b""
+        assert time.monotonic() - started < 4
     finally:
         served.close()

@@ -21,7 +21,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 # to make room, so idle sockets never use up the process's file descriptors and /healthz still
 # gets in; past MAX_CONCURRENCY requests in flight uvicorn answers 503 at once.
 KEEP_ALIVE_SECONDS = 5
-HEADER_SECONDS = 10  # a connection's first request must arrive whole within this (slow-header clients)
+HEADER_SECONDS = 10  # each request must arrive whole within this after the last one (slow-header clients)
 MAX_CONNECTIONS = 400
 MAX_CONCURRENCY = 1000
 
@@ -34,14 +34,19 @@ class BoundedH11Protocol(H11Protocol):
         super().connection_made(transport)
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
         # Data cancels the keep-alive timer; a client that trickles a header never completes it.
-        self.loop.call_later(HEADER_SECONDS, self._first_request_due)
+        self.loop.call_later(HEADER_SECONDS, self._next_request_due, None)
         if len(self.connections) > MAX_CONNECTIONS:
             idle = [c for c in self.connections if c is not self and isinstance(c, BoundedH11Protocol) and c.idle()]
             if idle:
                 min(idle, key=lambda c: c.opened).timeout_keep_alive_handler()
 
-    def _first_request_due(self) -> None:
-        if self.cycle is None and not self.transport.is_closing():  # no request has begun: close it
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self.loop.call_later(HEADER_SECONDS, self._next_request_due, self.cycle)
+
+    def _next_request_due(self, last: Any) -> None:
+        if self.cycle is last and not self.transport.is_closing():  # no new request has begun: close it
             self.timeout_keep_alive_handler()
 
     def idle(self) -> bool:

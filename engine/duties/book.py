@@ -19,7 +19,7 @@ from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import BadInput, NotFound, Refused
-from ..reminders.core import ReminderCore, spec_hash
+from ..reminders.core import ReminderCore, before_tracking, spec_hash
 from ..reminders.planner import shift
 from ..reminders.subjects import OCCURRENCES, occurrence_query
 from ..store.kinds import DutyKind, OccurrenceState
@@ -327,7 +327,7 @@ def list_occurrences(session: Session, start: dt.date, end: dt.date, today: dt.d
     out = []
     for occ, duty in session.execute(stmt):
         late = occ.overdue_on is not None and occ.overdue_on <= today
-        history = duty.kind == DutyKind.RECURRING and occ.due < occ.created_at.astimezone(tz).date()
+        history = before_tracking(duty.kind, occ.due, occ.created_at.astimezone(tz).date())
         state = ("done" if occ.state == OccurrenceState.DONE else "unrecorded" if history
                  else "overdue" if late else "open")
         out.append({"duty": duty.key, "title": duty.title, "period": occ.period, "due": occ.due.isoformat(),

@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+# The years a deadline may fall in: 9999-12-31 is a typo, and counting working days up to it would
+# take pages down.
+from ..clock import FIRST_YEAR, LAST_YEAR
+
 # Deadlines that are not dates but are common in real ledgers: no fixed date, keep at it.
 NO_DEADLINE_WORDS = frozenset({"长期", "长期坚持", "持续推进", "长期推进"})
 
@@ -22,9 +26,6 @@ def text(cell: object) -> str:
     return str(cell).strip()
 
 
-# The years a deadline may fall in (engine.clock's supported range): 9999-12-31 is a typo, and
-# counting working days up to it would take pages down.
-FIRST_YEAR, LAST_YEAR = 1970, 2100
 
 
 def parse_deadline(cell: object) -> dt.date | None:

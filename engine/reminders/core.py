@@ -51,6 +51,12 @@ class Plan(NamedTuple):
 NOTHING = Plan(None, None, None)
 
 
+def before_tracking(duty_kind: str, due: dt.date, tracked: dt.date) -> bool:
+    """A recurring duty's period that fell due before duban stored it (a ``since:`` in the past):
+    history, recorded late or not at all, never reminded of. A milestone is followed even then."""
+    return duty_kind != "milestone" and due < tracked
+
+
 def next_steps(workflow: WorkflowDef, state: str) -> tuple[str, ...]:
     """The labels of the steps the workflow offers from ``state`` (what a reminder says to do)."""
     out: list[str] = []
@@ -153,8 +159,8 @@ class ReminderCore:
             return None
         if subject.for_each_state is not None and subject.issue_state != subject.for_each_state:
             return None  # the issue left the state the look-back is for
-        if subject.duty_kind != "milestone" and subject.due < self.calendar.local_date(subject.created_at):
-            return None  # a period before duban followed the duty: history, recorded late or not at all
+        if before_tracking(subject.duty_kind, subject.due, self.calendar.local_date(subject.created_at)):
+            return None
         return self.duty_track(subject.due, subject.policy, self.calendar.local_date(subject.created_at))
 
     def issue_track(self, workflow: WorkflowDef, wf_hash: str, state: str, deadline: dt.date | None,

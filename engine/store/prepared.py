@@ -47,16 +47,14 @@ class Prepared:
             return tuple(merged[name] for name in self._order)
         return merged
 
-    def run(self, conn: Connection, values: Mapping[str, Any]) -> int:
-        """Execute on ``conn``'s driver connection, inside the transaction ``conn`` has begun.
-
-        Returns the driver's row count (rows updated, deleted or inserted).
-        """
+    @contextmanager
+    def _executed(self, conn: Connection, values: Mapping[str, Any]) -> Iterator[Any]:
+        """A driver cursor that has executed the statement, inside the transaction ``conn`` has begun."""
         parameters = self.parameters(values)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(self.sql, parameters)
-            return int(cursor.rowcount)
+            yield cursor
         except conn.dialect.loaded_dbapi.Error as exc:
             # Callers catch SQLAlchemy's exceptions (OperationalError for a locked database, ...).
             raise DBAPIError.instance(self.sql, parameters, exc, conn.dialect.loaded_dbapi.Error,
@@ -64,20 +62,16 @@ class Prepared:
         finally:
             cursor.close()
 
+    def run(self, conn: Connection, values: Mapping[str, Any]) -> int:
+        """Execute; the driver's row count (rows updated, deleted or inserted)."""
+        with self._executed(conn, values) as cursor:
+            return int(cursor.rowcount)
 
     def first(self, conn: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row of a SELECT (raw driver values), or None."""
-        parameters = self.parameters(values)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(self.sql, parameters)
+        with self._executed(conn, values) as cursor:
             row = cursor.fetchone()
             return None if row is None else tuple(row)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(self.sql, parameters, exc, conn.dialect.loaded_dbapi.Error,
-                                      dialect=conn.dialect) from exc
-        finally:
-            cursor.close()
 
 
 @contextmanager

@@ -205,3 +205,41 @@ def test_an_unknown_channel_setting_is_named():
     with pytest.raises(Exception) as info:
         build_channel("ding", {"kind": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send", "timout": 5})
     assert "unknown setting 'timout'" in str(info.value) and "secret_env, timeout, url" in str(info.value)
+
+
+def _rewrite(path, old: bytes, new: bytes):
+    """The same workbook with one byte string of its sheet's XML replaced (to craft what openpyxl
+    will not write: an oversized cell, or a formula with its saved result)."""
+    data = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            data[info.filename] = archive.read(info)
+    data["xl/worksheets/sheet1.xml"] = data["xl/worksheets/sheet1.xml"].replace(old, new)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in data.items():
+            archive.writestr(name, content)
+    return path
+
+
+def test_a_formula_saved_without_its_value_is_refused_and_a_calculated_one_reads_as_shown(cli, tmp_path):
+    assert cli("init").code == 0
+    rows = [["1", "党的建设", "组织建设", '="问题"&"甲"', "措施", "书记", "办公室", "2026-12-31", "待整改"],
+            ["2", "党的建设", "组织建设", "问题乙", "措施", "书记", "办公室", "2026-12-31", "待整改"]]
+    raw = _xlsx(tmp_path / "raw.xlsx", rows)  # openpyxl writes formulas and never calculates them
+    result = cli("ledger", "import", raw)
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"{raw}: row 2: 具体问题: a formula with no saved value" in result.err and "save it again" in result.err
+    assert cli("issue", "list", "--json").json == []
+    calculated = _rewrite(_xlsx(tmp_path / "calc.xlsx", rows), b'<c r="D2"><f>', b'<c r="D2" t="str"><f>')
+    calculated = _rewrite(calculated, b"</f><v></v>", "</f><v>问题甲</v>".encode())
+    assert cli("ledger", "import", calculated).code == 0
+    assert [r["title"] for r in cli("issue", "list", "--json").json] == ["问题甲", "问题乙"]
+
+
+def test_an_oversized_workbook_cell_names_its_row_and_column(cli, tmp_path):
+    assert cli("init").code == 0
+    rows = [["1", "a", "b", "PLACEHOLDER", "措施", "书记", "办公室", "2026-12-31", "待整改"]]
+    path = _rewrite(_xlsx(tmp_path / "big.xlsx", rows), b"PLACEHOLDER", ("问题" * 20000).encode())
+    result = cli("ledger", "import", path)
+    assert result.code == 2 and f"{path}: row 2: 具体问题: a cell of 40,000 characters" in result.err
+    assert cli("issue", "list", "--json").json == []

@@ -11,6 +11,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import re
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -121,13 +122,18 @@ _DAMAGED = (zipfile.BadZipFile, KeyError, ValueError, TypeError, IndexError, Att
 
 
 def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
-    import openpyxl  # imported here: it costs ~0.2 s and CSV users never need it
+    # imported here: openpyxl costs ~0.2 s and CSV users never need it
+    from openpyxl.reader.excel import ExcelReader
     from openpyxl.utils.exceptions import InvalidFileException
 
     whole = _check_zip(path) <= MERGED_UP_TO
     try:
         # Small workbooks are read whole, which keeps their merged ranges; big ones stream.
-        book = openpyxl.load_workbook(path, read_only=not whole, data_only=True)
+        # (ExcelReader is load_workbook's own reader; through it we learn each sheet's part.)
+        reader = ExcelReader(path, read_only=not whole, data_only=True)
+        reader.read()
+        book = reader.wb
+        parts = {ws_def.name: rel.target for ws_def, rel in reader.parser.find_sheets()}
     except (InvalidFileException, *_DAMAGED) as exc:
         raise LedgerError(f"{path}: not a readable XLSX workbook ({exc or type(exc).__name__})") from None
     if sheet is not None and sheet not in book.sheetnames:
@@ -145,6 +151,8 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
     headers = ["" if c is None else str(c).strip() for c in first]
     while headers and not headers[-1]:
         headers.pop()
+    if ws.title in parts:
+        _refuse_uncalculated(path, parts[ws.title], headers)
     done = [1]
 
     def rows() -> Iterator[tuple[int, list[Cell]]]:
@@ -172,6 +180,61 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
             book.close()
 
     return Sheet(path, headers, rows(), max(ws.max_row or 1, 1), lambda: done[0])
+
+
+# A cell holding a formula and no saved result: <c r="B2"><f>…</f></c>, or an empty <v> on a cell that
+# is not a string result (an empty string result is <c t="str"><f>…</f><v></v></c>).
+_P = rb"(?:[A-Za-z_][\w.-]*:)?"
+_FORMULA = re.compile(rb"<" + _P + rb"f[\s>/]")
+_UNCALCULATED = re.compile(
+    rb"<" + _P + rb"c\b([^>]*)>\s*<" + _P + rb"f\b[^>]*?(?:/>|>[^<]*</" + _P + rb"f>)\s*"
+    rb"(<" + _P + rb"v\s*/>|<" + _P + rb"v>\s*</" + _P + rb"v>)?\s*</" + _P + rb"c>")
+_REF = re.compile(rb'\br="([A-Z]{1,3})(\d+)"')
+_STR = re.compile(rb'\bt="str"')
+
+
+def _refuse_uncalculated(path: Path, part: str, headers: list[str]) -> None:
+    """Refuse a sheet with formulas but no saved results (written by a script, or by a program that
+    does not calculate): openpyxl would read those cells as empty where Excel shows a value.
+    One streaming pass over the sheet's XML; a sheet without formulas costs a decompression."""
+    found: list[tuple[int, int]] = []
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(part) as fh:
+            tail = b""
+            while chunk := fh.read(1 << 20):
+                buffer = tail + chunk
+                cut = buffer.rfind(b"</row>")  # only whole rows are searched; the rest waits
+                if cut < 0:
+                    tail = buffer
+                    continue
+                cut += len(b"</row>")
+                _uncalculated_in(buffer[:cut], found)
+                tail = buffer[cut:]
+            _uncalculated_in(tail, found)
+    except _DAMAGED as exc:
+        raise LedgerError(f"{path}: the workbook is damaged ({exc or type(exc).__name__})") from None
+    named = [(row, col) for row, col in found if col < len(headers) and headers[col]]
+    if named:
+        row, col = named[0]
+        more = f" (and {len(named) - 1:,} more cell(s))" if len(named) > 1 else ""
+        raise LedgerError(
+            f"{path}: row {row}: {headers[col]}: a formula with no saved value{more}: duban reads what Excel "
+            f"shows, and this file was saved without calculating",
+            hint="open it in Excel or WPS and save it again (or paste the column as values)")
+
+
+def _uncalculated_in(xml: bytes, found: list[tuple[int, int]]) -> None:
+    from openpyxl.utils import column_index_from_string
+
+    if not _FORMULA.search(xml):
+        return
+    for match in _UNCALCULATED.finditer(xml):
+        attrs = match.group(1)
+        if match.group(2) is not None and _STR.search(attrs):
+            continue  # a formula whose result is the empty string
+        ref = _REF.search(attrs)
+        if ref:
+            found.append((int(ref.group(2)), column_index_from_string(ref.group(1).decode()) - 1))
 
 
 def _merged_values(ws: Any) -> dict[int, dict[int, Any]]:

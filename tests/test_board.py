@@ -219,6 +219,14 @@ def test_board_in_a_real_browser(ledger):
             assert page.locator("section.calendar").count() == 2
             assert "往来款项清理" in page.locator("section.calendar").first.inner_text()
             ARTIFACTS.joinpath("board-duties.png").write_bytes(page.screenshot(full_page=True))
+
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True)
+            for path in ("/", "/issues/bishan-keji-2022/1", "/duties"):
+                phone.goto(base + path)
+                wide = phone.evaluate("document.documentElement.scrollWidth")
+                assert wide <= 390, f"{path} is {wide} px wide on a 390 px phone"
+            phone.goto(base + "/")
+            ARTIFACTS.joinpath("board-phone.png").write_bytes(phone.screenshot(full_page=True))
         finally:
             browser.close()
     assert (ARTIFACTS / "board.png").stat().st_size > 20_000

@@ -65,6 +65,14 @@ class EvidenceConfig(_Section):
     max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)  # larger evidence files are refused
 
 
+class WorkspaceConfig(_Section):
+    # A ledger import makes an account (no password) for each 责任领导 and 责任科室 it names, so
+    # their reminders can carry a link to their items; false: only accounts an admin adds.
+    auto_accounts: bool = True
+    link_days: int = Field(default=14, ge=1, le=366)  # how long a reminder's signed link opens
+    session_hours: int = Field(default=12, ge=1, le=24 * 90)  # a login lasts this long
+
+
 class Config(BaseModel):
     """The whole configuration. Unknown top-level sections are errors, so a typo is not ignored."""
 
@@ -75,6 +83,7 @@ class Config(BaseModel):
     workflows: WorkflowsConfig = WorkflowsConfig()
     duties: DutiesConfig = DutiesConfig()
     evidence: EvidenceConfig = EvidenceConfig()
+    workspace: WorkspaceConfig = WorkspaceConfig()
     # Sections owned by later layers (daemon, notifications, channels, recipients, routing) are
     # validated by those layers; here they are kept as plain tables.
     daemon: dict[str, Any] = Field(default_factory=dict)

@@ -55,3 +55,7 @@ class Refused(DubanError):
     """The request is well formed but not allowed now (e.g. a transition); exit 1."""
 
     exit_code = EXIT_REFUSED
+
+
+class Forbidden(Refused):
+    """The user may not see or do this (their roles do not reach it); exit 1, HTTP 403."""

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..errors import BadInput, Refused
+from ..accounts.actor import Actor
+from ..errors import BadInput, Forbidden, Refused
 from ..runtime import Runtime
 from ..store.departments import set_departments
 from ..store.models import HistoryEntry
-from .queries import issue_ref, resolve_ref
-from .service import replan
+from .queries import issue_ref
+from .service import open_issue, replan
 
 FIELDS = {"measures": "整改措施", "deadline": "整改时限", "leader": "责任领导", "department": "责任科室"}
 
@@ -25,12 +26,15 @@ class Edited:
     changes: list[str]  # "整改时限: 2026-12-31 → 2027-01-31", one per field changed
 
 
-def edit_issue(session: Session, runtime: Runtime, ref: str, *, by: str, now: dt.datetime, note: str = "",
+def edit_issue(session: Session, runtime: Runtime, ref: str, *, actor: Actor, now: dt.datetime, note: str = "",
                measures: str | None = None, deadline: dt.date | None = None, leader: str | None = None,
                department: str | None = None) -> Edited:
-    """Change the given fields; a new deadline is an extension (延期) and needs a note."""
-    if not by.strip():
-        raise BadInput("say who is editing: --by WHO")
+    """Change the given fields; a new deadline is an extension (延期) and needs a note.
+
+    The measures and the deadline are the doers' (the issue's leader or department, a unit
+    administrator); a handover (a new leader or department) is a unit administrator's or a reviewer's.
+    """
+    by = actor.name
     wanted: dict[str, str | dt.date | None] = {"measures": measures, "deadline": deadline, "leader": leader,
                                                "department": department}
     if all(v is None for v in wanted.values()):
@@ -38,7 +42,12 @@ def edit_issue(session: Session, runtime: Runtime, ref: str, *, by: str, now: dt
     for name, given in (("leader", leader), ("department", department)):
         if given is not None and not given.strip():
             raise BadInput(f"--{name} cannot be blank: an issue always has a {FIELDS[name]}")
-    issue = resolve_ref(session, ref, for_update=True)
+    issue = open_issue(session, ref, actor, for_update=True)
+    handover = leader is not None or department is not None
+    allowed = ("unit_admin", "reviewer") if handover else ("leader", "department", "unit_admin", "reviewer")
+    if not actor.acts_as_any(allowed, issue):
+        what = "hand this issue over" if handover else "edit this issue"
+        raise Forbidden(f"{issue_ref(issue)}: {actor.label} may not {what}")
     changes: list[str] = []
     for name, value in wanted.items():
         if value is None:
@@ -56,7 +65,8 @@ def edit_issue(session: Session, runtime: Runtime, ref: str, *, by: str, now: dt
         changes.append(f"{FIELDS[name]}: {shown_old} → {shown_new}")
         trigger = {"deadline": "extend", "leader": "handover", "department": "handover"}.get(name, "edit")
         session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger=trigger, from_state=issue.state,
-                                 to_state=issue.state, note="；".join(p for p in (changes[-1], note.strip()) if p)))
+                                 to_state=issue.state, note="；".join(p for p in (changes[-1], note.strip()) if p),
+                                 door=actor.door))
     if not changes:
         raise Refused(f"{issue_ref(issue)}: nothing changed (the values given are the current ones)")
     issue.updated_at = now

@@ -14,7 +14,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..errors import BadInput, Refused
+from ..accounts.actor import Actor
+from ..errors import BadInput, Forbidden, Refused
 from ..runtime import Runtime
 from ..store.models import Evidence, HistoryEntry, Issue, WorkflowVersion
 from ..workflow.machine import Subject
@@ -73,22 +74,40 @@ def read_evidence(paths: list[Path], *, inline_max_bytes: int, max_bytes: int = 
     return out
 
 
+def open_issue(session: Session, ref: str | Issue, actor: Actor, *, for_update: bool = False) -> Issue:
+    """The issue ``ref`` names, if ``actor`` may see it; ``Forbidden`` otherwise (every door asks here)."""
+    issue = ref if isinstance(ref, Issue) else resolve_ref(session, ref, for_update=for_update)
+    if not actor.sees(issue):
+        raise Forbidden(f"{issue_ref(issue)}: {actor.label} may not see this issue",
+                        hint="it belongs to another department, leader or unit")
+    return issue
+
+
+def entered_by(session: Session, issue: Issue) -> str:
+    """Who brought the issue into its current state (the last step that moved it there)."""
+    return session.scalar(select(HistoryEntry.by).where(HistoryEntry.issue_id == issue.id,
+                                                        HistoryEntry.to_state == issue.state)
+                          .order_by(HistoryEntry.id.desc()).limit(1)) or ""
+
+
 def transition(
     session: Session,
     runtime: Runtime,
     ref: str | Issue,
     trigger: str,
     *,
-    by: str,
+    actor: Actor,
     now: dt.datetime,
     note: str = "",
     deadline: dt.date | None = None,
     evidence: list[EvidenceFile] | None = None,
 ) -> Moved:
-    """Fire ``trigger`` on the issue; raise ``Refused`` (writing nothing) when not allowed."""
-    if not by.strip():
-        raise BadInput("say who is acting: --by WHO")
-    issue = ref if isinstance(ref, Issue) else resolve_ref(session, ref, for_update=True)
+    """Fire ``trigger`` on the issue as ``actor``; raise ``Refused`` (writing nothing) when not allowed:
+    the actor cannot see the issue, the workflow's roles or guards refuse, or the state has no such step."""
+    by = actor.name
+    issue = open_issue(session, ref, actor, for_update=True)
+    if not actor.acts_as("anyone", issue):
+        raise Forbidden(f"{issue_ref(issue)}: {actor.label} may only look at this issue (observer)")
     evidence = evidence or []
     version = session.get(WorkflowVersion, issue.workflow_id)  # identity map: usually no query
     assert version is not None  # issues.workflow_id is a foreign key
@@ -98,19 +117,23 @@ def transition(
         return session.scalar(select(func.count()).select_from(Evidence).where(Evidence.issue_id == issue.id)) or 0
 
     subject = Subject(ref=issue_ref(issue), state=issue.state, deadline=issue.deadline, count_evidence=count_evidence,
-                      measures=issue.measures, leader=issue.leader, department=issue.department)
+                      measures=issue.measures, leader=issue.leader, department=issue.department,
+                      entered_by=entered_by(session, issue), issue=issue)
     before = issue.state
-    after = machine.fire(subject, trigger, by=by, note=note, deadline=deadline, evidence=evidence)
+    after = machine.fire(subject, trigger, by=by, actor=actor, note=note, deadline=deadline, evidence=evidence)
     if after != before:
         issue.state = after
         issue.state_since = now
+    step = next((t for t in machine.definition.transitions if t.trigger == trigger and before in t.source), None)
+    if step is not None and step.round == "next":
+        issue.round = (issue.round or 1) + 1
     if deadline is not None:
         issue.deadline = deadline
     issue.updated_at = now
     if after != before or deadline is not None:
         replan(session, runtime, issue, now, moved_from=before)
     session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger=trigger, from_state=before,
-                             to_state=after, note=note))
+                             to_state=after, note=note, door=actor.door))
     for item in evidence:
         session.add(Evidence(issue_id=issue.id, file_name=item.file_name, sha256=item.sha256, size=item.size,
                              content=item.content, path=item.path, added_at=now, added_by=by))
@@ -138,12 +161,13 @@ def replan(session: Session, runtime: Runtime, issue: Issue, now: dt.datetime, *
         runtime.duty_book.follow_issue(session, issue.id, moved_from, issue.state, now)
 
 
-def checkin(session: Session, runtime: Runtime, ref: str, *, by: str, now: dt.datetime, ok: bool,
+def checkin(session: Session, runtime: Runtime, ref: str, *, actor: Actor, now: dt.datetime, ok: bool,
             note: str = "") -> Moved:
     """Record a long-term item's check-in; a failed one reopens the issue (the problem rebounded)."""
-    if not by.strip():
-        raise BadInput("say who is checking in: --by WHO")
-    issue = resolve_ref(session, ref, for_update=True)
+    by = actor.name
+    issue = open_issue(session, ref, actor, for_update=True)
+    if not actor.acts_as_any(("leader", "department", "reviewer", "unit_admin"), issue):
+        raise Forbidden(f"{issue_ref(issue)}: {actor.label} may not record its look-back")
     version = session.get(WorkflowVersion, issue.workflow_id)
     assert version is not None  # issues.workflow_id is a foreign key
     rule = runtime.registry.definition(version).checkins
@@ -153,11 +177,11 @@ def checkin(session: Session, runtime: Runtime, ref: str, *, by: str, now: dt.da
     if not ok:
         if not note.strip():
             raise BadInput("a failed check-in needs --note saying what went wrong")
-        return transition(session, runtime, issue, "reopen", by=by, now=now, note=f"回头看未通过：{note}")
+        return transition(session, runtime, issue, "reopen", actor=actor, now=now, note=f"回头看未通过：{note}")
     issue.last_checkin_at = now
     issue.updated_at = now
     session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger="checkin", from_state=issue.state,
-                             to_state=issue.state, note=note))
+                             to_state=issue.state, note=note, door=actor.door))
     replan(session, runtime, issue, now)
     session.flush()
     return Moved(issue_ref(issue), "checkin", issue.state, issue.state, now)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..accounts.actor import Actor
 from ..errors import Refused
 from ..issues.service import transition
 from ..runtime import Runtime
@@ -73,7 +74,7 @@ def why_not(workflow: WorkflowDef, claim: StateClaim) -> str:
 
 
 def apply_claim(session: Session, runtime: Runtime, workflow: WorkflowDef, claim: StateClaim, *,
-                by: str, now: dt.datetime, source: str) -> tuple[list[TransitionDef], str | None]:
+                actor: Actor, now: dt.datetime, source: str) -> tuple[list[TransitionDef], str | None]:
     """Fire the forward path for ``claim``; the steps taken, and the reason when nothing was.
 
     All the steps or none: a refusal half-way rolls back to before the first (a savepoint).
@@ -88,7 +89,7 @@ def apply_claim(session: Session, runtime: Runtime, workflow: WorkflowDef, claim
     try:
         with session.begin_nested():
             for step in steps:
-                transition(session, runtime, issue, step.trigger, by=by, now=now, note=note)
+                transition(session, runtime, issue, step.trigger, actor=actor, now=now, note=note)
     except Refused as exc:
         session.expire(issue)
         detail = "; ".join(exc.details) if exc.details else str(exc)

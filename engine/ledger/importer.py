@@ -18,7 +18,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..errors import LedgerError
+from ..accounts.actor import SYSTEM, Actor
+from ..errors import Forbidden, LedgerError
 from ..runtime import Runtime
 from ..store.models import Issue, Ledger, LedgerImport
 from ..workflow.schema import WorkflowDef
@@ -79,7 +80,7 @@ def import_ledger(
     path: Path,
     *,
     now: dt.datetime,
-    by: str = "import",
+    actor: Actor = SYSTEM,
     ledger_name: str | None = None,
     feedback_date: dt.date | None = None,
     unit: str | None = None,
@@ -93,10 +94,13 @@ def import_ledger(
 
     Runs inside the caller's transaction; raises ``LedgerError`` (after writing nothing the caller
     should keep) when any row is bad. With ``dry_run`` every check runs and nothing is kept.
+    Only an administrator, or a unit's administrator for that unit's ledgers, imports.
     """
+    by = actor.name
     sheet = open_sheet(path, sheet=sheet_name)
     name = ledger_name or path.stem
     ledger = session.scalar(select(Ledger).where(Ledger.name == name))
+    _may_import(actor, ledger.unit if ledger else (unit or ""), name)
     wf_name = ledger.workflow_name if ledger else workflow_name
     registry = runtime.registry
     version = registry.sync(session, wf_name, now)
@@ -121,7 +125,7 @@ def import_ledger(
         if unit is not None:
             ledger.unit = unit
 
-    writer = Writer(session, runtime, ledger, version, fresh, now, by, path, cols.header_of)
+    writer = Writer(session, runtime, ledger, version, fresh, now, actor, path, cols.header_of)
     problems: list[str] = []
     seen: dict[str, int] = {}
     batch: list[dict] = []
@@ -228,6 +232,22 @@ def import_ledger(
     session.add(LedgerImport(ledger_id=ledger.id, at=now, by=by, file_name=str(path), sha256=_sha256(path),
                              created=result.created, updated=result.updated, unchanged=result.unchanged))
     return result
+
+
+def _may_import(actor: Actor, unit: str, name: str) -> None:
+    if actor.is_admin:
+        return
+    units = {scope or actor.unit for role, scope in actor.grants if role == "unit_admin"}
+    if unit and unit in units:
+        return
+    raise Forbidden(f"{actor.label} may not import ledger {name!r}",
+                    hint="an administrator, or the unit's administrator (unit_admin), imports ledgers")
+
+
+def owners_of(session: Session, ledger: Ledger) -> list[tuple[str, str]]:
+    """The distinct (责任领导, 责任科室) cells of a ledger: the people its issues name."""
+    return [(a, b) for a, b in session.execute(select(Issue.leader, Issue.department)
+                                              .where(Issue.ledger_id == ledger.id).distinct())]
 
 
 def _merge_headers(old: list[str], new: list[str]) -> list[str]:

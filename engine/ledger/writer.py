@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from ..accounts.actor import Actor
 from ..reminders.core import Plan
 from ..runtime import Runtime
 from ..store.departments import set_departments
@@ -53,9 +54,9 @@ class Writer:
     """Writes batches of checked rows: new issues in bulk, changed ones by id, state changes to history."""
 
     def __init__(self, session: Session, runtime: Runtime, ledger: Ledger, version, fresh: bool,
-                 now: dt.datetime, by: str, path: Path, headers: dict[str, str]):
+                 now: dt.datetime, actor: Actor, path: Path, headers: dict[str, str]):
         self.session, self.rt, self.ledger, self.fresh = session, runtime, ledger, fresh
-        self.workflow_id, self.now, self.by, self.path = version.id, now, by, path
+        self.workflow_id, self.now, self.actor, self.path = version.id, now, actor, path
         self.wf_hash = version.content_hash
         self.workflow = runtime.registry.definition(version)
         self.today = runtime.calendar.local_date(now)
@@ -169,7 +170,7 @@ class Writer:
         """Each row's state claim, along the workflow (a transition per step) or reported."""
         label = self.workflow.label
         for claim in self.claims:
-            steps, reason = apply_claim(self.session, self.rt, self.workflow, claim, by=self.by, now=self.now,
+            steps, reason = apply_claim(self.session, self.rt, self.workflow, claim, actor=self.actor, now=self.now,
                                         source=self.path.name)
             said = (f"{self.path}: row {claim.row}: {self.header('status')}: sheet says {claim.word}, "
                     f"duban has {label(claim.current)}")

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+import engine.store.accounts  # noqa: F401  (its tables join the metadata)
 from engine.store.models import Base
 
 config = context.config

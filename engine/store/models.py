@@ -116,6 +116,8 @@ class Issue(Base):
     next_remind_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     remind_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # swept up to here
     last_checkin_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # 整改轮次: 1, then 2 after a reviewer returns the item for a second round (二次整改), ...
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # What the reminder core says of the deadline the issue follows now (engine.reminders.core.Plan):
     # the board's overdue and upcoming lists are range reads of these, never a scan. Deferred:
     # they are written with the plan and read by queries, never from a loaded Issue, and converting
@@ -140,6 +142,8 @@ class HistoryEntry(Base):
     from_state: Mapped[str | None] = mapped_column(String(60))
     to_state: Mapped[str] = mapped_column(String(60))
     note: Mapped[str] = mapped_column(Text, default="")
+    # how the action came in: web, api, cli, import (or system for duban's own steps)
+    door: Mapped[str] = mapped_column(String(20), default="cli", server_default="cli")
 
 
 class Evidence(Base):
@@ -274,3 +278,6 @@ DUTIES = cast(Table, Duty.__table__)
 OCCURRENCES = cast(Table, DutyOccurrence.__table__)
 REMINDERS = cast(Table, Reminder.__table__)
 ISSUE_DEPARTMENTS = cast(Table, IssueDepartment.__table__)
+
+# The accounts' tables belong to the same metadata (migrations compare all of it).
+from . import accounts as _accounts  # noqa: E402,F401

@@ -27,6 +27,7 @@ class Guarded(Protocol):
     measures: str
     leader: str
     department: str
+    entered_by: str
     refusals: list[str]
 
     @property
@@ -79,14 +80,34 @@ def has_owner(event: EventData) -> bool:
     return _refuse(event, "the issue needs a responsible leader and department (责任领导, 责任科室)")
 
 
+def not_submitter(event: EventData) -> bool:
+    """The person acting is not the one who brought the issue into this state (who submitted an
+    item cannot sign it off)."""
+    by = (event.kwargs.get("by") or "").strip()
+    entered = (_model(event).entered_by or "").strip()
+    if not entered or by != entered:
+        return True
+    return _refuse(event, f"{by} submitted this item and cannot also sign it off (提交人不能审核销号)")
+
+
+def new_deadline(event: EventData) -> bool:
+    """A new deadline is given with the step (a returned item's second round needs its own)."""
+    if event.kwargs.get("deadline") is not None:
+        return True
+    return _refuse(event, "a new deadline is required (新的整改时限): give --deadline YYYY-MM-DD")
+
+
 GUARDS: dict[str, Guard] = {
     "has_deadline": has_deadline,
     "has_evidence": has_evidence,
     "has_note": has_note,
     "has_measures": has_measures,
     "has_owner": has_owner,
+    "not_submitter": not_submitter,
+    "new_deadline": new_deadline,
 }
 
-# Who may fire a trigger: the issue's own leader or department (as written in the ledger),
-# an administrator named in config, or anyone.
-ROLES = ("leader", "department", "admin", "anyone")
+# Who may fire a trigger: a user holding the role over the issue (engine.accounts.actor): its own
+# leader or department (as written in the ledger), a reviewer or unit administrator over its
+# ledger, an administrator, or anyone who may act on it.
+ROLES = ("leader", "department", "reviewer", "unit_admin", "admin", "anyone")

@@ -34,7 +34,10 @@ class Subject:
     measures: str = ""
     leader: str = ""
     department: str = ""
+    entered_by: str = ""  # who brought the issue into its current state
     refusals: list[str] = field(default_factory=list)
+    # the issue itself, for the acting user's role check (engine.accounts.actor.Actor.acts_as)
+    issue: Any = None
 
     @property
     def evidence_count(self) -> int:
@@ -45,12 +48,16 @@ def _role_guard(roles: list[str], admins: frozenset[str]) -> Callable[[EventData
     def allowed(event: EventData) -> bool:
         by = (event.kwargs.get("by") or "").strip()
         model = cast(Subject, event.model)  # transitions types the model as object
-        ok = (
-            "anyone" in roles
-            or ("leader" in roles and by == model.leader)
-            or ("department" in roles and by == model.department)
-            or ("admin" in roles and by in admins)
-        )
+        actor = event.kwargs.get("actor")
+        if actor is not None and model.issue is not None:  # a user's roles over the issue decide
+            ok = actor.acts_as_any(roles, model.issue)
+        else:  # no account (a machine used on its own): the names the ledger writes
+            ok = (
+                "anyone" in roles
+                or ("leader" in roles and by == model.leader)
+                or ("department" in roles and by == model.department)
+                or ("admin" in roles and by in admins)
+            )
         if not ok:
             model.refusals.append(f"{by!r} may not do this: allowed roles are {', '.join(roles)}")
         return ok

@@ -73,6 +73,8 @@ class TransitionDef(_Strict):
     conditions: StrList = Field(default_factory=list)
     unless: StrList = Field(default_factory=list)
     roles: StrList = Field(default_factory=list)
+    # "next": the step starts a new round of rectification (a reviewer's return: 二次整改)
+    round: Literal["same", "next"] = "same"
 
     @field_validator("trigger")
     @classmethod

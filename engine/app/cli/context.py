@@ -11,6 +11,8 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from ...accounts.actor import Actor
+from ...accounts.users import actor_for
 from ...clock import Clock, FixedClock, parse_instant
 from ...config import Config, load_config
 from ...runtime import Runtime
@@ -64,6 +66,10 @@ class App:
         self.require_schema()
         with db.transaction(self.sessions) as session:
             yield session
+
+    def actor(self, session: Session, by: str, door: str = "cli") -> Actor:
+        """The user ``--by`` names (an operator at the shell may act as any user; the door says CLI)."""
+        return actor_for(session, by, door)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

@@ -42,9 +42,15 @@ def _sync_workflows(app: App, at: str | None) -> None:
 @pass_app
 def init(app: App, at: str | None) -> None:
     """Create or upgrade the database and register the workflows."""
+    from ...accounts.users import ensure_admins
+
     _upgrade(app, at=at)
     say(f"database ready: {app.db_engine.url.render_as_string(hide_password=True)}")
     _sync_workflows(app, at)
+    with app.transaction() as session:
+        made = ensure_admins(session, app.config.workflows.admins, app.now(at))
+    for name in made:
+        say(f"user {name}: administrator (set a password with `duban user passwd {name}`)")
 
 
 @click.group("db")

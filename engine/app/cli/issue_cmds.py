@@ -87,7 +87,7 @@ def show(app: App, ref: str, as_json: bool) -> None:
 @issue_group.command("transition")
 @click.argument("ref")
 @click.argument("trigger")
-@click.option("--by", required=True, help="Who is acting (recorded; checked against the transition's roles).")
+@click.option("--by", required=True, help="The user acting (an existing account; checked against the step's roles).")
 @click.option("--note", default="", help="Why (required e.g. to reopen).")
 @click.option("--deadline", metavar="DATE", help="Set the deadline (整改时限), YYYY-MM-DD.")
 @click.option("--evidence", "evidence", multiple=True, type=click.Path(path_type=Path),
@@ -96,14 +96,14 @@ def show(app: App, ref: str, as_json: bool) -> None:
 @pass_app
 def transition_(app: App, ref: str, trigger: str, by: str, note: str, deadline: str | None,
                 evidence: tuple[Path, ...], at: str | None) -> None:
-    """Move an issue by TRIGGER (e.g. plan, start, complete, sustain, reopen)."""
+    """Move an issue by TRIGGER (e.g. plan, start, submit, approve, return, sustain, reopen)."""
     due = parse_date(deadline) if deadline else None
     files = read_evidence(list(evidence), inline_max_bytes=app.config.evidence.inline_max_bytes,
                           max_bytes=app.config.evidence.max_bytes)
     now = app.now(at)
     with app.transaction() as session:
-        moved = transition(session, app.runtime, ref, trigger, by=by, now=now, note=note, deadline=due,
-                           evidence=files)
+        moved = transition(session, app.runtime, ref, trigger, actor=app.actor(session, by), now=now, note=note,
+                           deadline=due, evidence=files)
     say(f"{moved.ref}: {moved.from_state} -> {moved.to_state} ({trigger} by {by})")
 
 
@@ -124,7 +124,8 @@ def edit_(app: App, ref: str, by: str, measures: str | None, deadline: str | Non
 
     due = parse_date(deadline) if deadline else None
     with app.transaction() as session:
-        edited = edit_issue(session, app.runtime, ref, by=by, now=app.now(at), note=note, measures=measures,
+        edited = edit_issue(session, app.runtime, ref, actor=app.actor(session, by), now=app.now(at), note=note,
+                            measures=measures,
                             deadline=due, leader=leader, department=department)
     for line in edited.changes:
         say(f"{edited.ref}: {line}")
@@ -141,7 +142,7 @@ def checkin_(app: App, ref: str, by: str, failed: bool, note: str, at: str | Non
     """Record a long-term item's check-in (回头看); a failed one reopens it."""
     now = app.now(at)
     with app.transaction() as session:
-        moved = checkin(session, app.runtime, ref, by=by, now=now, ok=not failed, note=note)
+        moved = checkin(session, app.runtime, ref, actor=app.actor(session, by), now=now, ok=not failed, note=note)
     if failed:
         say(f"{moved.ref}: check-in failed; {moved.from_state} -> {moved.to_state}")
     else:

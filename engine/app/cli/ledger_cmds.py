@@ -15,11 +15,12 @@ from rich.progress import (
 )
 from sqlalchemy import select
 
+from ...accounts.users import ensure_accounts
 from ...clock import parse_date
 from ...errors import BadInput
 from ...issues.queries import find_ledger
 from ...ledger.export import export_ledger
-from ...ledger.importer import import_ledger
+from ...ledger.importer import import_ledger, owners_of
 from ...store.models import Ledger
 from .context import App, at_option, pass_app
 from .output import err, say, warn
@@ -43,7 +44,8 @@ def ledger_group() -> None:
 @click.option("--unit", metavar="TEXT", help="The organisation the ledger belongs to.")
 @click.option("--workflow", "workflow_name", metavar="NAME", help="Workflow for a new ledger (default from config).")
 @click.option("--sheet", metavar="NAME", help="XLSX sheet to read (default: the first).")
-@click.option("--by", default="import", show_default=True, help="Who is importing (recorded).")
+@click.option("--by", default="admin", show_default=True,
+              help="The user importing (an administrator or the unit's; recorded with the door 'import').")
 @click.option("--dry-run", is_flag=True, help="Check everything, write nothing; print the changes.")
 @click.option("--milestone-done", "milestones", metavar="NAME=DATE", multiple=True,
               help="A milestone of the ledger already met (a ledger taken over mid-way); repeatable.")
@@ -66,6 +68,7 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
     if report_submitted:
         done[REPORT_MILESTONE] = parse_date(report_submitted)
     now = app.now(at)
+    made: list[str] = []
     with Progress(TextColumn("importing {task.description}"), BarColumn(), TaskProgressColumn(),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task(file.name, total=None)
@@ -76,11 +79,16 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
         try:
             with app.transaction() as session:
                 result = import_ledger(
-                    session, app.runtime, file, now=now, by=by, ledger_name=ledger_name, feedback_date=feedback,
+                    session, app.runtime, file, now=now, actor=app.actor(session, by, "import"),
+                    ledger_name=ledger_name, feedback_date=feedback,
                     unit=unit, workflow_name=workflow_name or app.config.workflows.default, dry_run=dry_run,
                     sheet_name=sheet, progress=progress, milestones_done=done)
                 if dry_run:
                     raise _DryRun
+                if app.config.workspace.auto_accounts:
+                    made = ensure_accounts(session, owners_of(session, session.scalars(
+                        select(Ledger).where(Ledger.name == result.ledger)).one()), now)
+
         except _DryRun:
             pass
     for line in result.warnings:
@@ -93,6 +101,10 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
     refused = f", {len(result.not_applied)} state claim(s) not applied" if result.not_applied else ""
     say(f"{verb} {result.rows} rows into ledger {result.ledger} ({result.workflow}@{result.workflow_version}): "
         f"{result.created} new, {result.updated} updated, {result.unchanged} unchanged{moves}{refused}")
+    if made:
+        shown = ", ".join(made[:12]) + (f" and {len(made) - 12} more" if len(made) > 12 else "")
+        say(f"accounts made for the people the ledger names (they open their items from their reminders' "
+            f"links): {shown}")
     if dry_run:
         say("dry run: nothing was written")
 
@@ -136,6 +148,7 @@ def milestone_done(app: App, ledger_name: str, name: str, on: str, by: str, note
     day = parse_date(on)
     now = app.now(at)
     with app.transaction() as session:
+        by = app.actor(session, by).name
         ledger = find_ledger(session, ledger_name)
         assert ledger is not None  # a name given: found or NotFound
         app.runtime.duty_book.milestone_done(session, ledger, name, day, by=by, now=now, note=note)

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("report_cmds", "report", "The rectification report (整改情况报告): md, html or docx."),
     "calendar": ("report_cmds", "calendar_group", "The deadline calendar (ICS) for calendar programs."),
     "board": ("report_cmds", "board", "Serve the read-only status board (and /calendar.ics)."),
+    "user": ("user_cmds", "user_group", "Accounts of the people who act, their roles, passwords and links."),
 }
 
 

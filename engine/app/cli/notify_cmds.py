@@ -100,6 +100,7 @@ def snooze_add(app: App, issue, duty, department, ledger, until: str, reason: st
     if until_at <= now:
         raise BadInput(f"--until {until} is not in the future")
     with app.transaction() as session:
+        by = app.actor(session, by).name
         if kind == "issue":
             target = issue_ref(resolve_ref(session, target))
         elif kind == "ledger":

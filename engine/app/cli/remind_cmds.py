@@ -145,6 +145,7 @@ def duty_done(app: App, duty: str, period: str, by: str, note: str, evidence: tu
     now = app.now(at)
     day = parse_date(on) if on else None
     with app.transaction() as session:
+        by = app.actor(session, by).name
         occ = app.runtime.duty_book.done(session, duty, period, by=by, now=now, note=note, on=day)
         for f in files:
             session.add(Evidence(occurrence_id=occ.id, file_name=f.file_name, sha256=f.sha256, size=f.size,

@@ -1,0 +1,1 @@
+"""The people who act: accounts, roles over scopes, passwords, signed links (the workspace)."""

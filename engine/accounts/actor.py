@@ -1,0 +1,135 @@
+"""Who is acting, through which door, and what their roles reach: the one permission check.
+
+A user's roles are granted over scopes (``user_roles``):
+
+=============  ==========================================================================
+role           scope
+=============  ==========================================================================
+admin          everything ("")
+unit_admin     a unit (the user's own when "")
+leader         the 责任领导 name the ledger writes (the user's name when "")
+department     the 责任科室 name (the user's name when ""); a cell may name several
+reviewer       "" (the user's unit, or all), ``unit:NAME`` or ``ledger:NAME``: signs off, returns
+observer       as reviewer, read only
+=============  ==========================================================================
+
+A user bound to a unit (``users.unit``) sees only that unit's ledgers, whatever the grant says.
+``visible()`` is the same rule as SQL, so lists filter and count in the database; ``sees()`` and
+``acts_as()`` answer for one loaded issue. Every door (web, API, CLI, import) builds an ``Actor``
+and the issue services check it, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+
+from ..store.departments import departments_of
+from ..store.models import ISSUE_DEPARTMENTS, Issue, Ledger
+
+DOORS = ("web", "api", "cli", "import", "system")
+DOERS = ("admin", "unit_admin", "leader", "department")  # who records progress, evidence, extensions
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    door: str
+    grants: tuple[tuple[str, str], ...]
+    unit: str = ""
+    shown: str = ""
+    user_id: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.shown or self.name
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(role for role, _ in self.grants)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    def _scope(self, role: str, scope: str) -> str:
+        if scope:
+            return scope
+        return self.name if role in ("leader", "department") else ""
+
+    # -- as SQL ------------------------------------------------------------------------------
+    def visible(self) -> ColumnElement[bool]:
+        """The issues this actor may see, as a WHERE clause over ``issues``."""
+        if self.is_admin:
+            return true()
+        clauses: list[ColumnElement[bool]] = []
+        for role, raw in self.grants:
+            scope = self._scope(role, raw)
+            if role == "leader":
+                clauses.append(Issue.leader == scope)
+            elif role == "department":
+                clauses.append(Issue.id.in_(select(ISSUE_DEPARTMENTS.c.issue_id)
+                                            .where(ISSUE_DEPARTMENTS.c.department == scope)))
+            elif role in ("unit_admin", "reviewer", "observer"):
+                clauses.append(_ledger_clause(scope))
+        clause = or_(*clauses) if clauses else false()
+        if self.unit:
+            clause = and_(clause, Issue.ledger_id.in_(select(Ledger.id).where(Ledger.unit == self.unit)))
+        return clause
+
+    def visible_ledgers(self) -> ColumnElement[bool]:
+        """The ledgers this actor may see at least one issue of, as a WHERE clause over ``ledgers``."""
+        if self.is_admin:
+            return true()
+        return Ledger.id.in_(select(Issue.ledger_id).where(self.visible()).distinct())
+
+    # -- for one issue -----------------------------------------------------------------------
+    def _covers(self, role: str, raw: str, issue: Issue) -> bool:
+        if self.unit and issue.ledger.unit != self.unit:
+            return False
+        scope = self._scope(role, raw)
+        if role == "admin":
+            return True
+        if role == "leader":
+            return issue.leader == scope
+        if role == "department":
+            return scope in departments_of(issue.department)
+        return _ledger_matches(scope, issue.ledger)
+
+    def sees(self, issue: Issue) -> bool:
+        return any(self._covers(role, scope, issue) for role, scope in self.grants)
+
+    def acts_as(self, role: str, issue: Issue) -> bool:
+        """True if the actor holds ``role`` (a workflow's ``roles:`` name) over this issue.
+        ``admin`` holds every role; ``anyone`` is any role but observer's."""
+        if self.is_admin:
+            return True
+        if role == "anyone":
+            return any(r != "observer" and self._covers(r, s, issue) for r, s in self.grants)
+        return any(r == role and self._covers(r, s, issue) for r, s in self.grants)
+
+    def acts_as_any(self, roles: tuple[str, ...] | list[str], issue: Issue) -> bool:
+        return any(self.acts_as(role, issue) for role in roles)
+
+
+def _ledger_clause(scope: str) -> ColumnElement[bool]:
+    if not scope:
+        return true()
+    kind, _, name = scope.partition(":")
+    if kind == "ledger":
+        return Issue.ledger_id.in_(select(Ledger.id).where(Ledger.name == name))
+    unit = name if kind == "unit" else scope
+    return Issue.ledger_id.in_(select(Ledger.id).where(Ledger.unit == unit))
+
+
+def _ledger_matches(scope: str, ledger: Ledger) -> bool:
+    if not scope:
+        return True
+    kind, _, name = scope.partition(":")
+    if kind == "ledger":
+        return ledger.name == name
+    return ledger.unit == (name if kind == "unit" else scope)
+
+
+SYSTEM = Actor("duban", "system", (("admin", ""),))

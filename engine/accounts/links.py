@@ -1,0 +1,54 @@
+"""Signed values: the expiring links reminders carry, and the key that signs them and sessions.
+
+A link is ``/w/TOKEN``: TOKEN signs (user id, the user's session epoch, expiry). It is not stored;
+it stops working when it expires, when the user is disabled, or when the user's epoch moves on
+(``duban user revoke NAME``: every link and session of that user at once). The key is
+``DUBAN_SECRET_KEY`` from the environment, else a random one made once and kept in the database
+(``site_secrets``), so a fresh install works and links survive a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.orm import Session
+
+from ..store.accounts import SiteSecret
+
+SECRET_ENV = "DUBAN_SECRET_KEY"
+LINK_DAYS = 14
+_SALT = "duban-link-v1"
+
+
+def site_secret(session: Session) -> str:
+    """The signing key: from the environment, else the database's (made on first use)."""
+    value = os.environ.get(SECRET_ENV, "").strip()
+    if value:
+        return value
+    row = session.get(SiteSecret, "signing")
+    if row is None:
+        row = SiteSecret(name="signing", value=secrets.token_urlsafe(48))
+        session.add(row)
+        session.flush()
+    return row.value
+
+
+def make_link_token(secret: str, user_id: int, epoch: int, now: dt.datetime, *, days: int = LINK_DAYS) -> str:
+    expires = int((now + dt.timedelta(days=days)).timestamp())
+    return URLSafeSerializer(secret, salt=_SALT).dumps([user_id, epoch, expires])
+
+
+def read_link_token(secret: str, token: str, now: dt.datetime) -> tuple[int, int] | None:
+    """(user id, epoch) of a genuine, unexpired token; None for a tampered or expired one."""
+    try:
+        user_id, epoch, expires = URLSafeSerializer(secret, salt=_SALT).loads(token[:500])
+    except (BadSignature, ValueError, TypeError):
+        return None
+    if not (isinstance(user_id, int) and isinstance(epoch, int) and isinstance(expires, int)):
+        return None
+    if now.timestamp() >= expires:
+        return None
+    return user_id, epoch

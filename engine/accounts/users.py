@@ -1,0 +1,219 @@
+"""Accounts: adding, importing, disabling users; logging in; who an action's ``--by`` names.
+
+Every door turns "who is this" into an ``Actor`` here: the CLI's ``--by NAME`` (an operator at the
+shell may act as any existing user; the history says the door was the CLI), the web's session or
+signed link, the API's token. A ledger import makes the accounts its 责任领导 and 责任科室 cells
+name (no password: they come in through the links their reminders carry) unless
+``[workspace] auto_accounts = false``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import BadInput, Refused
+from ..store.accounts import ROLES, ApiToken, Grant, User
+from ..store.departments import departments_of
+from .actor import DOORS, Actor
+from .passwords import hash_password, verify_password
+
+MAX_FAILURES = 5  # wrong passwords in a row before the account locks
+LOCK_MINUTES = 15
+IM_KINDS = ("wecom", "dingtalk", "feishu")
+
+
+def parse_role(text: str) -> tuple[str, str]:
+    """``reviewer``, ``department:办公室``, ``reviewer:ledger:2026-区审计局`` -> (role, scope)."""
+    role, _, scope = text.strip().partition(":")
+    if role not in ROLES:
+        raise BadInput(f"unknown role {role!r}", hint=f"roles: {', '.join(ROLES)} (optionally ROLE:SCOPE)")
+    return role, scope.strip()
+
+
+def find_user(session: Session, name: str) -> User | None:
+    return session.scalar(select(User).where(User.name == name.strip()))
+
+
+def get_user(session: Session, name: str) -> User:
+    user = find_user(session, name)
+    if user is None:
+        raise BadInput(f"no user named {name!r}", hint="see `duban user list`; add one with `duban user add`")
+    return user
+
+
+def actor_of(user: User, door: str) -> Actor:
+    assert door in DOORS
+    return Actor(user.name, door, tuple((g.role, g.scope) for g in user.grants), user.unit, user.shown, user.id)
+
+
+def actor_for(session: Session, name: str, door: str) -> Actor:
+    """The actor ``--by NAME`` names; an unknown or disabled user is refused (exit 2)."""
+    if not name or not name.strip():
+        raise BadInput("say who is acting: --by USER")
+    user = get_user(session, name)
+    if user.disabled:
+        raise BadInput(f"user {user.name!r} is disabled")
+    return actor_of(user, door)
+
+
+@dataclass(frozen=True)
+class NewUser:
+    name: str
+    display_name: str = ""
+    unit: str = ""
+    email: str = ""
+    phone: str = ""
+    im: dict[str, str] | None = None
+    roles: tuple[str, ...] = ()
+
+
+def add_user(session: Session, new: NewUser, now: dt.datetime, *, password: str | None = None) -> User:
+    name = new.name.strip()
+    if not name or len(name) > 200:
+        raise BadInput("a user needs a name of 1 to 200 characters")
+    if find_user(session, name) is not None:
+        raise Refused(f"a user named {name!r} exists already")
+    grants = [parse_role(r) for r in new.roles if r.strip()]
+    if not grants:
+        raise BadInput(f"user {name!r} needs at least one role", hint=f"roles: {', '.join(ROLES)}")
+    user = User(name=name, display_name=new.display_name.strip(), unit=new.unit.strip(), email=new.email.strip(),
+                phone=new.phone.strip(), im={k: v for k, v in (new.im or {}).items() if v},
+                password_hash=hash_password(password) if password else None, disabled=False, failed_logins=0,
+                session_epoch=0, created_at=now, updated_at=now)
+    user.grants = [Grant(role=role, scope=scope) for role, scope in dict.fromkeys(grants)]
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, name: str, password: str, now: dt.datetime) -> User:
+    user = get_user(session, name)
+    user.password_hash = hash_password(password)
+    user.failed_logins, user.locked_until = 0, None
+    user.session_epoch += 1  # a new password logs every old session out
+    user.updated_at = now
+    return user
+
+
+def disable(session: Session, name: str, now: dt.datetime) -> User:
+    user = get_user(session, name)
+    user.disabled = True
+    user.session_epoch += 1
+    user.updated_at = now
+    return user
+
+
+def revoke(session: Session, name: str, now: dt.datetime) -> User:
+    """Log the user out everywhere and void every link sent to them."""
+    user = get_user(session, name)
+    user.session_epoch += 1
+    user.updated_at = now
+    return user
+
+
+def login(session: Session, name: str, password: str, now: dt.datetime) -> User:
+    """The user whose password this is; refused otherwise, counting failures toward a lock.
+
+    A locked account stays locked until ``locked_until`` even for the right password, so guessing
+    during the lock learns nothing.
+    """
+    user = find_user(session, name) if name.strip() else None
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or user.disabled:
+        raise Refused("用户名或密码错误")
+    if user.locked_until is not None and user.locked_until > now:
+        raise Refused(f"账号已锁定，请于 {LOCK_MINUTES} 分钟后再试")
+    if not ok:
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILURES:
+            user.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
+            user.failed_logins = 0
+        raise Refused("用户名或密码错误")
+    user.failed_logins, user.locked_until = 0, None
+    return user
+
+
+def new_api_token(session: Session, name: str, label: str, now: dt.datetime) -> str:
+    user = get_user(session, name)
+    token = "dbn_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, label=label[:200], token_sha256=_sha(token), created_at=now, revoked=False))
+    session.flush()
+    return token
+
+
+def actor_for_token(session: Session, token: str) -> Actor | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _sha(token[:200]), ApiToken.revoked.is_(False)))
+    if row is None:
+        return None
+    user = session.get(User, row.user_id)
+    return None if user is None or user.disabled else actor_of(user, "api")
+
+
+def _sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_accounts(session: Session, owners: Iterable[tuple[str, str]], now: dt.datetime) -> list[str]:
+    """Make the accounts the ledger's (责任领导, 责任科室) cells name; the names made."""
+    wanted: dict[str, tuple[str, str]] = {}
+    for leader, department in owners:
+        if leader.strip():
+            wanted.setdefault(leader.strip()[:200], ("leader", ""))
+        for name in departments_of(department):
+            wanted.setdefault(name[:200], ("department", ""))
+    if not wanted:
+        return []
+    have = set(session.scalars(select(User.name).where(User.name.in_(list(wanted)))))
+    made = []
+    for name, (role, scope) in wanted.items():
+        if name not in have:
+            add_user(session, NewUser(name, roles=(f"{role}:{scope}" if scope else role,)), now)
+            made.append(name)
+    return made
+
+
+def ensure_admins(session: Session, names: Iterable[str], now: dt.datetime) -> list[str]:
+    made = []
+    for name in names:
+        if name.strip() and find_user(session, name) is None:
+            add_user(session, NewUser(name.strip(), display_name="管理员", roles=("admin",)), now)
+            made.append(name.strip())
+    return made
+
+
+USER_COLUMNS = ("name", "display_name", "unit", "email", "phone", "wecom", "dingtalk", "feishu", "roles")
+
+
+def import_users(session: Session, path: Path, now: dt.datetime) -> list[str]:
+    """Add the users of a CSV (``USER_COLUMNS``; ``roles`` separated by ``;``): all or none."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BadInput(f"{path}: cannot read the file ({exc})") from None
+    if not rows:
+        raise BadInput(f"{path}: no users (the first row names the columns: {', '.join(USER_COLUMNS)})")
+    missing = [c for c in ("name", "roles") if c not in rows[0]]
+    if missing:
+        raise BadInput(f"{path}: row 1: missing the column(s) {', '.join(missing)}")
+    added = []
+    for number, row in enumerate(rows, start=2):
+        cells = {k: (v or "").strip() for k, v in row.items() if k}
+        try:
+            add_user(session, NewUser(cells["name"], cells.get("display_name", ""), cells.get("unit", ""),
+                                      cells.get("email", ""), cells.get("phone", ""),
+                                      {k: cells.get(k, "") for k in IM_KINDS},
+                                      tuple(r for r in cells.get("roles", "").split(";") if r.strip())), now)
+        except (BadInput, Refused) as exc:
+            raise BadInput(f"{path}: row {number}: {exc.message}") from None
+        added.append(cells["name"])
+    return added

@@ -1,0 +1,162 @@
+"""``duban user``: accounts, roles, passwords, API tokens and the links reminders carry."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+from sqlalchemy import select
+
+from ...accounts import users as accounts
+from ...accounts.links import make_link_token, site_secret
+from ...errors import BadInput
+from ...store.accounts import ROLES, User
+from .context import App, at_option, json_option, pass_app
+from .output import out, print_json, say
+
+PASSWORD_ENV = "DUBAN_NEW_PASSWORD"
+
+
+@click.group("user")
+def user_group() -> None:
+    """Accounts of the people who act, their roles, passwords and links."""
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, metavar="ROLE[:SCOPE]",
+              help=f"Repeatable. Roles: {', '.join(ROLES)}; e.g. department:办公室, reviewer:ledger:NAME.")
+@click.option("--display-name", default="")
+@click.option("--unit", default="", help="Bind the user to one unit (被巡察单位): they see only its ledgers.")
+@click.option("--email", default="")
+@click.option("--phone", default="")
+@click.option("--wecom", default="", help="WeCom user id.")
+@click.option("--dingtalk", default="", help="DingTalk user id.")
+@click.option("--feishu", default="", help="Feishu open id.")
+@click.option("--password-stdin", is_flag=True, help=f"Read a password from stdin (or set {PASSWORD_ENV}).")
+@at_option
+@pass_app
+def add(app: App, name: str, roles: tuple[str, ...], display_name: str, unit: str, email: str, phone: str,
+        wecom: str, dingtalk: str, feishu: str, password_stdin: bool, at: str | None) -> None:
+    """Add a user with one or more roles."""
+    password = _password(password_stdin, required=False)
+    with app.transaction() as session:
+        user = accounts.add_user(session, accounts.NewUser(name, display_name, unit, email, phone,
+                                                           {"wecom": wecom, "dingtalk": dingtalk, "feishu": feishu},
+                                                           roles), app.now(at), password=password)
+        say(f"user {user.name}: {', '.join(_grant(g.role, g.scope) for g in user.grants)}")
+
+
+@user_group.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@at_option
+@pass_app
+def import_(app: App, file: Path, at: str | None) -> None:
+    """Add the users of a CSV (name, display_name, unit, email, phone, wecom, dingtalk, feishu, roles;
+    roles separated by ';'). All rows or none."""
+    with app.transaction() as session:
+        added = accounts.import_users(session, file, app.now(at))
+    say(f"{file}: {len(added)} user(s) added")
+
+
+@user_group.command("list")
+@json_option
+@pass_app
+def list_(app: App, as_json: bool) -> None:
+    """Every user with their roles (never a password)."""
+    with app.reading() as session:
+        rows = [{"name": u.name, "display_name": u.display_name, "unit": u.unit, "email": u.email,
+                 "phone": u.phone, "im": u.im, "roles": [_grant(g.role, g.scope) for g in u.grants],
+                 "password": u.password_hash is not None, "disabled": u.disabled}
+                for u in session.scalars(select(User).order_by(User.name))]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("name", "display", "unit", "roles", "password", "disabled")
+    for r in rows:
+        table.add_row(r["name"], r["display_name"], r["unit"], ", ".join(r["roles"]), "yes" if r["password"] else "",
+                      "yes" if r["disabled"] else "")
+    out.print(table)
+
+
+@user_group.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help=f"Read the password from stdin (or set {PASSWORD_ENV}).")
+@at_option
+@pass_app
+def passwd(app: App, name: str, password_stdin: bool, at: str | None) -> None:
+    """Set a user's password (their other sessions end)."""
+    password = _password(password_stdin, required=True)
+    assert password is not None
+    with app.transaction() as session:
+        accounts.set_password(session, name, password, app.now(at))
+    say(f"user {name}: password set")
+
+
+@user_group.command("disable")
+@click.argument("name")
+@at_option
+@pass_app
+def disable(app: App, name: str, at: str | None) -> None:
+    """Disable a user: no login, no link, no token works for them any more."""
+    with app.transaction() as session:
+        accounts.disable(session, name, app.now(at))
+    say(f"user {name}: disabled")
+
+
+@user_group.command("revoke")
+@click.argument("name")
+@at_option
+@pass_app
+def revoke(app: App, name: str, at: str | None) -> None:
+    """Log a user out everywhere and void every link sent to them."""
+    with app.transaction() as session:
+        accounts.revoke(session, name, app.now(at))
+    say(f"user {name}: sessions and links revoked")
+
+
+@user_group.command("token")
+@click.argument("name")
+@click.option("--label", default="", help="What the token is for (an integration's name).")
+@at_option
+@pass_app
+def token(app: App, name: str, label: str, at: str | None) -> None:
+    """Make an API token acting as NAME (printed once; only its hash is kept)."""
+    with app.transaction() as session:
+        value = accounts.new_api_token(session, name, label, app.now(at))
+    say(value)
+
+
+@user_group.command("link")
+@click.argument("name")
+@at_option
+@pass_app
+def link(app: App, name: str, at: str | None) -> None:
+    """Print NAME's signed workspace link (what their reminders carry)."""
+    now = app.now(at)
+    with app.transaction() as session:
+        user = accounts.get_user(session, name)
+        value = make_link_token(site_secret(session), user.id, user.session_epoch, now,
+                                days=app.config.workspace.link_days)
+    base = str(app.config.board.get("public_url") or "").rstrip("/")
+    say(f"{base}/w/{value}")
+
+
+def _grant(role: str, scope: str) -> str:
+    return f"{role}:{scope}" if scope else role
+
+
+def _password(from_stdin: bool, *, required: bool) -> str | None:
+    if from_stdin:
+        value = sys.stdin.readline().rstrip("\n")
+    else:
+        value = os.environ.get(PASSWORD_ENV, "")
+    if not value:
+        if required:
+            raise BadInput(f"give the password on stdin (--password-stdin) or in {PASSWORD_ENV}",
+                           hint="never on the command line: it would stay in the shell's history")
+        return None
+    return value

@@ -1,0 +1,86 @@
+"""The tables of the people who act: users, their roles and API tokens.
+
+A user's ``name`` is what the history records and what a ledger's 责任领导 / 责任科室 cell names;
+a role is granted over a scope (see ``engine.accounts.actor``). Passwords are kept only as argon2
+hashes, API tokens as their SHA-256; signed links are not stored (a user's ``session_epoch``
+revokes them all).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .models import Base
+from .types import UTCDateTime
+
+ROLES = ("admin", "unit_admin", "leader", "department", "reviewer", "observer")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    unit: Mapped[str] = mapped_column(String(200), default="")  # "" = not bound to one unit
+    email: Mapped[str] = mapped_column(String(300), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    im: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"wecom": id, "dingtalk": id, "feishu": id}
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # bumped by "log out everywhere", a password change or revoking links: older sessions and every
+    # signed link issued before stop counting
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    grants: Mapped[list[Grant]] = relationship(lazy="selectin", cascade="all, delete-orphan",
+                                               order_by="Grant.id")
+
+    @property
+    def shown(self) -> str:
+        return self.display_name or self.name
+
+
+class Grant(Base):
+    """One role of a user over a scope: a unit, a ledger, a leader's or a department's name."""
+
+    __tablename__ = "user_roles"
+    __table_args__ = (UniqueConstraint("user_id", "role", "scope", name="uq_user_roles_grant"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    scope: Mapped[str] = mapped_column(String(300), default="")
+
+
+class ApiToken(Base):
+    """A token for an integration; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SiteSecret(Base):
+    """The signing key of links and sessions when ``DUBAN_SECRET_KEY`` is not set (made once)."""
+
+    __tablename__ = "site_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
+USERS = cast(Table, User.__table__)
+GRANTS = cast(Table, Grant.__table__)

@@ -177,4 +177,4 @@ def site_for(config_path: Path, *, at: str | None = None, token: str | None = No
     app = App(str(config_path))
     clock = FixedClock(parse_instant(at, app.config.tz)) if at else Clock()
     runtime = app.runtime
-    return Site(runtime=lambda: runtime, sessions=app.readers, clock=clock, token=lambda: token)
+    return Site(runtime=lambda: runtime, sessions=app.readers, clock=clock, token=lambda: token, writers=app.sessions)

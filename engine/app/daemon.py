@@ -147,7 +147,7 @@ class Daemon:
         if not self.settings.listen:
             return
         site = Site(runtime=self._runtime, sessions=self.readers, clock=self.clock, token=self._token,
-                    health=self.health, metrics=self.metrics.registry)
+                    health=self.health, metrics=self.metrics.registry, writers=self.sessions)
         try:
             self.http = HttpServer(create_app(site), self.settings.listen)
         except OSError as exc:

@@ -161,7 +161,7 @@ def board(app: App, listen: str, at: str | None) -> None:
     _sync_duties(app, at)
     clock = FixedClock(app.now(at)) if at else Clock()
     runtime = app.runtime
-    site = Site(runtime=lambda: runtime, sessions=app.readers, clock=clock, token=lambda: token)
+    site = Site(runtime=lambda: runtime, sessions=app.readers, clock=clock, token=lambda: token, writers=app.sessions)
     say(f"duban board on http://{listen}/ (Ctrl-C to stop)")
     try:
         serve_forever(create_app(site), listen)

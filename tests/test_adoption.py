@@ -50,14 +50,14 @@ def test_a_milestone_recorded_as_met_sends_nothing(project, cli, tmp_path):
     assert [r["subject"] for r in preview if r["subject"].startswith("duty:")] or any(
         "rectification-report" in r["subject"] for r in preview)
     done = cli("ledger", "milestone", "done", "区科技局-2026", "rectification-report", "--on", "2026-10-20",
-               "--by", "办公室", "--at", "2026-11-30T10:30")
+               "--by", "财务室", "--at", "2026-11-30T10:30")
     assert done.code == 0, done.err
     preview = cli("remind", "preview", "--at", "2026-11-30T10:30", "--until", "2026-12-01T23:00", "--json").json
     assert not any("rectification-report" in r["subject"] for r in preview)
-    unknown = cli("ledger", "milestone", "done", "区科技局-2026", "report", "--on", "2026-10-20", "--by", "办公室")
+    unknown = cli("ledger", "milestone", "done", "区科技局-2026", "report", "--on", "2026-10-20", "--by", "财务室")
     assert unknown.code == 2 and "has no milestone 'report'" in unknown.err and "rectification-report" in unknown.err
     again = cli("ledger", "milestone", "done", "区科技局-2026", "rectification-report", "--on", "2026-10-20",
-                "--by", "办公室")
+                "--by", "财务室")
     assert again.code == 1 and "already done" in again.err
 
 

@@ -65,12 +65,13 @@ def test_a_reopened_item_has_no_look_back_anywhere(cli, project):
 def test_a_look_back_is_rearmed_when_its_item_comes_back(cli, project):
     _seeded(cli)
     before = len(_ics_lookbacks(cli, START, "1"))
-    steps = [("reopen", "--note", "问题反弹", "2026-12-02T10:00"),
-             ("complete", "--evidence", str(project / "记录.pdf"), "2026-12-03T09:00"),
-             ("sustain", "--note", "转入长期坚持", "2026-12-03T10:00")]
+    steps = [("reopen", "党组书记", "--note", "问题反弹", "2026-12-02T10:00"),
+             ("submit", "党组书记", "--evidence", str(project / "记录.pdf"), "2026-12-03T09:00"),
+             ("approve", "admin", "--note", "予以销号", "2026-12-03T09:30"),
+             ("sustain", "党组书记", "--note", "转入长期坚持", "2026-12-03T10:00")]
     (project / "记录.pdf").write_bytes(b"%PDF-1.4 minutes")
-    for trigger, flag, value, at in steps:
-        result = cli("issue", "transition", "bishan-keji-2022/1", trigger, "--by", "党组书记", flag, value, "--at", at)
+    for trigger, by, flag, value, at in steps:
+        result = cli("issue", "transition", "bishan-keji-2022/1", trigger, "--by", by, flag, value, "--at", at)
         assert result.code == 0, result.err
     at = "2026-12-03T10:01"
     predicted = _lookbacks(cli("remind", "preview", "--at", at, "--until", UNTIL, "--json").json, "1")

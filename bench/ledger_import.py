@@ -217,6 +217,7 @@ def bench_listing(db_path: Path, repeat: int) -> dict:
 
 
 def bench_transitions(db_path: Path, ledger: str) -> dict:
+    from engine.accounts.actor import SYSTEM
     from engine.issues.service import transition
     from engine.store import db
 
@@ -232,7 +233,7 @@ def bench_transitions(db_path: Path, ledger: str) -> dict:
     for i, ref in enumerate(refs[:TRANSITIONS + 1]):  # the first one warms caches and is not counted
         t0 = time.perf_counter()
         with db.transaction(factory) as session:
-            transition(session, runtime, f"{ledger}/{ref}", "start", by="bench", now=dt.datetime.now(dt.UTC))
+            transition(session, runtime, f"{ledger}/{ref}", "start", actor=SYSTEM, now=dt.datetime.now(dt.UTC))
         if i:
             orm.append(time.perf_counter() - t0)
     engine.dispose()

@@ -59,12 +59,14 @@ class Actor:
         return self.name if role in ("leader", "department") else ""
 
     # -- as SQL ------------------------------------------------------------------------------
-    def visible(self) -> ColumnElement[bool]:
-        """The issues this actor may see, as a WHERE clause over ``issues``."""
+    def visible(self, roles: tuple[str, ...] | None = None) -> ColumnElement[bool]:
+        """The issues this actor may see (through ``roles`` only, if given), as a WHERE clause over ``issues``."""
         if self.is_admin:
             return true()
         clauses: list[ColumnElement[bool]] = []
         for role, raw in self.grants:
+            if roles is not None and role not in roles:
+                continue
             scope = self._scope(role, raw)
             if role == "leader":
                 clauses.append(Issue.leader == scope)
@@ -77,6 +79,16 @@ class Actor:
         if self.unit:
             clause = and_(clause, Issue.ledger_id.in_(select(Ledger.id).where(Ledger.unit == self.unit)))
         return clause
+
+    def acting(self, states_by_role: dict[str, set[str]]) -> ColumnElement[bool]:
+        """The issues waiting on this actor: in a state whose steps one of their roles may take
+        (``states_by_role``: role -> states; see ``engine.workflow.schema.WorkflowDef.states_by_role``)."""
+        clauses = []
+        for role, states in states_by_role.items():
+            if states and (self.is_admin or role in self.roles or role == "anyone"):
+                roles = None if role == "anyone" else (role,)
+                clauses.append(and_(Issue.state.in_(sorted(states)), self.visible(roles)))
+        return or_(*clauses) if clauses else false()
 
     def visible_ledgers(self) -> ColumnElement[bool]:
         """The ledgers this actor may see at least one issue of, as a WHERE clause over ``ledgers``."""

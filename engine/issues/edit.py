@@ -13,7 +13,7 @@ from ..accounts.actor import Actor
 from ..errors import BadInput, Forbidden, Refused
 from ..runtime import Runtime
 from ..store.departments import set_departments
-from ..store.models import HistoryEntry
+from ..store.models import HistoryEntry, Issue
 from .queries import issue_ref
 from .service import open_issue, replan
 
@@ -26,13 +26,15 @@ class Edited:
     changes: list[str]  # "整改时限: 2026-12-31 → 2027-01-31", one per field changed
 
 
-def edit_issue(session: Session, runtime: Runtime, ref: str, *, actor: Actor, now: dt.datetime, note: str = "",
+def edit_issue(session: Session, runtime: Runtime, ref: str | Issue, *, actor: Actor, now: dt.datetime, note: str = "",
                measures: str | None = None, deadline: dt.date | None = None, leader: str | None = None,
                department: str | None = None) -> Edited:
     """Change the given fields; a new deadline is an extension (延期) and needs a note.
 
-    The measures and the deadline are the doers' (the issue's leader or department, a unit
-    administrator); a handover (a new leader or department) is a unit administrator's or a reviewer's.
+    Who may: the measures, the issue's leader or department (or a unit administrator, a reviewer);
+    the deadline, its leader, a reviewer or a unit administrator (a department asks for an
+    extension instead: ``actions.request_extension``); a handover (a new leader or department), a
+    unit administrator or a reviewer.
     """
     by = actor.name
     wanted: dict[str, str | dt.date | None] = {"measures": measures, "deadline": deadline, "leader": leader,
@@ -43,11 +45,13 @@ def edit_issue(session: Session, runtime: Runtime, ref: str, *, actor: Actor, no
         if given is not None and not given.strip():
             raise BadInput(f"--{name} cannot be blank: an issue always has a {FIELDS[name]}")
     issue = open_issue(session, ref, actor, for_update=True)
-    handover = leader is not None or department is not None
-    allowed = ("unit_admin", "reviewer") if handover else ("leader", "department", "unit_admin", "reviewer")
-    if not actor.acts_as_any(allowed, issue):
-        what = "hand this issue over" if handover else "edit this issue"
-        raise Forbidden(f"{issue_ref(issue)}: {actor.label} may not {what}")
+    for what, touched, allowed in (
+            ("hand this issue over", leader is not None or department is not None, ("unit_admin", "reviewer")),
+            ("move its deadline (a department asks for an extension: 延期申请)", deadline is not None,
+             ("leader", "unit_admin", "reviewer")),
+            ("edit its measures", measures is not None, ("leader", "department", "unit_admin", "reviewer"))):
+        if touched and not actor.acts_as_any(allowed, issue):
+            raise Forbidden(f"{issue_ref(issue)}: {actor.label} may not {what}")
     changes: list[str] = []
     for name, value in wanted.items():
         if value is None:

@@ -74,6 +74,7 @@ def issue_dict(issue: Issue, workflow: WorkflowDef, tz: ZoneInfo | None = None) 
         "state": issue.state,
         "state_label": workflow.label(issue.state),
         "state_since": local_time(issue.state_since, tz),
+        "round": issue.round or 1,
         "workflow": f"{issue.workflow.name}@{issue.workflow.version}",
     }
 
@@ -85,13 +86,13 @@ def issue_detail(session: Session, issue: Issue, workflow: WorkflowDef, tz: Zone
     )
     out["history"] = [
         {"at": local_time(h.at, tz), "by": h.by, "trigger": h.trigger, "from": h.from_state, "to": h.to_state,
-         "note": h.note}
+         "note": h.note, "door": h.door}
         for h in history
     ]
     evidence = session.scalars(select(Evidence).where(Evidence.issue_id == issue.id).order_by(Evidence.id))
     out["evidence"] = [
-        {"file_name": e.file_name, "sha256": e.sha256, "size": e.size, "added_at": local_time(e.added_at, tz),
-         "added_by": e.added_by}
+        {"id": e.id, "file_name": e.file_name, "sha256": e.sha256, "size": e.size,
+         "added_at": local_time(e.added_at, tz), "added_by": e.added_by}
         for e in evidence
     ]
     out["triggers"] = workflow.triggers_from(issue.state)

@@ -117,22 +117,28 @@ def _window(today: dt.date, overdue: bool | None, due_until: dt.date | None) -> 
 
 def deadline_query(today: dt.date, *, ledger: Ledger | None = None, department: str | None = None,
                    overdue: bool | None = None, due_until: dt.date | None = None,
-                   ledger_ids: Sequence[int] | None = None, paged: bool = False) -> Select:
-    """The issues following a deadline, filtered in SQL, most urgent first."""
+                   ledger_ids: Sequence[int] | None = None, paged: bool = False,
+                   scope: ColumnElement[bool] | None = None) -> Select:
+    """The issues following a deadline, filtered in SQL, most urgent first. ``scope``: a further
+    condition over ``issues`` (a user's: ``engine.accounts.actor.Actor.visible``)."""
     # the order of ix_issues_overdue_due (its entries end in the row id): a page is read off the
     # index, never sorted, even when thousands share a due date (every plan of a ledger does)
     order = (ISSUES.c.overdue_on, ISSUES.c.due_on, ISSUES.c.id)
     window = _window(today, overdue, due_until)
     where = _issue_filters(ledger, department, ledger_ids, bool(window), probe=paged)
+    if scope is not None:
+        where = [*where, scope]
     return issue_query().where(*where, *window).order_by(*order)
 
 
 def count_deadlines(session: Session, today: dt.date, *, ledger: Ledger | None = None,
                     department: str | None = None, overdue: bool | None = None, due_until: dt.date | None = None,
-                    ledger_ids: Sequence[int] | None = None) -> int:
+                    ledger_ids: Sequence[int] | None = None, scope: ColumnElement[bool] | None = None) -> int:
     """How many issues ``open_deadlines`` lists without a limit."""
     window = _window(today, overdue, due_until)
     where = [*_issue_filters(ledger, department, ledger_ids, bool(window)), *window]
+    if scope is not None:
+        where.append(scope)
     return session.scalar(select(func.count()).select_from(ISSUES).where(*where)) or 0
 
 
@@ -148,10 +154,10 @@ def deadline_item(core: ReminderCore, subject: IssueSubject, today: dt.date) -> 
 def open_deadlines(session: Session, core: ReminderCore, today: dt.date, *, ledger: Ledger | None = None,
                    department: str | None = None, overdue: bool | None = None, due_until: dt.date | None = None,
                    ledger_ids: Sequence[int] | None = None, limit: int | None = None,
-                   offset: int = 0) -> list[DeadlineItem]:
+                   offset: int = 0, scope: ColumnElement[bool] | None = None) -> list[DeadlineItem]:
     """Issues following a deadline (or a check-in) today, most overdue first, then soonest due."""
     stmt = deadline_query(today, ledger=ledger, department=department, overdue=overdue, due_until=due_until,
-                          ledger_ids=ledger_ids, paged=limit is not None)
+                          ledger_ids=ledger_ids, paged=limit is not None, scope=scope)
     if limit is not None:
         stmt = stmt.limit(limit).offset(offset)
     items = (deadline_item(core, subject, today) for subject in core.issues(session, stmt))

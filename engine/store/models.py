@@ -278,6 +278,3 @@ DUTIES = cast(Table, Duty.__table__)
 OCCURRENCES = cast(Table, DutyOccurrence.__table__)
 REMINDERS = cast(Table, Reminder.__table__)
 ISSUE_DEPARTMENTS = cast(Table, IssueDepartment.__table__)
-
-# The accounts' tables belong to the same metadata (migrations compare all of it).
-from . import accounts as _accounts  # noqa: E402,F401

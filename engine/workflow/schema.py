@@ -115,6 +115,14 @@ class WorkflowDef(_Strict):
     def state(self, name: str) -> StateDef:
         return next(s for s in self.states if s.name == name)
 
+    def states_by_role(self) -> dict[str, set[str]]:
+        """Role -> the states from which that role may take a step (who an issue waits on)."""
+        out: dict[str, set[str]] = {}
+        for t in self.transitions:
+            for role in t.roles or ["anyone"]:
+                out.setdefault(role, set()).update(t.source)
+        return out
+
     def label(self, state: str, lang: str = "zh") -> str:
         for s in self.states:
             if s.name == state:

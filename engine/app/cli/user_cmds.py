@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -68,7 +69,7 @@ def import_(app: App, file: Path, at: str | None) -> None:
 def list_(app: App, as_json: bool) -> None:
     """Every user with their roles (never a password)."""
     with app.reading() as session:
-        rows = [{"name": u.name, "display_name": u.display_name, "unit": u.unit, "email": u.email,
+        rows: list[dict[str, Any]] = [{"name": u.name, "display_name": u.display_name, "unit": u.unit, "email": u.email,
                  "phone": u.phone, "im": u.im, "roles": [_grant(g.role, g.scope) for g in u.grants],
                  "password": u.password_hash is not None, "disabled": u.disabled}
                 for u in session.scalars(select(User).order_by(User.name))]

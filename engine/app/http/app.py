@@ -15,21 +15,27 @@ token (see ``auth``).
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.middleware.sessions import SessionMiddleware
 
 from ... import __version__
+from ...accounts.links import site_secret
 from ...clock import Clock
 from ...runtime import Runtime
+from ...store import db
+from .api import router as api_router
 from .auth import COOKIE, is_local, token_matches
 from .pages import router as pages_router
+from .workspace import router as workspace_router
 
 log = logging.getLogger("duban.http")
 
@@ -41,6 +47,9 @@ HEADERS = {
     "Cache-Control": "no-store",  # names and overdue items: nothing for shared caches
 }
 OPEN_PATHS = ("/healthz",)
+# The workspace and the API authenticate their users themselves (a session, a signed link, an API
+# token): the board token is not theirs to need.
+OWN_AUTH = ("/ws/", "/w/", "/api/v1")
 COOKIE_DAYS = 30  # the board cookie set from ?token= lasts this long
 
 
@@ -55,6 +64,7 @@ class Site:
     token: Callable[[], str | None] = lambda: None
     health: Callable[[], dict[str, Any]] | None = None  # the daemon's; else a database probe
     metrics: CollectorRegistry | None = None
+    writers: sessionmaker[Session] | None = None  # the workspace's actions; None: read-only
 
 
 def create_app(site: Site) -> FastAPI:
@@ -65,7 +75,7 @@ def create_app(site: Site) -> FastAPI:
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         path = request.url.path
-        if path in OPEN_PATHS or is_local(request):
+        if path in OPEN_PATHS or path.startswith(OWN_AUTH) or is_local(request):
             response = await call_next(request)
         else:
             token = site.token()
@@ -103,16 +113,26 @@ def create_app(site: Site) -> FastAPI:
         registry = site.metrics or CollectorRegistry()
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    api = APIRouter(prefix="/api/v1")
-
-    @api.get("")
-    def api_root() -> dict[str, str]:
-        """What this server is (the workspace API grows here)."""
-        return {"name": "duban", "version": __version__}
-
-    app.include_router(api)
+    app.include_router(api_router)
+    app.include_router(workspace_router)
     app.include_router(pages_router)
+    # added last, so it runs first: the guard and the pages see request.session
+    public = str(site.runtime().config.board.get("public_url") or "")
+    app.add_middleware(SessionMiddleware, secret_key=_secret(site), session_cookie=SESSION_COOKIE,
+                       max_age=site.runtime().config.workspace.session_hours * 3600, same_site="lax",
+                       https_only=public.startswith("https://"))
     return app
+
+
+SESSION_COOKIE = "duban_session"
+
+
+def _secret(site: Site) -> str:
+    """The key that signs sessions and links (engine.accounts.links.site_secret)."""
+    if site.writers is None:
+        return secrets.token_urlsafe(32)  # no workspace: a session is never needed past this process
+    with db.transaction(site.writers) as session:
+        return site_secret(session)
 
 
 def _probe(site: Site) -> dict[str, Any]:

@@ -1,0 +1,353 @@
+"""``/api/v1``: the workspace as JSON, for integrations (OA systems, a unit's own portal).
+
+Every request acts as the user of its bearer token (``duban user token NAME``); the same issue
+services and permission checks as the web pages and the CLI run, and the history records the door
+``api``. The OpenAPI document is ``/api/v1/openapi.json``; every error is ``{"detail": "..."}``
+with 400 (bad input), 401 (no or unknown token), 403 (not yours), 404, 409 (the workflow refuses
+the step now) or 422 (the request does not match the schema).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ... import __version__
+from ...accounts.actor import Actor
+from ...clock import check_year
+from ...errors import DubanError, Forbidden, NotFound, Refused
+from ...issues import actions
+from ...issues.queries import issue_detail
+from ...issues.service import open_issue, transition
+from ...reminders.agenda import duty_items
+from ...store import db
+from ...store.accounts import User
+from .identity import api_actor
+from .uploads import evidence_response, read_upload
+from .worklists import PAGE, issue_rows, my_todo
+
+log = logging.getLogger("duban.api")
+T = TypeVar("T")
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (400, 401, 403, 404, 409)}
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+
+class ServerInfo(BaseModel):
+    name: str
+    version: str
+
+
+class Me(BaseModel):
+    name: str
+    display_name: str
+    unit: str
+    roles: list[str]
+
+
+class IssueRow(BaseModel):
+    ledger: str
+    ref: str
+    title: str
+    state: str
+    state_label: str
+    deadline: str | None
+    leader: str
+    department: str
+    round: int
+    overdue: bool
+
+
+class IssuePage(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    items: list[IssueRow]
+
+
+class TodoItem(BaseModel):
+    ledger: str
+    ref: str
+    title: str
+    state_label: str
+    what: str = Field(description="the deadline rule's title, e.g. 整改时限")
+    due: dt.date
+    days_overdue: int
+
+
+class HistoryItem(BaseModel):
+    at: str
+    by: str
+    door: str
+    trigger: str
+    from_state: str | None = Field(alias="from")
+    to_state: str = Field(alias="to")
+    note: str
+
+
+class EvidenceItem(BaseModel):
+    id: int
+    file_name: str
+    sha256: str
+    size: int
+    added_at: str
+    added_by: str
+
+
+class Step(BaseModel):
+    trigger: str
+    label: str
+    needs: list[str]
+    blocked: str
+
+
+class IssueDetail(BaseModel):
+    ref: str
+    ledger: str
+    number: str
+    area: str
+    category: str
+    title: str
+    measures: str
+    leader: str
+    department: str
+    deadline: str | None
+    state: str
+    state_label: str
+    state_since: str
+    round: int
+    history: list[HistoryItem]
+    evidence: list[EvidenceItem]
+    steps: list[Step]
+
+
+class Action(BaseModel):
+    trigger: str = Field(min_length=1, max_length=60)
+    note: str = Field("", max_length=4000)
+    deadline: dt.date | None = None
+
+
+class Progress(BaseModel):
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class Moved(BaseModel):
+    ref: str
+    trigger: str
+    from_state: str
+    to_state: str
+
+
+class DutyRow(BaseModel):
+    key: str
+    title: str
+    period: str
+    due: dt.date
+    state: str
+    owners: list[str]
+    days_overdue: int
+
+
+class UserRow(BaseModel):
+    name: str
+    display_name: str
+    unit: str
+    roles: list[str]
+    disabled: bool
+
+
+def _run(request: Request, build: Callable[[Session, Actor], T], *, write: bool = False) -> T:
+    site = request.app.state.site
+    factory = site.writers if write else site.sessions
+    if factory is None:
+        raise HTTPException(503, "this server is read-only")
+    try:
+        with db.transaction(factory) if write else factory() as session:
+            actor = api_actor(request, session)
+            if actor is None:
+                raise HTTPException(401, "a bearer token is required (duban user token NAME)",
+                                    headers={"WWW-Authenticate": 'Bearer realm="duban"'})
+            result = build(session, actor)
+            if not write:
+                session.rollback()
+            return result
+    except HTTPException:
+        raise
+    except Forbidden as exc:
+        raise HTTPException(403, exc.message) from None
+    except NotFound as exc:
+        raise HTTPException(404, exc.message) from None
+    except Refused as exc:
+        raise HTTPException(409, "; ".join([exc.message, *exc.details])) from None
+    except DubanError as exc:
+        raise HTTPException(400, exc.message) from None
+
+
+def _today(request: Request) -> dt.date:
+    site = request.app.state.site
+    return site.runtime().calendar.local_date(site.clock.now())
+
+
+@router.get("", response_model=ServerInfo, responses={})
+def root() -> ServerInfo:
+    """What this server is."""
+    return ServerInfo(name="duban", version=__version__)
+
+
+@router.get("/me", response_model=Me)
+def me(request: Request) -> Me:
+    def build(session: Session, actor: Actor) -> Me:
+        return Me(name=actor.name, display_name=actor.shown, unit=actor.unit,
+                  roles=[f"{r}:{s}" if s else r for r, s in actor.grants])
+
+    return _run(request, build)
+
+
+@router.get("/todo", response_model=list[TodoItem])
+def todo(request: Request, page: int = Query(1, ge=1, le=10_000)) -> list[TodoItem]:
+    """我的待办: what waits on the token's user, most urgent first."""
+    def build(session: Session, actor: Actor) -> list[TodoItem]:
+        runtime = request.app.state.site.runtime()
+        items, _, _ = my_todo(session, runtime, actor, _today(request), page)
+        return [TodoItem(ledger=d.ledger, ref=d.ref, title=d.title, state_label=d.state_label, what=d.rule_title,
+                         due=d.track.due, days_overdue=d.late.days_overdue) for d in items]
+
+    return _run(request, build)
+
+
+@router.get("/issues", response_model=IssuePage)
+def issues(request: Request, ledger: str = Query("", max_length=200), state: str = Query("", max_length=60),
+           department: str = Query("", max_length=200), area: str = Query("", max_length=300),
+           category: str = Query("", max_length=300), overdue: bool = False, q: str = Query("", max_length=200),
+           page: int = Query(1, ge=1, le=100_000)) -> IssuePage:
+    """The issues the token's user may see, filtered and searched, a page at a time."""
+    filters = {"ledger": ledger, "state": state, "department": department, "area": area, "category": category,
+               "overdue": "1" if overdue else "", "q": q}
+
+    def build(session: Session, actor: Actor) -> IssuePage:
+        listing = issue_rows(session, request.app.state.site.runtime(), actor, _today(request), filters, page)
+        return IssuePage(total=listing["total"], page=page, per_page=PAGE,
+                         items=[IssueRow(**{k: r[k] for k in IssueRow.model_fields}) for r in listing["rows"]])
+
+    return _run(request, build)
+
+
+def _detail(request: Request, session: Session, actor: Actor, ledger: str, ref: str) -> IssueDetail:
+    runtime = request.app.state.site.runtime()
+    issue = open_issue(session, f"{ledger}/{ref}", actor)
+    workflow = runtime.registry.definition(issue.workflow)
+    data = issue_detail(session, issue, workflow, runtime.config.tz)
+    steps = [Step(trigger=o.trigger, label=o.label, needs=o.needs, blocked=o.blocked)
+             for o in actions.offered(session, workflow, issue, actor)]
+    return IssueDetail(**{k: data[k] for k in IssueDetail.model_fields if k not in ("history", "evidence", "steps")},
+                       history=[HistoryItem(**h) for h in data["history"]],
+                       evidence=[EvidenceItem(**e) for e in data["evidence"]], steps=steps)
+
+
+@router.get("/issues/{ledger}/{ref}", response_model=IssueDetail)
+def issue(request: Request, ledger: str, ref: str) -> IssueDetail:
+    """One issue with its history, evidence and the steps the workflow offers the token's user."""
+    return _run(request, lambda session, actor: _detail(request, session, actor, ledger, ref))
+
+
+@router.get("/issues/{ledger}/{ref}/history", response_model=list[HistoryItem])
+def history(request: Request, ledger: str, ref: str) -> list[HistoryItem]:
+    return _run(request, lambda session, actor: _detail(request, session, actor, ledger, ref).history)
+
+
+@router.get("/issues/{ledger}/{ref}/evidence", response_model=list[EvidenceItem])
+def evidence(request: Request, ledger: str, ref: str) -> list[EvidenceItem]:
+    return _run(request, lambda session, actor: _detail(request, session, actor, ledger, ref).evidence)
+
+
+@router.post("/issues/{ledger}/{ref}/evidence", response_model=list[EvidenceItem], status_code=201)
+def upload(request: Request, ledger: str, ref: str, file: Annotated[UploadFile, File()]) -> list[EvidenceItem]:
+    """Attach one evidence file (佐证材料)."""
+    def build(session: Session, actor: Actor) -> list[EvidenceItem]:
+        site = request.app.state.site
+        config = site.runtime().config
+        item = read_upload(file, max_bytes=config.evidence.max_bytes, inline_max_bytes=config.evidence.inline_max_bytes,
+                           store=config.base_dir / "evidence-files")
+        actions.attach_evidence(session, f"{ledger}/{ref}", actor=actor, now=site.clock.now(), files=[item])
+        return _detail(request, session, actor, ledger, ref).evidence
+
+    return _run(request, build, write=True)
+
+
+@router.get("/evidence/{evidence_id}", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def evidence_file(request: Request, evidence_id: int) -> Response:
+    """An evidence file, as an attachment, to those who may see its issue."""
+    return _run(request, lambda session, actor: evidence_response(session, actor, evidence_id))
+
+
+@router.post("/issues/{ledger}/{ref}/actions", response_model=Moved)
+def act(request: Request, ledger: str, ref: str, body: Action) -> Moved:
+    """Take a step of the workflow (plan, start, submit, approve, return, …) as the token's user."""
+    def build(session: Session, actor: Actor) -> Moved:
+        if body.deadline is not None:
+            check_year(body.deadline, "deadline")
+        site = request.app.state.site
+        moved = transition(session, site.runtime(), f"{ledger}/{ref}", body.trigger, actor=actor,
+                           now=site.clock.now(), note=body.note, deadline=body.deadline)
+        return Moved(ref=moved.ref, trigger=moved.trigger, from_state=moved.from_state, to_state=moved.to_state)
+
+    return _run(request, build, write=True)
+
+
+@router.post("/issues/{ledger}/{ref}/progress", response_model=list[HistoryItem], status_code=201)
+def progress(request: Request, ledger: str, ref: str, body: Progress) -> list[HistoryItem]:
+    """Record progress (进展情况): a dated note, not a state change."""
+    def build(session: Session, actor: Actor) -> list[HistoryItem]:
+        actions.record_progress(session, f"{ledger}/{ref}", actor=actor, now=request.app.state.site.clock.now(),
+                                note=body.note)
+        return _detail(request, session, actor, ledger, ref).history
+
+    return _run(request, build, write=True)
+
+
+@router.get("/duties", response_model=list[DutyRow])
+def duties(request: Request, days: int = Query(90, ge=1, le=366)) -> list[DutyRow]:
+    """Open duty occurrences due in the next ``days`` days, or overdue (at most 200)."""
+    def build(session: Session, actor: Actor) -> list[DutyRow]:
+        runtime = request.app.state.site.runtime()
+        today = _today(request)
+        items = duty_items(session, runtime.core, today, end=today + dt.timedelta(days=days), open_only=True,
+                           limit=200)
+        mine = [d for d in items if actor.is_admin or actor.name in (d.owners or [])
+                or (d.issue_id is not None and d.issue_department and actor.name in d.issue_department)]
+        return [DutyRow(key=d.key, title=d.title, period=d.period, due=d.due, state=str(d.state.value),
+                        owners=list(d.owners or []), days_overdue=d.late.days_overdue) for d in mine]
+
+    return _run(request, build)
+
+
+@router.get("/users", response_model=list[UserRow])
+def users(request: Request) -> list[UserRow]:
+    """Every user (administrators), or the unit's users (a unit's administrator)."""
+    def build(session: Session, actor: Actor) -> list[UserRow]:
+        if not (actor.is_admin or "unit_admin" in actor.roles):
+            raise Forbidden("only administrators list users")
+        stmt = select(User).order_by(User.name).limit(1000)
+        if not actor.is_admin:
+            stmt = stmt.where(User.unit == actor.unit)
+        return [UserRow(name=u.name, display_name=u.display_name, unit=u.unit, disabled=u.disabled,
+                        roles=[f"{g.role}:{g.scope}" if g.scope else g.role for g in u.grants])
+                for u in session.scalars(stmt)]
+
+    return _run(request, build)
+
+

@@ -1,0 +1,105 @@
+"""The workspace's lists, each one indexed query filtered by the user's scope in SQL.
+
+*我的待办* is the reminder core's own answer (``open_deadlines``: the deadline rule's title, the due
+date and the working days overdue, most urgent first), limited to the issues waiting on the user:
+in a state from which one of their roles may take a step. The issue list and the per-unit
+overview count and page in the database; a page is at most ``PAGE`` rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from ...accounts.actor import Actor
+from ...issues.classes import classes_for
+from ...reminders.agenda import DeadlineItem, count_deadlines, open_deadlines
+from ...runtime import Runtime
+from ...store.models import ISSUE_DEPARTMENTS, Issue, Ledger, WorkflowVersion
+from ...workflow.schema import WorkflowDef
+
+PAGE = 50
+
+
+def _definitions(session: Session, runtime: Runtime) -> dict[int, WorkflowDef]:
+    """Every workflow version issues are on (a handful): id -> definition."""
+    return {v.id: runtime.registry.definition(v) for v in session.scalars(select(WorkflowVersion))}
+
+
+def states_by_role(definitions: Mapping[int, WorkflowDef]) -> dict[str, set[str]]:
+    merged: dict[str, set[str]] = {}
+    for wf in definitions.values():
+        for role, states in wf.states_by_role().items():
+            merged.setdefault(role, set()).update(states)
+    return merged
+
+
+def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
+            page: int) -> tuple[list[DeadlineItem], int, int]:
+    """(items of the page, how many in all, the last page)."""
+    scope = and_(actor.acting(states_by_role(_definitions(session, runtime))), Issue.overdue_on.is_not(None))
+    total = count_deadlines(session, today, scope=scope)
+    items = open_deadlines(session, runtime.core, today, limit=PAGE, offset=(page - 1) * PAGE, scope=scope)
+    return items, total, max(1, -(-total // PAGE))
+
+
+def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date, filters: Mapping[str, str],
+               page: int) -> dict[str, Any]:
+    where = [actor.visible()]
+    if filters.get("ledger"):
+        where.append(Issue.ledger_id.in_(select(Ledger.id).where(Ledger.name == filters["ledger"])))
+    for name in ("area", "category", "state"):
+        if filters.get(name):
+            where.append(getattr(Issue, name) == filters[name])
+    if filters.get("department"):
+        where.append(Issue.id.in_(select(ISSUE_DEPARTMENTS.c.issue_id)
+                                  .where(ISSUE_DEPARTMENTS.c.department == filters["department"])))
+    if filters.get("overdue"):
+        where.append(Issue.overdue_on <= today)
+    if filters.get("q"):
+        q = filters["q"]
+        where.append(Issue.title.contains(q, autoescape=True) | Issue.measures.contains(q, autoescape=True))
+    total = session.scalar(select(func.count()).select_from(Issue).where(*where)) or 0
+    stmt = (select(Issue.id, Ledger.name, Issue.ref, Issue.title, Issue.state, Issue.workflow_id, Issue.deadline,
+                   Issue.leader, Issue.department, Issue.round, Issue.overdue_on)
+            .join(Ledger, Ledger.id == Issue.ledger_id).where(*where)
+            .order_by(Ledger.name, Issue.position, Issue.id).limit(PAGE).offset((page - 1) * PAGE))
+    definitions = _definitions(session, runtime)
+    rows = [{"ledger": r.name, "ref": r.ref, "title": r.title, "state": r.state,
+             "state_label": definitions[r.workflow_id].label(r.state) if r.workflow_id in definitions else r.state,
+             "deadline": r.deadline.isoformat() if r.deadline else None, "leader": r.leader,
+             "department": r.department, "round": r.round or 1,
+             "overdue": r.overdue_on is not None and r.overdue_on <= today}
+            for r in session.execute(stmt)]
+    states = {s.name: s.label for wf in definitions.values() for s in wf.states}
+    ledger_names = list(session.scalars(select(Ledger.name).where(actor.visible_ledgers()).order_by(Ledger.name)
+                                        .limit(200)))
+    return {"rows": rows, "total": total, "last": max(1, -(-total // PAGE)), "states": list(states.items()),
+            "ledgers": ledger_names}
+
+
+def unit_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date) -> list[dict[str, Any]]:
+    """Per unit: problems, done, overdue, awaiting sign-off, in a second round (counted in SQL)."""
+    late = Issue.overdue_on <= today
+    second = Issue.round > 1
+    stmt = (select(Ledger.name, Ledger.unit, Issue.workflow_id, Issue.state, late, second, func.count())
+            .join(Ledger, Ledger.id == Issue.ledger_id).where(actor.visible())
+            .group_by(Ledger.name, Ledger.unit, Issue.workflow_id, Issue.state, late, second))
+    definitions = _definitions(session, runtime)
+    units: dict[str, dict[str, Any]] = {}
+    for ledger, unit, workflow_id, state, is_late, is_second, n in session.execute(stmt):
+        wf = definitions[workflow_id]
+        classes = classes_for(runtime.config, ledger, wf)
+        review = wf.states_by_role().get("reviewer", set()) & classes.open
+        row = units.setdefault(unit or "", {"unit": unit or "", "issues": 0, "done": 0, "overdue": 0, "awaiting": 0,
+                                            "second_round": 0})
+        row["issues"] += n
+        row["done"] += n if state in classes.done else 0
+        row["overdue"] += n if is_late and state in classes.open else 0
+        row["awaiting"] += n if state in review else 0
+        row["second_round"] += n if is_second else 0
+    return sorted(units.values(), key=lambda r: r["unit"])

@@ -1,0 +1,355 @@
+"""The workspace: the pages where the people who act do their part (``/ws/…``, ``/w/TOKEN``).
+
+* ``/w/TOKEN``: a reminder's signed link; signs its user in and opens 我的待办;
+* ``/ws/login``, ``/ws/logout`` (``everywhere`` ends every session of the user);
+* ``/ws/``: 我的待办, what waits on me, most urgent first (the reminder core's deadlines);
+* ``/ws/issues``: the issues I may see, filtered and searched in SQL, a page at a time;
+* ``/ws/issues/LEDGER/REF``: one issue with what the workflow offers *me*, and the forms:
+  ``…/step`` (a transition), ``…/progress``, ``…/evidence``, ``…/extension``,
+  ``…/extension/decide``, ``…/handover``; ``/ws/evidence/ID`` serves a file as an attachment;
+* ``/ws/overview``: per unit, for reviewers and observers over several.
+
+Every form is a POST carrying the CSRF token; each action calls the issue services with the
+signed-in user's ``Actor`` (door ``web``), so the same permission check holds here as in the CLI
+and the API. A refusal is a page saying why (403 for what the user may not do, 409 for a step the
+workflow refuses now, 400 for bad input), never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from ...accounts.actor import Actor
+from ...accounts.links import read_link_token, site_secret
+from ...accounts.users import login, revoke
+from ...clock import check_year
+from ...errors import BadInput, DubanError, Forbidden, NotFound, Refused
+from ...issues import actions
+from ...issues.edit import edit_issue
+from ...issues.service import open_issue, transition
+from ...runtime import Runtime
+from ...store import db
+from ...store.accounts import User
+from ...templating import render_template
+from .identity import check_csrf, csrf_token, session_actor, sign_in, sign_out
+from .pages import _env
+from .uploads import read_upload
+from .worklists import issue_rows, my_todo, unit_rows
+
+log = logging.getLogger("duban.workspace")
+
+router = APIRouter(include_in_schema=False)
+DOORS = {"web": "网页", "api": "接口", "cli": "命令行", "import": "导入", "system": "系统"}
+STEPS = {"progress": "进展情况", "evidence": "上传佐证材料", "extension_request": "延期申请", "extend": "延期",
+         "extension_refused": "不同意延期", "handover": "人员调整", "edit": "修改", "checkin": "回头看"}
+
+
+class _Ws:
+    """A workspace request: its site, runtime, today, links that stay under the mount point."""
+
+    def __init__(self, request: Request):
+        self.request = request
+        self.site = request.app.state.site
+        self.runtime: Runtime = self.site.runtime()
+        self.now: dt.datetime = self.site.clock.now()
+        self.today = self.runtime.calendar.local_date(self.now)
+        self.root = (request.scope.get("root_path") or "").rstrip("/")
+
+    def url(self, path: str, **params: Any) -> str:
+        query = urlencode({k: v for k, v in params.items() if v not in (None, "", False)})
+        return f"{self.root}{path}" + (f"?{query}" if query else "")
+
+    def render(self, template: str, me: Actor | None, status: int = 200, **context: Any) -> HTMLResponse:
+        flash = self.request.session.pop("flash", []) if me is not None else []
+        context.setdefault("flash", flash)
+        body = render_template(_env(self.request, self.runtime), template, ws=self.url, url=self.url, me=me,
+                               csrf=csrf_token(self.request), today=self.today, ledgers=[],
+                               req_ledger=None, req_department=None, request_path="/ws/",
+                               overview=me is not None and bool(me.roles & {"admin", "reviewer", "observer"}),
+                               **context)
+        return HTMLResponse(body, status)
+
+    def message(self, me: Actor | None, status: int, heading: str, text: str) -> HTMLResponse:
+        return self.render("ws_message.html.j2", me, status, heading=heading, message=text)
+
+    def flash(self, text: str, kind: str = "") -> None:
+        self.request.session["flash"] = [*self.request.session.get("flash", []), (kind, text)]
+
+
+def _page(ws: _Ws, build: Callable[[Session, Actor], Response], *, write: bool = False) -> Response:
+    """Run ``build`` for the signed-in user in one transaction (read-only unless ``write``)."""
+    factory = ws.site.writers if write else ws.site.sessions
+    if factory is None:
+        return ws.message(None, 503, "不可用", "此服务只读：工作台未启用")
+    me: Actor | None = None
+    try:
+        if write:
+            with db.transaction(factory) as session:
+                me = session_actor(ws.request, session)
+                if me is None:
+                    return _to_login(ws)
+                return build(session, me)
+        with factory() as session:
+            try:
+                me = session_actor(ws.request, session)
+                return _to_login(ws) if me is None else build(session, me)
+            finally:
+                session.rollback()
+    except HTTPException:
+        raise
+    except Forbidden as exc:
+        return ws.message(me, 403, "无权访问", exc.message)
+    except NotFound as exc:
+        return ws.message(me, 404, "未找到", exc.message)
+    except Refused as exc:
+        return ws.message(me, 409, "未能办理", "；".join([exc.message, *exc.details]))
+    except DubanError as exc:
+        return ws.message(me, 400, "输入有误", exc.message)
+    except Exception:
+        log.exception("workspace: %s failed", ws.request.url.path)
+        return ws.message(me, 500, "内部错误", "内部错误，详见服务日志")
+
+
+def _to_login(ws: _Ws) -> Response:
+    path = ws.request.url.path[len(ws.root):] or "/ws/"
+    return RedirectResponse(ws.url("/ws/login", next=path), 303)
+
+
+def _safe_next(value: str | None) -> str:
+    # only paths of this workspace: never an absolute URL (an open redirect)
+    return value if value and value.startswith("/ws/") and "//" not in value and "\\" not in value else "/ws/"
+
+
+@router.get("/w/{token}")
+def link(request: Request, token: str) -> Response:
+    ws = _Ws(request)
+    if ws.site.writers is None:
+        return ws.message(None, 503, "不可用", "工作台未启用")
+    with db.transaction(ws.site.writers) as session:
+        found = read_link_token(site_secret(session), token, ws.now)
+        user = session.get(User, found[0]) if found else None
+        if user is None or found is None or user.disabled or user.session_epoch != found[1]:
+            sign_out(request)
+            return ws.message(None, 403, "链接无效", "此链接已过期、已撤销或不完整。请使用最新提醒中的链接，或登录。")
+        sign_in(request, user, "link")
+    return RedirectResponse(ws.url("/ws/"), 303)
+
+
+@router.get("/ws/login")
+def login_form(request: Request, next: str = "") -> Response:
+    return _Ws(request).render("ws_login.html.j2", None, next=_safe_next(next), login_name="")
+
+
+@router.post("/ws/login")
+async def login_post(request: Request) -> Response:
+    ws = _Ws(request)
+    form = await request.form(max_files=0, max_fields=10, max_part_size=64 * 1024)
+    check_csrf(request, str(form.get("csrf") or ""))
+    name, password = str(form.get("name") or "")[:200], str(form.get("password") or "")
+    if ws.site.writers is None:
+        return ws.message(None, 503, "不可用", "工作台未启用")
+    user = None
+    message = ""
+    # the failure count is kept even though the login fails: committed either way
+    with ws.site.writers() as session:
+        try:
+            user = login(session, name, password, ws.now)
+        except Refused as exc:
+            message = exc.message
+        session.commit()
+        if user is not None:
+            sign_in(request, user, "password")
+    if user is None:
+        return ws.render("ws_login.html.j2", None, 401, next=_safe_next(str(form.get("next") or "")), login_name=name,
+                         flash=[("error", message)])
+    return RedirectResponse(ws.url(_safe_next(str(form.get("next") or ""))), 303)
+
+
+@router.post("/ws/logout")
+async def logout(request: Request) -> Response:
+    ws = _Ws(request)
+    form = await request.form(max_files=0, max_fields=10, max_part_size=1024)
+    check_csrf(request, str(form.get("csrf") or ""))
+    if form.get("everywhere") and ws.site.writers is not None:
+        with db.transaction(ws.site.writers) as session:
+            me = session_actor(request, session)
+            if me is not None:
+                revoke(session, me.name, ws.now)
+    sign_out(request)
+    return RedirectResponse(ws.url("/ws/login"), 303)
+
+
+@router.get("/ws/")
+def todo(request: Request, page: int = 1) -> Response:
+    ws = _Ws(request)
+
+    def build(session: Session, me: Actor) -> Response:
+        number = max(1, min(page, 10_000))
+        items, total, last = my_todo(session, ws.runtime, me, ws.today, number)
+        return ws.render("ws_todo.html.j2", me, items=items, total=total, page=number, last=last)
+
+    return _page(ws, build)
+
+
+@router.get("/ws/issues")
+def issue_list(request: Request, page: int = 1) -> Response:
+    ws = _Ws(request)
+    keys = ("ledger", "area", "category", "department", "state", "overdue", "q")
+    filters = {k: (request.query_params.get(k) or "")[:200] for k in keys}
+
+    def build(session: Session, me: Actor) -> Response:
+        number = max(1, min(page, 100_000))
+        listing = issue_rows(session, ws.runtime, me, ws.today, filters, number)
+        return ws.render("ws_issues.html.j2", me, filters=filters, page=number, **listing)
+
+    return _page(ws, build)
+
+
+@router.get("/ws/overview")
+def overview(request: Request) -> Response:
+    ws = _Ws(request)
+
+    def build(session: Session, me: Actor) -> Response:
+        return ws.render("ws_overview.html.j2", me, rows=unit_rows(session, ws.runtime, me, ws.today))
+
+    return _page(ws, build)
+
+
+@router.get("/ws/issues/{ledger:path}/{ref}")
+def issue_view(request: Request, ledger: str, ref: str) -> Response:
+    ws = _Ws(request)
+
+    def build(session: Session, me: Actor) -> Response:
+        return _issue(ws, session, me, ledger, ref)
+
+    return _page(ws, build)
+
+
+def _issue(ws: _Ws, session: Session, me: Actor, ledger: str, ref: str, status: int = 200) -> Response:
+    from ...board.data import issue_page
+
+    issue = open_issue(session, f"{ledger}/{ref}", me)
+    data = issue_page(session, ws.runtime, ledger, ref, ws.today)
+    workflow = ws.runtime.registry.definition(issue.workflow)
+    may = {"progress": me.acts_as_any(actions.DOERS, issue), "decide": me.acts_as_any(actions.DECIDERS, issue),
+           "handover": me.acts_as_any(("unit_admin", "reviewer"), issue)}
+    steps = {**STEPS, **{t.trigger: t.label or t.trigger for t in workflow.transitions}}
+    return ws.render("ws_issue.html.j2", me, status, issue=data, offers=actions.offered(session, workflow, issue, me),
+                     may=may, extension=actions.pending_extension(issue), doors=DOORS, steps=steps,
+                     base=ws.url(f"/ws/issues/{quote(ledger, safe='')}/{quote(ref, safe='')}"),
+                     max_mb=max(1, ws.runtime.config.evidence.max_bytes // 2**20))
+
+
+Act = Callable[[_Ws, Session, Actor, Any, str], str]
+
+
+def _form_route(act: Act) -> Callable[..., Any]:
+    """A POST route for one action: parse the form, check CSRF, run ``act`` in a write transaction
+    (in the thread pool: the database work never blocks the event loop), back to the issue page."""
+    async def route(request: Request, ledger: str, ref: str) -> Response:
+        ws = _Ws(request)
+        form = await request.form(max_files=3, max_fields=20, max_part_size=64 * 1024)
+        try:
+            check_csrf(request, str(form.get("csrf") or ""))
+
+            def build(session: Session, me: Actor) -> Response:
+                ws.flash(act(ws, session, me, form, f"{ledger}/{ref}"))
+                return RedirectResponse(ws.url(f"/ws/issues/{quote(ledger, safe='')}/{quote(ref, safe='')}"), 303)
+
+            return await run_in_threadpool(_page, ws, build, write=True)
+        finally:
+            await form.close()
+
+    return route
+
+
+def _text(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _date(form: Any, name: str) -> dt.date | None:
+    raw = _text(form, name).strip()
+    if not raw:
+        return None
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise BadInput(f"{name}: 日期格式应为 YYYY-MM-DD：{raw[:40]}") from None
+    check_year(day, name)
+    return day
+
+
+def _files(ws: _Ws, form: Any) -> list[Any]:
+    config = ws.runtime.config.evidence
+    return [read_upload(f, max_bytes=config.max_bytes, inline_max_bytes=config.inline_max_bytes,
+                        store=ws.runtime.config.base_dir / "evidence-files")
+            for f in form.getlist("file") if getattr(f, "filename", None)]
+
+
+def _step(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
+    moved = transition(session, ws.runtime, ref, _text(form, "trigger")[:60], actor=me, now=ws.now,
+                       note=_text(form, "note")[:4000], deadline=_date(form, "deadline"), evidence=_files(ws, form))
+    workflow = ws.runtime.registry.definition(open_issue(session, ref, me).workflow)
+    return f"已办理：{workflow.label(moved.from_state)} → {workflow.label(moved.to_state)}"
+
+
+def _progress(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
+    actions.record_progress(session, ref, actor=me, now=ws.now, note=_text(form, "note"))
+    return "进展情况已记录"
+
+
+def _evidence(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
+    files = _files(ws, form)
+    actions.attach_evidence(session, ref, actor=me, now=ws.now, files=files, note=_text(form, "note"))
+    return f"已上传：{'、'.join(f.file_name for f in files)}"
+
+
+def _extension(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
+    to = _date(form, "to")
+    if to is None:
+        raise BadInput("请填写申请延期至的日期")
+    actions.request_extension(session, ref, actor=me, now=ws.now, to=to, reason=_text(form, "reason"))
+    return "延期申请已提交"
+
+
+def _decide(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
+    approve = _text(form, "approve") == "yes"
+    actions.decide_extension(session, ws.runtime, ref, actor=me, now=ws.now, approve=approve, note=_text(form, "note"))
+    return "已同意延期" if approve else "已不同意延期"
+
+
+def _handover(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
+    issue = open_issue(session, ref, me, for_update=True)
+    leader, department = _text(form, "leader").strip(), _text(form, "department").strip()
+    edited = edit_issue(session, ws.runtime, issue, actor=me, now=ws.now, note=_text(form, "note"),
+                        leader=leader if leader != issue.leader else None,
+                        department=department if department != issue.department else None)
+    return "；".join(edited.changes)
+
+
+for _name, _act in (("step", _step), ("progress", _progress), ("evidence", _evidence), ("extension", _extension),
+                    ("extension/decide", _decide), ("handover", _handover)):
+    router.add_api_route(f"/ws/issues/{{ledger:path}}/{{ref}}/{_name}", _form_route(_act), methods=["POST"],
+                         name=f"ws_{_name.replace('/', '_')}", include_in_schema=False)
+
+
+@router.get("/ws/evidence/{evidence_id}")
+def evidence_file(request: Request, evidence_id: int) -> Response:
+    from .uploads import evidence_response
+
+    ws = _Ws(request)
+
+    def build(session: Session, me: Actor) -> Response:
+        return evidence_response(session, me, evidence_id)
+
+    return _page(ws, build)

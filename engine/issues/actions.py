@@ -1,0 +1,178 @@
+"""What a person does on an issue besides moving it: progress notes, evidence, deadline requests.
+
+Each is a service function taking the acting ``Actor`` (every door calls these, so the permission
+check is here, once) and writing the append-only history with the actor and the door. And
+``offered()``: the steps the workflow offers *this* actor from the issue's state, each with the
+guards that are not met yet in words, so a page can show them before anyone clicks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..accounts.actor import Actor
+from ..errors import BadInput, Forbidden, Refused
+from ..runtime import Runtime
+from ..store.models import Evidence, HistoryEntry, Issue
+from ..workflow.schema import WorkflowDef
+from .edit import edit_issue
+from .queries import issue_ref
+from .service import EvidenceFile, entered_by, open_issue
+
+DOERS = ("leader", "department", "unit_admin")
+DECIDERS = ("leader", "reviewer", "unit_admin")
+MAX_NOTE = 4000
+
+# What an unmet guard means, for a person (the guards' own messages speak of CLI options).
+GUARD_WORDS = {
+    "has_evidence": "需上传佐证材料",
+    "has_note": "需填写说明",
+    "has_deadline": "需填写整改时限",
+    "new_deadline": "需填写新的整改时限",
+    "has_measures": "需填写整改措施",
+    "has_owner": "需明确责任领导和责任科室",
+    "not_submitter": "提交人不能审核本人提交的事项",
+}
+
+
+@dataclass(frozen=True)
+class Offer:
+    trigger: str
+    label: str
+    needs: list[str]  # guards to meet with the step (evidence, note, deadline), in words
+    blocked: str = ""  # why it cannot be taken by this actor now ("" = it can)
+
+
+def _note(note: str) -> str:
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise BadInput(f"a note of {len(note):,} characters is too long (at most {MAX_NOTE:,})")
+    return note
+
+
+def _doer(session: Session, ref: str | Issue, actor: Actor, what: str) -> Issue:
+    issue = open_issue(session, ref, actor, for_update=True)
+    if not actor.acts_as_any(DOERS, issue):
+        raise Forbidden(f"{issue_ref(issue)}: {actor.label} may not {what} (the issue's leader or department does)")
+    return issue
+
+
+def record_progress(session: Session, ref: str | Issue, *, actor: Actor, now: dt.datetime, note: str) -> Issue:
+    """A dated progress note (进展情况): history, not a state change."""
+    text = _note(note)
+    if not text:
+        raise BadInput("write what was done (进展情况)")
+    issue = _doer(session, ref, actor, "record progress")
+    session.add(HistoryEntry(issue_id=issue.id, at=now, by=actor.name, trigger="progress", from_state=issue.state,
+                             to_state=issue.state, note=text, door=actor.door))
+    issue.updated_at = now
+    session.flush()
+    return issue
+
+
+def attach_evidence(session: Session, ref: str | Issue, *, actor: Actor, now: dt.datetime,
+                    files: list[EvidenceFile], note: str = "") -> Issue:
+    if not files:
+        raise BadInput("choose a file to upload (佐证材料)")
+    issue = _doer(session, ref, actor, "attach evidence")
+    for item in files:
+        session.add(Evidence(issue_id=issue.id, file_name=item.file_name[:500], sha256=item.sha256, size=item.size,
+                             content=item.content, path=item.path, added_at=now, added_by=actor.name))
+    names = "、".join(f.file_name for f in files)
+    session.add(HistoryEntry(issue_id=issue.id, at=now, by=actor.name, trigger="evidence", from_state=issue.state,
+                             to_state=issue.state, note="；".join(p for p in (f"上传佐证材料：{names}", _note(note)) if p),
+                             door=actor.door))
+    issue.updated_at = now
+    session.flush()
+    return issue
+
+
+def request_extension(session: Session, ref: str | Issue, *, actor: Actor, now: dt.datetime, to: dt.date,
+                      reason: str) -> Issue:
+    """A 延期申请: waits for the leader or a reviewer; the deadline is unchanged until then."""
+    text = _note(reason)
+    if not text:
+        raise BadInput("say why the deadline must move (延期理由)")
+    issue = _doer(session, ref, actor, "ask for an extension")
+    if issue.deadline is not None and to <= issue.deadline:
+        raise BadInput(f"the new deadline {to.isoformat()} is not after the current one ({issue.deadline.isoformat()})")
+    issue.extra = {**(issue.extra or {}), "extension": {"to": to.isoformat(), "by": actor.name, "reason": text}}
+    session.add(HistoryEntry(issue_id=issue.id, at=now, by=actor.name, trigger="extension_request",
+                             from_state=issue.state, to_state=issue.state,
+                             note=f"申请延期至 {to.isoformat()}：{text}", door=actor.door))
+    issue.updated_at = now
+    session.flush()
+    return issue
+
+
+def pending_extension(issue: Issue) -> dict[str, str] | None:
+    value = (issue.extra or {}).get("extension")
+    return value if isinstance(value, dict) else None
+
+
+def decide_extension(session: Session, runtime: Runtime, ref: str | Issue, *, actor: Actor, now: dt.datetime,
+                     approve: bool, note: str = "") -> Issue:
+    issue = open_issue(session, ref, actor, for_update=True)
+    asked = pending_extension(issue)
+    if asked is None:
+        raise Refused(f"{issue_ref(issue)}: no extension request is waiting")
+    if not actor.acts_as_any(DECIDERS, issue):
+        raise Forbidden(f"{issue_ref(issue)}: {actor.label} may not decide extensions (the leader or a reviewer does)")
+    if asked.get("by") == actor.name and not actor.is_admin:
+        raise Forbidden(f"{issue_ref(issue)}: {actor.label} asked for this extension and cannot also grant it")
+    extra = dict(issue.extra or {})
+    extra.pop("extension", None)
+    issue.extra = extra
+    if approve:
+        # granted: the deadline moves through the one edit path (history "extend", re-planned)
+        edit_issue(session, runtime, issue, actor=actor, now=now, deadline=dt.date.fromisoformat(asked["to"]),
+                   note=f"同意延期申请（{asked['by']}：{asked['reason']}）" + (f"；{_note(note)}" if note.strip() else ""))
+    else:
+        session.add(HistoryEntry(issue_id=issue.id, at=now, by=actor.name, trigger="extension_refused",
+                                 from_state=issue.state, to_state=issue.state,
+                                 note=f"不同意延期至 {asked['to']}" + (f"：{_note(note)}" if note.strip() else ""),
+                                 door=actor.door))
+    issue.updated_at = now
+    session.flush()
+    return issue
+
+
+def offered(session: Session, workflow: WorkflowDef, issue: Issue, actor: Actor) -> list[Offer]:
+    """The steps from the issue's state, for this actor: what each needs, or why it is closed to them."""
+    count = None
+    submitter = None
+    out = []
+    for t in workflow.transitions:
+        if issue.state not in t.source:
+            continue
+        needs: list[str] = []
+        blocked = ""
+        if t.roles and not actor.acts_as_any(list(t.roles), issue):
+            blocked = f"仅限{'、'.join(ROLE_WORDS.get(r, r) for r in t.roles)}"
+        elif not t.roles and not actor.acts_as("anyone", issue):
+            blocked = "仅可查看"
+        for guard in t.conditions:
+            if guard == "has_evidence":
+                if count is None:
+                    count = session.scalar(select(func.count()).select_from(Evidence)
+                                           .where(Evidence.issue_id == issue.id)) or 0
+                if not count:
+                    needs.append(GUARD_WORDS[guard])
+            elif guard == "not_submitter":
+                submitter = submitter if submitter is not None else entered_by(session, issue)
+                if submitter == actor.name and not blocked:
+                    blocked = GUARD_WORDS[guard]
+            elif guard == "has_deadline" and issue.deadline is not None:
+                continue
+            elif guard in GUARD_WORDS:
+                needs.append(GUARD_WORDS[guard])
+        out.append(Offer(t.trigger, t.label or t.trigger, needs, blocked))
+    return out
+
+
+ROLE_WORDS = {"leader": "责任领导", "department": "责任科室", "reviewer": "审核人", "unit_admin": "单位管理员",
+              "admin": "管理员", "anyone": "经办人"}

@@ -57,6 +57,9 @@ class Digest:
     items: list[DigestItem]  # any order: the renderer orders them
     # ledger name -> per-item reminders inhibited by that ledger's escalation: shown under it
     folded: dict[str, list[DigestItem]] = field(default_factory=dict)
+    # the recipient's signed workspace link ("去处理"), when they have an account and
+    # [board] public_url is set: it opens their items without a password
+    workspace_url: str | None = None
 
     def __post_init__(self) -> None:
         # A naive time would be printed as if it were local wherever the process happens to run.

@@ -22,8 +22,10 @@ from urllib.parse import quote
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.accounts.links import make_link_token, site_secret
 from engine.reminders.facts import ReminderFacts
 from engine.runtime import Runtime
+from engine.store.accounts import User
 from engine.store.kinds import SubjectKind
 from engine.store.models import REMINDERS, Reminder
 from engine.store.upsert import insert_ignore
@@ -54,15 +56,30 @@ def _silenced(r: Reminder, facts: ReminderFacts, silences: Sequence[Silence]) ->
     return None
 
 
-def _item(r: Reminder, facts: ReminderFacts, public_url: str | None = None) -> DigestItem:
+def _workspace_link(session: Session, rt: Runtime, person: str, now: dt.datetime, public_url: str | None) -> str | None:
+    """The recipient's signed workspace link (engine.accounts.links), if they have an account."""
+    if not public_url:
+        return None
+    user = session.scalar(select(User).where(User.name == person, User.disabled.is_(False)))
+    if user is None:
+        return None
+    token = make_link_token(site_secret(session), user.id, user.session_epoch, now, days=rt.config.workspace.link_days)
+    return f"{public_url.rstrip('/')}/w/{token}"
+
+
+def _item(r: Reminder, facts: ReminderFacts, public_url: str | None = None, link: str | None = None) -> DigestItem:
     # A milestone is the ledger's own item; a duty's or a look-back's ref names no issue line of its own.
     ref = facts.ref if facts.subject_kind == SubjectKind.ISSUE else None
     ledger = facts.ledger if facts.subject_kind in (SubjectKind.ISSUE, SubjectKind.MILESTONE) else None
     url = None
     if public_url and ledger is not None:
-        page = f"/issues/{quote(ledger, safe='')}/{quote(ref, safe='')}" if ref is not None else (
-            f"/?ledger={quote(ledger, safe='')}")
-        url = public_url.rstrip("/") + page
+        if link is not None and ref is not None:  # the recipient's signed link, opening this item
+            page = f"/ws/issues/{quote(ledger, safe='')}/{quote(ref, safe='')}"
+            url = f"{link}?next={quote(page, safe='')}"
+        else:
+            page = f"/issues/{quote(ledger, safe='')}/{quote(ref, safe='')}" if ref is not None else (
+                f"/?ledger={quote(ledger, safe='')}")
+            url = public_url.rstrip("/") + page
     return DigestItem(kind=r.kind, rule=r.rule, subject=r.subject, title=facts.title, ledger=ledger, ref=ref,
                       due=r.due, days_overdue=r.days_overdue, level=facts.level, period=facts.period,
                       item_template=facts.item_template, what=facts.what, actions=facts.actions, url=url)
@@ -134,9 +151,10 @@ class Pipeline:
             return len(reminders) == BATCH
 
     def _digest(self, now: dt.datetime, person: str, kind: str, members: list[Reminder],
-                facts_of: dict[int, ReminderFacts]) -> Digest:
+                facts_of: dict[int, ReminderFacts], session: Session | None = None) -> Digest:
         public_url = str(self.rt.config.board.get("public_url") or "") or None
-        items = [_item(r, facts_of[r.id], public_url) for r in members]
+        link = _workspace_link(session, self.rt, person, now, public_url) if session is not None else None
+        items = [_item(r, facts_of[r.id], public_url, link) for r in members]
         milestone = {r.id for r in members if facts_of[r.id].subject_kind == SubjectKind.MILESTONE}
         # inhibition: a ledger-level escalation carries that ledger's per-item nags inside it
         escalated = {i.ledger for i, r in zip(items, members, strict=False)
@@ -149,13 +167,13 @@ class Pipeline:
             else:
                 top.append(item)
         return Digest(recipient=person, channel_kind=kind, generated_at=now, tz=self.rt.config.tz, items=top,
-                      folded=dict(folded))
+                      folded=dict(folded), workspace_url=link)
 
     def _queue(self, session: Session, now: dt.datetime, person: str, channel: str, address: str,
                members: list[Reminder], facts_of: dict[int, ReminderFacts], urgent: bool) -> None:
         kind = self.notify.channel_settings[channel].get("kind", "")
         speaks = channel_class(kind)  # the body it sends, and whether bursts hurt it
-        rendered = self.renderer.render(self._digest(now, person, kind, members, facts_of))
+        rendered = self.renderer.render(self._digest(now, person, kind, members, facts_of, session))
         urgent = urgent or any(facts_of[r.id].urgent for r in members)
         when = now if urgent else self.quiet.next_open(now)
         if speaks.spread and self.notify.settings.jitter_seconds:

@@ -168,6 +168,7 @@ class Renderer:
             "total": len(top),
             "folded_total": sum(len(e["folded"]) for e in entries),
             "hints": hints(top, digest.folded),
+            "workspace_url": digest.workspace_url,
         }
 
     def _entry(self, item: DigestItem, folded: list[dict[str, Any]]) -> dict[str, Any]:

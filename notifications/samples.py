@@ -50,5 +50,6 @@ def sample_digest() -> Digest:
     ]
     tz = ZoneInfo("Asia/Shanghai")
     return Digest(recipient="党组书记", channel_kind="email", generated_at=dt.datetime(2022, 11, 1, 9, 0, tzinfo=tz),
-                  tz=tz, items=sample_items(), folded={ledger: folded})
+                  tz=tz, items=sample_items(), folded={ledger: folded},
+                  workspace_url="https://duban.example.org/w/SAMPLE-TOKEN")
 

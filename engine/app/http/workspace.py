@@ -130,7 +130,7 @@ def _safe_next(value: str | None) -> str:
 
 
 @router.get("/w/{token}")
-def link(request: Request, token: str) -> Response:
+def link(request: Request, token: str, next: str = "") -> Response:
     ws = _Ws(request)
     if ws.site.writers is None:
         return ws.message(None, 503, "不可用", "工作台未启用")
@@ -141,7 +141,7 @@ def link(request: Request, token: str) -> Response:
             sign_out(request)
             return ws.message(None, 403, "链接无效", "此链接已过期、已撤销或不完整。请使用最新提醒中的链接，或登录。")
         sign_in(request, user, "link")
-    return RedirectResponse(ws.url("/ws/"), 303)
+    return RedirectResponse(ws.url(_safe_next(next)), 303)
 
 
 @router.get("/ws/login")

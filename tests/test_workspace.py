@@ -1,0 +1,195 @@
+"""The workspace (issue #12): accounts, signed links, the pages and the API, every refusal.
+
+Runs the real application on uvicorn (127.0.0.1) over a ledger the tests were not written around
+(the shipped examples/2026-区审计局.csv), with real mail through an aiosmtpd server for the links.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from .conftest import ROOT, serving, site_for
+from .peers import free_port, smtp_server_at
+
+EXAMPLE = ROOT / "examples" / "2026-区审计局.csv"
+LEDGER = "2026-区审计局"
+T0 = "2026-12-01T09:00"
+NOW = "2026-12-24T10:00"  # issue 7 (办公室, 整改中, 2026-12-31) is 5 working days from its deadline
+
+
+@pytest.fixture
+def office(project, cli):
+    """The example ledger imported (its leaders and departments get accounts), two reviewers with
+    passwords, and mail addresses for 办公室 and the reviewers."""
+    port, smtp = free_port(), free_port()
+    config = project / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8") + f"""
+[board]
+public_url = "http://127.0.0.1:{port}"
+
+[notifications]
+jitter_seconds = 0
+
+[channels.mail]
+kind = "email"
+host = "127.0.0.1"
+port = {smtp}
+sender = "duban@example.org"
+starttls = false
+timeout = 5
+
+[recipients."办公室"]
+mail = "bgs@example.org"
+[recipients."财务室"]
+mail = "cws@example.org"
+[recipients."巡察整改办公室"]
+mail = "xczg@example.org"
+""", encoding="utf-8")
+    assert cli("init", "--at", T0).code == 0
+    result = cli("ledger", "import", EXAMPLE, "--at", T0)
+    assert result.code == 0, result.err
+    assert "accounts made" in result.out and "办公室" in result.out
+    for name, password in (("巡察整改办公室", "xczg-pass-2026"), ("纪检组长", "jjzz-pass-2026")):
+        assert cli("user", "add", name, "--role", "reviewer", DUBAN_NEW_PASSWORD=password).code == 0
+    return project, port, smtp
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+@contextmanager
+def workspace(project: Path, port: int | None = None, at: str = NOW) -> Iterator[str]:
+    from engine.app.http.app import create_app
+    from engine.app.http.server import HttpServer
+
+    app = create_app(site_for(project / "config.toml", at=at))
+    if port is None:
+        with serving(app) as base:
+            yield base
+        return
+    server = HttpServer(app, f"127.0.0.1:{port}")
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+
+
+def _link(cli, name: str, at: str = NOW) -> str:
+    result = cli("user", "link", name, "--at", at)
+    assert result.code == 0, result.err
+    return result.out.strip().splitlines()[-1]
+
+
+def _signed_in(base: str, link: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=30, follow_redirects=True)
+    page = client.get(link.replace("http://127.0.0.1", "http://127.0.0.1"))
+    assert page.status_code == 200 and "我的待办" in page.text, page.text[:300]
+    return client
+
+
+def test_a_reminder_mail_carries_a_link_that_opens_the_recipients_items(office, cli):
+    project, port, smtp = office
+    with smtp_server_at(smtp) as (_, sink):
+        swept = cli("sweep", "--at", "2026-12-24T09:30")
+        assert swept.code == 0, swept.err
+    mails = {e.rcpt_tos[0]: e.parsed() for e in sink.received}
+    body = mails["bgs@example.org"].get_body(("plain",)).get_content()
+    assert "党组理论学习中心组学习计划未按期制定" in body or "整改" in body
+    links = re.findall(rf"http://127\.0\.0\.1:{port}/w/[\w.\-]+", body)
+    assert links, body
+    assert f"去处理：http://127.0.0.1:{port}/w/" in body
+    with workspace(project, port) as base, httpx.Client(base_url=base, follow_redirects=True, timeout=30) as web:
+        todo = web.get(links[-1])
+        assert todo.status_code == 200 and "我的待办" in todo.text
+        assert f"{LEDGER}/7" in todo.text and f"{LEDGER}/4" not in todo.text  # 财务室's item is not 办公室's
+        assert "整改时限" in _text(todo.text)
+
+
+def test_refusals(office, cli):
+    project = office[0]
+    (project / "纪要.pdf").write_bytes(b"%PDF-1.4 minutes")
+    assert cli("issue", "transition", f"{LEDGER}/7", "submit", "--by", "办公室", "--evidence",
+               project / "纪要.pdf", "--at", "2026-12-23T10:00").code == 0
+    shown = cli("issue", "show", f"{LEDGER}/7", "--json").json
+    evidence_id = shown["evidence"][0]["id"]
+    finance_token = cli("user", "token", "财务室", "--at", NOW).out.strip()
+    with workspace(project) as base:
+        finance = _signed_in(base, _link(cli, "财务室").replace(f"http://127.0.0.1:{office[1]}", base))
+        # another department's issue: the page, the API and the evidence download are all 403
+        assert finance.get(f"/ws/issues/{LEDGER}/7").status_code == 403
+        assert finance.get(f"/ws/evidence/{evidence_id}").status_code == 403
+        api = httpx.get(f"{base}/api/v1/issues/{LEDGER}/7", headers={"Authorization": f"Bearer {finance_token}"})
+        assert api.status_code == 403 and "may not see" in api.json()["detail"]
+        listed = httpx.get(f"{base}/api/v1/issues", headers={"Authorization": f"Bearer {finance_token}"}).json()
+        assert {i["department"] for i in listed["items"]} == {"财务室"}
+        assert httpx.get(f"{base}/api/v1/issues").status_code == 401
+        # its own issue works, but not without the CSRF token
+        own = finance.get(f"/ws/issues/{LEDGER}/4")
+        assert own.status_code == 200
+        refused = finance.post(f"/ws/issues/{LEDGER}/4/progress", data={"note": "无令牌"})
+        assert refused.status_code == 403
+        done = finance.post(f"/ws/issues/{LEDGER}/4/progress", data={"note": "已对账", "csrf": _csrf(own.text)})
+        assert done.status_code == 200 and "已对账" in done.text
+        # a tampered link, and a link past its 14 days
+        link = _link(cli, "办公室", at=T0).replace(f"http://127.0.0.1:{office[1]}", base)
+        tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
+        assert httpx.get(base + tampered[len(base):]).status_code == 403
+    with workspace(project, at="2026-12-16T09:00") as late:  # 15 days after the link was made
+        assert httpx.get(late + link[len(base):], follow_redirects=True).status_code == 403
+    # the submitter cannot sign off, whatever roles they hold
+    assert cli("user", "add", "办公室主任", "--role", "department:办公室", "--role", "reviewer").code == 0
+    assert cli("issue", "transition", f"{LEDGER}/7", "return", "--by", "纪检组长", "--note", "佐证不足",
+               "--deadline", "2027-01-20", "--at", "2026-12-24T10:00").code == 0
+    assert cli("issue", "transition", f"{LEDGER}/7", "submit", "--by", "办公室主任", "--at", "2026-12-25T10:00").code == 0
+    own_sign = cli("issue", "transition", f"{LEDGER}/7", "approve", "--by", "办公室主任", "--at", "2026-12-25T11:00")
+    assert own_sign.code == 1 and "cannot also sign it off" in own_sign.err
+    # a department cannot approve at all; an unknown user is bad input
+    assert cli("issue", "transition", f"{LEDGER}/7", "approve", "--by", "办公室").code == 1
+    unknown = cli("issue", "transition", f"{LEDGER}/7", "approve", "--by", "张三")
+    assert unknown.code == 2 and "no user named '张三'" in unknown.err
+
+
+def test_a_locked_out_login_stays_locked(office, cli):
+    project = office[0]
+    with workspace(project) as base, httpx.Client(base_url=base, timeout=30) as web:
+        form = web.get("/ws/login")
+        token = _csrf(form.text)
+        for _ in range(5):
+            wrong = web.post("/ws/login", data={"csrf": token, "name": "纪检组长", "password": "wrong-password"})
+            assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
+        locked = web.post("/ws/login", data={"csrf": token, "name": "纪检组长", "password": "jjzz-pass-2026"})
+        assert locked.status_code == 401 and "账号已锁定" in locked.text
+        assert "duban_session" not in locked.headers.get("set-cookie", "") or "我的待办" not in locked.text
+        no_csrf = web.post("/ws/login", data={"name": "巡察整改办公室", "password": "xczg-pass-2026"})
+        assert no_csrf.status_code == 403
+    with workspace(project, at="2026-12-24T10:20") as later, httpx.Client(base_url=later, timeout=30) as web:
+        token = _csrf(web.get("/ws/login").text)
+        ok = web.post("/ws/login", data={"csrf": token, "name": "纪检组长", "password": "jjzz-pass-2026"},
+                      follow_redirects=True)
+        assert ok.status_code == 200 and "我的待办" in ok.text  # 15 minutes later the lock is over
+
+
+def test_the_cli_refuses_an_unknown_user_and_records_the_door(office, cli):
+    project = office[0]
+    assert cli("issue", "transition", f"{LEDGER}/1", "plan", "--by", "nobody", "--deadline", "2027-01-31").code == 2
+    assert cli("issue", "transition", f"{LEDGER}/1", "plan", "--by", "党组书记", "--deadline", "2027-01-31",
+               "--at", "2026-12-02T10:00").code == 0
+    history = cli("issue", "show", f"{LEDGER}/1", "--json").json["history"]
+    assert [(h["by"], h["door"], h["trigger"]) for h in history] == [("党组书记", "cli", "plan")]
+    listed = cli("user", "list", "--json").json
+    assert {u["name"]: u["roles"] for u in listed}["财务室"] == ["department"]
+    assert all("password_hash" not in u for u in listed)

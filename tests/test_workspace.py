@@ -7,9 +7,9 @@ Runs the real application on uvicorn (127.0.0.1) over a ledger the tests were no
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -184,7 +184,7 @@ def test_a_locked_out_login_stays_locked(office, cli):
 
 
 def test_the_cli_refuses_an_unknown_user_and_records_the_door(office, cli):
-    project = office[0]
+
     assert cli("issue", "transition", f"{LEDGER}/1", "plan", "--by", "nobody", "--deadline", "2027-01-31").code == 2
     assert cli("issue", "transition", f"{LEDGER}/1", "plan", "--by", "党组书记", "--deadline", "2027-01-31",
                "--at", "2026-12-02T10:00").code == 0

@@ -148,19 +148,19 @@ def test_exports_write_formula_looking_cells_as_text(cli, tmp_path):
 def test_evidence_must_be_a_regular_document_within_the_limit(cli, tmp_path):
     assert cli("init").code == 0
     assert cli("ledger", "import", SEED_CSV, "--feedback-date", "2022-07-15").code == 0
-    assert cli("issue", "transition", "bishan-keji-2022/7", "reopen", "--by", "党组书记", "--note", "反弹").code == 0
+    assert cli("issue", "transition", "bishan-keji-2022/7", "reopen", "--by", "分管副局长", "--note", "反弹").code == 0
     link = tmp_path / "environ.pdf"
     link.symlink_to("/proc/self/environ")
     for path, message in ((tmp_path, "is a folder"), (link, "not a regular file"),
                           (tmp_path / "none.pdf", "evidence file not found")):
-        result = cli("issue", "transition", "bishan-keji-2022/7", "complete", "--by", "办公室", "--evidence", path)
+        result = cli("issue", "transition", "bishan-keji-2022/7", "submit", "--by", "科技管理科", "--evidence", path)
         assert result.code == 2 and message in result.err, (path, result.err)
     big = tmp_path / "big.pdf"
     with big.open("wb") as fh:
         fh.truncate(3 * 1024 * 1024)
     config = tmp_path / "config.toml"
     config.write_text(config.read_text(encoding="utf-8") + "[evidence]\nmax_bytes = 2097152\n", encoding="utf-8")
-    result = cli("issue", "transition", "bishan-keji-2022/7", "complete", "--by", "办公室", "--evidence", big)
+    result = cli("issue", "transition", "bishan-keji-2022/7", "submit", "--by", "科技管理科", "--evidence", big)
     assert result.code == 2 and "more than the evidence limit of 2 MB" in result.err
     assert cli("issue", "show", "bishan-keji-2022/7", "--json").json["state"] == "in_progress"
 

@@ -1,10 +1,10 @@
 """The status board: the HTTP application on the real uvicorn, driven in a real headless Chromium.
 
 The data: the shipped ledger imported on 2022-07-20; on 2022-08-01 problem 1 (长期坚持) rebounds
-and problem 4 (已完成) is reopened; problem 2 rebounds and is completed again with evidence on
-2022-09-15. On 2022-10-20 problem 1 is 11 working days past its 整改时限 of 2022-09-30 (the National
-Day week in between) and so escalated to 第一责任人 and 派驻纪检监察组; problem 4 falls due on
-2022-10-31, within the next 14 days.
+and problem 4 (已完成) is reopened; problem 2 rebounds and is completed again on 2022-09-15 (办公室
+submits it with evidence, admin signs it off). On 2022-10-20 problem 1 is 11 working days past its
+整改时限 of 2022-09-30 (the National Day week in between) and so escalated to 第一责任人 and
+派驻纪检监察组; problem 4 falls due on 2022-10-31, within the next 14 days.
 """
 
 from __future__ import annotations
@@ -46,8 +46,10 @@ def ledger(project, cli):
         result = cli("issue", "transition", f"bishan-keji-2022/{ref}", trigger, "--by", by, "--note", note, "--at", at)
         assert result.code == 0, result.err
     (project / "学习记录.pdf").write_bytes(b"%PDF-1.4 minutes")
-    assert cli("issue", "transition", "bishan-keji-2022/2", "complete", "--by", "办公室", "--evidence",
+    assert cli("issue", "transition", "bishan-keji-2022/2", "submit", "--by", "办公室", "--evidence",
                project / "学习记录.pdf", "--at", "2022-09-15T10:00").code == 0
+    assert cli("issue", "transition", "bishan-keji-2022/2", "approve", "--by", "admin",
+               "--at", "2022-09-15T11:00").code == 0
     assert cli("duty", "list", "--at", AT).code == 0  # store duty occurrences as of then
     return project
 

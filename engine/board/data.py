@@ -16,7 +16,7 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from ..issues.classes import Overview, StateClasses, classes_for
+from ..issues.classes import Overview, StateClasses, classes_for, review_counts, review_sentence
 from ..issues.queries import issue_detail, resolve_ref
 from ..reminders.agenda import DeadlineItem, DutyItem, count_deadlines, deadline_item, duty_items, open_deadlines
 from ..reminders.subjects import ISSUES, issue_query
@@ -56,6 +56,7 @@ class LedgerBoard:
     totals: AreaRow
     burndown: list[tuple[dt.date, int, int]]  # (date, open, done)
     last_deadline: dt.date | None
+    review: str = ""  # "其中待审核销号1个，经退回二次整改1个" (classes.review_sentence)
 
 
 def ledger_workflow(session: Session, runtime: Runtime, ledger: Ledger) -> WorkflowDef:
@@ -87,7 +88,8 @@ def ledger_board(session: Session, runtime: Runtime, ledger: Ledger, today: dt.d
     last = session.scalar(select(func.max(Issue.deadline)).where(Issue.ledger_id == ledger.id))
     return LedgerBoard(ledger.name, ledger.unit, ledger.feedback_date, overview,
                        [(s.name, s.label) for s in wf.states], list(rows.values()), totals,
-                       burndown(session, runtime, ledger, classes, today), last)
+                       burndown(session, runtime, ledger, classes, today), last,
+                       review_sentence(*review_counts(session, ledger.id, wf, classes)))
 
 
 _BUCKET = 900  # seconds: every time zone's offset is a multiple of 15 minutes

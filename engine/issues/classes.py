@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from ..config import Config
 from ..workflow.schema import WorkflowDef
 
@@ -67,3 +69,25 @@ class Overview:
                 text += f"，对于需要长期坚持的{self.long_term}个问题，做到立即整改，并将长期坚持"
             return text
         return self.counted()
+
+
+def review_counts(session: Session, ledger_id: int, wf: WorkflowDef, classes: StateClasses) -> tuple[int, int]:
+    """(awaiting sign-off, in a second or later round) of a ledger, counted in SQL. Awaiting
+    sign-off: an open state from which only a reviewer may step on (待审核销号)."""
+    from sqlalchemy import func, select
+
+    from ..store.models import Issue
+
+    review = sorted(wf.states_by_role().get("reviewer", set()) & classes.open)
+    awaiting = session.scalar(select(func.count()).select_from(Issue).where(
+        Issue.ledger_id == ledger_id, Issue.state.in_(review))) if review else 0
+    second = session.scalar(select(func.count()).select_from(Issue).where(
+        Issue.ledger_id == ledger_id, Issue.round > 1))
+    return awaiting or 0, second or 0
+
+
+def review_sentence(awaiting: int, second: int) -> str:
+    """"其中待审核销号1个，经退回二次整改1个" (empty when both are 0)."""
+    parts = [f"待审核销号{awaiting}个" if awaiting else "", f"经退回二次整改{second}个" if second else ""]
+    shown = "，".join(p for p in parts if p)
+    return f"其中{shown}" if shown else ""

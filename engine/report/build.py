@@ -28,7 +28,7 @@ from collections import Counter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..issues.classes import Overview, StateClasses, classes_for
+from ..issues.classes import Overview, StateClasses, classes_for, review_counts, review_sentence
 from ..reminders.agenda import DutyItem, deadline_item, duty_items
 from ..reminders.subjects import ISSUES, issue_query
 from ..runtime import Runtime
@@ -142,6 +142,8 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
 
     overview = Overview(len([a for a in areas if a]), len([c for c in categories if c[1]]), len(subjects),
                         totals["done"], totals["open"], totals["long_term"])
+    review = review_sentence(*review_counts(session, ledger.id, workflow, classes_for(runtime.config, ledger.name,
+                                                                                       workflow)))
     unit = settings.unit or _default_unit(ledger)
     short_unit = settings.short_unit or unit.removeprefix("中共")
     if unit == UNKNOWN_UNIT:
@@ -169,7 +171,8 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
     return Report(
         ledger=ledger.name, unit=unit, short_unit=short_unit, inspector=settings.inspector,
         title_lines=[line for line in title.split("\n") if line.strip()], date=today, overview=overview,
-        overview_paragraph=f"{settings.inspector}反馈意见中指出的{short_unit}{overview.sentence()}。",
+        overview_paragraph=f"{settings.inspector}反馈意见中指出的{short_unit}{overview.sentence()}"
+                           + (f"，{review}" if review else "") + "。",
         intro=[fill(p, values) for p in settings.intro],
         parts=[f"{cn_number(i + 1)}、{h}" for i, h in enumerate(
             (settings.part1_heading, settings.part2_heading, settings.part3_heading))],

@@ -193,3 +193,86 @@ def test_the_cli_refuses_an_unknown_user_and_records_the_door(office, cli):
     listed = cli("user", "list", "--json").json
     assert {u["name"]: u["roles"] for u in listed}["财务室"] == ["department"]
     assert all("password_hash" not in u for u in listed)
+
+
+def test_the_rectification_round_trip_in_a_real_browser(office, cli):
+    """A department opens its reminder's link, records progress, uploads evidence and submits; a
+    reviewer returns it; the department resubmits; another reviewer signs it off. The board and
+    the report count it; the history names each user and the door."""
+    from .test_board import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
+
+    sync_playwright = _browser_or_skip()
+    project, port, smtp = office
+    with smtp_server_at(smtp) as (_, sink):
+        assert cli("sweep", "--at", "2026-12-24T09:30").code == 0
+    mail = next(e.parsed() for e in sink.received if e.rcpt_tos == ["bgs@example.org"])
+    body = mail.get_body(("plain",)).get_content()
+    link = re.search(rf"去处理：(http://127\.0\.0\.1:{port}/w/\S+)", body).group(1)
+    before = cli("report", "--ledger", LEDGER, "--format", "md", "--at", NOW).out
+    evidence = project / "整改会议纪要.pdf"
+    evidence.write_bytes(b"%PDF-1.4 rectification minutes")
+    issue_path = f"/ws/issues/{LEDGER}/7"
+    with workspace(project, port) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            dept = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True)
+            page = dept.new_page()
+            page.goto(link)
+            assert "我的待办" in page.locator("#todo").inner_text()
+            page.locator(f"#todo a[href$='{LEDGER}/7']").first.click()
+            page.wait_for_url(lambda url: "/ws/issues/" in url and url.endswith("/7"))
+            assert "需上传佐证材料" in page.locator("#step-submit").inner_text()
+            page.locator("#progress textarea").fill("已召开党组会专题研究，制定学习计划")
+            page.locator("#progress button").click()
+            assert "进展情况已记录" in page.locator(".flash").inner_text()
+            page.locator("#upload input[type=file]").set_input_files(str(evidence))
+            page.locator("#upload button").click()
+            assert "整改会议纪要.pdf" in page.locator("#evidence").inner_text()
+            page.locator("#step-submit textarea").fill("已完成整改，请审核销号")
+            page.locator("#step-submit button").click()
+            assert page.locator("#state").inner_text() == "待审核销号"
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "workspace-submitted.png"), full_page=True)
+
+            def reviewer(name: str, password: str):
+                context = browser.new_context(locale="zh-CN")
+                view = context.new_page()
+                view.goto(base + "/ws/login")
+                view.locator("input[name=name]").fill(name)
+                view.locator("input[name=password]").fill(password)
+                view.locator("#login button").click()
+                view.wait_for_url("**/ws/")
+                assert f"{LEDGER}/7" in view.locator("#todo").inner_text()  # waits on the reviewer
+                view.goto(base + issue_path)
+                return view
+
+            first = reviewer("纪检组长", "jjzz-pass-2026")
+            first.locator("#step-return textarea").fill("佐证材料不全，缺少学习记录")
+            first.locator("#step-return input[type=date]").fill("2027-01-20")
+            first.locator("#step-return button").click()
+            assert first.locator("#state").inner_text() == "整改中"
+            assert first.locator("#round").inner_text() == "第2轮整改"
+
+            page.reload()
+            page.locator("#step-submit textarea").fill("已补充学习记录")
+            page.locator("#step-submit button").click()
+            assert page.locator("#state").inner_text() == "待审核销号"
+
+            second = reviewer("巡察整改办公室", "xczg-pass-2026")
+            assert "审核通过" in second.locator("#step-approve").inner_text()
+            second.locator("#step-approve button").click()
+            assert second.locator("#state").inner_text() == "已完成"
+            second.screenshot(path=str(ARTIFACTS / "workspace-signed-off.png"), full_page=True)
+        finally:
+            browser.close()
+    history = cli("issue", "show", f"{LEDGER}/7", "--json").json["history"]
+    steps = [(h["by"], h["door"], h["trigger"]) for h in history]
+    assert steps == [("办公室", "web", "progress"), ("办公室", "web", "evidence"), ("办公室", "web", "submit"),
+                     ("纪检组长", "web", "return"), ("办公室", "web", "submit"), ("巡察整改办公室", "web", "approve")]
+    after = cli("report", "--ledger", LEDGER, "--format", "md", "--at", NOW).out
+    assert "经退回二次整改1个" in after and "经退回二次整改" not in before
+    done = re.compile(r"已整改完成(\d+)个")
+    assert int(done.search(after).group(1)) == int(done.search(before).group(1)) + 1
+    with workspace(project) as base:
+        board = httpx.get(base + "/", timeout=30).text
+        assert "经退回二次整改1个" in board

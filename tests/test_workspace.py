@@ -137,6 +137,9 @@ def test_refusals(office, cli):
         listed = httpx.get(f"{base}/api/v1/issues", headers={"Authorization": f"Bearer {finance_token}"}).json()
         assert {i["department"] for i in listed["items"]} == {"财务室"}
         assert httpx.get(f"{base}/api/v1/issues").status_code == 401
+        # the issue list shows its own department's issues only, with the ledger filter's choices
+        listing = finance.get("/ws/issues")
+        assert listing.status_code == 200 and f"{LEDGER}/4" in listing.text and f"{LEDGER}/7" not in listing.text
         # its own issue works, but not without the CSRF token
         own = finance.get(f"/ws/issues/{LEDGER}/4")
         assert own.status_code == 200

@@ -71,11 +71,13 @@ class _Ws:
     def render(self, template: str, me: Actor | None, status: int = 200, **context: Any) -> HTMLResponse:
         flash = self.request.session.pop("flash", []) if me is not None else []
         context.setdefault("flash", flash)
+        # the board's base template reads these; a page's own context (the issue list's ledgers) wins
+        values: dict[str, Any] = {"ledgers": [], "req_ledger": None, "req_department": None, "request_path": "/ws/"}
+        values.update(context)
         body = render_template(_env(self.request, self.runtime), template, ws=self.url, url=self.url, me=me,
-                               csrf=csrf_token(self.request), today=self.today, ledgers=[],
-                               req_ledger=None, req_department=None, request_path="/ws/",
+                               csrf=csrf_token(self.request), today=self.today,
                                overview=me is not None and bool(me.roles & {"admin", "reviewer", "observer"}),
-                               **context)
+                               **values)
         return HTMLResponse(body, status)
 
     def message(self, me: Actor | None, status: int, heading: str, text: str) -> HTMLResponse:

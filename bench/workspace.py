@@ -1,0 +1,451 @@
+"""The workspace under load: 我的待办 and the issue list at 20 concurrent users, beside ``/healthz``.
+
+Run by hand from the project root:
+
+    .venv/bin/python bench/workspace.py --issues 100000 --seconds 10          # a quick look (SQLite)
+    .venv/bin/python bench/workspace.py --db both --issues 1000000 --seconds 30
+    .venv/bin/python bench/workspace.py --db sqlite --think 0                 # closed loop: saturation
+
+The database (``--issues`` N in 100 ledgers) is built once and reused, keyed by size: SQLite in
+bench/out/workspace-N.db, PostgreSQL in the database ``duban_bench_ws_N`` on 127.0.0.1:5432
+(``--drop`` drops it at the end). It is built as duban builds one: its migrations, then each
+ledger a CSV imported with duban's own ``import_ledger`` (so issues, issue_departments and the plan
+columns due_on / overdue_on are what duban writes), then ``ensure_accounts`` for the people the
+ledger names, as ``duban ledger import`` does. Each ledger (one unit) has ~10 of 25 department
+names and 5 of 50 leader names (so a department such as 办公室 appears in ~40 units and sees ~40k
+issues, a leader ~20k), one cell in ten names two departments, deadlines over 2026-06 … 2027-06
+and every status word. "Now" is 2026-12-01 10:00 Beijing (the server's clock is fixed there).
+
+The application (``create_app`` with read and write sessions) runs on duban's real uvicorn
+(``HttpServer``) in a child process. The load generator (this process, asyncio + httpx) runs one
+scenario per endpoint for ``--seconds``: ``--users`` virtual users, each a different department or
+leader account (half and half), each with its own connection; API calls carry the user's API token
+(``new_api_token``), pages the session cookie of the user's signed link (``/w/TOKEN``). A user
+sends a request, reads the whole answer, waits a think time (uniform 0 … 2 × ``--think`` s) and
+sends the next. In the same run a probe requests ``/healthz`` every 100 ms. Per endpoint:
+requests, throughput, p50 / p95 / p99 and errors (any status but 200). JSON to
+bench/out/workspace.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import machine  # bench/ is on sys.path when run as a script
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+SAMPLE = ROOT / "examples" / "bishan-keji-2022.csv"
+HEADERS = ["序号", "方面", "问题类别", "具体问题", "整改措施", "责任领导", "责任科室", "整改时限", "整改状态"]
+WORDS = ["整改中"] * 6 + ["待整改"] * 2 + ["已制定方案"] * 2 + ["已完成"] * 7 + ["长期坚持"] * 3 + ["待审核销号"]
+DEPARTMENTS = ["办公室", "财务室", "人事组", "机关党支部", "综合科", "法规科", "规划科", "成果科", "科技管理科",
+               "高新技术科", "农村科技科", "社会发展科", "科技合作科", "知识产权科", "科普科", "信息中心", "档案室",
+               "后勤服务中心", "审计科", "督查室", "政策研究室", "宣传科", "统计科", "安全监管科", "应急办"]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+LEADERS = [f"{SURNAMES[i % 20]}{'建国志强海燕秀英明辉'[i // 20 * 2:i // 20 * 2 + 2]}" for i in range(50)]
+LEDGERS = 100
+AT = "2026-12-01T10:00+08:00"
+NOW = dt.datetime.fromisoformat(AT)
+SECRET = "bench-workspace-secret-key-not-for-production"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def config_for(url: str):
+    from engine.config import Config
+
+    return Config.model_validate({"database": {"url": url},
+                                  "workflows": {"paths": [str(ROOT / "workflows")]},
+                                  "duties": {"paths": [str(ROOT / "workflows" / "duties")]}})
+
+
+# -- building -------------------------------------------------------------------------------------
+
+
+def _pg(dbname: str, sql: str) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + "/" + dbname, autocommit=True) as con:
+        cur = con.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+def target(kind: str, n: int) -> tuple[str, str]:
+    """(SQLAlchemy URL, a name for the table) of the database of ``n`` issues."""
+    if kind == "sqlite":
+        return f"sqlite:///{OUT / f'workspace-{n}.db'}", f"workspace-{n}.db"
+    return f"postgresql://postgres@127.0.0.1:5432/duban_bench_ws_{n}", f"duban_bench_ws_{n}"
+
+
+def ready(kind: str, n: int) -> bool:
+    url, name = target(kind, n)
+    if kind == "sqlite":
+        return (OUT / name).exists()
+    if not _pg("test", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
+        return False
+    try:
+        return bool(_pg(name, "SELECT 1 FROM bench_built"))
+    except Exception:  # noqa: BLE001 - a half-built database: build again
+        return False
+
+
+def ledger_rows(number: int, size: int, sample: list[dict], rng: random.Random) -> tuple[list[list], list[str]]:
+    departments = rng.sample(DEPARTMENTS, 10)
+    leaders = rng.sample(LEADERS, 5)
+    first_day = dt.date(2026, 6, 1)
+    rows = []
+    for i in range(1, size + 1):
+        s = sample[i % len(sample)]
+        department = departments[i % 10]
+        if i % 10 == 3:  # one cell in ten names two departments
+            department = f"{department}、{departments[(i // 10) % 10]}" if (i // 10) % 10 != 3 else department
+        deadline = first_day + dt.timedelta(days=rng.randrange(0, 395))
+        rows.append([i, s["方面"], s["问题类别"], f"{s['具体问题']}（{number}-{i}）", s["整改措施"],
+                     leaders[(i // 7) % 5], department, deadline.isoformat(), WORDS[i % len(WORDS)]])
+    return rows, departments
+
+
+def build(kind: str, n: int, progress) -> dict:
+    from sqlalchemy import select, text
+
+    from engine.accounts.users import ensure_accounts
+    from engine.ledger.importer import import_ledger, owners_of
+    from engine.runtime import Runtime
+    from engine.store import db
+    from engine.store.models import Ledger
+
+    url, name = target(kind, n)
+    started = time.perf_counter()
+    if kind == "sqlite":
+        path = OUT / name
+        tmp = path.with_suffix(".building")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        build_url = f"sqlite:///{tmp}"
+    else:
+        _pg("test", f"DROP DATABASE IF EXISTS {name}")
+        _pg("test", f"CREATE DATABASE {name}")
+        build_url = url
+    with SAMPLE.open(encoding="utf-8-sig", newline="") as fh:
+        sample = list(csv.DictReader(fh))
+    runtime = Runtime(config_for(build_url))
+    engine = db.make_engine(build_url)
+    db.upgrade(engine)
+    sessions = db.session_factory(engine)
+    imported_at = NOW - dt.timedelta(days=200)
+    with db.transaction(sessions) as s:
+        runtime.registry.sync_all(s, imported_at)
+        runtime.duty_book.sync(s, runtime.duty_definitions(), imported_at)
+    rng = random.Random(12)
+    size = n // LEDGERS
+    task = progress.add_task(f"building {name}", total=LEDGERS)
+    work = OUT / f"ws-build-{kind}"
+    work.mkdir(exist_ok=True)
+    for number in range(LEDGERS):
+        csv_path = work / f"U{number:03d}.csv"
+        rows, _ = ledger_rows(number, size, sample, rng)
+        with csv_path.open("w", encoding="utf-8", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(HEADERS)
+            out.writerows(rows)
+        with db.transaction(sessions) as s:
+            result = import_ledger(s, runtime, csv_path, now=imported_at, ledger_name=f"U{number:03d}-2026巡察",
+                                   feedback_date=dt.date(2026, 5, 1), workflow_name="inspection-rectification",
+                                   unit=f"单位{number:03d}")
+            ensure_accounts(s, owners_of(s, s.scalars(select(Ledger).where(Ledger.name == result.ledger)).one()),
+                            imported_at)
+        csv_path.unlink()
+        progress.advance(task)
+    work.rmdir()
+    if kind == "postgres":
+        with engine.begin() as con:
+            con.execute(text("CREATE TABLE bench_built (n integer)"))
+            con.execute(text(f"INSERT INTO bench_built VALUES ({n})"))
+    engine.dispose()
+    if kind == "postgres":
+        _pg(name, "VACUUM ANALYZE")  # as autovacuum leaves a loaded table: statistics, visibility map
+    if kind == "sqlite":
+        import sqlite3
+
+        con = sqlite3.connect(tmp)
+        con.execute("ANALYZE")
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.close()
+        tmp.rename(OUT / name)
+    progress.remove_task(task)
+    return {"built_seconds": round(time.perf_counter() - started, 1)}
+
+
+def upgrade(kind: str, url: str) -> dict:
+    """Bring a reused database to this code's schema (new indexes), then refresh its statistics."""
+    from engine.store import db
+
+    engine = db.make_engine(url)
+    try:
+        before = db.schema_status(engine)[0]
+        db.upgrade(engine)
+        after = db.schema_status(engine)[0]
+    finally:
+        engine.dispose()
+    if before == after:
+        return {}
+    if kind == "postgres":
+        _pg(url.rsplit("/", 1)[1], "VACUUM ANALYZE")
+    else:
+        import sqlite3
+
+        con = sqlite3.connect(url.removeprefix("sqlite:///"))
+        con.execute("ANALYZE")
+        con.close()
+    return {"upgraded": f"{before} -> {after}"}
+
+
+def prepare_users(url: str, count: int) -> list[dict]:
+    """``count`` department and leader users (half each, those who see the most first), with an
+    API token and a signed link each."""
+    from sqlalchemy import func, select
+
+    from engine.accounts.links import make_link_token
+    from engine.accounts.users import get_user, new_api_token
+    from engine.store import db
+    from engine.store.accounts import Grant, User
+    from engine.store.models import ISSUE_DEPARTMENTS, Issue
+
+    engine = db.make_engine(url)
+    out = []
+    with db.transaction(db.session_factory(engine)) as s:
+        by_dept = dict(s.execute(select(ISSUE_DEPARTMENTS.c.department, func.count())
+                                 .group_by(ISSUE_DEPARTMENTS.c.department)).all())
+        by_leader = dict(s.execute(select(Issue.leader, func.count()).group_by(Issue.leader)).all())
+        names = {role: [u for u, in s.execute(select(User.name).join(Grant).where(Grant.role == role))]
+                 for role in ("department", "leader")}
+        depts = sorted(names["department"], key=lambda u: -by_dept.get(u, 0))[: count - count // 2]
+        leaders = sorted(names["leader"], key=lambda u: -by_leader.get(u, 0))[: count // 2]
+        for name in [x for pair in zip(depts, leaders, strict=False) for x in pair] + depts[len(leaders):]:
+            user = get_user(s, name)
+            role = user.grants[0].role
+            out.append({"name": name, "role": role,
+                        "sees": by_dept.get(name, 0) if role == "department" else by_leader.get(name, 0),
+                        "token": new_api_token(s, name, "bench", NOW),
+                        "link": make_link_token(SECRET, user.id, user.session_epoch, NOW)})
+    engine.dispose()
+    return out
+
+
+# -- the server (a child process) -----------------------------------------------------------------
+
+
+def serve(url: str) -> None:
+    from engine.app.http.app import Site, create_app
+    from engine.app.http.server import HttpServer
+    from engine.clock import FixedClock
+    from engine.runtime import Runtime
+    from engine.store import db
+
+    runtime = Runtime(config_for(url))
+    engine = db.make_engine(url)
+    site = Site(runtime=lambda: runtime, sessions=db.read_factory(engine), writers=db.session_factory(engine),
+                clock=FixedClock(NOW.astimezone(dt.UTC)))
+    server = HttpServer(create_app(site), "127.0.0.1:0")
+    server.start()
+    print(server.address, flush=True)
+    sys.stdin.read()  # until the parent closes our stdin
+    server.close()
+    engine.dispose()
+
+
+class Server:
+    def __init__(self, url: str):
+        env = {**os.environ, "DUBAN_SECRET_KEY": SECRET, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", url], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+        assert self.proc.stdout is not None
+        self.address = self.proc.stdout.readline().strip()
+        if not self.address:
+            raise RuntimeError("the server did not start")
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# -- the load generator ---------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+def figures(latencies: list[float], errors: int, seconds: float) -> dict:
+    ms = [x * 1000 for x in latencies]
+    return {"requests": len(ms) + errors, "errors": errors, "per_second": round((len(ms) + errors) / seconds, 1),
+            "p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1),
+            "p99_ms": round(percentile(ms, 99), 1), "max_ms": round(max(ms), 1) if ms else None}
+
+
+async def scenario(base: str, users: list[dict], path: str, api: bool, seconds: float, think: float,
+                   seed: int) -> dict:
+    import httpx
+
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = []
+    for u in users:
+        c = httpx.AsyncClient(base_url=base, timeout=60, limits=limits,
+                              headers={"Authorization": f"Bearer {u['token']}"} if api else {})
+        if not api:
+            r = await c.get(f"/w/{u['link']}")
+            assert r.status_code == 303 and c.cookies, (u["name"], r.status_code, r.text[:200])
+        r = await c.get(path)  # warm-up, untimed
+        assert r.status_code == 200, (u["name"], path, r.status_code, r.text[:300])
+        clients.append(c)
+    lat: list[float] = []
+    errors = [0]
+    health: list[float] = []
+    health_errors = [0]
+    stop = time.perf_counter() + seconds
+    rng = random.Random(seed)
+
+    async def user(c, delay: float) -> None:
+        await asyncio.sleep(delay)
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            try:
+                r = await c.get(path)
+                ok = r.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                lat.append(time.perf_counter() - t0)
+            else:
+                errors[0] += 1
+            if think:
+                await asyncio.sleep(rng.uniform(0, 2 * think))
+
+    async def probe() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                try:
+                    ok = (await c.get("/healthz")).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    health.append(time.perf_counter() - t0)
+                else:
+                    health_errors[0] += 1
+                await asyncio.sleep(0.1)
+
+    started = time.perf_counter()
+    await asyncio.gather(probe(), *(user(c, rng.uniform(0, think)) for c in clients))
+    took = time.perf_counter() - started
+    for c in clients:
+        await c.aclose()
+    return {"path": path, **figures(lat, errors[0], took), "healthz": figures(health, health_errors[0], took)}
+
+
+def search_word() -> str:
+    """A word in a sixth or so of the titles (the sample's titles cycle through every ledger)."""
+    return "学习"
+
+
+SCENARIOS = [("api todo", "/api/v1/todo", True), ("api issues", "/api/v1/issues?page=1", True),
+             ("api search", f"/api/v1/issues?q={search_word()}", True),
+             ("ws todo", "/ws/", False), ("ws issues", "/ws/issues", False)]
+
+
+def run(kind: str, n: int, args, progress) -> dict:
+    url, name = target(kind, n)
+    built = {"built_seconds": "reused", **upgrade(kind, url)} if ready(kind, n) else build(kind, n, progress)
+    users = prepare_users(url, args.users)
+    server = Server(url)
+    out: dict = {"database": name, **built,
+                 "users": [{k: u[k] for k in ("name", "role", "sees")} for u in users], "scenarios": {}}
+    only = set(args.only or [])
+    try:
+        base = f"http://{server.address}"
+        task = progress.add_task(f"{kind} {n:,}", total=len(SCENARIOS))
+        for number, (label, path, api) in enumerate(SCENARIOS):
+            if only and label not in only:
+                progress.advance(task)
+                continue
+            progress.update(task, description=f"{kind} {n:,}: {label}")
+            out["scenarios"][label] = asyncio.run(scenario(base, users, path, api, args.seconds, args.think,
+                                                           seed=number))
+            progress.advance(task)
+        progress.remove_task(task)
+    finally:
+        server.close()
+    if args.drop and kind == "postgres":
+        _pg("test", f"DROP DATABASE IF EXISTS {name}")
+    return out
+
+
+def show(console, kind: str, result: dict, think: float) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{kind}: {result['database']} ({result['built_seconds']}), "
+                        f"{len(result['users'])} users, think {think} s")
+    for col in ("endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
+                "/healthz p50", "p95", "p99", "errors"):
+        table.add_column(col, justify="left" if col == "endpoint" else "right")
+    for f in result["scenarios"].values():
+        h = f["healthz"]
+        table.add_row(f["path"], str(f["requests"]), str(f["per_second"]), str(f["p50_ms"]), str(f["p95_ms"]),
+                      str(f["p99_ms"]), str(f["errors"]), str(h["p50_ms"]), str(h["p95_ms"]), str(h["p99_ms"]),
+                      str(h["errors"]))
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="sqlite")
+    parser.add_argument("--issues", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--think", type=float, default=1.0, help="mean think time between a user's requests, s")
+    parser.add_argument("--only", nargs="*", help="scenarios to run (labels), default all")
+    parser.add_argument("--drop", action="store_true", help="drop the PostgreSQL database afterwards")
+    parser.add_argument("--out", default="workspace.json")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    if args.serve:
+        serve(args.serve)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    OUT.mkdir(exist_ok=True)
+    console = Console(width=150)
+    results: dict = {"machine": machine(), "issues": args.issues, "ledgers": LEDGERS, "seconds": args.seconds,
+                     "think": args.think, "users": args.users, "runs": {}}
+    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        for kind in kinds:
+            results["runs"][kind] = run(kind, args.issues, args, progress)
+            show(progress.console, kind, results["runs"][kind], args.think)
+    (OUT / args.out).write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    medians = {k: statistics.median([s["p95_ms"] for s in r["scenarios"].values()]) for k, r in results["runs"].items()}
+    console.print(f"median p95 over the scenarios: {medians}; written to {OUT / args.out}")
+
+
+if __name__ == "__main__":
+    main()

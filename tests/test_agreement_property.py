@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from icalendar import Calendar
 from sqlalchemy import select
 
+from engine.accounts.actor import Actor
 from engine.calendar import ChineseCalendarData, WorkCalendar
 from engine.config import Config
 from engine.duties.definitions import load_duty_dirs
@@ -46,9 +47,12 @@ from engine.store.models import Reminder
 TZ = ZoneInfo("Asia/Shanghai")
 OFFICIAL = ChineseCalendarData(until=2026)
 SHIPPED = Path(__file__).resolve().parent.parent / "workflows" / "inspection-rectification.yaml"
-STATES = ["identified", "planned", "in_progress", "completed", "long_term_sustained"]
-WORDS = {"identified": "待整改", "planned": "已制定方案", "in_progress": "整改中", "completed": "已完成",
-         "long_term_sustained": "长期坚持"}
+STATES = ["identified", "planned", "in_progress", "awaiting_review", "completed", "long_term_sustained"]
+WORDS = {"identified": "待整改", "planned": "已制定方案", "in_progress": "整改中", "awaiting_review": "待审核销号",
+         "completed": "已完成", "long_term_sustained": "长期坚持"}
+TRIGGERS = ["plan", "start", "submit", "approve", "approve_long_term", "return", "sustain", "reopen"]
+# two administrators: who submitted an item cannot sign it off, the other one can
+ACTORS = {name: Actor(name, "cli", (("admin", ""),)) for name in ("admin", "审核人")}
 LEADERS = ["党组书记", "分管副局长", ""]
 DEPARTMENTS = ["办公室", "财务室", "科技管理科", "办公室、财务室", ""]
 TICK = dt.time(23, 30)
@@ -86,7 +90,7 @@ def policies(draw):
 @st.composite
 def deadline_rules(draw):
     rules = {}
-    for state in ("identified", "planned", "in_progress"):
+    for state in ("identified", "planned", "in_progress", "awaiting_review"):
         if not draw(likely):
             continue
         rule = {"anchor": draw(st.sampled_from(["feedback", "entered", "deadline"])), "title": f"{state}时限"}
@@ -118,8 +122,8 @@ def scenarios(draw):
         "state": st.sampled_from(STATES), "deadline": st.one_of(st.none(), near, near, dates),
         "leader": st.sampled_from(LEADERS), "department": st.sampled_from(DEPARTMENTS)}), min_size=1, max_size=10))
     feedback = draw(st.one_of(dates, st.integers(0, 90).map(lambda n: t0.date() - dt.timedelta(days=n))))
-    moves = draw(st.lists(st.tuples(st.integers(0, len(issues) - 1),
-                                    st.sampled_from(["plan", "start", "complete", "sustain", "reopen"])), max_size=6))
+    moves = draw(st.lists(st.tuples(st.integers(0, len(issues) - 1), st.sampled_from(TRIGGERS),
+                                    st.sampled_from(sorted(ACTORS))), max_size=6))
     duty = {"key": "monthly", "title": "每月工作", "owners": ["办公室"],
             "schedule": {"rrule": "FREQ=MONTHLY;BYMONTHDAY=-1", "dtstart": "2024-01-31"},
             "due": {"working_days": draw(st.integers(0, 10))}, "reminders": draw(policies())}
@@ -178,10 +182,10 @@ def _check(scenario: dict, folder: Path, runtime: Runtime, sessions) -> None:
         import_ledger(s, runtime, folder / "ledger.csv", now=t0, ledger_name="L", feedback_date=scenario["feedback"],
                       workflow_name="inspection-rectification")
     proof = EvidenceFile("proof.pdf", "0" * 64, 3, b"pdf", None)
-    for index, trigger in scenario["moves"]:
+    for index, trigger, who in scenario["moves"]:
         try:
             with db.transaction(sessions) as s:
-                transition(s, runtime, f"L/{index + 1}", trigger, by="admin", now=t0, note="为何",
+                transition(s, runtime, f"L/{index + 1}", trigger, actor=ACTORS[who], now=t0, note="为何",
                            deadline=t0.date() + dt.timedelta(days=20), evidence=[proof])
         except Exception as exc:  # noqa: BLE001 - a refused step is part of the scenario
             assert type(exc).__name__ in ("Refused",), exc

@@ -34,7 +34,7 @@ def test_migrations_build_exactly_the_models(store):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    import engine.store.accounts  # noqa: F401 - its tables share the models' metadata
+    import engine.store.accounts  # its tables share the models' metadata
     import notifications.store  # noqa: F401 - its tables share the models' metadata
     from engine.store.models import Base
 

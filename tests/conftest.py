@@ -91,6 +91,13 @@ def seeded(cli):
     return cli
 
 
+def add_reviewer(cli, name: str = "巡察办", scope: str | None = None) -> None:
+    """A reviewer account (销号 sign-off) over every ledger, or over ``scope``."""
+    role = f"reviewer:{scope}" if scope else "reviewer"
+    result = cli("user", "add", name, "--role", role)
+    assert result.code == 0, result.err
+
+
 def _postgres_reachable() -> str | None:
     try:
         eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -45,6 +45,7 @@ def test_a_year_of_the_quarterly_report(cli):
 
 def test_done_stops_reminders_and_is_not_done_twice(cli, tmp_path):
     cli("init", "--at", "2026-09-01T08:00")
+    assert cli("user", "add", "财务室", "--role", "department:财务室").code == 0
     preview = cli("remind", "preview", "--at", "2026-09-01T08:00", "--until", "2026-10-31", "--json").json
     q3 = [(r["at"][:10], r["kind"], r["rule"]) for r in preview if r["subject"] == "quarterly-supervision-report"]
     assert q3 == [("2026-10-13", "duty", "before-5"), ("2026-10-19", "duty", "before-1"),
@@ -54,6 +55,7 @@ def test_done_stops_reminders_and_is_not_done_twice(cli, tmp_path):
                   ("2026-10-28", "overdue", "overdue"), ("2026-10-29", "overdue", "overdue"),
                   ("2026-10-30", "overdue", "overdue")]
     cli("sweep", "--at", "2026-10-13T09:05")
+    assert cli("user", "add", "办公室", "--role", "department:办公室").code == 0
     report = tmp_path / "三季度明细.xlsx"
     report.write_bytes(b"PK")
     assert cli("duty", "done", "quarterly-supervision-report", "--period", "2026-Q3", "--by", "办公室",
@@ -63,12 +65,13 @@ def test_done_stops_reminders_and_is_not_done_twice(cli, tmp_path):
     cli("sweep", "--at", "2026-10-21T09:05")
     written = [r for r in cli("remind", "list", "--json").json if r["subject"] == "quarterly-supervision-report"]
     assert [(r["rule"], r["occurrence"]) for r in written] == [("before-5", "2026-Q3@2026-10-13")]
-    missing = cli("duty", "done", "quarterly-supervision-report", "--period", "2031-Q9", "--by", "x")
+    missing = cli("duty", "done", "quarterly-supervision-report", "--period", "2031-Q9", "--by", "办公室")
     assert missing.code == 2 and "has no period '2031-Q9'" in missing.err
 
 
 def test_editing_a_schedule_regenerates_only_untouched_future_occurrences(project, cli):
     cli("init", "--at", "2026-09-01T08:00")
+    assert cli("user", "add", "财务室", "--role", "department:财务室").code == 0
     assert cli("duty", "set-due", "monthly-accounts-clearing", "--period", "2026-11", "--due", "2026-12-04",
                "--at", "2026-09-01T09:00").code == 0
     assert cli("duty", "done", "monthly-accounts-clearing", "--period", "2026-10", "--by", "财务室",
@@ -107,6 +110,7 @@ def test_bad_duty_yaml_is_located(project, cli):
 
 def test_milestone_follows_the_feedback_date(cli):
     cli("init", "--at", "2026-09-01T08:00")
+    assert cli("user", "add", "财务室", "--role", "department:财务室").code == 0
     cli("ledger", "import", SEED_CSV, "--feedback-date", "2026-08-20", "--at", "2026-09-01T08:00")
     rows = [r for r in cli("duty", "list", "--at", "2026-09-01", "--json").json if r["period"] == "once"]
     assert rows == [{"duty": "bishan-keji-2022:rectification-report", "title": "报送整改情况报告",
@@ -118,6 +122,7 @@ def test_milestone_follows_the_feedback_date(cli):
 
 def test_look_back_for_each_long_term_item(cli):
     cli("init", "--at", "2026-09-01T08:00")
+    assert cli("user", "add", "财务室", "--role", "department:财务室").code == 0
     cli("ledger", "import", SEED_CSV, "--at", "2026-09-01T08:00")
     rows = [r for r in cli("duty", "list", "--from", "2026-12-01", "--until", "2027-01-31", "--at", "2026-09-02",
                            "--json").json if r["duty"] == "long-term-look-back"]
@@ -161,6 +166,7 @@ def test_sweep_twice_and_after_a_crash_on_this_backend(store, tmp_path):
 def test_past_periods_since_the_duty_began_can_be_recorded_late_and_never_remind(cli):
     # the shipped quarterly report has `since: 2026-01-01`: this year's quarters exist from the start
     assert cli("init", "--at", "2026-12-01T10:00").code == 0
+    assert cli("user", "add", "办公室", "--role", "department:办公室").code == 0
     listed = cli("duty", "list", "--from", "2026-01-01", "--until", "2027-01-31", "--json",
                  "--at", "2026-12-01T10:00").json
     quarters = [(r["period"], r["due"], r["state"]) for r in listed if r["duty"] == "quarterly-supervision-report"]

@@ -7,6 +7,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import inspect, select, text
 
+from engine.accounts.actor import SYSTEM
+from engine.accounts.users import NewUser, actor_for, add_user
 from engine.errors import Refused
 from engine.issues.service import transition
 from engine.ledger.importer import import_ledger
@@ -76,14 +78,16 @@ def test_import_transition_and_reimport(store):
     assert (result.created, result.rows) == (26, 26)
     with db.transaction(sessions) as s:
         assert s.scalar(select(Issue.state).where(Issue.ref == "7")) == "completed"
-        moved = transition(s, runtime, "bishan-keji-2022/7", "reopen", by="党组书记", now=NOW, note="反弹")
+        add_user(s, NewUser("分管副局长", roles=("leader",)), NOW)
+        leader = actor_for(s, "分管副局长", "api")
+        moved = transition(s, runtime, "bishan-keji-2022/7", "reopen", actor=leader, now=NOW, note="反弹")
         assert (moved.from_state, moved.to_state) == ("completed", "in_progress")
     with pytest.raises(Refused):
         with db.transaction(sessions) as s:
-            transition(s, runtime, "7", "plan", by="x", now=NOW)
+            transition(s, runtime, "7", "plan", actor=SYSTEM, now=NOW)
     with db.transaction(sessions) as s:
         again = import_ledger(s, runtime, SEED_CSV, now=NOW, workflow_name="inspection-rectification")
-    # the file says 已完成 again for 7: a claim the workflow refuses (complete needs evidence)
+    # the file says 已完成 again for 7: a claim the workflow refuses (submit needs evidence, then a sign-off)
     assert (again.created, again.updated, again.unchanged, again.moved) == (0, 0, 26, 0)
     assert len(again.not_applied) == 1 and "evidence is required" in again.not_applied[0]
     with db.transaction(sessions) as s:
@@ -112,5 +116,5 @@ def test_cli_on_this_backend(db_url, cli):
     assert cli("init", **env).code == 0
     assert cli("ledger", "import", SEED_CSV, **env).code == 0
     assert cli("status", "--json", **env).json["by_state"]["long_term_sustained"] == 9
-    assert cli("issue", "transition", "7", "reopen", "--by", "x", "--note", "n", **env).code == 0
+    assert cli("issue", "transition", "7", "reopen", "--by", "admin", "--note", "n", **env).code == 0
     assert cli("issue", "list", "--state", "in_progress", "--json", **env).json[0]["number"] == "7"

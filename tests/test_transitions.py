@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import SEED_CSV
+from .conftest import SEED_CSV, add_reviewer
 
 
 def history_len(cli, ref: str) -> int:
@@ -29,10 +29,14 @@ def test_full_path_through_the_workflow_with_guards(seeded, tmp_path: Path):
     assert ok.code == 0 and "identified -> planned" in ok.out
     assert cli("issue", "transition", ref, "start", "--by", "办公室").code == 0
 
-    assert cli("issue", "transition", ref, "complete", "--by", "办公室").code == 1
+    assert cli("issue", "transition", ref, "submit", "--by", "办公室").code == 1
     proof = tmp_path / "会议记录.pdf"
     proof.write_bytes(b"%PDF-1.4 minutes")
-    assert cli("issue", "transition", ref, "complete", "--by", "办公室", "--evidence", proof).code == 0
+    assert cli("issue", "transition", ref, "submit", "--by", "办公室", "--evidence", proof).code == 0
+    # the department may not sign off its own submission; the reviewer does
+    assert cli("issue", "transition", ref, "approve", "--by", "办公室").code == 1
+    add_reviewer(cli, "巡察办")
+    assert cli("issue", "transition", ref, "approve", "--by", "巡察办").code == 0
     assert cli("issue", "transition", ref, "sustain", "--by", "党组书记").code == 0
     assert cli("issue", "transition", ref, "reopen", "--by", "党组书记").code == 1
     assert cli("issue", "transition", ref, "reopen", "--by", "党组书记", "--note", "问题反弹").code == 0
@@ -41,7 +45,8 @@ def test_full_path_through_the_workflow_with_guards(seeded, tmp_path: Path):
     assert shown["state"] == "in_progress" and shown["deadline"] == "2026-12-31"
     assert [(h["trigger"], h["from"], h["to"], h["by"]) for h in shown["history"]] == [
         ("plan", "identified", "planned", "党组书记"), ("start", "planned", "in_progress", "办公室"),
-        ("complete", "in_progress", "completed", "办公室"), ("sustain", "completed", "long_term_sustained", "党组书记"),
+        ("submit", "in_progress", "awaiting_review", "办公室"), ("approve", "awaiting_review", "completed", "巡察办"),
+        ("sustain", "completed", "long_term_sustained", "党组书记"),
         ("reopen", "long_term_sustained", "in_progress", "党组书记")]
     assert shown["history"][0]["at"] == "2026-11-20T10:00:00+08:00"  # in the configured zone, with its offset
     assert shown["history"][-1]["note"] == "问题反弹"
@@ -50,30 +55,30 @@ def test_full_path_through_the_workflow_with_guards(seeded, tmp_path: Path):
 
 
 def test_refused_transition_names_state_and_allowed_triggers(seeded):
-    result = seeded("issue", "transition", "bishan-keji-2022/4", "plan", "--by", "x")
+    result = seeded("issue", "transition", "bishan-keji-2022/4", "plan", "--by", "admin")
     assert result.code == 1
     assert "cannot 'plan' from state completed (已完成)" in result.err
     assert "triggers allowed from completed: sustain, reopen" in result.err
     assert seeded("issue", "show", "4", "--json").json["state"] == "completed"
-    unknown = seeded("issue", "transition", "4", "fly", "--by", "x")
+    unknown = seeded("issue", "transition", "4", "fly", "--by", "admin")
     assert unknown.code == 1 and "'fly' is not a trigger of this workflow" in unknown.err
 
 
 def test_refused_step_writes_no_evidence(seeded, tmp_path):
     f = tmp_path / "e.txt"
     f.write_text("x")
-    assert seeded("issue", "transition", "4", "start", "--by", "x", "--evidence", f).code == 1
+    assert seeded("issue", "transition", "4", "start", "--by", "admin", "--evidence", f).code == 1
     assert seeded("issue", "show", "4", "--json").json["evidence"] == []
 
 
 def test_roles_restrict_who_may_act(project, cli):
     wf = project / "workflows" / "inspection-rectification.yaml"
     wf.write_text(wf.read_text(encoding="utf-8").replace(
-        "    conditions: [has_note]", "    conditions: [has_note]\n    roles: [leader, admin]"), encoding="utf-8")
+        "    conditions: [has_note]\n    roles: [reviewer, leader]", "    conditions: [has_note]\n    roles: [leader, admin]"), encoding="utf-8")
     cli("init")
     cli("ledger", "import", SEED_CSV)
-    refused = cli("issue", "transition", "7", "reopen", "--by", "办公室", "--note", "反弹")
-    assert refused.code == 1 and "'办公室' may not do this: allowed roles are leader, admin" in refused.err
+    refused = cli("issue", "transition", "7", "reopen", "--by", "科技管理科", "--note", "反弹")
+    assert refused.code == 1 and "'科技管理科' may not do this: allowed roles are leader, admin" in refused.err
     assert cli("issue", "transition", "7", "reopen", "--by", "分管副局长", "--note", "反弹").code == 0
     assert cli("issue", "transition", "8", "reopen", "--by", "admin", "--note", "反弹").code == 0
 
@@ -101,7 +106,7 @@ def test_issue_stays_on_its_workflow_version(project, seeded):
     assert cli("ledger", "import", SEED_CSV, "--ledger", "later").code == 0
     assert cli("issue", "show", "later/1", "--json").json["workflow"] != before
     # the old issue still moves by its own version
-    assert cli("issue", "transition", "bishan-keji-2022/7", "sustain", "--by", "x").code == 0
+    assert cli("issue", "transition", "bishan-keji-2022/7", "sustain", "--by", "admin").code == 0
 
 
 def test_deleting_a_state_with_live_issues_is_refused(project, seeded):
@@ -117,6 +122,14 @@ def test_deleting_a_state_with_live_issues_is_refused(project, seeded):
     dest: long_term_sustained
     label: 转入长期坚持
     label_en: Sustain
+    roles: [reviewer, leader]
+""", "").replace("""  - trigger: approve_long_term
+    source: awaiting_review
+    dest: long_term_sustained
+    label: 销号，转入长期坚持
+    label_en: Sign off, keep up long-term
+    conditions: [not_submitter]
+    roles: [reviewer]
 """, "").replace("source: [completed, long_term_sustained]", "source: [completed]")
     text = text.replace("  long_term_sustained: [长期坚持, 持续整改, 长期整改]\n", "")
     text = text[:text.index("checkins:")] + text[text.index("milestones:"):]

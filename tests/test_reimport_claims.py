@@ -69,7 +69,7 @@ def test_a_sheet_claiming_done_without_evidence_is_reported_not_applied(cli, tmp
     path = imported(cli, tmp_path)
     result = cli("ledger", "import", write(path, edited(ROWS, "3", "整改状态", "已完成")), "--at", "2026-11-11T10:00")
     assert result.code == 0, result.err
-    assert (f"{path}: row 4: 整改状态: sheet says 已完成, duban has 整改中; not applied: 整改完成 (complete): "
+    assert (f"{path}: row 4: 整改状态: sheet says 已完成, duban has 整改中; not applied: 提交销号申请 (submit): "
             "evidence is required (佐证材料)") in result.err
     shown = cli("issue", "show", "区科技局2026/3", "--json").json
     assert shown["state"] == "in_progress" and shown["history"] == []
@@ -77,14 +77,14 @@ def test_a_sheet_claiming_done_without_evidence_is_reported_not_applied(cli, tmp
 
 def test_a_forward_claim_goes_along_the_transitions_and_is_in_the_history(cli, tmp_path):
     path = imported(cli, tmp_path)
-    result = cli("ledger", "import", write(path, edited(ROWS, "1", "整改状态", "整改中")), "--at", "2026-11-11T10:00",
-                 "--by", "办公室")
+    result = cli("ledger", "import", write(path, edited(ROWS, "1", "整改状态", "整改中")), "--at", "2026-11-11T10:00")
     assert result.code == 0, result.err
     assert "1 moved along the workflow" in result.out
     shown = cli("issue", "show", "区科技局2026/1", "--json").json
     assert shown["state"] == "in_progress"
     assert [(h["trigger"], h["from"], h["to"], h["by"]) for h in shown["history"]] == [
-        ("plan", "identified", "planned", "办公室"), ("start", "planned", "in_progress", "办公室")]
+        ("plan", "identified", "planned", "admin"), ("start", "planned", "in_progress", "admin")]
+    assert {h["door"] for h in shown["history"]} == {"import"}
     assert shown["history"][0]["note"] == "导入 区科技局2026.csv 第2行：整改状态为“整改中”"
 
 
@@ -132,11 +132,13 @@ def test_forward_paths_skip_states_a_sheet_may_never_set():
 
     shipped = load_workflow(WORKFLOWS / "inspection-rectification.yaml").definition
     assert [t.trigger for t in forward_path(shipped, "identified", "long_term_sustained")] == [
-        "plan", "start", "complete", "sustain"]
+        "plan", "start", "submit", "approve_long_term"]
     assert forward_path(shipped, "completed", "in_progress") is None  # reopen is a step back
     states = [s.model_copy(update={"import_": "never"}) if s.name == "completed" else s for s in shipped.states]
     guarded = shipped.model_copy(update={"states": states})
     assert forward_path(guarded, "in_progress", "completed") is None
-    assert forward_path(guarded, "in_progress", "long_term_sustained") is None  # only through 已完成
+    # the path around 已完成: submitted, then signed off straight into 长期坚持
+    assert [t.trigger for t in forward_path(guarded, "in_progress", "long_term_sustained")] == [
+        "submit", "approve_long_term"]
     claim = StateClaim(1, "1", 2, "已完成", "in_progress", "completed")
     assert why_not(guarded, claim) == "已完成 is reached only by a person's step in duban, never by a sheet"

@@ -13,6 +13,8 @@ import chinese_calendar
 import pytest
 from freezegun import freeze_time
 
+from .conftest import add_reviewer
+
 HEADERS = "序号,方面,问题类别,具体问题,整改措施,责任领导,责任科室,整改时限,整改状态"
 ROWS = [
     "1,作风建设方面,1．服务意识不强,窗口服务不规范,制定服务规范,局长,办公室,2026-10-13,整改中",
@@ -102,12 +104,15 @@ def test_leaving_a_state_stops_its_reminders(town, tmp_path):
     town("sweep", "--at", "2026-10-09T09:00")
     proof = tmp_path / "整改报告.docx"
     proof.write_bytes(b"report")
-    assert town("issue", "transition", "县市场监管局-2026/1", "complete", "--by", "办公室", "--evidence", proof,
+    assert town("issue", "transition", "县市场监管局-2026/1", "submit", "--by", "办公室", "--evidence", proof,
                 "--at", "2026-10-09T15:00").code == 0
+    add_reviewer(town, "巡察办")
+    assert town("issue", "transition", "县市场监管局-2026/1", "approve", "--by", "巡察办",
+                "--at", "2026-10-09T15:30").code == 0
     town("sweep", "--at", "2026-10-30T09:00")
     rows = of(town("remind", "list", "--json").json, "县市场监管局-2026/1")
     assert rows == [("2026-10-09", "before", "before-3")]
-    preview = town("remind", "preview", "--at", "2026-10-09T15:00", "--until", "2027-06-30", "--json").json
+    preview = town("remind", "preview", "--at", "2026-10-09T15:30", "--until", "2027-06-30", "--json").json
     assert of(preview, "县市场监管局-2026/1") == []
 
 
@@ -124,10 +129,12 @@ def test_long_term_check_ins(town, tmp_path):
     cli = town
     proof = tmp_path / "整改材料.pdf"
     proof.write_bytes(b"x")
-    assert cli("issue", "transition", "县市场监管局-2026/2", "start", "--by", "x", "--at", "2026-09-29T11:00").code == 0
-    assert cli("issue", "transition", "县市场监管局-2026/2", "complete", "--by", "x", "--evidence", proof,
+    assert cli("issue", "transition", "县市场监管局-2026/2", "start", "--by", "审批科", "--at", "2026-09-29T11:00").code == 0
+    assert cli("issue", "transition", "县市场监管局-2026/2", "submit", "--by", "审批科", "--evidence", proof,
                "--at", "2026-09-29T11:00").code == 0
-    assert cli("issue", "transition", "县市场监管局-2026/2", "sustain", "--by", "x", "--at", "2026-09-29T11:00").code == 0
+    add_reviewer(cli, "巡察办")
+    assert cli("issue", "transition", "县市场监管局-2026/2", "approve_long_term", "--by", "巡察办",
+               "--at", "2026-09-29T11:00").code == 0
     rows = cli("remind", "preview", "--at", "2026-09-29T11:00", "--until", "2027-01-31", "--json").json
     got = of(rows, "县市场监管局-2026/2")
     # next check-in three months on (2026-12-29), then overdue after a 10-working-day grace
@@ -137,19 +144,19 @@ def test_long_term_check_ins(town, tmp_path):
     assert cli("issue", "checkin", "县市场监管局-2026/2", "--by", "副局长", "--at", "2026-12-20T10:00").code == 0
     rows = cli("remind", "preview", "--at", "2026-12-20T10:00", "--until", "2027-03-31", "--json").json
     assert ("2027-03-22", "checkin", "checkin") in of(rows, "县市场监管局-2026/2")
-    refused = cli("issue", "checkin", "县市场监管局-2026/2", "--by", "x", "--failed", "--at", "2026-12-21T10:00")
+    refused = cli("issue", "checkin", "县市场监管局-2026/2", "--by", "副局长", "--failed", "--at", "2026-12-21T10:00")
     assert refused.code == 2 and "needs --note" in refused.err
-    assert cli("issue", "checkin", "县市场监管局-2026/2", "--by", "x", "--failed", "--note", "流程又变复杂",
+    assert cli("issue", "checkin", "县市场监管局-2026/2", "--by", "副局长", "--failed", "--note", "流程又变复杂",
                "--at", "2026-12-21T10:00").code == 0
     shown = cli("issue", "show", "县市场监管局-2026/2", "--json").json
     assert shown["state"] == "in_progress"
     assert shown["history"][-1]["note"] == "回头看未通过：流程又变复杂"
-    assert cli("issue", "checkin", "县市场监管局-2026/1", "--by", "x", "--at", "2026-12-21T10:00").code == 1
+    assert cli("issue", "checkin", "县市场监管局-2026/1", "--by", "admin", "--at", "2026-12-21T10:00").code == 1
 
 
 def test_dates_past_the_calendar_data(town, project, caplog):
     # 2030 is beyond any chinese-calendar release for years to come: the fallback is what runs
-    assert town("issue", "transition", "县市场监管局-2026/3", "plan", "--by", "x", "--deadline", "2030-03-18",
+    assert town("issue", "transition", "县市场监管局-2026/3", "plan", "--by", "副局长", "--deadline", "2030-03-18",
                 "--at", "2026-10-09T16:00").code == 0
     result = town("remind", "preview", "--at", "2030-03-01", "--until", "2030-03-19", "--json")
     assert result.code == 0 and "Traceback" not in result.err

@@ -25,7 +25,7 @@ def test_console_script_end_to_end(project):
         assert done.returncode == 0, done.stderr
     done = subprocess.run([exe, "status"], env=env, capture_output=True, text=True, cwd=project)
     assert "4个方面共26个具体问题，已完成17个，长期坚持9个" in done.stdout
-    bad = subprocess.run([exe, "issue", "transition", "1", "plan", "--by", "x"], env=env, capture_output=True,
+    bad = subprocess.run([exe, "issue", "transition", "1", "plan", "--by", "admin"], env=env, capture_output=True,
                          text=True, cwd=project)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
 
@@ -64,7 +64,7 @@ def test_workflow_list_show_and_graph(seeded, tmp_path):
 
 def test_db_commands(cli):
     assert cli("db", "upgrade").code == 0
-    assert "database: 0007; this duban: 0007" in cli("db", "status").out
+    assert "database: 0008; this duban: 0008" in cli("db", "status").out
 
 
 def test_bad_input_never_gives_a_traceback(seeded, tmp_path):

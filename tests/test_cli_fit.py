@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .conftest import add_reviewer
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "2026-区审计局.csv"
 
@@ -36,11 +38,15 @@ def test_state_by_name_or_label_and_unknown_ones_refused(cli):
 
 def test_edit_records_each_change_and_an_extension_needs_a_reason(cli):
     audit(cli)
-    refused = cli("issue", "edit", "2026-区审计局/4", "--deadline", "2027-01-29", "--by", "办公室")
+    refused = cli("issue", "edit", "2026-区审计局/4", "--deadline", "2027-01-29", "--by", "分管副局长")
     assert refused.code == 2 and "延期" in refused.err
+    # the department asks for an extension; the leader or a reviewer decides it
+    department = cli("issue", "edit", "2026-区审计局/4", "--deadline", "2027-01-29", "--note", "延期", "--by", "财务室")
+    assert department.code == 1 and "财务室" in department.err
+    add_reviewer(cli, "巡察办")
     assert cli("issue", "show", "2026-区审计局/4", "--json").json["deadline"] == "2026-12-15"
     done = cli("issue", "edit", "2026-区审计局/4", "--deadline", "2027-01-29", "--note", "审计进场，延期", "--measures",
-               "开展往来款项专项清理，按周对账", "--leader", "王副局长", "--by", "办公室", "--at", "2026-12-05T10:00")
+               "开展往来款项专项清理，按周对账", "--leader", "王副局长", "--by", "巡察办", "--at", "2026-12-05T10:00")
     assert done.code == 0, done.err
     shown = cli("issue", "show", "2026-区审计局/4", "--json").json
     assert (shown["deadline"], shown["measures"], shown["leader"], shown["state"]) == (

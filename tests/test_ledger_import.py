@@ -27,7 +27,7 @@ def write_csv(path: Path, headers: list[str], rows: list[dict[str, str]], encodi
 def test_shipped_ledger_gives_the_seed_reports_counts(seeded):
     status = seeded("status", "--json").json
     assert status == {"issues": 26, "areas": 4, "categories": 10, "by_state": {
-        "identified": 0, "planned": 0, "in_progress": 0, "completed": 17, "long_term_sustained": 9}}
+        "identified": 0, "planned": 0, "in_progress": 0, "awaiting_review": 0, "completed": 17, "long_term_sustained": 9}}
     text = seeded("status").out
     assert "4个方面共26个具体问题，已完成17个，长期坚持9个" in text
 
@@ -114,7 +114,7 @@ def test_xlsx_from_another_organisation_in_another_column_order(cli, tmp_path):
     assert "column '备注' is not a ledger field; kept as an extra column" in result.err
     status = cli("status", "--ledger", "县审计局-2026", "--json").json
     assert status == {"issues": 12, "areas": 3, "categories": 6, "by_state": {
-        "identified": 3, "planned": 2, "in_progress": 3, "completed": 2, "long_term_sustained": 2}}
+        "identified": 3, "planned": 2, "in_progress": 3, "awaiting_review": 0, "completed": 2, "long_term_sustained": 2}}
     issue = cli("issue", "show", "县审计局-2026/3", "--json").json
     assert (issue["deadline"], issue["department"], issue["state"]) == ("2026-12-03", "科室0", "long_term_sustained")
 

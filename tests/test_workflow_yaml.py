@@ -37,12 +37,15 @@ def errors_of(text: str) -> list[str]:
 
 def test_shipped_workflow_matches_the_design():
     wf = load_workflow(WORKFLOWS / "inspection-rectification.yaml").definition
-    assert [s.name for s in wf.states] == ["identified", "planned", "in_progress", "completed", "long_term_sustained"]
-    assert [wf.label(s.name) for s in wf.states] == ["待整改", "已制定方案", "整改中", "已完成", "长期坚持"]
+    assert [s.name for s in wf.states] == ["identified", "planned", "in_progress", "awaiting_review", "completed",
+                                           "long_term_sustained"]
+    assert [wf.label(s.name) for s in wf.states] == ["待整改", "已制定方案", "整改中", "待审核销号", "已完成", "长期坚持"]
     moves = {(t.trigger, src, t.dest) for t in wf.transitions for src in t.source}
     assert moves == {
         ("plan", "identified", "planned"), ("start", "planned", "in_progress"),
-        ("complete", "in_progress", "completed"), ("sustain", "completed", "long_term_sustained"),
+        ("submit", "in_progress", "awaiting_review"), ("approve", "awaiting_review", "completed"),
+        ("approve_long_term", "awaiting_review", "long_term_sustained"), ("return", "awaiting_review", "in_progress"),
+        ("sustain", "completed", "long_term_sustained"),
         ("reopen", "completed", "in_progress"), ("reopen", "long_term_sustained", "in_progress"),
     }
     words = wf.word_to_state()
@@ -148,12 +151,15 @@ def test_show_draws_a_file_not_yet_registered_with_chinese_edges(cli, project, t
     draft = tmp_path / "draft.yaml"
     text = (project / "workflows" / "inspection-rectification.yaml").read_text(encoding="utf-8")
     draft.write_text(text.replace("name: inspection-rectification", "name: draft-rectification")
-                     .replace("    label: 开始整改\n", "    label: 开始整改\n    roles: [department]\n"), encoding="utf-8")
+                     .replace("    label_en: Start\n    roles: [leader, department, unit_admin]\n",
+                              "    label_en: Start\n    roles: [department]\n"), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     result = cli("workflow", "show", draft, "--graph")  # no database, no `duban init`: a draft
     assert result.code == 0, result.err
     svg = (tmp_path / "draft-rectification.svg").read_text(encoding="utf-8")
-    for edge in ("制定整改方案 [有整改时限]", "开始整改（责任科室）", "整改完成 [有佐证材料]", "问题反弹，重新整改 [写明理由]"):
+    for edge in ("开始整改（责任科室）", "提交销号申请（责任领导、责任科室） [有佐证材料]",
+                 "审核通过，予以销号（审核人） [非提交人]", "退回，二次整改（审核人） [写明理由 &amp; 有新的整改时限]",
+                 "问题反弹，重新整改（审核人、责任领导） [写明理由]"):
         assert edge in svg, edge
 
 

@@ -19,6 +19,7 @@ from ..errors import BadInput, Forbidden, Refused
 from ..runtime import Runtime
 from ..store.models import Evidence, HistoryEntry, Issue
 from ..workflow.schema import WorkflowDef
+from ..workflow.words import GUARD_NEEDS, ROLE_WORDS
 from .edit import edit_issue
 from .queries import issue_ref
 from .service import EvidenceFile, entered_by, open_issue
@@ -26,17 +27,6 @@ from .service import EvidenceFile, entered_by, open_issue
 DOERS = ("leader", "department", "unit_admin")
 DECIDERS = ("leader", "reviewer", "unit_admin")
 MAX_NOTE = 4000
-
-# What an unmet guard means, for a person (the guards' own messages speak of CLI options).
-GUARD_WORDS = {
-    "has_evidence": "需上传佐证材料",
-    "has_note": "需填写说明",
-    "has_deadline": "需填写整改时限",
-    "new_deadline": "需填写新的整改时限",
-    "has_measures": "需填写整改措施",
-    "has_owner": "需明确责任领导和责任科室",
-    "not_submitter": "提交人不能审核本人提交的事项",
-}
 
 
 @dataclass(frozen=True)
@@ -161,18 +151,15 @@ def offered(session: Session, workflow: WorkflowDef, issue: Issue, actor: Actor)
                     count = session.scalar(select(func.count()).select_from(Evidence)
                                            .where(Evidence.issue_id == issue.id)) or 0
                 if not count:
-                    needs.append(GUARD_WORDS[guard])
+                    needs.append(GUARD_NEEDS[guard])
             elif guard == "not_submitter":
                 submitter = submitter if submitter is not None else entered_by(session, issue)
                 if submitter == actor.name and not blocked:
-                    blocked = GUARD_WORDS[guard]
+                    blocked = GUARD_NEEDS[guard]
             elif guard == "has_deadline" and issue.deadline is not None:
                 continue
-            elif guard in GUARD_WORDS:
-                needs.append(GUARD_WORDS[guard])
+            elif guard in GUARD_NEEDS:
+                needs.append(GUARD_NEEDS[guard])
         out.append(Offer(t.trigger, t.label or t.trigger, needs, blocked))
     return out
 
-
-ROLE_WORDS = {"leader": "责任领导", "department": "责任科室", "reviewer": "审核人", "unit_admin": "单位管理员",
-              "admin": "管理员", "anyone": "经办人"}

@@ -7,11 +7,7 @@ from pathlib import Path
 from transitions.extensions import GraphMachine
 
 from .schema import TransitionDef, WorkflowDef
-
-# What a guard asks for, as the diagram's reader says it.
-GUARD_WORDS = {"has_deadline": "有整改时限", "has_evidence": "有佐证材料", "has_note": "写明理由",
-               "has_measures": "有整改措施", "has_owner": "有责任领导和科室"}
-ROLE_WORDS = {"leader": "责任领导", "department": "责任科室", "admin": "管理员", "anyone": "任何人"}
+from .words import GUARD_WORDS, ROLE_WORDS
 
 
 def edge_label(t: TransitionDef) -> str:

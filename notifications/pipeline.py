@@ -17,6 +17,7 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import bindparam, select, update
@@ -120,6 +121,7 @@ class Pipeline:
             urgent: set[tuple[str, str, str]] = set()
             nowhere: dict[str, list[Reminder]] = defaultdict(list)
             facts_of: dict[int, ReminderFacts] = {}
+            accounts: dict[str, Any] = {}  # a recipient's account (its e-mail and IM ids), once per batch
             for r in reminders:
                 facts = facts_of[r.id] = ReminderFacts.from_stored(r.details)
                 if _silenced(r, facts, silences):
@@ -130,7 +132,12 @@ class Pipeline:
                     "area": facts.area, "category": facts.category, "department": facts.department,
                     "leader": facts.leader, "state": facts.state})
                 for person in routed.recipients:
-                    addresses = self.notify.addresses(person)
+                    if person not in accounts:
+                        accounts[person] = session.execute(
+                            select(User.email, User.im).where(User.name == person, User.disabled.is_(False))).first()
+                    account = accounts[person]
+                    addresses = self.notify.addresses(person, account.email, account.im) if account else \
+                        self.notify.addresses(person)
                     if not addresses:
                         nowhere[person].append(r)
                     for channel, address in addresses.items():

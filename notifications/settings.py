@@ -65,10 +65,23 @@ class Notify:
                 raise ConfigError(f"[channels.{name}]: {exc}") from None
         return out
 
-    def addresses(self, recipient: str) -> dict[str, str]:
-        """Where ``recipient`` can be reached: channel name -> address, configured channels only."""
+    def addresses(self, recipient: str, email: str = "", im: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Where ``recipient`` can be reached: channel name -> address, configured channels only.
+
+        ``[recipients."NAME"]`` first; then the person's account: its e-mail for every ``email``
+        channel, its IM ids (by platform: wecom, dingtalk, feishu) for that platform's app channel
+        (``wecom_app``…). Robots post to a group, so no personal id goes to them."""
         table = self.recipients.get(recipient, {})
-        return {ch: addr for ch, addr in table.items() if ch in self.channel_settings}
+        out = {ch: addr for ch, addr in table.items() if ch in self.channel_settings}
+        for ch, settings in self.channel_settings.items():
+            if ch in out:
+                continue
+            kind = str(settings.get("kind", ""))
+            if kind == "email" and email:
+                out[ch] = email
+            elif kind.endswith("_app") and (im or {}).get(kind.removesuffix("_app")):
+                out[ch] = str((im or {})[kind.removesuffix("_app")])
+        return out
 
 
 def load_notify(config: Config) -> Notify:

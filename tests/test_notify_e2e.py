@@ -241,8 +241,8 @@ feishu = ""
 SUBJECT = "【督办提醒】局长：2项已逾期"
 LINES = ["**局长**：截至2026年10月14日 09:30，您有以下督办事项：",
          "##### 已逾期（2项）",
-         "- 【县市场监管局 第1项】窗口服务不规范——整改时限2026年10月13日，已逾期1个工作日；下一步：整改完成",
-         "- 【县市场监管局 第2项】办事流程繁琐——整改时限2026年10月13日，已逾期1个工作日；下一步：整改完成"]
+         "- 【县市场监管局 第1项】窗口服务不规范——整改时限2026年10月13日，已逾期1个工作日；下一步：提交销号申请",
+         "- 【县市场监管局 第2项】办事流程繁琐——整改时限2026年10月13日，已逾期1个工作日；下一步：提交销号申请"]
 
 
 def test_robot_payloads_through_a_real_sweep(robots):
@@ -268,7 +268,7 @@ def test_robot_payloads_through_a_real_sweep(robots):
     assert post["title"] == SUBJECT
     shown = [element["text"] for paragraph in post["content"] for element in paragraph]
     assert "局长：" in shown and shown[-1] == key_line(shown[-1])
-    assert ("1. 【县市场监管局 第1项】窗口服务不规范——整改时限2026年10月13日，已逾期1个工作日；下一步：整改完成"
+    assert ("1. 【县市场监管局 第1项】窗口服务不规范——整改时限2026年10月13日，已逾期1个工作日；下一步：提交销号申请"
             in [s.strip() for s in shown])
     for markup in ("#", "**", "`", "- 【"):
         assert not any(markup in s for s in shown), markup

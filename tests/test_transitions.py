@@ -73,8 +73,9 @@ def test_refused_step_writes_no_evidence(seeded, tmp_path):
 
 def test_roles_restrict_who_may_act(project, cli):
     wf = project / "workflows" / "inspection-rectification.yaml"
-    wf.write_text(wf.read_text(encoding="utf-8").replace(
-        "    conditions: [has_note]\n    roles: [reviewer, leader]", "    conditions: [has_note]\n    roles: [leader, admin]"), encoding="utf-8")
+    reopen = "    conditions: [has_note]\n    roles: "
+    wf.write_text(wf.read_text(encoding="utf-8").replace(reopen + "[reviewer, leader]", reopen + "[leader, admin]"),
+                  encoding="utf-8")
     cli("init")
     cli("ledger", "import", SEED_CSV)
     refused = cli("issue", "transition", "7", "reopen", "--by", "科技管理科", "--note", "反弹")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ..errors import BadInput, Refused
 from ..store.accounts import ROLES, ApiToken, Grant, User
 from ..store.departments import departments_of
+from ..store.models import Ledger
 from .actor import DOORS, Actor
 from .passwords import hash_password, verify_password
 
@@ -217,3 +218,17 @@ def import_users(session: Session, path: Path, now: dt.datetime) -> list[str]:
             raise BadInput(f"{path}: row {number}: {exc.message}") from None
         added.append(cells["name"])
     return added
+
+
+def reviewers_of(session: Session, ledger_id: int) -> list[str]:
+    """The enabled reviewers over a ledger (every ledger, that ledger by name, or its unit), by name.
+
+    A state whose ``actor`` is ``reviewer`` (待审核销号) is waiting on them: its reminders go to them."""
+    ledger = session.get(Ledger, ledger_id)
+    if ledger is None:
+        return []
+    scopes = ["", f"ledger:{ledger.name}"] + ([f"unit:{ledger.unit}", ledger.unit] if ledger.unit else [])
+    return list(session.scalars(
+        select(User.name).join(Grant, Grant.user_id == User.id)
+        .where(Grant.role == "reviewer", Grant.scope.in_(scopes), User.disabled.is_(False))
+        .distinct().order_by(User.name)))

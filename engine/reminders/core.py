@@ -25,6 +25,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
+from ..accounts.users import reviewers_of
 from ..calendar import WorkCalendar
 from ..store.kinds import ReminderKind, SubjectKind
 from ..store.models import Duty, WorkflowVersion
@@ -114,7 +115,16 @@ class ReminderCore:
     def issue(self, session: Session, row: Row[Any]) -> IssueSubject:
         """An ``IssueSubject`` from a row of ``subjects.issue_query()``."""
         m = row._mapping
-        return IssueSubject(**m, workflow=self.workflow(session, m["workflow_id"], m["wf_hash"]))
+        wf = self.workflow(session, m["workflow_id"], m["wf_hash"])
+        waits = any(s.name == m["state"] and "reviewer" in s.actor for s in wf.states)
+        return IssueSubject(**m, workflow=wf, reviewers=self._reviewers(session, m["ledger_id"]) if waits else ())
+
+    def _reviewers(self, session: Session, ledger_id: int) -> tuple[str, ...]:
+        # Once per ledger and session: accounts change between sweeps, not within one batch.
+        cache = session.info.setdefault("duban.reviewers", {})
+        if ledger_id not in cache:
+            cache[ledger_id] = tuple(reviewers_of(session, ledger_id)) or self.admins
+        return cache[ledger_id]
 
     def issues(self, session: Session, stmt: Select) -> list[IssueSubject]:
         return [self.issue(session, r) for r in session.execute(stmt)]
@@ -266,11 +276,12 @@ class ReminderCore:
 
     @staticmethod
     def actors(subject: IssueSubject) -> list[str]:
-        """Who must act on the issue in its state: the state's ``actor`` (default: its leader and department)."""
+        """Who must act on the issue in its state: the state's ``actor`` (default: its leader and department);
+        ``reviewer`` names the reviewers over its ledger (or duban's administrators when it has none)."""
         state = next((s for s in subject.workflow.states if s.name == subject.state), None)
         wanted = (state.actor if state is not None else None) or ["leader", "department"]
-        own = {"leader": subject.leader, "department": subject.department}
-        return [own.get(name, name) for name in wanted]
+        own = {"leader": [subject.leader], "department": [subject.department], "reviewer": list(subject.reviewers)}
+        return [person for name in wanted for person in own.get(name, [name])]
 
     def facts(self, subject: Subject, due: Reminder) -> ReminderFacts:
         track = self.track(subject)

@@ -42,6 +42,8 @@ class IssueSubject:
     workflow_id: int
     wf_hash: str
     workflow: WorkflowDef = field(compare=False, repr=False)
+    # Who a state whose ``actor`` is ``reviewer`` waits on (accounts over the ledger): never part of the track.
+    reviewers: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def key(self) -> str:

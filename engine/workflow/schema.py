@@ -52,8 +52,9 @@ class StateDef(_Strict):
     # e.g. a sign-off).
     import_: Literal["along", "never"] = Field("along", alias="import")
     # Who must act while an issue is here: "leader" and "department" (the issue's own 责任领导 and
-    # 责任科室) or a recipient's name (a role such as 巡察整改办公室). Reminders of the state go to
-    # them; escalations add to them. Empty: the leader and the department.
+    # 责任科室), "reviewer" (the reviewer accounts over its ledger; duban's administrators when it has
+    # none) or a recipient's name (a role such as 巡察整改办公室). Reminders of the state go to them;
+    # escalations add to them. Empty: the leader and the department.
     actor: StrList = Field(default_factory=list)
 
     @field_validator("name")

@@ -18,6 +18,7 @@ from notifications.store import OutboxMessage, Silence
 from ...clock import parse_date
 from ...errors import BadInput, ConfigError, NotFound, Refused
 from ...issues.queries import find_ledger, issue_ref, resolve_ref
+from ...store.accounts import Grant, User
 from ...store.models import Duty, Issue
 from .context import App, at_option, json_option, pass_app
 from .output import out, print_json, say
@@ -234,13 +235,19 @@ def config_check(app: App) -> None:
             for ms in version.definition.milestones:
                 names.update(ms.recipients)
             for st in version.definition.states:  # the roles a state names as its actor
-                names.update(a for a in st.actor if a not in ("leader", "department"))
+                names.update(a for a in st.actor if a not in ("leader", "department", "reviewer"))
+        names.update(session.scalars(select(User.name).join(Grant, Grant.user_id == User.id)
+                                     .where(Grant.role == "reviewer", User.disabled.is_(False))))
     for r in notifier.routes:
         names.update(r.add)
         names.update(r.replace or [])
     names.update(app.config.workflows.admins)
+    with app.transaction() as session:  # their accounts' e-mail and IM ids are addresses too
+        accounts = {u.name: u for u in session.execute(
+            select(User.name, User.email, User.im).where(User.name.in_(sorted(names)), User.disabled.is_(False)))}
     for name in sorted(names):
-        if not notify.addresses(name):
+        account = accounts.get(name)
+        if not (notify.addresses(name, account.email, account.im) if account else notify.addresses(name)):
             problems.append(f"recipient {name!r} has no address on any channel: add [recipients.\"{name}\"]")
     problems += notifier.renderer.check()
     for line in problems:

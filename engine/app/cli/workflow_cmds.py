@@ -41,10 +41,10 @@ def _actor_problems(path: Path, definition: WorkflowDef) -> list[str]:
     out = []
     for i, state in enumerate(definition.states):
         for j, name in enumerate(state.actor):
-            if name in ("leader", "department") or name in config.recipients:
+            if name in ("leader", "department", "reviewer") or name in config.recipients:
                 continue
             out.append(f"{doc.where(('states', i, 'actor', j))}: actor {name!r} of state {state.name} is reached by "
-                       f"no recipient: add [recipients.\"{name}\"] to {config.source}, or name leader / department")
+                       f"no recipient: add [recipients.\"{name}\"] to {config.source}, or name leader / department / reviewer")
     return out
 
 

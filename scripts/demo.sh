@@ -10,7 +10,17 @@ export DUBAN_CONFIG="$PWD/config.toml"
 .venv/bin/duban init
 .venv/bin/duban ledger import examples/bishan-keji-2022.csv --feedback-date 2022-07-15 --report-submitted 2022-09-15
 .venv/bin/duban status
+# the supervising side (reviewers who sign off, an observer): once
+if ! .venv/bin/duban user list --json | grep -q '"纪检组长"'; then
+  .venv/bin/duban user import examples/users.csv
+fi
 listen=$(.venv/bin/python -c 'import tomllib; print(tomllib.load(open("config.toml","rb")).get("daemon",{}).get("listen","127.0.0.1:8790"))')
+link() {  # a user's signed workspace link, absolute
+  local l; l=$(.venv/bin/duban user link "$1")
+  case "$l" in /*) echo "http://$listen$l" ;; *) echo "$l" ;; esac
+}
 echo
+echo "the workspace of 办公室 (the link its reminders carry): $(link 办公室)"
+echo "a reviewer's, 纪检组长 (signs off 销号 or returns for 二次整改): $(link 纪检组长)"
 echo "starting the daemon: health at http://$listen/healthz, the board at http://$listen/ (Ctrl-C stops it)"
 exec .venv/bin/duban run

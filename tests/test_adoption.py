@@ -70,3 +70,15 @@ def test_the_demo_ledger_adopted_as_met_sends_nothing_on_its_first_sweep(cli):
     assert swept.code == 0, swept.err
     written = [r for r in cli("remind", "list", "--json").json if r["subject"].startswith("bishan-keji-2022")]
     assert written == []
+
+
+def test_the_demo_import_runs_again_unchanged_but_a_different_date_is_refused(cli):
+    """`scripts/demo.sh` run twice: the same --report-submitted is no change; another day is a conflict."""
+    args = ("ledger", "import", SEED_CSV, "--feedback-date", "2022-07-15", "--at", "2026-12-01T10:00")
+    assert cli("init", "--at", "2026-12-01T10:00").code == 0
+    assert cli(*args, "--report-submitted", "2022-09-15").code == 0
+    again = cli(*args, "--report-submitted", "2022-09-15")
+    assert again.code == 0, again.err
+    assert "0 new, 0 updated, 26 unchanged" in again.out
+    other = cli(*args, "--report-submitted", "2022-09-20")
+    assert other.code == 1 and "already done" in other.err

@@ -14,7 +14,8 @@ from freezegun import freeze_time
 from .conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("## Using it", "### Deadlines, reminders and duties", "### Report, calendar, board")
+SECTIONS = ("## Using it", "### Deadlines, reminders and duties", "### The workspace: accounts, sign-off, the API",
+            "### Report, calendar, board")
 LONG_RUNNING = {("board",), ("run",)}
 
 

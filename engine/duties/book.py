@@ -292,10 +292,11 @@ class DutyBook:
         return occ
 
     def milestone_done(self, session: Session, ledger: Ledger, name: str, on: dt.date, *, by: str,
-                       now: dt.datetime, note: str = "") -> DutyOccurrence:
+                       now: dt.datetime, note: str = "", restated: bool = False) -> DutyOccurrence:
         """Record the ledger's milestone ``name`` (e.g. rectification-report) as met on ``on``.
 
         For a ledger taken over mid-way: the report went out long before duban saw the ledger.
+        ``restated``: a re-import saying the same day again is no change (another day is refused).
         """
         if on > self.calendar.local_date(now):
             raise BadInput(f"--on {on.isoformat()} is in the future; record a milestone when it is met")
@@ -307,6 +308,10 @@ class DutyBook:
             hint = f"milestones of {ledger.name}: {known}" if known else (
                 f"ledger {ledger.name} has no milestones (they need its feedback date: --feedback-date)")
             raise NotFound(f"ledger {ledger.name!r} has no milestone {name!r}", hint=hint)
+        occ = self.find(session, key, ONCE)
+        if restated and occ.state == OccurrenceState.DONE and occ.done_at is not None and \
+                self.calendar.local_date(occ.done_at) == on:
+            return occ  # said again by a re-import (`--report-submitted` the same day): nothing to change
         return self.done(session, key, ONCE, by=by, now=now, note=note, on=on)
 
     def set_due(self, session: Session, key: str, period: str, due: dt.date, *, now: dt.datetime) -> DutyOccurrence:

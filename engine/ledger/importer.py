@@ -227,7 +227,7 @@ def import_ledger(
     runtime.duty_book.sync_milestones(session, ledger, workflow.milestones, workflow.reminders, now)
     for milestone, on in (milestones_done or {}).items():
         runtime.duty_book.milestone_done(session, ledger, milestone, on, by=by, now=now,
-                                         note=f"recorded at the import of {path.name}")
+                                         note=f"recorded at the import of {path.name}", restated=True)
     runtime.duty_book.follow_issues(session, writer.moved, now)
     session.add(LedgerImport(ledger_id=ledger.id, at=now, by=by, file_name=str(path), sha256=_sha256(path),
                              created=result.created, updated=result.updated, unchanged=result.unchanged))

@@ -14,8 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import Response
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,7 +44,10 @@ class Problem(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (400, 401, 403, 404, 409)}
-router = APIRouter(prefix="/api/v1", responses=ERRORS)
+# The bearer scheme is declared for the document (and clients generated from it); each operation
+# checks the token itself through ``api_actor`` so that a missing one is a 401 in duban's own words.
+BEARER = HTTPBearer(auto_error=False, scheme_name="token", description="an API token from `duban user token NAME`")
+router = APIRouter(prefix="/api/v1", responses=ERRORS, dependencies=[Depends(BEARER)])
 
 
 class ServerInfo(BaseModel):

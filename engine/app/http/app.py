@@ -95,7 +95,7 @@ def create_app(site: Site) -> FastAPI:
             response.headers.setdefault(name, value)
         return response
 
-    @app.api_route("/healthz", methods=["GET", "HEAD"])
+    @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     def healthz(request: Request) -> JSONResponse:
         try:
             body = site.health() if site.health is not None else _probe(site)
@@ -108,7 +108,7 @@ def create_app(site: Site) -> FastAPI:
             body = {"status": body.get("status", "unhealthy")}  # liveness only for strangers
         return JSONResponse(body, code)
 
-    @app.get("/metrics")
+    @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         registry = site.metrics or CollectorRegistry()
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -53,7 +53,7 @@ log = logging.getLogger("duban.board")
 TEMPLATES = Path(__file__).resolve().parents[2] / "board" / "templates"
 NAV_LEDGERS = 50  # ledger names in the filter bar; more are reached from the front page's pages
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # pages and feeds: /api/v1's document is the API's alone
 
 
 class _Page:

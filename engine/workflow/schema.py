@@ -42,6 +42,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The actors a state may name that duban resolves per issue (its 责任领导, its 责任科室, the reviewer
+# accounts over its ledger); any other name is a recipient of the configuration.
+BUILTIN_ACTORS = ("leader", "department", "reviewer")
+
+
 class StateDef(_Strict):
     name: str
     label: str = Field(min_length=1, description="zh-CN label shown to people")

@@ -20,6 +20,7 @@ from ...errors import BadInput, ConfigError, NotFound, Refused
 from ...issues.queries import find_ledger, issue_ref, resolve_ref
 from ...store.accounts import Grant, User
 from ...store.models import Duty, Issue
+from ...workflow.schema import BUILTIN_ACTORS
 from .context import App, at_option, json_option, pass_app
 from .output import out, print_json, say
 
@@ -235,7 +236,7 @@ def config_check(app: App) -> None:
             for ms in version.definition.milestones:
                 names.update(ms.recipients)
             for st in version.definition.states:  # the roles a state names as its actor
-                names.update(a for a in st.actor if a not in ("leader", "department", "reviewer"))
+                names.update(a for a in st.actor if a not in BUILTIN_ACTORS)
         names.update(session.scalars(select(User.name).join(Grant, Grant.user_id == User.id)
                                      .where(Grant.role == "reviewer", User.disabled.is_(False))))
     for r in notifier.routes:

@@ -16,7 +16,7 @@ from ...store.models import Issue, WorkflowVersion
 from ...workflow.diagram import draw
 from ...workflow.loader import load_workflow
 from ...workflow.registry import WorkflowRegistry
-from ...workflow.schema import WorkflowDef
+from ...workflow.schema import BUILTIN_ACTORS, WorkflowDef
 from ...workflow.yamlsource import load_located
 from ..checks import template_problems
 from .context import App, at_option, json_option, pass_app
@@ -41,7 +41,7 @@ def _actor_problems(path: Path, definition: WorkflowDef) -> list[str]:
     out = []
     for i, state in enumerate(definition.states):
         for j, name in enumerate(state.actor):
-            if name in ("leader", "department", "reviewer") or name in config.recipients:
+            if name in BUILTIN_ACTORS or name in config.recipients:
                 continue
             out.append(f"{doc.where(('states', i, 'actor', j))}: actor {name!r} of state {state.name} is reached by "
                        f"no recipient: add [recipients.\"{name}\"] to {config.source}, or name leader / department / reviewer")

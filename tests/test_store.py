@@ -118,3 +118,35 @@ def test_cli_on_this_backend(db_url, cli):
     assert cli("status", "--json", **env).json["by_state"]["long_term_sustained"] == 9
     assert cli("issue", "transition", "7", "reopen", "--by", "admin", "--note", "n", **env).code == 0
     assert cli("issue", "list", "--state", "in_progress", "--json", **env).json[0]["number"] == "7"
+
+
+@pytest.mark.postgres
+def test_two_processes_making_the_signing_key_at_once_agree(pg_url, project, monkeypatch):
+    """Two daemons starting together both find no key; both must end up signing with one key."""
+    import threading
+
+    from engine.accounts.links import site_secret
+
+    monkeypatch.delenv("DUBAN_SECRET_KEY", raising=False)
+    engine = db.make_engine(pg_url)
+    db.upgrade(engine)
+    sessions = db.session_factory(engine)
+    first = sessions()
+    mine = site_secret(first)  # inserted, not yet committed: the other process must wait, then read it
+    theirs: list[str] = []
+    other = threading.Thread(target=lambda: theirs.append(_secret_in_own_transaction(sessions)))
+    other.start()
+    other.join(0.5)
+    assert other.is_alive(), "the second process did not wait for the first one's key"
+    first.commit()
+    first.close()
+    other.join(10)
+    assert theirs == [mine]
+    engine.dispose()
+
+
+def _secret_in_own_transaction(sessions) -> str:
+    from engine.accounts.links import site_secret
+
+    with sessions() as session, session.begin():
+        return site_secret(session)

@@ -12,11 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+from typing import cast
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from ..store.accounts import SiteSecret
+from ..store.upsert import insert_ignore
 
 SECRET_ENV = "DUBAN_SECRET_KEY"
 LINK_DAYS = 14
@@ -29,11 +32,13 @@ def site_secret(session: Session) -> str:
     if value:
         return value
     row = session.get(SiteSecret, "signing")
-    if row is None:
-        row = SiteSecret(name="signing", value=secrets.token_urlsafe(48))
-        session.add(row)
-        session.flush()
-    return row.value
+    if row is not None:
+        return row.value
+    # Two daemons starting together on one database both find no key: the first insert wins,
+    # the other ignores the conflict and reads the winner's, so every process signs alike.
+    table = cast(Table, SiteSecret.__table__)
+    session.execute(insert_ignore(session, table, ["name"]).values(name="signing", value=secrets.token_urlsafe(48)))
+    return str(session.execute(select(table.c.value).where(table.c.name == "signing")).scalar_one())
 
 
 def make_link_token(secret: str, user_id: int, epoch: int, now: dt.datetime, *, days: int = LINK_DAYS) -> str:

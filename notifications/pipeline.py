@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.accounts.links import make_link_token, site_secret
+from engine.accounts.users import members_of
 from engine.reminders.facts import ReminderFacts
 from engine.runtime import Runtime
 from engine.store.accounts import User
@@ -122,6 +123,7 @@ class Pipeline:
             nowhere: dict[str, list[Reminder]] = defaultdict(list)
             facts_of: dict[int, ReminderFacts] = {}
             accounts: dict[str, Any] = {}  # a recipient's account (its e-mail and IM ids), once per batch
+            people: dict[str, list[str]] = {}  # a recipient name -> who hears (itself, or its members)
             for r in reminders:
                 facts = facts_of[r.id] = ReminderFacts.from_stored(r.details)
                 if _silenced(r, facts, silences):
@@ -131,7 +133,8 @@ class Pipeline:
                     "kind": r.kind, "rule": r.rule, "subject": r.subject, "level": facts.level, "ledger": facts.ledger,
                     "area": facts.area, "category": facts.category, "department": facts.department,
                     "leader": facts.leader, "state": facts.state})
-                for person in routed.recipients:
+                hearing = dict.fromkeys(p for name in routed.recipients for p in self._people(session, name, people))
+                for person in hearing:
                     if person not in accounts:
                         accounts[person] = session.execute(
                             select(User.email, User.im).where(User.name == person, User.disabled.is_(False))).first()
@@ -156,6 +159,15 @@ class Pipeline:
                 .values(routed_at=now), [{"b_id": r.id} for r in reminders])
             stats.reminders += len(reminders)
             return len(reminders) == BATCH
+
+    def _people(self, session: Session, name: str, people: dict[str, list[str]]) -> list[str]:
+        """Who hears what is addressed to ``name``: itself when config or an account reaches it,
+        else the accounts granted over it (a department's members), else itself (undeliverable)."""
+        if name not in people:
+            known = name in self.notify.recipients or session.scalar(
+                select(User.id).where(User.name == name, User.disabled.is_(False))) is not None
+            people[name] = [name] if known else (members_of(session, name) or [name])
+        return people[name]
 
     def _digest(self, now: dt.datetime, person: str, kind: str, members: list[Reminder],
                 facts_of: dict[int, ReminderFacts], session: Session | None = None) -> Digest:
@@ -187,10 +199,16 @@ class Pipeline:
             when += dt.timedelta(seconds=self.rng.uniform(0, self.notify.settings.jitter_seconds))
         key = message_key("dg", channel, person, members)
         text = rendered.markdown if speaks.body == Body.MARKDOWN else rendered.text
-        data = {"recipient": person, "generated_at": now.isoformat(),
+        data: dict[str, Any] = {"recipient": person, "generated_at": now.isoformat(),
                 "items": [{"subject": r.subject, "kind": r.kind, "rule": r.rule, "title": facts_of[r.id].title,
                            "due": r.due.isoformat() if r.due else None, "days_overdue": r.days_overdue}
                           for r in members]}
+        if kind.endswith("_app"):  # the organisation apps' card: items, counts, the 去处理 button
+            public_url = str(self.rt.config.board.get("public_url") or "") or None
+            link = _workspace_link(session, self.rt, person, now, public_url) or (
+                f"{public_url.rstrip('/')}/ws/issues" if public_url else None)
+            data["card"] = {"lines": list(rendered.lines), "total": len(rendered.lines), "link": link,
+                            "pressing": any(r.kind in ("overdue", "escalation") for r in members)}
         self._insert(session, members, key=key, channel=channel, recipient=person, address=address,
                      subject=rendered.subject, text=text, html=rendered.html if speaks.html else None, data=data,
                      status=OutboxStatus.PENDING, urgent=urgent, next_attempt_at=when, last_error="", now=now)

@@ -70,6 +70,9 @@ DEFAULTS: dict[str, Limit] = {
     "dingtalk": Limit(20, 60),
     "wecom": Limit(20, 60),
     "feishu": Limit(5, 1),
+    # the apps: DingTalk 40 calls a second per app (half of it), Feishu 50 messages a second
+    "dingtalk_app": Limit(20, 1),
+    "feishu_app": Limit(20, 1),
 }
 
 

@@ -61,7 +61,10 @@ def result_of(item: Claimed, current: dt.datetime, error: BaseException | None, 
         else:
             outcome = AttemptStatus.RETRY
             hint = error.retry_after if isinstance(error, DeliveryError) else None
-            wait = max(backoff(attempts), hint or 0.0)
+            if isinstance(error, DeliveryError) and error.rate_limited and hint is not None:
+                wait = max(1.0, hint)  # the platform's window, not a failure to back off from
+            else:
+                wait = max(backoff(attempts), hint or 0.0)
             values.update(last_error=text, next_attempt_at=current + dt.timedelta(seconds=wait))
     return SendResult(item, current, outcome, text, values, time.monotonic() - started)
 

@@ -97,6 +97,7 @@ class Rendered:
     text: str
     html: str
     markdown: str  # for the DingTalk / WeCom robots
+    lines: tuple[str, ...] = ()  # each top-level item's line, most urgent first (the apps' cards)
 
 
 class Renderer:
@@ -134,6 +135,7 @@ class Renderer:
             text=_tidy(self.env.get_template(TEXT).render(context)),
             html=_tidy(self.env.get_template(HTML).render(context)),
             markdown=_tidy(self.env.get_template(MARKDOWN).render(context)),
+            lines=tuple(e["line"] for s in context["sections"] for e in s["entries"]),
         )
 
     def _context(self, digest: Digest) -> dict[str, Any]:

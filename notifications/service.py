@@ -9,6 +9,8 @@ from functools import cached_property
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime import Runtime
+from notifications.channels._app import AppChannel
+from notifications.channels._tokens import TokenCache
 from notifications.channels.base import Channel
 from notifications.outbox import DeliveryPolicy, DeliveryStats, Outbox
 from notifications.pipeline import Pipeline, RouteStats
@@ -16,6 +18,20 @@ from notifications.ratelimit import Limit
 from notifications.render import Renderer
 from notifications.routing import Route, load_routes
 from notifications.settings import Notify, load_notify
+from notifications.tokens import DatabaseTokens
+
+# database URL -> the app tokens of every notifier on it in this process (a reload keeps them)
+_TOKENS: dict[str, TokenCache] = {}
+
+
+def tokens_for(sessions: sessionmaker[Session]) -> TokenCache:
+    """The process's token cache for one database, backed by that database's ``app_tokens``."""
+    url = str(sessions.kw["bind"].url)
+    if url not in _TOKENS:
+        cache = TokenCache()
+        cache.shared = DatabaseTokens(sessions)
+        _TOKENS[url] = cache
+    return _TOKENS[url]
 
 
 @dataclass
@@ -45,7 +61,11 @@ class Notifier:
 
     @cached_property
     def channels(self) -> dict[str, Channel]:
-        return self.notify.build_channels()
+        channels = self.notify.build_channels()
+        for channel in channels.values():
+            if isinstance(channel, AppChannel):
+                channel.tokens = tokens_for(self.sessions)
+        return channels
 
     @cached_property
     def pipeline(self) -> Pipeline:

@@ -1,4 +1,4 @@
-"""The notification side's tables: the outbox, its delivery attempts, silences and rate windows.
+"""The notification side's tables: the outbox, its delivery attempts, silences, rate windows and app tokens.
 
 They share the store's metadata (``engine.store.models.Base``) and its migrations, but only the
 notification layer reads or writes them: the domain knows nothing of messages or channels.
@@ -121,9 +121,24 @@ class RateWindow(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class AppToken(Base):
+    """An organisation app's access token, shared by every daemon (``notifications.tokens``).
+
+    ``key`` hashes the platform, host and app id; the token is short-lived (about two hours) and
+    only lets the app send notices, so keeping it beside the signing key is no new exposure."""
+
+    __tablename__ = "app_tokens"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 # The Core tables (``__table__`` is typed FromClause; see engine.store.models)
 OUTBOX = cast(Table, OutboxMessage.__table__)
 DELIVERY_ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
 REMINDER_MESSAGES = cast(Table, ReminderMessage.__table__)
 SILENCES = cast(Table, Silence.__table__)
 RATE_WINDOWS = cast(Table, RateWindow.__table__)
+APP_TOKENS = cast(Table, AppToken.__table__)

@@ -178,11 +178,14 @@ class LoopbackHTTP:
                 with outer._lock:
                     outer.connections += 1
 
-            def do_POST(self) -> None:
+            def do_GET(self) -> None:
+                self.do_POST("GET")
+
+            def do_POST(self, method: str = "POST") -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 parts = urlsplit(self.path)
                 seen = Seen(
-                    "POST",
+                    method,
                     parts.path,
                     parts.query,
                     {k.lower(): v for k, v in self.headers.items()},

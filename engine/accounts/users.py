@@ -220,6 +220,16 @@ def import_users(session: Session, path: Path, now: dt.datetime) -> list[str]:
     return added
 
 
+def members_of(session: Session, name: str) -> list[str]:
+    """The enabled accounts acting as the leader or department ``name`` (granted over it by name).
+
+    A reminder to a 责任科室 that has no account of its own goes to them, each with their own link."""
+    return list(session.scalars(
+        select(User.name).join(Grant, Grant.user_id == User.id)
+        .where(Grant.role.in_(("leader", "department")), Grant.scope == name, User.name != name,
+               User.disabled.is_(False)).distinct().order_by(User.name)))
+
+
 def reviewers_of(session: Session, ledger_id: int) -> list[str]:
     """The enabled reviewers over a ledger (every ledger, that ledger by name, or its unit), by name.
 

@@ -27,6 +27,9 @@ _KINDS: dict[str, str] = {
     "dingtalk": "dingtalk:DingTalkChannel",
     "wecom": "wecom:WeComChannel",
     "feishu": "feishu:FeishuChannel",
+    "wecom_app": "wecom_app:WeComAppChannel",
+    "dingtalk_app": "dingtalk_app:DingTalkAppChannel",
+    "feishu_app": "feishu_app:FeishuAppChannel",
 }
 
 # Settings that would put a secret into config.toml (which gets copied, committed and mailed): any
@@ -43,13 +46,17 @@ class DeliveryError(Exception):
 
     ``permanent`` means the same message will fail the same way (bad address, refused auth, a 4xx);
     otherwise the outbox should try again, not before ``retry_after`` seconds when that is given.
+    ``rate_limited`` says the platform refused only for now, and ``retry_after`` is exactly when its
+    window opens: the outbox waits that long instead of its (longer) backoff.
     """
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None,
+                 rate_limited: bool = False):
         super().__init__(message)
         self.message = message
         self.permanent = permanent
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
     def __repr__(self) -> str:
         return (
@@ -149,9 +156,10 @@ class Channel(ABC):
         return ValueError(self._prefix(text))
 
     def failure(
-        self, text: str, *, permanent: bool = False, retry_after: float | None = None
+        self, text: str, *, permanent: bool = False, retry_after: float | None = None, rate_limited: bool = False
     ) -> DeliveryError:
-        return DeliveryError(self._prefix(text), permanent=permanent, retry_after=retry_after)
+        return DeliveryError(self._prefix(text), permanent=permanent, retry_after=retry_after,
+                             rate_limited=rate_limited)
 
     def setting_str(self, key: str, default: Any = _MISSING) -> Any:
         value = self.settings.get(key, _MISSING)

@@ -1,0 +1,202 @@
+"""Loopback emulators of the three organisation-app APIs: the token endpoint and the work-notice one.
+
+Each implements what the platform documents and duban relies on: the token request's exact
+parameters, tokens that expire (``expire()`` makes the current one answer the expiry code), the
+notice's required fields and size limits, unknown users, and rate limits on demand (``fail_next``).
+Notices that pass every check are kept in ``notices``; problems found are kept in ``problems`` so a
+test can show what was wrong.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .peers import Reply, Seen, json_reply
+
+
+@dataclass
+class _Platform:
+    users: set[str] = field(default_factory=set)  # the ids the app may reach
+    secret: str = "s3cret"
+    tokens_issued: int = 0
+    valid: set[str] = field(default_factory=set)
+    expired: set[str] = field(default_factory=set)
+    fail_next: list[int] = field(default_factory=list)  # codes to answer instead of success, in order
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    seen_uuids: dict[str, int] = field(default_factory=dict)  # Feishu's uuid -> the message it sent
+    problems: list[str] = field(default_factory=list)
+    _n: Any = field(default_factory=itertools.count)
+
+    def issue(self, prefix: str) -> str:
+        self.tokens_issued += 1
+        token = f"{prefix}-{next(self._n)}"
+        self.valid.add(token)
+        return token
+
+    def expire(self) -> None:
+        self.expired |= self.valid
+        self.valid = set()
+
+    def refuse(self, problem: str) -> None:
+        self.problems.append(problem)
+
+
+class WeComApp(_Platform):
+    corp_id = "ww0123456789"
+    agent_id = 1000002
+
+    def __call__(self, seen: Seen) -> Reply:
+        if seen.method == "GET" and seen.path == "/cgi-bin/gettoken":
+            if seen.param("corpid") != self.corp_id:
+                return self._err(40013, "invalid corpid")
+            if seen.param("corpsecret") != self.secret:
+                return self._err(40001, "invalid credential")
+            return json_reply({"errcode": 0, "errmsg": "ok", "access_token": self.issue("wx"), "expires_in": 7200})
+        if seen.method == "POST" and seen.path == "/cgi-bin/message/send":
+            token = seen.param("access_token")
+            if token in self.expired:
+                return self._err(42001, "access_token expired")
+            if token not in self.valid:
+                return self._err(40014, "invalid access_token")
+            if self.fail_next:
+                code = self.fail_next.pop(0)
+                return self._err(code, {45009: "api freq out of limit", -1: "system busy"}.get(code, "error"))
+            body = seen.json()
+            if body.get("agentid") != self.agent_id:
+                return self._err(40056, "invalid agentid")
+            kind = body.get("msgtype")
+            if kind == "textcard":
+                card = body.get("textcard") or {}
+                if len(card.get("title", "").encode()) > 128 or len(card.get("description", "").encode()) > 512 \
+                        or not card.get("url") or len(card.get("btntxt", "")) > 4:
+                    return self._err(44004, "textcard over its limits or without url")
+            elif kind == "text":
+                if len((body.get("text") or {}).get("content", "").encode()) > 2048:
+                    return self._err(44004, "text content exceed max length 2048")
+            else:
+                return self._err(40008, "invalid message type")
+            wanted = [u for u in body.get("touser", "").split("|") if u]
+            unknown = [u for u in wanted if u not in self.users]
+            if wanted and len(unknown) == len(wanted) and not body.get("toparty"):
+                return self._err(81013, "user & party & tag all invalid")
+            self.notices.append(body)
+            return json_reply({"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(unknown), "msgid": "m"})
+        return self._err(404, "no such API")
+
+    def _err(self, code: int, message: str) -> Reply:
+        self.refuse(f"{code} {message}")
+        return json_reply({"errcode": code, "errmsg": message})
+
+
+class DingTalkApp(_Platform):
+    app_key = "dingabcdef"
+    agent_id = 2233445566
+
+    def __call__(self, seen: Seen) -> Reply:
+        if seen.method == "GET" and seen.path == "/gettoken":
+            if seen.param("appkey") != self.app_key or seen.param("appsecret") != self.secret:
+                return self._err(40089, "不合法的corpid或corpsecret")
+            return json_reply({"errcode": 0, "errmsg": "ok", "access_token": self.issue("dt"), "expires_in": 7200})
+        if seen.method == "POST" and seen.path == "/topapi/message/corpconversation/asyncsend_v2":
+            token = seen.param("access_token")
+            if token in self.expired:
+                return self._err(42001, "access_token超时")
+            if token not in self.valid:
+                return self._err(40014, "不合法的access_token")
+            if self.fail_next:
+                code = self.fail_next.pop(0)
+                return self._err(code, {90018: "请求频率超过限制", -1: "系统繁忙"}.get(code, "error"))
+            body = seen.json()
+            if body.get("agent_id") != self.agent_id:
+                return self._err(40056, "不合法的agentid")
+            msg = body.get("msg") or {}
+            if msg.get("msgtype") == "action_card":
+                card = msg.get("action_card") or {}
+                if not (card.get("title") and card.get("markdown") and card.get("single_title")
+                        and card.get("single_url")):
+                    return self._err(40035, "缺少参数 action_card")
+            elif msg.get("msgtype") != "text":
+                return self._err(40035, "缺少参数 msg")
+            wanted = [u for u in str(body.get("userid_list", "")).split(",") if u]
+            if any(u not in self.users for u in wanted):
+                return self._err(33012, "无效的USERID")
+            self.notices.append(body)
+            return json_reply({"errcode": 0, "task_id": len(self.notices), "request_id": "r"})
+        return self._err(404, "no such API")
+
+    def _err(self, code: int, message: str) -> Reply:
+        self.refuse(f"{code} {message}")
+        return json_reply({"errcode": code, "errmsg": message})
+
+
+class FeishuApp(_Platform):
+    app_id = "cli_a1b2c3"
+
+    def __call__(self, seen: Seen) -> Reply:
+        if seen.method == "POST" and seen.path == "/open-apis/auth/v3/tenant_access_token/internal":
+            body = seen.json()
+            if body != {"app_id": self.app_id, "app_secret": self.secret}:
+                return self._err(10014, "app secret invalid", 400)
+            return json_reply({"code": 0, "msg": "ok", "tenant_access_token": self.issue("t"), "expire": 7200})
+        if seen.method == "POST" and seen.path == "/open-apis/im/v1/messages":
+            auth = seen.headers.get("authorization", "")
+            token = auth.removeprefix("Bearer ")
+            if token in self.expired:
+                return self._err(99991677, "token expired", 400)
+            if not auth.startswith("Bearer ") or token not in self.valid:
+                return self._err(99991663, "Invalid access token for authorization", 400)
+            if self.fail_next:
+                code = self.fail_next.pop(0)
+                if code == 99991400:
+                    self.refuse("99991400 request trigger frequency limit")
+                    return json_reply({"code": code, "msg": "request trigger frequency limit"}, status=429,
+                                      headers={"x-ogw-ratelimit-reset": "2"})
+                return self._err(code, "error", 400)
+            if seen.param("receive_id_type") != "user_id":
+                return self._err(99992402, "field validation failed: receive_id_type", 400)
+            body = seen.json()
+            if body.get("receive_id") not in self.users:
+                return self._err(230013, "Bot has NO availability to this user.", 400)
+            uuid = body.get("uuid", "")
+            if not isinstance(uuid, str) or len(uuid) > 50:
+                return self._err(99992402, "field validation failed: uuid", 400)
+            if body.get("msg_type") not in ("interactive", "text"):
+                return self._err(230001, "invalid msg_type", 400)
+            content = json.loads(body.get("content", "null"))
+            if body["msg_type"] == "interactive" and not (content.get("header", {}).get("title", {}).get("content")
+                                                          and content.get("elements")):
+                return self._err(230001, "invalid card content", 400)
+            if uuid and uuid in self.seen_uuids:  # Feishu: one message per uuid within an hour
+                return json_reply({"code": 0, "msg": "success", "data": {"message_id": f"om_{self.seen_uuids[uuid]}"}})
+            self.notices.append({**body, "content": content})
+            if uuid:
+                self.seen_uuids[uuid] = len(self.notices)
+            return json_reply({"code": 0, "msg": "success", "data": {"message_id": f"om_{len(self.notices)}"}})
+        return self._err(404, "no such API", 404)
+
+    def _err(self, code: int, message: str, status: int = 200) -> Reply:
+        self.refuse(f"{code} {message}")
+        return json_reply({"code": code, "msg": message}, status=status)
+
+
+def button(platform: _Platform, notice: dict[str, Any]) -> str | None:
+    """The 去处理 button's URL of one notice, on any of the three platforms."""
+    if isinstance(platform, WeComApp):
+        return (notice.get("textcard") or {}).get("url")
+    if isinstance(platform, DingTalkApp):
+        return ((notice.get("msg") or {}).get("action_card") or {}).get("single_url")
+    for element in notice["content"].get("elements", []):
+        for action in element.get("actions", []):
+            return action.get("url")
+    return None
+
+
+def addressee(platform: _Platform, notice: dict[str, Any]) -> str:
+    if isinstance(platform, WeComApp):
+        return notice["touser"]
+    if isinstance(platform, DingTalkApp):
+        return notice["userid_list"]
+    return notice["receive_id"]

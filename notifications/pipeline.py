@@ -23,7 +23,7 @@ from urllib.parse import quote
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.accounts.links import make_link_token, site_secret
+from engine.accounts.links import workspace_link
 from engine.accounts.users import members_of
 from engine.reminders.facts import ReminderFacts
 from engine.runtime import Runtime
@@ -60,13 +60,7 @@ def _silenced(r: Reminder, facts: ReminderFacts, silences: Sequence[Silence]) ->
 
 def _workspace_link(session: Session, rt: Runtime, person: str, now: dt.datetime, public_url: str | None) -> str | None:
     """The recipient's signed workspace link (engine.accounts.links), if they have an account."""
-    if not public_url:
-        return None
-    user = session.scalar(select(User).where(User.name == person, User.disabled.is_(False)))
-    if user is None:
-        return None
-    token = make_link_token(site_secret(session), user.id, user.session_epoch, now, days=rt.config.workspace.link_days)
-    return f"{public_url.rstrip('/')}/w/{token}"
+    return workspace_link(session, person, now, public_url or "", days=rt.config.workspace.link_days)
 
 
 def _item(r: Reminder, facts: ReminderFacts, public_url: str | None = None, link: str | None = None) -> DigestItem:
@@ -122,7 +116,7 @@ class Pipeline:
             urgent: set[tuple[str, str, str]] = set()
             nowhere: dict[str, list[Reminder]] = defaultdict(list)
             facts_of: dict[int, ReminderFacts] = {}
-            accounts: dict[str, Any] = {}  # a recipient's account (its e-mail and IM ids), once per batch
+            accounts: dict[str, dict[str, str]] = {}  # a person's addresses (config, account), once per batch
             people: dict[str, list[str]] = {}  # a recipient name -> who hears (itself, or its members)
             for r in reminders:
                 facts = facts_of[r.id] = ReminderFacts.from_stored(r.details)
@@ -133,14 +127,11 @@ class Pipeline:
                     "kind": r.kind, "rule": r.rule, "subject": r.subject, "level": facts.level, "ledger": facts.ledger,
                     "area": facts.area, "category": facts.category, "department": facts.department,
                     "leader": facts.leader, "state": facts.state})
-                hearing = dict.fromkeys(p for name in routed.recipients for p in self._people(session, name, people))
+                hearing = dict.fromkeys(p for name in routed.recipients for p in self.people(session, name, people))
                 for person in hearing:
                     if person not in accounts:
-                        accounts[person] = session.execute(
-                            select(User.email, User.im).where(User.name == person, User.disabled.is_(False))).first()
-                    account = accounts[person]
-                    addresses = self.notify.addresses(person, account.email, account.im) if account else \
-                        self.notify.addresses(person)
+                        accounts[person] = self.addresses_of(session, [person])
+                    addresses = accounts[person]
                     if not addresses:
                         nowhere[person].append(r)
                     for channel, address in addresses.items():
@@ -160,14 +151,32 @@ class Pipeline:
             stats.reminders += len(reminders)
             return len(reminders) == BATCH
 
-    def _people(self, session: Session, name: str, people: dict[str, list[str]]) -> list[str]:
+    def people(self, session: Session, name: str, cache: dict[str, list[str]] | None = None) -> list[str]:
         """Who hears what is addressed to ``name``: itself when config or an account reaches it,
         else the accounts granted over it (a department's members), else itself (undeliverable)."""
-        if name not in people:
+        cache = {} if cache is None else cache
+        if name not in cache:
             known = name in self.notify.recipients or session.scalar(
                 select(User.id).where(User.name == name, User.disabled.is_(False))) is not None
-            people[name] = [name] if known else (members_of(session, name) or [name])
-        return people[name]
+            cache[name] = [name] if known else (members_of(session, name) or [name])
+        return cache[name]
+
+    def addresses_of(self, session: Session, people: list[str]) -> dict[str, str]:
+        """Channel -> address for ``people`` (one person, or a department's members, joined by ``|``
+        on the app channels); see ``Notify.addresses``."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for person in people:
+            account = session.execute(
+                select(User.email, User.im).where(User.name == person, User.disabled.is_(False))).first()
+            addresses = self.notify.addresses(person, account.email, account.im) if account else \
+                self.notify.addresses(person)
+            for channel, address in addresses.items():
+                found[channel].append(address)
+        out: dict[str, str] = {}
+        for channel, each in found.items():
+            kind = str(self.notify.channel_settings[channel].get("kind", ""))
+            out[channel] = "|".join(dict.fromkeys(each)) if kind.endswith("_app") else each[0]
+        return out
 
     def _digest(self, now: dt.datetime, person: str, kind: str, members: list[Reminder],
                 facts_of: dict[int, ReminderFacts], session: Session | None = None) -> Digest:

@@ -37,12 +37,9 @@ def _ledger(path: Path) -> dict[str, list[str]]:
     return refs
 
 
-def test_one_sweep_sends_one_notice_per_person_on_each_platform(project, cli, tmp_path):
-    wecom, dingtalk, feishu = (cls(users=set(IDS.values())) for cls in (WeComApp, DingTalkApp, FeishuApp))
-    port = free_port()
-    with LoopbackHTTP(wecom) as wx, LoopbackHTTP(dingtalk) as dt, LoopbackHTTP(feishu) as fs:
-        config = project / "config.toml"
-        config.write_text(config.read_text(encoding="utf-8") + f"""
+def _configure(project: Path, port: int, wx: LoopbackHTTP, dt: LoopbackHTTP, fs: LoopbackHTTP) -> None:
+    config = project / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8") + f"""
 [board]
 public_url = "http://127.0.0.1:{port}"
 
@@ -69,7 +66,17 @@ base_url = "{fs.url('')}"
 app_id = "{FeishuApp.app_id}"
 app_secret_env = "FS_SECRET"
 """, encoding="utf-8")
-        secrets = {"WX_SECRET": "s3cret", "DT_SECRET": "s3cret", "FS_SECRET": "s3cret"}
+
+
+SECRETS = {"WX_SECRET": "s3cret", "DT_SECRET": "s3cret", "FS_SECRET": "s3cret"}
+
+
+def test_one_sweep_sends_one_notice_per_person_on_each_platform(project, cli, tmp_path):
+    wecom, dingtalk, feishu = (cls(users=set(IDS.values())) for cls in (WeComApp, DingTalkApp, FeishuApp))
+    port = free_port()
+    with LoopbackHTTP(wecom) as wx, LoopbackHTTP(dingtalk) as dt, LoopbackHTTP(feishu) as fs:
+        _configure(project, port, wx, dt, fs)
+        secrets = SECRETS
         people = tmp_path / "people.csv"
         with people.open("w", encoding="utf-8", newline="") as f:
             out = csv.writer(f)
@@ -110,3 +117,35 @@ app_secret_env = "FS_SECRET"
                     assert f"{LEDGER}/{ref}<" in page.text or f"{LEDGER}/{ref}\"" in page.text, (name, ref)
                 others = {r for other in DEPARTMENTS if other != name for r in refs[other]}
                 assert not any(f"{LEDGER}/{r}<" in page.text for r in others), name
+
+
+def test_notify_test_sends_one_card_and_config_check_names_accounts_without_an_id(project, cli, tmp_path):
+    wecom, dingtalk, feishu = (cls(users={"bgs"}) for cls in (WeComApp, DingTalkApp, FeishuApp))
+    port = free_port()
+    with LoopbackHTTP(wecom) as wx, LoopbackHTTP(dingtalk) as dt, LoopbackHTTP(feishu) as fs:
+        _configure(project, port, wx, dt, fs)
+        assert cli("init").code == 0
+        assert cli("user", "add", "办公室", "--role", "department", "--wecom", "bgs", "--feishu", "bgs").code == 0
+        assert cli("user", "add", "财务室", "--role", "department").code == 0
+        checked = cli("config", "check", **SECRETS)
+        assert "warning: channel 'wx' (wecom_app): 1 account(s) without a wecom id: 财务室" in checked.out
+        assert "warning: channel 'dt' (dingtalk_app): 2 account(s) without a dingtalk id: 办公室, 财务室" in checked.out
+
+        sent = cli("notify", "test", "wx", "办公室", **SECRETS)
+        assert sent.code == 0, sent.err
+        assert len(wecom.notices) == 1 and wecom.notices[0]["touser"] == "bgs"
+        link = button(wecom, wecom.notices[0])
+        assert link and link.startswith(f"http://127.0.0.1:{port}/w/") and link in sent.out
+        assert "测试消息" in wecom.notices[0]["textcard"]["title"]
+
+        assert cli("notify", "test", "fs", "办公室", **SECRETS).code == 0 and len(feishu.notices) == 1
+
+        missing = cli("notify", "test", "dt", "办公室", **SECRETS)
+        assert missing.code == 2 and "no address on 'dt'" in missing.err and "dingtalk id" in missing.err
+        refused = cli("notify", "test", "wx", "财务室", **SECRETS)
+        assert refused.code == 2 and dingtalk.notices == []
+        # the token fetched by the first test notice is kept in the database: a later process uses it
+        assert cli("notify", "test", "wx", "办公室", WX_SECRET="wrong").code == 0 and wecom.tokens_issued == 1
+        wecom.expire()  # once it expires, the wrong secret is found out (and not printed)
+        wrong = cli("notify", "test", "wx", "办公室", WX_SECRET="wrong")
+        assert wrong.code != 0 and "40001" in wrong.err and "wrong" not in wrong.err

@@ -18,7 +18,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from ..store.accounts import SiteSecret
+from ..store.accounts import SiteSecret, User
 from ..store.upsert import insert_ignore
 
 SECRET_ENV = "DUBAN_SECRET_KEY"
@@ -57,3 +57,15 @@ def read_link_token(secret: str, token: str, now: dt.datetime) -> tuple[int, int
     if now.timestamp() >= expires:
         return None
     return user_id, epoch
+
+
+def workspace_link(session: Session, name: str, now: dt.datetime, public_url: str, *,
+                   days: int = LINK_DAYS) -> str | None:
+    """``PUBLIC_URL/w/TOKEN`` of the enabled account ``name`` (what its reminders carry), else None."""
+    if not public_url:
+        return None
+    user = session.scalar(select(User).where(User.name == name, User.disabled.is_(False)))
+    if user is None:
+        return None
+    token = make_link_token(site_secret(session), user.id, user.session_epoch, now, days=days)
+    return f"{public_url.rstrip('/')}/w/{token}"

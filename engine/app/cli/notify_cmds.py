@@ -13,8 +13,10 @@ from notifications.channels.base import DeliveryError
 from notifications.message import OutgoingMessage
 from notifications.outbox import Outbox
 from notifications.service import Notifier
+from notifications.settings import Notify
 from notifications.store import OutboxMessage, Silence
 
+from ...accounts.links import workspace_link
 from ...clock import parse_date
 from ...errors import BadInput, ConfigError, NotFound, Refused
 from ...issues.queries import find_ledger, issue_ref, resolve_ref
@@ -165,29 +167,42 @@ def notify_group() -> None:
 
 @notify_group.command("test")
 @click.argument("channel")
-@click.argument("role")
+@click.argument("user")
 @pass_app
-def notify_test(app: App, channel: str, role: str) -> None:
-    """Send a test message to ROLE through CHANNEL now (not through the outbox)."""
+def notify_test(app: App, channel: str, user: str) -> None:
+    """Send one real test notice to USER (an account or a [recipients] name) through CHANNEL now.
+
+    USER's address is what reminders use: [recipients."USER"], else the account's e-mail or IM id
+    (or its members'). An app channel's card carries USER's signed workspace link as its button."""
     notifier = _notifier(app)
-    if channel not in notifier.notify.channel_settings:
-        raise BadInput(f"no channel {channel!r}", hint=f"channels: {', '.join(notifier.notify.channel_settings) or 'none'}")
-    address = notifier.notify.recipients.get(role, {}).get(channel)
-    if address is None:
-        raise BadInput(f"{role!r} has no address on {channel!r}", hint=f"add {channel} = \"…\" to [recipients.\"{role}\"]")
-    ch = notifier.notify.build_channels()[channel]
+    notify = notifier.notify
+    if channel not in notify.channel_settings:
+        raise BadInput(f"no channel {channel!r}", hint=f"channels: {', '.join(notify.channel_settings) or 'none'}")
     now = dt.datetime.now(dt.UTC)
-    message = OutgoingMessage(key=f"test-{now:%Y%m%d%H%M%S}", recipient=role, address=address,
-                              subject="【督办】测试消息 / duban test message",
-                              text=f"{role}：这是一条来自督办（duban）的测试消息。\nThis is a test message from duban.")
+    public_url = str(app.config.board.get("public_url") or "")
+    with app.transaction() as session:
+        hearing = notifier.pipeline.people(session, user)
+        address = notifier.pipeline.addresses_of(session, hearing).get(channel)
+        link = workspace_link(session, user, now, public_url, days=app.config.workspace.link_days)
+    if address is None:
+        kind = notify.channel_settings[channel].get("kind", "")
+        platform = str(kind).removesuffix("_app")
+        hint = (f"give the account a {platform} id (duban user import with a {platform} column)"
+                if str(kind).endswith("_app") else f"add {channel} = \"…\" to [recipients.\"{user}\"]")
+        raise BadInput(f"{user!r} has no address on {channel!r}", hint=hint)
+    ch = notifier.channels[channel]
+    lines = [f"{user}：这是一条来自督办（duban）的测试消息。", "This is a test message from duban."]
+    message = OutgoingMessage(key=f"test-{now:%Y%m%d%H%M%S}", recipient=user, address=address,
+                              subject="【督办】测试消息 / duban test message", text="\n".join(lines),
+                              data={"card": {"lines": lines, "total": len(lines), "link": link}})
     try:
         ch.send(message)
     except DeliveryError as exc:
         raise ConfigError(f"test message failed: {exc.message}",
                           hint="permanent: fix the channel settings" if exc.permanent else "transient: try again") from None
     finally:
-        ch.close()
-    say(f"test message sent to {role} via {channel} ({address or 'group'})")
+        notifier.close()
+    say(f"test message sent to {user} via {channel} ({address or 'group'})" + (f", button {link}" if link else ""))
 
 
 @click.group("config")
@@ -251,8 +266,32 @@ def config_check(app: App) -> None:
         if not (notify.addresses(name, account.email, account.im) if account else notify.addresses(name)):
             problems.append(f"recipient {name!r} has no address on any channel: add [recipients.\"{name}\"]")
     problems += notifier.renderer.check()
+    for line in _without_im_ids(app, notify):
+        say(f"warning: {line}")
     for line in problems:
         say(f"problem: {line}")
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in the configuration")
     say(f"configuration ok: {len(notify.channel_settings)} channel(s), {len(names)} recipient(s) reachable")
+
+
+def _without_im_ids(app: App, notify: Notify) -> list[str]:
+    """Per app channel, the enabled accounts that act (leader, department, reviewer) but have no id
+    on its platform: their notices go elsewhere or nowhere until someone fills it in."""
+    lines = []
+    with app.transaction() as session:
+        acting = session.execute(
+            select(User.name, User.im).join(Grant, Grant.user_id == User.id)
+            .where(Grant.role.in_(("leader", "department", "reviewer")), User.disabled.is_(False))
+            .distinct().order_by(User.name)).all()
+    for channel, settings in notify.channel_settings.items():
+        kind = str(settings.get("kind", ""))
+        if not kind.endswith("_app"):
+            continue
+        platform = kind.removesuffix("_app")
+        missing = [name for name, im in acting
+                   if not (im or {}).get(platform) and channel not in notify.recipients.get(name, {})]
+        if missing:
+            shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+            lines.append(f"channel {channel!r} ({kind}): {len(missing)} account(s) without a {platform} id: {shown}")
+    return lines

@@ -101,7 +101,7 @@ def load_notify(config: Config) -> Notify:
     for name, table in config.channels.items():
         if "kind" not in table:
             problems.append(f"[channels.{name}]: missing 'kind' (email, webhook, dingtalk, wecom, feishu, "
-                            "console or file)")
+                            "wecom_app, dingtalk_app, feishu_app, console or file)")
     if problems:
         raise ConfigError(f"{config.source or 'config'}: invalid notification settings", details=problems)
     return Notify(settings, {k: dict(v) for k, v in config.channels.items()},

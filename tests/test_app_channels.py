@@ -9,10 +9,13 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from engine.store.db import make_engine, session_factory, transaction, upgrade
 from notifications.channels import build_channel
-from notifications.channels._app import AppChannel
+from notifications.channels._app import Addressees, AppChannel
 from notifications.channels._tokens import Token, TokenCache
 from notifications.channels.feishu_app import message_uuid
 from notifications.message import OutgoingMessage
@@ -288,3 +291,47 @@ def test_several_daemons_on_one_database_fetch_the_token_once(backend, tmp_path,
         for d in daemons:
             d.close()
     engine.dispose()
+
+
+def test_a_department_id_is_addressed_where_the_platform_has_departments():
+    for kind, cls in (("wecom_app", WeComApp), ("dingtalk_app", DingTalkApp)):
+        app = cls(users={"bgs"})
+        with LoopbackHTTP(app) as http, channel(kind, http) as ch:
+            ch.send(notice(address="dept:12|bgs"))
+        sent = app.notices[0]
+        if kind == "wecom_app":
+            assert (sent["touser"], sent["toparty"]) == ("bgs", "12")
+        else:
+            assert (sent["userid_list"], sent["dept_id_list"]) == ("bgs", "12")
+    app = FeishuApp(users={"bgs"})
+    with LoopbackHTTP(app) as http, channel("feishu_app", http) as ch, pytest.raises(Exception) as caught:
+        ch.send(notice(address="dept:12"))
+    assert getattr(caught.value, "permanent", None) is True and http.seen == []
+
+
+_line = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=400)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(lines=st.lists(_line, min_size=1, max_size=40), subject=st.text(min_size=1, max_size=300),
+       extra=st.integers(0, 500))
+def test_every_card_fits_its_platform_and_keeps_the_button_and_the_key(lines, subject, extra):
+    """Whatever the digest holds, each card stays within its platform's limits, shows the most urgent
+    item first and keeps the button; the robots' key line survives where the card has text."""
+    from notifications.channels.dingtalk_app import MARKDOWN_BYTES, DingTalkAppChannel
+    from notifications.channels.wecom_app import WeComAppChannel
+
+    message = OutgoingMessage(key="dg-k", recipient="办公室", address="bgs", subject=subject, text="\n".join(lines),
+                              data={"card": {"lines": lines, "total": len(lines) + extra, "link": LINK}})
+    to = Addressees(("bgs",))
+    wecom = WeComAppChannel("w", settings("wecom_app", "http://127.0.0.1:9"), ENV).payload(message, to)
+    if wecom["msgtype"] == "textcard":
+        card = wecom["textcard"]
+        assert len(card["title"].encode()) <= 128 and len(card["description"].encode()) <= 512
+        assert card["url"] == LINK and card["btntxt"] == "去处理"
+    else:
+        assert len(wecom["text"]["content"].encode()) <= 2048 and wecom["text"]["content"].endswith("（编号 dg-k）")
+    ding = DingTalkAppChannel("d", settings("dingtalk_app", "http://127.0.0.1:9"), ENV).payload(message, to)
+    markdown = ding["msg"]["action_card"]["markdown"]
+    assert len(markdown.encode()) <= MARKDOWN_BYTES and markdown.endswith("（编号 dg-k）")
+    assert ding["msg"]["action_card"]["single_url"] == LINK

@@ -86,9 +86,12 @@ def test_one_sweep_sends_one_notice_per_person_on_each_platform(project, cli, tm
                 out.writerow([name, "", "", "", "", IDS[name], IDS[name], IDS[name], role])
         refs = _ledger(tmp_path / f"{LEDGER}.csv")
         assert cli("init", "--at", "2026-12-01T09:00").code == 0
-        assert cli("user", "import", people).code == 0
         imported = cli("ledger", "import", tmp_path / f"{LEDGER}.csv", "--at", "2026-12-01T09:00")
         assert imported.code == 0, imported.err
+        assert "accounts made" in imported.out  # with no addresses yet: the admin fills in the IM ids
+        assert cli("user", "import", people).code == 2  # they exist already
+        filled = cli("user", "import", people, "--update")
+        assert filled.code == 0 and "0 user(s) added, 5 updated" in filled.out, filled.out + filled.err
         checked = cli("config", "check", **secrets)  # the shipped escalations name people not set up here
         assert "'admin'" in checked.out and not any(f"'{name}'" in checked.out for name in PEOPLE), checked.out
 
@@ -130,6 +133,12 @@ def test_notify_test_sends_one_card_and_config_check_names_accounts_without_an_i
         checked = cli("config", "check", **SECRETS)
         assert "warning: channel 'wx' (wecom_app): 1 account(s) without a wecom id: 财务室" in checked.out
         assert "warning: channel 'dt' (dingtalk_app): 2 account(s) without a dingtalk id: 办公室, 财务室" in checked.out
+        assert cli("user", "set", "财务室", "--dingtalk", "cws").out.strip() == "user 财务室: changed dingtalk"
+        assert cli("user", "set", "财务室", "--dingtalk", "cws").out.strip() == "user 财务室: no change"
+        assert cli("user", "set", "无名", "--dingtalk", "x").code == 2
+        checked = cli("config", "check", **SECRETS)
+        assert "without a dingtalk id: 办公室\n" in checked.out and "without a wecom id: 财务室" in checked.out
+        assert cli("user", "set", "财务室", "--dingtalk", "").out.strip() == "user 财务室: changed dingtalk"
 
         sent = cli("notify", "test", "wx", "办公室", **SECRETS)
         assert sent.code == 0, sent.err

@@ -96,6 +96,37 @@ def add_user(session: Session, new: NewUser, now: dt.datetime, *, password: str 
     return user
 
 
+CONTACTS = ("display_name", "email", "phone", *IM_KINDS)
+
+
+def set_contacts(session: Session, name: str, changes: dict[str, str], now: dt.datetime) -> list[str]:
+    """Change an account's display name, e-mail, phone or IM ids (``CONTACTS``; "" clears one).
+
+    Accounts the ledger import made carry no addresses; this is how their WeCom/DingTalk/Feishu ids
+    and mailboxes get filled in. Returns the fields that changed."""
+    user = get_user(session, name)
+    unknown = sorted(set(changes) - set(CONTACTS))
+    if unknown:
+        raise BadInput(f"unknown field(s) {', '.join(unknown)}", hint=f"fields: {', '.join(CONTACTS)}")
+    changed = []
+    im = dict(user.im or {})
+    for field_name, raw in changes.items():
+        value = raw.strip()
+        if len(value) > 300:
+            raise BadInput(f"{field_name} of {name!r} is longer than 300 characters")
+        if field_name in IM_KINDS:
+            if im.get(field_name, "") != value:
+                im = {k: v for k, v in {**im, field_name: value}.items() if v}
+                changed.append(field_name)
+        elif getattr(user, field_name) != value:
+            setattr(user, field_name, value)
+            changed.append(field_name)
+    if changed:
+        user.im = im
+        user.updated_at = now
+    return changed
+
+
 def set_password(session: Session, name: str, password: str, now: dt.datetime) -> User:
     user = get_user(session, name)
     user.password_hash = hash_password(password)
@@ -194,8 +225,12 @@ def ensure_admins(session: Session, names: Iterable[str], now: dt.datetime) -> l
 USER_COLUMNS = ("name", "display_name", "unit", "email", "phone", "wecom", "dingtalk", "feishu", "roles")
 
 
-def import_users(session: Session, path: Path, now: dt.datetime) -> list[str]:
-    """Add the users of a CSV (``USER_COLUMNS``; ``roles`` separated by ``;``): all or none."""
+def import_users(session: Session, path: Path, now: dt.datetime, *,
+                 update: bool = False) -> tuple[list[str], list[str]]:
+    """Add the users of a CSV (``USER_COLUMNS``; ``roles`` separated by ``;``): all or none.
+
+    With ``update`` a row naming an existing account fills in its contacts instead (the non-empty
+    cells of ``CONTACTS``; roles are left as they are). Returns (added, updated) names."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             rows = list(csv.DictReader(fh))
@@ -206,9 +241,17 @@ def import_users(session: Session, path: Path, now: dt.datetime) -> list[str]:
     missing = [c for c in ("name", "roles") if c not in rows[0]]
     if missing:
         raise BadInput(f"{path}: row 1: missing the column(s) {', '.join(missing)}")
-    added = []
+    added: list[str] = []
+    updated: list[str] = []
     for number, row in enumerate(rows, start=2):
         cells = {k: (v or "").strip() for k, v in row.items() if k}
+        if update and cells.get("name") and find_user(session, cells["name"]) is not None:
+            try:
+                if set_contacts(session, cells["name"], {c: cells[c] for c in CONTACTS if cells.get(c)}, now):
+                    updated.append(cells["name"])
+            except BadInput as exc:
+                raise BadInput(f"{path}: row {number}: {exc.message}") from None
+            continue
         try:
             add_user(session, NewUser(cells["name"], cells.get("display_name", ""), cells.get("unit", ""),
                                       cells.get("email", ""), cells.get("phone", ""),
@@ -217,7 +260,7 @@ def import_users(session: Session, path: Path, now: dt.datetime) -> list[str]:
         except (BadInput, Refused) as exc:
             raise BadInput(f"{path}: row {number}: {exc.message}") from None
         added.append(cells["name"])
-    return added
+    return added, updated
 
 
 def members_of(session: Session, name: str) -> list[str]:

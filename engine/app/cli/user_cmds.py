@@ -53,14 +53,36 @@ def add(app: App, name: str, roles: tuple[str, ...], display_name: str, unit: st
 
 @user_group.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
+@click.option("--update", is_flag=True, help="Fill in the contacts of accounts that exist already.")
 @at_option
 @pass_app
-def import_(app: App, file: Path, at: str | None) -> None:
+def import_(app: App, file: Path, update: bool, at: str | None) -> None:
     """Add the users of a CSV (name, display_name, unit, email, phone, wecom, dingtalk, feishu, roles;
-    roles separated by ';'). All rows or none."""
+    roles separated by ';'). All rows or none. With --update, rows naming existing accounts fill in
+    their contacts (e-mail, phone, IM ids) instead of being refused."""
     with app.transaction() as session:
-        added = accounts.import_users(session, file, app.now(at))
-    say(f"{file}: {len(added)} user(s) added")
+        added, updated = accounts.import_users(session, file, app.now(at), update=update)
+    say(f"{file}: {len(added)} user(s) added" + (f", {len(updated)} updated" if update else ""))
+
+
+@user_group.command("set")
+@click.argument("name")
+@click.option("--display-name", default=None)
+@click.option("--email", default=None)
+@click.option("--phone", default=None)
+@click.option("--wecom", default=None, help="WeCom userid ('' clears it).")
+@click.option("--dingtalk", default=None, help="DingTalk userid.")
+@click.option("--feishu", default=None, help="Feishu user id (or the channel's id_type).")
+@at_option
+@pass_app
+def set_(app: App, name: str, at: str | None, **fields: str | None) -> None:
+    """Fill in or change NAME's contacts: where reminders reach them."""
+    changes = {k: v for k, v in fields.items() if v is not None}
+    if not changes:
+        raise BadInput("nothing to change", hint="give --email, --phone, --wecom, --dingtalk, --feishu or --display-name")
+    with app.transaction() as session:
+        changed = accounts.set_contacts(session, name, changes, app.now(at))
+    say(f"user {name}: " + (f"changed {', '.join(changed)}" if changed else "no change"))
 
 
 @user_group.command("list")

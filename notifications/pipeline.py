@@ -229,8 +229,9 @@ class Pipeline:
                      address="", subject=rendered.subject, text=rendered.text, html=None,
                      data={"recipient": person}, status=OutboxStatus.UNDELIVERABLE, urgent=False,
                      next_attempt_at=None,
-                     last_error=f"no address for {person!r} in any configured channel "
-                                f"(add [recipients.\"{person}\"] to config.toml)", now=now)
+                     last_error=f"no address for {person!r} in any configured channel (give the account one: "
+                                f"duban user set {person} --email … or --wecom/--dingtalk/--feishu …; "
+                                f"or add [recipients.\"{person}\"] to config.toml)", now=now)
 
     @staticmethod
     def _insert(session: Session, members: list[Reminder], *, now: dt.datetime, **row) -> None:

@@ -393,6 +393,66 @@ def test_several_daemons_on_postgres_deliver_each_message_once(project, pg_url, 
 
 
 @pytest.mark.postgres
+def test_three_daemons_on_postgres_share_one_app_token_and_send_each_notice_once(project, pg_url):
+    from collections import Counter
+
+    from tests.app_servers import WeComApp
+
+    wecom = WeComApp()
+    with LoopbackHTTP(KeyCounter()) as server, LoopbackHTTP(wecom) as wx:
+        config = prepare(project, url=pg_url, hook=server.url(), issues=30, daemon={"delivery_batch": 3})
+        config.write_text(config.read_text(encoding="utf-8") + "\n".join([
+            "[channels.wx]", 'kind = "wecom_app"', f'base_url = "{wx.url("")}"', f'corp_id = "{WeComApp.corp_id}"',
+            f"agent_id = {WeComApp.agent_id}", 'corp_secret_env = "WX_SECRET"', ""]), encoding="utf-8")
+        with db_connection(pg_url) as conn:  # the accounts the import made get a WeCom id each
+            names = [n for (n,) in conn.execute(text("SELECT name FROM users WHERE name <> 'admin'"))]
+        csv_rows = ["name,wecom,roles", *(f"{n},id-{i},department" for i, n in enumerate(names))]
+        (project / "ids.csv").write_text("\n".join(csv_rows) + "\n", encoding="utf-8")
+        assert (r := run_cli("--config", config, "user", "import", project / "ids.csv", "--update")).code == 0, r.err
+        wecom.users = {f"id-{i}" for i in range(len(names))}
+        daemons = [DaemonProc(config, name=f"pg{i}", env={"WX_SECRET": wecom.secret}) for i in range(3)]
+        try:
+            for d in daemons:
+                d.started()
+
+            def all_notices_sent() -> bool:
+                with db_connection(pg_url) as conn:
+                    statuses = [s for (s,) in conn.execute(text("SELECT status FROM outbox WHERE channel = 'wx'"))]
+                return len(statuses) >= len(names) and all(s == "sent" for s in statuses)
+
+            wait_until(all_notices_sent, 60, "every work notice sent")
+            for d in daemons:
+                assert d.stop() == 0
+        finally:
+            for d in daemons:
+                d.kill()
+    assert wecom.problems == [] and wecom.tokens_issued == 1, (wecom.tokens_issued, wecom.problems)
+    per_person = Counter(n["touser"] for n in wecom.notices)
+    assert set(per_person) == wecom.users and set(per_person.values()) == {1}
+    with db_connection(pg_url) as conn:
+        workers = conn.execute(text(
+            "SELECT count(DISTINCT a.worker) FROM delivery_attempts a JOIN outbox o ON o.id = a.message_id "
+            "WHERE o.channel = 'wx'")).scalar()
+    assert workers >= 2, "the notices went out from several daemons, on one token"
+
+
+def db_connection(url: str):
+    """A short-lived connection to the test database (closed with the block)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def connected():
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
+
+    return connected()
+
+
+@pytest.mark.postgres
 def test_a_follower_takes_over_when_the_leader_is_killed(project, pg_url):
     with LoopbackHTTP(KeyCounter()) as server:
         config = prepare(project, url=pg_url, hook=server.url(), issues=3)

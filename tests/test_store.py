@@ -150,3 +150,14 @@ def _secret_in_own_transaction(sessions) -> str:
 
     with sessions() as session, session.begin():
         return site_secret(session)
+
+
+def test_an_evidence_id_beyond_the_column_is_not_found(store):
+    """Fuzzed ids past 32 bits (PostgreSQL's integer) or 64 bits (SQLite's) are a 404, not a 500."""
+    from engine.app.http.uploads import evidence_response
+    from engine.errors import NotFound
+
+    with store.sessions() as session:
+        for evidence_id in (2**31, 2**63, 10**30, 0, -1):
+            with pytest.raises(NotFound):
+                evidence_response(session, SYSTEM, evidence_id)

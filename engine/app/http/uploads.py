@@ -49,8 +49,13 @@ def read_upload(upload: Any, *, max_bytes: int, inline_max_bytes: int, store: Pa
     return EvidenceFile(name, sha, size, None, str(target))
 
 
+# Ids are 32-bit on PostgreSQL (64 on SQLite): a larger number names no row, and asking the
+# database for it would be an "out of range" error, not a 404.
+MAX_ID = 2**31 - 1
+
+
 def evidence_response(session: Session, actor: Actor, evidence_id: int) -> Response:
-    row = session.get(Evidence, evidence_id)
+    row = session.get(Evidence, evidence_id) if 1 <= evidence_id <= MAX_ID else None
     if row is None:
         raise NotFound(f"no evidence file {evidence_id}")
     if row.issue_id is None:

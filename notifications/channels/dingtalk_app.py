@@ -8,7 +8,9 @@ work-notification conversation.
   (``title``, ``markdown``, ``single_title`` 去处理, ``single_url``); without a link a ``text``
   message. DingTalk answers ``task_id`` once it has accepted the notice.
 
-政务钉钉 / 专有钉钉 deployments serve the same API on their own host: set ``base_url``.
+A 专有钉钉 (private DingTalk) deployment serves the same API on its own host: set ``base_url``.
+政务钉钉 (e.g. 浙政钉) is a different gateway (its own endpoints and signed request headers) and is
+not supported by this channel.
 
 Codes: 40014/42001 token invalid or expired (refresh once); 90018 (per-second), 90005/90006
 (per-minute), 41047/41048 (message quotas per minute) rate limits; -1 system busy; 33012 no such

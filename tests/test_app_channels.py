@@ -335,3 +335,11 @@ def test_every_card_fits_its_platform_and_keeps_the_button_and_the_key(lines, su
     markdown = ding["msg"]["action_card"]["markdown"]
     assert len(markdown.encode()) <= MARKDOWN_BYTES and markdown.endswith("（编号 dg-k）")
     assert ding["msg"]["action_card"]["single_url"] == LINK
+
+
+def test_wecom_names_the_members_it_did_not_reach_when_others_got_the_notice(caplog):
+    app = WeComApp(users={"bgs"})
+    with LoopbackHTTP(app) as http, channel("wecom_app", http) as ch:
+        ch.send(notice(address="bgs|gone"))
+    assert len(app.notices) == 1
+    assert "WeCom did not reach gone" in caplog.text

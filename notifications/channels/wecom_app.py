@@ -21,6 +21,7 @@ Settings: ``corp_id``, ``agent_id``, ``corp_secret_env``, ``base_url`` (a privat
 from __future__ import annotations
 
 import html
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -29,6 +30,8 @@ from notifications.channels._app import BUTTON, Addressees, AppChannel, Card
 from notifications.channels._tokens import Token
 from notifications.channels.text import fit_utf8
 from notifications.message import OutgoingMessage
+
+log = logging.getLogger("duban.channels")
 
 TITLE_BYTES, DESCRIPTION_BYTES, TEXT_BYTES = 128, 512, 2048
 DUPLICATE_WINDOW = 4 * 3600  # WeCom's largest duplicate_check_interval
@@ -88,6 +91,9 @@ class WeComAppChannel(AppChannel):
         invalid_parties = {p for p in str(reply.get("invalidparty") or "").split("|") if p}
         if invalid and invalid >= set(to.users) and invalid_parties >= set(to.departments):
             raise self.failure(f"WeCom knows no member {'|'.join(sorted(invalid))} in this app's range", permanent=True)
+        if invalid or invalid_parties:  # the others got it: sent, but someone should fix the ids
+            log.warning("channel %r: WeCom did not reach %s (not in the app's range)", self.name,
+                        "|".join(sorted(invalid | {f"dept:{p}" for p in invalid_parties})))
 
 
 def _description(card: Card) -> str | None:

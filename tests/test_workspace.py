@@ -222,6 +222,14 @@ def test_the_rectification_round_trip_in_a_real_browser(office, cli):
             page = dept.new_page()
             page.goto(link)
             assert "我的待办" in page.locator("#todo").inner_text()
+            # On a phone each row is a card: nothing scrolls sideways, a 台账/序号 link stays on one line
+            for path in ("/ws/", "/ws/issues"):
+                page.goto(base + path)
+                assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+                first = page.locator("td a").first
+                box, line = first.bounding_box(), first.evaluate("e => parseFloat(getComputedStyle(e).lineHeight) || 24")
+                assert box is not None and box["height"] <= 1.5 * line, (path, box)
+            page.goto(base + "/ws/")
             page.locator(f"#todo a[href$='{LEDGER}/7']").first.click()
             page.wait_for_url(lambda url: "/ws/issues/" in url and url.endswith("/7"))
             assert "需上传佐证材料" in page.locator("#step-submit").inner_text()

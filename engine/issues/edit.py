@@ -75,7 +75,7 @@ def edit_issue(session: Session, runtime: Runtime, ref: str | Issue, *, actor: A
         raise Refused(f"{issue_ref(issue)}: nothing changed (the values given are the current ones)")
     issue.updated_at = now
     if "department" in wanted and wanted["department"] is not None:
-        set_departments(session, [(issue.id, issue.department)])
+        set_departments(session, issue.ledger_id, [(issue.id, issue.department)])
     if deadline is not None:
         replan(session, runtime, issue, now)
     session.flush()

@@ -141,10 +141,11 @@ class Writer:
             by_ref = dict(conn.execute(select(ISSUES.c.ref, ISSUES.c.id).where(
                 ISSUES.c.ledger_id == self.ledger.id, ISSUES.c.ref.in_([row["ref"] for row in inserts]))).all())
             ids = [by_ref[row["ref"]] for row in inserts]
-            set_departments(session, [(i, row["department"]) for i, row in zip(ids, inserts, strict=True)], fresh=True)
+            set_departments(session, self.ledger.id, [(i, row["department"]) for i, row in zip(ids, inserts, strict=True)],
+                            fresh=True)
             self.moved.extend(ids)
             result.created += len(inserts)
-        set_departments(session, departments)
+        set_departments(session, self.ledger.id, departments)
         for with_since in (True, False):
             for with_next in (True, False):
                 _update(session, [u for u in updates if (u["state_since"] is not None) == with_since

@@ -133,13 +133,21 @@ def deadline_query(today: dt.date, *, ledger: Ledger | None = None, department: 
 
 def count_deadlines(session: Session, today: dt.date, *, ledger: Ledger | None = None,
                     department: str | None = None, overdue: bool | None = None, due_until: dt.date | None = None,
-                    ledger_ids: Sequence[int] | None = None, scope: ColumnElement[bool] | None = None) -> int:
-    """How many issues ``open_deadlines`` lists without a limit."""
+                    ledger_ids: Sequence[int] | None = None, scope: ColumnElement[bool] | None = None,
+                    cap: int | None = None) -> int:
+    """How many issues ``open_deadlines`` lists without a limit (at most ``cap``: counting stops there)."""
     window = _window(today, overdue, due_until)
     where = [*_issue_filters(ledger, department, ledger_ids, bool(window)), *window]
     if scope is not None:
         where.append(scope)
+    if cap is not None:
+        return count_upto(session, select(ISSUES.c.id).where(*where), cap)
     return session.scalar(select(func.count()).select_from(ISSUES).where(*where)) or 0
+
+
+def count_upto(session: Session, rows: Select, cap: int) -> int:
+    """``min(cap, how many rows)``: the database stops at ``cap`` instead of reading every match."""
+    return session.scalar(select(func.count()).select_from(rows.limit(cap).subquery())) or 0
 
 
 def deadline_item(core: ReminderCore, subject: IssueSubject, today: dt.date) -> DeadlineItem | None:

@@ -19,8 +19,9 @@ def departments_of(text: str) -> list[str]:
     return list(dict.fromkeys(part for part in _SPLIT.split(text or "") if part))
 
 
-def set_departments(session: Session, cells: Iterable[tuple[int, str]], *, fresh: bool = False) -> None:
-    """Record the departments of each (issue id, 责任科室 cell); ``fresh``: the issues are new."""
+def set_departments(session: Session, ledger_id: int, cells: Iterable[tuple[int, str]], *,
+                    fresh: bool = False) -> None:
+    """Record the departments of each (issue id, 责任科室 cell) of one ledger; ``fresh``: the issues are new."""
     pairs = list(cells)
     if not pairs:
         return
@@ -30,6 +31,7 @@ def set_departments(session: Session, cells: Iterable[tuple[int, str]], *, fresh
         ids = [i for i, _ in pairs]
         for start in range(0, len(ids), 1000):
             conn.execute(delete(table).where(table.c.issue_id.in_(ids[start:start + 1000])))
-    rows = [{"issue_id": i, "department": d[:200]} for i, cell in pairs for d in departments_of(cell)]
+    rows = [{"issue_id": i, "department": d[:200], "ledger_id": ledger_id} for i, cell in pairs
+            for d in departments_of(cell)]
     if rows:
         conn.execute(insert(table), rows)

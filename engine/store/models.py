@@ -93,6 +93,10 @@ class Issue(Base):
         Index("ix_issues_ledger_created", "ledger_id", "created_at", "state"),
         Index("ix_issues_overdue_due", "overdue_on", "due_on"),
         Index("ix_issues_ledger_overdue_due", "ledger_id", "overdue_on", "due_on"),
+        # The workspace: a user's issue list is read off (ledger, 序号 order) and stops at a page;
+        # a leader's count and ledger choices are read off their own entries.
+        Index("ix_issues_ledger_position", "ledger_id", "position"),
+        Index("ix_issues_leader_ledger", "leader", "ledger_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -261,8 +265,12 @@ class IssueDepartment(Base):
 
     __tablename__ = "issue_departments"
 
+    __table_args__ = (Index("ix_issue_departments_department_ledger", "department", "ledger_id"),)
+
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True)
     department: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    # the issue's ledger, so a department's ledgers are one index read (the workspace's choices)
+    ledger_id: Mapped[int | None] = mapped_column(Integer)
 
 
 # The Core tables, for Core statements (bulk writes, the readers' selects). A declarative model's

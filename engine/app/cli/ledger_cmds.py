@@ -21,6 +21,7 @@ from ...errors import BadInput
 from ...issues.queries import find_ledger
 from ...ledger.export import export_ledger
 from ...ledger.importer import import_ledger, owners_of
+from ...store import db
 from ...store.models import Ledger
 from .context import App, at_option, pass_app
 from .output import err, say, warn
@@ -91,6 +92,8 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
 
         except _DryRun:
             pass
+    if not dry_run:
+        db.refresh_statistics(app.db_engine)
     for line in result.warnings:
         warn(line)
     if dry_run:

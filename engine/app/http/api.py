@@ -76,7 +76,8 @@ class IssueRow(BaseModel):
 
 
 class IssuePage(BaseModel):
-    total: int
+    total: int = Field(description="how many match, exact up to 1000; past that 1000 and `more`")
+    more: bool = Field(False, description="there are more than `total`")
     page: int
     per_page: int
     items: list[IssueRow]
@@ -225,7 +226,7 @@ def todo(request: Request, page: int = Query(1, ge=1, le=10_000)) -> list[TodoIt
     """我的待办: what waits on the token's user, most urgent first."""
     def build(session: Session, actor: Actor) -> list[TodoItem]:
         runtime = request.app.state.site.runtime()
-        items, _, _ = my_todo(session, runtime, actor, _today(request), page)
+        items, _ = my_todo(session, runtime, actor, _today(request), page)
         return [TodoItem(ledger=d.ledger, ref=d.ref, title=d.title, state_label=d.state_label, what=d.rule_title,
                          due=d.track.due, days_overdue=d.late.days_overdue) for d in items]
 
@@ -243,7 +244,7 @@ def issues(request: Request, ledger: str = Query("", max_length=200), state: str
 
     def build(session: Session, actor: Actor) -> IssuePage:
         listing = issue_rows(session, request.app.state.site.runtime(), actor, _today(request), filters, page)
-        return IssuePage(total=listing["total"], page=page, per_page=PAGE,
+        return IssuePage(total=listing["total"], more=listing["more"], page=page, per_page=PAGE,
                          items=[IssueRow(**{k: r[k] for k in IssueRow.model_fields}) for r in listing["rows"]])
 
     return _run(request, build)

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from ...accounts.actor import Actor
 from ...issues.classes import classes_for
-from ...reminders.agenda import DeadlineItem, count_deadlines, open_deadlines
+from ...reminders.agenda import DeadlineItem, count_deadlines, count_upto, open_deadlines
 from ...runtime import Runtime
 from ...store.models import ISSUE_DEPARTMENTS, Issue, Ledger, WorkflowVersion
 from ...workflow.schema import WorkflowDef
 
 PAGE = 50
+COUNT_CAP = 1000
 
 
 def _definitions(session: Session, runtime: Runtime) -> dict[int, WorkflowDef]:
@@ -38,18 +39,38 @@ def states_by_role(definitions: Mapping[int, WorkflowDef]) -> dict[str, set[str]
     return merged
 
 
+class Counted(NamedTuple):
+    """How many a list holds: exact up to ``COUNT_CAP``; past it ``more`` and a lower bound (shown
+    "1000+"), because counting tens of thousands of rows on every page view is what made the
+    workspace slow at a million issues. ``last`` is the last page known to exist."""
+
+    total: int
+    more: bool
+    last: int
+
+
+def _counted(total: int, page: int, has_next: bool) -> Counted:
+    more = total >= COUNT_CAP
+    last = max(1, -(-total // PAGE))
+    if more:  # the real last page is unknown: offer the next one while there is one
+        last = page + 1 if has_next else page
+    return Counted(total, more, last)
+
+
 def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
-            page: int) -> tuple[list[DeadlineItem], int, int]:
-    """(items of the page, how many in all, the last page)."""
-    scope = and_(actor.acting(states_by_role(_definitions(session, runtime))), Issue.overdue_on.is_not(None))
-    total = count_deadlines(session, today, scope=scope)
-    items = open_deadlines(session, runtime.core, today, limit=PAGE, offset=(page - 1) * PAGE, scope=scope)
-    return items, total, max(1, -(-total // PAGE))
+            page: int) -> tuple[list[DeadlineItem], Counted]:
+    """(items of the page, how many in all)."""
+    by_role = states_by_role(_definitions(session, runtime))
+    waiting = Issue.overdue_on.is_not(None)
+    total = count_deadlines(session, today, scope=and_(actor.acting(by_role), waiting), cap=COUNT_CAP)
+    items = open_deadlines(session, runtime.core, today, limit=PAGE + 1, offset=(page - 1) * PAGE,
+                           scope=and_(actor.acting(by_role, probe=True), waiting))
+    return items[:PAGE], _counted(total, page, len(items) > PAGE)
 
 
 def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date, filters: Mapping[str, str],
                page: int) -> dict[str, Any]:
-    where = [actor.visible()]
+    where: list[ColumnElement[bool]] = []
     if filters.get("ledger"):
         where.append(Issue.ledger_id.in_(select(Ledger.id).where(Ledger.name == filters["ledger"])))
     for name in ("area", "category", "state"):
@@ -63,11 +84,12 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
     if filters.get("q"):
         q = filters["q"]
         where.append(Issue.title.contains(q, autoescape=True) | Issue.measures.contains(q, autoescape=True))
-    total = session.scalar(select(func.count()).select_from(Issue).where(*where)) or 0
+    total = count_upto(session, select(Issue.id).where(actor.visible(), *where), COUNT_CAP)
+    # read off ix_issues_ledger_position in its order (ledgers by name, then 序号 order): LIMIT stops early
     stmt = (select(Issue.id, Ledger.name, Issue.ref, Issue.title, Issue.state, Issue.workflow_id, Issue.deadline,
                    Issue.leader, Issue.department, Issue.round, Issue.overdue_on)
-            .join(Ledger, Ledger.id == Issue.ledger_id).where(*where)
-            .order_by(Ledger.name, Issue.position, Issue.id).limit(PAGE).offset((page - 1) * PAGE))
+            .join(Ledger, Ledger.id == Issue.ledger_id).where(actor.visible(probe=True), *where)
+            .order_by(Ledger.name, Issue.position, Issue.id).limit(PAGE + 1).offset((page - 1) * PAGE))
     definitions = _definitions(session, runtime)
     rows = [{"ledger": r.name, "ref": r.ref, "title": r.title, "state": r.state,
              "state_label": definitions[r.workflow_id].label(r.state) if r.workflow_id in definitions else r.state,
@@ -75,11 +97,12 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
              "department": r.department, "round": r.round or 1,
              "overdue": r.overdue_on is not None and r.overdue_on <= today}
             for r in session.execute(stmt)]
+    counted = _counted(total, page, len(rows) > PAGE)
     states = {s.name: s.label for wf in definitions.values() for s in wf.states}
     ledger_names = list(session.scalars(select(Ledger.name).where(actor.visible_ledgers()).order_by(Ledger.name)
                                         .limit(200)))
-    return {"rows": rows, "total": total, "last": max(1, -(-total // PAGE)), "states": list(states.items()),
-            "ledgers": ledger_names}
+    return {"rows": rows[:PAGE], "total": counted.total, "more": counted.more, "last": counted.last,
+            "states": list(states.items()), "ledgers": ledger_names}
 
 
 def unit_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date) -> list[dict[str, Any]]:

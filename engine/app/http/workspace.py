@@ -196,8 +196,9 @@ def todo(request: Request, page: int = 1) -> Response:
 
     def build(session: Session, me: Actor) -> Response:
         number = max(1, min(page, 10_000))
-        items, total, last = my_todo(session, ws.runtime, me, ws.today, number)
-        return ws.render("ws_todo.html.j2", me, items=items, total=total, page=number, last=last)
+        items, counted = my_todo(session, ws.runtime, me, ws.today, number)
+        return ws.render("ws_todo.html.j2", me, items=items, total=counted.total, more=counted.more, page=number,
+                         last=counted.last)
 
     return _page(ws, build)
 

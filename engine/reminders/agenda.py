@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from ..store.kinds import OccurrenceState
@@ -137,6 +137,14 @@ def count_deadlines(session: Session, today: dt.date, *, ledger: Ledger | None =
                     cap: int | None = None) -> int:
     """How many issues ``open_deadlines`` lists without a limit (at most ``cap``: counting stops there)."""
     window = _window(today, overdue, due_until)
+    if cap is not None and department and ledger is None:
+        # streamed from the department's index entries, stopping at ``cap``: the IN form would
+        # first collect all of them (tens of thousands for 办公室 across a district's units)
+        d = ISSUE_DEPARTMENTS.c
+        rows = (select(ISSUES.c.id).join(ISSUE_DEPARTMENTS, and_(d.issue_id == ISSUES.c.id, d.department == department))
+                .where(*_issue_filters(None, None, ledger_ids, bool(window)), *window,
+                       *([scope] if scope is not None else [])))
+        return count_upto(session, rows, cap)
     where = [*_issue_filters(ledger, department, ledger_ids, bool(window)), *window]
     if scope is not None:
         where.append(scope)

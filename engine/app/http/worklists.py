@@ -49,6 +49,14 @@ class Counted(NamedTuple):
     last: int
 
 
+def _department_only(actor: Actor) -> str | None:
+    """The department name when that is the actor's one grant (most accounts): its counts are read
+    straight off ``issue_departments``; anyone else's through ``Actor.visible``."""
+    if actor.is_admin or actor.unit or len(actor.grants) != 1 or actor.grants[0][0] != "department":
+        return None
+    return actor.grants[0][1] or actor.name
+
+
 def _counted(total: int, page: int, has_next: bool) -> Counted:
     more = total >= COUNT_CAP
     last = max(1, -(-total // PAGE))
@@ -62,7 +70,13 @@ def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
     """(items of the page, how many in all)."""
     by_role = states_by_role(_definitions(session, runtime))
     waiting = Issue.overdue_on.is_not(None)
-    total = count_deadlines(session, today, scope=and_(actor.acting(by_role), waiting), cap=COUNT_CAP)
+    department = _department_only(actor)
+    if department is not None:  # the same rule as acting(), worded so the count streams off the index
+        states = sorted(set().union(*(s for role, s in by_role.items() if role in ("department", "anyone"))))
+        total = count_deadlines(session, today, department=department, scope=and_(Issue.state.in_(states), waiting),
+                                cap=COUNT_CAP)
+    else:
+        total = count_deadlines(session, today, scope=and_(actor.acting(by_role), waiting), cap=COUNT_CAP)
     items = open_deadlines(session, runtime.core, today, limit=PAGE + 1, offset=(page - 1) * PAGE,
                            scope=and_(actor.acting(by_role, probe=True), waiting))
     return items[:PAGE], _counted(total, page, len(items) > PAGE)
@@ -84,7 +98,13 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
     if filters.get("q"):
         q = filters["q"]
         where.append(Issue.title.contains(q, autoescape=True) | Issue.measures.contains(q, autoescape=True))
-    total = count_upto(session, select(Issue.id).where(actor.visible(), *where), COUNT_CAP)
+    department = _department_only(actor)
+    if department is not None:
+        d = ISSUE_DEPARTMENTS.c
+        counted_rows = select(Issue.id).join(ISSUE_DEPARTMENTS, and_(d.issue_id == Issue.id, d.department == department))
+    else:
+        counted_rows = select(Issue.id).where(actor.visible())
+    total = count_upto(session, counted_rows.where(*where), COUNT_CAP)
     # read off ix_issues_ledger_position in its order (ledgers by name, then 序号 order): LIMIT stops early
     stmt = (select(Issue.id, Ledger.name, Issue.ref, Issue.title, Issue.state, Issue.workflow_id, Issue.deadline,
                    Issue.leader, Issue.department, Issue.round, Issue.overdue_on)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from engine.accounts.users import actor_for
 from engine.app.http import worklists
+from engine.store.models import Issue, Ledger
 
 from .conftest import run_cli
 
@@ -48,9 +49,8 @@ def test_a_department_with_more_than_a_thousand_issues(db_url, project, monkeypa
         todo, counted = worklists.my_todo(session, app.runtime, office, TODAY, 1)
         assert len(todo) == 50 and counted.more and counted.total == 1000
         if app.db_engine.dialect.name == "sqlite":  # a page is read off the index, not sorted
-            stmt = (worklists.select(worklists.Issue.id).join(worklists.Ledger,
-                    worklists.Ledger.id == worklists.Issue.ledger_id).where(office.visible(probe=True))
-                    .order_by(worklists.Ledger.name, worklists.Issue.position, worklists.Issue.id).limit(51))
+            stmt = (select(Issue.id).join(Ledger, Ledger.id == Issue.ledger_id).where(office.visible(probe=True))
+                    .order_by(Ledger.name, Issue.position, Issue.id).limit(51))
             sql = str(stmt.compile(app.db_engine, compile_kwargs={"literal_binds": True}))
             plan = " ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
             assert "ix_issues_ledger_position" in plan and "TEMP B-TREE" not in plan, plan

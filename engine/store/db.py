@@ -91,7 +91,8 @@ def upgrade(db_engine: Engine, revision: str = "head") -> None:
         with db_engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
-        refresh_statistics(db_engine)
+        if revision == "head":  # an older revision may not have the tables it names
+            refresh_statistics(db_engine)
     except OperationalError as exc:
         raise DubanError(f"cannot reach the database {db_engine.url!r}: {exc.orig}") from None
 
@@ -101,12 +102,13 @@ def refresh_statistics(db_engine: Engine) -> None:
 
     Without them it cannot tell 100 ledgers from a million issues and joins in the wrong order:
     a user's 我的待办 then sorts every matching issue instead of reading a page off the index. A
-    sampled ANALYZE (``analysis_limit``) was tried and chose that wrong order again. PostgreSQL's
-    autovacuum keeps its own statistics."""
-    if db_engine.dialect.name != "sqlite":
-        return
+    sampled ANALYZE (``analysis_limit``) was tried and chose that wrong order again. PostgreSQL
+    samples anyway; it is told now rather than when autovacuum next looks."""
     with db_engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
+        if db_engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("ANALYZE")
+        elif db_engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("ANALYZE issues, issue_departments, ledgers")
 
 
 def schema_status(db_engine: Engine) -> tuple[str | None, str]:

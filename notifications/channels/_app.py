@@ -216,6 +216,14 @@ class AppChannel(Channel):
             raise self.failure(f"{self.host} answered HTTP {status} without a JSON result")
         return reply, response
 
+    def gettoken(self, path: str, params: Mapping[str, str], label: str) -> Token:
+        """The ``GET …gettoken`` that WeCom and DingTalk share: ``errcode``, ``access_token``, ``expires_in``."""
+        reply, _ = self.call("GET", path, params=params)
+        code = reply.get("errcode", 0)
+        if code != 0:
+            raise self.token_error(code, f"{label} gettoken errcode {code}: {reply.get('errmsg', '')}")
+        return self.token_of(reply, "access_token", "expires_in")
+
     def rate_wait(self, response: httpx.Response) -> float | None:
         """Seconds the platform asks us to wait (``Retry-After``), None if it does not say."""
         return retry_after_seconds(response.headers.get("Retry-After"))

@@ -60,11 +60,7 @@ class DingTalkAppChannel(AppChannel):
 
     def fetch_token(self) -> Token:
         secret = self.secret("client_secret_env") or ""
-        reply, _ = self.call("GET", "/gettoken", params={"appkey": self.client_id, "appsecret": secret})
-        code = reply.get("errcode", 0)
-        if code != 0:
-            raise self.token_error(code, f"DingTalk gettoken errcode {code}: {reply.get('errmsg', '')}")
-        return self.token_of(reply, "access_token", "expires_in")
+        return self.gettoken("/gettoken", {"appkey": self.client_id, "appsecret": secret}, "DingTalk")
 
     def payload(self, message: OutgoingMessage, to: Addressees) -> dict[str, Any]:
         card = Card.of(message)

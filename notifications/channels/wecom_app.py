@@ -59,11 +59,7 @@ class WeComAppChannel(AppChannel):
 
     def fetch_token(self) -> Token:
         secret = self.secret("corp_secret_env") or ""
-        reply, _ = self.call("GET", "/cgi-bin/gettoken", params={"corpid": self.corp_id, "corpsecret": secret})
-        code = reply.get("errcode", 0)
-        if code != 0:
-            raise self.token_error(code, f"WeCom gettoken errcode {code}: {reply.get('errmsg', '')}")
-        return self.token_of(reply, "access_token", "expires_in")
+        return self.gettoken("/cgi-bin/gettoken", {"corpid": self.corp_id, "corpsecret": secret}, "WeCom")
 
     def payload(self, message: OutgoingMessage, to: Addressees) -> dict[str, Any]:
         card = Card.of(message)

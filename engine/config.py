@@ -71,6 +71,12 @@ class WorkspaceConfig(_Section):
     auto_accounts: bool = True
     link_days: int = Field(default=14, ge=1, le=366)  # how long a reminder's signed link opens
     session_hours: int = Field(default=12, ge=1, le=24 * 90)  # a login lasts this long
+    # The unit (被巡察单位) of a ledger imported without --unit and without a 单位 column: set it in a
+    # one-unit installation so its accounts are that unit's. "" keeps such ledgers district-wide.
+    unit: str = Field(default="", max_length=200)
+    # Four eyes: whoever submitted a round may not sign it off or return it. True exempts
+    # administrators (a one-person installation); by default they are bound like everyone else.
+    admins_sign_own: bool = False
 
 
 class Config(BaseModel):

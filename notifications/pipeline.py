@@ -23,15 +23,13 @@ from urllib.parse import quote
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.accounts.links import workspace_link
-from engine.accounts.users import members_of
 from engine.reminders.facts import ReminderFacts
 from engine.runtime import Runtime
-from engine.store.accounts import User
 from engine.store.kinds import SubjectKind
-from engine.store.models import REMINDERS, Reminder
+from engine.store.models import REMINDERS, Ledger, Reminder
 from engine.store.upsert import insert_ignore
 from notifications.channels.base import Body, channel_class
+from notifications.people import NoAccounts, People
 from notifications.quiet import QuietHours
 from notifications.render import Digest, DigestItem, Renderer
 from notifications.routing import Route, route
@@ -56,11 +54,6 @@ def _silenced(r: Reminder, facts: ReminderFacts, silences: Sequence[Silence]) ->
                 (s.target_kind == SilenceTarget.LEDGER and facts.ledger == s.target):
             return s
     return None
-
-
-def _workspace_link(session: Session, rt: Runtime, person: str, now: dt.datetime, public_url: str | None) -> str | None:
-    """The recipient's signed workspace link (engine.accounts.links), if they have an account."""
-    return workspace_link(session, person, now, public_url or "", days=rt.config.workspace.link_days)
 
 
 def _item(r: Reminder, facts: ReminderFacts, public_url: str | None = None, link: str | None = None) -> DigestItem:
@@ -89,8 +82,9 @@ def message_key(prefix: str, channel: str, recipient: str, reminders: list[Remin
 
 class Pipeline:
     def __init__(self, runtime: Runtime, sessions: sessionmaker[Session], notify: Notify, renderer: Renderer,
-                 routes: list[Route], *, rng: random.Random | None = None):
+                 routes: list[Route], *, rng: random.Random | None = None, people: People | None = None):
         self.rt = runtime
+        self.directory: People = people if people is not None else NoAccounts()
         self.sessions = sessions
         self.notify = notify
         self.renderer = renderer
@@ -117,7 +111,8 @@ class Pipeline:
             nowhere: dict[str, list[Reminder]] = defaultdict(list)
             facts_of: dict[int, ReminderFacts] = {}
             accounts: dict[str, dict[str, str]] = {}  # a person's addresses (config, account), once per batch
-            people: dict[str, list[str]] = {}  # a recipient name -> who hears (itself, or its members)
+            people: dict[tuple[str, str], list[str]] = {}  # (unit, recipient name) -> who hears
+            units: dict[str | None, str] = {}  # a ledger's name -> its unit
             for r in reminders:
                 facts = facts_of[r.id] = ReminderFacts.from_stored(r.details)
                 if _silenced(r, facts, silences):
@@ -127,7 +122,9 @@ class Pipeline:
                     "kind": r.kind, "rule": r.rule, "subject": r.subject, "level": facts.level, "ledger": facts.ledger,
                     "area": facts.area, "category": facts.category, "department": facts.department,
                     "leader": facts.leader, "state": facts.state})
-                hearing = dict.fromkeys(p for name in routed.recipients for p in self.people(session, name, people))
+                unit = self._unit(session, facts.ledger, units)
+                hearing = dict.fromkeys(p for name in routed.recipients
+                                        for p in self.people(session, name, people, unit=unit))
                 for person in hearing:
                     if person not in accounts:
                         accounts[person] = self.addresses_of(session, [person])
@@ -151,25 +148,34 @@ class Pipeline:
             stats.reminders += len(reminders)
             return len(reminders) == BATCH
 
-    def people(self, session: Session, name: str, cache: dict[str, list[str]] | None = None) -> list[str]:
-        """Who hears what is addressed to ``name``: itself when config or an account reaches it,
-        else the accounts granted over it (a department's members), else itself (undeliverable)."""
+    @staticmethod
+    def _unit(session: Session, ledger: str | None, cache: dict[str | None, str]) -> str:
+        if ledger not in cache:
+            cache[ledger] = (session.scalar(select(Ledger.unit).where(Ledger.name == ledger)) or "") if ledger else ""
+        return cache[ledger]
+
+    def people(self, session: Session, name: str, cache: dict[tuple[str, str], list[str]] | None = None, *,
+               unit: str = "") -> list[str]:
+        """Who hears what is addressed to ``name`` on a ledger of ``unit``: the accounts the policy
+        names (the unit's own account, a reviewer, a department's members: ``People.hearers``),
+        else the name itself (its ``[recipients]`` entry, or undeliverable)."""
         cache = {} if cache is None else cache
-        if name not in cache:
-            known = name in self.notify.recipients or session.scalar(
-                select(User.id).where(User.name == name, User.disabled.is_(False))) is not None
-            cache[name] = [name] if known else (members_of(session, name) or [name])
-        return cache[name]
+        if (unit, name) not in cache:
+            cache[(unit, name)] = self.directory.hearers(session, unit, name) or [name]
+        return cache[(unit, name)]
 
     def addresses_of(self, session: Session, people: list[str]) -> dict[str, str]:
         """Channel -> address for ``people`` (one person, or a department's members, joined by ``|``
-        on the app channels); see ``Notify.addresses``."""
+        on the app channels); see ``Notify.addresses``. An account is looked up in ``[recipients]``
+        by its login name (``区教委/办公室``), then by the name people use (``办公室``)."""
         found: dict[str, list[str]] = defaultdict(list)
         for person in people:
-            account = session.execute(
-                select(User.email, User.im).where(User.name == person, User.disabled.is_(False))).first()
-            addresses = self.notify.addresses(person, account.email, account.im) if account else \
-                self.notify.addresses(person)
+            account = self.directory.contact(session, person)
+            if account is None:
+                addresses = self.notify.addresses(person)
+            else:
+                listed = next((n for n in account.names if n in self.notify.recipients), person)
+                addresses = self.notify.addresses(listed, account.email, account.im)
             for channel, address in addresses.items():
                 found[channel].append(address)
         out: dict[str, str] = {}
@@ -181,7 +187,7 @@ class Pipeline:
     def _digest(self, now: dt.datetime, person: str, kind: str, members: list[Reminder],
                 facts_of: dict[int, ReminderFacts], session: Session | None = None) -> Digest:
         public_url = str(self.rt.config.board.get("public_url") or "") or None
-        link = _workspace_link(session, self.rt, person, now, public_url) if session is not None else None
+        link = self.directory.link(session, person, now) if session is not None and public_url else None
         items = [_item(r, facts_of[r.id], public_url, link) for r in members]
         milestone = {r.id for r in members if facts_of[r.id].subject_kind == SubjectKind.MILESTONE}
         # inhibition: a ledger-level escalation carries that ledger's per-item nags inside it
@@ -194,7 +200,9 @@ class Pipeline:
                 folded[item.ledger].append(item)
             else:
                 top.append(item)
-        return Digest(recipient=person, channel_kind=kind, generated_at=now, tz=self.rt.config.tz, items=top,
+        contact = self.directory.contact(session, person) if session is not None else None
+        shown = contact.names[-1] if contact is not None and contact.names else person  # 办公室, not 区教委/办公室
+        return Digest(recipient=shown, channel_kind=kind, generated_at=now, tz=self.rt.config.tz, items=top,
                       folded=dict(folded), workspace_url=link)
 
     def _queue(self, session: Session, now: dt.datetime, person: str, channel: str, address: str,
@@ -214,7 +222,7 @@ class Pipeline:
                           for r in members]}
         if kind.endswith("_app"):  # the organisation apps' card: items, counts, the 去处理 button
             public_url = str(self.rt.config.board.get("public_url") or "") or None
-            link = _workspace_link(session, self.rt, person, now, public_url) or (
+            link = (self.directory.link(session, person, now) if public_url else None) or (
                 f"{public_url.rstrip('/')}/ws/issues" if public_url else None)
             data["card"] = {"lines": list(rendered.lines), "total": len(rendered.lines), "link": link,
                             "pressing": any(r.kind in ("overdue", "escalation") for r in members)}

@@ -13,6 +13,7 @@ from notifications.channels._app import AppChannel
 from notifications.channels._tokens import TokenCache
 from notifications.channels.base import Channel
 from notifications.outbox import DeliveryPolicy, DeliveryStats, Outbox
+from notifications.people import NoAccounts, People
 from notifications.pipeline import Pipeline, RouteStats
 from notifications.ratelimit import Limit
 from notifications.render import Renderer
@@ -43,9 +44,11 @@ class Notified:
 class Notifier:
     """Routes written reminders into the outbox and delivers what is due, for one configuration."""
 
-    def __init__(self, runtime: Runtime, sessions: sessionmaker[Session]):
+    def __init__(self, runtime: Runtime, sessions: sessionmaker[Session], people: People | None = None):
         self.rt = runtime
         self.sessions = sessions
+        # who hears and how to reach them: the accounts, wired in by the application
+        self.people: People = people if people is not None else NoAccounts()
 
     @cached_property
     def notify(self) -> Notify:
@@ -69,7 +72,7 @@ class Notifier:
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        return Pipeline(self.rt, self.sessions, self.notify, self.renderer, self.routes)
+        return Pipeline(self.rt, self.sessions, self.notify, self.renderer, self.routes, people=self.people)
 
     @cached_property
     def outbox(self) -> Outbox:

@@ -45,6 +45,12 @@ def test_edit_records_each_change_and_an_extension_needs_a_reason(cli):
     assert department.code == 1 and "财务室" in department.err
     add_reviewer(cli, "巡察办")
     assert cli("issue", "show", "2026-区审计局/4", "--json").json["deadline"] == "2026-12-15"
+    handed = ("--leader", "王副局长", "--by", "巡察办", "--note", "人员调整")
+    nobody = cli("issue", "edit", "2026-区审计局/4", *handed)  # nobody could act for the new leader
+    assert nobody.code == 1 and "no account can act for 王副局长" in nobody.err and "duban user add" in nobody.err
+    unit = "中共重庆市璧山区审计局党组"
+    assert cli("user", "add", f"{unit}/王副局长", "--unit", unit, "--display-name", "王副局长",
+               "--role", "leader:王副局长").code == 0
     done = cli("issue", "edit", "2026-区审计局/4", "--deadline", "2027-01-29", "--note", "审计进场，延期", "--measures",
                "开展往来款项专项清理，按周对账", "--leader", "王副局长", "--by", "巡察办", "--at", "2026-12-05T10:00")
     assert done.code == 0, done.err

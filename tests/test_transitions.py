@@ -79,7 +79,7 @@ def test_roles_restrict_who_may_act(project, cli):
     cli("init")
     cli("ledger", "import", SEED_CSV)
     refused = cli("issue", "transition", "7", "reopen", "--by", "科技管理科", "--note", "反弹")
-    assert refused.code == 1 and "'科技管理科' may not do this: allowed roles are leader, admin" in refused.err
+    assert refused.code == 1 and "/科技管理科' may not do this: allowed roles are leader, admin" in refused.err
     assert cli("issue", "transition", "7", "reopen", "--by", "分管副局长", "--note", "反弹").code == 0
     assert cli("issue", "transition", "8", "reopen", "--by", "admin", "--note", "反弹").code == 0
 

@@ -15,8 +15,8 @@ observer       as reviewer, read only
 
 A user bound to a unit (``users.unit``) sees only that unit's ledgers, whatever the grant says.
 ``visible()`` is the same rule as SQL, so lists filter and count in the database; ``sees()`` and
-``acts_as()`` answer for one loaded issue. Every door (web, API, CLI, import) builds an ``Actor``
-and the issue services check it, once.
+``acts_as()`` answer for one loaded issue. Which roles may take which action is the policy's
+table (``engine.accounts.policy``); every door builds an ``Actor`` and the services ask the policy.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from ..store.departments import departments_of
 from ..store.models import ISSUE_DEPARTMENTS, Issue, Ledger
 
 DOORS = ("web", "api", "cli", "import", "system")
-DOERS = ("admin", "unit_admin", "leader", "department")  # who records progress, evidence, extensions
 
 
 @dataclass(frozen=True)
@@ -53,10 +52,17 @@ class Actor:
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
-    def _scope(self, role: str, scope: str) -> str:
+    @property
+    def own_name(self) -> str:
+        """The leader or department this account is named after: ``办公室`` of ``区教委/办公室``."""
+        prefix = f"{self.unit}/"
+        return self.name[len(prefix):] if self.unit and self.name.startswith(prefix) else self.name
+
+    def scope_of(self, role: str, scope: str) -> str:
+        """A grant's scope; an empty leader or department scope is the account's own name."""
         if scope:
             return scope
-        return self.name if role in ("leader", "department") else ""
+        return self.own_name if role in ("leader", "department") else ""
 
     # -- as SQL ------------------------------------------------------------------------------
     def visible(self, roles: tuple[str, ...] | None = None, *, probe: bool = False) -> ColumnElement[bool]:
@@ -71,7 +77,7 @@ class Actor:
         for role, raw in self.grants:
             if roles is not None and role not in roles:
                 continue
-            scope = self._scope(role, raw)
+            scope = self.scope_of(role, raw)
             if role == "leader":
                 clauses.append(Issue.leader == scope)
             elif role == "department":
@@ -104,7 +110,7 @@ class Actor:
             return true()
         clauses: list[ColumnElement[bool]] = []
         for role, raw in self.grants:
-            scope = self._scope(role, raw)
+            scope = self.scope_of(role, raw)
             if role == "leader":
                 clauses.append(Ledger.id.in_(select(Issue.ledger_id).where(Issue.leader == scope)))
             elif role == "department":
@@ -119,7 +125,7 @@ class Actor:
     def _covers(self, role: str, raw: str, issue: Issue) -> bool:
         if self.unit and issue.ledger.unit != self.unit:
             return False
-        scope = self._scope(role, raw)
+        scope = self.scope_of(role, raw)
         if role == "admin":
             return True
         if role == "leader":

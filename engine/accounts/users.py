@@ -21,11 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import BadInput, Refused
-from ..store.accounts import ROLES, ApiToken, Grant, User
-from ..store.departments import departments_of
-from ..store.models import Ledger
+from ..store.accounts import ApiToken, Grant, User
 from .actor import DOORS, Actor
 from .passwords import hash_password, verify_password
+from .policy import ROLES, login_name, names_of, own_account
 
 MAX_FAILURES = 5  # wrong passwords in a row before the account locks
 LOCK_MINUTES = 15
@@ -41,12 +40,34 @@ def parse_role(text: str) -> tuple[str, str]:
 
 
 def find_user(session: Session, name: str) -> User | None:
-    return session.scalar(select(User).where(User.name == name.strip()))
+    """The account whose login name is ``name`` (``区教委/办公室``), else the one account people call
+    ``name`` (its display name or the part after ``UNIT/``) when exactly one is called so."""
+    name = name.strip()
+    if not name:
+        return None
+    user = session.scalar(select(User).where(User.name == name))
+    if user is not None or "/" in name:
+        return user
+    found = _called(session, name)
+    return found[0] if len(found) == 1 else None
+
+
+def _called(session: Session, name: str) -> list[User]:
+    return list(session.scalars(select(User).where(
+        (User.display_name == name) | (User.name.like(f"%/{_like(name)}", escape="\\"))).order_by(User.name).limit(20)))
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def get_user(session: Session, name: str) -> User:
     user = find_user(session, name)
     if user is None:
+        called = _called(session, name.strip()) if name.strip() and "/" not in name else []
+        if len(called) > 1:
+            raise BadInput(f"{name.strip()!r} names {len(called)} accounts: {', '.join(u.name for u in called)}",
+                           hint="give the login name, UNIT/NAME (see `duban user list`)")
         raise BadInput(f"no user named {name!r}", hint="see `duban user list`; add one with `duban user add`")
     return user
 
@@ -81,7 +102,7 @@ def add_user(session: Session, new: NewUser, now: dt.datetime, *, password: str 
     name = new.name.strip()
     if not name or len(name) > 200:
         raise BadInput("a user needs a name of 1 to 200 characters")
-    if find_user(session, name) is not None:
+    if find_exact(session, name) is not None:
         raise Refused(f"a user named {name!r} exists already")
     grants = [parse_role(r) for r in new.roles if r.strip()]
     if not grants:
@@ -194,29 +215,35 @@ def _sha(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def ensure_accounts(session: Session, owners: Iterable[tuple[str, str]], now: dt.datetime) -> list[str]:
-    """Make the accounts the ledger's (责任领导, 责任科室) cells name; the names made."""
-    wanted: dict[str, tuple[str, str]] = {}
+def ensure_accounts(session: Session, owners: Iterable[tuple[str, str]], unit: str, now: dt.datetime) -> list[str]:
+    """Make the accounts a ledger of ``unit`` names in its (责任领导, 责任科室) cells; the login names made.
+
+    Each is the unit's own: ``UNIT/NAME``, shown as ``NAME``, bound to the unit and granted over
+    ``NAME``, so two units' 办公室 are two accounts that never see each other's items. A ledger of no
+    unit makes district accounts under the bare name, as before units existed."""
+    wanted: dict[str, str] = {}
     for leader, department in owners:
-        if leader.strip():
-            wanted.setdefault(leader.strip()[:200], ("leader", ""))
-        for name in departments_of(department):
-            wanted.setdefault(name[:200], ("department", ""))
-    if not wanted:
-        return []
-    have = set(session.scalars(select(User.name).where(User.name.in_(list(wanted)))))
+        if leader.strip():  # a leader is matched whole (visibility compares the cell), a department split
+            wanted.setdefault(leader.strip()[:200], "leader")
+        for name in names_of(department):
+            wanted.setdefault(name[:200], "department")
     made = []
-    for name, (role, scope) in wanted.items():
-        if name not in have:
-            add_user(session, NewUser(name, roles=(f"{role}:{scope}" if scope else role,)), now)
-            made.append(name)
+    for name, role in wanted.items():
+        if own_account(session, unit, name) is None and find_exact(session, login_name(unit, name)) is None:
+            add_user(session, NewUser(login_name(unit, name), display_name=name if unit else "", unit=unit,
+                                      roles=(f"{role}:{name}",)), now)
+            made.append(login_name(unit, name))
     return made
+
+
+def find_exact(session: Session, login: str) -> User | None:
+    return session.scalar(select(User).where(User.name == login))
 
 
 def ensure_admins(session: Session, names: Iterable[str], now: dt.datetime) -> list[str]:
     made = []
     for name in names:
-        if name.strip() and find_user(session, name) is None:
+        if name.strip() and find_exact(session, name.strip()) is None:
             add_user(session, NewUser(name.strip(), display_name="管理员", roles=("admin",)), now)
             made.append(name.strip())
     return made
@@ -245,7 +272,8 @@ def import_users(session: Session, path: Path, now: dt.datetime, *,
     updated: list[str] = []
     for number, row in enumerate(rows, start=2):
         cells = {k: (v or "").strip() for k, v in row.items() if k}
-        if update and cells.get("name") and find_user(session, cells["name"]) is not None:
+        if update and cells.get("name") and (find_user(session, cells["name"]) is not None
+                                             or len(_called(session, cells["name"])) > 1):
             try:
                 if set_contacts(session, cells["name"], {c: cells[c] for c in CONTACTS if cells.get(c)}, now):
                     updated.append(cells["name"])
@@ -261,27 +289,3 @@ def import_users(session: Session, path: Path, now: dt.datetime, *,
             raise BadInput(f"{path}: row {number}: {exc.message}") from None
         added.append(cells["name"])
     return added, updated
-
-
-def members_of(session: Session, name: str) -> list[str]:
-    """The enabled accounts acting as the leader or department ``name`` (granted over it by name).
-
-    A reminder to a 责任科室 that has no account of its own goes to them, each with their own link."""
-    return list(session.scalars(
-        select(User.name).join(Grant, Grant.user_id == User.id)
-        .where(Grant.role.in_(("leader", "department")), Grant.scope == name, User.name != name,
-               User.disabled.is_(False)).distinct().order_by(User.name)))
-
-
-def reviewers_of(session: Session, ledger_id: int) -> list[str]:
-    """The enabled reviewers over a ledger (every ledger, that ledger by name, or its unit), by name.
-
-    A state whose ``actor`` is ``reviewer`` (待审核销号) is waiting on them: its reminders go to them."""
-    ledger = session.get(Ledger, ledger_id)
-    if ledger is None:
-        return []
-    scopes = ["", f"ledger:{ledger.name}"] + ([f"unit:{ledger.unit}", ledger.unit] if ledger.unit else [])
-    return list(session.scalars(
-        select(User.name).join(Grant, Grant.user_id == User.id)
-        .where(Grant.role == "reviewer", Grant.scope.in_(scopes), User.disabled.is_(False))
-        .distinct().order_by(User.name)))

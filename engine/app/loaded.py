@@ -23,6 +23,7 @@ from ..runtime import Runtime
 from ..workflow.loader import LoadedWorkflow
 from .checks import check_rendering
 from .http.server import parse_listen
+from .notifying import build_notifier
 
 
 class DaemonSettings(BaseModel):
@@ -77,7 +78,7 @@ def load_all(config: Config, sessions: sessionmaker[Session]) -> Loaded:
     runtime.calendar  # noqa: B018 - checks [calendar] extra dates now rather than at the first sweep
     workflows = list(runtime.registry.files().values())
     duties = runtime.duty_definitions()
-    notifier = Notifier(runtime, sessions)
+    notifier = build_notifier(runtime, sessions)
     outbox = notifier.outbox  # builds settings, channels, templates, routes and pipeline: all checked
     check_rendering(notifier.renderer, workflows)  # and renders every template with sample data
     if settings.lease_seconds is not None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from ..accounts.actor import Actor
+from ..accounts.policy import DutyAction, DutySubject, require_duty
 from ..errors import BadInput, NotFound, Refused
 from ..reminders.core import ReminderCore, before_tracking, spec_hash
 from ..reminders.planner import shift
@@ -276,13 +278,16 @@ class DutyBook:
         return occ
 
     def done(self, session: Session, key: str, period: str, *, by: str, now: dt.datetime,
-             note: str = "", on: dt.date | None = None) -> DutyOccurrence:
-        """Record the occurrence done (at ``now``, or on the day ``on`` when recorded late)."""
+             note: str = "", on: dt.date | None = None, actor: Actor | None = None) -> DutyOccurrence:
+        """Record the occurrence done (at ``now``, or on the day ``on`` when recorded late); a
+        person's ``actor`` must be one its owners or the unit's administrator (the policy)."""
         if not by.strip():
             raise BadInput("say who did it: --by WHO")
         if on is not None and on > self.calendar.local_date(now):
             raise BadInput(f"--on {on.isoformat()} is in the future; record it when it is done")
         occ = self.find(session, key, period)
+        if actor is not None:
+            require_duty(actor, DutyAction.DONE, duty_subject(session, occ), f"{key} {period}")
         if occ.state == OccurrenceState.DONE:
             when = occ.done_at.astimezone(self.calendar.tz).isoformat(timespec="minutes") if occ.done_at else "?"
             raise Refused(f"{key} {period} was already done by {occ.done_by} at {when}")
@@ -314,12 +319,26 @@ class DutyBook:
             return occ  # said again by a re-import (`--report-submitted` the same day): nothing to change
         return self.done(session, key, ONCE, by=by, now=now, note=note, on=on)
 
-    def set_due(self, session: Session, key: str, period: str, due: dt.date, *, now: dt.datetime) -> DutyOccurrence:
+    def set_due(self, session: Session, key: str, period: str, due: dt.date, *, now: dt.datetime,
+                actor: Actor | None = None) -> DutyOccurrence:
         occ = self.find(session, key, period)
+        if actor is not None:
+            require_duty(actor, DutyAction.SET_DUE, duty_subject(session, occ), f"{key} {period}")
         occ.due, occ.touched = due, True
         self.replan(session, occurrence_query().where(OCCURRENCES.c.id == occ.id), now)
         session.refresh(occ)
         return occ
+
+
+def duty_subject(session: Session, occ: DutyOccurrence) -> DutySubject:
+    """What the policy reads of an occurrence: its duty's owners, its ledger's unit, its issue."""
+    duty = session.get(Duty, occ.duty_id)
+    ledger = session.get(Ledger, occ.ledger_id) if occ.ledger_id is not None else None
+    issue = session.get(Issue, occ.issue_id) if occ.issue_id is not None else None
+    return DutySubject(owners=tuple(duty.owners or ()) if duty is not None else (),
+                       unit=ledger.unit if ledger is not None else "", ledger=ledger.name if ledger is not None else "",
+                       issue_leader=issue.leader if issue is not None else "",
+                       issue_department=issue.department if issue is not None else "")
 
 
 def list_occurrences(session: Session, start: dt.date, end: dt.date, today: dt.date,

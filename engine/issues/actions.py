@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
+from ..accounts.policy import Action, may, require
 from ..errors import BadInput, Forbidden, Refused
 from ..runtime import Runtime
 from ..store.models import Evidence, HistoryEntry, Issue
@@ -22,10 +23,8 @@ from ..workflow.schema import WorkflowDef
 from ..workflow.words import GUARD_NEEDS, ROLE_WORDS
 from .edit import edit_issue
 from .queries import issue_ref
-from .service import EvidenceFile, entered_by, open_issue
+from .service import EvidenceFile, open_issue, submitters
 
-DOERS = ("leader", "department", "unit_admin")
-DECIDERS = ("leader", "reviewer", "unit_admin")
 MAX_NOTE = 4000
 
 
@@ -44,21 +43,20 @@ def _note(note: str) -> str:
     return note
 
 
-def _doer(session: Session, ref: str | Issue, actor: Actor, what: str) -> Issue:
+def _doer(session: Session, ref: str | Issue, actor: Actor, action: Action) -> Issue:
     issue = open_issue(session, ref, actor, for_update=True)
-    if not actor.acts_as_any(DOERS, issue):
-        raise Forbidden(f"{issue_ref(issue)}: {actor.label} may not {what} (the issue's leader or department does)")
+    require(actor, action, issue, issue_ref(issue))
     return issue
 
 
 def record_progress(session: Session, ref: str | Issue, *, actor: Actor, now: dt.datetime, note: str) -> Issue:
     """A dated progress note (进展情况): history, not a state change."""
+    issue = _doer(session, ref, actor, Action.PROGRESS)  # who may, before what they wrote is looked at
     text = _note(note)
     if not text:
         raise BadInput("write what was done (进展情况)")
-    issue = _doer(session, ref, actor, "record progress")
     session.add(HistoryEntry(issue_id=issue.id, at=now, by=actor.name, trigger="progress", from_state=issue.state,
-                             to_state=issue.state, note=text, door=actor.door))
+                             to_state=issue.state, note=text, door=actor.door, round=issue.round or 1))
     issue.updated_at = now
     session.flush()
     return issue
@@ -66,16 +64,16 @@ def record_progress(session: Session, ref: str | Issue, *, actor: Actor, now: dt
 
 def attach_evidence(session: Session, ref: str | Issue, *, actor: Actor, now: dt.datetime,
                     files: list[EvidenceFile], note: str = "") -> Issue:
+    issue = _doer(session, ref, actor, Action.EVIDENCE)
     if not files:
         raise BadInput("choose a file to upload (佐证材料)")
-    issue = _doer(session, ref, actor, "attach evidence")
     for item in files:
         session.add(Evidence(issue_id=issue.id, file_name=item.file_name[:500], sha256=item.sha256, size=item.size,
                              content=item.content, path=item.path, added_at=now, added_by=actor.name))
     names = "、".join(f.file_name for f in files)
     session.add(HistoryEntry(issue_id=issue.id, at=now, by=actor.name, trigger="evidence", from_state=issue.state,
                              to_state=issue.state, note="；".join(p for p in (f"上传佐证材料：{names}", _note(note)) if p),
-                             door=actor.door))
+                             door=actor.door, round=issue.round or 1))
     issue.updated_at = now
     session.flush()
     return issue
@@ -84,16 +82,16 @@ def attach_evidence(session: Session, ref: str | Issue, *, actor: Actor, now: dt
 def request_extension(session: Session, ref: str | Issue, *, actor: Actor, now: dt.datetime, to: dt.date,
                       reason: str) -> Issue:
     """A 延期申请: waits for the leader or a reviewer; the deadline is unchanged until then."""
+    issue = _doer(session, ref, actor, Action.EXTENSION_REQUEST)
     text = _note(reason)
     if not text:
         raise BadInput("say why the deadline must move (延期理由)")
-    issue = _doer(session, ref, actor, "ask for an extension")
     if issue.deadline is not None and to <= issue.deadline:
         raise BadInput(f"the new deadline {to.isoformat()} is not after the current one ({issue.deadline.isoformat()})")
     issue.extra = {**(issue.extra or {}), "extension": {"to": to.isoformat(), "by": actor.name, "reason": text}}
     session.add(HistoryEntry(issue_id=issue.id, at=now, by=actor.name, trigger="extension_request",
                              from_state=issue.state, to_state=issue.state,
-                             note=f"申请延期至 {to.isoformat()}：{text}", door=actor.door))
+                             note=f"申请延期至 {to.isoformat()}：{text}", door=actor.door, round=issue.round or 1))
     issue.updated_at = now
     session.flush()
     return issue
@@ -107,11 +105,10 @@ def pending_extension(issue: Issue) -> dict[str, str] | None:
 def decide_extension(session: Session, runtime: Runtime, ref: str | Issue, *, actor: Actor, now: dt.datetime,
                      approve: bool, note: str = "") -> Issue:
     issue = open_issue(session, ref, actor, for_update=True)
+    require(actor, Action.EXTENSION_DECIDE, issue, issue_ref(issue))
     asked = pending_extension(issue)
     if asked is None:
         raise Refused(f"{issue_ref(issue)}: no extension request is waiting")
-    if not actor.acts_as_any(DECIDERS, issue):
-        raise Forbidden(f"{issue_ref(issue)}: {actor.label} may not decide extensions (the leader or a reviewer does)")
     if asked.get("by") == actor.name and not actor.is_admin:
         raise Forbidden(f"{issue_ref(issue)}: {actor.label} asked for this extension and cannot also grant it")
     extra = dict(issue.extra or {})
@@ -125,16 +122,17 @@ def decide_extension(session: Session, runtime: Runtime, ref: str | Issue, *, ac
         session.add(HistoryEntry(issue_id=issue.id, at=now, by=actor.name, trigger="extension_refused",
                                  from_state=issue.state, to_state=issue.state,
                                  note=f"不同意延期至 {asked['to']}" + (f"：{_note(note)}" if note.strip() else ""),
-                                 door=actor.door))
+                                 door=actor.door, round=issue.round or 1))
     issue.updated_at = now
     session.flush()
     return issue
 
 
-def offered(session: Session, workflow: WorkflowDef, issue: Issue, actor: Actor) -> list[Offer]:
+def offered(session: Session, workflow: WorkflowDef, issue: Issue, actor: Actor, *,
+            admins_sign_own: bool = False) -> list[Offer]:
     """The steps from the issue's state, for this actor: what each needs, or why it is closed to them."""
     count = None
-    submitter = None
+    submitter: frozenset[str] | None = None
     out = []
     for t in workflow.transitions:
         if issue.state not in t.source:
@@ -143,7 +141,7 @@ def offered(session: Session, workflow: WorkflowDef, issue: Issue, actor: Actor)
         blocked = ""
         if t.roles and not actor.acts_as_any(list(t.roles), issue):
             blocked = f"仅限{'、'.join(ROLE_WORDS.get(r, r) for r in t.roles)}"
-        elif not t.roles and not actor.acts_as("anyone", issue):
+        elif not t.roles and not may(actor, Action.STEP, issue):
             blocked = "仅可查看"
         for guard in t.conditions:
             if guard == "has_evidence":
@@ -153,8 +151,8 @@ def offered(session: Session, workflow: WorkflowDef, issue: Issue, actor: Actor)
                 if not count:
                     needs.append(GUARD_NEEDS[guard])
             elif guard == "not_submitter":
-                submitter = submitter if submitter is not None else entered_by(session, issue)
-                if submitter == actor.name and not blocked:
+                submitter = submitter if submitter is not None else submitters(session, issue)
+                if actor.name in submitter and not blocked and not (actor.is_admin and admins_sign_own):
                     blocked = GUARD_NEEDS[guard]
             elif guard == "has_deadline" and issue.deadline is not None:
                 continue

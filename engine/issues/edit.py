@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
-from ..errors import BadInput, Forbidden, Refused
+from ..accounts.policy import Action, can_act_for, login_name, names_of, require
+from ..errors import BadInput, Refused
 from ..runtime import Runtime
 from ..store.departments import set_departments
 from ..store.models import HistoryEntry, Issue
@@ -28,13 +29,15 @@ class Edited:
 
 def edit_issue(session: Session, runtime: Runtime, ref: str | Issue, *, actor: Actor, now: dt.datetime, note: str = "",
                measures: str | None = None, deadline: dt.date | None = None, leader: str | None = None,
-               department: str | None = None) -> Edited:
+               department: str | None = None, force: bool = False) -> Edited:
     """Change the given fields; a new deadline is an extension (延期) and needs a note.
 
     Who may: the measures, the issue's leader or department (or a unit administrator, a reviewer);
     the deadline, its leader, a reviewer or a unit administrator (a department asks for an
     extension instead: ``actions.request_extension``); a handover (a new leader or department), a
-    unit administrator or a reviewer.
+    unit administrator or a reviewer (``engine.accounts.policy``). A handover to a leader or
+    department that no account can act for (nobody could see the item or be reminded of it) is
+    refused with the command that makes one, unless ``force``: then the history says so.
     """
     by = actor.name
     wanted: dict[str, str | dt.date | None] = {"measures": measures, "deadline": deadline, "leader": leader,
@@ -45,13 +48,23 @@ def edit_issue(session: Session, runtime: Runtime, ref: str | Issue, *, actor: A
         if given is not None and not given.strip():
             raise BadInput(f"--{name} cannot be blank: an issue always has a {FIELDS[name]}")
     issue = open_issue(session, ref, actor, for_update=True)
-    for what, touched, allowed in (
-            ("hand this issue over", leader is not None or department is not None, ("unit_admin", "reviewer")),
-            ("move its deadline (a department asks for an extension: 延期申请)", deadline is not None,
-             ("leader", "unit_admin", "reviewer")),
-            ("edit its measures", measures is not None, ("leader", "department", "unit_admin", "reviewer"))):
-        if touched and not actor.acts_as_any(allowed, issue):
-            raise Forbidden(f"{issue_ref(issue)}: {actor.label} may not {what}")
+    for action, touched in ((Action.HANDOVER, leader is not None or department is not None),
+                            (Action.DEADLINE, deadline is not None), (Action.MEASURES, measures is not None)):
+        if touched:
+            require(actor, action, issue, issue_ref(issue))
+    unit = issue.ledger.unit or ""
+    nobody = [(role, name) for role, given in (("leader", leader), ("department", department))
+              if given is not None and given.strip() != (getattr(issue, role) or "")
+              for name in ([given.strip()] if role == "leader" else names_of(given))
+              if not can_act_for(session, unit, name)]
+    if nobody and not force:
+        role, first = nobody[0]
+        raise Refused(f"{issue_ref(issue)}: no account can act for {'、'.join(n for _, n in nobody)}"
+                      f"{' in ' + unit if unit else ''}: nobody could see this item or be reminded of it",
+                      hint=f"make one first: duban user add {login_name(unit, first)}"
+                           f"{' --unit ' + unit if unit else ''} --display-name {first} --role {role}:{first}; "
+                           "or hand over with --force")
+    warning = f"警告：{'、'.join(n for _, n in nobody)} 尚无可办理的账号" if nobody else ""
     changes: list[str] = []
     for name, value in wanted.items():
         if value is None:
@@ -68,9 +81,11 @@ def edit_issue(session: Session, runtime: Runtime, ref: str | Issue, *, actor: A
         shown_new = value.isoformat() if isinstance(value, dt.date) else value
         changes.append(f"{FIELDS[name]}: {shown_old} → {shown_new}")
         trigger = {"deadline": "extend", "leader": "handover", "department": "handover"}.get(name, "edit")
+        warned = warning if trigger == "handover" else ""
         session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger=trigger, from_state=issue.state,
-                                 to_state=issue.state, note="；".join(p for p in (changes[-1], note.strip()) if p),
-                                 door=actor.door))
+                                 to_state=issue.state,
+                                 note="；".join(p for p in (changes[-1], note.strip(), warned) if p),
+                                 door=actor.door, round=issue.round or 1))
     if not changes:
         raise Refused(f"{issue_ref(issue)}: nothing changed (the values given are the current ones)")
     issue.updated_at = now

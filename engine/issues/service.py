@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
+from ..accounts.policy import Action, require
 from ..errors import BadInput, Forbidden, Refused
 from ..runtime import Runtime
 from ..store.models import Evidence, HistoryEntry, Issue, WorkflowVersion
@@ -78,16 +79,19 @@ def open_issue(session: Session, ref: str | Issue, actor: Actor, *, for_update: 
     """The issue ``ref`` names, if ``actor`` may see it; ``Forbidden`` otherwise (every door asks here)."""
     issue = ref if isinstance(ref, Issue) else resolve_ref(session, ref, for_update=for_update)
     if not actor.sees(issue):
-        raise Forbidden(f"{issue_ref(issue)}: {actor.label} may not see this issue",
+        raise Forbidden(f"{issue_ref(issue)}: {actor.label} 无权查看此问题",
                         hint="it belongs to another department, leader or unit")
     return issue
 
 
-def entered_by(session: Session, issue: Issue) -> str:
-    """Who brought the issue into its current state (the last step that moved it there)."""
-    return session.scalar(select(HistoryEntry.by).where(HistoryEntry.issue_id == issue.id,
-                                                        HistoryEntry.to_state == issue.state)
-                          .order_by(HistoryEntry.id.desc()).limit(1)) or ""
+def submitters(session: Session, issue: Issue) -> frozenset[str]:
+    """Who brought the issue into its current state in this round: the submitters of a round
+    waiting on sign-off (all of them, if it was submitted more than once). Read off the steps
+    themselves (``history.round``), so no note, upload or edit written afterwards changes it."""
+    return frozenset(session.scalars(
+        select(HistoryEntry.by).where(HistoryEntry.issue_id == issue.id, HistoryEntry.to_state == issue.state,
+                                      HistoryEntry.from_state != HistoryEntry.to_state,
+                                      HistoryEntry.round == (issue.round or 1)).distinct()))
 
 
 def transition(
@@ -106,8 +110,7 @@ def transition(
     the actor cannot see the issue, the workflow's roles or guards refuse, or the state has no such step."""
     by = actor.name
     issue = open_issue(session, ref, actor, for_update=True)
-    if not actor.acts_as("anyone", issue):
-        raise Forbidden(f"{issue_ref(issue)}: {actor.label} may only look at this issue (observer)")
+    require(actor, Action.STEP, issue, issue_ref(issue))
     evidence = evidence or []
     version = session.get(WorkflowVersion, issue.workflow_id)  # identity map: usually no query
     assert version is not None  # issues.workflow_id is a foreign key
@@ -118,7 +121,8 @@ def transition(
 
     subject = Subject(ref=issue_ref(issue), state=issue.state, deadline=issue.deadline, count_evidence=count_evidence,
                       measures=issue.measures, leader=issue.leader, department=issue.department,
-                      entered_by=entered_by(session, issue), issue=issue)
+                      submitters=submitters(session, issue), issue=issue,
+                      admins_sign_own=runtime.config.workspace.admins_sign_own)
     before = issue.state
     after = machine.fire(subject, trigger, by=by, actor=actor, note=note, deadline=deadline, evidence=evidence)
     if after != before:
@@ -133,7 +137,7 @@ def transition(
     if after != before or deadline is not None:
         replan(session, runtime, issue, now, moved_from=before)
     session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger=trigger, from_state=before,
-                             to_state=after, note=note, door=actor.door))
+                             to_state=after, note=note, door=actor.door, round=issue.round or 1))
     for item in evidence:
         session.add(Evidence(issue_id=issue.id, file_name=item.file_name, sha256=item.sha256, size=item.size,
                              content=item.content, path=item.path, added_at=now, added_by=by))
@@ -166,8 +170,7 @@ def checkin(session: Session, runtime: Runtime, ref: str, *, actor: Actor, now: 
     """Record a long-term item's check-in; a failed one reopens the issue (the problem rebounded)."""
     by = actor.name
     issue = open_issue(session, ref, actor, for_update=True)
-    if not actor.acts_as_any(("leader", "department", "reviewer", "unit_admin"), issue):
-        raise Forbidden(f"{issue_ref(issue)}: {actor.label} may not record its look-back")
+    require(actor, Action.CHECKIN, issue, issue_ref(issue))
     version = session.get(WorkflowVersion, issue.workflow_id)
     assert version is not None  # issues.workflow_id is a foreign key
     rule = runtime.registry.definition(version).checkins
@@ -181,7 +184,7 @@ def checkin(session: Session, runtime: Runtime, ref: str, *, actor: Actor, now: 
     issue.last_checkin_at = now
     issue.updated_at = now
     session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger="checkin", from_state=issue.state,
-                             to_state=issue.state, note=note, door=actor.door))
+                             to_state=issue.state, note=note, door=actor.door, round=issue.round or 1))
     replan(session, runtime, issue, now)
     session.flush()
     return Moved(issue_ref(issue), "checkin", issue.state, issue.state, now)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import SYSTEM, Actor
+from ..accounts.policy import UnitAction, may_unit
 from ..errors import Forbidden, LedgerError
 from ..runtime import Runtime
 from ..store.models import Issue, Ledger, LedgerImport
@@ -206,6 +207,8 @@ def import_ledger(
             result.warnings.append(f"{path}: 单位 says {sheet_unit!r}; the ledger keeps {ledger.unit!r} (change it with --unit)")
         else:
             ledger.unit = sheet_unit
+    if fresh and not ledger.unit and runtime.config.workspace.unit:
+        ledger.unit = runtime.config.workspace.unit  # a one-unit installation's unit
     if result.rows == 0 and not problems:
         problems.append(f"{path}: the file has headers but no rows")
     if problems:
@@ -235,10 +238,7 @@ def import_ledger(
 
 
 def _may_import(actor: Actor, unit: str, name: str) -> None:
-    if actor.is_admin:
-        return
-    units = {scope or actor.unit for role, scope in actor.grants if role == "unit_admin"}
-    if unit and unit in units:
+    if actor.is_admin or (unit and may_unit(actor, UnitAction.IMPORT, unit)):
         return
     raise Forbidden(f"{actor.label} may not import ledger {name!r}",
                     hint="an administrator, or the unit's administrator (unit_admin), imports ledgers")

@@ -25,10 +25,10 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
-from ..accounts.users import reviewers_of
+from ..accounts.policy import names_of, reviewers_of
 from ..calendar import WorkCalendar
 from ..store.kinds import ReminderKind, SubjectKind
-from ..store.models import Duty, WorkflowVersion
+from ..store.models import Duty, Ledger, WorkflowVersion
 from ..workflow.rules import ReminderPolicy
 from ..workflow.schema import WorkflowDef
 from .facts import ReminderFacts
@@ -123,7 +123,8 @@ class ReminderCore:
         # Once per ledger and session: accounts change between sweeps, not within one batch.
         cache = session.info.setdefault("duban.reviewers", {})
         if ledger_id not in cache:
-            cache[ledger_id] = tuple(reviewers_of(session, ledger_id)) or self.admins
+            ledger = session.get(Ledger, ledger_id)
+            cache[ledger_id] = (tuple(reviewers_of(session, ledger)) if ledger is not None else ()) or self.admins
         return cache[ledger_id]
 
     def issues(self, session: Session, stmt: Select) -> list[IssueSubject]:
@@ -266,7 +267,8 @@ class ReminderCore:
         if isinstance(subject, IssueSubject):
             names: Iterable[str] = (*self.actors(subject), *added)
         else:
-            names = (subject.issue_leader or "", subject.issue_department or "", *subject.owners, *added)
+            names = (subject.issue_leader or "", *names_of(subject.issue_department or ""),
+                     *subject.owners, *added)
         out: list[str] = []
         for name in names:
             name = (name or "").strip()
@@ -280,7 +282,9 @@ class ReminderCore:
         ``reviewer`` names the reviewers over its ledger (or duban's administrators when it has none)."""
         state = next((s for s in subject.workflow.states if s.name == subject.state), None)
         wanted = (state.actor if state is not None else None) or ["leader", "department"]
-        own = {"leader": [subject.leader], "department": [subject.department], "reviewer": list(subject.reviewers)}
+        # a cell naming several departments ("办公室、财务室") reminds each, as each sees the item
+        own = {"leader": [subject.leader], "department": names_of(subject.department),
+               "reviewer": list(subject.reviewers)}
         return [person for name in wanted for person in own.get(name, [name])]
 
     def facts(self, subject: Subject, due: Reminder) -> ReminderFacts:

@@ -1,7 +1,8 @@
 """The tables of the people who act: users, their roles and API tokens.
 
-A user's ``name`` is what the history records and what a ledger's 责任领导 / 责任科室 cell names;
-a role is granted over a scope (see ``engine.accounts.actor``). Passwords are kept only as argon2
+A user's ``name`` is the login name the history records: ``UNIT/NAME`` for the accounts a ledger
+import makes for a unit (``display_name`` is the 责任领导 / 责任科室 name people use), a bare name
+for district accounts. A role is granted over a scope (see ``engine.accounts.policy``). Passwords are kept only as argon2
 hashes, API tokens as their SHA-256; signed links are not stored (a user's ``session_epoch``
 revokes them all).
 """
@@ -11,17 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .models import Base
 from .types import UTCDateTime
 
-ROLES = ("admin", "unit_admin", "leader", "department", "reviewer", "observer")
-
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (Index("ix_users_unit", "unit"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -52,7 +52,8 @@ class Grant(Base):
     """One role of a user over a scope: a unit, a ledger, a leader's or a department's name."""
 
     __tablename__ = "user_roles"
-    __table_args__ = (UniqueConstraint("user_id", "role", "scope", name="uq_user_roles_grant"),)
+    __table_args__ = (UniqueConstraint("user_id", "role", "scope", name="uq_user_roles_grant"),
+                      Index("ix_user_roles_role_scope", "role", "scope"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -148,6 +148,8 @@ class HistoryEntry(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     # how the action came in: web, api, cli, import (or system for duban's own steps)
     door: Mapped[str] = mapped_column(String(20), default="cli", server_default="cli")
+    # the round (整改轮次) once the step was taken: who submitted a round is read from here
+    round: Mapped[int | None] = mapped_column(Integer)
 
 
 class Evidence(Base):

@@ -27,7 +27,8 @@ class Guarded(Protocol):
     measures: str
     leader: str
     department: str
-    entered_by: str
+    submitters: frozenset[str]
+    admins_sign_own: bool
     refusals: list[str]
 
     @property
@@ -81,13 +82,18 @@ def has_owner(event: EventData) -> bool:
 
 
 def not_submitter(event: EventData) -> bool:
-    """The person acting is not the one who brought the issue into this state (who submitted an
-    item cannot sign it off)."""
+    """Four eyes: nobody who brought the issue into this state in this round (who submitted or
+    co-submitted it) signs it off or returns it, administrators included unless
+    ``[workspace] admins_sign_own`` exempts them."""
     by = (event.kwargs.get("by") or "").strip()
-    entered = (_model(event).entered_by or "").strip()
-    if not entered or by != entered:
+    model = _model(event)
+    if by not in model.submitters:
         return True
-    return _refuse(event, f"{by} submitted this item and cannot also sign it off (提交人不能审核销号)")
+    actor = event.kwargs.get("actor")
+    if model.admins_sign_own and actor is not None and getattr(actor, "is_admin", False):
+        return True
+    return _refuse(event, f"{by} submitted this item in this round and cannot also sign it off or return it "
+                          "(提交人不能审核销号或退回)")
 
 
 def new_deadline(event: EventData) -> bool:
@@ -110,4 +116,4 @@ GUARDS: dict[str, Guard] = {
 # Who may fire a trigger: a user holding the role over the issue (engine.accounts.actor): its own
 # leader or department (as written in the ledger), a reviewer or unit administrator over its
 # ledger, an administrator, or anyone who may act on it.
-ROLES = ("leader", "department", "reviewer", "unit_admin", "admin", "anyone")
+STEP_ROLES = ("leader", "department", "reviewer", "unit_admin", "admin", "anyone")

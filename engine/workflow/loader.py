@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import WorkflowError
-from .guards import GUARDS, ROLES
+from .guards import GUARDS, STEP_ROLES
 from .schema import LEDGER_FIELDS, WorkflowDef
 from .yamlsource import Located, YamlSyntaxError, load_located
 
@@ -139,9 +139,9 @@ def check_meaning(wf: WorkflowDef, doc: Located) -> list[str]:
                         f"(allowed: {', '.join(sorted(GUARDS))})"
                     )
         for j, role in enumerate(t.roles):
-            if role not in ROLES:
+            if role not in STEP_ROLES:
                 problems.append(
-                    f"{at(('transitions', i, 'roles', j))}: unknown role {role!r} (allowed: {', '.join(ROLES)})"
+                    f"{at(('transitions', i, 'roles', j))}: unknown role {role!r} (allowed: {', '.join(STEP_ROLES)})"
                 )
 
     if wf.initial in names:

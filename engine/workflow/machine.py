@@ -34,7 +34,9 @@ class Subject:
     measures: str = ""
     leader: str = ""
     department: str = ""
-    entered_by: str = ""  # who brought the issue into its current state
+    # who brought the issue into its current state in this round (the submitters, for four eyes)
+    submitters: frozenset[str] = frozenset()
+    admins_sign_own: bool = False  # [workspace] admins_sign_own: administrators exempt from four eyes
     refusals: list[str] = field(default_factory=list)
     # the issue itself, for the acting user's role check (engine.accounts.actor.Actor.acts_as)
     issue: Any = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Who may take a step (engine/workflow/guards.py ROLES), as its reader says it.
+# Who may take a step (engine/workflow/guards.py STEP_ROLES), as its reader says it.
 ROLE_WORDS = {"leader": "责任领导", "department": "责任科室", "reviewer": "审核人", "unit_admin": "单位管理员",
               "admin": "管理员", "anyone": "经办人"}
 

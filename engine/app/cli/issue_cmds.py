@@ -115,10 +115,12 @@ def transition_(app: App, ref: str, trigger: str, by: str, note: str, deadline: 
 @click.option("--leader", metavar="NAME", help="A new responsible leader (责任领导): a handover.")
 @click.option("--department", metavar="NAME", help="A new responsible department (责任科室): a handover.")
 @click.option("--note", default="", help="Why (required with --deadline).")
+@click.option("--force", is_flag=True, help="Hand over even to a leader or department no account can act for "
+                                            "(the history records the warning).")
 @at_option
 @pass_app
 def edit_(app: App, ref: str, by: str, measures: str | None, deadline: str | None, leader: str | None,
-          department: str | None, note: str, at: str | None) -> None:
+          department: str | None, note: str, force: bool, at: str | None) -> None:
     """Change an issue's measures, deadline, leader or department; each change goes into its history."""
     from ...issues.edit import edit_issue
 
@@ -126,7 +128,7 @@ def edit_(app: App, ref: str, by: str, measures: str | None, deadline: str | Non
     with app.transaction() as session:
         edited = edit_issue(session, app.runtime, ref, actor=app.actor(session, by), now=app.now(at), note=note,
                             measures=measures,
-                            deadline=due, leader=leader, department=department)
+                            deadline=due, leader=leader, department=department, force=force)
     for line in edited.changes:
         say(f"{edited.ref}: {line}")
 

@@ -87,8 +87,8 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
                 if dry_run:
                     raise _DryRun
                 if app.config.workspace.auto_accounts:
-                    made = ensure_accounts(session, owners_of(session, session.scalars(
-                        select(Ledger).where(Ledger.name == result.ledger)).one()), now)
+                    imported = session.scalars(select(Ledger).where(Ledger.name == result.ledger)).one()
+                    made = ensure_accounts(session, owners_of(session, imported), imported.unit, now)
 
         except _DryRun:
             pass

@@ -17,18 +17,20 @@ from notifications.settings import Notify
 from notifications.store import OutboxMessage, Silence
 
 from ...accounts.links import workspace_link
+from ...accounts.users import find_user
 from ...clock import parse_date
 from ...errors import BadInput, ConfigError, NotFound, Refused
 from ...issues.queries import find_ledger, issue_ref, resolve_ref
 from ...store.accounts import Grant, User
 from ...store.models import Duty, Issue
 from ...workflow.schema import BUILTIN_ACTORS
+from ..notifying import build_notifier
 from .context import App, at_option, json_option, pass_app
 from .output import out, print_json, say
 
 
 def _notifier(app: App) -> Notifier:
-    return Notifier(app.runtime, app.sessions)
+    return build_notifier(app.runtime, app.sessions)
 
 
 @click.group("outbox")
@@ -181,7 +183,8 @@ def notify_test(app: App, channel: str, user: str) -> None:
     now = dt.datetime.now(dt.UTC)
     public_url = str(app.config.board.get("public_url") or "")
     with app.transaction() as session:
-        hearing = notifier.pipeline.people(session, user)
+        account = find_user(session, user)  # a login name, or the one account people call so
+        hearing = [account.name] if account is not None else notifier.pipeline.people(session, user)
         address = notifier.pipeline.addresses_of(session, hearing).get(channel)
         link = workspace_link(session, user, now, public_url, days=app.config.workspace.link_days)
     if address is None:

@@ -8,8 +8,6 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from notifications.service import Notifier
-
 from ...clock import parse_date, parse_instant
 from ...duties.book import list_occurrences
 from ...errors import BadInput
@@ -17,6 +15,7 @@ from ...issues.queries import find_ledger
 from ...issues.service import read_evidence
 from ...reminders.preview import MAX_WINDOW, entry, preview, written
 from ...store.models import Evidence
+from ..notifying import build_notifier
 from ..tick import tick
 from .context import App, at_option, json_option, pass_app
 from .output import out, print_json, say
@@ -82,7 +81,7 @@ def sweep(app: App, at: str | None) -> None:
     """One pass: store duty occurrences ahead, then write every reminder due now (for cron users)."""
     now = app.now(at)
     app.require_schema()
-    notifier = Notifier(app.runtime, app.sessions)
+    notifier = build_notifier(app.runtime, app.sessions)
     try:
         done = tick(app.runtime, notifier, app.sessions, app.runtime.duty_definitions(), now, deliver=True)
     finally:
@@ -145,8 +144,9 @@ def duty_done(app: App, duty: str, period: str, by: str, note: str, evidence: tu
     now = app.now(at)
     day = parse_date(on) if on else None
     with app.transaction() as session:
-        by = app.actor(session, by).name
-        occ = app.runtime.duty_book.done(session, duty, period, by=by, now=now, note=note, on=day)
+        actor = app.actor(session, by)
+        by = actor.name
+        occ = app.runtime.duty_book.done(session, duty, period, by=by, now=now, note=note, on=day, actor=actor)
         for f in files:
             session.add(Evidence(occurrence_id=occ.id, file_name=f.file_name, sha256=f.sha256, size=f.size,
                                  content=f.content, path=f.path, added_at=now, added_by=by))
@@ -157,11 +157,13 @@ def duty_done(app: App, duty: str, period: str, by: str, note: str, evidence: tu
 @click.argument("duty")
 @click.option("--period", required=True)
 @click.option("--due", "due", required=True, metavar="DATE", help="The new due date (the scheduled one is kept).")
+@click.option("--by", required=True, help="Who moves it (an administrator, or the unit's administrator).")
 @at_option
 @pass_app
-def duty_set_due(app: App, duty: str, period: str, due: str, at: str | None) -> None:
+def duty_set_due(app: App, duty: str, period: str, due: str, by: str, at: str | None) -> None:
     """Move one occurrence's due date; regenerating the schedule will not undo it."""
     now = app.now(at)
     with app.transaction() as session:
-        occ = app.runtime.duty_book.set_due(session, duty, period, parse_date(due), now=now)
+        occ = app.runtime.duty_book.set_due(session, duty, period, parse_date(due), now=now,
+                                            actor=app.actor(session, by))
     say(f"{duty} {period}: due {occ.due} (scheduled {occ.scheduled_due})")

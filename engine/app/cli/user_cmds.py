@@ -13,8 +13,9 @@ from sqlalchemy import select
 
 from ...accounts import users as accounts
 from ...accounts.links import make_link_token, site_secret
+from ...accounts.policy import ROLES
 from ...errors import BadInput
-from ...store.accounts import ROLES, User
+from ...store.accounts import User
 from .context import App, at_option, json_option, pass_app
 from .output import out, print_json, say
 

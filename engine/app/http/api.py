@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from ... import __version__
 from ...accounts.actor import Actor
+from ...accounts.policy import DutyAction, DutySubject, UnitAction, may_duty, may_unit
 from ...clock import check_year
 from ...errors import DubanError, Forbidden, NotFound, Refused
 from ...issues import actions
@@ -31,6 +32,7 @@ from ...issues.service import open_issue, transition
 from ...reminders.agenda import duty_items
 from ...store import db
 from ...store.accounts import User
+from ...store.models import Ledger
 from .identity import api_actor
 from .uploads import evidence_response, read_upload
 from .worklists import PAGE, issue_rows, my_todo
@@ -256,7 +258,8 @@ def _detail(request: Request, session: Session, actor: Actor, ledger: str, ref: 
     workflow = runtime.registry.definition(issue.workflow)
     data = issue_detail(session, issue, workflow, runtime.config.tz)
     steps = [Step(trigger=o.trigger, label=o.label, needs=o.needs, blocked=o.blocked)
-             for o in actions.offered(session, workflow, issue, actor)]
+             for o in actions.offered(session, workflow, issue, actor,
+                                      admins_sign_own=runtime.config.workspace.admins_sign_own)]
     return IssueDetail(**{k: data[k] for k in IssueDetail.model_fields if k not in ("history", "evidence", "steps")},
                        history=[HistoryItem(**h) for h in data["history"]],
                        evidence=[EvidenceItem(**e) for e in data["evidence"]], steps=steps)
@@ -332,8 +335,11 @@ def duties(request: Request, days: int = Query(90, ge=1, le=366)) -> list[DutyRo
         today = _today(request)
         items = duty_items(session, runtime.core, today, end=today + dt.timedelta(days=days), open_only=True,
                            limit=200)
-        mine = [d for d in items if actor.is_admin or actor.name in (d.owners or [])
-                or (d.issue_id is not None and d.issue_department and actor.name in d.issue_department)]
+        units = dict(session.execute(select(Ledger.name, Ledger.unit).where(
+            Ledger.name.in_({d.ledger for d in items if d.ledger})))) if items else {}
+        mine = [d for d in items if may_duty(actor, DutyAction.VIEW, DutySubject(
+            owners=tuple(d.owners or ()), unit=units.get(d.ledger or "", ""), ledger=d.ledger or "",
+            issue_leader=d.issue_leader or "", issue_department=d.issue_department or ""))]
         return [DutyRow(key=d.key, title=d.title, period=d.period, due=d.due, state=str(d.state.value),
                         owners=list(d.owners or []), days_overdue=d.late.days_overdue) for d in mine]
 
@@ -344,7 +350,7 @@ def duties(request: Request, days: int = Query(90, ge=1, le=366)) -> list[DutyRo
 def users(request: Request) -> list[UserRow]:
     """Every user (administrators), or the unit's users (a unit's administrator)."""
     def build(session: Session, actor: Actor) -> list[UserRow]:
-        if not (actor.is_admin or "unit_admin" in actor.roles):
+        if not (actor.is_admin or may_unit(actor, UnitAction.USERS, actor.unit)):
             raise Forbidden("only administrators list users")
         stmt = select(User).order_by(User.name).limit(1000)
         if not actor.is_admin:

@@ -28,8 +28,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from ...accounts import policy
 from ...accounts.actor import Actor
 from ...accounts.links import read_link_token, site_secret
+from ...accounts.policy import Action
 from ...accounts.users import login, revoke
 from ...clock import check_year
 from ...errors import BadInput, DubanError, Forbidden, NotFound, Refused
@@ -243,10 +245,12 @@ def _issue(ws: _Ws, session: Session, me: Actor, ledger: str, ref: str, status: 
     issue = open_issue(session, f"{ledger}/{ref}", me)
     data = issue_page(session, ws.runtime, ledger, ref, ws.today)
     workflow = ws.runtime.registry.definition(issue.workflow)
-    may = {"progress": me.acts_as_any(actions.DOERS, issue), "decide": me.acts_as_any(actions.DECIDERS, issue),
-           "handover": me.acts_as_any(("unit_admin", "reviewer"), issue)}
+    may = {"progress": policy.may(me, Action.PROGRESS, issue), "evidence": policy.may(me, Action.EVIDENCE, issue),
+           "extension": policy.may(me, Action.EXTENSION_REQUEST, issue),
+           "decide": policy.may(me, Action.EXTENSION_DECIDE, issue), "handover": policy.may(me, Action.HANDOVER, issue)}
     steps = {**STEPS, **{t.trigger: t.label or t.trigger for t in workflow.transitions}}
-    return ws.render("ws_issue.html.j2", me, status, issue=data, offers=actions.offered(session, workflow, issue, me),
+    return ws.render("ws_issue.html.j2", me, status, issue=data, offers=actions.offered(
+                         session, workflow, issue, me, admins_sign_own=ws.runtime.config.workspace.admins_sign_own),
                      may=may, extension=actions.pending_extension(issue), doors=DOORS, steps=steps,
                      base=ws.url(f"/ws/issues/{quote(ledger, safe='')}/{quote(ref, safe='')}"),
                      max_mb=max(1, ws.runtime.config.evidence.max_bytes // 2**20))

@@ -150,7 +150,7 @@ def installation(project, cli, tmp_path):
         result = cli("ledger", "import", path, "--unit", unit, "--at", "2026-12-01T09:00")
         assert result.code == 0, result.err
     logins = {"admin"}
-    for role, scopes in ACTORS.items():
+    for scopes in ACTORS.values():
         for login, unit, grant in scopes.values():
             logins.add(login)
             if login.endswith(("/党组书记", "/分管副局长", "/办公室", "/财务科")):

@@ -8,7 +8,6 @@ reviewer over both sees both; a reviewer bound to one unit is reminded of that u
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import httpx
 import pytest

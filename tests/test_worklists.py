@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import select, text
 
 from engine.accounts.users import actor_for
-from engine.app.http import worklists
+from engine.issues import worklists
 from engine.store.models import Issue, Ledger
 
 from .conftest import run_cli

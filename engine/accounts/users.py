@@ -289,3 +289,24 @@ def import_users(session: Session, path: Path, now: dt.datetime, *,
             raise BadInput(f"{path}: row {number}: {exc.message}") from None
         added.append(cells["name"])
     return added, updated
+
+
+def acting_accounts(session: Session) -> list[tuple[str, dict[str, str]]]:
+    """The enabled accounts that act (leader, department, reviewer): (login name, IM ids)."""
+    return [(name, dict(im or {})) for name, im in session.execute(
+        select(User.name, User.im).join(Grant, Grant.user_id == User.id)
+        .where(Grant.role.in_(("leader", "department", "reviewer")), User.disabled.is_(False))
+        .distinct().order_by(User.name))]
+
+
+def reviewer_names(session: Session) -> list[str]:
+    return list(session.scalars(select(User.name).join(Grant, Grant.user_id == User.id)
+                                .where(Grant.role == "reviewer", User.disabled.is_(False)).distinct()))
+
+
+def list_users(session: Session, *, unit: str | None = None, limit: int = 1000) -> list[User]:
+    """Every account by login name, or one unit's (``unit``)."""
+    stmt = select(User).order_by(User.name).limit(limit)
+    if unit is not None:
+        stmt = stmt.where(User.unit == unit)
+    return list(session.scalars(stmt))

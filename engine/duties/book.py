@@ -330,6 +330,15 @@ class DutyBook:
         return occ
 
 
+def duty_known(session: Session, key: str) -> bool:
+    return session.scalar(select(Duty.id).where(Duty.key == key)) is not None
+
+
+def active_owners(session: Session) -> set[str]:
+    """Every owner an active duty names (who its reminders are addressed to)."""
+    return {o for owners in session.scalars(select(Duty.owners).where(Duty.active.is_(True))) for o in owners or ()}
+
+
 def duty_subject(session: Session, occ: DutyOccurrence) -> DutySubject:
     """What the policy reads of an occurrence: its duty's owners, its ledger's unit, its issue."""
     duty = session.get(Duty, occ.duty_id)

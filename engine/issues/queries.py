@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..errors import NotFound
+from ..errors import BadInput, NotFound
+from ..store.departments import departments_of
 from ..store.models import Evidence, HistoryEntry, Issue, Ledger
 from ..workflow.registry import WorkflowRegistry
 from ..workflow.schema import WorkflowDef
@@ -26,6 +27,40 @@ def find_ledger(session: Session, name: str | None) -> Ledger | None:
         known = session.scalars(select(Ledger.name).order_by(Ledger.name).limit(20)).all()
         raise NotFound(f"no ledger named {name!r}", hint=f"ledgers: {', '.join(known) or 'none yet'}")
     return ledger
+
+
+def one_ledger(session: Session, name: str | None, what: str = "") -> Ledger:
+    """The named ledger, or the only one there is (``what``: the command's words for the hint)."""
+    ledger = find_ledger(session, name)
+    if ledger is not None:
+        return ledger
+    names = session.scalars(select(Ledger.name).order_by(Ledger.name).limit(21)).all()
+    if len(names) != 1:
+        raise BadInput(f"say which ledger{' ' + what if what else ''}: --ledger NAME",
+                       hint=f"ledgers: {', '.join(names[:20]) or 'none yet'}")
+    found = find_ledger(session, names[0])
+    assert found is not None  # a name given: found or NotFound
+    return found
+
+
+def named_people(session: Session) -> set[tuple[str, str]]:
+    """Every (unit, name) a ledger's 责任领导 / 责任科室 cells name: who reminders are addressed to."""
+    out: set[tuple[str, str]] = set()
+    for unit, leader, department in session.execute(
+            select(Ledger.unit, Issue.leader, Issue.department).join(Ledger, Ledger.id == Issue.ledger_id).distinct()):
+        out.update((unit or "", n) for n in [leader.strip(), *departments_of(department)] if n)
+    return out
+
+
+def ledger_units(session: Session, names: set[str]) -> dict[str, str]:
+    """Ledger name -> its unit, for the ledgers named."""
+    if not names:
+        return {}
+    return {n: u or "" for n, u in session.execute(select(Ledger.name, Ledger.unit).where(Ledger.name.in_(names)))}
+
+
+def department_named(session: Session, name: str) -> bool:
+    return session.scalar(select(Issue.id).where(Issue.department == name).limit(1)) is not None
 
 
 def resolve_ref(session: Session, ref: str, *, for_update: bool = False) -> Issue:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..accounts.actor import SYSTEM, Actor
 from ..accounts.policy import UnitAction, may_unit
+from ..accounts.users import ensure_accounts
 from ..errors import Forbidden, LedgerError
 from ..runtime import Runtime
 from ..store.models import Issue, Ledger, LedgerImport
@@ -248,6 +249,12 @@ def owners_of(session: Session, ledger: Ledger) -> list[tuple[str, str]]:
     """The distinct (责任领导, 责任科室) cells of a ledger: the people its issues name."""
     return [(a, b) for a, b in session.execute(select(Issue.leader, Issue.department)
                                               .where(Issue.ledger_id == ledger.id).distinct())]
+
+
+def ensure_ledger_accounts(session: Session, ledger_name: str, now: dt.datetime) -> list[str]:
+    """Make the accounts the ledger's cells name, within its unit (``[workspace] auto_accounts``)."""
+    ledger = session.scalars(select(Ledger).where(Ledger.name == ledger_name)).one()
+    return ensure_accounts(session, owners_of(session, ledger), ledger.unit, now)
 
 
 def _merge_headers(old: list[str], new: list[str]) -> list[str]:

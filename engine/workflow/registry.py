@@ -99,6 +99,13 @@ class WorkflowRegistry:
         return [self.register(session, loaded, now) for loaded in self.files().values()]
 
     @staticmethod
+    def versions(session: Session) -> list[tuple[WorkflowVersion, int]]:
+        """Every registered version with the number of issues on it."""
+        counts = dict(session.execute(select(Issue.workflow_id, func.count()).group_by(Issue.workflow_id)).all())
+        return [(v, counts.get(v.id, 0)) for v in
+                session.scalars(select(WorkflowVersion).order_by(WorkflowVersion.name, WorkflowVersion.id))]
+
+    @staticmethod
     def current(session: Session, name: str) -> WorkflowVersion:
         version = session.scalar(
             select(WorkflowVersion).where(WorkflowVersion.name == name).order_by(WorkflowVersion.id.desc()).limit(1)

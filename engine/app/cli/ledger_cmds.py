@@ -13,16 +13,13 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from sqlalchemy import select
 
-from ...accounts.users import ensure_accounts
 from ...clock import parse_date
 from ...errors import BadInput
-from ...issues.queries import find_ledger
+from ...issues.queries import find_ledger, one_ledger
 from ...ledger.export import export_ledger
-from ...ledger.importer import import_ledger, owners_of
+from ...ledger.importer import ensure_ledger_accounts, import_ledger
 from ...store import db
-from ...store.models import Ledger
 from .context import App, at_option, pass_app
 from .output import err, say, warn
 
@@ -87,8 +84,7 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
                 if dry_run:
                     raise _DryRun
                 if app.config.workspace.auto_accounts:
-                    imported = session.scalars(select(Ledger).where(Ledger.name == result.ledger)).one()
-                    made = ensure_accounts(session, owners_of(session, imported), imported.unit, now)
+                    made = ensure_ledger_accounts(session, result.ledger, now)
 
         except _DryRun:
             pass
@@ -121,14 +117,7 @@ def export(app: App, file: Path, ledger_name: str | None) -> None:
     if file.suffix.lower() not in (".csv", ".xlsx"):
         raise BadInput(f"{file}: unsupported file type", hint="use .csv or .xlsx")
     with app.transaction() as session:
-        ledger = find_ledger(session, ledger_name)
-        if ledger is None:
-            names = session.scalars(select(Ledger.name).order_by(Ledger.name)).all()
-            if len(names) != 1:
-                raise BadInput("say which ledger to export: --ledger NAME",
-                               hint=f"ledgers: {', '.join(names) or 'none yet'}")
-            ledger = find_ledger(session, names[0])
-            assert ledger is not None  # a name given: found or NotFound
+        ledger = one_ledger(session, ledger_name, "to export")
         count = export_ledger(session, app.registry, ledger, file)
     say(f"exported {count} issues of ledger {ledger.name} to {file}")
 

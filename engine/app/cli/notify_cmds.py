@@ -17,12 +17,11 @@ from notifications.settings import Notify
 from notifications.store import OutboxMessage, Silence
 
 from ...accounts.links import workspace_link
-from ...accounts.users import find_user
+from ...accounts.users import acting_accounts, find_user, reviewer_names
 from ...clock import parse_date
+from ...duties.book import active_owners, duty_known
 from ...errors import BadInput, ConfigError, NotFound, Refused
-from ...issues.queries import find_ledger, issue_ref, resolve_ref
-from ...store.accounts import Grant, User
-from ...store.models import Duty, Issue
+from ...issues.queries import department_named, find_ledger, issue_ref, named_people, resolve_ref
 from ...workflow.schema import BUILTIN_ACTORS
 from ..notifying import build_notifier
 from .context import App, at_option, json_option, pass_app
@@ -111,9 +110,9 @@ def snooze_add(app: App, issue, duty, department, ledger, until: str, reason: st
             target = issue_ref(resolve_ref(session, target))
         elif kind == "ledger":
             find_ledger(session, target)
-        elif kind == "duty" and session.scalar(select(Duty.id).where(Duty.key == target)) is None:
+        elif kind == "duty" and not duty_known(session, target):
             raise NotFound(f"no duty {target!r}")
-        elif kind == "department" and session.scalar(select(Issue.id).where(Issue.department == target).limit(1)) is None:
+        elif kind == "department" and not department_named(session, target):
             raise NotFound(f"no issue has the department {target!r}")
         silence = Silence(target_kind=kind, target=target, until=until_at, reason=reason, created_by=by, created_at=now)
         session.add(silence)
@@ -244,10 +243,9 @@ def config_check(app: App) -> None:
         problems += channel.check()
     names: set[str] = set()
     with app.transaction() as session:
-        for leader, department in session.execute(select(Issue.leader, Issue.department).distinct()):
-            names.update(n for n in (leader, department) if n)
-        for owners in session.scalars(select(Duty.owners).where(Duty.active.is_(True))):
-            names.update(owners)
+        # a ledger's names are heard within its unit: 区教委's 办公室 is not 区审计局's
+        people = named_people(session)
+        names.update(active_owners(session))
         for version in app.registry.files().values():
             for esc in version.definition.reminders.escalations:
                 names.update(esc.add)
@@ -255,19 +253,19 @@ def config_check(app: App) -> None:
                 names.update(ms.recipients)
             for st in version.definition.states:  # the roles a state names as its actor
                 names.update(a for a in st.actor if a not in BUILTIN_ACTORS)
-        names.update(session.scalars(select(User.name).join(Grant, Grant.user_id == User.id)
-                                     .where(Grant.role == "reviewer", User.disabled.is_(False))))
+        names.update(reviewer_names(session))
     for r in notifier.routes:
         names.update(r.add)
         names.update(r.replace or [])
     names.update(app.config.workflows.admins)
-    with app.transaction() as session:  # their accounts' e-mail and IM ids are addresses too
-        accounts = {u.name: u for u in session.execute(
-            select(User.name, User.email, User.im).where(User.name.in_(sorted(names)), User.disabled.is_(False)))}
-    for name in sorted(names):
-        account = accounts.get(name)
-        if not (notify.addresses(name, account.email, account.im) if account else notify.addresses(name)):
-            problems.append(f"recipient {name!r} has no address on any channel: add [recipients.\"{name}\"]")
+    people.update(("", name) for name in names)
+    with app.transaction() as session:  # who hears each name, and their accounts' addresses too
+        for unit, name in sorted(people):
+            hearing = notifier.pipeline.people(session, name, unit=unit)
+            if not notifier.pipeline.addresses_of(session, hearing):
+                where = f" of {unit}" if unit else ""
+                problems.append(f"recipient {name!r}{where} has no address on any channel: add "
+                                f"[recipients.\"{f'{unit}/{name}' if unit else name}\"] or the account's e-mail/IM id")
     problems += notifier.renderer.check()
     for line in _without_im_ids(app, notify):
         say(f"warning: {line}")
@@ -275,7 +273,7 @@ def config_check(app: App) -> None:
         say(f"problem: {line}")
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in the configuration")
-    say(f"configuration ok: {len(notify.channel_settings)} channel(s), {len(names)} recipient(s) reachable")
+    say(f"configuration ok: {len(notify.channel_settings)} channel(s), {len(people)} recipient(s) reachable")
 
 
 def _without_im_ids(app: App, notify: Notify) -> list[str]:
@@ -283,10 +281,7 @@ def _without_im_ids(app: App, notify: Notify) -> list[str]:
     on its platform: their notices go elsewhere or nowhere until someone fills it in."""
     lines = []
     with app.transaction() as session:
-        acting = session.execute(
-            select(User.name, User.im).join(Grant, Grant.user_id == User.id)
-            .where(Grant.role.in_(("leader", "department", "reviewer")), User.disabled.is_(False))
-            .distinct().order_by(User.name)).all()
+        acting = acting_accounts(session)
     for channel, settings in notify.channel_settings.items():
         kind = str(settings.get("kind", ""))
         if not kind.endswith("_app"):

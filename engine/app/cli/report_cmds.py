@@ -8,31 +8,20 @@ import sys
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 
 from ...clock import Clock, FixedClock
 from ...errors import BadInput
 from ...ics.feed import ics_bytes
-from ...issues.queries import find_ledger
+from ...issues.queries import one_ledger
 from ...report.build import build_report
 from ...report.render import render_report
-from ...store.models import Ledger
 from ..http.app import Site, create_app
 from ..http.auth import board_settings, board_token
 from ..http.server import parse_listen, serve_forever
 from .context import App, at_option, pass_app
 from .output import print_json, say, warn
 
-
-def _one_ledger(session, name: str | None) -> Ledger:
-    """The named ledger, or the only one there is."""
-    ledger = find_ledger(session, name)
-    if ledger is not None:
-        return ledger
-    names = session.scalars(select(Ledger.name).order_by(Ledger.name)).all()
-    if len(names) != 1:
-        raise BadInput("say which ledger: --ledger NAME", hint=f"ledgers: {', '.join(names) or 'none yet'}")
-    return find_ledger(session, names[0])  # type: ignore[return-value]
+_one_ledger = one_ledger
 
 
 def _sync_duties(app: App, at: str | None) -> None:

@@ -6,13 +6,11 @@ from pathlib import Path
 
 import click
 from rich.table import Table
-from sqlalchemy import func, select
 
 from notifications.render import Renderer
 
 from ...config import load_config
 from ...errors import BadInput, ConfigError, DubanError, WorkflowError
-from ...store.models import Issue, WorkflowVersion
 from ...workflow.diagram import draw
 from ...workflow.loader import load_workflow
 from ...workflow.registry import WorkflowRegistry
@@ -97,10 +95,8 @@ def sync(app: App, at: str | None) -> None:
 def list_(app: App, as_json: bool) -> None:
     """The workflows and their registered versions."""
     with app.transaction() as session:
-        counts = dict(session.execute(select(Issue.workflow_id, func.count()).group_by(Issue.workflow_id)).all())
-        versions = session.scalars(select(WorkflowVersion).order_by(WorkflowVersion.name, WorkflowVersion.id)).all()
         rows = [{"name": v.name, "version": v.version, "title": v.title, "registered": v.created_at.isoformat(),
-                 "issues": counts.get(v.id, 0), "source": v.source_path} for v in versions]
+                 "issues": count, "source": v.source_path} for v, count in app.registry.versions(session)]
     if as_json:
         print_json(rows)
         return

@@ -18,24 +18,22 @@ from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Upl
 from fastapi.responses import Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ... import __version__
 from ...accounts.actor import Actor
 from ...accounts.policy import DutyAction, DutySubject, UnitAction, may_duty, may_unit
+from ...accounts.users import list_users
 from ...clock import check_year
 from ...errors import DubanError, Forbidden, NotFound, Refused
 from ...issues import actions
-from ...issues.queries import issue_detail
+from ...issues.queries import issue_detail, ledger_units
 from ...issues.service import open_issue, transition
+from ...issues.worklists import PAGE, issue_rows, my_todo
 from ...reminders.agenda import duty_items
 from ...store import db
-from ...store.accounts import User
-from ...store.models import Ledger
 from .identity import api_actor
 from .uploads import evidence_response, read_upload
-from .worklists import PAGE, issue_rows, my_todo
 
 log = logging.getLogger("duban.api")
 T = TypeVar("T")
@@ -335,8 +333,7 @@ def duties(request: Request, days: int = Query(90, ge=1, le=366)) -> list[DutyRo
         today = _today(request)
         items = duty_items(session, runtime.core, today, end=today + dt.timedelta(days=days), open_only=True,
                            limit=200)
-        units = dict(session.execute(select(Ledger.name, Ledger.unit).where(
-            Ledger.name.in_({d.ledger for d in items if d.ledger})))) if items else {}
+        units = ledger_units(session, {d.ledger for d in items if d.ledger})
         mine = [d for d in items if may_duty(actor, DutyAction.VIEW, DutySubject(
             owners=tuple(d.owners or ()), unit=units.get(d.ledger or "", ""), ledger=d.ledger or "",
             issue_leader=d.issue_leader or "", issue_department=d.issue_department or ""))]
@@ -352,12 +349,9 @@ def users(request: Request) -> list[UserRow]:
     def build(session: Session, actor: Actor) -> list[UserRow]:
         if not (actor.is_admin or may_unit(actor, UnitAction.USERS, actor.unit)):
             raise Forbidden("only administrators list users")
-        stmt = select(User).order_by(User.name).limit(1000)
-        if not actor.is_admin:
-            stmt = stmt.where(User.unit == actor.unit)
         return [UserRow(name=u.name, display_name=u.display_name, unit=u.unit, disabled=u.disabled,
                         roles=[f"{g.role}:{g.scope}" if g.scope else g.role for g in u.grants])
-                for u in session.scalars(stmt)]
+                for u in list_users(session, unit=None if actor.is_admin else actor.unit)]
 
     return _run(request, build)
 

@@ -38,6 +38,7 @@ from ...errors import BadInput, DubanError, Forbidden, NotFound, Refused
 from ...issues import actions
 from ...issues.edit import edit_issue
 from ...issues.service import open_issue, transition
+from ...issues.worklists import issue_rows, my_todo, unit_rows
 from ...runtime import Runtime
 from ...store import db
 from ...store.accounts import User
@@ -45,7 +46,6 @@ from ...templating import render_template
 from .identity import check_csrf, csrf_token, session_actor, sign_in, sign_out
 from .pages import _env
 from .uploads import read_upload
-from .worklists import issue_rows, my_todo, unit_rows
 
 log = logging.getLogger("duban.workspace")
 

@@ -15,12 +15,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from ...accounts.actor import Actor
-from ...issues.classes import classes_for
-from ...reminders.agenda import DeadlineItem, count_deadlines, count_upto, open_deadlines
-from ...runtime import Runtime
-from ...store.models import ISSUE_DEPARTMENTS, Issue, Ledger, WorkflowVersion
-from ...workflow.schema import WorkflowDef
+from ..accounts.actor import Actor
+from ..reminders.agenda import DeadlineItem, count_deadlines, count_upto, open_deadlines
+from ..runtime import Runtime
+from ..store.models import ISSUE_DEPARTMENTS, Issue, Ledger, WorkflowVersion
+from ..workflow.schema import WorkflowDef
+from .classes import classes_for
 
 PAGE = 50
 COUNT_CAP = 1000

@@ -72,7 +72,7 @@ def test_done_stops_reminders_and_is_not_done_twice(cli, tmp_path):
 def test_editing_a_schedule_regenerates_only_untouched_future_occurrences(project, cli):
     cli("init", "--at", "2026-09-01T08:00")
     assert cli("user", "add", "财务室", "--role", "department:财务室").code == 0
-    assert cli("duty", "set-due", "monthly-accounts-clearing", "--period", "2026-11", "--due", "2026-12-04",
+    assert cli("duty", "set-due", "monthly-accounts-clearing", "--period", "2026-11", "--due", "2026-12-04", "--by", "admin",
                "--at", "2026-09-01T09:00").code == 0
     assert cli("duty", "done", "monthly-accounts-clearing", "--period", "2026-10", "--by", "财务室",
                "--at", "2026-09-02T09:00").code == 0

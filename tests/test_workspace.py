@@ -20,7 +20,8 @@ from .peers import free_port, smtp_server_at
 EXAMPLE = ROOT / "examples" / "2026-区审计局.csv"
 LEDGER = "2026-区审计局"
 T0 = "2026-12-01T09:00"
-NOW = "2026-12-24T10:00"  # issue 7 (办公室, 整改中, 2026-12-31) is 5 working days from its deadline
+NOW = "2026-12-24T10:00"
+UNIT = "中共重庆市璧山区审计局党组"  # the example ledger's 单位: its accounts are that unit's  # issue 7 (办公室, 整改中, 2026-12-31) is 5 working days from its deadline
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ def test_refusals(office, cli):
         assert finance.get(f"/ws/issues/{LEDGER}/7").status_code == 403
         assert finance.get(f"/ws/evidence/{evidence_id}").status_code == 403
         api = httpx.get(f"{base}/api/v1/issues/{LEDGER}/7", headers={"Authorization": f"Bearer {finance_token}"})
-        assert api.status_code == 403 and "may not see" in api.json()["detail"]
+        assert api.status_code == 403 and "无权查看" in api.json()["detail"]
         listed = httpx.get(f"{base}/api/v1/issues", headers={"Authorization": f"Bearer {finance_token}"}).json()
         assert {i["department"] for i in listed["items"]} == {"财务室"}
         assert httpx.get(f"{base}/api/v1/issues").status_code == 401
@@ -192,9 +193,10 @@ def test_the_cli_refuses_an_unknown_user_and_records_the_door(office, cli):
     assert cli("issue", "transition", f"{LEDGER}/1", "plan", "--by", "党组书记", "--deadline", "2027-01-31",
                "--at", "2026-12-02T10:00").code == 0
     history = cli("issue", "show", f"{LEDGER}/1", "--json").json["history"]
-    assert [(h["by"], h["door"], h["trigger"]) for h in history] == [("党组书记", "cli", "plan")]
+    # the history keeps the login name: the unit's own 党组书记
+    assert [(h["by"], h["door"], h["trigger"]) for h in history] == [(f"{UNIT}/党组书记", "cli", "plan")]
     listed = cli("user", "list", "--json").json
-    assert {u["name"]: u["roles"] for u in listed}["财务室"] == ["department"]
+    assert {u["name"]: u["roles"] for u in listed}[f"{UNIT}/财务室"] == ["department:财务室"]
     assert all("password_hash" not in u for u in listed)
 
 
@@ -278,8 +280,9 @@ def test_the_rectification_round_trip_in_a_real_browser(office, cli):
             browser.close()
     history = cli("issue", "show", f"{LEDGER}/7", "--json").json["history"]
     steps = [(h["by"], h["door"], h["trigger"]) for h in history]
-    assert steps == [("办公室", "web", "progress"), ("办公室", "web", "evidence"), ("办公室", "web", "submit"),
-                     ("纪检组长", "web", "return"), ("办公室", "web", "submit"), ("巡察整改办公室", "web", "approve")]
+    office = f"{UNIT}/办公室"
+    assert steps == [(office, "web", "progress"), (office, "web", "evidence"), (office, "web", "submit"),
+                     ("纪检组长", "web", "return"), (office, "web", "submit"), ("巡察整改办公室", "web", "approve")]
     after = cli("report", "--ledger", LEDGER, "--format", "md", "--at", NOW).out
     assert "经退回二次整改1个" in after and "经退回二次整改" not in before
     done = re.compile(r"已整改完成(\d+)个")

@@ -78,7 +78,8 @@ ISSUE_RULES: dict[Action, tuple[str, ...]] = {
 """The roles (over the issue) that may take each action; ``admin`` may take all."""
 
 DUTY_RULES: dict[DutyAction, tuple[str, ...]] = {
-    # owner: a leader/department grant naming one of the duty's owners (or the issue it is for)
+    # owner: a leader/department grant naming one of the duty's owners (or the issue it is for); for
+    # a ledger's milestone, any leader or department account of the ledger's unit
     DutyAction.VIEW: ("owner", "unit_admin", "reviewer", "observer"),
     DutyAction.DONE: ("owner", "unit_admin"),
     DutyAction.SET_DUE: ("unit_admin",),
@@ -141,7 +142,8 @@ def may_duty(actor: Actor, action: DutyAction, duty: DutySubject) -> bool:
             continue
         scope = actor.scope_of(role, raw)
         if role in ("leader", "department"):
-            if scope in names:
+            # a ledger's milestone (the report) is the unit's: its own leaders and departments record it
+            if scope in names or (duty.ledger and actor.unit == duty.unit):
                 return True
         elif _reaches_unit(scope, duty.unit, duty.ledger):
             return True
@@ -206,7 +208,8 @@ def hearers(session: Session, unit: str, name: str) -> list[str]:
 
     In order: the unit's own account of that leader or department; else an account named exactly
     ``name`` (a reviewer, an escalation's 派驻纪检监察组) bound to no unit or to this one; else the
-    accounts granted over ``name`` (a department's members) within the unit or district-wide.
+    accounts granted over ``name`` (a department's members) within the unit or district-wide; for a
+    subject of no unit (an installation-wide duty), every unit's accounts granted over ``name``.
     Empty when nobody has an account: the pipeline then looks at the configured addresses."""
     own = own_account(session, unit, name)
     if own is not None and not own.disabled:
@@ -214,11 +217,16 @@ def hearers(session: Session, unit: str, name: str) -> list[str]:
     exact = session.scalar(select(User).where(User.name == name, User.disabled.is_(False)))
     if exact is not None and exact.unit in ("", unit):
         return [exact.name]
-    return list(session.scalars(
-        select(User.name).join(Grant, Grant.user_id == User.id)
-        .where(Grant.role.in_(("leader", "department")), Grant.scope == name, User.disabled.is_(False),
-               or_(User.unit == "", User.unit == unit) if unit else User.unit == "")
-        .distinct().order_by(User.name)))
+    granted = select(User.name).join(Grant, Grant.user_id == User.id).where(
+        Grant.role.in_(("leader", "department")), Grant.scope == name, User.disabled.is_(False))
+    members = list(session.scalars(
+        granted.where(or_(User.unit == "", User.unit == unit) if unit else User.unit == "").distinct()
+        .order_by(User.name)))
+    if members or unit:
+        return members
+    # What belongs to no unit (an installation-wide duty owned by 办公室) reaches every unit's 办公室:
+    # it names no unit's items, so no unit learns another's.
+    return list(session.scalars(granted.distinct().order_by(User.name)))
 
 
 def reviewers_of(session: Session, ledger: Ledger) -> list[str]:

@@ -280,6 +280,10 @@ def import_users(session: Session, path: Path, now: dt.datetime, *,
             except BadInput as exc:
                 raise BadInput(f"{path}: row {number}: {exc.message}") from None
             continue
+        same = find_user(session, cells.get("name", "")) if cells.get("name") else None
+        if same is not None:  # a bare name that is an existing account's: fill it in, never a second one
+            raise BadInput(f"{path}: row {number}: {cells['name']!r} exists already (as {same.name!r})",
+                           hint="to fill in its e-mail and IM ids: duban user import FILE --update")
         try:
             add_user(session, NewUser(cells["name"], cells.get("display_name", ""), cells.get("unit", ""),
                                       cells.get("email", ""), cells.get("phone", ""),

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Table, delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ..errors import BadInput, Refused
 from ..store.accounts import ApiToken, LoginThrottle, User, WebSession
@@ -135,12 +135,13 @@ def open_session(session: Session, user: User, via: str, now: dt.datetime, hours
 
 
 def session_user(session: Session, raw: object, now: dt.datetime) -> User | None:
-    """The enabled user whose open, unexpired session ``raw`` names (one primary-key lookup)."""
+    """The enabled user whose open, unexpired session ``raw`` names, with their grants: one
+    statement, by the session's primary key (every page of the workspace asks)."""
     if not isinstance(raw, str) or not 20 <= len(raw) <= 100:
         return None
-    return session.scalar(select(User).join(WebSession, WebSession.user_id == User.id)
-                          .where(WebSession.id == _sha(raw), WebSession.ended_at.is_(None),
-                                 WebSession.expires_at > now, User.disabled.is_(False)))
+    return session.scalars(select(User).join(WebSession, WebSession.user_id == User.id).options(joinedload(User.grants))
+                           .where(WebSession.id == _sha(raw), WebSession.ended_at.is_(None),
+                                  WebSession.expires_at > now, User.disabled.is_(False))).unique().one_or_none()
 
 
 def end_session(session: Session, raw: object, now: dt.datetime) -> None:
@@ -177,10 +178,11 @@ def new_api_token(session: Session, user: User, label: str, now: dt.datetime, *,
 
 
 def token_user(session: Session, token: str, now: dt.datetime) -> User | None:
-    """The enabled user of an unexpired, unrevoked token; None otherwise."""
-    return session.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id)
-                          .where(ApiToken.token_sha256 == _sha(token[:200]), ApiToken.revoked.is_(False),
-                                 ApiToken.expires_at > now, User.disabled.is_(False)))
+    """The enabled user of an unexpired, unrevoked token, with their grants (one statement, by the
+    token's unique hash); None otherwise."""
+    return session.scalars(select(User).join(ApiToken, ApiToken.user_id == User.id).options(joinedload(User.grants))
+                           .where(ApiToken.token_sha256 == _sha(token[:200]), ApiToken.revoked.is_(False),
+                                  ApiToken.expires_at > now, User.disabled.is_(False))).unique().one_or_none()
 
 
 def tokens_of(session: Session, user: User) -> list[ApiToken]:

@@ -215,8 +215,9 @@ def prepare_users(url: str, count: int) -> list[dict]:
     API token and a signed link each."""
     from sqlalchemy import func, select
 
+    from engine.accounts.credentials import new_api_token
     from engine.accounts.links import make_link_token
-    from engine.accounts.users import get_user, new_api_token
+    from engine.accounts.users import get_user
     from engine.store import db
     from engine.store.accounts import Grant, User
     from engine.store.models import ISSUE_DEPARTMENTS, Issue
@@ -236,7 +237,7 @@ def prepare_users(url: str, count: int) -> list[dict]:
             role = user.grants[0].role
             out.append({"name": name, "role": role,
                         "sees": by_dept.get(name, 0) if role == "department" else by_leader.get(name, 0),
-                        "token": new_api_token(s, name, "bench", NOW),
+                        "token": new_api_token(s, user, "bench", NOW)[0],
                         "link": make_link_token(SECRET, user.id, user.session_epoch, NOW)})
     engine.dispose()
     return out

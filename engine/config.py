@@ -7,6 +7,7 @@ file: settings that need one name the environment variable that holds it (``pass
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -66,6 +67,21 @@ class EvidenceConfig(_Section):
 
 
 class WorkspaceConfig(_Section):
+    # Reverse proxies in front of duban (their addresses): a request from one is counted, for
+    # sign-in throttling, against the address its X-Forwarded-For says it forwarded. Without this,
+    # behind a proxy every visitor shares the proxy's address.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"not an IP address: {address!r}") from None
+        return value
+
     # A ledger import makes an account (no password) for each 责任领导 and 责任科室 it names, so
     # their reminders can carry a link to their items; false: only accounts an admin adds.
     auto_accounts: bool = True

@@ -1,18 +1,16 @@
-"""Accounts: adding, importing, disabling users; logging in; who an action's ``--by`` names.
+"""Accounts: adding, importing, disabling users; who an action's ``--by`` names.
 
 Every door turns "who is this" into an ``Actor`` here: the CLI's ``--by NAME`` (an operator at the
 shell may act as any existing user; the history says the door was the CLI), the web's session or
 signed link, the API's token. A ledger import makes the accounts its 责任领导 and 责任科室 cells
 name (no password: they come in through the links their reminders carry) unless
-``[workspace] auto_accounts = false``.
+``[workspace] auto_accounts = false``. Signing in, sessions and tokens are ``credentials``.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import BadInput, Refused
-from ..store.accounts import ApiToken, Grant, User
+from ..store.accounts import Grant, User
 from .actor import DOORS, Actor
-from .passwords import hash_password, verify_password
+from .credentials import end_all
+from .lookup import called, find_exact, find_user
+from .passwords import hash_password
 from .policy import ROLES, login_name, names_of, own_account
 
-MAX_FAILURES = 5  # wrong passwords in a row before the account locks
-LOCK_MINUTES = 15
 IM_KINDS = ("wecom", "dingtalk", "feishu")
 
 
@@ -39,34 +37,12 @@ def parse_role(text: str) -> tuple[str, str]:
     return role, scope.strip()
 
 
-def find_user(session: Session, name: str) -> User | None:
-    """The account whose login name is ``name`` (``区教委/办公室``), else the one account people call
-    ``name`` (its display name or the part after ``UNIT/``) when exactly one is called so."""
-    name = name.strip()
-    if not name:
-        return None
-    user = session.scalar(select(User).where(User.name == name))
-    if user is not None or "/" in name:
-        return user
-    found = _called(session, name)
-    return found[0] if len(found) == 1 else None
-
-
-def _called(session: Session, name: str) -> list[User]:
-    return list(session.scalars(select(User).where(
-        (User.display_name == name) | (User.name.like(f"%/{_like(name)}", escape="\\"))).order_by(User.name).limit(20)))
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def get_user(session: Session, name: str) -> User:
     user = find_user(session, name)
     if user is None:
-        called = _called(session, name.strip()) if name.strip() and "/" not in name else []
-        if len(called) > 1:
-            raise BadInput(f"{name.strip()!r} names {len(called)} accounts: {', '.join(u.name for u in called)}",
+        many = called(session, name.strip()) if name.strip() and "/" not in name else []
+        if len(many) > 1:
+            raise BadInput(f"{name.strip()!r} names {len(many)} accounts: {', '.join(u.name for u in many)}",
                            hint="give the login name, UNIT/NAME (see `duban user list`)")
         raise BadInput(f"no user named {name!r}", hint="see `duban user list`; add one with `duban user add`")
     return user
@@ -151,68 +127,22 @@ def set_contacts(session: Session, name: str, changes: dict[str, str], now: dt.d
 def set_password(session: Session, name: str, password: str, now: dt.datetime) -> User:
     user = get_user(session, name)
     user.password_hash = hash_password(password)
-    user.failed_logins, user.locked_until = 0, None
-    user.session_epoch += 1  # a new password logs every old session out
-    user.updated_at = now
+    end_all(session, user, now)  # a new password ends every session, token and link of the old one
     return user
 
 
 def disable(session: Session, name: str, now: dt.datetime) -> User:
     user = get_user(session, name)
     user.disabled = True
-    user.session_epoch += 1
-    user.updated_at = now
+    end_all(session, user, now)
     return user
 
 
 def revoke(session: Session, name: str, now: dt.datetime) -> User:
-    """Log the user out everywhere and void every link sent to them."""
+    """Log the user out everywhere, revoke their API tokens and void every link sent to them."""
     user = get_user(session, name)
-    user.session_epoch += 1
-    user.updated_at = now
+    end_all(session, user, now)
     return user
-
-
-def login(session: Session, name: str, password: str, now: dt.datetime) -> User:
-    """The user whose password this is; refused otherwise, counting failures toward a lock.
-
-    A locked account stays locked until ``locked_until`` even for the right password, so guessing
-    during the lock learns nothing.
-    """
-    user = find_user(session, name) if name.strip() else None
-    ok = verify_password(user.password_hash if user else None, password)
-    if user is None or user.disabled:
-        raise Refused("用户名或密码错误")
-    if user.locked_until is not None and user.locked_until > now:
-        raise Refused(f"账号已锁定，请于 {LOCK_MINUTES} 分钟后再试")
-    if not ok:
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILURES:
-            user.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
-            user.failed_logins = 0
-        raise Refused("用户名或密码错误")
-    user.failed_logins, user.locked_until = 0, None
-    return user
-
-
-def new_api_token(session: Session, name: str, label: str, now: dt.datetime) -> str:
-    user = get_user(session, name)
-    token = "dbn_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, label=label[:200], token_sha256=_sha(token), created_at=now, revoked=False))
-    session.flush()
-    return token
-
-
-def actor_for_token(session: Session, token: str) -> Actor | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _sha(token[:200]), ApiToken.revoked.is_(False)))
-    if row is None:
-        return None
-    user = session.get(User, row.user_id)
-    return None if user is None or user.disabled else actor_of(user, "api")
-
-
-def _sha(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def ensure_accounts(session: Session, owners: Iterable[tuple[str, str]], unit: str, now: dt.datetime) -> list[str]:
@@ -234,10 +164,6 @@ def ensure_accounts(session: Session, owners: Iterable[tuple[str, str]], unit: s
                                       roles=(f"{role}:{name}",)), now)
             made.append(login_name(unit, name))
     return made
-
-
-def find_exact(session: Session, login: str) -> User | None:
-    return session.scalar(select(User).where(User.name == login))
 
 
 def ensure_admins(session: Session, names: Iterable[str], now: dt.datetime) -> list[str]:
@@ -273,7 +199,7 @@ def import_users(session: Session, path: Path, now: dt.datetime, *,
     for number, row in enumerate(rows, start=2):
         cells = {k: (v or "").strip() for k, v in row.items() if k}
         if update and cells.get("name") and (find_user(session, cells["name"]) is not None
-                                             or len(_called(session, cells["name"])) > 1):
+                                             or len(called(session, cells["name"])) > 1):
             try:
                 if set_contacts(session, cells["name"], {c: cells[c] for c in CONTACTS if cells.get(c)}, now):
                     updated.append(cells["name"])

@@ -1,10 +1,11 @@
-"""The tables of the people who act: users, their roles and API tokens.
+"""The tables of the people who act: users, their roles and their credentials.
 
 A user's ``name`` is the login name the history records: ``UNIT/NAME`` for the accounts a ledger
 import makes for a unit (``display_name`` is the 责任领导 / 责任科室 name people use), a bare name
-for district accounts. A role is granted over a scope (see ``engine.accounts.policy``). Passwords are kept only as argon2
-hashes, API tokens as their SHA-256; signed links are not stored (a user's ``session_epoch``
-revokes them all).
+for district accounts. A role is granted over a scope (see ``engine.accounts.policy``). Passwords
+are kept only as argon2 hashes, API tokens and web sessions as the SHA-256 of their secret; signed
+links are not stored (a user's ``session_epoch`` revokes them all). Failed sign-ins are counted per
+(login name, client address) and per address in ``login_throttle`` (see ``engine.accounts.credentials``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class User(Base):
     im: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"wecom": id, "dingtalk": id, "feishu": id}
     password_hash: Mapped[str | None] = mapped_column(Text)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Unused since 0012 (sign-ins are throttled per name and address in login_throttle). Kept:
+    # dropping a column rebuilds the table on SQLite, whose DROP would cascade to every grant.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # bumped by "log out everywhere", a password change or revoking links: older sessions and every
@@ -62,7 +65,7 @@ class Grant(Base):
 
 
 class ApiToken(Base):
-    """A token for an integration; only its SHA-256 is kept."""
+    """A token for an integration; only its SHA-256 is kept. It ends at ``expires_at`` or when revoked."""
 
     __tablename__ = "api_tokens"
 
@@ -71,6 +74,7 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -81,6 +85,35 @@ class SiteSecret(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
+
+
+class WebSession(Base):
+    """A signed-in browser: the session cookie carries the random id whose SHA-256 is ``id``.
+
+    Ending it here (log out, log out everywhere, a new password, a disabled account) ends it for
+    whoever holds the cookie, a copy of it included."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    via: Mapped[str] = mapped_column(String(20))  # "password" or "link"
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Sign-in attempts not (yet) followed by a success, per (login name, client address) and per
+    address alone (``name`` = ""): the next attempt is refused before ``next_at``."""
+
+    __tablename__ = "login_throttle"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)  # rows quiet for a day are forgotten
+    next_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 USERS = cast(Table, User.__table__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -11,13 +12,14 @@ import click
 from rich.table import Table
 from sqlalchemy import select
 
+from ...accounts import credentials
 from ...accounts import users as accounts
-from ...accounts.links import make_link_token, site_secret
+from ...accounts.links import SKEW, make_link_token, site_secret, takes_links
 from ...accounts.policy import ROLES
-from ...errors import BadInput
-from ...store.accounts import User
+from ...errors import BadInput, Refused
+from ...store.accounts import ApiToken, User
 from .context import App, at_option, json_option, pass_app
-from .output import out, print_json, say
+from .output import err, out, print_json, say, warn
 
 PASSWORD_ENV = "DUBAN_NEW_PASSWORD"
 
@@ -112,7 +114,7 @@ def list_(app: App, as_json: bool) -> None:
 @at_option
 @pass_app
 def passwd(app: App, name: str, password_stdin: bool, at: str | None) -> None:
-    """Set a user's password (their other sessions end)."""
+    """Set a user's password (their sessions, API tokens and links end)."""
     password = _password(password_stdin, required=True)
     assert password is not None
     with app.transaction() as session:
@@ -136,22 +138,88 @@ def disable(app: App, name: str, at: str | None) -> None:
 @at_option
 @pass_app
 def revoke(app: App, name: str, at: str | None) -> None:
-    """Log a user out everywhere and void every link sent to them."""
+    """Log a user out everywhere, revoke their API tokens and void every link sent to them."""
     with app.transaction() as session:
         accounts.revoke(session, name, app.now(at))
-    say(f"user {name}: sessions and links revoked")
+    say(f"user {name}: sessions, API tokens and links revoked")
 
 
-@user_group.command("token")
+class _TokenGroup(click.Group):
+    """``user token NAME …`` is ``user token new NAME …``: the subcommands come first by name."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["new", *args]
+        return super().parse_args(ctx, args)
+
+
+@user_group.group("token", cls=_TokenGroup)
+def token_group() -> None:
+    """API tokens: `user token NAME [--days N] [--label L]` makes one; `list NAME`, `revoke ID`.
+
+    A token acts as NAME through /api/v1 until it expires (90 days unless --days says) or is
+    revoked: by `user token revoke ID`, and with every other token of NAME by `user revoke`,
+    `user disable`, `user passwd` and the workspace's 全部退出. (A user called "list" or "revoke":
+    `user token new list`.)"""
+
+
+@token_group.command("new")
 @click.argument("name")
+@click.option("--days", type=click.IntRange(1, credentials.MAX_TOKEN_DAYS), default=credentials.TOKEN_DAYS,
+              show_default=True, help="How long the token lasts.")
 @click.option("--label", default="", help="What the token is for (an integration's name).")
+@json_option
 @at_option
 @pass_app
-def token(app: App, name: str, label: str, at: str | None) -> None:
+def token_new(app: App, name: str, days: int, label: str, as_json: bool, at: str | None) -> None:
     """Make an API token acting as NAME (printed once; only its hash is kept)."""
     with app.transaction() as session:
-        value = accounts.new_api_token(session, name, label, app.now(at))
+        value, row = credentials.new_api_token(session, accounts.get_user(session, name), label, app.now(at), days=days)
+        shown = _token_row(app, row)
+    if as_json:
+        print_json({**shown, "user": name, "token": value})
+        return
     say(value)
+    err.print(f"token {shown['id']} of {name}" + (f" ({shown['label']})" if shown["label"] else "")
+              + f": expires {shown['expires']}; shown once, only its hash is kept", markup=False)
+
+
+@token_group.command("list")
+@click.argument("name")
+@json_option
+@at_option
+@pass_app
+def token_list(app: App, name: str, as_json: bool, at: str | None) -> None:
+    """NAME's API tokens: id, label, made, expires, revoked (never the token itself)."""
+    now = app.now(at)
+    with app.reading() as session:
+        rows = [{**_token_row(app, t), "expired": t.expires_at <= now}
+                for t in credentials.tokens_of(session, accounts.get_user(session, name))]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "label", "created", "expires", "state")
+    for r in rows:
+        state = "revoked" if r["revoked"] else "expired" if r["expired"] else "in force"
+        table.add_row(str(r["id"]), r["label"], r["created"], r["expires"], state)
+    out.print(table)
+
+
+@token_group.command("revoke")
+@click.argument("token_id", metavar="ID", type=int)
+@pass_app
+def token_revoke(app: App, token_id: int) -> None:
+    """Revoke the API token ID (see `user token list NAME`): it answers 401 from now on."""
+    with app.transaction() as session:
+        row, was = credentials.revoke_token(session, token_id)
+        owner = session.get(User, row.user_id)
+    say(f"token {token_id} of {owner.name if owner else '?'}: " + ("revoked" if was else "was revoked already"))
+
+
+def _token_row(app: App, row: ApiToken) -> dict[str, Any]:
+    tz = app.config.tz
+    return {"id": row.id, "label": row.label, "created": row.created_at.astimezone(tz).isoformat(timespec="seconds"),
+            "expires": row.expires_at.astimezone(tz).isoformat(timespec="seconds"), "revoked": row.revoked}
 
 
 @user_group.command("link")
@@ -159,12 +227,20 @@ def token(app: App, name: str, label: str, at: str | None) -> None:
 @at_option
 @pass_app
 def link(app: App, name: str, at: str | None) -> None:
-    """Print NAME's signed workspace link (what their reminders carry)."""
+    """Print NAME's signed workspace link (what their reminders carry); none for an administrator."""
     now = app.now(at)
+    days = app.config.workspace.link_days
     with app.transaction() as session:
         user = accounts.get_user(session, name)
-        value = make_link_token(site_secret(session), user.id, user.session_epoch, now,
-                                days=app.config.workspace.link_days)
+        if user.disabled:
+            raise Refused(f"user {user.name!r} is disabled: a link would not open")
+        if not takes_links(user):
+            raise Refused(f"user {user.name!r} is an administrator: administrators get no link",
+                          hint=f"they sign in with a password at /ws/login (`duban user passwd {user.name}`)")
+        value = make_link_token(site_secret(session), user.id, user.session_epoch, now, days=days)
+    if now > dt.datetime.now(dt.UTC) + SKEW:
+        warn(f"--at is later than now: the link is refused until {now.astimezone(app.config.tz):%Y-%m-%d %H:%M} "
+             f"(no link opens further than [workspace] link_days = {days} ahead)")
     base = str(app.config.board.get("public_url") or "").rstrip("/")
     say(f"{base}/w/{value}")
 

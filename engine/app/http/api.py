@@ -3,7 +3,7 @@
 Every request acts as the user of its bearer token (``duban user token NAME``); the same issue
 services and permission checks as the web pages and the CLI run, and the history records the door
 ``api``. The OpenAPI document is ``/api/v1/openapi.json``; every error is ``{"detail": "..."}``
-with 400 (bad input), 401 (no or unknown token), 403 (not yours), 404, 409 (the workflow refuses
+with 400 (bad input), 401 (no token, or an unknown, expired or revoked one), 403 (not yours), 404, 409 (the workflow refuses
 the step now) or 422 (the request does not match the schema).
 """
 
@@ -183,7 +183,7 @@ def _run(request: Request, build: Callable[[Session, Actor], T], *, write: bool 
         with db.transaction(factory) if write else factory() as session:
             actor = api_actor(request, session)
             if actor is None:
-                raise HTTPException(401, "a bearer token is required (duban user token NAME)",
+                raise HTTPException(401, "a bearer token in force is required (duban user token NAME)",
                                     headers={"WWW-Authenticate": 'Bearer realm="duban"'})
             result = build(session, actor)
             if not write:

@@ -7,6 +7,9 @@ environment variable named by ``[board] token_env`` (default ``DUBAN_BOARD_TOKEN
 request that carries a proxy's forwarding header is treated as remote even when it arrives on
 loopback: a reverse proxy on the same machine must not turn every visitor into a local one.
 
+Sign-in throttling counts attempts per client address (``client_address``): the peer's, or the
+forwarded one when the peer is a reverse proxy named in ``[workspace] trusted_proxies``.
+
 A successful ``?token=`` also sets an HttpOnly cookie, so the links of a page opened that way keep
 working without the token being copied into every URL (and into every server log line).
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -55,6 +58,22 @@ def is_loopback(address: str | None) -> bool:
 def is_local(request: Request) -> bool:
     host = request.client.host if request.client else None
     return is_loopback(host) and not any(request.headers.get(h) for h in _FORWARDED)
+
+
+def client_address(request: Request, trusted_proxies: Sequence[str] = ()) -> str:
+    """The address a request is counted against (sign-in throttling): the peer's, or, when the peer
+    is one of ``[workspace] trusted_proxies``, the nearest X-Forwarded-For hop that is not. The
+    hops further left are the client's own say and prove nothing."""
+    peer = request.client.host if request.client else ""
+    if peer and peer in trusted_proxies:
+        hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",")]
+        for hop in reversed(hops):
+            if hop not in trusted_proxies:
+                try:
+                    return str(ipaddress.ip_address(hop))
+                except ValueError:
+                    break
+    return peer or "unknown"
 
 
 def presented_tokens(request: Request) -> list[str]:

@@ -1,7 +1,10 @@
 """The workspace: the pages where the people who act do their part (``/ws/…``, ``/w/TOKEN``).
 
-* ``/w/TOKEN``: a reminder's signed link; signs its user in and opens 我的待办;
-* ``/ws/login``, ``/ws/logout`` (``everywhere`` ends every session of the user);
+* ``/w/TOKEN``: a reminder's signed link; signs its user in and opens 我的待办 (never an
+  administrator's: they sign in with a password);
+* ``/ws/login`` (throttled per name and address, see ``engine.accounts.credentials``),
+  ``/ws/logout`` (ends the session on the server; ``everywhere`` ends every session, API token and
+  link of the user);
 * ``/ws/``: 我的待办, what waits on me, most urgent first (the reminder core's deadlines);
 * ``/ws/issues``: the issues I may see, filtered and searched in SQL, a page at a time;
 * ``/ws/issues/LEDGER/REF``: one issue with what the workflow offers *me*, and the forms:
@@ -30,9 +33,9 @@ from starlette.concurrency import run_in_threadpool
 
 from ...accounts import policy
 from ...accounts.actor import Actor
-from ...accounts.links import read_link_token, site_secret
+from ...accounts.credentials import REFUSED, begin_login, finish_login, log_out, open_session
+from ...accounts.links import read_link_token, site_secret, takes_links
 from ...accounts.policy import Action
-from ...accounts.users import login, revoke
 from ...clock import check_year
 from ...errors import BadInput, DubanError, Forbidden, NotFound, Refused
 from ...issues import actions
@@ -43,7 +46,8 @@ from ...runtime import Runtime
 from ...store import db
 from ...store.accounts import User
 from ...templating import render_template
-from .identity import check_csrf, csrf_token, session_actor, sign_in, sign_out
+from .auth import client_address
+from .identity import check_csrf, check_password, csrf_token, session_actor, session_id, sign_in, sign_out, signin_work
 from .pages import _env
 from .uploads import read_upload
 
@@ -138,13 +142,15 @@ def link(request: Request, token: str, next: str = "") -> Response:
     ws = _Ws(request)
     if ws.site.writers is None:
         return ws.message(None, 503, "不可用", "工作台未启用")
+    settings = ws.runtime.config.workspace
     with db.transaction(ws.site.writers) as session:
-        found = read_link_token(site_secret(session), token, ws.now)
+        found = read_link_token(site_secret(session), token, ws.now, days=settings.link_days)
         user = session.get(User, found[0]) if found else None
-        if user is None or found is None or user.disabled or user.session_epoch != found[1]:
+        if user is None or found is None or not takes_links(user) or user.session_epoch != found[1]:
             sign_out(request)
             return ws.message(None, 403, "链接无效", "此链接已过期、已撤销或不完整。请使用最新提醒中的链接，或登录。")
-        sign_in(request, user, "link")
+        held = open_session(session, user, "link", ws.now, settings.session_hours)
+    sign_in(request, held)
     return RedirectResponse(ws.url(_safe_next(next)), 303)
 
 
@@ -155,39 +161,36 @@ def login_form(request: Request, next: str = "") -> Response:
 
 @router.post("/ws/login")
 async def login_post(request: Request) -> Response:
+    """Sign in: count the attempt (refused at once while throttled), check the password off the
+    event loop, then open a session. Every refusal is the same page (``credentials.REFUSED``)."""
     ws = _Ws(request)
     form = await request.form(max_files=0, max_fields=10, max_part_size=64 * 1024)
     check_csrf(request, str(form.get("csrf") or ""))
     name, password = str(form.get("name") or "")[:200], str(form.get("password") or "")
     if ws.site.writers is None:
         return ws.message(None, 503, "不可用", "工作台未启用")
-    user = None
-    message = ""
-    # the failure count is kept even though the login fails: committed either way
-    with ws.site.writers() as session:
-        try:
-            user = login(session, name, password, ws.now)
-        except Refused as exc:
-            message = exc.message
-        session.commit()
-        if user is not None:
-            sign_in(request, user, "password")
-    if user is None:
+    settings = ws.runtime.config.workspace
+    address = client_address(request, settings.trusted_proxies)
+    attempt = await signin_work(request, ws.site.writers, begin_login, name, address, ws.now)
+    ok = attempt.allowed and await check_password(request, attempt.password_hash, password)
+    done = await signin_work(request, ws.site.writers, finish_login, attempt, ok, ws.now,
+                             settings.session_hours) if ok else None
+    if done is None:
         return ws.render("ws_login.html.j2", None, 401, next=_safe_next(str(form.get("next") or "")), login_name=name,
-                         flash=[("error", message)])
+                         flash=[("error", REFUSED)])
+    sign_in(request, done[1])
     return RedirectResponse(ws.url(_safe_next(str(form.get("next") or ""))), 303)
 
 
 @router.post("/ws/logout")
 async def logout(request: Request) -> Response:
+    """End this session on the server (``everywhere``: every session, token and link of the user)."""
     ws = _Ws(request)
     form = await request.form(max_files=0, max_fields=10, max_part_size=1024)
     check_csrf(request, str(form.get("csrf") or ""))
-    if form.get("everywhere") and ws.site.writers is not None:
-        with db.transaction(ws.site.writers) as session:
-            me = session_actor(request, session)
-            if me is not None:
-                revoke(session, me.name, ws.now)
+    held = session_id(request)
+    if held is not None and ws.site.writers is not None:
+        await signin_work(request, ws.site.writers, log_out, held, ws.now, bool(form.get("everywhere")))
     sign_out(request)
     return RedirectResponse(ws.url("/ws/login"), 303)
 

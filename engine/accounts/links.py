@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from ..store.accounts import SiteSecret, User
 from ..store.upsert import insert_ignore
+from .lookup import find_user
 
 SECRET_ENV = "DUBAN_SECRET_KEY"
 LINK_DAYS = 14
@@ -78,8 +79,8 @@ def workspace_link(session: Session, name: str, now: dt.datetime, public_url: st
     unknown, disabled or administrator account, or without a public URL."""
     if not public_url:
         return None
-    user = session.scalar(select(User).where(User.name == name, User.disabled.is_(False)))
-    if user is None or not takes_links(user):
+    user = find_user(session, name)  # a login name, or the one account called so
+    if user is None or user.disabled or not takes_links(user):
         return None
     token = make_link_token(site_secret(session), user.id, user.session_epoch, now, days=days)
     return f"{public_url.rstrip('/')}/w/{token}"

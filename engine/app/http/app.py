@@ -4,7 +4,8 @@
 current runtime, read-only sessions, the clock, the board token and, in the daemon, its health and
 metrics). ``duban run`` serves it on ``[daemon] listen``; ``duban board`` serves it alone. Pages are
 server-rendered (jinja2, sandboxed), every state-changing method is refused (the board reads), and
-every response carries the security headers (``headers``; HSTS under https).
+every response carries the security headers (``headers``; HSTS under https). Every request body is
+authenticated and size-limited before it is read (``limits``).
 
 Who may read: ``/healthz`` answers anyone who can reach the port, but beyond loopback and without
 the board token only with its status (a liveness answer: no pid, version, role or outbox depth);
@@ -35,6 +36,7 @@ from ...store import db
 from .api import router as api_router
 from .auth import COOKIE, is_local, token_matches
 from .headers import SecurityHeaders
+from .limits import BodyLimits
 from .pages import router as pages_router
 from .workspace import router as workspace_router
 
@@ -108,9 +110,10 @@ def create_app(site: Site) -> FastAPI:
     app.include_router(api_router)
     app.include_router(workspace_router)
     app.include_router(pages_router)
-    # Each one added runs before those added earlier: the headers wrap every answer; the guard and
-    # the pages see request.session.
+    # Each one added runs before those added earlier: the headers wrap every answer, the session is
+    # read before a body is judged (a form's CSRF token is checked against it), bodies before the guard.
     public = str(site.runtime().config.board.get("public_url") or "")
+    app.add_middleware(BodyLimits, runtime=site.runtime, sessions=site.sessions)
     app.add_middleware(SessionMiddleware, secret_key=_secret(site), session_cookie=SESSION_COOKIE,
                        max_age=site.runtime().config.workspace.session_hours * 3600, same_site="lax",
                        https_only=public.startswith("https://"))

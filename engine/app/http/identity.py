@@ -4,8 +4,10 @@ Sessions are Starlette's signed cookie (``SessionMiddleware``: itsdangerous, Htt
 SameSite=Lax, Secure when ``[board] public_url`` is https). The cookie holds the user's id, their
 ``session_epoch`` at sign-in and a CSRF token; a password change, "log out everywhere" or a
 disabled account moves the epoch on, and every older cookie stops counting. Every state-changing
-form carries the CSRF token (synchronizer pattern: the pages have no JavaScript, so no header can
-carry it); the API takes a bearer token instead and needs none.
+form carries the CSRF token (synchronizer pattern) in its action URL, ``?csrf=TOKEN`` (or a client
+sends ``X-CSRF-Token``): the token is checked before a byte of the body is read (``limits``), so
+it cannot travel only inside the body; the form's hidden field is the handler's second check. The
+API takes a bearer token instead and needs none.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ...store.accounts import User
 
 SESSION_USER = "user"
 SESSION_CSRF = "csrf"
+CSRF_HEADER = "x-csrf-token"
 
 
 def csrf_token(request: Request) -> str:
@@ -33,9 +36,19 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def check_csrf(request: Request, presented: str | None) -> None:
+def presented_csrf(request: Request) -> str:
+    """The CSRF token outside the body: ``?csrf=`` of the form's action, or the header."""
+    return request.query_params.get("csrf") or request.headers.get(CSRF_HEADER) or ""
+
+
+def csrf_matches(request: Request, presented: str | None) -> bool:
     expected = request.session.get(SESSION_CSRF)
-    if not (isinstance(expected, str) and presented and hmac.compare_digest(expected.encode(), presented.encode())):
+    return bool(isinstance(expected, str) and presented
+                and hmac.compare_digest(expected.encode(), presented.encode()))
+
+
+def check_csrf(request: Request, presented: str | None) -> None:
+    if not csrf_matches(request, presented or presented_csrf(request)):
         raise HTTPException(403, "CSRF token missing or wrong: reload the page and try again")
 
 

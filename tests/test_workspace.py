@@ -71,6 +71,13 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
+def _action(html: str, form: str) -> str:
+    """Where the page's form ``form`` posts, as a browser would (the action carries ``?csrf=``)."""
+    found = re.search(rf'<form [^>]*action="([^"]+)"[^>]* id="{form}"', html)
+    assert found, html[:500]
+    return found.group(1).replace("&amp;", "&")
+
+
 @contextmanager
 def workspace(project: Path, port: int | None = None, at: str = NOW) -> Iterator[str]:
     from engine.app.http.app import create_app
@@ -146,7 +153,10 @@ def test_refusals(office, cli):
         assert own.status_code == 200
         refused = finance.post(f"/ws/issues/{LEDGER}/4/progress", data={"note": "无令牌"})
         assert refused.status_code == 403
-        done = finance.post(f"/ws/issues/{LEDGER}/4/progress", data={"note": "已对账", "csrf": _csrf(own.text)})
+        # the token in the body alone is not enough: it is checked before the body is read
+        body_only = finance.post(f"/ws/issues/{LEDGER}/4/progress", data={"note": "无令牌", "csrf": _csrf(own.text)})
+        assert body_only.status_code == 403
+        done = finance.post(_action(own.text, "progress"), data={"note": "已对账", "csrf": _csrf(own.text)})
         assert done.status_code == 200 and "已对账" in done.text
         # a tampered link, and a link past its 14 days
         link = _link(cli, "办公室", at=T0).replace(f"http://127.0.0.1:{office[1]}", base)

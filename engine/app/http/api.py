@@ -3,8 +3,9 @@
 Every request acts as the user of its bearer token (``duban user token NAME``); the same issue
 services and permission checks as the web pages and the CLI run, and the history records the door
 ``api``. The OpenAPI document is ``/api/v1/openapi.json``; every error is ``{"detail": "..."}``
-with 400 (bad input), 401 (no token, or an unknown, expired or revoked one), 403 (not yours), 404, 409 (the workflow refuses
-the step now) or 422 (the request does not match the schema).
+with 400 (bad input), 401 (no token, or an unknown, expired or revoked one), 403 (not yours), 404,
+409 (the workflow refuses the step now), 413 (a body over its limit, answered before it is read:
+``limits``) or 422 (the request does not match the schema).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Problem(BaseModel):
     detail: str
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (400, 401, 403, 404, 409)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (400, 401, 403, 404, 409, 413)}
 # The bearer scheme is declared for the document (and clients generated from it); each operation
 # checks the token itself through ``api_actor`` so that a missing one is a 401 in duban's own words.
 BEARER = HTTPBearer(auto_error=False, scheme_name="token", description="an API token from `duban user token NAME`")

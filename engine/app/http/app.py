@@ -4,7 +4,8 @@
 current runtime, read-only sessions, the clock, the board token and, in the daemon, its health and
 metrics). ``duban run`` serves it on ``[daemon] listen``; ``duban board`` serves it alone. Pages are
 server-rendered (jinja2, sandboxed), every state-changing method is refused (the board reads), and
-every response carries the security headers.
+every response carries the security headers (``headers``; HSTS under https). Every request body is
+authenticated and size-limited before it is read (``limits``).
 
 Who may read: ``/healthz`` answers anyone who can reach the port, but beyond loopback and without
 the board token only with its status (a liveness answer: no pid, version, role or outbox depth);
@@ -34,18 +35,13 @@ from ...runtime import Runtime
 from ...store import db
 from .api import router as api_router
 from .auth import COOKIE, is_local, token_matches
+from .headers import SecurityHeaders
+from .limits import BodyLimits
 from .pages import router as pages_router
 from .workspace import router as workspace_router
 
 log = logging.getLogger("duban.http")
 
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",  # names and overdue items: nothing for shared caches
-}
 OPEN_PATHS = ("/healthz",)
 # The workspace and the API authenticate their users themselves (a session, a signed link, an API
 # token): the board token is not theirs to need.
@@ -91,8 +87,6 @@ def create_app(site: Site) -> FastAPI:
                     response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
                                         path=request.scope.get("root_path") or "/", max_age=COOKIE_DAYS * 86400,
                                         secure=request.url.scheme == "https")
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
         return response
 
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
@@ -116,12 +110,19 @@ def create_app(site: Site) -> FastAPI:
     app.include_router(api_router)
     app.include_router(workspace_router)
     app.include_router(pages_router)
-    # added last, so it runs first: the guard and the pages see request.session
+    # Each one added runs before those added earlier: the headers wrap every answer, the session is
+    # read before a body is judged (a form's CSRF token is checked against it), bodies before the guard.
     public = str(site.runtime().config.board.get("public_url") or "")
+    app.add_middleware(BodyLimits, runtime=site.runtime, sessions=site.sessions)
     app.add_middleware(SessionMiddleware, secret_key=_secret(site), session_cookie=SESSION_COOKIE,
                        max_age=site.runtime().config.workspace.session_hours * 3600, same_site="lax",
                        https_only=public.startswith("https://"))
+    app.add_middleware(SecurityHeaders, https=lambda: _https(site))
     return app
+
+
+def _https(site: Site) -> bool:
+    return str(site.runtime().config.board.get("public_url") or "").startswith("https://")
 
 
 SESSION_COOKIE = "duban_session"

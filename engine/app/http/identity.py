@@ -5,8 +5,10 @@ SameSite=Lax, Secure when ``[board] public_url`` is https). It holds the random 
 row (``engine.accounts.credentials``) and a CSRF token: logging out ends the row, so the cookie,
 or a copy of it, stops counting on the server; a password change, "log out everywhere" or a
 disabled account ends every row of the user. Every state-changing form carries the CSRF token
-(synchronizer pattern: the pages have no JavaScript, so no header can carry it); the API takes a
-bearer token instead and needs none.
+(synchronizer pattern) in its action URL, ``?csrf=TOKEN`` (or a client sends ``X-CSRF-Token``):
+the token is checked before a byte of the body is read (``limits``), so it cannot travel only
+inside the body; the form's hidden field is the handler's second check. The API takes a bearer
+token instead and needs none.
 
 Signing in with a password costs an argon2 check, tens of milliseconds of a core. It never runs on
 the event loop: ``check_password`` runs it in a worker thread, ``HASHES_AT_ONCE`` at a time, and
@@ -37,6 +39,7 @@ HASHES_AT_ONCE = 2  # of the machine's cores, at most this many hash passwords a
 SIGNINS_AT_ONCE = 4  # sign-ins in the database at a time (short writes; the rest wait, threadless)
 
 T = TypeVar("T")
+CSRF_HEADER = "x-csrf-token"
 
 
 def csrf_token(request: Request) -> str:
@@ -47,9 +50,19 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def check_csrf(request: Request, presented: str | None) -> None:
+def presented_csrf(request: Request) -> str:
+    """The CSRF token outside the body: ``?csrf=`` of the form's action, or the header."""
+    return request.query_params.get("csrf") or request.headers.get(CSRF_HEADER) or ""
+
+
+def csrf_matches(request: Request, presented: str | None) -> bool:
     expected = request.session.get(SESSION_CSRF)
-    if not (isinstance(expected, str) and presented and hmac.compare_digest(expected.encode(), presented.encode())):
+    return bool(isinstance(expected, str) and presented
+                and hmac.compare_digest(expected.encode(), presented.encode()))
+
+
+def check_csrf(request: Request, presented: str | None) -> None:
+    if not csrf_matches(request, presented or presented_csrf(request)):
         raise HTTPException(403, "CSRF token missing or wrong: reload the page and try again")
 
 

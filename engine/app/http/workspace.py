@@ -12,10 +12,11 @@
   ``…/extension/decide``, ``…/handover``; ``/ws/evidence/ID`` serves a file as an attachment;
 * ``/ws/overview``: per unit, for reviewers and observers over several.
 
-Every form is a POST carrying the CSRF token; each action calls the issue services with the
-signed-in user's ``Actor`` (door ``web``), so the same permission check holds here as in the CLI
-and the API. A refusal is a page saying why (403 for what the user may not do, 409 for a step the
-workflow refuses now, 400 for bad input), never a traceback.
+Every form is a POST carrying the CSRF token in its action URL (checked before the body is read,
+``limits``); each action calls the issue services with the signed-in user's ``Actor`` (door
+``web``), so the same permission check holds here as in the CLI and the API. A refusal is a page
+saying why (403 for what the user may not do, 409 for a step the workflow refuses now, 400 for bad
+input), never a traceback.
 """
 
 from __future__ import annotations

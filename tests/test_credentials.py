@@ -236,7 +236,8 @@ def test_logging_out_ends_the_session_on_the_server(accounts):
         home = web.get("/ws/")
         assert home.status_code == 200 and "全部退出" in home.text
         cookie = web.cookies["duban_session"]
-        assert web.post("/ws/logout", data={"csrf": _csrf(home.text)}).status_code == 303
+        assert web.post("/ws/logout", data={"csrf": _csrf(home.text)},
+                        params={"csrf": _csrf(home.text)}).status_code == 303
         with _client(base) as replay:  # the cookie from before the logout, replayed
             replay.cookies.set("duban_session", cookie)
             again = replay.get("/ws/")
@@ -260,7 +261,8 @@ def test_log_out_everywhere_ends_every_session_token_and_link(accounts, cli):
         me = httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200
         home = desk.get("/ws/")
-        assert desk.post("/ws/logout", data={"csrf": _csrf(home.text), "everywhere": "1"}).status_code == 303
+        assert desk.post("/ws/logout", data={"csrf": _csrf(home.text), "everywhere": "1"},
+                         params={"csrf": _csrf(home.text)}).status_code == 303
         assert phone.get("/ws/").status_code == 303  # the other device is signed out
         assert httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
         assert office.get("/ws/").status_code == 200  # another user's session is theirs

@@ -45,6 +45,7 @@ MULTIPART_OVERHEAD = 256 << 10  # an upload's boundaries, part headers and text 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 API = "/api/v1"
 WORKSPACE = "/ws/"
+LOGOUT = "/ws/logout"
 NO_SESSION = frozenset({"/ws/login"})  # signing in is how a session begins
 UPLOADS = ("/evidence", "/step")  # the forms and the API operation that take files
 CLOSE = {"Connection": "close"}
@@ -101,7 +102,8 @@ class BodyLimits:
             if not csrf_matches(request, presented_csrf(request)):
                 raise Refusal(403, "CSRF token missing or wrong: reload the page and try again",
                               "页面已过期或来源不明（缺少校验令牌）。请刷新页面后重试。")
-            if not await run_in_threadpool(self._lookup, session_actor, scope):
+            # logging out needs no live session: one that already ended may still say goodbye
+            if path != LOGOUT and not await run_in_threadpool(self._lookup, session_actor, scope):
                 raise Refusal(403, "not signed in, or the session has ended", "尚未登录或登录已失效。请重新登录。")
         limit, shown = self.limit_for(path, headers)
         declared = declared_length(headers)

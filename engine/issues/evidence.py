@@ -303,7 +303,8 @@ class Staging:
                 _write(out, b"", flush=True)
         finally:
             if out is not None:
-                out.close()
+                with contextlib.suppress(OSError):  # flushed and synced already when all went well
+                    out.close()
         if size == 0:
             raise BadInput(f"{name}: 文件为空（0 字节），佐证材料不能是空文件 (the file is empty)")
         sha = digest.hexdigest()

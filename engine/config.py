@@ -61,9 +61,15 @@ class DutiesConfig(_Section):
 
 
 class EvidenceConfig(_Section):
-    # Files up to this size are kept in the database (one backup covers them); larger ones by path.
-    inline_max_bytes: int = 5 * 1024 * 1024
+    # Files up to this size are kept in the database (one backup covers them); larger ones are copied
+    # into ``folder`` under their SHA-256 (engine.issues.evidence).
+    inline_max_bytes: int = Field(default=5 * 1024 * 1024, ge=0)
     max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)  # larger evidence files are refused
+    folder: str = "evidence-files"  # relative to the config file; back it up with the database
+    quota_bytes: int = Field(default=2 * 1024**3, ge=1)  # what one user may add in all, inline or not
+    # Below this much free space on the folder's disk every upload is refused (507), and /healthz
+    # says "degraded": a full disk must not also stop the database and the logs.
+    min_free_bytes: int = Field(default=512 * 1024**2, ge=0)
 
 
 class WorkspaceConfig(_Section):
@@ -125,6 +131,9 @@ class Config(BaseModel):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.calendar.timezone)
+
+    def evidence_dir(self) -> Path:
+        return (self.base_dir / self.evidence.folder).resolve()
 
     def workflow_dirs(self) -> list[Path]:
         return [(self.base_dir / p).resolve() for p in self.workflows.paths]

@@ -59,3 +59,7 @@ class Refused(DubanError):
 
 class Forbidden(Refused):
     """The user may not see or do this (their roles do not reach it); exit 1, HTTP 403."""
+
+
+class NoSpace(Refused):
+    """The server has no room to keep it now (a full disk, below the configured reserve); exit 1, HTTP 507."""

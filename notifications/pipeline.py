@@ -56,7 +56,8 @@ def _silenced(r: Reminder, facts: ReminderFacts, silences: Sequence[Silence]) ->
     return None
 
 
-def _item(r: Reminder, facts: ReminderFacts, public_url: str | None = None, link: str | None = None) -> DigestItem:
+def _item(r: Reminder, facts: ReminderFacts, public_url: str | None = None, link: str | None = None,
+          personal: bool = True) -> DigestItem:
     # A milestone is the ledger's own item; a duty's or a look-back's ref names no issue line of its own.
     ref = facts.ref if facts.subject_kind == SubjectKind.ISSUE else None
     ledger = facts.ledger if facts.subject_kind in (SubjectKind.ISSUE, SubjectKind.MILESTONE) else None
@@ -65,6 +66,10 @@ def _item(r: Reminder, facts: ReminderFacts, public_url: str | None = None, link
         if link is not None and ref is not None:  # the recipient's signed link, opening this item
             page = f"/ws/issues/{quote(ledger, safe='')}/{quote(ref, safe='')}"
             url = f"{link}?next={quote(page, safe='')}"
+        elif not personal:  # read by a group: the item's page behind the login, never anyone's /w/ link
+            page = f"/ws/issues/{quote(ledger, safe='')}/{quote(ref, safe='')}" if ref is not None else (
+                f"/ws/issues?ledger={quote(ledger, safe='')}")
+            url = public_url.rstrip("/") + page
         else:
             page = f"/issues/{quote(ledger, safe='')}/{quote(ref, safe='')}" if ref is not None else (
                 f"/?ledger={quote(ledger, safe='')}")
@@ -185,10 +190,10 @@ class Pipeline:
         return out
 
     def _digest(self, now: dt.datetime, person: str, kind: str, members: list[Reminder],
-                facts_of: dict[int, ReminderFacts], session: Session | None = None) -> Digest:
+                facts_of: dict[int, ReminderFacts], session: Session | None = None, personal: bool = True) -> Digest:
         public_url = str(self.rt.config.board.get("public_url") or "") or None
-        link = self.directory.link(session, person, now) if session is not None and public_url else None
-        items = [_item(r, facts_of[r.id], public_url, link) for r in members]
+        link = self.directory.link(session, person, now) if session is not None and personal and public_url else None
+        items = [_item(r, facts_of[r.id], public_url, link, personal) for r in members]
         milestone = {r.id for r in members if facts_of[r.id].subject_kind == SubjectKind.MILESTONE}
         # inhibition: a ledger-level escalation carries that ledger's per-item nags inside it
         escalated = {i.ledger for i, r in zip(items, members, strict=False)
@@ -203,13 +208,15 @@ class Pipeline:
         contact = self.directory.contact(session, person) if session is not None else None
         shown = contact.names[-1] if contact is not None and contact.names else person  # 办公室, not 区教委/办公室
         return Digest(recipient=shown, channel_kind=kind, generated_at=now, tz=self.rt.config.tz, items=top,
-                      folded=dict(folded), workspace_url=link)
+                      folded=dict(folded),
+                      workspace_url=link if personal else (f"{public_url.rstrip('/')}/ws/login" if public_url else None))
 
     def _queue(self, session: Session, now: dt.datetime, person: str, channel: str, address: str,
                members: list[Reminder], facts_of: dict[int, ReminderFacts], urgent: bool) -> None:
         kind = self.notify.channel_settings[channel].get("kind", "")
         speaks = channel_class(kind)  # the body it sends, and whether bursts hurt it
-        rendered = self.renderer.render(self._digest(now, person, kind, members, facts_of, session))
+        personal = speaks.reaches_one(address)  # else a group reads it: no one's signed link
+        rendered = self.renderer.render(self._digest(now, person, kind, members, facts_of, session, personal))
         urgent = urgent or any(facts_of[r.id].urgent for r in members)
         when = now if urgent else self.quiet.next_open(now)
         if speaks.spread and self.notify.settings.jitter_seconds:
@@ -222,7 +229,7 @@ class Pipeline:
                           for r in members]}
         if kind.endswith("_app"):  # the organisation apps' card: items, counts, the 去处理 button
             public_url = str(self.rt.config.board.get("public_url") or "") or None
-            link = (self.directory.link(session, person, now) if public_url else None) or (
+            link = (self.directory.link(session, person, now) if personal and public_url else None) or (
                 f"{public_url.rstrip('/')}/ws/issues" if public_url else None)
             data["card"] = {"lines": list(rendered.lines), "total": len(rendered.lines), "link": link,
                             "pressing": any(r.kind in ("overdue", "escalation") for r in members)}

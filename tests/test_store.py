@@ -156,8 +156,9 @@ def test_an_evidence_id_beyond_the_column_is_not_found(store):
     """Fuzzed ids past 32 bits (PostgreSQL's integer) or 64 bits (SQLite's) are a 404, not a 500."""
     from engine.app.http.uploads import evidence_response
     from engine.errors import NotFound
+    from engine.issues.evidence import EvidenceStore
 
     with store.sessions() as session:
         for evidence_id in (2**31, 2**63, 10**30, 0, -1):
             with pytest.raises(NotFound):
-                evidence_response(session, SYSTEM, evidence_id)
+                evidence_response(session, SYSTEM, evidence_id, EvidenceStore.of(store.runtime.config))

@@ -20,6 +20,8 @@ from sqlalchemy import Engine, func, select, text
 
 from notifications.store import OutboxMessage, OutboxStatus
 
+from ..issues.evidence import EvidenceStore
+
 log = logging.getLogger("duban.http")
 
 OUTBOX_STATUSES = tuple(s.value for s in OutboxStatus)
@@ -152,3 +154,13 @@ class Vitals:
 
     def close(self) -> None:
         self._probe.shutdown(wait=False)
+
+
+def with_evidence_space(body: dict[str, Any], store: EvidenceStore) -> dict[str, Any]:
+    """``body`` with the evidence folder's free space; "degraded" (so /healthz answers 503) when it
+    is below ``[evidence] min_free_bytes``: uploads are refused then, reminders still go out."""
+    space = store.space()
+    out = {**body, "evidence": space.report()}
+    if not space.ok and out.get("status") == "ok":
+        out["status"] = "degraded"
+    return out

@@ -7,9 +7,7 @@ deadline) is written in the caller's transaction, so a refused or failed step le
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,16 +18,8 @@ from ..errors import BadInput, Forbidden, Refused
 from ..runtime import Runtime
 from ..store.models import Evidence, HistoryEntry, Issue, WorkflowVersion
 from ..workflow.machine import Subject
+from .evidence import EvidenceFile
 from .queries import issue_ref, resolve_ref
-
-
-@dataclass(frozen=True)
-class EvidenceFile:
-    file_name: str
-    sha256: str
-    size: int
-    content: bytes | None
-    path: str | None
 
 
 @dataclass(frozen=True)
@@ -39,40 +29,6 @@ class Moved:
     from_state: str
     to_state: str
     at: dt.datetime
-
-
-_SYSTEM_TREES = ("/proc", "/sys", "/dev", "/run")  # not documents, whatever a link says
-
-
-def read_evidence(paths: list[Path], *, inline_max_bytes: int, max_bytes: int = 100 * 1024 * 1024) -> list[EvidenceFile]:
-    """Read and hash evidence files before anything is written, so a missing file refuses early.
-
-    Only regular files up to ``max_bytes``, hashed in chunks (a 2 GB file is not read into memory);
-    those up to ``inline_max_bytes`` are kept in the database, larger ones by path.
-    """
-    out = []
-    for path in paths:
-        real = path.resolve()
-        if not path.exists():
-            raise BadInput(f"{path}: evidence file not found")
-        if path.is_dir():
-            raise BadInput(f"{path}: is a folder; give the evidence files themselves")
-        if not real.is_file() or str(real).startswith(tuple(t + "/" for t in _SYSTEM_TREES)):
-            raise BadInput(f"{path}: not a regular file (evidence is a document: PDF, Word, a photo…)")
-        size = real.stat().st_size
-        if size > max_bytes:
-            raise BadInput(f"{path}: {size / 2**20:,.0f} MB is more than the evidence limit of "
-                           f"{max_bytes / 2**20:,.0f} MB ([evidence] max_bytes)")
-        digest, kept = hashlib.sha256(), bytearray()
-        with real.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-                if size <= inline_max_bytes:
-                    kept += chunk
-        inline = size <= inline_max_bytes
-        out.append(EvidenceFile(path.name, digest.hexdigest(), size, bytes(kept) if inline else None,
-                                None if inline else str(real)))
-    return out
 
 
 def open_issue(session: Session, ref: str | Issue, actor: Actor, *, for_update: bool = False) -> Issue:

@@ -165,9 +165,9 @@ class Evidence(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[bytes | None] = mapped_column(LargeBinary)
-    path: Mapped[str | None] = mapped_column(Text)
+    path: Mapped[str | None] = mapped_column(Text)  # the SHA-256 (a file in the evidence store); older rows: a path
     added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    added_by: Mapped[str] = mapped_column(String(200))
+    added_by: Mapped[str] = mapped_column(String(200), index=True)  # the quota sums by it
 
 
 class LedgerImport(Base):

@@ -19,6 +19,10 @@ The three ``*_app`` kinds are the organisation's own app (``channels._app``): a 
 addressee sees, as a card whose "去处理" button is the recipient's signed workspace link, with the
 app's access token shared per process and per database (``channels._tokens``).
 
+Only a channel whose message one person reads (``Channel.personal``: email and the ``*_app`` kinds,
+not an app notice to a ``dept:ID``) carries that person's signed workspace link; the robots, the
+webhook, the console and the file get the item's page behind the login.
+
 The idempotency key travels as the email Message-ID, as the webhook ``Idempotency-Key`` header and
 ``idempotency_key`` field, as WeCom's duplicate check and Feishu's ``uuid`` on app notices, and
 as the last line ``（编号 KEY）`` of every group-robot message (see

@@ -94,6 +94,12 @@ class AppChannel(Channel):
     busy_codes: ClassVar[frozenset[int]] = frozenset()
     rate_codes: ClassVar[Mapping[int, float]] = {}  # code -> seconds until the window opens again
     common_keys: ClassVar[frozenset[str]] = frozenset({"base_url", "timeout"})
+    personal: ClassVar[bool] = True
+
+    @classmethod
+    def reaches_one(cls, address: str) -> bool:
+        # ``dept:ID`` puts the notice before a whole department: not one person's to open
+        return not any(part.strip().startswith("dept:") for part in address.split("|"))
 
     def __init__(self, name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ):
         super().__init__(name, settings, env)

@@ -88,6 +88,15 @@ class Channel(ABC):
     # Sends due at one instant are spread over [notifications] jitter_seconds: the group robots
     # reject bursts (Feishu on the hour and half-hour).
     spread: ClassVar[bool] = False
+    # The address reaches one person (an e-mail box, an app's work notice), so a message may carry
+    # that person's signed workspace link (/w/…). A group robot, a webhook, the console or a file is
+    # read by others, who would all act with the person's rights: they get pages behind the login.
+    personal: ClassVar[bool] = False
+
+    @classmethod
+    def reaches_one(cls, address: str) -> bool:
+        """Whether a message to ``address`` is read by one person only (see ``personal``)."""
+        return cls.personal
 
     def __init__(self, name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ):
         self.name = name

@@ -65,6 +65,7 @@ class EmailChannel(Channel):
     """Sends each message as a MIME email; one SMTP connection is reused across sends."""
 
     kind: ClassVar[str] = "email"
+    personal: ClassVar[bool] = True
     keys: ClassVar[frozenset[str]] = frozenset({"host", "port", "sender", "starttls", "ssl", "username_env",
                                                 "password_env", "ca_file", "helo", "timeout"})
     html: ClassVar[bool] = True

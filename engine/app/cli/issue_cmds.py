@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ...clock import parse_date
 from ...errors import BadInput
+from ...issues.evidence import EvidenceStore, read_evidence
 from ...issues.queries import (
     find_ledger,
     issue_detail,
@@ -17,7 +18,7 @@ from ...issues.queries import (
     resolve_ref,
     status_board,
 )
-from ...issues.service import checkin, read_evidence, transition
+from ...issues.service import checkin, transition
 from .context import App, at_option, json_option, pass_app
 from .output import out, print_json, say
 
@@ -98,12 +99,14 @@ def transition_(app: App, ref: str, trigger: str, by: str, note: str, deadline: 
                 evidence: tuple[Path, ...], at: str | None) -> None:
     """Move an issue by TRIGGER (e.g. plan, start, submit, approve, return, sustain, reopen)."""
     due = parse_date(deadline) if deadline else None
-    files = read_evidence(list(evidence), inline_max_bytes=app.config.evidence.inline_max_bytes,
-                          max_bytes=app.config.evidence.max_bytes)
     now = app.now(at)
-    with app.transaction() as session:
-        moved = transition(session, app.runtime, ref, trigger, actor=app.actor(session, by), now=now, note=note,
-                           deadline=due, evidence=files)
+    with EvidenceStore.of(app.config).staging() as staged:
+        files = read_evidence(evidence, staged)  # copied in: the original may go away afterwards
+        with app.transaction() as session:
+            actor = app.actor(session, by)
+            moved = transition(session, app.runtime, ref, trigger, actor=actor, now=now, note=note,
+                               deadline=due, evidence=files)
+            staged.keep(session, by=actor.name)
     say(f"{moved.ref}: {moved.from_state} -> {moved.to_state} ({trigger} by {by})")
 
 

@@ -67,7 +67,7 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
         done[REPORT_MILESTONE] = parse_date(report_submitted)
     now = app.now(at)
     made: list[str] = []
-    with Progress(TextColumn("importing {task.description}"), BarColumn(), TaskProgressColumn(),
+    with Progress(TextColumn("importing {task.description}", markup=False), BarColumn(), TaskProgressColumn(),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task(file.name, total=None)
 

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 from sqlalchemy import select
 
-from notifications.channels.base import DeliveryError
+from notifications.channels.base import DeliveryError, channel_class
 from notifications.message import OutgoingMessage
 from notifications.outbox import Outbox
 from notifications.service import Notifier
@@ -185,9 +185,11 @@ def notify_test(app: App, channel: str, user: str) -> None:
         account = find_user(session, user)  # a login name, or the one account people call so
         hearing = [account.name] if account is not None else notifier.pipeline.people(session, user)
         address = notifier.pipeline.addresses_of(session, hearing).get(channel)
-        link = workspace_link(session, user, now, public_url, days=app.config.workspace.link_days)
-    if address is None:
         kind = notify.channel_settings[channel].get("kind", "")
+        # a group robot or a webhook is read by others: no one's signed link goes there
+        link = workspace_link(session, user, now, public_url, days=app.config.workspace.link_days) \
+            if address is not None and channel_class(str(kind)).reaches_one(address) else None
+    if address is None:
         platform = str(kind).removesuffix("_app")
         hint = (f"give the account a {platform} id (duban user import with a {platform} column)"
                 if str(kind).endswith("_app") else f"add {channel} = \"…\" to [recipients.\"{user}\"]")

@@ -1,4 +1,10 @@
-"""Printing: rich for people, plain JSON for programs, errors on stderr."""
+"""Printing: rich for people, plain JSON for programs, errors on stderr.
+
+Everything printed here is data (ledger cells, user names, file names), never rich markup: both
+consoles have markup and emoji codes off, so a cell reading ``[/]`` or ``[bold]`` prints as
+written instead of crashing the table, and ``reviewer:ledger:X`` does not turn into an emoji.
+Tables (``rich.table.Table``) render their cells through these consoles and inherit both.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,10 @@ from typing import Any
 
 from rich.console import Console
 
-# markup off: ledger text may contain [brackets] that rich would otherwise eat
 # Piped output (to a file, to less) is not cut to 80 columns: Chinese titles need the room.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+out = Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 200)
 # soft_wrap: a FILE:LINE:COL line must stay one line, whatever the terminal width
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

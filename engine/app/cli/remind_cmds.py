@@ -11,8 +11,8 @@ from rich.table import Table
 from ...clock import parse_date, parse_instant
 from ...duties.book import list_occurrences
 from ...errors import BadInput
+from ...issues.evidence import EvidenceStore, read_evidence
 from ...issues.queries import find_ledger
-from ...issues.service import read_evidence
 from ...reminders.preview import MAX_WINDOW, entry, preview, written
 from ...store.models import Evidence
 from ..notifying import build_notifier
@@ -139,17 +139,18 @@ def duty_list(app: App, start: str | None, until: str | None, at: str | None, as
 def duty_done(app: App, duty: str, period: str, by: str, note: str, evidence: tuple[Path, ...], on: str | None,
               at: str | None) -> None:
     """Mark a duty occurrence done; its reminders stop. A past period can be recorded late (--on)."""
-    files = read_evidence(list(evidence), inline_max_bytes=app.config.evidence.inline_max_bytes,
-                          max_bytes=app.config.evidence.max_bytes)
     now = app.now(at)
     day = parse_date(on) if on else None
-    with app.transaction() as session:
-        actor = app.actor(session, by)
-        by = actor.name
-        occ = app.runtime.duty_book.done(session, duty, period, by=by, now=now, note=note, on=day, actor=actor)
-        for f in files:
-            session.add(Evidence(occurrence_id=occ.id, file_name=f.file_name, sha256=f.sha256, size=f.size,
-                                 content=f.content, path=f.path, added_at=now, added_by=by))
+    with EvidenceStore.of(app.config).staging() as staged:
+        files = read_evidence(evidence, staged)
+        with app.transaction() as session:
+            actor = app.actor(session, by)
+            by = actor.name
+            occ = app.runtime.duty_book.done(session, duty, period, by=by, now=now, note=note, on=day, actor=actor)
+            for f in files:
+                session.add(Evidence(occurrence_id=occ.id, file_name=f.file_name, sha256=f.sha256, size=f.size,
+                                     content=f.content, path=f.path, added_at=now, added_by=by))
+            staged.keep(session, by=by)
     say(f"{duty} {period}: done by {by}")
 
 

@@ -4,8 +4,9 @@ Every request acts as the user of its bearer token (``duban user token NAME``); 
 services and permission checks as the web pages and the CLI run, and the history records the door
 ``api``. The OpenAPI document is ``/api/v1/openapi.json``; every error is ``{"detail": "..."}``
 with 400 (bad input), 401 (no token, or an unknown, expired or revoked one), 403 (not yours), 404,
-409 (the workflow refuses the step now), 413 (a body over its limit, answered before it is read:
-``limits``) or 422 (the request does not match the schema).
+409 (the workflow refuses the step now; an evidence file over the user's quota, or changed since it
+was stored), 413 (a body over its limit, answered before it is read: ``limits``), 422 (the request
+does not match the schema) or 507 (the server's evidence disk is full).
 """
 
 from __future__ import annotations
@@ -26,15 +27,16 @@ from ...accounts.actor import Actor
 from ...accounts.policy import DutyAction, DutySubject, UnitAction, may_duty, may_unit
 from ...accounts.users import list_users
 from ...clock import check_year
-from ...errors import DubanError, Forbidden, NotFound, Refused
+from ...errors import DubanError, Forbidden, NoSpace, NotFound, Refused
 from ...issues import actions
+from ...issues.evidence import EvidenceStore
 from ...issues.queries import issue_detail, ledger_units
 from ...issues.service import open_issue, transition
 from ...issues.worklists import PAGE, issue_rows, my_todo
 from ...reminders.agenda import duty_items
 from ...store import db
 from .identity import api_actor
-from .uploads import evidence_response, read_upload
+from .uploads import evidence_response, read_uploads
 
 log = logging.getLogger("duban.api")
 T = TypeVar("T")
@@ -44,7 +46,7 @@ class Problem(BaseModel):
     detail: str
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (400, 401, 403, 404, 409, 413)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (400, 401, 403, 404, 409, 413, 507)}
 # The bearer scheme is declared for the document (and clients generated from it); each operation
 # checks the token itself through ``api_actor`` so that a missing one is a 401 in duban's own words.
 BEARER = HTTPBearer(auto_error=False, scheme_name="token", description="an API token from `duban user token NAME`")
@@ -192,6 +194,8 @@ def _run(request: Request, build: Callable[[Session, Actor], T], *, write: bool 
             return result
     except HTTPException:
         raise
+    except NoSpace as exc:
+        raise HTTPException(507, exc.message) from None
     except Forbidden as exc:
         raise HTTPException(403, exc.message) from None
     except NotFound as exc:
@@ -286,9 +290,10 @@ def upload(request: Request, ledger: str, ref: str, file: Annotated[UploadFile, 
     def build(session: Session, actor: Actor) -> list[EvidenceItem]:
         site = request.app.state.site
         config = site.runtime().config
-        item = read_upload(file, max_bytes=config.evidence.max_bytes, inline_max_bytes=config.evidence.inline_max_bytes,
-                           store=config.base_dir / "evidence-files")
-        actions.attach_evidence(session, f"{ledger}/{ref}", actor=actor, now=site.clock.now(), files=[item])
+        with EvidenceStore.of(config).staging() as staged:
+            files = read_uploads([file], staged)
+            actions.attach_evidence(session, f"{ledger}/{ref}", actor=actor, now=site.clock.now(), files=files)
+            staged.keep(session, by=actor.name)
         return _detail(request, session, actor, ledger, ref).evidence
 
     return _run(request, build, write=True)
@@ -298,7 +303,8 @@ def upload(request: Request, ledger: str, ref: str, file: Annotated[UploadFile, 
             responses={200: {"content": {"application/octet-stream": {}}}})
 def evidence_file(request: Request, evidence_id: int) -> Response:
     """An evidence file, as an attachment, to those who may see its issue."""
-    return _run(request, lambda session, actor: evidence_response(session, actor, evidence_id))
+    store = EvidenceStore.of(request.app.state.site.runtime().config)
+    return _run(request, lambda session, actor: evidence_response(session, actor, evidence_id, store))
 
 
 @router.post("/issues/{ledger}/{ref}/actions", response_model=Moved)

@@ -10,7 +10,8 @@ authenticated and size-limited before it is read (``limits``).
 Who may read: ``/healthz`` answers anyone who can reach the port, but beyond loopback and without
 the board token only with its status (a liveness answer: no pid, version, role or outbox depth);
 every other path, ``/metrics`` included, answers loopback freely and others only with the board
-token (see ``auth``).
+token (see ``auth``). ``/healthz`` also reports the evidence folder's free space: below
+``[evidence] min_free_bytes`` its status is "degraded" (503), since uploads are refused then.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from starlette.middleware.sessions import SessionMiddleware
 from ... import __version__
 from ...accounts.links import site_secret
 from ...clock import Clock
+from ...issues.evidence import EvidenceStore
 from ...runtime import Runtime
 from ...store import db
+from ..vitals import with_evidence_space
 from .api import router as api_router
 from .auth import COOKIE, is_local, token_matches
 from .headers import SecurityHeaders
@@ -93,6 +96,7 @@ def create_app(site: Site) -> FastAPI:
     def healthz(request: Request) -> JSONResponse:
         try:
             body = site.health() if site.health is not None else _probe(site)
+            body = with_evidence_space(body, EvidenceStore.of(site.runtime().config))
         except Exception as exc:
             log.exception("health check failed")
             body = {"status": "unhealthy", "error": type(exc).__name__}

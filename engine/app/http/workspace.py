@@ -16,7 +16,7 @@ Every form is a POST carrying the CSRF token in its action URL (checked before t
 ``limits``); each action calls the issue services with the signed-in user's ``Actor`` (door
 ``web``), so the same permission check holds here as in the CLI and the API. A refusal is a page
 saying why (403 for what the user may not do, 409 for a step the workflow refuses now, 400 for bad
-input), never a traceback.
+input, 507 when the evidence disk is full), never a traceback.
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ from ...accounts.credentials import REFUSED, begin_login, finish_login, log_out,
 from ...accounts.links import read_link_token, site_secret, takes_links
 from ...accounts.policy import Action
 from ...clock import check_year
-from ...errors import BadInput, DubanError, Forbidden, NotFound, Refused
+from ...errors import BadInput, DubanError, Forbidden, NoSpace, NotFound, Refused
 from ...issues import actions
 from ...issues.edit import edit_issue
+from ...issues.evidence import EvidenceFile, EvidenceStore, Staging
 from ...issues.service import open_issue, transition
 from ...issues.worklists import issue_rows, my_todo, unit_rows
 from ...runtime import Runtime
@@ -50,7 +51,7 @@ from ...templating import render_template
 from .auth import client_address
 from .identity import check_csrf, check_password, csrf_token, session_actor, session_id, sign_in, sign_out, signin_work
 from .pages import _env
-from .uploads import read_upload
+from .uploads import read_uploads
 
 log = logging.getLogger("duban.workspace")
 
@@ -115,6 +116,8 @@ def _page(ws: _Ws, build: Callable[[Session, Actor], Response], *, write: bool =
                 session.rollback()
     except HTTPException:
         raise
+    except NoSpace as exc:
+        return ws.message(me, 507, "存储空间不足", exc.message)
     except Forbidden as exc:
         return ws.message(me, 403, "无权访问", exc.message)
     except NotFound as exc:
@@ -300,16 +303,16 @@ def _date(form: Any, name: str) -> dt.date | None:
     return day
 
 
-def _files(ws: _Ws, form: Any) -> list[Any]:
-    config = ws.runtime.config.evidence
-    return [read_upload(f, max_bytes=config.max_bytes, inline_max_bytes=config.inline_max_bytes,
-                        store=ws.runtime.config.base_dir / "evidence-files")
-            for f in form.getlist("file") if getattr(f, "filename", None)]
+def _files(staged: Staging, form: Any) -> list[EvidenceFile]:
+    return read_uploads([f for f in form.getlist("file") if getattr(f, "filename", None)], staged)
 
 
 def _step(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
-    moved = transition(session, ws.runtime, ref, _text(form, "trigger")[:60], actor=me, now=ws.now,
-                       note=_text(form, "note")[:4000], deadline=_date(form, "deadline"), evidence=_files(ws, form))
+    with EvidenceStore.of(ws.runtime.config).staging() as staged:
+        moved = transition(session, ws.runtime, ref, _text(form, "trigger")[:60], actor=me, now=ws.now,
+                           note=_text(form, "note")[:4000], deadline=_date(form, "deadline"),
+                           evidence=_files(staged, form))
+        staged.keep(session, by=me.name)
     workflow = ws.runtime.registry.definition(open_issue(session, ref, me).workflow)
     return f"已办理：{workflow.label(moved.from_state)} → {workflow.label(moved.to_state)}"
 
@@ -320,8 +323,10 @@ def _progress(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
 
 
 def _evidence(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
-    files = _files(ws, form)
-    actions.attach_evidence(session, ref, actor=me, now=ws.now, files=files, note=_text(form, "note"))
+    with EvidenceStore.of(ws.runtime.config).staging() as staged:
+        files = _files(staged, form)
+        actions.attach_evidence(session, ref, actor=me, now=ws.now, files=files, note=_text(form, "note"))
+        staged.keep(session, by=me.name)
     return f"已上传：{'、'.join(f.file_name for f in files)}"
 
 
@@ -361,6 +366,6 @@ def evidence_file(request: Request, evidence_id: int) -> Response:
     ws = _Ws(request)
 
     def build(session: Session, me: Actor) -> Response:
-        return evidence_response(session, me, evidence_id)
+        return evidence_response(session, me, evidence_id, EvidenceStore.of(ws.runtime.config))
 
     return _page(ws, build)

@@ -190,6 +190,14 @@ def tokens_of(session: Session, user: User) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
 
 
+TokenRow = ApiToken  # what the doors list of a token (never the token itself)
+
+
+def token_owner(session: Session, row: ApiToken) -> str:
+    owner = session.get(User, row.user_id)
+    return owner.name if owner is not None else "?"
+
+
 def revoke_token(session: Session, token_id: int) -> tuple[ApiToken, bool]:
     """Revoke one token by its id: the row and whether it was still in force."""
     row = session.get(ApiToken, token_id)

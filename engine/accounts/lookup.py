@@ -13,6 +13,10 @@ from sqlalchemy.orm import Session
 from ..store.accounts import User
 
 
+def user_by_id(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
 def find_exact(session: Session, login: str) -> User | None:
     return session.scalar(select(User).where(User.name == login))
 

@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
-from ..accounts.policy import Action, may, require
-from ..errors import BadInput, Forbidden, Refused
+from ..accounts.policy import Action, DutyAction, may, may_duty, require
+from ..duties.book import duty_subject
+from ..errors import BadInput, Forbidden, NotFound, Refused
 from ..runtime import Runtime
-from ..store.models import Evidence, HistoryEntry, Issue
+from ..store.models import DutyOccurrence, Evidence, HistoryEntry, Issue
 from ..workflow.schema import WorkflowDef
 from ..workflow.words import GUARD_NEEDS, ROLE_WORDS
 from .edit import edit_issue
@@ -161,3 +162,26 @@ def offered(session: Session, workflow: WorkflowDef, issue: Issue, actor: Actor,
         out.append(Offer(t.trigger, t.label or t.trigger, needs, blocked))
     return out
 
+
+
+# Ids are 32-bit on PostgreSQL (64 on SQLite): a larger number names no row, and asking the
+# database for it would be an "out of range" error, not a 404.
+MAX_ID = 2**31 - 1
+
+
+def evidence_row(session: Session, actor: Actor, evidence_id: int) -> Evidence:
+    """The evidence file ``evidence_id`` if ``actor`` may read it: who may see its issue (the
+    policy's view), or for a duty's file who may see the duty; ``NotFound``/``Forbidden`` else."""
+    row = session.get(Evidence, evidence_id) if 1 <= evidence_id <= MAX_ID else None
+    if row is None:
+        raise NotFound(f"no evidence file {evidence_id}")
+    if row.issue_id is None:
+        occurrence = session.get(DutyOccurrence, row.occurrence_id) if row.occurrence_id is not None else None
+        if occurrence is None or not may_duty(actor, DutyAction.VIEW, duty_subject(session, occurrence)):
+            raise Forbidden("this file belongs to a duty its reader may not see")
+        return row
+    issue = session.get(Issue, row.issue_id)
+    if issue is None:
+        raise NotFound("the issue of this file is gone")
+    open_issue(session, issue, actor)  # Forbidden unless the actor may see the issue
+    return row

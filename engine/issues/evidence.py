@@ -405,3 +405,11 @@ def read_evidence(paths: Iterable[Path], staged: Staging) -> list[EvidenceFile]:
 def upload_name(raw: object) -> str:
     """A browser's file name, without any folder it names (``..\\x``, ``/etc/x``)."""
     return Path(str(raw or "file").replace("\\", "/")).name[:200] or "file"
+
+
+def add_occurrence_evidence(session: Session, occurrence_id: int, files: Iterable[EvidenceFile], *, by: str,
+                            now: Any) -> None:
+    """Record files (read and staged already) as the evidence of a duty occurrence."""
+    for f in files:
+        session.add(Evidence(occurrence_id=occurrence_id, file_name=f.file_name, sha256=f.sha256, size=f.size,
+                             content=f.content, path=f.path, added_at=now, added_by=by))

@@ -11,10 +11,9 @@ from rich.table import Table
 from ...clock import parse_date, parse_instant
 from ...duties.book import list_occurrences
 from ...errors import BadInput
-from ...issues.evidence import EvidenceStore, read_evidence
+from ...issues.evidence import EvidenceStore, add_occurrence_evidence, read_evidence
 from ...issues.queries import find_ledger
 from ...reminders.preview import MAX_WINDOW, entry, preview, written
-from ...store.models import Evidence
 from ..notifying import build_notifier
 from ..tick import tick
 from .context import App, at_option, json_option, pass_app
@@ -147,9 +146,7 @@ def duty_done(app: App, duty: str, period: str, by: str, note: str, evidence: tu
             actor = app.actor(session, by)
             by = actor.name
             occ = app.runtime.duty_book.done(session, duty, period, by=by, now=now, note=note, on=day, actor=actor)
-            for f in files:
-                session.add(Evidence(occurrence_id=occ.id, file_name=f.file_name, sha256=f.sha256, size=f.size,
-                                     content=f.content, path=f.path, added_at=now, added_by=by))
+            add_occurrence_evidence(session, occ.id, files, by=by, now=now)
             staged.keep(session, by=by)
     say(f"{duty} {period}: done by {by}")
 

@@ -10,14 +10,12 @@ from typing import Any
 
 import click
 from rich.table import Table
-from sqlalchemy import select
 
 from ...accounts import credentials
 from ...accounts import users as accounts
 from ...accounts.links import SKEW, make_link_token, site_secret, takes_links
 from ...accounts.policy import ROLES
 from ...errors import BadInput, Refused
-from ...store.accounts import ApiToken, User
 from .context import App, at_option, json_option, pass_app
 from .output import err, out, print_json, say, warn
 
@@ -97,7 +95,7 @@ def list_(app: App, as_json: bool) -> None:
         rows: list[dict[str, Any]] = [{"name": u.name, "display_name": u.display_name, "unit": u.unit, "email": u.email,
                  "phone": u.phone, "im": u.im, "roles": [_grant(g.role, g.scope) for g in u.grants],
                  "password": u.password_hash is not None, "disabled": u.disabled}
-                for u in session.scalars(select(User).order_by(User.name))]
+                for u in accounts.list_users(session, limit=100_000)]
     if as_json:
         print_json(rows)
         return
@@ -212,11 +210,11 @@ def token_revoke(app: App, token_id: int) -> None:
     """Revoke the API token ID (see `user token list NAME`): it answers 401 from now on."""
     with app.transaction() as session:
         row, was = credentials.revoke_token(session, token_id)
-        owner = session.get(User, row.user_id)
-    say(f"token {token_id} of {owner.name if owner else '?'}: " + ("revoked" if was else "was revoked already"))
+        owner = credentials.token_owner(session, row)
+    say(f"token {token_id} of {owner}: " + ("revoked" if was else "was revoked already"))
 
 
-def _token_row(app: App, row: ApiToken) -> dict[str, Any]:
+def _token_row(app: App, row: credentials.TokenRow) -> dict[str, Any]:
     tz = app.config.tz
     return {"id": row.id, "label": row.label, "created": row.created_at.astimezone(tz).isoformat(timespec="seconds"),
             "expires": row.expires_at.astimezone(tz).isoformat(timespec="seconds"), "revoked": row.revoked}

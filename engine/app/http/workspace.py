@@ -36,6 +36,7 @@ from ...accounts import policy
 from ...accounts.actor import Actor
 from ...accounts.credentials import REFUSED, begin_login, finish_login, log_out, open_session
 from ...accounts.links import read_link_token, site_secret, takes_links
+from ...accounts.lookup import user_by_id
 from ...accounts.policy import Action
 from ...clock import check_year
 from ...errors import BadInput, DubanError, Forbidden, NoSpace, NotFound, Refused
@@ -46,7 +47,6 @@ from ...issues.service import open_issue, transition
 from ...issues.worklists import issue_rows, my_todo, unit_rows
 from ...runtime import Runtime
 from ...store import db
-from ...store.accounts import User
 from ...templating import render_template
 from .auth import client_address
 from .identity import check_csrf, check_password, csrf_token, session_actor, session_id, sign_in, sign_out, signin_work
@@ -149,7 +149,7 @@ def link(request: Request, token: str, next: str = "") -> Response:
     settings = ws.runtime.config.workspace
     with db.transaction(ws.site.writers) as session:
         found = read_link_token(site_secret(session), token, ws.now, days=settings.link_days)
-        user = session.get(User, found[0]) if found else None
+        user = user_by_id(session, found[0]) if found else None
         if user is None or found is None or not takes_links(user) or user.session_epoch != found[1]:
             sign_out(request)
             return ws.message(None, 403, "链接无效", "此链接已过期、已撤销或不完整。请使用最新提醒中的链接，或登录。")

@@ -82,6 +82,13 @@ class _Page:
         return int(raw)
 
 
+def person(login: object) -> str:
+    """The name people use for an account in a page: ``办公室`` of ``区教委/办公室`` (its unit is the
+    page's own; the full login name stays in the history and the exports)."""
+    text = str(login or "")
+    return text.rsplit("/", 1)[-1] if "/" in text else text
+
+
 def _env(request: Request, runtime: Runtime) -> SandboxedEnvironment:
     """The board's templates for this runtime (rebuilt when a reload swaps the runtime)."""
     cache: dict[int, tuple[Runtime, SandboxedEnvironment]] = request.app.state.__dict__.setdefault("board_envs", {})
@@ -90,7 +97,8 @@ def _env(request: Request, runtime: Runtime) -> SandboxedEnvironment:
         cache.clear()
         override = board_settings(runtime.config).get("templates")
         env = template_env(runtime.config, TEMPLATES, str(override) if override else None,
-                           {"cndate": cn_date, "cnnum": cn_number, "quote": lambda s: quote(str(s), safe="")})
+                           {"cndate": cn_date, "cnnum": cn_number, "quote": lambda s: quote(str(s), safe=""),
+                            "person": person})
         found = cache[id(runtime)] = (runtime, env)
     return found[1]
 

@@ -23,7 +23,7 @@ def test_times_print_in_the_configured_zone_with_the_offset(cli):
     shown = cli("issue", "show", "2026-区审计局/3")
     assert "since 2026-12-03T10:00:00+08:00" in shown.out
     data = cli("issue", "show", "2026-区审计局/3", "--json").json
-    assert data["history"][0]["at"] == "2026-12-03T10:00:00+08:00"
+    assert data["history"][-1]["at"] == "2026-12-03T10:00:00+08:00"
     assert "sweep at 2026-12-04T09:30:00+08:00" in cli("sweep", "--at", "2026-12-04T09:30").out
 
 
@@ -57,7 +57,7 @@ def test_edit_records_each_change_and_an_extension_needs_a_reason(cli):
     shown = cli("issue", "show", "2026-区审计局/4", "--json").json
     assert (shown["deadline"], shown["measures"], shown["leader"], shown["state"]) == (
         "2027-01-29", "开展往来款项专项清理，按周对账", "王副局长", "in_progress")
-    assert [(h["trigger"], h["note"]) for h in shown["history"]] == [
+    assert [(h["trigger"], h["note"]) for h in shown["history"] if h["trigger"] != "import"] == [
         ("edit", "整改措施: 开展往来款项专项清理，按月对账 → 开展往来款项专项清理，按周对账；审计进场，延期"),
         ("extend", "整改时限: 2026-12-15 → 2027-01-29；审计进场，延期"),
         ("handover", "责任领导: 分管副局长 → 王副局长；审计进场，延期")]

@@ -123,7 +123,7 @@ def test_an_empty_file_is_refused_at_every_door(project, cli):
         assert api.status_code == 400 and "文件为空" in api.json()["detail"]
         web = _signed_in(base, _link(cli, "办公室").replace("/w/", f"{base}/w/", 1))
         csrf = _csrf(web.get(f"/ws/issues/{LEDGER}/7").text)
-        page = web.post(f"/ws/issues/{LEDGER}/7/evidence", data={"csrf": csrf},
+        page = web.post(f"/ws/issues/{LEDGER}/7/evidence", params={"csrf": csrf}, data={"csrf": csrf},
                         files={"file": ("空.pdf", b"", "application/pdf")})
         assert page.status_code == 400 and "文件为空" in page.text
     assert _evidence(cli) == [] and _in_store(folder) == []
@@ -139,16 +139,16 @@ def test_a_refused_upload_leaves_nothing_in_the_store(project, cli):
             assert api.status_code == 403, api.text
         finance = _signed_in(base, _link(cli, "财务室").replace("/w/", f"{base}/w/", 1))
         csrf = _csrf(finance.get(f"/ws/issues/{LEDGER}/4").text)
-        page = finance.post(f"/ws/issues/{LEDGER}/7/evidence", data={"csrf": csrf},
+        page = finance.post(f"/ws/issues/{LEDGER}/7/evidence", params={"csrf": csrf}, data={"csrf": csrf},
                             files={"file": ("纪要.pdf", big, "application/pdf")})
         assert page.status_code == 403
         # its own issue, but a step the workflow does not have from 整改中
-        page = finance.post(f"/ws/issues/{LEDGER}/4/step", data={"csrf": csrf, "trigger": "approve"},
+        page = finance.post(f"/ws/issues/{LEDGER}/4/step", params={"csrf": csrf}, data={"csrf": csrf, "trigger": "approve"},
                             files={"file": ("纪要.pdf", big, "application/pdf")})
         assert page.status_code in (403, 409)
         assert _in_store(folder) == []
         # accepted: kept under its SHA-256, no temporary file left
-        ok = finance.post(f"/ws/issues/{LEDGER}/4/evidence", data={"csrf": csrf},
+        ok = finance.post(f"/ws/issues/{LEDGER}/4/evidence", params={"csrf": csrf}, data={"csrf": csrf},
                           files={"file": ("对账单.pdf", big, "application/pdf")})
         assert ok.status_code == 200 and "对账单.pdf" in ok.text
         assert _in_store(folder) == [hashlib.sha256(big).hexdigest()]
@@ -190,7 +190,8 @@ def test_a_full_disk_is_507_and_healthz_says_so(project, cli):
         assert api.status_code == 507 and "存储空间不足" in api.json()["detail"]
         web = _signed_in(base, _link(cli, "办公室").replace("/w/", f"{base}/w/", 1))
         csrf = _csrf(web.get(f"/ws/issues/{LEDGER}/7").text)
-        page = web.post(f"/ws/issues/{LEDGER}/7/evidence", data={"csrf": csrf}, files={"file": ("纪要.pdf", PROOF)})
+        page = web.post(f"/ws/issues/{LEDGER}/7/evidence", params={"csrf": csrf}, data={"csrf": csrf},
+                        files={"file": ("纪要.pdf", PROOF)})
         assert page.status_code == 507 and "存储空间不足" in page.text
         health = httpx.get(f"{base}/healthz")
         assert health.status_code == 503 and health.json()["status"] == "degraded"

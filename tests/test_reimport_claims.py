@@ -72,7 +72,7 @@ def test_a_sheet_claiming_done_without_evidence_is_reported_not_applied(cli, tmp
     assert (f"{path}: row 4: 整改状态: sheet says 已完成, duban has 整改中; not applied: 提交销号申请 (submit): "
             "evidence is required (佐证材料)") in result.err
     shown = cli("issue", "show", "区科技局2026/3", "--json").json
-    assert shown["state"] == "in_progress" and shown["history"] == []
+    assert shown["state"] == "in_progress" and [h["trigger"] for h in shown["history"]] == ["import"]
 
 
 def test_a_forward_claim_goes_along_the_transitions_and_is_in_the_history(cli, tmp_path):
@@ -83,9 +83,11 @@ def test_a_forward_claim_goes_along_the_transitions_and_is_in_the_history(cli, t
     shown = cli("issue", "show", "区科技局2026/1", "--json").json
     assert shown["state"] == "in_progress"
     assert [(h["trigger"], h["from"], h["to"], h["by"]) for h in shown["history"]] == [
+        ("import", "identified", "identified", "admin"),  # the first import: the row it came from
         ("plan", "identified", "planned", "admin"), ("start", "planned", "in_progress", "admin")]
     assert {h["door"] for h in shown["history"]} == {"import"}
-    assert shown["history"][0]["note"] == "导入 区科技局2026.csv 第2行：整改状态为“整改中”"
+    assert shown["history"][0]["note"] == "导入 区科技局2026.csv 第2行"
+    assert shown["history"][1]["note"] == "导入 区科技局2026.csv 第2行：整改状态为“整改中”"
 
 
 def test_dry_run_prints_the_diff_and_writes_nothing(cli, tmp_path):
@@ -117,6 +119,10 @@ def test_export_edit_one_cell_reimport_changes_only_that_cell(cli, tmp_path):
     after = {r: cli("issue", "show", f"区科技局2026/{r}", "--json").json for r in "123"}
     assert after["2"]["measures"] == "完善公务接待审批单"
     after["2"]["measures"] = before["2"]["measures"]
+    # the sheet edit is in the history, with its file, row and the field before → after
+    edit = after["2"]["history"].pop()
+    assert (edit["trigger"], edit["door"]) == ("edit", "import")
+    assert edit["note"].startswith("导入 export.xlsx 第3行：整改措施: ") and "完善公务接待审批单" in edit["note"]
     for r in "123":
         for volatile in ("updated_at", "next_remind_at"):
             before[r].pop(volatile, None)

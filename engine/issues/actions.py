@@ -19,9 +19,10 @@ from ..accounts.policy import Action, DutyAction, may, may_duty, require
 from ..duties.book import duty_subject
 from ..errors import BadInput, Forbidden, NotFound, Refused
 from ..runtime import Runtime
-from ..store.models import DutyOccurrence, Evidence, HistoryEntry, Issue
+from ..store.models import DutyOccurrence, Evidence, Issue
 from ..workflow.schema import WorkflowDef
 from ..workflow.words import GUARD_NEEDS, ROLE_WORDS
+from . import history
 from .edit import edit_issue
 from .queries import issue_ref
 from .service import EvidenceFile, open_issue, submitters
@@ -56,8 +57,8 @@ def record_progress(session: Session, ref: str | Issue, *, actor: Actor, now: dt
     text = _note(note)
     if not text:
         raise BadInput("write what was done (进展情况)")
-    session.add(HistoryEntry(issue_id=issue.id, at=now, by=actor.name, trigger="progress", from_state=issue.state,
-                             to_state=issue.state, note=text, door=actor.door, round=issue.round or 1))
+    history.record(session, issue, by=actor.name, door=actor.door, at=now, trigger="progress",
+                   from_state=issue.state, to_state=issue.state, note=text)
     issue.updated_at = now
     session.flush()
     return issue
@@ -68,13 +69,15 @@ def attach_evidence(session: Session, ref: str | Issue, *, actor: Actor, now: dt
     issue = _doer(session, ref, actor, Action.EVIDENCE)
     if not files:
         raise BadInput("choose a file to upload (佐证材料)")
-    for item in files:
-        session.add(Evidence(issue_id=issue.id, file_name=item.file_name[:500], sha256=item.sha256, size=item.size,
-                             content=item.content, path=item.path, added_at=now, added_by=actor.name))
+    rows = [Evidence(issue_id=issue.id, file_name=item.file_name[:500], sha256=item.sha256, size=item.size,
+                     content=item.content, path=item.path, added_at=now, added_by=actor.name) for item in files]
+    session.add_all(rows)
+    session.flush()  # the files' ids, for the entry that vouches for them
     names = "、".join(f.file_name for f in files)
-    session.add(HistoryEntry(issue_id=issue.id, at=now, by=actor.name, trigger="evidence", from_state=issue.state,
-                             to_state=issue.state, note="；".join(p for p in (f"上传佐证材料：{names}", _note(note)) if p),
-                             door=actor.door, round=issue.round or 1))
+    history.record(session, issue, by=actor.name, door=actor.door, at=now, trigger="evidence",
+                   from_state=issue.state, to_state=issue.state,
+                   note="；".join(p for p in (f"上传佐证材料：{names}", _note(note)) if p),
+                   changes=[{"evidence": row.id, "sha256": row.sha256, "file": row.file_name} for row in rows])
     issue.updated_at = now
     session.flush()
     return issue
@@ -90,9 +93,9 @@ def request_extension(session: Session, ref: str | Issue, *, actor: Actor, now: 
     if issue.deadline is not None and to <= issue.deadline:
         raise BadInput(f"the new deadline {to.isoformat()} is not after the current one ({issue.deadline.isoformat()})")
     issue.extra = {**(issue.extra or {}), "extension": {"to": to.isoformat(), "by": actor.name, "reason": text}}
-    session.add(HistoryEntry(issue_id=issue.id, at=now, by=actor.name, trigger="extension_request",
-                             from_state=issue.state, to_state=issue.state,
-                             note=f"申请延期至 {to.isoformat()}：{text}", door=actor.door, round=issue.round or 1))
+    history.record(session, issue, by=actor.name, door=actor.door, at=now, trigger="extension_request",
+                   from_state=issue.state, to_state=issue.state, note=f"申请延期至 {to.isoformat()}：{text}",
+                   changes=[{"field": "extension", "before": None, "after": to.isoformat()}])
     issue.updated_at = now
     session.flush()
     return issue
@@ -120,10 +123,10 @@ def decide_extension(session: Session, runtime: Runtime, ref: str | Issue, *, ac
         edit_issue(session, runtime, issue, actor=actor, now=now, deadline=dt.date.fromisoformat(asked["to"]),
                    note=f"同意延期申请（{asked['by']}：{asked['reason']}）" + (f"；{_note(note)}" if note.strip() else ""))
     else:
-        session.add(HistoryEntry(issue_id=issue.id, at=now, by=actor.name, trigger="extension_refused",
-                                 from_state=issue.state, to_state=issue.state,
-                                 note=f"不同意延期至 {asked['to']}" + (f"：{_note(note)}" if note.strip() else ""),
-                                 door=actor.door, round=issue.round or 1))
+        history.record(session, issue, by=actor.name, door=actor.door, at=now, trigger="extension_refused",
+                       from_state=issue.state, to_state=issue.state,
+                       note=f"不同意延期至 {asked['to']}" + (f"：{_note(note)}" if note.strip() else ""),
+                       changes=[{"field": "extension", "before": asked["to"], "after": None}])
     issue.updated_at = now
     session.flush()
     return issue

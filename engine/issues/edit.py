@@ -14,7 +14,8 @@ from ..accounts.policy import Action, can_act_for, login_name, names_of, require
 from ..errors import BadInput, Refused
 from ..runtime import Runtime
 from ..store.departments import set_departments
-from ..store.models import HistoryEntry, Issue
+from ..store.models import Issue
+from . import history
 from .queries import issue_ref
 from .service import open_issue, replan
 
@@ -82,10 +83,9 @@ def edit_issue(session: Session, runtime: Runtime, ref: str | Issue, *, actor: A
         changes.append(f"{FIELDS[name]}: {shown_old} → {shown_new}")
         trigger = {"deadline": "extend", "leader": "handover", "department": "handover"}.get(name, "edit")
         warned = warning if trigger == "handover" else ""
-        session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger=trigger, from_state=issue.state,
-                                 to_state=issue.state,
-                                 note="；".join(p for p in (changes[-1], note.strip(), warned) if p),
-                                 door=actor.door, round=issue.round or 1))
+        history.record(session, issue, by=by, door=actor.door, at=now, trigger=trigger, from_state=issue.state,
+                       to_state=issue.state, note="；".join(p for p in (changes[-1], note.strip(), warned) if p),
+                       changes=[history.field_change(name, old, value)])
     if not changes:
         raise Refused(f"{issue_ref(issue)}: nothing changed (the values given are the current ones)")
     issue.updated_at = now

@@ -121,7 +121,7 @@ def issue_detail(session: Session, issue: Issue, workflow: WorkflowDef, tz: Zone
     )
     out["history"] = [
         {"at": local_time(h.at, tz), "by": h.by, "trigger": h.trigger, "from": h.from_state, "to": h.to_state,
-         "note": h.note, "door": h.door}
+         "note": h.note, "door": h.door, "changes": list(h.changes or [])}
         for h in history
     ]
     evidence = session.scalars(select(Evidence).where(Evidence.issue_id == issue.id).order_by(Evidence.id))

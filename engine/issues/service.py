@@ -18,6 +18,7 @@ from ..errors import BadInput, Forbidden, Refused
 from ..runtime import Runtime
 from ..store.models import Evidence, HistoryEntry, Issue, WorkflowVersion
 from ..workflow.machine import Subject
+from . import history
 from .evidence import EvidenceFile
 from .queries import issue_ref, resolve_ref
 
@@ -79,7 +80,7 @@ def transition(
                       measures=issue.measures, leader=issue.leader, department=issue.department,
                       submitters=submitters(session, issue), issue=issue,
                       admins_sign_own=runtime.config.workspace.admins_sign_own)
-    before = issue.state
+    before, deadline_before = issue.state, issue.deadline
     after = machine.fire(subject, trigger, by=by, actor=actor, note=note, deadline=deadline, evidence=evidence)
     if after != before:
         issue.state = after
@@ -92,11 +93,14 @@ def transition(
     issue.updated_at = now
     if after != before or deadline is not None:
         replan(session, runtime, issue, now, moved_from=before)
-    session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger=trigger, from_state=before,
-                             to_state=after, note=note, door=actor.door, round=issue.round or 1))
-    for item in evidence:
-        session.add(Evidence(issue_id=issue.id, file_name=item.file_name, sha256=item.sha256, size=item.size,
-                             content=item.content, path=item.path, added_at=now, added_by=by))
+    rows = [Evidence(issue_id=issue.id, file_name=item.file_name, sha256=item.sha256, size=item.size,
+                     content=item.content, path=item.path, added_at=now, added_by=by) for item in evidence]
+    session.add_all(rows)
+    session.flush()  # the files' ids, for the entry that vouches for them
+    changes = [history.field_change("deadline", deadline_before, deadline)] if deadline_before != issue.deadline else []
+    changes += [{"evidence": row.id, "sha256": row.sha256, "file": row.file_name} for row in rows]
+    history.record(session, issue, by=by, door=actor.door, at=now, trigger=trigger, from_state=before, to_state=after,
+                   note=note, changes=changes)
     session.flush()
     return Moved(subject.ref, trigger, before, after, now)
 
@@ -139,8 +143,8 @@ def checkin(session: Session, runtime: Runtime, ref: str, *, actor: Actor, now: 
         return transition(session, runtime, issue, "reopen", actor=actor, now=now, note=f"回头看未通过：{note}")
     issue.last_checkin_at = now
     issue.updated_at = now
-    session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger="checkin", from_state=issue.state,
-                             to_state=issue.state, note=note, door=actor.door, round=issue.round or 1))
+    history.record(session, issue, by=by, door=actor.door, at=now, trigger="checkin", from_state=issue.state,
+                   to_state=issue.state, note=note)
     replan(session, runtime, issue, now)
     session.flush()
     return Moved(issue_ref(issue), "checkin", issue.state, issue.state, now)

@@ -15,8 +15,10 @@ from ..workflow.registry import WorkflowRegistry
 from .sheet import write_csv, write_xlsx
 
 
-def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, path: Path) -> int:
-    """Write ``ledger`` to ``path`` (.csv or .xlsx); returns the number of issues written."""
+def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, path: Path, *,
+                  chain_head: str = "") -> int:
+    """Write ``ledger`` to ``path`` (.csv or .xlsx); returns the number of issues written. An XLSX
+    carries ``chain_head`` (the history's, engine.issues.history) in its document properties."""
     workflow = registry.definition(registry.current(session, ledger.workflow_name))
     header_field: dict[str, str] = {}
     for fld, names in workflow.columns.items():
@@ -59,7 +61,8 @@ def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, 
     if suffix == ".csv":
         write_csv(path, headers, counted())
     elif xlsx:
-        write_xlsx(path, headers, counted(), title=ledger.name)
+        write_xlsx(path, headers, counted(), title=ledger.name,
+                   description=f"台账校验值（办理记录链）：{chain_head}" if chain_head else "")
     else:
         raise BadInput(f"{path}: unsupported file type {suffix or '(none)'}", hint="use .csv or .xlsx")
     return count

@@ -276,11 +276,14 @@ def write_csv(path: Path, headers: list[str], rows: Iterable[list[Any]]) -> None
             writer.writerow(["" if v is None else v.isoformat() if isinstance(v, dt.date) else _as_text(v) for v in row])
 
 
-def write_xlsx(path: Path, headers: list[str], rows: Iterable[list[Any]], *, title: str = "台账") -> None:
+def write_xlsx(path: Path, headers: list[str], rows: Iterable[list[Any]], *, title: str = "台账",
+               description: str = "") -> None:
     import openpyxl
     from openpyxl.cell import WriteOnlyCell
 
     book = openpyxl.Workbook(write_only=True)
+    if description:
+        book.properties.description = description
     ws = book.create_sheet(title=title[:31] or "台账")
     ws.append(headers)
     for row in rows:

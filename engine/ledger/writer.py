@@ -15,6 +15,7 @@ from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
+from ..issues import history
 from ..reminders.core import Plan
 from ..runtime import Runtime
 from ..store.departments import set_departments
@@ -67,14 +68,15 @@ class Writer:
         self.never = {st.name for st in self.workflow.states if st.import_ == "never"}
 
     def plan(self, state: str, deadline: dt.date | None, since: dt.date | None = None,
-             tracked: dt.date | None = None) -> Plan:
+             tracked: dt.date | None = None, checkin: dt.date | None = None) -> Plan:
         """The core's plan for a row in ``state`` with ``deadline`` (memoised: few pairs recur).
-        ``since``/``tracked``: the day it entered the state / was created (default: today)."""
-        key = (state, deadline, since, tracked)
+        ``since``/``tracked``/``checkin``: the day it entered the state / was created (default:
+        today) / had its last look-back: the same inputs every other planner gives the core."""
+        key = (state, deadline, since, tracked, checkin)
         if key not in self._plans:
             core = self.rt.core
             track = core.issue_track(self.workflow, self.wf_hash, state, deadline, self.ledger.feedback_date,
-                                     since or self.today, None, tracked=tracked or self.today)
+                                     since or self.today, checkin, tracked=tracked or self.today)
             self._plans[key] = core.plan_track(track, self.now)
         return self._plans[key]
 
@@ -84,11 +86,13 @@ class Writer:
         if not self.fresh:
             rows = session.execute(
                 select(Issue.id, Issue.ref, Issue.state, *(getattr(Issue, f) for f in FIELDS), Issue.extra,
-                       Issue.workflow_id, Issue.state_since, Issue.created_at)
+                       Issue.workflow_id, Issue.state_since, Issue.created_at, Issue.last_checkin_at, Issue.round)
                 .where(Issue.ledger_id == self.ledger.id, Issue.ref.in_([r["ref"] for r in batch]))
             ).all()
             existing = {r.ref: r for r in rows}
         inserts, updates = [], []
+        numbers: list[int] = []  # the sheet row of each insert
+        edits: list[dict[str, Any]] = []  # the history of each edited row
         departments: list[tuple[int, str]] = []
         workflow = self.workflow
         for row in batch:
@@ -103,6 +107,7 @@ class Writer:
                                       f"step in duban, never by a sheet; imported as {workflow.label(workflow.initial)}")
                     row["state"] = workflow.initial
                 plan = self.plan(row["state"], row["deadline"])
+                numbers.append(number)
                 inserts.append({**row, "ledger_id": self.ledger.id, "workflow_id": self.workflow_id,
                                 "state_since": now, "created_at": now, "updated_at": now, "remind_after": now,
                                 "next_remind_at": plan.next_remind_at, "due_on": plan.due_on,
@@ -116,16 +121,26 @@ class Writer:
             if not edited and old.extra == row["extra"]:
                 result.unchanged += 1
                 continue
+            lines, fields = [], []
             for f in edited:
-                self.change(result, f"{self.path.name}: row {number}: {self.header(f)}: "
-                                    f"{_shown(getattr(old, f))} → {_shown(row[f])}")
+                lines.append(f"{self.header(f)}: {_shown(getattr(old, f))} → {_shown(row[f])}")
+                fields.append(history.field_change(f, getattr(old, f), row[f]))
             for h in sorted(set(old.extra) | set(row["extra"])):
                 if old.extra.get(h) != row["extra"].get(h):
-                    self.change(result, f"{self.path.name}: row {number}: {h}: "
-                                        f"{_shown(old.extra.get(h))} → {_shown(row['extra'].get(h))}")
+                    lines.append(f"{h}: {_shown(old.extra.get(h))} → {_shown(row['extra'].get(h))}")
+                    fields.append(history.field_change(h, old.extra.get(h), row["extra"].get(h)))
+            for line in lines:
+                self.change(result, f"{self.path.name}: row {number}: {line}")
+            # a sheet edit is a change like any other: in the history, with its file and row
+            edits.append({"issue_id": old.id, "at": now, "by": self.actor.name, "door": self.actor.door,
+                          "trigger": "edit", "from_state": old.state, "to_state": old.state, "round_": old.round,
+                          "note": f"导入 {self.path.name} 第{number}行：" + "；".join(lines)[:3000],
+                          "changes": [{"file": self.path.name, "row": number}, *fields]})
             moved = old.deadline != row["deadline"]
             local = self.rt.calendar.local_date
-            replanned = (self.plan(row["state"], row["deadline"], local(old.state_since), local(old.created_at))
+            checked = local(old.last_checkin_at) if old.last_checkin_at is not None else None
+            replanned = (self.plan(row["state"], row["deadline"], local(old.state_since), local(old.created_at),
+                                   checked)
                          if moved and old.workflow_id == self.workflow_id else None)
             updates.append({**row, "b_id": old.id, "updated_at": now, "state_since": None, "remind_after": now,
                             **({"next_remind_at": _KEEP} if replanned is None else {
@@ -141,6 +156,11 @@ class Writer:
             by_ref = dict(conn.execute(select(ISSUES.c.ref, ISSUES.c.id).where(
                 ISSUES.c.ledger_id == self.ledger.id, ISSUES.c.ref.in_([row["ref"] for row in inserts]))).all())
             ids = [by_ref[row["ref"]] for row in inserts]
+            history.record_many(session, [
+                {"issue_id": i, "at": now, "by": self.actor.name, "door": self.actor.door, "trigger": "import",
+                 "from_state": row["state"], "to_state": row["state"], "round_": 1,
+                 "note": f"导入 {self.path.name} 第{n}行", "changes": [{"file": self.path.name, "row": n}]}
+                for i, row, n in zip(ids, inserts, numbers, strict=True)], fresh=True)
             set_departments(session, self.ledger.id, [(i, row["department"]) for i, row in zip(ids, inserts, strict=True)],
                             fresh=True)
             self.moved.extend(ids)
@@ -151,6 +171,7 @@ class Writer:
                 _update(session, [u for u in updates if (u["state_since"] is not None) == with_since
                                   and (u["next_remind_at"] is not _KEEP) == with_next],
                         with_state_since=with_since, with_next=with_next)
+        history.record_many(session, edits)
         result.updated += len(updates)
 
     def header(self, fld: str) -> str:
@@ -189,7 +210,7 @@ class Writer:
         if not states:
             return
         rows = self.session.execute(select(Issue.id, Issue.state, Issue.deadline, Issue.state_since, Issue.workflow_id,
-                                           Issue.created_at)
+                                           Issue.created_at, Issue.last_checkin_at)
                                     .where(Issue.ledger_id == self.ledger.id, Issue.state.in_(states))).all()
         self._plans.clear()  # they were made with the old feedback date
         moves = []
@@ -197,7 +218,8 @@ class Writer:
             if r.workflow_id != self.workflow_id:
                 continue
             local = self.rt.calendar.local_date
-            plan = self.plan(r.state, r.deadline, local(r.state_since), local(r.created_at))
+            plan = self.plan(r.state, r.deadline, local(r.state_since), local(r.created_at),
+                             local(r.last_checkin_at) if r.last_checkin_at is not None else None)
             moves.append({"b_id": r.id, "b_next": plan.next_remind_at, "b_due": plan.due_on,
                           "b_overdue": plan.overdue_on})
         if moves:

@@ -28,6 +28,7 @@ from collections import Counter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..issues import history
 from ..issues.classes import Overview, StateClasses, classes_for, review_counts, review_sentence
 from ..reminders.agenda import DutyItem, deadline_item, duty_items
 from ..reminders.subjects import ISSUES, issue_query
@@ -179,5 +180,5 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
         part1=[fill(p, values) for p in settings.part1], part3=part3, areas=list(areas.values()),
         duties=list(rows.values()), duties_since=since, show_details=settings.details,
         show_duties=settings.duties and bool(rows), show_signature=settings.signature,
-        unit_known=unit != UNKNOWN_UNIT)
+        unit_known=unit != UNKNOWN_UNIT, chain_head=history.chain_head(session, ledger, now))
 

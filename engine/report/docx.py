@@ -204,6 +204,8 @@ def build_docx(report: Report) -> DocxDocument:
         dated.paragraph_format.right_indent = Pt(64)  # 成文日期右空四字
     if report.show_duties:
         _attachment(doc, report, title, table_text)
+    if report.chain_head:  # in the document's properties: the page keeps the official layout
+        doc.core_properties.comments = f"台账校验值（办理记录链）：{report.chain_head}"
     return doc
 
 

@@ -85,6 +85,9 @@ class Report:
     show_duties: bool
     show_signature: bool
     unit_known: bool = True  # False: no unit in the ledger or [report]; the report says 本单位
+    # the head of the ledger's history chains when the report was written (engine.issues.history):
+    # a copy sent to the 纪检组 can be checked later with `duban audit verify --head`
+    chain_head: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the (sandboxed) templates: no ORM objects, no methods to call."""

@@ -137,6 +137,8 @@ class HistoryEntry(Base):
     """One step an issue took (or an import that changed it). Append-only."""
 
     __tablename__ = "history"
+    # one successor per entry: two writers that read the same head cannot both extend an issue's chain
+    __table_args__ = (UniqueConstraint("issue_id", "prev_hash", name="uq_history_issue_prev"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
@@ -150,6 +152,12 @@ class HistoryEntry(Base):
     door: Mapped[str] = mapped_column(String(20), default="cli", server_default="cli")
     # the issue's round (整改轮次) once the step was taken: who submitted a round is read from here
     round: Mapped[int | None] = mapped_column(Integer)
+    # what changed, field by field: [{"field": "deadline", "before": "2026-10-31", "after": "2026-12-31"}],
+    # and for an import its source ({"file": …, "row": N}); evidence added: {"evidence": id, "sha256": …}
+    changes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # the chain (engine.issues.history): this entry's hash over its content and its predecessor's
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Evidence(Base):

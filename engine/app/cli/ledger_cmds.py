@@ -16,6 +16,7 @@ from rich.progress import (
 
 from ...clock import parse_date
 from ...errors import BadInput
+from ...issues.history import chain_head
 from ...issues.queries import find_ledger, one_ledger
 from ...ledger.export import export_ledger
 from ...ledger.importer import ensure_ledger_accounts, import_ledger
@@ -118,8 +119,10 @@ def export(app: App, file: Path, ledger_name: str | None) -> None:
         raise BadInput(f"{file}: unsupported file type", hint="use .csv or .xlsx")
     with app.transaction() as session:
         ledger = one_ledger(session, ledger_name, "to export")
-        count = export_ledger(session, app.registry, ledger, file)
+        head = chain_head(session, ledger, app.now(None))
+        count = export_ledger(session, app.registry, ledger, file, chain_head=head)
     say(f"exported {count} issues of ledger {ledger.name} to {file}")
+    say(f"chain head {head} (duban audit verify --ledger {ledger.name} --head {head})")
 
 
 @ledger_group.group("milestone")

@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "calendar": ("report_cmds", "calendar_group", "The deadline calendar (ICS) for calendar programs."),
     "board": ("report_cmds", "board", "Serve the read-only status board (and /calendar.ics)."),
     "user": ("user_cmds", "user_group", "Accounts of the people who act, their roles, passwords and links."),
+    "audit": ("audit_cmds", "audit_group", "The history's hash chains: anything changed behind duban's back."),
     "evidence": ("evidence_cmds", "evidence_group", "Evidence files (佐证材料): the store checked against the database."),
 }
 

@@ -104,6 +104,8 @@ class HistoryItem(BaseModel):
     from_state: str | None = Field(alias="from")
     to_state: str = Field(alias="to")
     note: str
+    # field by field, before → after; an import's file and row; an evidence file's id and SHA-256
+    changes: list[dict[str, Any]] = []
 
 
 class EvidenceItem(BaseModel):

@@ -138,6 +138,22 @@ class WorkCalendar:
         self._warned_years: set[int] = set()
         self._quiet = threading.local()
 
+    def fingerprint(self) -> str:
+        """What decides every working day: the admin lists, the official schedule's source and
+        version, the zone. Stored deadlines are re-planned when it changes (``engine.reminders.replan``)."""
+        import hashlib
+        import json
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            package = version("chinesecalendar")
+        except PackageNotFoundError:  # pragma: no cover - a dependency
+            package = "?"
+        parts = ["duban-calendar-v1", self.tz.key, sorted(d.isoformat() for d in self._extra_holidays),
+                 sorted(d.isoformat() for d in self._extra_workdays), type(self.official).__name__, package,
+                 getattr(self.official, "until", None)]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
     # -- the data ----------------------------------------------------------------------------
 
     def _year(self, year: int) -> _Year:

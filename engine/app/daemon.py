@@ -44,6 +44,7 @@ from .. import __version__
 from ..clock import Clock
 from ..config import Config, load_config
 from ..errors import ConfigError, DubanError
+from ..reminders.replan import replan_if_calendar_changed
 from ..store import db
 from .http.app import Site, create_app
 from .http.auth import board_token
@@ -306,6 +307,14 @@ class Daemon:
         except DubanError as exc:  # e.g. a new version that would strand issues: keep the old
             event(log, logging.ERROR, "workflow_refused", errors=exc.lines())
         event(log, logging.INFO, "workflows_registered", registered=registered, duties=len(loaded.duties))
+        try:  # a changed calendar moves every stored deadline: by itself, not by an operator's replan
+            with db.transaction(self.sessions) as session:
+                planned = replan_if_calendar_changed(session, loaded.runtime.core, loaded.runtime.calendar, now)
+            if planned is not None:
+                event(log, logging.INFO, "calendar_changed", "stored plans made again on the new calendar",
+                      rows=planned)
+        except Exception as exc:  # noqa: BLE001 - the next start or reload tries again; the sweep goes on
+            event(log, logging.ERROR, "replan_failed", error=f"{type(exc).__name__}: {exc}")
 
     # -- reload -----------------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ import datetime as dt
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
+from ..calendar import WorkCalendar
 from ..store.kinds import OccurrenceState
+from ..store.models import SiteState
 from .core import ReminderCore
 from .subjects import ISSUES, OCCURRENCES, issue_query, occurrence_query
 
@@ -48,3 +50,24 @@ def replan_all(session: Session, core: ReminderCore, now: dt.datetime) -> int:
         count += len(moves)
         last = occurrences[-1].id
     return count
+
+
+CALENDAR_KEY = "calendar"
+
+
+def replan_if_calendar_changed(session: Session, core: ReminderCore, calendar: WorkCalendar,
+                               now: dt.datetime) -> int | None:
+    """Plan every row again when the calendar differs from the one the stored plans were made on
+    (``[calendar] extra_holidays`` edited, a new chinesecalendar): ``duban init`` and the daemon's
+    start and reload call this, so no one has to remember ``duban db replan``. Returns the rows
+    planned, or None when the calendar is the same."""
+    print_ = calendar.fingerprint()
+    row = session.get(SiteState, CALENDAR_KEY, with_for_update=True)
+    if row is not None and row.value == print_:
+        return None
+    planned = replan_all(session, core, now)
+    if row is None:
+        session.add(SiteState(name=CALENDAR_KEY, value=print_, updated_at=now))
+    else:
+        row.value, row.updated_at = print_, now
+    return planned

@@ -288,6 +288,16 @@ class IssueDepartment(Base):
 # update() and delete() do not take; every module takes its tables from here.
 WORKFLOWS = cast(Table, WorkflowVersion.__table__)
 LEDGERS = cast(Table, Ledger.__table__)
+class SiteState(Base):
+    """Small facts about the installation itself (e.g. the calendar the stored plans were made on)."""
+
+    __tablename__ = "site_state"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 ISSUES = cast(Table, Issue.__table__)
 HISTORY = cast(Table, HistoryEntry.__table__)
 EVIDENCE = cast(Table, Evidence.__table__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ...reminders.replan import replan_all
+from ...reminders.replan import replan_all, replan_if_calendar_changed
 from ...store import db
 from .context import App, at_option, pass_app
 from .output import say
@@ -47,6 +47,10 @@ def init(app: App, at: str | None) -> None:
     _upgrade(app, at=at)
     say(f"database ready: {app.db_engine.url.render_as_string(hide_password=True)}")
     _sync_workflows(app, at)
+    with app.transaction() as session:
+        planned = replan_if_calendar_changed(session, app.runtime.core, app.runtime.calendar, app.now(at))
+    if planned:
+        say(f"the calendar changed: {planned} stored deadline(s) and reminder(s) planned again")
     with app.transaction() as session:
         made = ensure_admins(session, app.config.workflows.admins, app.now(at))
     for name in made:

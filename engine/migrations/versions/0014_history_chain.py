@@ -7,6 +7,9 @@ this revision are chained now, in the order they were written; an issue with evi
 one more entry (``chain_start``, by duban, door system) recording each file's id and SHA-256, so
 that from here on a changed file is found by ``duban audit verify``.
 
+``site_state`` keeps small facts about the installation: the fingerprint of the calendar the stored
+plans were made on, so a changed calendar re-plans them by itself.
+
 Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-06
@@ -37,6 +40,8 @@ def _changes(value: object) -> list | None:
 
 
 def upgrade() -> None:
+    op.create_table('site_state', sa.Column('name', sa.String(60), primary_key=True),
+                    sa.Column('value', sa.Text(), nullable=False), sa.Column('updated_at', sa.DateTime(), nullable=False))
     with op.batch_alter_table('history') as batch:
         batch.add_column(sa.Column('changes', sa.JSON(), nullable=True))
         batch.add_column(sa.Column('prev_hash', sa.String(64), nullable=True))
@@ -79,6 +84,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('site_state')
     op.execute("DELETE FROM history WHERE trigger = 'chain_start'")
     with op.batch_alter_table('history') as batch:
         batch.drop_constraint('uq_history_issue_prev', type_='unique')

@@ -111,13 +111,12 @@ def replan(session: Session, runtime: Runtime, issue: Issue, now: dt.datetime, *
     Leaving a state stops that state's reminders: the next one is computed for the new state only.
     The duties that follow the issue (a look-back while it is 长期坚持) are re-planned with it.
     """
-    core, cal = runtime.core, runtime.calendar
+    core = runtime.core
     version = session.get(WorkflowVersion, issue.workflow_id)  # identity map: no query
     assert version is not None
-    track = core.issue_track(runtime.registry.definition(version), version.content_hash, issue.state,
-                             issue.deadline, issue.ledger.feedback_date, cal.local_date(issue.state_since),
-                             None if issue.last_checkin_at is None else cal.local_date(issue.last_checkin_at),
-                             tracked=cal.local_date(issue.created_at))
+    track = core.issue_track_at(runtime.registry.definition(version), version.content_hash, issue.state,
+                                issue.deadline, issue.ledger.feedback_date, issue.state_since, issue.last_checkin_at,
+                                issue.created_at)
     plan = core.plan_track(track, now)
     issue.remind_after = now
     issue.next_remind_at, issue.due_on, issue.overdue_on = plan

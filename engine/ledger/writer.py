@@ -67,16 +67,18 @@ class Writer:
         self.headers = headers  # field -> the sheet's header for it
         self.never = {st.name for st in self.workflow.states if st.import_ == "never"}
 
-    def plan(self, state: str, deadline: dt.date | None, since: dt.date | None = None,
-             tracked: dt.date | None = None, checkin: dt.date | None = None) -> Plan:
-        """The core's plan for a row in ``state`` with ``deadline`` (memoised: few pairs recur).
-        ``since``/``tracked``/``checkin``: the day it entered the state / was created (default:
-        today) / had its last look-back: the same inputs every other planner gives the core."""
-        key = (state, deadline, since, tracked, checkin)
+    def plan(self, state: str, deadline: dt.date | None, since: dt.datetime | None = None,
+             created: dt.datetime | None = None, checkin: dt.datetime | None = None) -> Plan:
+        """The core's plan for a row in ``state`` with ``deadline``: the row's own instants (a new
+        row's are now) through the core's one mapping (``issue_track_at``); memoised by local day,
+        since few combinations recur in a sheet."""
+        local = self.rt.calendar.local_date
+        since, created = since or self.now, created or self.now
+        key = (state, deadline, local(since), local(created), None if checkin is None else local(checkin))
         if key not in self._plans:
             core = self.rt.core
-            track = core.issue_track(self.workflow, self.wf_hash, state, deadline, self.ledger.feedback_date,
-                                     since or self.today, checkin, tracked=tracked or self.today)
+            track = core.issue_track_at(self.workflow, self.wf_hash, state, deadline, self.ledger.feedback_date,
+                                        since, checkin, created)
             self._plans[key] = core.plan_track(track, self.now)
         return self._plans[key]
 
@@ -137,10 +139,8 @@ class Writer:
                           "note": f"导入 {self.path.name} 第{number}行：" + "；".join(lines)[:3000],
                           "changes": [{"file": self.path.name, "row": number}, *fields]})
             moved = old.deadline != row["deadline"]
-            local = self.rt.calendar.local_date
-            checked = local(old.last_checkin_at) if old.last_checkin_at is not None else None
-            replanned = (self.plan(row["state"], row["deadline"], local(old.state_since), local(old.created_at),
-                                   checked)
+            replanned = (self.plan(row["state"], row["deadline"], old.state_since, old.created_at,
+                                   old.last_checkin_at)
                          if moved and old.workflow_id == self.workflow_id else None)
             updates.append({**row, "b_id": old.id, "updated_at": now, "state_since": None, "remind_after": now,
                             **({"next_remind_at": _KEEP} if replanned is None else {
@@ -217,9 +217,7 @@ class Writer:
         for r in rows:
             if r.workflow_id != self.workflow_id:
                 continue
-            local = self.rt.calendar.local_date
-            plan = self.plan(r.state, r.deadline, local(r.state_since), local(r.created_at),
-                             local(r.last_checkin_at) if r.last_checkin_at is not None else None)
+            plan = self.plan(r.state, r.deadline, r.state_since, r.created_at, r.last_checkin_at)
             moves.append({"b_id": r.id, "b_next": plan.next_remind_at, "b_due": plan.due_on,
                           "b_overdue": plan.overdue_on})
         if moves:

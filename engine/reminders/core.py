@@ -161,11 +161,9 @@ class ReminderCore:
     def track(self, subject: Subject) -> Track | None:
         """The deadline the subject follows now; None when it follows none (nothing to remind)."""
         if isinstance(subject, IssueSubject):
-            return self.issue_track(subject.workflow, subject.wf_hash, subject.state, subject.deadline,
-                                    subject.feedback, self.calendar.local_date(subject.state_since),
-                                    None if subject.last_checkin_at is None
-                                    else self.calendar.local_date(subject.last_checkin_at),
-                                    tracked=self.calendar.local_date(subject.created_at))
+            return self.issue_track_at(subject.workflow, subject.wf_hash, subject.state, subject.deadline,
+                                       subject.feedback, subject.state_since, subject.last_checkin_at,
+                                       subject.created_at)
         if subject.state != "open":
             return None
         if subject.for_each_state is not None and subject.issue_state != subject.for_each_state:
@@ -173,6 +171,16 @@ class ReminderCore:
         if before_tracking(subject.duty_kind, subject.due, self.calendar.local_date(subject.created_at)):
             return None
         return self.duty_track(subject.due, subject.policy, self.calendar.local_date(subject.created_at))
+
+    def issue_track_at(self, workflow: WorkflowDef, wf_hash: str, state: str, deadline: dt.date | None,
+                       feedback: dt.date | None, state_since: dt.datetime, last_checkin_at: dt.datetime | None,
+                       created_at: dt.datetime) -> Track | None:
+        """The one mapping from an issue's row to the deadline it follows: every planner (the sweep,
+        the services' re-plan, an import's new and edited rows) gives the row's own instants here,
+        so none can forget one (an import once planned as if no look-back had been recorded)."""
+        local = self.calendar.local_date
+        return self.issue_track(workflow, wf_hash, state, deadline, feedback, local(state_since),
+                                None if last_checkin_at is None else local(last_checkin_at), tracked=local(created_at))
 
     def issue_track(self, workflow: WorkflowDef, wf_hash: str, state: str, deadline: dt.date | None,
                     feedback: dt.date | None, since: dt.date, checkin: dt.date | None, *,

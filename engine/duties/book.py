@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
@@ -23,6 +23,7 @@ from ..accounts.policy import DutyAction, DutySubject, require_duty
 from ..errors import BadInput, NotFound, Refused
 from ..reminders.core import ReminderCore, before_tracking, spec_hash
 from ..reminders.planner import shift
+from ..reminders.replan import store_plans
 from ..reminders.subjects import OCCURRENCES, occurrence_query
 from ..store.kinds import DutyKind, OccurrenceState
 from ..store.models import Duty, DutyOccurrence, Issue, Ledger
@@ -210,17 +211,9 @@ class DutyBook:
     def replan(self, session: Session, stmt, now: dt.datetime) -> int:
         """Store the core's plan for the occurrences ``stmt`` (an ``occurrence_query``) selects."""
         session.flush()  # the rows must see the issues' new states
-        moves = []
-        for subject in self.core.occurrences(session, stmt):
-            plan = self.core.plan(subject, now)
-            moves.append({"b_id": subject.id, "b_next": plan.next_remind_at, "b_overdue": plan.overdue_on,
-                          "b_after": now})
-        if moves:
-            session.connection().execute(
-                update(OCCURRENCES).where(OCCURRENCES.c.id == bindparam("b_id"))
-                .values(next_remind_at=bindparam("b_next"), overdue_on=bindparam("b_overdue"),
-                        remind_after=bindparam("b_after")), moves)
-        return len(moves)
+        return store_plans(session, OCCURRENCES,
+                           ((subject.id, self.core.plan(subject, now)) for subject in self.core.occurrences(session, stmt)),
+                           after=now)
 
     # -- ledger milestones ---------------------------------------------------------------------
 

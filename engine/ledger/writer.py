@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ..accounts.actor import Actor
 from ..issues import history
 from ..reminders.core import Plan
+from ..reminders.replan import store_plans
 from ..runtime import Runtime
 from ..store.departments import set_departments
 from ..store.models import ISSUES, Issue, Ledger
@@ -213,18 +214,9 @@ class Writer:
                                            Issue.created_at, Issue.last_checkin_at)
                                     .where(Issue.ledger_id == self.ledger.id, Issue.state.in_(states))).all()
         self._plans.clear()  # they were made with the old feedback date
-        moves = []
-        for r in rows:
-            if r.workflow_id != self.workflow_id:
-                continue
-            plan = self.plan(r.state, r.deadline, r.state_since, r.created_at, r.last_checkin_at)
-            moves.append({"b_id": r.id, "b_next": plan.next_remind_at, "b_due": plan.due_on,
-                          "b_overdue": plan.overdue_on})
-        if moves:
-            self.session.connection().execute(
-                update(ISSUES).where(ISSUES.c.id == bindparam("b_id")).values(
-                    next_remind_at=bindparam("b_next"), due_on=bindparam("b_due"), overdue_on=bindparam("b_overdue")),
-                moves)
+        store_plans(self.session, ISSUES, [(r.id, self.plan(r.state, r.deadline, r.state_since, r.created_at,
+                                                              r.last_checkin_at))
+                                           for r in rows if r.workflow_id == self.workflow_id], after=None)
 
 
 _KEEP = object()  # marker: leave next_remind_at as it is

@@ -8,17 +8,37 @@ plan itself, so when either changes every open row is planned again, page by pag
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from ..calendar import WorkCalendar
 from ..store.kinds import OccurrenceState
 from ..store.models import SiteState
-from .core import ReminderCore
+from .core import Plan, ReminderCore
 from .subjects import ISSUES, OCCURRENCES, issue_query, occurrence_query
 
 PAGE = 2000
+
+
+def store_plans(session: Session, table: Table, plans: Iterable[tuple[int, Plan]], *,
+                after: dt.datetime | None) -> int:
+    """Store the core's plan on each row (id, plan) of ``issues`` or ``duty_occurrences``: the one
+    statement every planner uses (``after``: the instant the row is swept up to, when it moves)."""
+    rows = [{"b_id": row_id, "b_next": plan.next_remind_at, "b_due": plan.due_on, "b_overdue": plan.overdue_on,
+             "b_after": after} for row_id, plan in plans]
+    if not rows:
+        return 0
+    # bind names must differ from column names: SQLAlchemy reserves those for the SET clause
+    values: dict[str, Any] = {"next_remind_at": bindparam("b_next"), "overdue_on": bindparam("b_overdue")}
+    if "due_on" in table.c:
+        values["due_on"] = bindparam("b_due")
+    if after is not None:
+        values["remind_after"] = bindparam("b_after")
+    session.connection().execute(update(table).where(table.c.id == bindparam("b_id")).values(values), rows)
+    return len(rows)
 
 
 def replan_all(session: Session, core: ReminderCore, now: dt.datetime) -> int:
@@ -29,12 +49,7 @@ def replan_all(session: Session, core: ReminderCore, now: dt.datetime) -> int:
         subjects = core.issues(session, issue_query().where(ISSUES.c.id > last).order_by(ISSUES.c.id).limit(PAGE))
         if not subjects:
             break
-        moves = [{"b_id": s.id, "b_next": p.next_remind_at, "b_due": p.due_on, "b_overdue": p.overdue_on,
-                  "b_after": now} for s in subjects for p in [core.plan(s, now)]]
-        session.connection().execute(update(ISSUES).where(ISSUES.c.id == bindparam("b_id")).values(
-            next_remind_at=bindparam("b_next"), due_on=bindparam("b_due"), overdue_on=bindparam("b_overdue"),
-            remind_after=bindparam("b_after")), moves)
-        count += len(moves)
+        count += store_plans(session, ISSUES, ((s.id, core.plan(s, now)) for s in subjects), after=now)
         last = subjects[-1].id
     last = 0
     while True:
@@ -42,12 +57,7 @@ def replan_all(session: Session, core: ReminderCore, now: dt.datetime) -> int:
             OCCURRENCES.c.id > last, OCCURRENCES.c.state == OccurrenceState.OPEN).order_by(OCCURRENCES.c.id).limit(PAGE))
         if not occurrences:
             break
-        moves = [{"b_id": o.id, "b_next": p.next_remind_at, "b_overdue": p.overdue_on, "b_after": now}
-                 for o in occurrences for p in [core.plan(o, now)]]
-        session.connection().execute(update(OCCURRENCES).where(OCCURRENCES.c.id == bindparam("b_id")).values(
-            next_remind_at=bindparam("b_next"), overdue_on=bindparam("b_overdue"), remind_after=bindparam("b_after")),
-            moves)
-        count += len(moves)
+        count += store_plans(session, OCCURRENCES, ((o.id, core.plan(o, now)) for o in occurrences), after=now)
         last = occurrences[-1].id
     return count
 

@@ -18,13 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BindParameter, Row, Select, Table, bindparam, update
+from sqlalchemy import Row, Select, Table, bindparam, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..store.kinds import OccurrenceState
 from ..store.models import REMINDERS
 from ..store.upsert import insert_ignore
 from .core import ReminderCore, Subject
+from .replan import store_plans
 from .subjects import ISSUES, OCCURRENCES, issue_query, occurrence_query
 
 log = logging.getLogger("duban.sweep")
@@ -80,24 +81,16 @@ class Sweeper:
                     due = self.core.catch_up(subject, now)
                     if due is not None:
                         reminders.append({**self.core.reminder(subject, due), "created_at": now})
-                    plan = self.core.plan(subject, now)
-                    moves.append({"b_id": row.id, "b_after": now, "b_next": plan.next_remind_at,
-                                  "b_due": plan.due_on, "b_overdue": plan.overdue_on})
+                    moves.append((row.id, self.core.plan(subject, now)))
                 except Exception as exc:
                     log.exception("%s %s: cannot compute its reminders", table.name, row.id)
                     result.errors.append(f"{table.name} {row.id}: {exc}")
                     broken.append({"b_id": row.id, "b_after": row.remind_after, "b_next": now + RETRY_BROKEN})
             result.written += self._write(session, reminders)
             conn = session.connection()
-            if moves:
-                # The plan's dates only move with the row's inputs, which the sweep does not change;
-                # they are written anyway, so a row the sweep looked at carries the core's answer.
-                values: dict[str, BindParameter[Any]] = {
-                    "remind_after": bindparam("b_after"), "next_remind_at": bindparam("b_next"),
-                    "overdue_on": bindparam("b_overdue")}
-                if "due_on" in table.c:
-                    values["due_on"] = bindparam("b_due")
-                conn.execute(update(table).where(table.c.id == bindparam("b_id")).values(values), moves)
+            # The plan's dates only move with the row's inputs, which the sweep does not change;
+            # they are written anyway, so a row the sweep looked at carries the core's answer.
+            store_plans(session, table, moves, after=now)
             if broken:
                 conn.execute(update(table).where(table.c.id == bindparam("b_id")).values(
                     remind_after=bindparam("b_after"), next_remind_at=bindparam("b_next")), broken)

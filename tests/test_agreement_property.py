@@ -2,8 +2,11 @@
 
 Hypothesis generates a workflow's deadline rules, reminder policy, check-ins and milestone, a
 ledger of issues in every state with deadlines over 2025–2026, a duty and a per-item look-back,
-transitions fired at an instant ``t0``, and a window of up to a month after it. Then, on a real
-SQLite database:
+transitions fired at an instant ``t0``, look-backs recorded, the sheet re-imported with changed
+deadlines, an admin's extra holiday added to the calendar, and a window of up to a month after it.
+Then, on a real SQLite database:
+
+* every row's stored plan is what the core says of it at ``t0`` (no door leaves one behind);
 
 * ``preview(t0, end)`` is taken before anything else happens;
 * the sweep runs at every day of the window (23:30 local, after every reminder time), storing duty
@@ -34,15 +37,16 @@ from engine.calendar import ChineseCalendarData, WorkCalendar
 from engine.config import Config
 from engine.duties.definitions import load_duty_dirs
 from engine.ics.feed import _uid, ics_bytes
-from engine.issues.service import EvidenceFile, transition
+from engine.issues.service import EvidenceFile, checkin, transition
 from engine.ledger.importer import import_ledger
 from engine.reminders.agenda import duty_items, open_deadlines
 from engine.reminders.preview import preview
+from engine.reminders.replan import replan_if_calendar_changed
 from engine.reminders.subjects import issue_query, occurrence_query
 from engine.reminders.sweep import Sweeper
 from engine.runtime import Runtime
 from engine.store import db
-from engine.store.models import Reminder
+from engine.store.models import Issue, Reminder
 
 TZ = ZoneInfo("Asia/Shanghai")
 OFFICIAL = ChineseCalendarData(until=2026)
@@ -130,8 +134,23 @@ def scenarios(draw):
     lookback = {"key": "look-back", "title": "回头看", "owners": [], "for_each": {"state": "long_term_sustained"},
                 "schedule": {"rrule": "FREQ=MONTHLY;INTERVAL=3;BYMONTHDAY=-1", "dtstart": "2024-03-31"},
                 "due": {"working_days": 10}, "reminders": draw(policies())}
+    # then, at t0: look-backs recorded, the sheet re-imported with some deadlines changed, the
+    # calendar changed (an admin's extra holiday inside the window)
+    checkins = draw(st.lists(st.integers(0, len(issues) - 1), max_size=3))
+    reimport = draw(st.one_of(st.none(), st.lists(st.one_of(st.none(), near, dates), min_size=len(issues),
+                                                   max_size=len(issues))))
+    holiday = draw(st.one_of(st.none(), st.integers(0, 30).map(lambda n: t0.date() + dt.timedelta(days=n))))
     return {"workflow": workflow, "issues": issues, "feedback": feedback, "t0": t0, "moves": moves,
-            "duties": [duty, lookback], "days": draw(st.integers(5, 30))}
+            "duties": [duty, lookback], "days": draw(st.integers(5, 30)), "checkins": checkins,
+            "reimport": reimport, "holiday": holiday}
+
+
+def _ledger_lines(scenario: dict, deadlines: list) -> list[str]:
+    lines = ["序号,具体问题,责任领导,责任科室,整改时限,整改状态"]
+    for n, (issue, deadline) in enumerate(zip(scenario["issues"], deadlines, strict=True), 1):
+        lines.append(f"{n},问题{n},{issue['leader']},\"{issue['department']}\",{deadline or ''},"
+                     f"{WORDS[issue['state']]}")
+    return lines
 
 
 def _write_project(folder: Path, scenario: dict) -> Config:
@@ -140,10 +159,7 @@ def _write_project(folder: Path, scenario: dict) -> Config:
         yaml.safe_dump(scenario["workflow"], allow_unicode=True), encoding="utf-8")
     (folder / "workflows" / "duties" / "d.yaml").write_text(
         yaml.safe_dump({"duties": scenario["duties"]}, allow_unicode=True), encoding="utf-8")
-    lines = ["序号,具体问题,责任领导,责任科室,整改时限,整改状态"]
-    for n, issue in enumerate(scenario["issues"], 1):
-        lines.append(f"{n},问题{n},{issue['leader']},\"{issue['department']}\",{issue['deadline'] or ''},"
-                     f"{WORDS[issue['state']]}")
+    lines = _ledger_lines(scenario, [i["deadline"] for i in scenario["issues"]])
     (folder / "ledger.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     shutil.copy(_template(), folder / "duban.db")
     return Config.model_validate({
@@ -189,6 +205,28 @@ def _check(scenario: dict, folder: Path, runtime: Runtime, sessions) -> None:
                            deadline=t0.date() + dt.timedelta(days=20), evidence=[proof])
         except Exception as exc:  # noqa: BLE001 - a refused step is part of the scenario
             assert type(exc).__name__ in ("Refused",), exc
+    for index in scenario["checkins"]:
+        try:
+            with db.transaction(sessions) as s:
+                checkin(s, runtime, f"L/{index + 1}", actor=ACTORS["admin"], now=t0, ok=True, note="回头看")
+        except Exception as exc:  # noqa: BLE001 - a look-back of an item that is not long-term is refused
+            assert type(exc).__name__ in ("Refused",), exc
+    if scenario["reimport"] is not None:
+        (folder / "again.csv").write_text("\n".join(_ledger_lines(scenario, scenario["reimport"])) + "\n",
+                                          encoding="utf-8")
+        with db.transaction(sessions) as s:
+            import_ledger(s, runtime, folder / "again.csv", now=t0, ledger_name="L",
+                          workflow_name="inspection-rectification")
+    if scenario["holiday"] is not None:
+        runtime = Runtime(runtime.config, calendar=WorkCalendar(TZ, [scenario["holiday"]], official=OFFICIAL))
+        with db.transaction(sessions) as s:
+            replan_if_calendar_changed(s, runtime.core, runtime.calendar, t0)
+    # every row's stored plan is what the core says of it now: no door left one behind
+    with sessions() as s:
+        stored = {i.id: (i.next_remind_at, i.due_on, i.overdue_on) for i in s.scalars(select(Issue))}
+        for subject in runtime.core.issues(s, issue_query()):
+            plan = runtime.core.plan(subject, t0)
+            assert stored[subject.id][1:] == (plan.due_on, plan.overdue_on), (subject.ref, stored[subject.id], plan)
 
     first = runtime.calendar.local_date(t0)
     last = first + dt.timedelta(days=scenario["days"])

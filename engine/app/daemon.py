@@ -303,7 +303,7 @@ class Daemon:
                     version, created = loaded.runtime.registry.register(session, wf, now)
                     if created:
                         registered.append(f"{version.name}@{version.version}")
-        except DubanError as exc:  # e.g. a new version that would strand issues: keep the old
+        except DubanError as exc:  # whatever refuses a version: those registered before stay
             event(log, logging.ERROR, "workflow_refused", errors=exc.lines())
         event(log, logging.INFO, "workflows_registered", registered=registered, duties=len(loaded.duties))
 

@@ -17,7 +17,7 @@ from .sheet import write_csv, write_xlsx
 
 def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, path: Path) -> int:
     """Write ``ledger`` to ``path`` (.csv or .xlsx); returns the number of issues written."""
-    workflow = registry.definition(registry.current(session, ledger.workflow_name))
+    workflow = registry.definition(registry.of_ledger(session, ledger))
     header_field: dict[str, str] = {}
     for fld, names in workflow.columns.items():
         for name in names:

@@ -130,7 +130,7 @@ def test_migrate_maps_records_and_replans(moved_on, cli):
     bad = cli("workflow", "migrate", LEDGER, "--to", v2, "--map", "long_term_sustained=archived", "--by", "admin")
     assert bad.code == 2 and "'archived' is not a state of" in bad.err
     unknown = cli("workflow", "migrate", LEDGER, "--to", "0000000", "--by", "admin")
-    assert unknown.code == 2 and f"has no version '0000000'" in unknown.err
+    assert unknown.code == 2 and "has no version '0000000'" in unknown.err
 
     dry = cli("workflow", "migrate", LEDGER, "--to", "latest", "--map", "长期坚持=已完成", "--by", "admin", "--dry-run",
               "--at", "2026-11-06T10:00")

@@ -298,15 +298,21 @@ class Daemon:
             return
         now = self.clock.now()
         registered: list[str] = []
+        left_behind: list[str] = []  # ledgers that need a --map to move to a new version
         try:
             with db.transaction(self.sessions) as session:
                 for wf in loaded.workflows:
                     version, created = loaded.runtime.registry.register(session, wf, now)
                     if created:
                         registered.append(f"{version.name}@{version.version}")
-        except DubanError as exc:  # e.g. a new version that would strand issues: keep the old
+                        left_behind += [f"{ledger}: {n} issue(s) in {state}, not a state of @{version.version}"
+                                        for ledger, state, n in loaded.runtime.registry.left_behind(session, version)]
+        except DubanError as exc:  # whatever refuses a version: those registered before stay
             event(log, logging.ERROR, "workflow_refused", errors=exc.lines())
         event(log, logging.INFO, "workflows_registered", registered=registered, duties=len(loaded.duties))
+        if left_behind:
+            event(log, logging.WARNING, "workflow_states_left_behind", ledgers=left_behind,
+                  hint="the ledgers stay on their version: duban workflow migrate LEDGER --to VERSION --map OLD=NEW")
         try:  # a changed calendar moves every stored deadline: by itself, not by an operator's replan
             with db.transaction(self.sessions) as session:
                 planned = replan_if_calendar_changed(session, loaded.runtime.core, loaded.runtime.calendar, now)

@@ -60,9 +60,8 @@ class LedgerBoard:
 
 
 def ledger_workflow(session: Session, runtime: Runtime, ledger: Ledger) -> WorkflowDef:
-    """The newest version of the ledger's workflow: its states head the overview's columns (a new
-    version may add states, never remove one an issue is in)."""
-    return runtime.registry.definition(runtime.registry.current(session, ledger.workflow_name))
+    """The version of its workflow the ledger runs: its states head the overview's columns."""
+    return runtime.registry.definition(runtime.registry.of_ledger(session, ledger))
 
 
 def ledger_board(session: Session, runtime: Runtime, ledger: Ledger, today: dt.date) -> LedgerBoard:

@@ -170,8 +170,8 @@ class Board:
 def status_board(session: Session, registry: WorkflowRegistry, *, ledger: Ledger | None,
                  workflow_name: str) -> Board:
     scope = [Issue.ledger_id == ledger.id] if ledger is not None else []
-    name = ledger.workflow_name if ledger is not None else workflow_name
-    workflow = registry.definition(registry.current(session, name))
+    version = registry.of_ledger(session, ledger) if ledger is not None else registry.current(session, workflow_name)
+    workflow = registry.definition(version)
     by_state = {s.name: 0 for s in workflow.states}
     labels = {s.name: s.label for s in workflow.states}
     for state, n in session.execute(select(Issue.state, func.count()).where(*scope).group_by(Issue.state)):

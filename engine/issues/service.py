@@ -44,11 +44,21 @@ def open_issue(session: Session, ref: str | Issue, actor: Actor, *, for_update: 
 def submitters(session: Session, issue: Issue) -> frozenset[str]:
     """Who brought the issue into its current state in this round: the submitters of a round
     waiting on sign-off (all of them, if it was submitted more than once). Read off the steps
-    themselves (``history.round``), so no note, upload or edit written afterwards changes it."""
-    return frozenset(session.scalars(
-        select(HistoryEntry.by).where(HistoryEntry.issue_id == issue.id, HistoryEntry.to_state == issue.state,
-                                      HistoryEntry.from_state != HistoryEntry.to_state,
-                                      HistoryEntry.round == (issue.round or 1)).distinct()))
+    themselves (``history.round``), so no note, upload or edit written afterwards changes it; a
+    workflow migration that renamed the state (``migrate``: old → new) is followed back, and is
+    nobody's submission."""
+    rows = session.execute(select(HistoryEntry.by, HistoryEntry.trigger, HistoryEntry.from_state,
+                                  HistoryEntry.to_state)
+                           .where(HistoryEntry.issue_id == issue.id, HistoryEntry.round == (issue.round or 1))
+                           .order_by(HistoryEntry.id.desc())).all()
+    names, found = {issue.state}, set()
+    for by, trigger, before, after in rows:
+        if trigger == "migrate":
+            if after in names and before:
+                names.add(before)
+        elif before != after and after in names:
+            found.add(by)
+    return frozenset(found)
 
 
 def transition(

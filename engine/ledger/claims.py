@@ -34,6 +34,7 @@ class StateClaim:
     word: str
     current: str
     claimed: str
+    workflow_id: int | None = None  # the version: the word is read by its own machine
 
 
 def forward_path(workflow: WorkflowDef, start: str, goal: str) -> list[TransitionDef] | None:

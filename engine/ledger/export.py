@@ -19,7 +19,7 @@ def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, 
                   chain_head: str = "") -> int:
     """Write ``ledger`` to ``path`` (.csv or .xlsx); returns the number of issues written. An XLSX
     carries ``chain_head`` (the history's, engine.issues.history) in its document properties."""
-    workflow = registry.definition(registry.current(session, ledger.workflow_name))
+    workflow = registry.definition(registry.of_ledger(session, ledger))
     header_field: dict[str, str] = {}
     for fld, names in workflow.columns.items():
         for name in names:

@@ -26,6 +26,7 @@ from ..runtime import Runtime
 from ..store.models import Issue, Ledger, LedgerImport
 from ..workflow.schema import WorkflowDef
 from .cells import parse_deadline, text
+from .migrate import version_notes
 from .sheet import open_sheet
 from .writer import ImportResult, Writer
 
@@ -101,13 +102,19 @@ def import_ledger(
     by = actor.name
     sheet = open_sheet(path, sheet=sheet_name)
     name = ledger_name or path.stem
-    ledger = session.scalar(select(Ledger).where(Ledger.name == name))
+    # locked: a `workflow migrate` of the ledger running meanwhile finishes first, so the rows
+    # written here follow the version it moved the ledger to
+    ledger = session.scalar(select(Ledger).where(Ledger.name == name).with_for_update())
     _may_import(actor, ledger.unit if ledger else (unit or ""), name)
     wf_name = ledger.workflow_name if ledger else workflow_name
     registry = runtime.registry
-    version = registry.sync(session, wf_name, now)
+    newest = registry.sync(session, wf_name, now)
+    # a ledger's rows never mix versions: new rows follow the ledger's, moved only on purpose
+    version = newest if ledger is None else registry.of_ledger(session, ledger)
     workflow = registry.definition(version)
     result = ImportResult(name, wf_name, version.version, dry_run=dry_run)
+    if ledger is not None:
+        result.warnings.extend(version_notes(session, registry, ledger, newest, version))
     cols = _Columns(path, sheet.headers, workflow, result.warnings)
     words = workflow.word_to_state()
 

@@ -20,7 +20,7 @@ from ..reminders.core import Plan
 from ..reminders.replan import store_plans
 from ..runtime import Runtime
 from ..store.departments import set_departments
-from ..store.models import ISSUES, Issue, Ledger
+from ..store.models import ISSUES, Issue, Ledger, WorkflowVersion
 from ..workflow.schema import WorkflowDef
 from .claims import StateClaim, apply_claim
 
@@ -118,7 +118,7 @@ class Writer:
                 continue
             claimed = row["state"]
             if claimed is not None and claimed != old.state:
-                self.claims.append(StateClaim(old.id, old.ref, number, word, old.state, claimed))
+                self.claims.append(StateClaim(old.id, old.ref, number, word, old.state, claimed, old.workflow_id))
             row["state"] = old.state  # the sheet never sets a state: a claim moves it, or nothing does
             edited = [f for f in FIELDS if getattr(old, f) != row[f]]
             if not edited and old.extra == row["extra"]:
@@ -191,9 +191,10 @@ class Writer:
 
     def apply_claims(self, result: ImportResult) -> None:
         """Each row's state claim, along the workflow (a transition per step) or reported."""
-        label = self.workflow.label
         for claim in self.claims:
-            steps, reason = apply_claim(self.session, self.rt, self.workflow, claim, actor=self.actor, now=self.now,
+            workflow = self.workflow_of(claim.workflow_id)
+            label = workflow.label
+            steps, reason = apply_claim(self.session, self.rt, workflow, claim, actor=self.actor, now=self.now,
                                         source=self.path.name)
             said = (f"{self.path}: row {claim.row}: {self.header('status')}: sheet says {claim.word}, "
                     f"duban has {label(claim.current)}")
@@ -204,6 +205,15 @@ class Writer:
             via = ", ".join(step.label or step.trigger for step in steps)
             self.change(result, f"{self.path.name}: row {claim.row}: {self.header('status')}: "
                                 f"{label(claim.current)} → {label(claim.claimed)} (via {via})")
+
+    def workflow_of(self, workflow_id: int | None) -> WorkflowDef:
+        """The workflow an existing issue moves by: its own version (the ledger's, unless an older
+        duban mixed two in it), so a reported step is one that issue's machine has."""
+        if workflow_id is None or workflow_id == self.workflow_id:
+            return self.workflow
+        version = self.session.get(WorkflowVersion, workflow_id)
+        assert version is not None  # issues.workflow_id is a foreign key
+        return self.rt.registry.definition(version)
 
     def refresh_feedback_states(self, workflow: WorkflowDef) -> None:
         """The feedback date changed: re-plan issues whose deadline counts from it."""

@@ -77,7 +77,7 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
     One query per kind of row (issues, their measures, evidence counts, duty occurrences), grouped
     once: the cost follows the ledger's size, never the database's.
     """
-    workflow = runtime.registry.definition(runtime.registry.current(session, ledger.workflow_name))
+    workflow = runtime.registry.definition(runtime.registry.of_ledger(session, ledger))
     settings = settings_for(runtime.config, ledger.name, workflow.report)
     core = runtime.core
     today = runtime.calendar.local_date(now)

@@ -1,8 +1,9 @@
 """Workflow versions in the database, and the one machine per version.
 
-A workflow file is registered as a new version when its content hash is new. Issues keep the
-version they started with; new issues take the newest. A new version that would strand issues in a
-state it no longer has is refused, naming them, so an edit cannot silently orphan live work.
+A workflow file is registered as a new version when its content hash is new. A ledger runs one
+version: the one its issues are on (a ledger with none takes the newest). Registering a version
+moves nothing: the ledger's rows, old and new, stay on its version until an administrator moves
+the ledger on purpose (``engine.ledger.migrate``), mapping any state the new version no longer has.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..config import Config
-from ..errors import NotFound, Refused, WorkflowError
+from ..errors import BadInput, NotFound, WorkflowError
 from ..store.models import Issue, Ledger, WorkflowVersion
 from .loader import LoadedWorkflow, load_workflow, load_workflow_text
 from .machine import WorkflowMachine
@@ -61,7 +62,6 @@ class WorkflowRegistry:
         )
         if existing is not None:
             return existing, False
-        self._refuse_stranding(session, loaded)
         version = WorkflowVersion(
             name=loaded.name,
             content_hash=loaded.content_hash,
@@ -75,22 +75,16 @@ class WorkflowRegistry:
         session.flush()
         return version, True
 
-    def _refuse_stranding(self, session: Session, loaded: LoadedWorkflow) -> None:
-        states = [s.name for s in loaded.definition.states]
-        stranded = select(Ledger.name, Issue.ref, Issue.state).join(Ledger).join(WorkflowVersion).where(
-            WorkflowVersion.name == loaded.name, Issue.state.not_in(states)
-        )
-        count = session.scalar(select(func.count()).select_from(stranded.subquery()))
-        if not count:
-            return
-        rows = session.execute(stranded.order_by(Ledger.name, Issue.position).limit(20)).all()
-        names = [f"{ledger}/{ref} ({state})" for ledger, ref, state in rows]
-        more = f" and {count - len(rows)} more" if count > len(rows) else ""
-        raise Refused(
-            f"{loaded.path}: this version of {loaded.name!r} removes states that {count} issue(s) are in",
-            details=[f"stranded: {', '.join(names)}{more}"],
-            hint="keep those states, or move the issues out of them first",
-        )
+    @staticmethod
+    def left_behind(session: Session, version: WorkflowVersion) -> list[tuple[str, str, int]]:
+        """(ledger, state, issues) of ``version``'s workflow in states it does not have: those ledgers
+        need a ``--map`` to move to it (they stay where they are until then)."""
+        states = [s.name for s in WorkflowRegistry.definition(version).states]
+        rows = session.execute(
+            select(Ledger.name, Issue.state, func.count()).join(Ledger).join(WorkflowVersion)
+            .where(WorkflowVersion.name == version.name, Issue.state.not_in(states))
+            .group_by(Ledger.name, Issue.state).order_by(Ledger.name, Issue.state)).all()
+        return [(ledger, state, n) for ledger, state, n in rows]
 
     def sync(self, session: Session, name: str, now: dt.datetime) -> WorkflowVersion:
         return self.register(session, self.file(name), now)[0]
@@ -113,6 +107,46 @@ class WorkflowRegistry:
         if version is None:
             raise NotFound(f"workflow {name!r} is not registered", hint="run `duban init`")
         return version
+
+    @classmethod
+    def of_ledger(cls, session: Session, ledger: Ledger) -> WorkflowVersion:
+        """The version ``ledger`` runs: the one its issues are on, read off its first row (one index
+        read: a ledger's issues share a version, moved together by ``duban workflow migrate``); the
+        newest registered for a ledger with no issues yet."""
+        first = session.scalar(select(Issue.workflow_id).where(Issue.ledger_id == ledger.id)
+                               .order_by(Issue.position).limit(1))
+        if first is None:
+            return cls.current(session, ledger.workflow_name)
+        version = session.get(WorkflowVersion, first)
+        assert version is not None  # issues.workflow_id is a foreign key
+        return version
+
+    @staticmethod
+    def on_ledger(session: Session, ledger: Ledger) -> list[tuple[WorkflowVersion, int]]:
+        """Every version the ledger's issues are on, oldest first, with how many are on each (more
+        than one only in a ledger an older duban mixed: its re-imports put new rows on the newest)."""
+        counts = session.execute(select(Issue.workflow_id, func.count()).where(Issue.ledger_id == ledger.id)
+                                 .group_by(Issue.workflow_id)).all()
+        found = [(session.get(WorkflowVersion, wid), n) for wid, n in counts]
+        return sorted(((v, n) for v, n in found if v is not None), key=lambda pair: pair[0].id)
+
+    @staticmethod
+    def named(session: Session, name: str, wanted: str) -> WorkflowVersion:
+        """The version of workflow ``name`` that ``wanted`` names: ``latest`` (the newest registered)
+        or its content hash as ``duban workflow list`` shows it (any unambiguous leading part)."""
+        if wanted == "latest":
+            return WorkflowRegistry.current(session, name)
+        versions = list(session.scalars(select(WorkflowVersion).where(WorkflowVersion.name == name)
+                                        .order_by(WorkflowVersion.id)))
+        shown = ", ".join(f"{v.version} ({v.created_at:%Y-%m-%d})" for v in versions) or "none"
+        key = wanted.strip().lower()
+        hits = [v for v in versions if len(key) >= 4 and v.content_hash.startswith(key)]
+        if not hits:
+            raise NotFound(f"workflow {name!r} has no version {wanted!r}",
+                           hint=f"versions (`duban workflow list`): {shown}; or latest")
+        if len(hits) > 1:
+            raise BadInput(f"{wanted!r} names {len(hits)} versions of {name!r}", hint=f"give more of the hash: {shown}")
+        return hits[0]
 
     def machine(self, version: WorkflowVersion) -> WorkflowMachine:
         return _machine(version.content_hash, version.source, self.admins)

@@ -39,8 +39,8 @@ def list_(app: App, ledger_name: str | None, state: str | None, department: str 
     with app.transaction() as session:
         ledger = find_ledger(session, ledger_name)
         if state is not None:
-            workflow = app.registry.definition(app.registry.current(
-                session, ledger.workflow_name if ledger is not None else app.config.workflows.default))
+            workflow = app.registry.definition(app.registry.of_ledger(session, ledger) if ledger is not None
+                                               else app.registry.current(session, app.config.workflows.default))
             named = {s.name: s.name for s in workflow.states} | {s.label: s.name for s in workflow.states}
             if state not in named:
                 choices = ", ".join(f"{s.name} ({s.label})" for s in workflow.states)

@@ -1,4 +1,4 @@
-"""``duban workflow``: validate, list, show (and draw) workflows."""
+"""``duban workflow``: validate, list, show (and draw) workflows; move a ledger to another version."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from notifications.render import Renderer
 
 from ...config import load_config
 from ...errors import BadInput, ConfigError, DubanError, WorkflowError
+from ...ledger.migrate import migrate_ledger
 from ...workflow.diagram import draw
 from ...workflow.loader import load_workflow
 from ...workflow.registry import WorkflowRegistry
@@ -18,7 +19,7 @@ from ...workflow.schema import BUILTIN_ACTORS, WorkflowDef
 from ...workflow.yamlsource import load_located
 from ..checks import template_problems
 from .context import App, at_option, json_option, pass_app
-from .output import error_lines, out, print_json, say
+from .output import error_lines, out, print_json, say, warn
 
 
 @click.group("workflow")
@@ -83,10 +84,64 @@ def validate(files: tuple[Path, ...]) -> None:
 @at_option
 @pass_app
 def sync(app: App, at: str | None) -> None:
-    """Register new versions of the workflow files (refused if live issues would be stranded)."""
+    """Register new versions of the workflow files. Ledgers stay on their version until moved with
+    `duban workflow migrate`."""
     with app.transaction() as session:
         for version, created in app.registry.sync_all(session, app.now(at)):
             say(f"workflow {version.name}@{version.version}: {'registered' if created else 'unchanged'}")
+            if not created:
+                continue
+            for ledger, state, n in app.registry.left_behind(session, version):
+                warn(f"ledger {ledger}: {n} issue(s) in {state}, a state @{version.version} does not have; to move "
+                     f"the ledger to it: duban workflow migrate {ledger} --to {version.version} --map {state}=STATE")
+
+
+def _mapping(items: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise BadInput(f"--map {item!r}: expected OLD=NEW (state names or labels)")
+        if out.get(old.strip(), new.strip()) != new.strip():
+            raise BadInput(f"--map names two places for {old.strip()!r}")
+        out[old.strip()] = new.strip()
+    return out
+
+
+@workflow_group.command("migrate")
+@click.argument("ledger_name", metavar="LEDGER")
+@click.option("--to", "to", metavar="VERSION", required=True,
+              help="The version to move to: its hash as `duban workflow list` shows it, or latest.")
+@click.option("--map", "maps", metavar="OLD=NEW", multiple=True,
+              help="Issues in state OLD go to state NEW of that version (names or labels); repeatable. "
+                   "Other states keep their name.")
+@click.option("--by", required=True, help="Who moves it: an administrator, or the unit's (recorded in each history).")
+@click.option("--dry-run", is_flag=True, help="Print what would change, state by state; write nothing.")
+@json_option
+@at_option
+@pass_app
+def migrate(app: App, ledger_name: str, to: str, maps: tuple[str, ...], by: str, dry_run: bool, as_json: bool,
+            at: str | None) -> None:
+    """Move a ledger's issues to another version of its workflow, as a recorded step: each issue's
+    state carried over (--map for a state the version lacks), a history row and a new plan for each."""
+    mapping = _mapping(maps)
+    now = app.now(at)
+    with app.transaction() as session:
+        result = migrate_ledger(session, app.runtime, ledger_name, to, mapping=mapping, actor=app.actor(session, by),
+                                now=now, dry_run=dry_run)
+    if as_json:
+        print_json(result.as_json())
+        return
+    target = f"{result.workflow}@{result.to_version}"
+    if not result.moves:
+        say(f"ledger {result.ledger} is already on {target}: nothing to move")
+        return
+    for m in result.moves:
+        say(f"  @{m.version} {m.label} ({m.state}) → @{result.to_version} {m.to_label} ({m.to_state}): {m.issues} issue(s)")
+    verb = "would move" if dry_run else "moved"
+    say(f"{verb} {result.issues} issue(s) of ledger {result.ledger} to {target}")
+    if dry_run:
+        say("dry run: nothing was written")
 
 
 @workflow_group.command("list")

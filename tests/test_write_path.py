@@ -58,3 +58,24 @@ def test_a_calendar_change_replans_stored_deadlines_at_init(project, cli, tmp_pa
     changed = cli("init", "--at", "2026-12-02T09:00")
     assert changed.code == 0 and "the calendar changed" in changed.out, changed.out
     assert _plans(project)["t/1"][1] == "2027-01-04"  # a deadline on a holiday moves to the next working day
+
+
+def test_dry_run_lists_every_field_that_would_change_blank_to_value_included(project, cli, tmp_path):
+    header = "序号,方面,问题类别,具体问题,整改措施,责任领导,责任科室,整改时限,整改状态\n"
+    sheet = tmp_path / "t.csv"
+    sheet.write_text(header + "1,方面,类别,问题,,党组书记,办公室,,待整改\n", encoding="utf-8")
+    assert cli("init").code == 0
+    assert cli("ledger", "import", sheet, "--at", "2026-12-01T09:00").code == 0
+    sheet.write_text(header + "1,方面,类别,问题,制定方案,党组书记,办公室、财务科,2026-12-31,待整改\n", encoding="utf-8")
+    dry = cli("ledger", "import", sheet, "--dry-run", "--at", "2026-12-02T09:00")
+    assert dry.code == 0, dry.err
+    for line in ("t.csv: row 2: 整改时限: (blank) → '2026-12-31'", "t.csv: row 2: 整改措施: (blank) → '制定方案'",
+                 "t.csv: row 2: 责任科室: '办公室' → '办公室、财务科'"):
+        assert line in dry.out, dry.out
+    shown = cli("issue", "show", "t/1", "--json").json
+    assert shown["deadline"] is None and [h["trigger"] for h in shown["history"]] == ["import"]  # nothing written
+    assert cli("ledger", "import", sheet, "--at", "2026-12-02T09:00").code == 0
+    edit = cli("issue", "show", "t/1", "--json").json["history"][-1]
+    assert (edit["trigger"], edit["door"]) == ("edit", "import")
+    assert {"field": "deadline", "before": None, "after": "2026-12-31"} in edit["changes"]
+    assert {"file": "t.csv", "row": 2} in edit["changes"]

@@ -91,6 +91,25 @@ def seeded(cli):
     return cli
 
 
+def mail_settings(public_url: str, smtp_port: int) -> str:
+    """config.toml lines: a public URL, no jitter, and an e-mail channel ``mail`` to a local SMTP port."""
+    return f"""
+[board]
+public_url = "{public_url}"
+
+[notifications]
+jitter_seconds = 0
+
+[channels.mail]
+kind = "email"
+host = "127.0.0.1"
+port = {smtp_port}
+sender = "duban@example.org"
+starttls = false
+timeout = 5
+"""
+
+
 def add_reviewer(cli, name: str = "巡察办", scope: str | None = None) -> None:
     """A reviewer account (销号 sign-off) over every ledger, or over ``scope``."""
     role = f"reviewer:{scope}" if scope else "reviewer"

@@ -12,7 +12,7 @@ import re
 import httpx
 import pytest
 
-from .conftest import ROOT, serving, site_for
+from .conftest import ROOT, mail_settings, serving, site_for
 from .peers import free_port, smtp_server_at
 
 AUDIT = "区审计局"
@@ -42,21 +42,8 @@ def district(project, cli, db_url, monkeypatch, tmp_path):
     monkeypatch.setenv("DUBAN_DATABASE_URL", db_url)
     smtp, port = free_port(), free_port()
     config = project / "config.toml"
-    config.write_text(config.read_text(encoding="utf-8") + f"""
-[board]
-public_url = "http://127.0.0.1:{port}"
-
-[notifications]
-jitter_seconds = 0
-
-[channels.mail]
-kind = "email"
-host = "127.0.0.1"
-port = {smtp}
-sender = "duban@example.org"
-starttls = false
-timeout = 5
-""", encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8") + mail_settings(f"http://127.0.0.1:{port}", smtp),
+                      encoding="utf-8")
     edu = tmp_path / f"{B_LEDGER}.csv"
     edu.write_text(EDU_CSV, encoding="utf-8")
     assert cli("init", "--at", T0).code == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import ROOT, serving, site_for
+from .conftest import ROOT, mail_settings, serving, site_for
 from .peers import free_port, smtp_server_at
 
 EXAMPLE = ROOT / "examples" / "2026-区审计局.csv"
@@ -30,21 +30,7 @@ def office(project, cli):
     passwords, and mail addresses for 办公室 and the reviewers."""
     port, smtp = free_port(), free_port()
     config = project / "config.toml"
-    config.write_text(config.read_text(encoding="utf-8") + f"""
-[board]
-public_url = "http://127.0.0.1:{port}"
-
-[notifications]
-jitter_seconds = 0
-
-[channels.mail]
-kind = "email"
-host = "127.0.0.1"
-port = {smtp}
-sender = "duban@example.org"
-starttls = false
-timeout = 5
-
+    config.write_text(config.read_text(encoding="utf-8") + mail_settings(f"http://127.0.0.1:{port}", smtp) + """
 [recipients."办公室"]
 mail = "bgs@example.org"
 [recipients."财务室"]

@@ -25,6 +25,8 @@ command -v soffice >/dev/null 2>&1 || need+=(libreoffice-writer-nogui)
 ls /usr/lib/libreoffice/program/libsclo.so >/dev/null 2>&1 || need+=(libreoffice-calc-nogui)
 command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# pg_dump and pg_restore: `duban backup` / `duban restore` of a PostgreSQL database
+command -v pg_dump >/dev/null 2>&1 && command -v pg_restore >/dev/null 2>&1 || need+=(postgresql-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing system packages: ${need[*]}"
@@ -39,7 +41,7 @@ if [ ${#need[@]} -gt 0 ]; then
     # without recommends: LibreOffice and Chromium would otherwise pull in Java, desktop services…
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
-    echo "note: please install ${need[*]} (state diagrams, Chinese fonts, report and browser tests)" >&2
+    echo "note: please install ${need[*]} (state diagrams, Chinese fonts, report and browser tests, PostgreSQL backups)" >&2
   fi
 fi
 

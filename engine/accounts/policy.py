@@ -60,6 +60,8 @@ class UnitAction(StrEnum):
     IMPORT = "import"  # import or re-import a ledger of the unit
     USERS = "users"  # list and manage the unit's accounts
     OVERVIEW = "overview"  # the per-unit overview (/ws/overview)
+    ARCHIVE = "archive"  # close a ledger of the unit (read-only) or reopen it
+    DELETE = "delete"  # remove a ledger with its issues, history and evidence: administrators only
 
 
 _DOERS = ("leader", "department", "unit_admin")
@@ -89,6 +91,8 @@ UNIT_RULES: dict[UnitAction, tuple[str, ...]] = {
     UnitAction.IMPORT: ("unit_admin",),
     UnitAction.USERS: ("unit_admin",),
     UnitAction.OVERVIEW: ("reviewer", "observer", "unit_admin"),
+    UnitAction.ARCHIVE: ("unit_admin",),
+    UnitAction.DELETE: (),
 }
 
 WORDS = {
@@ -97,18 +101,34 @@ WORDS = {
     Action.MEASURES: "修改整改措施", Action.HANDOVER: "调整责任领导或责任科室", Action.CHECKIN: "记录回头看",
     DutyAction.VIEW: "查看此事项", DutyAction.DONE: "办结此事项", DutyAction.SET_DUE: "调整此事项的期限",
     UnitAction.IMPORT: "导入此单位的台账", UnitAction.USERS: "管理此单位的账号", UnitAction.OVERVIEW: "查看各单位概况",
+    UnitAction.ARCHIVE: "归档或重新打开此单位的台账", UnitAction.DELETE: "删除台账",
 }
 """What each action is, as its reader says it (in refusals)."""
 
 
 # -- may ---------------------------------------------------------------------------------------
 
+ARCHIVED = "台账已归档，只读"
+"""Every refusal of a write to an archived ledger says this (``duban ledger unarchive`` reopens it)."""
+
+
+def archived(issue: Issue) -> bool:
+    return issue.ledger.archived_at is not None
+
+
 def may(actor: Actor, action: Action, issue: Issue) -> bool:
+    # an archived ledger is evidence: read by those who may, written by nobody, administrators included
+    if action != Action.VIEW and archived(issue):
+        return False
     return actor.acts_as_any(ISSUE_RULES[action], issue)
 
 
 def require(actor: Actor, action: Action, issue: Issue, ref: str = "") -> None:
     """Raise ``Forbidden`` unless ``actor`` may take ``action`` on ``issue``."""
+    if action != Action.VIEW and archived(issue) and actor.sees(issue):
+        raise Forbidden(f"{ref + ': ' if ref else ''}{ARCHIVED}，不能{WORDS[action]}（the ledger "
+                        f"{issue.ledger.name} is archived: read-only）",
+                        hint=f"an administrator reopens it: duban ledger unarchive {issue.ledger.name}")
     if not may(actor, action, issue):
         who = "、".join(_ROLE_WORDS.get(r, r) for r in ISSUE_RULES[action])
         raise Forbidden(f"{ref + ': ' if ref else ''}{actor.label} 无权{WORDS[action]}（限{who}）")
@@ -128,9 +148,12 @@ class DutySubject:
     ledger: str = ""
     issue_leader: str = ""
     issue_department: str = ""
+    archived: bool = False  # its ledger is archived: read-only
 
 
 def may_duty(actor: Actor, action: DutyAction, duty: DutySubject) -> bool:
+    if action != DutyAction.VIEW and duty.archived:
+        return False
     if actor.is_admin:
         return True
     if actor.unit and duty.unit and actor.unit != duty.unit:
@@ -151,6 +174,9 @@ def may_duty(actor: Actor, action: DutyAction, duty: DutySubject) -> bool:
 
 
 def require_duty(actor: Actor, action: DutyAction, duty: DutySubject, what: str = "") -> None:
+    if action != DutyAction.VIEW and duty.archived:
+        raise Forbidden(f"{what + ': ' if what else ''}{ARCHIVED}，不能{WORDS[action]}（the ledger {duty.ledger} is "
+                        "archived: read-only）", hint=f"an administrator reopens it: duban ledger unarchive {duty.ledger}")
     if not may_duty(actor, action, duty):
         raise Forbidden(f"{what + ': ' if what else ''}{actor.label} 无权{WORDS[action]}",
                         hint="a duty is done by its owners or the unit's administrator")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session
 
-from ..accounts.actor import Actor
+from ..accounts.actor import SYSTEM, Actor
 from ..accounts.policy import DutyAction, DutySubject, require_duty
 from ..errors import BadInput, NotFound, Refused
 from ..reminders.core import ReminderCore, before_tracking, spec_hash
@@ -131,7 +131,7 @@ class DutyBook:
         if definition.for_each is not None and not topping_up:
             issues = [(i, f"{ledger}/{ref}", ledger_id) for i, ledger, ref, ledger_id in session.execute(
                 select(Issue.id, Ledger.name, Issue.ref, Issue.ledger_id).join(Ledger)
-                .where(Issue.state == definition.for_each.state))]
+                .where(Issue.state == definition.for_each.state, Ledger.archived_at.is_(None)))]
         rows = []
         for occ in found:
             track = self.core.duty_track(occ.due, definition.reminders, today)  # tracked from today on
@@ -279,8 +279,7 @@ class DutyBook:
         if on is not None and on > self.calendar.local_date(now):
             raise BadInput(f"--on {on.isoformat()} is in the future; record it when it is done")
         occ = self.find(session, key, period)
-        if actor is not None:
-            require_duty(actor, DutyAction.DONE, duty_subject(session, occ), f"{key} {period}")
+        require_duty(actor or SYSTEM, DutyAction.DONE, duty_subject(session, occ), f"{key} {period}")
         if occ.state == OccurrenceState.DONE:
             when = occ.done_at.astimezone(self.calendar.tz).isoformat(timespec="minutes") if occ.done_at else "?"
             raise Refused(f"{key} {period} was already done by {occ.done_by} at {when}")
@@ -315,8 +314,7 @@ class DutyBook:
     def set_due(self, session: Session, key: str, period: str, due: dt.date, *, now: dt.datetime,
                 actor: Actor | None = None) -> DutyOccurrence:
         occ = self.find(session, key, period)
-        if actor is not None:
-            require_duty(actor, DutyAction.SET_DUE, duty_subject(session, occ), f"{key} {period}")
+        require_duty(actor or SYSTEM, DutyAction.SET_DUE, duty_subject(session, occ), f"{key} {period}")
         occ.due, occ.touched = due, True
         self.replan(session, occurrence_query().where(OCCURRENCES.c.id == occ.id), now)
         session.refresh(occ)
@@ -340,7 +338,8 @@ def duty_subject(session: Session, occ: DutyOccurrence) -> DutySubject:
     return DutySubject(owners=tuple(duty.owners or ()) if duty is not None else (),
                        unit=ledger.unit if ledger is not None else "", ledger=ledger.name if ledger is not None else "",
                        issue_leader=issue.leader if issue is not None else "",
-                       issue_department=issue.department if issue is not None else "")
+                       issue_department=issue.department if issue is not None else "",
+                       archived=ledger is not None and ledger.archived_at is not None)
 
 
 def list_occurrences(session: Session, start: dt.date, end: dt.date, today: dt.date,

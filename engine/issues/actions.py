@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
-from ..accounts.policy import Action, DutyAction, may, may_duty, require
+from ..accounts.policy import ARCHIVED, Action, DutyAction, archived, may, may_duty, require
 from ..duties.book import duty_subject
 from ..errors import BadInput, Forbidden, NotFound, Refused
 from ..runtime import Runtime
@@ -143,7 +143,9 @@ def offered(session: Session, workflow: WorkflowDef, issue: Issue, actor: Actor,
             continue
         needs: list[str] = []
         blocked = ""
-        if t.roles and not actor.acts_as_any(list(t.roles), issue):
+        if archived(issue):
+            blocked = ARCHIVED
+        elif t.roles and not actor.acts_as_any(list(t.roles), issue):
             blocked = f"仅限{'、'.join(ROLE_WORDS.get(r, r) for r in t.roles)}"
         elif not t.roles and not may(actor, Action.STEP, issue):
             blocked = "仅可查看"

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import SYSTEM, Actor
-from ..accounts.policy import UnitAction, may_unit
+from ..accounts.policy import ARCHIVED, UnitAction, may_unit
 from ..accounts.users import ensure_accounts
-from ..errors import Forbidden, LedgerError
+from ..errors import Forbidden, LedgerError, Refused
 from ..runtime import Runtime
 from ..store.models import Issue, Ledger, LedgerImport
 from ..workflow.schema import WorkflowDef
@@ -106,6 +106,9 @@ def import_ledger(
     # written here follow the version it moved the ledger to
     ledger = session.scalar(select(Ledger).where(Ledger.name == name).with_for_update())
     _may_import(actor, ledger.unit if ledger else (unit or ""), name)
+    if ledger is not None and ledger.archived_at is not None:
+        raise Refused(f"{path}: {ARCHIVED}，不能重新导入（ledger {name!r} is archived: read-only）",
+                      hint=f"an administrator reopens it first: duban ledger unarchive {name}")
     wf_name = ledger.workflow_name if ledger else workflow_name
     registry = runtime.registry
     newest = registry.sync(session, wf_name, now)

@@ -3,6 +3,7 @@
 The plan on a row (``next_remind_at``, ``due_on``, ``overdue_on``) is a cache of what the core
 says; the core's inputs include the calendar (``[calendar] extra_holidays``) and the schema of the
 plan itself, so when either changes every open row is planned again, page by page, from ``now``.
+The rows of an archived ledger have no plan (``engine.ledger.lifecycle``) and are left without one.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..calendar import WorkCalendar
 from ..store.kinds import OccurrenceState
 from ..store.models import SiteState
 from .core import Plan, ReminderCore
-from .subjects import ISSUES, OCCURRENCES, issue_query, occurrence_query
+from .subjects import ISSUES, LEDGERS, OCCURRENCES, issue_query, occurrence_query
 
 PAGE = 2000
 
@@ -41,12 +42,16 @@ def store_plans(session: Session, table: Table, plans: Iterable[tuple[int, Plan]
     return len(rows)
 
 
-def replan_all(session: Session, core: ReminderCore, now: dt.datetime) -> int:
-    """Plan every issue and every open duty occurrence from ``now``; returns the rows planned."""
+def replan_all(session: Session, core: ReminderCore, now: dt.datetime, *, ledger_id: int | None = None) -> int:
+    """Plan every issue and every open duty occurrence (of one ledger, if given) from ``now``,
+    but those of archived ledgers; returns the rows planned."""
     count = 0
     last = 0
+    live = LEDGERS.c.archived_at.is_(None)
+    issues_of = live if ledger_id is None else and_(live, ISSUES.c.ledger_id == ledger_id)
     while True:
-        subjects = core.issues(session, issue_query().where(ISSUES.c.id > last).order_by(ISSUES.c.id).limit(PAGE))
+        subjects = core.issues(session, issue_query().where(ISSUES.c.id > last, issues_of)
+                               .order_by(ISSUES.c.id).limit(PAGE))
         if not subjects:
             break
         count += store_plans(session, ISSUES, ((s.id, core.plan(s, now)) for s in subjects), after=now)
@@ -54,12 +59,20 @@ def replan_all(session: Session, core: ReminderCore, now: dt.datetime) -> int:
     last = 0
     while True:
         occurrences = core.occurrences(session, occurrence_query().where(
-            OCCURRENCES.c.id > last, OCCURRENCES.c.state == OccurrenceState.OPEN).order_by(OCCURRENCES.c.id).limit(PAGE))
+            OCCURRENCES.c.id > last, OCCURRENCES.c.state == OccurrenceState.OPEN, _live_occurrences(ledger_id))
+            .order_by(OCCURRENCES.c.id).limit(PAGE))
         if not occurrences:
             break
         count += store_plans(session, OCCURRENCES, ((o.id, core.plan(o, now)) for o in occurrences), after=now)
         last = occurrences[-1].id
     return count
+
+
+def _live_occurrences(ledger_id: int | None) -> ColumnElement[bool]:
+    """Occurrences of no ledger or of a ledger not archived (of ``ledger_id`` alone, if given)."""
+    archived = select(LEDGERS.c.id).where(LEDGERS.c.archived_at.is_not(None))
+    live = or_(OCCURRENCES.c.ledger_id.is_(None), OCCURRENCES.c.ledger_id.not_in(archived))
+    return live if ledger_id is None else and_(live, OCCURRENCES.c.ledger_id == ledger_id)
 
 
 CALENDAR_KEY = "calendar"

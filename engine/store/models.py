@@ -76,6 +76,10 @@ class Ledger(Base):
     headers: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Closed when its rectification is over (engine.ledger.lifecycle): read-only, never reminded of,
+    # still reported. Who closed it and why are in the administrators' log.
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    archived_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class Issue(Base):
@@ -283,6 +287,23 @@ class IssueDepartment(Base):
     ledger_id: Mapped[int | None] = mapped_column(Integer)
 
 
+class AdminLogEntry(Base):
+    """One administrator's act on what is not an issue (a ledger archived, reopened, deleted;
+    a restore): who, through which door, when, what, to what and why. Append-only; it outlives
+    the ledger it names, so it names it by its name, not by a key."""
+
+    __tablename__ = "admin_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    by: Mapped[str] = mapped_column(String(200))
+    door: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))  # ledger.archive, ledger.unarchive, ledger.delete, restore
+    subject: Mapped[str] = mapped_column(String(300), index=True)  # the ledger's name, the archive's file
+    note: Mapped[str] = mapped_column(Text, default="")  # why
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what it did: counts, hashes
+
+
 # The Core tables, for Core statements (bulk writes, the readers' selects). A declarative model's
 # ``__table__`` is a Table, but SQLAlchemy types the attribute as FromClause, which insert(),
 # update() and delete() do not take; every module takes its tables from here.
@@ -306,3 +327,4 @@ DUTIES = cast(Table, Duty.__table__)
 OCCURRENCES = cast(Table, DutyOccurrence.__table__)
 REMINDERS = cast(Table, Reminder.__table__)
 ISSUE_DEPARTMENTS = cast(Table, IssueDepartment.__table__)
+ADMIN_LOG = cast(Table, AdminLogEntry.__table__)

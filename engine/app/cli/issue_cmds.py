@@ -166,7 +166,7 @@ def status(app: App, ledger_name: str | None, as_json: bool) -> None:
     if as_json:
         print_json(board.as_json())
         return
-    scope = f"台账 {ledger.name}：" if ledger else ""
+    scope = f"台账 {ledger.name}{'（已归档）' if ledger.archived_at else ''}：" if ledger else ""
     say(f"{scope}{board.sentence()}。")
     table = Table("方面 area", *(board.labels[s] for s in board.by_state), "合计")
     for area, counts in board.by_area:

@@ -1,8 +1,9 @@
-"""``duban ledger``: import and export ledgers (CSV, XLSX)."""
+"""``duban ledger``: import and export ledgers (CSV, XLSX); archive, reopen or delete one; the administrators' log."""
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
 from ...clock import parse_date
 from ...errors import BadInput
@@ -21,8 +23,8 @@ from ...issues.queries import find_ledger, one_ledger
 from ...ledger.export import export_ledger
 from ...ledger.importer import ensure_ledger_accounts, import_ledger
 from ...store import db
-from .context import App, at_option, pass_app
-from .output import err, say, warn
+from .context import App, at_option, json_option, pass_app
+from .output import err, out, print_json, say, warn
 
 REPORT_MILESTONE = "rectification-report"  # the shipped workflow's 报送整改情况报告
 
@@ -33,7 +35,7 @@ class _DryRun(Exception):
 
 @click.group("ledger")
 def ledger_group() -> None:
-    """Ledgers (台账): import and export."""
+    """Ledgers (台账): import and export; archive, reopen or delete one; the administrators' log."""
 
 
 @ledger_group.command("import")
@@ -148,3 +150,97 @@ def milestone_done(app: App, ledger_name: str, name: str, on: str, by: str, note
         assert ledger is not None  # a name given: found or NotFound
         app.runtime.duty_book.milestone_done(session, ledger, name, day, by=by, now=now, note=note)
     say(f"{ledger_name}: milestone {name} recorded as met on {day.isoformat()}")
+
+
+# -- the end of a ledger: archive, unarchive, delete (engine.ledger.lifecycle) ---------------------
+
+@ledger_group.command("archive")
+@click.argument("ledger_name", metavar="LEDGER")
+@click.option("--by", required=True, help="The administrator (or the unit's) closing it.")
+@click.option("--note", default="", help="Why (kept in the administrators' log).")
+@at_option
+@pass_app
+def archive(app: App, ledger_name: str, by: str, note: str, at: str | None) -> None:
+    """Close a ledger whose rectification is over: read-only, no reminders; still in reports."""
+    from ...ledger.lifecycle import archive_ledger
+
+    now = app.now(at)
+    with app.transaction() as session:
+        done = archive_ledger(session, app.runtime, ledger_name, actor=app.actor(session, by), now=now, note=note)
+    say(f"台账 {done.ledger} 已归档，只读 (archived: read-only): {done.issues} issue(s) and {done.occurrences} "
+        f"open milestone(s)/look-back(s) are no longer reminded of, {done.silenced} reminder(s) not yet sent "
+        f"were silenced; `duban ledger unarchive {done.ledger}` reopens it")
+
+
+@ledger_group.command("unarchive")
+@click.argument("ledger_name", metavar="LEDGER")
+@click.option("--by", required=True, help="The administrator (or the unit's) reopening it.")
+@click.option("--note", default="", help="Why (kept in the administrators' log).")
+@at_option
+@pass_app
+def unarchive(app: App, ledger_name: str, by: str, note: str, at: str | None) -> None:
+    """Reopen an archived ledger: writable again, its reminders planned from now."""
+    from ...ledger.lifecycle import unarchive_ledger
+
+    now = app.now(at)
+    with app.transaction() as session:
+        done = unarchive_ledger(session, app.runtime, ledger_name, actor=app.actor(session, by), now=now, note=note)
+    say(f"台账 {done.ledger} 已重新打开 (reopened): {done.planned} issue(s) and occurrence(s) planned from now")
+
+
+@ledger_group.command("delete")
+@click.argument("ledger_name", metavar="LEDGER")
+@click.option("--by", required=True, help="The administrator deleting it.")
+@click.option("--confirm", metavar="LEDGER-NAME",
+              help="The ledger's name again, for scripts; without it the name is typed at the prompt.")
+@click.option("--note", default="", help="Why (kept in the administrators' log).")
+@at_option
+@pass_app
+def delete(app: App, ledger_name: str, by: str, confirm: str | None, note: str, at: str | None) -> None:
+    """Delete a ledger (one made for a test or by mistake) with its issues, history, evidence,
+    reminders and milestones, after its name is typed again. Administrators only."""
+    from ...issues.evidence import EvidenceStore
+    from ...ledger.lifecycle import contents, delete_ledger
+
+    now = app.now(at)
+    if confirm is None:
+        if not sys.stdin.isatty():
+            raise BadInput("deleting a ledger needs its name typed at the prompt, or --confirm LEDGER-NAME "
+                           "(no terminal to type at)（删除台账须输入台账名称确认）")
+        with app.reading() as session:
+            counts = contents(session, ledger_name)
+        err.print(f"台账 {ledger_name} 将被删除，不可恢复 (to be deleted for good): {counts['issues']} issue(s), "
+                  f"{counts['history']} history entries, {counts['evidence']} evidence file(s), "
+                  f"{counts['reminders']} reminder(s), {counts['duties']} milestone(s)", markup=False)
+        confirm = click.prompt("输入台账名称以确认删除 (type the ledger's name to delete it)", default="",
+                               show_default=False, err=True)
+    app.require_schema()
+    done = delete_ledger(app.sessions, EvidenceStore.of(app.config), ledger_name,
+                         actor_of=lambda session: app.actor(session, by), now=now, confirm=confirm, note=note)
+    c = done.counts
+    say(f"台账 {done.ledger} 已删除 (deleted): {c['issues']} issue(s), {c['history']} history entries, "
+        f"{c['evidence']} evidence row(s) ({len(done.files)} store file(s) no other row used removed), "
+        f"{c['reminders']} reminder(s), {c['duties']} milestone(s), {c['imports']} import record(s); "
+        f"recorded in the administrators' log (duban ledger log)")
+
+
+@ledger_group.command("log")
+@click.argument("subject", metavar="[LEDGER]", required=False)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@json_option
+@pass_app
+def log(app: App, subject: str | None, limit: int, as_json: bool) -> None:
+    """The administrators' log: ledgers archived, reopened, deleted; backups restored."""
+    from ...store import adminlog
+
+    with app.reading() as session:
+        rows = adminlog.entries(session, subject=subject, limit=limit)
+    tz = app.config.tz
+    if as_json:
+        print_json([r.as_json(tz) for r in rows])
+        return
+    table = Table("when", "who", "door", "what", "subject", "why")
+    for r in rows:
+        table.add_row(r.at.astimezone(tz).isoformat(timespec="minutes"), r.by, r.door, r.action, r.subject, r.note)
+    out.print(table)
+    say(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}")

@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("db_cmds", "init", "Create or upgrade the database and register the workflows."),
     "db": ("db_cmds", "db_group", "Database schema commands."),
     "workflow": ("workflow_cmds", "workflow_group", "Workflow definitions (YAML)."),
-    "ledger": ("ledger_cmds", "ledger_group", "Ledgers (台账): import and export."),
+    "ledger": ("ledger_cmds", "ledger_group", "Ledgers (台账): import, export, archive, delete; the administrators' log."),
     "issue": ("issue_cmds", "issue_group", "Issues (具体问题) of the ledgers."),
     "status": ("issue_cmds", "status", "The overview of a ledger (or all), as the report opens."),
     "remind": ("remind_cmds", "remind_group", "Reminders: the timeline ahead and those already written."),
@@ -42,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "user": ("user_cmds", "user_group", "Accounts of the people who act, their roles, passwords and links."),
     "audit": ("audit_cmds", "audit_group", "The history's hash chains: anything changed behind duban's back."),
     "evidence": ("evidence_cmds", "evidence_group", "Evidence files (佐证材料): the store checked against the database."),
+    "backup": ("backup_cmds", "backup", "One archive of the database and every evidence file, with a manifest of hashes."),
+    "restore": ("backup_cmds", "restore", "Fill an empty database and evidence folder from a backup archive."),
 }
 
 

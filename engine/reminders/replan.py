@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 
 from ..store.kinds import OccurrenceState
 from .core import ReminderCore
-from .subjects import ISSUES, OCCURRENCES, issue_query, occurrence_query
+from .subjects import EXTENSIONS, ISSUES, OCCURRENCES, extension_query, issue_query, occurrence_query
 
 PAGE = 2000
 
 
 def replan_all(session: Session, core: ReminderCore, now: dt.datetime) -> int:
-    """Plan every issue and every open duty occurrence from ``now``; returns the rows planned."""
+    """Plan every issue, every open duty occurrence and every pending 延期申请 from ``now``; returns
+    the rows planned."""
     count = 0
     last = 0
     while True:
@@ -47,4 +48,16 @@ def replan_all(session: Session, core: ReminderCore, now: dt.datetime) -> int:
             moves)
         count += len(moves)
         last = occurrences[-1].id
-    return count
+    return count + replan_extensions(session, core, now)
+
+
+def replan_extensions(session: Session, core: ReminderCore, now: dt.datetime) -> int:
+    """Plan every pending 延期申请 from ``now`` (a handful: one page)."""
+    subjects = core.extensions(session, extension_query().order_by(EXTENSIONS.c.id))
+    moves = [{"b_id": s.id, "b_next": p.next_remind_at, "b_due": p.due_on, "b_overdue": p.overdue_on,
+              "b_after": now} for s in subjects for p in [core.plan(s, now)]]
+    if moves:
+        session.connection().execute(update(EXTENSIONS).where(EXTENSIONS.c.id == bindparam("b_id")).values(
+            next_remind_at=bindparam("b_next"), due_on=bindparam("b_due"), overdue_on=bindparam("b_overdue"),
+            remind_after=bindparam("b_after")), moves)
+    return len(moves)

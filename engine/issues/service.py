@@ -50,6 +50,12 @@ def submitters(session: Session, issue: Issue) -> frozenset[str]:
                                       HistoryEntry.round == (issue.round or 1)).distinct()))
 
 
+def evidence_of_round(session: Session, issue: Issue) -> int:
+    """How many evidence files were added in the issue's current round (整改轮次)."""
+    return session.scalar(select(func.count()).select_from(Evidence).where(
+        Evidence.issue_id == issue.id, Evidence.round == (issue.round or 1))) or 0
+
+
 def transition(
     session: Session,
     runtime: Runtime,
@@ -76,10 +82,11 @@ def transition(
         return session.scalar(select(func.count()).select_from(Evidence).where(Evidence.issue_id == issue.id)) or 0
 
     subject = Subject(ref=issue_ref(issue), state=issue.state, deadline=issue.deadline, count_evidence=count_evidence,
+                      count_new_evidence=lambda: evidence_of_round(session, issue),
                       measures=issue.measures, leader=issue.leader, department=issue.department,
                       submitters=submitters(session, issue), issue=issue,
                       admins_sign_own=runtime.config.workspace.admins_sign_own)
-    before = issue.state
+    before, round_before = issue.state, issue.round or 1
     after = machine.fire(subject, trigger, by=by, actor=actor, note=note, deadline=deadline, evidence=evidence)
     if after != before:
         issue.state = after
@@ -94,9 +101,9 @@ def transition(
         replan(session, runtime, issue, now, moved_from=before)
     session.add(HistoryEntry(issue_id=issue.id, at=now, by=by, trigger=trigger, from_state=before,
                              to_state=after, note=note, door=actor.door, round=issue.round or 1))
-    for item in evidence:
+    for item in evidence:  # a file given with the step belongs to the round the step was taken in
         session.add(Evidence(issue_id=issue.id, file_name=item.file_name, sha256=item.sha256, size=item.size,
-                             content=item.content, path=item.path, added_at=now, added_by=by))
+                             content=item.content, path=item.path, added_at=now, added_by=by, round=round_before))
     session.flush()
     return Moved(subject.ref, trigger, before, after, now)
 

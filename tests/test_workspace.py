@@ -247,7 +247,7 @@ def test_the_rectification_round_trip_in_a_real_browser(office, cli):
             page.goto(base + "/ws/")
             page.locator(f"#todo a[href$='{LEDGER}/7']").first.click()
             page.wait_for_url(lambda url: "/ws/issues/" in url and url.endswith("/7"))
-            assert "需上传佐证材料" in page.locator("#step-submit").inner_text()
+            assert "需上传本轮佐证材料" in page.locator("#step-submit").inner_text()
             page.locator("#progress textarea").fill("已召开党组会专题研究，制定学习计划")
             page.locator("#progress button").click()
             assert "进展情况已记录" in page.locator(".flash").inner_text()

@@ -219,8 +219,10 @@ class UserRow(BaseModel):
 
 
 def _extension(asked: extensions.Asked | None, tz: Any) -> Extension | None:
-    if asked is None:
-        return None
+    return None if asked is None else _asked(asked, tz)
+
+
+def _asked(asked: extensions.Asked, tz: Any) -> Extension:
     return Extension(id=asked.id, to=asked.to, by=asked.by, reason=asked.reason, at=local_time(asked.at, tz),
                      state=asked.state, decided_by=asked.decided_by, note=asked.note,
                      decided_at=local_time(asked.decided_at, tz) if asked.decided_at else None)
@@ -408,7 +410,7 @@ def extension_request(request: Request, ledger: str, ref: str, body: ExtensionAs
         runtime = site.runtime()
         asked = extensions.request_extension(session, runtime, f"{ledger}/{ref}", actor=actor, now=site.clock.now(),
                                              to=body.to, reason=body.reason)
-        return _extension(asked, runtime.config.tz)  # type: ignore[return-value]
+        return _asked(asked, runtime.config.tz)
 
     return _run(request, build, write=True)
 
@@ -425,7 +427,7 @@ def extension_decide(request: Request, ledger: str, ref: str, body: ExtensionDec
         runtime = site.runtime()
         asked = extensions.decide_extension(session, runtime, f"{ledger}/{ref}", actor=actor, now=site.clock.now(),
                                             approve=body.approve, note=body.note)
-        return _extension(asked, runtime.config.tz)  # type: ignore[return-value]
+        return _asked(asked, runtime.config.tz)
 
     return _run(request, build, write=True)
 

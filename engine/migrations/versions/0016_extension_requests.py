@@ -10,7 +10,8 @@ moved here, dated by the history entry that asked for them, and are planned by t
 
 ``evidence.round`` is the issue's round (整改轮次) when the file was added, so a resubmission after
 a 退回 can ask for evidence of its own round (the guard ``has_new_evidence``). Existing files get
-the round of the issue's last history entry at or before their upload.
+the round of the issue's last history entry before their upload (a file given with a step
+belongs to the round the step was taken in).
 
 Revision ID: 0016
 Revises: 0015
@@ -74,7 +75,7 @@ def upgrade() -> None:
     with op.batch_alter_table('evidence') as batch:
         batch.add_column(sa.Column('round', sa.Integer(), nullable=True))
     op.execute("UPDATE evidence SET round = COALESCE((SELECT max(h.round) FROM history h "
-               "WHERE h.issue_id = evidence.issue_id AND h.at <= evidence.added_at), 1) WHERE issue_id IS NOT NULL")
+               "WHERE h.issue_id = evidence.issue_id AND h.at < evidence.added_at), 1) WHERE issue_id IS NOT NULL")
 
 
 def _asked(value: object) -> dict | None:

@@ -53,7 +53,7 @@ def test_human_output(seeded):
 
 def test_workflow_list_show_and_graph(seeded, tmp_path):
     shown = seeded("workflow", "show", "inspection-rectification")
-    assert shown.code == 0 and "long_term_sustained" in shown.out and "has_evidence" in shown.out
+    assert shown.code == 0 and "long_term_sustained" in shown.out and "has_new_evidence" in shown.out
     svg = tmp_path / "wf.svg"
     assert seeded("workflow", "show", "inspection-rectification", "--graph", svg).code == 0
     body = svg.read_text(encoding="utf-8")

@@ -122,12 +122,22 @@ DOORS: dict[Action, list[tuple[str, Callable[[Doors], Call], Callable[[Call], bo
         ("page", lambda d: d.page_post("evidence", {}, files={"file": ("纪要.txt", b"minutes", "text/plain")}),
          _http_forbidden)],
     Action.EXTENSION_REQUEST: [
-        ("page", lambda d: d.page_post("extension", {"to": "2026-01-05", "reason": "需要时间"}), _http_forbidden)],
+        ("api", lambda d: Call(d.api.post(f"/api/v1/issues/{ISSUE}/extension",
+                                          json={"to": "2026-01-05", "reason": "需要时间"}).status_code, ""),
+         _http_forbidden),
+        ("page", lambda d: d.page_post("extension", {"to": "2026-01-05", "reason": "需要时间"}), _http_forbidden),
+        ("cli", lambda d: d.run("issue", "extension", "request", ISSUE, "--to", "2026-01-05", "--reason", "需要时间"),
+         _cli_forbidden)],
     Action.EXTENSION_DECIDE: [
-        ("page", lambda d: d.page_post("extension/decide", {"approve": "yes"}), _http_forbidden)],
+        ("api", lambda d: Call(d.api.post(f"/api/v1/issues/{ISSUE}/extension/decide", json={"approve": True})
+                               .status_code, ""), _http_forbidden),
+        ("page", lambda d: d.page_post("extension/decide", {"approve": "yes"}), _http_forbidden),
+        ("cli", lambda d: d.run("issue", "extension", "decide", ISSUE, "--approve"), _cli_forbidden)],
     Action.DEADLINE: [("cli", lambda d: d.run("issue", "edit", ISSUE, "--deadline", "2027-01-29"), _cli_forbidden)],
     Action.MEASURES: [("cli", lambda d: d.run("issue", "edit", ISSUE, "--measures", "每季度专题研究"), _cli_forbidden)],
     Action.HANDOVER: [
+        ("api", lambda d: Call(d.api.post(f"/api/v1/issues/{ISSUE}/handover",
+                                          json={"leader": "无此人", "note": "调整"}).status_code, ""), _http_forbidden),
         ("page", lambda d: d.page_post("handover", {"leader": "无此人", "department": "办公室", "note": "调整"}),
          _http_forbidden)],
     Action.CHECKIN: [("cli", lambda d: d.run("issue", "checkin", ISSUE), _cli_forbidden)],

@@ -70,7 +70,7 @@ def test_a_sheet_claiming_done_without_evidence_is_reported_not_applied(cli, tmp
     result = cli("ledger", "import", write(path, edited(ROWS, "3", "整改状态", "已完成")), "--at", "2026-11-11T10:00")
     assert result.code == 0, result.err
     assert (f"{path}: row 4: 整改状态: sheet says 已完成, duban has 整改中; not applied: 提交销号申请 (submit): "
-            "evidence is required (佐证材料)") in result.err
+            "evidence is required for this round (需上传本轮佐证材料)") in result.err
     shown = cli("issue", "show", "区科技局2026/3", "--json").json
     assert shown["state"] == "in_progress" and [h["trigger"] for h in shown["history"]] == ["import"]
 

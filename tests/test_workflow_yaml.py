@@ -157,7 +157,7 @@ def test_show_draws_a_file_not_yet_registered_with_chinese_edges(cli, project, t
     result = cli("workflow", "show", draft, "--graph")  # no database, no `duban init`: a draft
     assert result.code == 0, result.err
     svg = (tmp_path / "draft-rectification.svg").read_text(encoding="utf-8")
-    for edge in ("开始整改（责任科室）", "提交销号申请（责任领导、责任科室） [有佐证材料]",
+    for edge in ("开始整改（责任科室）", "提交销号申请（责任领导、责任科室） [有本轮佐证材料]",
                  "审核通过，予以销号（审核人） [非提交人]",
                  "退回，二次整改（审核人） [写明理由 &amp; 有新的整改时限 &amp; 非提交人]",
                  "问题反弹，重新整改（审核人、责任领导） [写明理由]"):

@@ -154,7 +154,8 @@ def test_refusals(office, cli):
     assert cli("user", "add", "办公室主任", "--role", "department:办公室", "--role", "reviewer").code == 0
     assert cli("issue", "transition", f"{LEDGER}/7", "return", "--by", "纪检组长", "--note", "佐证不足",
                "--deadline", "2027-01-20", "--at", "2026-12-24T10:00").code == 0
-    assert cli("issue", "transition", f"{LEDGER}/7", "submit", "--by", "办公室主任", "--at", "2026-12-25T10:00").code == 0
+    assert cli("issue", "transition", f"{LEDGER}/7", "submit", "--by", "办公室主任", "--evidence", project / "纪要.pdf",
+               "--at", "2026-12-25T10:00").code == 0
     own_sign = cli("issue", "transition", f"{LEDGER}/7", "approve", "--by", "办公室主任", "--at", "2026-12-25T11:00")
     assert own_sign.code == 1 and "cannot also sign it off" in own_sign.err
     # a department cannot approve at all; an unknown user is bad input
@@ -233,7 +234,7 @@ def test_the_rectification_round_trip_in_a_real_browser(office, cli):
             page.goto(base + "/ws/")
             page.locator(f"#todo a[href$='{LEDGER}/7']").first.click()
             page.wait_for_url(lambda url: "/ws/issues/" in url and url.endswith("/7"))
-            assert "需上传佐证材料" in page.locator("#step-submit").inner_text()
+            assert "需上传本轮佐证材料" in page.locator("#step-submit").inner_text()
             page.locator("#progress textarea").fill("已召开党组会专题研究，制定学习计划")
             page.locator("#progress button").click()
             assert "进展情况已记录" in page.locator(".flash").inner_text()
@@ -266,7 +267,14 @@ def test_the_rectification_round_trip_in_a_real_browser(office, cli):
             assert first.locator("#round").inner_text() == "第2轮整改"
 
             page.reload()
+            # the first round's minutes do not carry the second: the page says so, and a try without is refused
+            assert "需上传本轮佐证材料" in page.locator("#step-submit").inner_text()
             page.locator("#step-submit textarea").fill("已补充学习记录")
+            page.locator("#step-submit button").click()
+            assert "需上传本轮佐证材料" in page.locator("#error").inner_text()
+            page.goto(base + issue_path)
+            page.locator("#step-submit textarea").fill("已补充学习记录")
+            page.locator("#step-submit input[type=file]").set_input_files(str(evidence))
             page.locator("#step-submit button").click()
             assert page.locator("#state").inner_text() == "待审核销号"
 

@@ -22,6 +22,10 @@ def template_problems(renderer: Renderer, loaded: LoadedWorkflow) -> list[str]:
         if ms.reminders is not None and ms.reminders.item_template:
             found += renderer.check_item_template(ms.reminders.item_template,
                                                   doc.where(("milestones", i, "reminders", "item_template")))
+    rule = wf.extension_requests
+    if rule is not None and rule.reminders.item_template:
+        found += renderer.check_item_template(rule.reminders.item_template,
+                                              doc.where(("extension_requests", "reminders", "item_template")))
     return found
 
 

@@ -1,4 +1,5 @@
-"""What a person does on an issue besides moving it: progress notes, evidence, deadline requests.
+"""What a person does on an issue besides moving it: progress notes, evidence, deadline requests
+(``extensions``, re-exported here).
 
 Each is a service function taking the acting ``Actor`` (every door calls these, so the permission
 check is here, once) and writing the append-only history with the actor and the door. And
@@ -17,15 +18,16 @@ from sqlalchemy.orm import Session
 from ..accounts.actor import Actor
 from ..accounts.policy import ARCHIVED, Action, DutyAction, archived, may, may_duty, require
 from ..duties.book import duty_subject
-from ..errors import BadInput, Forbidden, NotFound, Refused
-from ..runtime import Runtime
+from ..errors import BadInput, Forbidden, NotFound
 from ..store.models import DutyOccurrence, Evidence, Issue
 from ..workflow.schema import WorkflowDef
 from ..workflow.words import GUARD_NEEDS, ROLE_WORDS
 from . import history
-from .edit import edit_issue
+from .extensions import decide_extension as decide_extension
+from .extensions import pending_extension as pending_extension
+from .extensions import request_extension as request_extension
 from .queries import issue_ref
-from .service import EvidenceFile, open_issue, submitters
+from .service import EvidenceFile, evidence_of_round, open_issue, submitters
 
 MAX_NOTE = 4000
 
@@ -70,7 +72,8 @@ def attach_evidence(session: Session, ref: str | Issue, *, actor: Actor, now: dt
     if not files:
         raise BadInput("choose a file to upload (佐证材料)")
     rows = [Evidence(issue_id=issue.id, file_name=item.file_name[:500], sha256=item.sha256, size=item.size,
-                     content=item.content, path=item.path, added_at=now, added_by=actor.name) for item in files]
+                     content=item.content, path=item.path, added_at=now, added_by=actor.name, round=issue.round or 1)
+            for item in files]
     session.add_all(rows)
     session.flush()  # the files' ids, for the entry that vouches for them
     names = "、".join(f.file_name for f in files)
@@ -78,55 +81,6 @@ def attach_evidence(session: Session, ref: str | Issue, *, actor: Actor, now: dt
                    from_state=issue.state, to_state=issue.state,
                    note="；".join(p for p in (f"上传佐证材料：{names}", _note(note)) if p),
                    changes=[{"evidence": row.id, "sha256": row.sha256, "file": row.file_name} for row in rows])
-    issue.updated_at = now
-    session.flush()
-    return issue
-
-
-def request_extension(session: Session, ref: str | Issue, *, actor: Actor, now: dt.datetime, to: dt.date,
-                      reason: str) -> Issue:
-    """A 延期申请: waits for the leader or a reviewer; the deadline is unchanged until then."""
-    issue = _doer(session, ref, actor, Action.EXTENSION_REQUEST)
-    text = _note(reason)
-    if not text:
-        raise BadInput("say why the deadline must move (延期理由)")
-    if issue.deadline is not None and to <= issue.deadline:
-        raise BadInput(f"the new deadline {to.isoformat()} is not after the current one ({issue.deadline.isoformat()})")
-    issue.extra = {**(issue.extra or {}), "extension": {"to": to.isoformat(), "by": actor.name, "reason": text}}
-    history.record(session, issue, by=actor.name, door=actor.door, at=now, trigger="extension_request",
-                   from_state=issue.state, to_state=issue.state, note=f"申请延期至 {to.isoformat()}：{text}",
-                   changes=[{"field": "extension", "before": None, "after": to.isoformat()}])
-    issue.updated_at = now
-    session.flush()
-    return issue
-
-
-def pending_extension(issue: Issue) -> dict[str, str] | None:
-    value = (issue.extra or {}).get("extension")
-    return value if isinstance(value, dict) else None
-
-
-def decide_extension(session: Session, runtime: Runtime, ref: str | Issue, *, actor: Actor, now: dt.datetime,
-                     approve: bool, note: str = "") -> Issue:
-    issue = open_issue(session, ref, actor, for_update=True)
-    require(actor, Action.EXTENSION_DECIDE, issue, issue_ref(issue))
-    asked = pending_extension(issue)
-    if asked is None:
-        raise Refused(f"{issue_ref(issue)}: no extension request is waiting")
-    if asked.get("by") == actor.name and not actor.is_admin:
-        raise Forbidden(f"{issue_ref(issue)}: {actor.label} asked for this extension and cannot also grant it")
-    extra = dict(issue.extra or {})
-    extra.pop("extension", None)
-    issue.extra = extra
-    if approve:
-        # granted: the deadline moves through the one edit path (history "extend", re-planned)
-        edit_issue(session, runtime, issue, actor=actor, now=now, deadline=dt.date.fromisoformat(asked["to"]),
-                   note=f"同意延期申请（{asked['by']}：{asked['reason']}）" + (f"；{_note(note)}" if note.strip() else ""))
-    else:
-        history.record(session, issue, by=actor.name, door=actor.door, at=now, trigger="extension_refused",
-                       from_state=issue.state, to_state=issue.state,
-                       note=f"不同意延期至 {asked['to']}" + (f"：{_note(note)}" if note.strip() else ""),
-                       changes=[{"field": "extension", "before": asked["to"], "after": None}])
     issue.updated_at = now
     session.flush()
     return issue
@@ -155,6 +109,9 @@ def offered(session: Session, workflow: WorkflowDef, issue: Issue, actor: Actor,
                     count = session.scalar(select(func.count()).select_from(Evidence)
                                            .where(Evidence.issue_id == issue.id)) or 0
                 if not count:
+                    needs.append(GUARD_NEEDS[guard])
+            elif guard == "has_new_evidence":
+                if not evidence_of_round(session, issue):
                     needs.append(GUARD_NEEDS[guard])
             elif guard == "not_submitter":
                 submitter = submitter if submitter is not None else submitters(session, issue)

@@ -95,3 +95,16 @@ def edit_issue(session: Session, runtime: Runtime, ref: str | Issue, *, actor: A
         replan(session, runtime, issue, now)
     session.flush()
     return Edited(issue_ref(issue), changes)
+
+
+def hand_over(session: Session, runtime: Runtime, ref: str | Issue, *, actor: Actor, now: dt.datetime,
+              leader: str | None, department: str | None, note: str = "", force: bool = False) -> Edited:
+    """A handover as the pages and the API offer it: the leader and department as they should be
+    (None or the current value: unchanged), asked of the policy before anything given is looked at."""
+    issue = open_issue(session, ref, actor, for_update=True)
+    require(actor, Action.HANDOVER, issue, issue_ref(issue))
+    leader = leader.strip() if leader is not None else None
+    department = department.strip() if department is not None else None
+    return edit_issue(session, runtime, issue, actor=actor, now=now, note=note, force=force,
+                      leader=leader if leader != issue.leader else None,
+                      department=department if department != issue.department else None)

@@ -61,6 +61,12 @@ def submitters(session: Session, issue: Issue) -> frozenset[str]:
     return frozenset(found)
 
 
+def evidence_of_round(session: Session, issue: Issue) -> int:
+    """How many evidence files were added in the issue's current round (整改轮次)."""
+    return session.scalar(select(func.count()).select_from(Evidence).where(
+        Evidence.issue_id == issue.id, Evidence.round == (issue.round or 1))) or 0
+
+
 def transition(
     session: Session,
     runtime: Runtime,
@@ -87,10 +93,11 @@ def transition(
         return session.scalar(select(func.count()).select_from(Evidence).where(Evidence.issue_id == issue.id)) or 0
 
     subject = Subject(ref=issue_ref(issue), state=issue.state, deadline=issue.deadline, count_evidence=count_evidence,
+                      count_new_evidence=lambda: evidence_of_round(session, issue),
                       measures=issue.measures, leader=issue.leader, department=issue.department,
                       submitters=submitters(session, issue), issue=issue,
                       admins_sign_own=runtime.config.workspace.admins_sign_own)
-    before, deadline_before = issue.state, issue.deadline
+    before, deadline_before, round_before = issue.state, issue.deadline, issue.round or 1
     after = machine.fire(subject, trigger, by=by, actor=actor, note=note, deadline=deadline, evidence=evidence)
     if after != before:
         issue.state = after
@@ -103,8 +110,10 @@ def transition(
     issue.updated_at = now
     if after != before or deadline is not None:
         replan(session, runtime, issue, now, moved_from=before)
+    # a file given with the step belongs to the round the step was taken in
     rows = [Evidence(issue_id=issue.id, file_name=item.file_name, sha256=item.sha256, size=item.size,
-                     content=item.content, path=item.path, added_at=now, added_by=by) for item in evidence]
+                     content=item.content, path=item.path, added_at=now, added_by=by, round=round_before)
+            for item in evidence]
     session.add_all(rows)
     session.flush()  # the files' ids, for the entry that vouches for them
     changes = [history.field_change("deadline", deadline_before, deadline)] if deadline_before != issue.deadline else []

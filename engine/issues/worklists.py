@@ -2,7 +2,8 @@
 
 *我的待办* is the reminder core's own answer (``open_deadlines``: the deadline rule's title, the due
 date and the working days overdue, most urgent first), limited to the issues waiting on the user:
-in a state from which one of their roles may take a step. The issue list and the per-unit
+in a state from which one of their roles may take a step; before them, the pending 延期申请 the
+user may decide (``open_extensions``, read off the pending requests' index). The issue list and the per-unit
 overview count and page in the database; a page is at most ``PAGE`` rows.
 """
 
@@ -16,11 +17,12 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
-from ..reminders.agenda import DeadlineItem, count_deadlines, count_upto, open_deadlines
+from ..reminders.agenda import DeadlineItem, ExtensionItem, count_deadlines, count_upto, open_deadlines, open_extensions
 from ..runtime import Runtime
 from ..store.models import ISSUE_DEPARTMENTS, Issue, Ledger, WorkflowVersion
 from ..workflow.schema import WorkflowDef
 from .classes import classes_for
+from .extensions import deciding
 
 PAGE = 50
 COUNT_CAP = 1000
@@ -66,8 +68,11 @@ def _counted(total: int, page: int, has_next: bool) -> Counted:
 
 
 def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
-            page: int) -> tuple[list[DeadlineItem], Counted]:
-    """(items of the page, how many in all)."""
+            page: int) -> tuple[list[DeadlineItem | ExtensionItem], Counted]:
+    """(items of the page, how many in all): the requests to decide first, then the deadlines."""
+    asked = open_extensions(session, runtime.core, today, scope=deciding(actor), limit=COUNT_CAP)
+    start = (page - 1) * PAGE
+    first: list[DeadlineItem | ExtensionItem] = list(asked[start:start + PAGE + 1])
     by_role = states_by_role(_definitions(session, runtime))
     waiting = Issue.overdue_on.is_not(None)
     department = _department_only(actor)
@@ -77,9 +82,10 @@ def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
                                 cap=COUNT_CAP)
     else:
         total = count_deadlines(session, today, scope=and_(actor.acting(by_role), waiting), cap=COUNT_CAP)
-    items = open_deadlines(session, runtime.core, today, limit=PAGE + 1, offset=(page - 1) * PAGE,
-                           scope=and_(actor.acting(by_role, probe=True), waiting))
-    return items[:PAGE], _counted(total, page, len(items) > PAGE)
+    wanted = PAGE + 1 - len(first)
+    items = first + (open_deadlines(session, runtime.core, today, limit=wanted, offset=max(0, start - len(asked)),
+                                    scope=and_(actor.acting(by_role, probe=True), waiting)) if wanted > 0 else [])
+    return items[:PAGE], _counted(min(COUNT_CAP, total + len(asked)), page, len(items) > PAGE)
 
 
 def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date, filters: Mapping[str, str],

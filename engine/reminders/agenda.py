@@ -20,7 +20,17 @@ from ..store.kinds import OccurrenceState
 from ..store.models import ISSUE_DEPARTMENTS, Duty, Ledger
 from .core import ReminderCore
 from .planner import Lateness, Track
-from .subjects import ISSUES, OCCURRENCES, IssueSubject, OccurrenceSubject, issue_query, occurrence_query
+from .subjects import (
+    EXTENSIONS,
+    ISSUES,
+    OCCURRENCES,
+    ExtensionSubject,
+    IssueSubject,
+    OccurrenceSubject,
+    extension_query,
+    issue_query,
+    occurrence_query,
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,30 @@ class DeadlineItem:
 
     @property
     def due(self) -> dt.date:  # the effective due date (moved off holidays)
+        return self.track.due
+
+
+@dataclass(frozen=True)
+class ExtensionItem:
+    """A pending 延期申请 waiting on a decision: the track of the decision's due date."""
+
+    subject_row: ExtensionSubject
+    state_label: str
+    rule_title: str  # what is due: 审批延期申请
+    track: Track
+    late: Lateness
+
+    kind = "extension"
+
+    def __getattr__(self, name: str) -> Any:  # ledger, ref, title, requested_to, reason, requester…
+        return getattr(self.subject_row, name)
+
+    @property
+    def subject(self) -> str:
+        return self.subject_row.key
+
+    @property
+    def due(self) -> dt.date:
         return self.track.due
 
 
@@ -178,6 +212,26 @@ def open_deadlines(session: Session, core: ReminderCore, today: dt.date, *, ledg
         stmt = stmt.limit(limit).offset(offset)
     items = (deadline_item(core, subject, today) for subject in core.issues(session, stmt))
     return [item for item in items if item is not None]
+
+
+# -- 延期申请 -------------------------------------------------------------------------------------
+
+
+def open_extensions(session: Session, core: ReminderCore, today: dt.date, *,
+                    scope: ColumnElement[bool] | None = None, limit: int | None = None) -> list[ExtensionItem]:
+    """Pending requests (``scope``: a further condition, e.g. who may decide them), most overdue first."""
+    x = EXTENSIONS.c
+    stmt = extension_query().order_by(x.overdue_on, x.due_on, x.id)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    out = []
+    for subject in core.extensions(session, stmt):
+        track = core.extension_track(subject.workflow, core.calendar.local_date(subject.requested_at))
+        out.append(ExtensionItem(subject, subject.workflow.label(subject.state), core.what(subject), track,
+                                 core.planner.lateness(track, today)))
+    return out
 
 
 # -- duty occurrences ---------------------------------------------------------------------------

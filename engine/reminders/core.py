@@ -1,7 +1,7 @@
 """The reminder core: what is due, for whom, and why — the one answer every reader asks.
 
 For any subject (an issue in a state with a deadline, a long-term item's check-in, a duty
-occurrence, a ledger milestone, a look-back for one issue) the core gives its ``Track`` (the
+occurrence, a ledger milestone, a look-back for one issue, a pending 延期申请) the core gives its ``Track`` (the
 deadline it follows), the next reminder after an instant, the catch-up reminder for a missed
 window, every reminder in a window, how late it is today, who hears about it and the facts they
 are told. The sweep writes what it says, the preview predicts with it, the board, the report and
@@ -25,7 +25,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
-from ..accounts.policy import names_of, reviewers_of
+from ..accounts.policy import hearers, names_of, reviewers_of
 from ..calendar import WorkCalendar
 from ..store.kinds import ReminderKind, SubjectKind
 from ..store.models import Duty, Ledger, WorkflowVersion
@@ -33,12 +33,13 @@ from ..workflow.rules import ReminderPolicy
 from ..workflow.schema import WorkflowDef
 from .facts import ReminderFacts
 from .planner import Lateness, Planner, Reminder, Track, shift
-from .subjects import IssueSubject, OccurrenceSubject
+from .subjects import ExtensionSubject, IssueSubject, OccurrenceSubject
 
-Subject = IssueSubject | OccurrenceSubject
+Subject = IssueSubject | OccurrenceSubject | ExtensionSubject
 
 CALENDAR_REMINDER_AT = dt.time(9, 0)
 CALENDAR_RULE = "official-schedule"
+EXTENSION_STEPS = ("同意延期", "不同意延期（写明理由）")  # what a decider of a 延期申请 can do
 
 
 class Plan(NamedTuple):
@@ -147,6 +148,30 @@ class ReminderCore:
     def occurrences(self, session: Session, stmt: Select) -> list[OccurrenceSubject]:
         return [self.occurrence(session, r) for r in session.execute(stmt)]
 
+    def extension(self, session: Session, row: Row[Any]) -> ExtensionSubject:
+        """An ``ExtensionSubject`` from a row of ``subjects.extension_query()``."""
+        m = row._mapping
+        wf = self.workflow(session, m["workflow_id"], m["wf_hash"])
+        return ExtensionSubject(**m, workflow=wf, deciders=self._deciders(session, m["ledger_id"], m["unit"],
+                                                                           m["leader"], m["requested_by"]))
+
+    def extensions(self, session: Session, stmt: Select) -> list[ExtensionSubject]:
+        return [self.extension(session, r) for r in session.execute(stmt)]
+
+    def _deciders(self, session: Session, ledger_id: int, unit: str, leader: str, requester: str) -> tuple[str, ...]:
+        """Who is reminded of a 延期申请: the people among the policy's deciders (``EXTENSION_DECIDE``),
+        the issue's 责任领导 and the reviewers over its ledger, never the requester (who may not grant
+        their own); duban's administrators when that leaves nobody."""
+        cache = session.info.setdefault("duban.deciders", {})
+        if ledger_id not in cache:
+            ledger = session.get(Ledger, ledger_id)
+            cache[ledger_id] = tuple(reviewers_of(session, ledger)) if ledger is not None else ()
+        heard = session.info.setdefault("duban.hearers", {})
+        if leader and (unit, leader) not in heard:
+            heard[(unit, leader)] = tuple(hearers(session, unit, leader))
+        leads = [leader] if leader and requester not in heard[(unit, leader)] and requester != leader else []
+        return tuple(leads + [r for r in cache[ledger_id] if r != requester]) or self.admins
+
     def _duty_policy(self, session: Session, duty_id: int, digest: str, kind: str
                      ) -> tuple[ReminderPolicy, str | None]:
         key = (duty_id, digest)
@@ -160,6 +185,8 @@ class ReminderCore:
 
     def track(self, subject: Subject) -> Track | None:
         """The deadline the subject follows now; None when it follows none (nothing to remind)."""
+        if isinstance(subject, ExtensionSubject):
+            return self.extension_track(subject.workflow, self.calendar.local_date(subject.requested_at))
         if isinstance(subject, IssueSubject):
             return self.issue_track_at(subject.workflow, subject.wf_hash, subject.state, subject.deadline,
                                        subject.feedback, subject.state_since, subject.last_checkin_at,
@@ -215,6 +242,11 @@ class ReminderCore:
                          before_kind=ReminderKind.CHECKIN, overdue_from=checkins.grace_working_days + 1)
         return None
 
+    def extension_track(self, workflow: WorkflowDef, asked: dt.date) -> Track:
+        """The track of a 延期申请 asked on ``asked`` (local): its decision is due by the workflow's rule."""
+        rule = workflow.extension_rule
+        return Track(due=self.planner.effective_due(shift(asked, rule, self.calendar)), policy=rule.reminders)
+
     def _duty_track(self, due: dt.date, policy: ReminderPolicy, tracked: dt.date | None = None) -> Track:
         """The track of a duty occurrence due on ``due`` (see ``track`` for when one is followed);
         ``tracked``: the day the occurrence was created (see ``issue_track``)."""
@@ -225,6 +257,8 @@ class ReminderCore:
         """What is due, in the words of the rule: 制定整改方案, 整改时限, 回头看, or the duty's title."""
         if isinstance(subject, OccurrenceSubject):
             return subject.duty_title
+        if isinstance(subject, ExtensionSubject):
+            return subject.workflow.extension_rule.title
         rule = subject.workflow.deadlines.get(subject.state)
         if rule is not None:
             return rule.title or "整改时限"
@@ -235,6 +269,8 @@ class ReminderCore:
     def _swept_until(self, subject: Subject) -> dt.datetime:
         if isinstance(subject, IssueSubject):
             return subject.remind_after or subject.state_since
+        if isinstance(subject, ExtensionSubject):
+            return subject.remind_after or subject.requested_at
         return subject.remind_after or subject.created_at
 
     def catch_up(self, subject: Subject, now: dt.datetime) -> Reminder | None:
@@ -274,6 +310,8 @@ class ReminderCore:
         added = due.add if due is not None else ()
         if isinstance(subject, IssueSubject):
             names: Iterable[str] = (*self.actors(subject), *added)
+        elif isinstance(subject, ExtensionSubject):
+            names = (*subject.deciders, *added)
         else:
             names = (subject.issue_leader or "", *names_of(subject.issue_department or ""),
                      *subject.owners, *added)
@@ -306,6 +344,8 @@ class ReminderCore:
                                  ref=subject.ref, state=subject.state, leader=subject.leader,
                                  department=subject.department, area=subject.area, category=subject.category,
                                  state_label=wf.label(subject.state), actions=next_steps(wf, subject.state), **common)
+        if isinstance(subject, ExtensionSubject):
+            return self._extension_facts(subject, common)
         milestone = subject.duty_kind == "milestone"
         kind = SubjectKind.MILESTONE if milestone else SubjectKind.DUTY
         # A milestone happens once: its period ("once") is not something to show a reader.
@@ -314,12 +354,26 @@ class ReminderCore:
                              department=subject.issue_department or "", duty=subject.duty_key,
                              period=None if milestone else subject.period, actions=("登记完成情况",), **common)
 
+    @staticmethod
+    def _extension_facts(subject: ExtensionSubject, common: dict[str, Any]) -> ReminderFacts:
+        """A reminder about the issue that says 延期申请, the date asked for and why."""
+        to, reason = subject.requested_to, " ".join(subject.reason.split())
+        reason = reason if len(reason) <= 120 else reason[:119] + "…"
+        title = f"延期申请：{subject.requester}申请将整改时限延至{to.year}年{to.month}月{to.day}日，理由：{reason}"
+        return ReminderFacts(subject_kind=SubjectKind.ISSUE, title=title, ledger=subject.ledger, ref=subject.ref,
+                             state=subject.state, leader=subject.leader, department=subject.department,
+                             area=subject.area, category=subject.category,
+                             state_label=subject.workflow.label(subject.state), actions=EXTENSION_STEPS, **common)
+
     def reminder(self, subject: Subject, due: Reminder) -> dict[str, Any]:
         """The ``reminders`` row the sweep writes for ``due`` of ``subject``."""
         track = self.track(subject)
         if isinstance(subject, IssueSubject):
             occurrence, ids = due.occurrence, {"ledger_id": subject.ledger_id, "issue_id": subject.id,
                                                "occurrence_id": None}
+        elif isinstance(subject, ExtensionSubject):  # keyed apart from the issue's own deadline reminders
+            occurrence = f"extension-{subject.id}@{due.occurrence}"
+            ids = {"ledger_id": subject.ledger_id, "issue_id": subject.issue_id, "occurrence_id": None}
         else:
             occurrence = f"{subject.period}@{due.occurrence}"
             ids = {"ledger_id": subject.ledger_id, "issue_id": subject.issue_id, "occurrence_id": subject.id}

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ..store.kinds import OccurrenceState
 from ..store.models import Ledger, Reminder
 from .core import ReminderCore, Subject
-from .subjects import ISSUES, OCCURRENCES, issue_query, occurrence_query
+from .subjects import EXTENSIONS, ISSUES, OCCURRENCES, extension_query, issue_query, occurrence_query
 
 # A window longer than this is refused: every working day of it is a reminder per overdue row.
 MAX_WINDOW = dt.timedelta(days=3 * 366)
@@ -29,10 +29,13 @@ def preview(session: Session, core: ReminderCore, start: dt.datetime, end: dt.da
     issues = issue_query().where(ISSUES.c.next_remind_at <= end)
     occurrences = occurrence_query().where(OCCURRENCES.c.next_remind_at <= end,
                                            OCCURRENCES.c.state == OccurrenceState.OPEN)
+    extensions = extension_query().where(EXTENSIONS.c.next_remind_at <= end)
     if ledger is not None:
         issues = issues.where(ISSUES.c.ledger_id == ledger.id)
         occurrences = occurrences.where(OCCURRENCES.c.ledger_id == ledger.id)
-    subjects: list[Subject] = [*core.issues(session, issues), *core.occurrences(session, occurrences)]
+        extensions = extensions.where(ISSUES.c.ledger_id == ledger.id)
+    subjects: list[Subject] = [*core.issues(session, issues), *core.occurrences(session, occurrences),
+                               *core.extensions(session, extensions)]
     for subject in subjects:
         out.extend(core.reminder(subject, due) for due in core.between(subject, start, end))
     if ledger is None:

@@ -19,7 +19,7 @@ from ..calendar import WorkCalendar
 from ..store.kinds import OccurrenceState
 from ..store.models import SiteState
 from .core import Plan, ReminderCore
-from .subjects import ISSUES, LEDGERS, OCCURRENCES, issue_query, occurrence_query
+from .subjects import EXTENSIONS, ISSUES, LEDGERS, OCCURRENCES, extension_query, issue_query, occurrence_query
 
 PAGE = 2000
 
@@ -65,7 +65,7 @@ def replan_all(session: Session, core: ReminderCore, now: dt.datetime, *, ledger
             break
         count += store_plans(session, OCCURRENCES, ((o.id, core.plan(o, now)) for o in occurrences), after=now)
         last = occurrences[-1].id
-    return count
+    return count + replan_extensions(session, core, now)
 
 
 def _live_occurrences(ledger_id: int | None) -> ColumnElement[bool]:
@@ -94,3 +94,9 @@ def replan_if_calendar_changed(session: Session, core: ReminderCore, calendar: W
     else:
         row.value, row.updated_at = print_, now
     return planned
+
+
+def replan_extensions(session: Session, core: ReminderCore, now: dt.datetime) -> int:
+    """Plan every pending 延期申请 from ``now`` (a handful: one page)."""
+    subjects = core.extensions(session, extension_query().order_by(EXTENSIONS.c.id))
+    return store_plans(session, EXTENSIONS, ((s.id, core.plan(s, now)) for s in subjects), after=now)

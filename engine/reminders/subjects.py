@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import aliased
 
-from ..store.models import DUTIES, ISSUES, LEDGERS, OCCURRENCES, WORKFLOWS, Ledger
+from ..store.kinds import ExtensionState
+from ..store.models import DUTIES, EXTENSIONS, ISSUES, LEDGERS, OCCURRENCES, WORKFLOWS, Ledger
 from ..workflow.rules import ReminderPolicy
 from ..workflow.schema import WorkflowDef
 
@@ -86,6 +87,45 @@ class OccurrenceSubject:
         return f"{self.ledger}/{self.issue_ref}" if self.issue_ref is not None else None
 
 
+@dataclass(frozen=True)
+class ExtensionSubject:
+    """A pending 延期申请 of an issue, following the day its decision is due (the workflow's
+    ``extension_requests`` rule, counted from the day it was asked)."""
+
+    id: int
+    issue_id: int
+    requested_to: dt.date
+    reason: str
+    requested_by: str
+    requested_at: dt.datetime
+    remind_after: dt.datetime | None
+    ledger_id: int
+    ledger: str
+    unit: str
+    ref: str
+    title: str
+    area: str
+    category: str
+    leader: str
+    department: str
+    state: str  # the issue's
+    workflow_id: int
+    wf_hash: str
+    workflow: WorkflowDef = field(compare=False, repr=False)
+    # who may decide it and hears of it (the policy's deciders, less the requester): never part of the track
+    deciders: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        """The issue's key: a reminder about the request is about the issue."""
+        return f"{self.ledger}/{self.ref}"
+
+    @property
+    def requester(self) -> str:
+        """The requester as people call them: ``办公室`` of ``区教委/办公室``."""
+        return self.requested_by.removeprefix(f"{self.unit}/") if self.unit else self.requested_by
+
+
 _I, _L, _W = ISSUES, LEDGERS, WORKFLOWS
 
 
@@ -116,3 +156,17 @@ def occurrence_query() -> Select:
                          .outerjoin(_OWN, _OWN.id == _D.c.ledger_id)
                          .outerjoin(_I, _I.c.id == _O.c.issue_id)
                          .outerjoin(_OF, _OF.id == _I.c.ledger_id)))
+
+
+_X = EXTENSIONS
+
+
+def extension_query() -> Select:
+    """The columns of an ``ExtensionSubject``: pending requests only (a decided one follows nothing)."""
+    return (select(_X.c.id, _X.c.issue_id, _X.c.requested_to, _X.c.reason, _X.c.requested_by, _X.c.requested_at,
+                   _X.c.remind_after, _I.c.ledger_id, _L.c.name.label("ledger"), _L.c.unit, _I.c.ref, _I.c.title,
+                   _I.c.area, _I.c.category, _I.c.leader, _I.c.department, _I.c.state, _I.c.workflow_id,
+                   _W.c.content_hash.label("wf_hash"))
+            .select_from(_X.join(_I, _I.c.id == _X.c.issue_id).join(_L, _L.c.id == _I.c.ledger_id)
+                         .join(_W, _W.c.id == _I.c.workflow_id))
+            .where(_X.c.state == ExtensionState.PENDING))

@@ -26,7 +26,7 @@ from ..store.models import REMINDERS
 from ..store.upsert import insert_ignore
 from .core import ReminderCore, Subject
 from .replan import store_plans
-from .subjects import ISSUES, OCCURRENCES, issue_query, occurrence_query
+from .subjects import EXTENSIONS, ISSUES, OCCURRENCES, extension_query, issue_query, occurrence_query
 
 log = logging.getLogger("duban.sweep")
 
@@ -58,6 +58,9 @@ class Sweeper:
                                                 OCCURRENCES.c.state == OccurrenceState.OPEN)
                        .order_by(OCCURRENCES.c.next_remind_at))
         while self._batch(now, result, occurrences, OCCURRENCES, self.core.occurrence):
+            pass
+        extensions = extension_query().where(EXTENSIONS.c.next_remind_at <= now).order_by(EXTENSIONS.c.next_remind_at)
+        while self._batch(now, result, extensions, EXTENSIONS, self.core.extension):
             pass
         calendar = self.core.calendar_catch_up(now)
         if calendar is not None:

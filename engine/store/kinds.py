@@ -37,3 +37,11 @@ class DutyKind(StrEnum):
 class OccurrenceState(StrEnum):
     OPEN = "open"
     DONE = "done"
+
+
+class ExtensionState(StrEnum):
+    """Where a 延期申请 stands: waiting on its deciders, or decided (which ends it)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"

@@ -22,10 +22,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .kinds import DutyKind, OccurrenceState, ReminderKind
+from .kinds import DutyKind, ExtensionState, OccurrenceState, ReminderKind
 from .types import JSONDoc, UTCDateTime, enum_type
 
 # Named constraints, so Alembic's batch mode can alter SQLite tables and migrations stay stable.
@@ -180,6 +181,8 @@ class Evidence(Base):
     path: Mapped[str | None] = mapped_column(Text)  # the SHA-256 (a file in the evidence store); older rows: a path
     added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     added_by: Mapped[str] = mapped_column(String(200), index=True)  # the quota sums by it
+    # the issue's round (整改轮次) when it was added: a resubmission after 退回 needs this round's own
+    round: Mapped[int | None] = mapped_column(Integer)
 
 
 class LedgerImport(Base):
@@ -274,6 +277,42 @@ class Reminder(Base):
     routed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
+class ExtensionRequest(Base):
+    """A 延期申请: a later 整改时限 asked for an issue, waiting on its deciders until approved or refused.
+
+    While pending it is a subject of the reminder core of its own: its decision falls due by the
+    workflow's ``extension_requests`` rule, and the core's plan is stored on the row
+    (``next_remind_at``, ``due_on``, ``overdue_on``) like an issue's, so "what waits on whom" is an
+    index read. Deciding it clears the plan; the row stays, with the decision and its reason.
+    """
+
+    __tablename__ = "extension_requests"
+    __table_args__ = (
+        # one request waits per issue; the pending rows are read off this index alone
+        Index("uq_extension_requests_pending", "issue_id", unique=True,
+              sqlite_where=text("state = 'pending'"), postgresql_where=text("state = 'pending'")),
+        # the requester's answers of the last days (我的待办)
+        Index("ix_extension_requests_requester", "requested_by", "decided_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    round: Mapped[int] = mapped_column(Integer)  # the issue's round when it was asked
+    requested_to: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    state: Mapped[ExtensionState] = mapped_column(enum_type(ExtensionState, "extension_state"),
+                                                  default=ExtensionState.PENDING)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_note: Mapped[str] = mapped_column(Text, default="")  # a refusal's reason (required)
+    next_remind_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    remind_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    due_on: Mapped[dt.date | None] = mapped_column(Date)  # the decision's due date
+    overdue_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
 class IssueDepartment(Base):
     """Each department a 责任科室 cell names ("办公室、财务室" names two), so filters are index reads."""
 
@@ -328,3 +367,4 @@ OCCURRENCES = cast(Table, DutyOccurrence.__table__)
 REMINDERS = cast(Table, Reminder.__table__)
 ISSUE_DEPARTMENTS = cast(Table, IssueDepartment.__table__)
 ADMIN_LOG = cast(Table, AdminLogEntry.__table__)
+EXTENSIONS = cast(Table, ExtensionRequest.__table__)

@@ -34,6 +34,9 @@ class Guarded(Protocol):
     @property
     def evidence_count(self) -> int: ...
 
+    @property
+    def new_evidence_count(self) -> int: ...
+
 
 def _model(event: EventData) -> Guarded:
     # transitions types the model as object; the machine only ever attaches a Subject
@@ -57,6 +60,14 @@ def has_evidence(event: EventData) -> bool:
     if event.kwargs.get("evidence") or _model(event).evidence_count > 0:
         return True
     return _refuse(event, "evidence is required (佐证材料): give --evidence FILE")
+
+
+def has_new_evidence(event: EventData) -> bool:
+    """Evidence of the current round (整改轮次) is attached or given with the step: after a 退回 for
+    a second round (二次整改) the files of the first round do not carry the resubmission."""
+    if event.kwargs.get("evidence") or _model(event).new_evidence_count > 0:
+        return True
+    return _refuse(event, "evidence is required for this round (需上传本轮佐证材料): give --evidence FILE")
 
 
 def has_note(event: EventData) -> bool:
@@ -106,6 +117,7 @@ def new_deadline(event: EventData) -> bool:
 GUARDS: dict[str, Guard] = {
     "has_deadline": has_deadline,
     "has_evidence": has_evidence,
+    "has_new_evidence": has_new_evidence,
     "has_note": has_note,
     "has_measures": has_measures,
     "has_owner": has_owner,

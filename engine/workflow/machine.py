@@ -31,6 +31,7 @@ class Subject:
     deadline: dt.date | None = None
     # counted only if a guard asks: most steps need no evidence query
     count_evidence: Callable[[], int] = lambda: 0
+    count_new_evidence: Callable[[], int] = lambda: 0  # of the current round
     measures: str = ""
     leader: str = ""
     department: str = ""
@@ -44,6 +45,10 @@ class Subject:
     @property
     def evidence_count(self) -> int:
         return self.count_evidence()
+
+    @property
+    def new_evidence_count(self) -> int:
+        return self.count_new_evidence()
 
 
 def _role_guard(roles: list[str], admins: frozenset[str]) -> Callable[[EventData], bool]:

@@ -100,6 +100,28 @@ class ReminderPolicy(_Strict):
         return tuple(sorted(value, key=lambda e: e.after_working_days))
 
 
+class ExtensionRule(Offset):
+    """When a pending 延期申请 must be decided: counted from the day it was asked (``working_days``,
+    ``days`` or ``months``), and how its deciders are reminded (``reminders``; default: the working
+    day before, on the day, then every working day while it waits, no escalation)."""
+
+    title: str = Field("审批延期申请", min_length=1)
+    reminders: ReminderPolicy = ReminderPolicy(before_working_days=(1,))
+
+    @model_validator(mode="after")
+    def _offset(self) -> ExtensionRule:
+        given = [getattr(self, k) for k in ("days", "working_days", "months") if getattr(self, k) is not None]
+        if not given:
+            raise ValueError("say when the decision is due: working_days, days or months after the request")
+        if given[0] < 0:
+            raise ValueError("a request cannot be due before it is made: give 0 or more")
+        return self
+
+
+DEFAULT_EXTENSION_RULE = ExtensionRule(working_days=3)
+"""What a workflow without ``extension_requests`` gives its requests: a pending request always waits on someone."""
+
+
 class CheckinRule(_Strict):
     """Long-term items check in on a cadence; a missed check-in alerts like an overdue deadline."""
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from .rules import CheckinRule, DeadlineRule, Milestone, ReminderPolicy
+from .rules import DEFAULT_EXTENSION_RULE, CheckinRule, DeadlineRule, ExtensionRule, Milestone, ReminderPolicy
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 
@@ -107,6 +107,8 @@ class WorkflowDef(_Strict):
     reminders: ReminderPolicy = ReminderPolicy()
     checkins: CheckinRule | None = None
     milestones: list[Milestone] = Field(default_factory=list)
+    # when a pending 延期申请 must be decided by its deciders (default: DEFAULT_EXTENSION_RULE)
+    extension_requests: ExtensionRule | None = None
     # The report's wording for this workflow ([report] keys: inspector, part1, …): an audit
     # rectification must not speak of 巡察. config.toml's [report] goes over it.
     report: dict[str, Any] = Field(default_factory=dict)
@@ -117,6 +119,10 @@ class WorkflowDef(_Strict):
         if not re.match(r"^[a-z0-9][a-z0-9_-]{0,99}$", value):
             raise ValueError(f"workflow name {value!r} must be lower-case letters, digits, - and _")
         return value
+
+    @property
+    def extension_rule(self) -> ExtensionRule:
+        return self.extension_requests or DEFAULT_EXTENSION_RULE
 
     def state(self, name: str) -> StateDef:
         return next(s for s in self.states if s.name == name)

@@ -154,6 +154,45 @@ def checkin_(app: App, ref: str, by: str, failed: bool, note: str, at: str | Non
         say(f"{moved.ref}: checked in by {by}; next check-in follows from {now.astimezone(app.config.tz).date()}")
 
 
+@issue_group.group("extension")
+def extension_group() -> None:
+    """延期申请: ask for a later deadline; its leader or a reviewer approves or refuses (with a reason)."""
+
+
+@extension_group.command("request")
+@click.argument("ref")
+@click.option("--by", required=True, help="Who asks (the issue's leader, department or unit administrator).")
+@click.option("--to", "to", required=True, metavar="DATE", help="The deadline asked for, YYYY-MM-DD.")
+@click.option("--reason", required=True, help="Why the deadline must move (延期理由).")
+@at_option
+@pass_app
+def extension_request(app: App, ref: str, by: str, to: str, reason: str, at: str | None) -> None:
+    """Ask for the deadline of REF to move to --to: it waits on its deciders, who are reminded of it."""
+    from ...issues.extensions import request_extension
+
+    with app.transaction() as session:
+        asked = request_extension(session, app.runtime, ref, actor=app.actor(session, by), now=app.now(at),
+                                  to=parse_date(to), reason=reason)
+    say(f"{ref}: 延期申请 to {asked.to.isoformat()} waits on a decision")
+
+
+@extension_group.command("decide")
+@click.argument("ref")
+@click.option("--by", required=True, help="Who decides (the issue's leader, a reviewer or unit administrator).")
+@click.option("--approve/--refuse", required=True, help="Approve (the deadline moves) or refuse (needs --note).")
+@click.option("--note", default="", help="Why; required to refuse: the requester reads it.")
+@at_option
+@pass_app
+def extension_decide(app: App, ref: str, by: str, approve: bool, note: str, at: str | None) -> None:
+    """Approve or refuse the 延期申请 waiting on REF."""
+    from ...issues.extensions import decide_extension
+
+    with app.transaction() as session:
+        asked = decide_extension(session, app.runtime, ref, actor=app.actor(session, by), now=app.now(at),
+                                 approve=approve, note=note)
+    say(f"{ref}: 延期申请 to {asked.to.isoformat()} {'approved' if approve else 'refused'} by {by}")
+
+
 @click.command("status")
 @click.option("--ledger", "ledger_name", metavar="NAME")
 @json_option

@@ -28,9 +28,10 @@ from ...accounts.policy import DutyAction, DutySubject, UnitAction, may_duty, ma
 from ...accounts.users import list_users
 from ...clock import check_year
 from ...errors import DubanError, Forbidden, NoSpace, NotFound, Refused
-from ...issues import actions
+from ...issues import actions, extensions
+from ...issues.edit import hand_over
 from ...issues.evidence import EvidenceStore
-from ...issues.queries import issue_detail, ledger_units
+from ...issues.queries import issue_detail, ledger_units, local_time
 from ...issues.service import open_issue, transition
 from ...issues.worklists import PAGE, issue_rows, my_todo
 from ...reminders.agenda import duty_items
@@ -86,14 +87,31 @@ class IssuePage(BaseModel):
     items: list[IssueRow]
 
 
+class Extension(BaseModel):
+    """A 延期申请 and, once decided, its answer."""
+
+    id: int
+    to: dt.date = Field(description="the deadline asked for")
+    by: str = Field(description="who asked (login name)")
+    reason: str
+    at: str
+    state: str = Field(description="pending, approved or refused")
+    decided_by: str | None = None
+    decided_at: str | None = None
+    note: str = Field("", description="the decider's words: a refusal's reason")
+
+
 class TodoItem(BaseModel):
+    kind: str = Field("deadline", description="deadline, checkin; extension (a 延期申请 for you to decide); "
+                                              "extension_answer (the answer to your own request, for 7 days)")
     ledger: str
     ref: str
     title: str
     state_label: str
-    what: str = Field(description="the deadline rule's title, e.g. 整改时限")
-    due: dt.date
+    what: str = Field(description="the deadline rule's title, e.g. 整改时限, 审批延期申请")
+    due: dt.date | None = Field(description="when it is due (none for an answer)")
     days_overdue: int
+    extension: Extension | None = None
 
 
 class HistoryItem(BaseModel):
@@ -142,6 +160,8 @@ class IssueDetail(BaseModel):
     history: list[HistoryItem]
     evidence: list[EvidenceItem]
     steps: list[Step]
+    extension: Extension | None = Field(None, description="the 延期申请 waiting on a decision")
+    extension_decided: Extension | None = Field(None, description="the last decided 延期申请 and its answer")
 
 
 class Action(BaseModel):
@@ -152,6 +172,27 @@ class Action(BaseModel):
 
 class Progress(BaseModel):
     note: str = Field(min_length=1, max_length=4000)
+
+
+class ExtensionAsk(BaseModel):
+    to: dt.date = Field(description="the new deadline asked for, after the current one")
+    reason: str = Field(min_length=1, max_length=4000, description="why (延期理由)")
+
+
+class ExtensionDecision(BaseModel):
+    approve: bool
+    note: str = Field("", max_length=4000, description="why; required to refuse: the requester reads it")
+
+
+class Handover(BaseModel):
+    leader: str | None = Field(None, max_length=200, description="the new 责任领导 (absent: unchanged)")
+    department: str | None = Field(None, max_length=200, description="the new 责任科室 (absent: unchanged)")
+    note: str = Field("", max_length=4000)
+
+
+class HandedOver(BaseModel):
+    ref: str
+    changes: list[str]
 
 
 class Moved(BaseModel):
@@ -177,6 +218,16 @@ class UserRow(BaseModel):
     unit: str
     roles: list[str]
     disabled: bool
+
+
+def _extension(asked: extensions.Asked | None, tz: Any) -> Extension | None:
+    return None if asked is None else _asked(asked, tz)
+
+
+def _asked(asked: extensions.Asked, tz: Any) -> Extension:
+    return Extension(id=asked.id, to=asked.to, by=asked.by, reason=asked.reason, at=local_time(asked.at, tz),
+                     state=asked.state, decided_by=asked.decided_by, note=asked.note,
+                     decided_at=local_time(asked.decided_at, tz) if asked.decided_at else None)
 
 
 def _run(request: Request, build: Callable[[Session, Actor], T], *, write: bool = False) -> T:
@@ -233,9 +284,17 @@ def todo(request: Request, page: int = Query(1, ge=1, le=10_000)) -> list[TodoIt
     """我的待办: what waits on the token's user, most urgent first."""
     def build(session: Session, actor: Actor) -> list[TodoItem]:
         runtime = request.app.state.site.runtime()
+        tz = runtime.config.tz
         items, _ = my_todo(session, runtime, actor, _today(request), page)
-        return [TodoItem(ledger=d.ledger, ref=d.ref, title=d.title, state_label=d.state_label, what=d.rule_title,
-                         due=d.track.due, days_overdue=d.late.days_overdue) for d in items]
+        out = [TodoItem(kind=d.kind, ledger=d.ledger, ref=d.ref, title=d.title, state_label=d.state_label,
+                        what=d.rule_title, due=d.track.due, days_overdue=d.late.days_overdue,
+                        extension=_extension(extensions.asked_of(d), tz)) for d in items]
+        if page == 1:
+            out += [TodoItem(kind=a.kind, ledger=a.ledger, ref=a.ref, title=a.title, state_label="",
+                             what="延期申请未获同意" if a.refused else "延期申请已同意", due=None, days_overdue=0,
+                             extension=_extension(a.asked, tz))
+                    for a in extensions.answers(session, actor, request.app.state.site.clock.now())]
+        return out
 
     return _run(request, build)
 
@@ -265,9 +324,12 @@ def _detail(request: Request, session: Session, actor: Actor, ledger: str, ref: 
     steps = [Step(trigger=o.trigger, label=o.label, needs=o.needs, blocked=o.blocked)
              for o in actions.offered(session, workflow, issue, actor,
                                       admins_sign_own=runtime.config.workspace.admins_sign_own)]
-    return IssueDetail(**{k: data[k] for k in IssueDetail.model_fields if k not in ("history", "evidence", "steps")},
+    own = ("history", "evidence", "steps", "extension", "extension_decided")
+    return IssueDetail(**{k: data[k] for k in IssueDetail.model_fields if k not in own},
                        history=[HistoryItem(**h) for h in data["history"]],
-                       evidence=[EvidenceItem(**e) for e in data["evidence"]], steps=steps)
+                       evidence=[EvidenceItem(**e) for e in data["evidence"]], steps=steps,
+                       extension=_extension(extensions.pending_extension(session, issue), runtime.config.tz),
+                       extension_decided=_extension(extensions.last_decision(session, issue), runtime.config.tz))
 
 
 @router.get("/issues/{ledger}/{ref}", response_model=IssueDetail)
@@ -330,6 +392,59 @@ def progress(request: Request, ledger: str, ref: str, body: Progress) -> list[Hi
         actions.record_progress(session, f"{ledger}/{ref}", actor=actor, now=request.app.state.site.clock.now(),
                                 note=body.note)
         return _detail(request, session, actor, ledger, ref).history
+
+    return _run(request, build, write=True)
+
+
+def _problem(text: str) -> dict[str, Any]:
+    return {"model": Problem, "description": text}
+
+
+@router.post("/issues/{ledger}/{ref}/extension", response_model=Extension, status_code=201, responses={
+    400: _problem("no reason, a date not after the current deadline or today"),
+    403: _problem("the token's user may not ask (policy: the issue's leader, department or unit administrator)"),
+    409: _problem("a request is already waiting on this issue")})
+def extension_request(request: Request, ledger: str, ref: str, body: ExtensionAsk) -> Extension:
+    """Ask for a later deadline (延期申请): it waits on its deciders (their 我的待办 and reminders)."""
+    def build(session: Session, actor: Actor) -> Extension:
+        check_year(body.to, "to")
+        site = request.app.state.site
+        runtime = site.runtime()
+        asked = extensions.request_extension(session, runtime, f"{ledger}/{ref}", actor=actor, now=site.clock.now(),
+                                             to=body.to, reason=body.reason)
+        return _asked(asked, runtime.config.tz)
+
+    return _run(request, build, write=True)
+
+
+@router.post("/issues/{ledger}/{ref}/extension/decide", response_model=Extension, responses={
+    400: _problem("refused without a reason (note)"),
+    403: _problem("the token's user may not decide (policy: the issue's leader, a reviewer or unit administrator), "
+                  "or asked for it themselves"),
+    409: _problem("no request is waiting")})
+def extension_decide(request: Request, ledger: str, ref: str, body: ExtensionDecision) -> Extension:
+    """Approve the waiting 延期申请 (the deadline moves) or refuse it with a reason (the requester reads it)."""
+    def build(session: Session, actor: Actor) -> Extension:
+        site = request.app.state.site
+        runtime = site.runtime()
+        asked = extensions.decide_extension(session, runtime, f"{ledger}/{ref}", actor=actor, now=site.clock.now(),
+                                            approve=body.approve, note=body.note)
+        return _asked(asked, runtime.config.tz)
+
+    return _run(request, build, write=True)
+
+
+@router.post("/issues/{ledger}/{ref}/handover", response_model=HandedOver, responses={
+    400: _problem("nothing to change, or a blank leader or department"),
+    403: _problem("the token's user may not hand over (policy: a reviewer or unit administrator)"),
+    409: _problem("no account can act for the new leader or department")})
+def handover(request: Request, ledger: str, ref: str, body: Handover) -> HandedOver:
+    """A new 责任领导 and/or 责任科室 (人员调整), as the issue page's form."""
+    def build(session: Session, actor: Actor) -> HandedOver:
+        site = request.app.state.site
+        edited = hand_over(session, site.runtime(), f"{ledger}/{ref}", actor=actor, now=site.clock.now(),
+                           leader=body.leader, department=body.department, note=body.note)
+        return HandedOver(ref=edited.ref, changes=edited.changes)
 
     return _run(request, build, write=True)
 

@@ -40,8 +40,8 @@ from ...accounts.lookup import user_by_id
 from ...accounts.policy import Action
 from ...clock import check_year
 from ...errors import BadInput, DubanError, Forbidden, NoSpace, NotFound, Refused
-from ...issues import actions
-from ...issues.edit import edit_issue
+from ...issues import actions, extensions
+from ...issues.edit import hand_over
 from ...issues.evidence import EvidenceFile, EvidenceStore, Staging
 from ...issues.service import open_issue, transition
 from ...issues.worklists import issue_rows, my_todo, unit_rows
@@ -58,7 +58,8 @@ log = logging.getLogger("duban.workspace")
 router = APIRouter(include_in_schema=False)
 DOORS = {"web": "网页", "api": "接口", "cli": "命令行", "import": "导入", "system": "系统"}
 STEPS = {"progress": "进展情况", "evidence": "上传佐证材料", "extension_request": "延期申请", "extend": "延期",
-         "extension_refused": "不同意延期", "handover": "人员调整", "edit": "修改", "checkin": "回头看"}
+         "extension_refused": "不同意延期", "extension_approved": "同意延期", "handover": "人员调整", "edit": "修改",
+         "checkin": "回头看"}
 
 
 class _Ws:
@@ -206,8 +207,9 @@ def todo(request: Request, page: int = 1) -> Response:
     def build(session: Session, me: Actor) -> Response:
         number = max(1, min(page, 10_000))
         items, counted = my_todo(session, ws.runtime, me, ws.today, number)
+        answers = extensions.answers(session, me, ws.now) if number == 1 else []
         return ws.render("ws_todo.html.j2", me, items=items, total=counted.total, more=counted.more, page=number,
-                         last=counted.last)
+                         last=counted.last, answers=answers)
 
     return _page(ws, build)
 
@@ -256,9 +258,12 @@ def _issue(ws: _Ws, session: Session, me: Actor, ledger: str, ref: str, status: 
            "extension": policy.may(me, Action.EXTENSION_REQUEST, issue),
            "decide": policy.may(me, Action.EXTENSION_DECIDE, issue), "handover": policy.may(me, Action.HANDOVER, issue)}
     steps = {**STEPS, **{t.trigger: t.label or t.trigger for t in workflow.transitions}}
+    decided = extensions.last_decision(session, issue)
     return ws.render("ws_issue.html.j2", me, status, issue=data, offers=actions.offered(
                          session, workflow, issue, me, admins_sign_own=ws.runtime.config.workspace.admins_sign_own),
-                     may=may, extension=actions.pending_extension(issue), doors=DOORS, steps=steps,
+                     may=may, extension=extensions.pending_extension(session, issue), decided=decided,
+                     decided_on=ws.runtime.calendar.local_date(decided.decided_at) if decided and decided.decided_at
+                     else None, doors=DOORS, steps=steps,
                      base=ws.url(f"/ws/issues/{quote(ledger, safe='')}/{quote(ref, safe='')}"),
                      max_mb=max(1, ws.runtime.config.evidence.max_bytes // 2**20))
 
@@ -334,22 +339,20 @@ def _extension(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str
     to = _date(form, "to")
     if to is None:
         raise BadInput("请填写申请延期至的日期")
-    actions.request_extension(session, ref, actor=me, now=ws.now, to=to, reason=_text(form, "reason"))
-    return "延期申请已提交"
+    extensions.request_extension(session, ws.runtime, ref, actor=me, now=ws.now, to=to, reason=_text(form, "reason"))
+    return "延期申请已提交，等待责任领导或审核人决定"
 
 
 def _decide(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
     approve = _text(form, "approve") == "yes"
-    actions.decide_extension(session, ws.runtime, ref, actor=me, now=ws.now, approve=approve, note=_text(form, "note"))
-    return "已同意延期" if approve else "已不同意延期"
+    extensions.decide_extension(session, ws.runtime, ref, actor=me, now=ws.now, approve=approve,
+                                note=_text(form, "note"))
+    return "已同意延期" if approve else "已不同意延期，理由已告知申请人"
 
 
 def _handover(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
-    issue = open_issue(session, ref, me, for_update=True)
-    leader, department = _text(form, "leader").strip(), _text(form, "department").strip()
-    edited = edit_issue(session, ws.runtime, issue, actor=me, now=ws.now, note=_text(form, "note"),
-                        leader=leader if leader != issue.leader else None,
-                        department=department if department != issue.department else None)
+    edited = hand_over(session, ws.runtime, ref, actor=me, now=ws.now, note=_text(form, "note"),
+                       leader=_text(form, "leader"), department=_text(form, "department"))
     return "；".join(edited.changes)
 
 

@@ -1,4 +1,4 @@
-"""``duban ledger``: import and export ledgers (CSV, XLSX)."""
+"""``duban ledger``: draft a ledger from the feedback document; import and export ledgers (CSV, XLSX)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,30 @@ class _DryRun(Exception):
 
 @click.group("ledger")
 def ledger_group() -> None:
-    """Ledgers (台账): import and export."""
+    """Ledgers (台账): draft, import and export."""
+
+
+@ledger_group.command("draft")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, metavar="DRAFT.xlsx",
+              help="The draft ledger to write (.xlsx).")
+@click.option("--unit", metavar="TEXT", help="Fill the 单位 column (the organisation inspected).")
+def draft(file: Path, output: Path, unit: str | None) -> None:
+    """Draft a ledger from the feedback document FILE (.docx, .txt, .md): 方面, 问题类别 and 具体问题
+    from its numbering (一、（一）1．（1）, 关于“…”问题); the columns the office fills are marked.
+    Every paragraph it cannot place is listed with its line (a .docx: its paragraph)."""
+    from ...ledger.draft import draft_ledger
+
+    result = draft_ledger(file, output, unit=unit)
+    say(f"drafted {len(result.problems)} 具体问题 in {result.areas} 方面 and {result.categories} 问题类别 "
+        f"from {file} into {output}")
+    for item in result.unplaced:
+        text = item.text if len(item.text) <= 40 else item.text[:40] + "…"
+        say(f"{file}: {result.where} {item.number}: 未归类（{item.why}）：{text}")
+    if result.unplaced:
+        say(f"{len(result.unplaced)} paragraph(s) not placed: listed in the sheet 未归类 of {output}")
+    say(f"next: fill 整改措施、责任领导、责任科室、整改时限 (the yellow columns), then "
+        f"duban ledger import {output} --feedback-date YYYY-MM-DD")
 
 
 @ledger_group.command("import")

@@ -266,7 +266,7 @@ def test_a_markdown_document_without_about_titles(tmp_path):
 def test_sub_points_stay_with_their_problem():
     """（1）（2） under some 1．, none under others: they are a problem's sub-points, not problems."""
     text = ("一、方面甲\n（一）类别甲\n1．问题一。表现如下：\n（1）第一点。\n（2）第二点。\n2．问题二。\n"
-            "（二）类别乙\n1．问题三。\n")
+            "二、方面乙\n（一）类别乙\n1．问题三。\n")
     from engine.ledger.draft import Paragraph
 
     paragraphs = [Paragraph(i, t) for i, t in enumerate(text.splitlines(), start=1)]
@@ -274,6 +274,36 @@ def test_sub_points_stay_with_their_problem():
     assert [(p.title, p.description) for p in result.problems] == [
         ("问题一", "表现如下：\n（1）第一点。\n（2）第二点。"), ("问题二", ""), ("问题三", "")]
     assert result.unplaced == []
+
+
+def test_a_problem_whose_document_skips_the_category_is_named(tmp_path):
+    """Under 一、 a 1． straight away, then （一） with its own: the first has no 问题类别, and says so."""
+    source = tmp_path / "skip.txt"
+    source.write_text("一、方面甲\n1．问题甲。\n（一）类别乙\n1．问题乙。\n2．问题丙。\n", encoding="utf-8")
+    out = tmp_path / "d.xlsx"
+    code, said, err = draft(source, "-o", out)
+    assert code == 0, err
+    assert [(r["方面"], r["问题类别"], r["具体问题"]) for r in ledger_rows(out)] == [
+        ("方面甲", None, "问题甲"), ("方面甲", "类别乙", "问题乙"), ("方面甲", "类别乙", "问题丙")]
+    assert f"{source}: line 2: 问题甲: no 问题类别 above it in the document; left blank" in said
+
+
+def test_problems_under_one_chapter_take_its_sections_as_areas():
+    """一、巡察发现的主要问题 over everything: a chapter; its （一）…方面 are the 方面, no 问题类别."""
+    from engine.ledger.draft import Paragraph
+
+    text = ("区委第一巡察组关于巡察区科技局党组的反馈意见\n一、巡察发现的主要问题\n"
+            "（一）贯彻落实党中央决策部署方面\n1．理论学习不深入。中心组学习走过场。\n2．调查研究不够。\n"
+            "（二）全面从严治党方面\n1．主体责任落实不到位。\n二、整改意见\n（一）提高政治站位。\n（二）强化责任落实。\n")
+    paragraphs = [Paragraph(i, t) for i, t in enumerate(text.splitlines(), start=1)]
+    result = parse(Path("x.txt"), paragraphs, "line")
+    assert [(p.area, p.category, p.title, p.description) for p in result.problems] == [
+        ("贯彻落实党中央决策部署方面", "", "理论学习不深入", "中心组学习走过场。"),
+        ("贯彻落实党中央决策部署方面", "", "调查研究不够", ""),
+        ("全面从严治党方面", "", "主体责任落实不到位", ""),
+    ]
+    assert result.gaps == []
+    assert [u.number for u in result.unplaced] == [1, 2, 8, 9, 10]
 
 
 def test_a_gbk_text_file_reads(tmp_path):

@@ -10,7 +10,9 @@ Which level holds the problems: the level of the 关于“…”问题 titles wh
 report names each problem so, and so do many 反馈意见); otherwise the deepest level, unless some
 paragraphs of the level above have none of it under them — then the deepest level is a problem's
 sub-points and the level above holds the problems. The level above the problems gives the 问题类别,
-the one above that the 方面; levels above the 方面 (a report's chapters) are only context.
+the one above that the 方面; levels above the 方面 (a report's chapters) are only context. One
+heading over every problem is such a chapter (一、巡察发现的主要问题): an inspection reports on several
+方面, so the headings under it are the 方面, and the document has no 问题类别 level.
 
 A problem's title is its 关于“…”问题 quotation, or else its first sentence; the rest of its paragraph,
 the paragraphs under it and its sub-points are its description, kept word for word. A dated line,
@@ -127,6 +129,13 @@ class Draft:
     @property
     def categories(self) -> int:
         return len({(p.area, p.category) for p in self.problems if p.category})
+
+    @property
+    def gaps(self) -> list[Problem]:
+        """Problems with no 方面 or 问题类别 where the others have one: the document skips that level
+        above them, and the cell is left blank for the office to fill."""
+        area, category = any(p.area for p in self.problems), any(p.category for p in self.problems)
+        return [p for p in self.problems if (area and not p.area) or (category and not p.category)]
 
 
 @dataclass(eq=False)
@@ -482,6 +491,12 @@ def _place(root: _Node, rank: int, problems: list[Problem], unplaced: list[Unpla
         category_rank is not None and category_rank < n.rank < rank and not n.children)]
     area_rank = _mode(n.parent.parent.rank for n in found
                       if n.parent and n.parent.rank == category_rank and n.parent.parent and n.parent.parent.rank >= 0)
+    areas = {id(a): a for n in found if (a := _ancestor(_ancestor(n, category_rank) or n, area_rank))}
+    categories = {id(c): c for n in found if (c := _ancestor(n, category_rank))}
+    if len(areas) == 1 and len(categories) > 1:
+        # one heading over every problem is a chapter (一、巡察发现的主要问题), not a 方面: the
+        # headings under it are the 方面, and the document has no 问题类别 level
+        area_rank, category_rank = category_rank, None
     heads: set[int] = set()  # ids of the area and category headings a problem sits under
     for node in found:
         category = _ancestor(node, category_rank)
@@ -511,8 +526,9 @@ def _place(root: _Node, rank: int, problems: list[Problem], unplaced: list[Unpla
 
 
 def _mode(values: Iterator[int]) -> int | None:
+    """The most common rank; on a tie the deeper one (a document that skips a level skips it rarely)."""
     counts = Counter(values)
-    return counts.most_common(1)[0][0] if counts else None
+    return max(counts, key=lambda r: (counts[r], r)) if counts else None
 
 
 def _ancestor(node: _Node, rank: int | None) -> _Node | None:

@@ -50,6 +50,10 @@ def draft(file: Path, output: Path, unit: str | None) -> None:
     result = draft_ledger(file, output, unit=unit)
     say(f"drafted {len(result.problems)} 具体问题 in {result.areas} 方面 and {result.categories} 问题类别 "
         f"from {file} into {output}")
+    for problem in result.gaps:
+        missing = "、".join(name for name, cell in (("方面", problem.area), ("问题类别", problem.category)) if not cell)
+        say(f"{file}: {result.where} {problem.number}: {problem.title}: no {missing} above it in the document; "
+            f"left blank")
     for item in result.unplaced:
         text = item.text if len(item.text) <= 40 else item.text[:40] + "…"
         say(f"{file}: {result.where} {item.number}: 未归类（{item.why}）：{text}")

@@ -138,6 +138,24 @@ class Draft:
         return [p for p in self.problems if (area and not p.area) or (category and not p.category)]
 
 
+    def summary(self, out: Path) -> list[str]:
+        """What the command prints: the counts, each gap and each paragraph not placed, what next."""
+        lines = [f"drafted {len(self.problems)} 具体问题 in {self.areas} 方面 and {self.categories} 问题类别 "
+                 f"from {self.source} into {out}"]
+        for problem in self.gaps:
+            missing = "、".join(name for name, cell in ((AREA, problem.area), (CATEGORY, problem.category)) if not cell)
+            lines.append(f"{self.source}: {self.where} {problem.number}: {problem.title}: no {missing} above it "
+                         f"in the document; left blank")
+        for item in self.unplaced:
+            text = item.text if len(item.text) <= 40 else item.text[:40] + "…"
+            lines.append(f"{self.source}: {self.where} {item.number}: 未归类（{item.why}）：{text}")
+        if self.unplaced:
+            lines.append(f"{len(self.unplaced)} paragraph(s) not placed: listed in the sheet {UNPLACED_SHEET} of {out}")
+        lines.append(f"next: fill {'、'.join(TO_FILL[:4])} (the yellow columns), then "
+                     f"duban ledger import {out} --feedback-date YYYY-MM-DD")
+        return lines
+
+
 @dataclass(eq=False)
 class _Node:
     para: Paragraph

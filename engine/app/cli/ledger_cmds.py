@@ -48,19 +48,8 @@ def draft(file: Path, output: Path, unit: str | None) -> None:
     from ...ledger.draft import draft_ledger
 
     result = draft_ledger(file, output, unit=unit)
-    say(f"drafted {len(result.problems)} 具体问题 in {result.areas} 方面 and {result.categories} 问题类别 "
-        f"from {file} into {output}")
-    for problem in result.gaps:
-        missing = "、".join(name for name, cell in (("方面", problem.area), ("问题类别", problem.category)) if not cell)
-        say(f"{file}: {result.where} {problem.number}: {problem.title}: no {missing} above it in the document; "
-            f"left blank")
-    for item in result.unplaced:
-        text = item.text if len(item.text) <= 40 else item.text[:40] + "…"
-        say(f"{file}: {result.where} {item.number}: 未归类（{item.why}）：{text}")
-    if result.unplaced:
-        say(f"{len(result.unplaced)} paragraph(s) not placed: listed in the sheet 未归类 of {output}")
-    say(f"next: fill 整改措施、责任领导、责任科室、整改时限 (the yellow columns), then "
-        f"duban ledger import {output} --feedback-date YYYY-MM-DD")
+    for line in result.summary(output):
+        say(line)
 
 
 @ledger_group.command("import")

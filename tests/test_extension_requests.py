@@ -128,7 +128,8 @@ def test_a_request_waits_in_the_deciders_todo_and_digest_until_decided(desk, cli
         assert cli("sweep", "--at", "2026-12-17T09:30").code == 0
         assert not [m for m in _mail_to(sink, LEADER_MAIL) if "延期申请" in m]  # deciding ended it
     history = cli("issue", "show", ISSUE, "--json").json["history"]
-    assert [(h["trigger"], h["door"]) for h in history if h["trigger"] != "import"] == [("extension_request", "cli"), ("extension_refused", "web")]
+    steps = [(h["trigger"], h["door"]) for h in history if h["trigger"] != "import"]
+    assert steps == [("extension_request", "cli"), ("extension_refused", "web")]
     assert history[-1]["note"] == "不同意延期至 2027-01-29：往来款项清理可先行，请按原时限完成"
 
 

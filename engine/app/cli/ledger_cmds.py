@@ -1,4 +1,5 @@
-"""``duban ledger``: import and export ledgers (CSV, XLSX); archive, reopen or delete one; the administrators' log."""
+"""``duban ledger``: draft a ledger from the feedback document; import and export ledgers (CSV, XLSX);
+archive, reopen or delete one; the administrators' log."""
 
 from __future__ import annotations
 
@@ -36,6 +37,22 @@ class _DryRun(Exception):
 @click.group("ledger")
 def ledger_group() -> None:
     """Ledgers (台账): import and export; archive, reopen or delete one; the administrators' log."""
+
+
+@ledger_group.command("draft")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, metavar="DRAFT.xlsx",
+              help="The draft ledger to write (.xlsx).")
+@click.option("--unit", metavar="TEXT", help="Fill the 单位 column (the organisation inspected).")
+def draft(file: Path, output: Path, unit: str | None) -> None:
+    """Draft a ledger from the feedback document FILE (.docx, .txt, .md): 方面, 问题类别 and 具体问题
+    from its numbering (一、（一）1．（1）, 关于“…”问题); the columns the office fills are marked.
+    Every paragraph it cannot place is listed with its line (a .docx: its paragraph)."""
+    from ...ledger.draft import draft_ledger
+
+    result = draft_ledger(file, output, unit=unit)
+    for line in result.summary(output):
+        say(line)
 
 
 @ledger_group.command("import")

@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("db_cmds", "init", "Create or upgrade the database and register the workflows."),
     "db": ("db_cmds", "db_group", "Database schema commands."),
     "workflow": ("workflow_cmds", "workflow_group", "Workflow definitions (YAML)."),
-    "ledger": ("ledger_cmds", "ledger_group", "Ledgers (台账): import, export, archive, delete; the administrators' log."),
+    "ledger": ("ledger_cmds", "ledger_group", "Ledgers (台账): draft, import, export, archive, delete; the administrators' log."),
     "issue": ("issue_cmds", "issue_group", "Issues (具体问题) of the ledgers."),
     "status": ("issue_cmds", "status", "The overview of a ledger (or all), as the report opens."),
     "remind": ("remind_cmds", "remind_group", "Reminders: the timeline ahead and those already written."),

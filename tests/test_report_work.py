@@ -194,7 +194,7 @@ def test_numbering_prefixes(cell, expected):
 
 @pytest.mark.parametrize("note, expected", [
     ("已完成", "已完成。"), ("已完成；", "已完成。"), ("已完成。", "已完成。"), ("已印发《办法》。”", "已印发《办法》。”"),
-    ("一是开会，\n二是印发", "一是开会。二是印发。"), ("done.", "done。"), ("  ", ""),
+    ("一是开会，\n二是印发", "一是开会。二是印发。"), ("done.", "done。"), ("  ", ""), ("已\x01完成\x1f", "已完成。"),
 ])
 def test_every_sentence_ends_with_a_full_stop(note, expected):
     from engine.report.wording import sentence

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from ..issues.work import SUBMIT
 from ..wording import cn_date
@@ -83,9 +84,12 @@ _CLOSED = "。！？!?"
 
 
 def sentence(text: str) -> str:
-    """``text`` as sentences that end with "。" (a trailing comma, semicolon or full stop fixed)."""
+    """``text`` as sentences that end with "。" (a trailing comma, semicolon or full stop fixed).
+
+    Control characters go: a note typed in a browser may carry them, and a Word document cannot."""
     parts = []
     for line in (text or "").splitlines():
+        line = "".join(ch for ch in line if ch == "\t" or unicodedata.category(ch) != "Cc")
         t = line.strip().rstrip("；;，,、：: \t")
         if t.endswith(".") and not t.endswith(".."):
             t = t[:-1]

@@ -123,7 +123,8 @@ def test_xlsx_round_trip(seeded, tmp_path):
     out = tmp_path / "out.xlsx"
     assert seeded("ledger", "export", out).code == 0
     sheet = openpyxl.load_workbook(out).active
-    rows = list(sheet.iter_rows(values_only=True))
+    title, *rows = list(sheet.iter_rows(values_only=True))
+    assert title[0] == "中共重庆市璧山区科学技术局党组巡察整改台账" and not any(title[1:])
     assert list(rows[0]) == list(seed_rows()[0])
     assert rows[7][:3] == (7, "聚焦贯彻落实党的路线方针政策和党中央决策部署方面", "3．落实上级决策部署不够有力")
     assert rows[1][8] == "长期坚持"

@@ -110,8 +110,8 @@ def test_export_edit_one_cell_reimport_changes_only_that_cell(cli, tmp_path):
     assert cli("ledger", "export", out, "--ledger", "区科技局2026").code == 0
     book = openpyxl.load_workbook(out)
     sheet = book.active
-    header = [c.value for c in sheet[1]]
-    sheet.cell(row=3, column=header.index("整改措施") + 1, value="完善公务接待审批单")
+    header = [c.value for c in sheet[2]]  # under the export's title row
+    sheet.cell(row=4, column=header.index("整改措施") + 1, value="完善公务接待审批单")
     book.save(out)
     result = cli("ledger", "import", out, "--ledger", "区科技局2026", "--at", "2026-11-11T10:00")
     assert result.code == 0, result.err
@@ -122,7 +122,7 @@ def test_export_edit_one_cell_reimport_changes_only_that_cell(cli, tmp_path):
     # the sheet edit is in the history, with its file, row and the field before → after
     edit = after["2"]["history"].pop()
     assert (edit["trigger"], edit["door"]) == ("edit", "import")
-    assert edit["note"].startswith("导入 export.xlsx 第3行：整改措施: ") and "完善公务接待审批单" in edit["note"]
+    assert edit["note"].startswith("导入 export.xlsx 第4行：整改措施: ") and "完善公务接待审批单" in edit["note"]
     for r in "123":
         for volatile in ("updated_at", "next_remind_at"):
             before[r].pop(volatile, None)

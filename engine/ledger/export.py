@@ -61,7 +61,7 @@ def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, 
     if suffix == ".csv":
         write_csv(path, headers, counted())
     elif xlsx:
-        write_xlsx(path, headers, counted(), title=ledger.name,
+        write_xlsx(path, headers, counted(), title=ledger.name, heading=f"{ledger.unit.strip() or ledger.name}巡察整改台账",
                    description=f"台账校验值（办理记录链）：{chain_head}" if chain_head else "")
     else:
         raise BadInput(f"{path}: unsupported file type {suffix or '(none)'}", hint="use .csv or .xlsx")

@@ -143,6 +143,9 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
     try:
         it = ws.iter_rows(values_only=True)
         first = next(it, None)
+        header_row = 1
+        if first and _title_row(first):  # an export's title row (…巡察整改台账) above the header
+            first, header_row = next(it, None), 2
     except _DAMAGED as exc:
         raise LedgerError(f"{path}: the workbook is damaged ({exc or type(exc).__name__})") from None
     if not first or not any(c is not None for c in first):
@@ -156,9 +159,9 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
     done = [1]
 
     def rows() -> Iterator[tuple[int, list[Cell]]]:
-        number = 1
+        number = header_row
         try:
-            for number, cells in enumerate(it, start=2):
+            for number, cells in enumerate(it, start=header_row + 1):
                 done[0] = number
                 row = list(cells)
                 if merged:
@@ -180,6 +183,12 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
             book.close()
 
     return Sheet(path, headers, rows(), max(ws.max_row or 1, 1), lambda: done[0])
+
+
+def _title_row(cells: tuple[Any, ...]) -> bool:
+    """A title above the header, as ``write_xlsx`` writes one: a single filled cell ending in 台账."""
+    filled = [c for c in cells if c is not None and str(c).strip()]
+    return len(filled) == 1 and str(filled[0]).strip().endswith("台账")
 
 
 # A cell holding a formula and no saved result: <c r="B2"><f>…</f></c>, or an empty <v> on a cell that
@@ -277,23 +286,35 @@ def write_csv(path: Path, headers: list[str], rows: Iterable[list[Any]]) -> None
 
 
 def write_xlsx(path: Path, headers: list[str], rows: Iterable[list[Any]], *, title: str = "台账",
-               description: str = "") -> None:
+               description: str = "", heading: str = "") -> None:
+    """The sheet as XLSX, laid out to print (engine.ledger.printable); ``heading`` is the title row
+    above the header (none when empty), ``title`` the sheet's name, ``description`` goes to the
+    document properties. Cells that look like formulas are written as text."""
     import openpyxl
     from openpyxl.cell import WriteOnlyCell
 
+    from .printable import Styles, column_widths, lay_out, row_height
+
+    table = [list(row) for row in rows]  # widths need every cell before the first row is written
+    widths, long_text = column_widths(headers, table)
     book = openpyxl.Workbook(write_only=True)
     if description:
         book.properties.description = description
     ws = book.create_sheet(title=title[:31] or "台账")
-    ws.append(headers)
-    for row in rows:
+    lay_out(ws, headers, widths, heading=heading)
+    styles = Styles()
+    if heading:
+        ws.append([styles.title(WriteOnlyCell(ws, value=heading))])
+    ws.append([styles.header(WriteOnlyCell(ws, value=h)) for h in headers])
+    for number, row in enumerate(table, start=3 if heading else 2):
+        height = row_height(row, widths, long_text)
+        if height:
+            ws.row_dimensions[number].height = height
         out = []
-        for value in row:
+        for i, value in enumerate(row):
+            cell = WriteOnlyCell(ws, value=value)
             if isinstance(value, str) and value.startswith(_FORMULA_START):
-                cell = WriteOnlyCell(ws, value=value)
                 cell.data_type = "s"  # text, never a formula, whatever it starts with
-                out.append(cell)
-            else:
-                out.append(value)
+            out.append(styles.body(cell, i < len(long_text) and long_text[i]))
         ws.append(out)
     book.save(path)

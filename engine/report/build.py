@@ -28,16 +28,19 @@ from collections import Counter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..duties.definitions import DutyDef
+from ..duties.schedule import occurrences
 from ..issues import history
 from ..issues.classes import Overview, StateClasses, classes_for, review_counts, review_sentence
+from ..issues.work import recorded_work
 from ..reminders.agenda import DutyItem, deadline_item, duty_items
 from ..reminders.subjects import ISSUES, issue_query
 from ..runtime import Runtime
-from ..store.models import Duty, Evidence, Issue, Ledger
+from ..store.models import Duty, DutyKind, Evidence, Issue, Ledger
 from ..wording import cn_date, cn_number
 from .model import Area, Category, DutyRow, Problem, Report
-from .settings import settings_for
-from .wording import area_heading, category_heading, fill, problem_heading
+from .settings import PARTY_BODIES, settings_for
+from .wording import area_heading, category_heading, fill, problem_heading, problem_paragraph, unfinished
 
 
 def _status_line(p: Problem) -> str:
@@ -64,11 +67,41 @@ def _status_line(p: Problem) -> str:
 UNKNOWN_UNIT = "本单位"  # when neither the ledger nor [report] names the unit
 
 
-def _default_unit(ledger: Ledger) -> str:
+def _default_unit(ledger: Ledger, party_body: str) -> str:
+    """The 发文机关 from the ledger's unit: a unit cell naming its Party organisation (…党委) is kept;
+    a bare one (区教育委员会) gets 中共 and ``party_body`` ([report] party_body, 党组 by default)."""
     unit = ledger.unit.strip()
     if not unit:
         return UNKNOWN_UNIT
-    return unit if unit.startswith("中共") or unit.endswith("党组") else f"中共{unit}党组"
+    if unit.startswith("中共") or unit.endswith(PARTY_BODIES):
+        return unit
+    return f"中共{unit}{party_body}" if party_body else unit
+
+
+def _records_begin(session: Session, runtime: Runtime, period_start: dt.date | None, today: dt.date) -> dt.date | None:
+    """The day duban's records of the recurring duties begin (the day a duty was registered, or its
+    ``since`` if earlier). With ``period_start``: only where a duty fell due in the period before its
+    records began (a 2022 ledger whose duties were registered in 2026), so the appendix can say
+    that those earlier periods are not counted; ``None`` when every period is on record."""
+    first: dt.date | None = None
+    rows = session.execute(select(Duty.spec, Duty.created_at)
+                           .where(Duty.active.is_(True), Duty.kind == DutyKind.RECURRING))
+    for spec, created in rows:
+        start = runtime.calendar.local_date(created)  # from then on its occurrences are stored as they come
+        if spec.get("since"):  # and from ``since`` on its earlier periods, as history
+            start = min(start, dt.date.fromisoformat(spec["since"]))
+        if period_start is not None:
+            if start <= period_start:
+                continue
+            try:
+                missed = occurrences(DutyDef.model_validate(spec).spec(), period_start, min(start, today),
+                                     runtime.calendar)
+            except ValueError:  # a spec the sync refused; it has no records to speak of either
+                continue
+            if not any(o.due < start for o in missed):
+                continue
+        first = start if first is None else min(first, start)
+    return first
 
 
 def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.datetime) -> Report:
@@ -86,14 +119,13 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
     measures = dict(session.execute(select(Issue.id, Issue.measures).where(Issue.ledger_id == ledger.id)).all())
     evidence = dict(session.execute(select(Evidence.issue_id, func.count()).join(Issue)
                                     .where(Issue.ledger_id == ledger.id).group_by(Evidence.issue_id)).all())
-    # The appendix covers only what duban has data for: from the feedback date, or from the day the
-    # duties were first registered if that is later (a ledger taken over mid-way has no record of
-    # the years before), and up to a quarter ahead for what falls due next.
-    since = ledger.feedback_date or today - dt.timedelta(days=365)
-    starts = [dt.date.fromisoformat(spec["since"]) if spec.get("since") else runtime.calendar.local_date(created)
-              for spec, created in session.execute(select(Duty.spec, Duty.created_at).where(Duty.active.is_(True)))]
-    if starts:
-        since = min(max(since, min(starts)), today)
+    work = recorded_work(session, ledger.id, until=now)
+    awaiting_states = workflow.states_by_role().get("reviewer", set())  # 待审核销号: the reviewer's move
+    # The appendix covers the ledger's own period: from its feedback date to the report's date (and
+    # up to a quarter ahead for what falls due next).
+    since = min(ledger.feedback_date or _records_begin(session, runtime, None, today) or today
+                - dt.timedelta(days=365), today)
+    recorded_from = _records_begin(session, runtime, since, today)
     occurrences = duty_items(session, core, today, start=since, end=today + dt.timedelta(days=92), ledger=ledger)
     per_issue: dict[int, list[DutyItem]] = {}
     for o in occurrences:
@@ -115,18 +147,26 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
             area = areas[issue.area] = Area(cn_number(len(areas) + 1), issue.area, area_heading(issue.area or "其他"))
         category = categories.get((issue.area, issue.category))
         if category is None:
-            number, heading = category_heading(issue.category, len(categories) + 1)
+            number, heading = category_heading(issue.category, sum(1 for c in categories.values() if c.heading) + 1)
             category = categories[(issue.area, issue.category)] = Category(number, heading)
             area.categories.append(category)
         mine = per_issue.get(issue.id, [])
         ahead = [o.due for o in mine if o.state == "open" and o.due >= today]
         deadline = deadline_item(core, issue, today) if cls == "open" else None
+        notes = [(runtime.calendar.local_date(n.at), n.kind, n.note) for n in work.get(issue.id, [])]
+        status = ""
+        if cls == "open":  # the 整改时限 when there is one, else the deadline being followed
+            target = issue.deadline or (deadline.due if deadline else None)
+            late = deadline.late.days_overdue if deadline and deadline.due == target else 0
+            status = unfinished(target, today, late, awaiting=issue.state in awaiting_states)
         category.problems.append(Problem(
             0, issue.ref, "", issue.title, measures.get(issue.id, ""), issue.leader, issue.department, issue.state,
             issue.workflow.label(issue.state), cls, issue.deadline, deadline.due if deadline else None,
             deadline.rule_title if deadline else "", deadline.late.days_overdue if deadline else 0,
             evidence.get(issue.id, 0), sum(o.state == "done" for o in mine),
-            sum(o.state == "open" and o.late.overdue for o in mine), min(ahead) if ahead else None))
+            sum(o.state == "open" and o.late.overdue for o in mine), min(ahead) if ahead else None,
+            paragraph=problem_paragraph(notes, measures.get(issue.id, "") or "", open_=cls == "open", status=status),
+            work=notes))
         classes_hit = {cls, "done" if cls == "long_term" else cls}
         for key in classes_hit:
             area.counts[key] = area.counts.get(key, 0) + 1
@@ -145,7 +185,7 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
                         totals["done"], totals["open"], totals["long_term"])
     review = review_sentence(*review_counts(session, ledger.id, workflow, classes_for(runtime.config, ledger.name,
                                                                                        workflow)))
-    unit = settings.unit or _default_unit(ledger)
+    unit = settings.unit or _default_unit(ledger, settings.party_body)
     short_unit = settings.short_unit or unit.removeprefix("中共")
     if unit == UNKNOWN_UNIT:
         short_unit = settings.short_unit or "我单位"
@@ -178,7 +218,9 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
         parts=[f"{cn_number(i + 1)}、{h}" for i, h in enumerate(
             (settings.part1_heading, settings.part2_heading, settings.part3_heading))],
         part1=[fill(p, values) for p in settings.part1], part3=part3, areas=list(areas.values()),
-        duties=list(rows.values()), duties_since=since, show_details=settings.details,
+        duties=list(rows.values()), duties_since=since,
+        duties_recorded_from=recorded_from,
+        show_details=settings.details,
         show_duties=settings.duties and bool(rows), show_signature=settings.signature,
         unit_known=unit != UNKNOWN_UNIT, chain_head=history.chain_head(session, ledger, now))
 

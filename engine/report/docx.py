@@ -186,22 +186,29 @@ def build_docx(report: Report) -> DocxDocument:
     for area in report.areas:
         doc.add_paragraph(f"（{area.number}）{area.heading}", style=h2)
         for category in area.categories:
-            doc.add_paragraph(category.heading, style=h3)
+            if category.heading:
+                doc.add_paragraph(category.heading, style=h3)
             for p in category.problems:
                 doc.add_paragraph(p.heading, style=h4)
-                if p.measures:
-                    doc.add_paragraph(p.measures)
+                if p.paragraph:
+                    doc.add_paragraph(p.paragraph)
                 if report.show_details:  # None (the default) is off in the docx
                     doc.add_paragraph(p.status_line, style=status)
-    doc.add_paragraph(report.parts[2], style=h1)
+    closing = doc.add_paragraph(report.parts[2], style=h1)
     for text in report.part3:
-        doc.add_paragraph(text)
+        closing = doc.add_paragraph(text)
     if report.show_signature:
-        doc.add_paragraph("", style="Normal")
+        # The signature and date never stand alone on a page: the closing paragraph goes with them
+        # (GB/T 9704-2012 7.3.5: a page with the 署名 must carry body text).
+        block = [closing, doc.add_paragraph("", style="Normal")]
         signer = doc.add_paragraph(report.unit, style=right)
         signer.paragraph_format.right_indent = INDENT
         dated = doc.add_paragraph(cn_date(report.date), style=right)
         dated.paragraph_format.right_indent = Pt(64)  # 成文日期右空四字
+        for paragraph in (*block, signer, dated):
+            paragraph.paragraph_format.keep_together = True
+            if paragraph is not dated:
+                paragraph.paragraph_format.keep_with_next = True
     if report.show_duties:
         _attachment(doc, report, title, table_text)
     if report.chain_head:  # in the document's properties: the page keeps the official layout
@@ -243,6 +250,10 @@ def _attachment(doc: DocxDocument, report: Report, title: ParagraphStyle, cell_s
         flags = ("w:cantSplit", "w:tblHeader") if i == 0 else ("w:cantSplit",)  # header repeats on each page
         for tag in flags:
             trpr.append(OxmlElement(tag))
+    if report.duties_recorded_from:
+        note = doc.add_paragraph(f"注：经常性工作自{cn_date(report.duties_recorded_from)}起纳入督办记录，"
+                                 "此前的落实情况未计入。", style=cell_style)
+        note.alignment = WD_ALIGN_PARAGRAPH.LEFT
 
 
 def write_docx(report: Report, path: Path) -> Path:

@@ -35,12 +35,15 @@ class Problem:
     lookbacks_overdue: int
     lookback_next: dt.date | None
     status_line: str = ""
+    # what was done, as the report says it (engine.report.wording.problem_paragraph)
+    paragraph: str = ""
+    work: list[tuple[dt.date, str, str]] = field(default_factory=list)  # (day, progress|submit, note), newest first
 
 
 @dataclass
 class Category:
     number: str
-    heading: str
+    heading: str  # "" for a blank 问题类别: its problems stand under the area
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -81,6 +84,8 @@ class Report:
     areas: list[Area]
     duties: list[DutyRow]
     duties_since: dt.date
+    # the duties' records begin later than the ledger's period (duties registered after the feedback)
+    duties_recorded_from: dt.date | None
     show_details: bool | None  # None: the format's default (md/html yes, docx no)
     show_duties: bool
     show_signature: bool

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from ..config import Config
 from ..errors import ConfigError
+
+# The Party organisations that lead a unit, as a report's 发文机关 names them.
+PARTY_BODIES = ("党组", "党委", "党工委", "党总支", "党支部")
 
 
 def _paragraphs(value: object) -> object:
@@ -33,6 +36,9 @@ class ReportSettings(BaseModel):
 
     unit: str | None = None  # 发文机关, e.g. 中共重庆市璧山区科学技术局党组 (default from the ledger's unit)
     short_unit: str | None = None  # how the body names it, e.g. 区科技局党组 (default: unit without 中共)
+    # the unit's Party organisation, added to a ledger's unit that does not name one: 区教育委员会 →
+    # 中共区教育委员会党委 with "党委"; "" for none (a unit cell ending in one of these keeps its own)
+    party_body: str = "党组"
     inspector: str = "巡察组"  # e.g. 区委第一巡察组
     title: str | None = None  # the whole title; "\n" breaks lines (default: unit + 关于落实…的报告)
     intro: Paragraphs = Field(default_factory=lambda: [
@@ -58,6 +64,20 @@ class ReportSettings(BaseModel):
     long_term_states: list[str] | None = None
     templates: str | None = None  # a folder whose report.md.j2 / report.html.j2 replace the shipped ones
     ledgers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("party_body")
+    @classmethod
+    def _party_body(cls, value: str) -> str:
+        if value not in (*PARTY_BODIES, ""):
+            raise ValueError(f"{value!r} is not a Party organisation: use one of {'、'.join(PARTY_BODIES)} (or \"\")")
+        return value
+
+    @field_validator("inspector")
+    @classmethod
+    def _inspector(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("name the inspection team, e.g. 区委第一巡察组")
+        return value.strip()
 
 
 def settings_for(config: Config, ledger_name: str | None, workflow: dict[str, Any] | None = None) -> ReportSettings:

@@ -89,10 +89,10 @@ def replan_if_calendar_changed(session: Session, core: ReminderCore, calendar: W
     if row is not None and row.value == print_:
         return None
     planned = replan_all(session, core, now)
-    if row is None:
+    if row is None:  # the first calendar this database records: nothing "changed" to report
         session.add(SiteState(name=CALENDAR_KEY, value=print_, updated_at=now))
-    else:
-        row.value, row.updated_at = print_, now
+        return None
+    row.value, row.updated_at = print_, now
     return planned
 
 

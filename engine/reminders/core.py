@@ -334,7 +334,8 @@ class ReminderCore:
         """From 1 December, each working day, remind the administrators to enter next year's schedule.
 
         The rows a sweep running all along writes in ``(start, end]``: one per working day of a
-        December whose following year the calendar does not cover yet.
+        December whose following year is not entered yet (``WorkCalendar.covers``: published,
+        listed in full, or confirmed with ``duban calendar confirm``).
         """
         out = []
         day = self.calendar.local_date(start)
@@ -361,9 +362,15 @@ class ReminderCore:
         year = day.year + 1
         subject = f"calendar:{year}"
         facts = ReminderFacts(subject_kind=SubjectKind.CALENDAR, year=year,
-                              title=f"录入{year}年国务院节假日安排（extra_holidays / extra_workdays）",
+                              title=f"录入{year}年国务院节假日安排（[calendar] extra_holidays / extra_workdays），"
+                                    f"录入后运行 duban calendar confirm {year}",
                               what=f"录入{year}年节假日安排")
-        return {"dedupe_key": dedupe_key(subject, CALENDAR_RULE, day.isoformat()), "at": at, "subject": subject,
-                "kind": ReminderKind.DUTY, "rule": CALENDAR_RULE, "occurrence": day.isoformat(),
-                "recipients": list(self.admins), "due": dt.date(year, 1, 1), "days_overdue": 0,
+        # Due by the end of the year, worded as any deadline: "还有N个工作日到期" (a before-N
+        # rule), "今日到期" on the last working day.
+        last = dt.date(day.year, 12, 31)
+        left = self.calendar.workdays_between(day, last)
+        rule = f"before-{left}" if left > 0 else CALENDAR_RULE
+        return {"dedupe_key": dedupe_key(subject, rule, day.isoformat()), "at": at, "subject": subject,
+                "kind": ReminderKind.DUTY, "rule": rule, "occurrence": day.isoformat(),
+                "recipients": list(self.admins), "due": last, "days_overdue": 0,
                 "details": facts.stored(), "ledger_id": None, "issue_id": None, "occurrence_id": None}

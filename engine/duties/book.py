@@ -29,7 +29,7 @@ from ..store.kinds import DutyKind, OccurrenceState
 from ..store.models import Duty, DutyOccurrence, Issue, Ledger
 from ..store.upsert import insert_ignore
 from ..workflow.rules import Milestone, ReminderPolicy
-from .definitions import DutyDef, LoadedDuty
+from .definitions import DutyDef, LoadedDuty, bound_key, split_key
 from .schedule import occurrences
 
 ONCE = "once"
@@ -62,14 +62,15 @@ class DutyBook:
     def _sync(self, session: Session, loaded: list[LoadedDuty], now: dt.datetime) -> SyncResult:
         today = self.calendar.local_date(now)
         result = SyncResult()
-        wanted = {d.definition.key: d.definition for d in loaded}
+        # a duty bound to units is one row per unit (UNIT/KEY), each with its own occurrences
+        wanted = {key: definition for d in loaded for key, definition in d.definition.rows()}
         existing = {d.key: d for d in session.scalars(select(Duty).where(Duty.kind == DutyKind.RECURRING))}
         for key, definition in wanted.items():
             duty = existing.get(key)
             digest = definition.content_hash()
             if duty is None:
                 duty = Duty(key=key, title=definition.title, kind=DutyKind.RECURRING, owners=list(definition.owners),
-                            spec=definition.model_dump(mode="json"), spec_hash=digest, active=True,
+                            spec=definition.stored(), spec_hash=digest, active=True,
                             generated_until=None, created_at=now, updated_at=now)
                 session.add(duty)
                 session.flush()
@@ -78,7 +79,7 @@ class DutyBook:
                 self._forget_future(session, duty, today)
                 duty.title, duty.owners = definition.title, list(definition.owners)
                 duty.spec, duty.spec_hash, duty.active, duty.updated_at = (
-                    definition.model_dump(mode="json"), digest, True, now)
+                    definition.stored(), digest, True, now)
                 duty.generated_until = min(duty.generated_until or today, today - dt.timedelta(days=1))
                 result.updated += 1
             result.occurrences += self._generate(session, duty, definition, today, now)
@@ -257,8 +258,10 @@ class DutyBook:
 
     # -- people acting on occurrences ----------------------------------------------------------
 
-    def find(self, session: Session, key: str, period: str) -> DutyOccurrence:
-        duty = session.scalar(select(Duty).where(Duty.key == key))
+    def find(self, session: Session, key: str, period: str, unit: str = "") -> DutyOccurrence:
+        """The occurrence ``period`` of duty ``key``: its stored key, or the bare key of a duty bound
+        to units when that names one row (the one of ``unit``, the actor's, or the only one)."""
+        duty = session.scalar(select(Duty).where(Duty.key == key)) or _bound_row(session, key, unit)
         if duty is None:
             known = session.scalars(select(Duty.key).where(Duty.active.is_(True)).order_by(Duty.key).limit(30)).all()
             raise NotFound(f"no duty {key!r}", hint=f"duties: {', '.join(known) or 'none'}")
@@ -278,7 +281,7 @@ class DutyBook:
             raise BadInput("say who did it: --by WHO")
         if on is not None and on > self.calendar.local_date(now):
             raise BadInput(f"--on {on.isoformat()} is in the future; record it when it is done")
-        occ = self.find(session, key, period)
+        occ = self.find(session, key, period, actor.unit if actor is not None else "")
         if actor is not None:
             require_duty(actor, DutyAction.DONE, duty_subject(session, occ), f"{key} {period}")
         if occ.state == OccurrenceState.DONE:
@@ -314,13 +317,30 @@ class DutyBook:
 
     def set_due(self, session: Session, key: str, period: str, due: dt.date, *, now: dt.datetime,
                 actor: Actor | None = None) -> DutyOccurrence:
-        occ = self.find(session, key, period)
+        occ = self.find(session, key, period, actor.unit if actor is not None else "")
         if actor is not None:
             require_duty(actor, DutyAction.SET_DUE, duty_subject(session, occ), f"{key} {period}")
         occ.due, occ.touched = due, True
         self.replan(session, occurrence_query().where(OCCURRENCES.c.id == occ.id), now)
         session.refresh(occ)
         return occ
+
+
+def _bound_row(session: Session, key: str, unit: str) -> Duty | None:
+    """The row of a duty bound to units that a bare ``key`` names: ``unit``'s, or the only one.
+    Several units and none of them the actor's: NotFound naming each (nothing is guessed)."""
+    if "/" in key:
+        return None
+    rows = session.scalars(select(Duty).where(Duty.kind == DutyKind.RECURRING, Duty.active.is_(True),
+                                              Duty.key.endswith(f"/{key}", autoescape=True))
+                           .order_by(Duty.key)).all()
+    mine = [d for d in rows if unit and d.key == bound_key(unit, key)]
+    if mine or len(rows) == 1:
+        return (mine or rows)[0]
+    if rows:
+        raise NotFound(f"duty {key!r} is bound to {len(rows)} units: say whose",
+                       hint="e.g. " + ", ".join(d.key for d in rows[:5]))
+    return None
 
 
 def duty_known(session: Session, key: str) -> bool:
@@ -337,8 +357,9 @@ def duty_subject(session: Session, occ: DutyOccurrence) -> DutySubject:
     duty = session.get(Duty, occ.duty_id)
     ledger = session.get(Ledger, occ.ledger_id) if occ.ledger_id is not None else None
     issue = session.get(Issue, occ.issue_id) if occ.issue_id is not None else None
+    bound = split_key(duty.key)[0] if duty is not None and (duty.spec or {}).get("units") else ""
     return DutySubject(owners=tuple(duty.owners or ()) if duty is not None else (),
-                       unit=ledger.unit if ledger is not None else "", ledger=ledger.name if ledger is not None else "",
+                       unit=ledger.unit if ledger is not None else bound, ledger=ledger.name if ledger is not None else "",
                        issue_leader=issue.leader if issue is not None else "",
                        issue_department=issue.department if issue is not None else "")
 

@@ -142,7 +142,7 @@ class ReminderCore:
             ledger_id=own if own is not None else m["issue_ledger_id"],
             ledger=m["own_ledger"] if own is not None else m["issue_ledger"], issue_id=m["issue_id"],
             issue_ref=m["issue_ref"], issue_leader=m["issue_leader"], issue_department=m["issue_department"],
-            issue_state=m["issue_state"], policy=policy, for_each_state=each)
+            issue_state=m["issue_state"], policy=policy, for_each_state=each, unit=m["duty_unit"] or "")
 
     def occurrences(self, session: Session, stmt: Select) -> list[OccurrenceSubject]:
         return [self.occurrence(session, r) for r in session.execute(stmt)]
@@ -309,7 +309,7 @@ class ReminderCore:
         milestone = subject.duty_kind == "milestone"
         kind = SubjectKind.MILESTONE if milestone else SubjectKind.DUTY
         # A milestone happens once: its period ("once") is not something to show a reader.
-        return ReminderFacts(subject_kind=kind, title=subject.duty_title, ledger=subject.ledger,
+        return ReminderFacts(subject_kind=kind, title=subject.duty_title, ledger=subject.ledger, unit=subject.unit,
                              ref=subject.issue_ref, state=subject.issue_state, leader=subject.issue_leader or "",
                              department=subject.issue_department or "", duty=subject.duty_key,
                              period=None if milestone else subject.period, actions=("登记完成情况",), **common)

@@ -21,6 +21,13 @@ QUARTERLY = f"{KEJI}/quarterly-supervision-report"  # the shipped duty is the �
 MONTHLY = f"{KEJI}/monthly-accounts-clearing"
 
 
+def keji(cli, at: str) -> None:
+    """The 科技局 joins the installation (an account of its own), and the duties are stored at ``at``:
+    the shipped duties bound to it exist once the installation has the unit."""
+    assert cli("user", "add", f"{KEJI}/办公室", "--unit", KEJI, "--role", "department:办公室").code == 0
+    assert cli("duty", "list", "--at", at).code == 0
+
+
 def quarterly(cli, *args):
     rows = cli("duty", "list", *args, "--json").json
     return [(r["period"], r["due"], r["state"]) for r in rows if r["duty"] == QUARTERLY]
@@ -36,6 +43,7 @@ def shanghai_calendar():
 
 def test_a_year_of_the_quarterly_report(cli):
     assert cli("init", "--at", "2025-12-31T10:00").code == 0
+    keji(cli, "2025-12-31T10:00")
     got = quarterly(cli, "--from", "2026-03-01", "--until", "2027-01-31", "--at", "2026-02-01")
     # 10 working days after each quarter's end on the official 2026 schedule (Qingming, Dragon
     # Boat, National Day); Q4 runs into 2027, whose schedule depends on the installed data
@@ -49,6 +57,7 @@ def test_a_year_of_the_quarterly_report(cli):
 
 def test_done_stops_reminders_and_is_not_done_twice(cli, tmp_path):
     cli("init", "--at", "2026-09-01T08:00")
+    keji(cli, "2026-09-01T08:00")
     assert cli("user", "add", "财务室", "--role", "department:财务室").code == 0
     preview = cli("remind", "preview", "--at", "2026-09-01T08:00", "--until", "2026-10-31", "--json").json
     q3 = [(r["at"][:10], r["kind"], r["rule"]) for r in preview if r["subject"] == QUARTERLY]
@@ -75,6 +84,7 @@ def test_done_stops_reminders_and_is_not_done_twice(cli, tmp_path):
 
 def test_editing_a_schedule_regenerates_only_untouched_future_occurrences(project, cli):
     cli("init", "--at", "2026-09-01T08:00")
+    keji(cli, "2026-09-01T08:00")
     assert cli("user", "add", "财务室", "--role", "department:财务室").code == 0
     assert cli("duty", "set-due", "monthly-accounts-clearing", "--period", "2026-11", "--due", "2026-12-04", "--by", "admin",
                "--at", "2026-09-01T09:00").code == 0
@@ -143,6 +153,7 @@ def test_sweep_twice_and_after_a_crash_on_this_backend(store, tmp_path):
         csv.write_text(SEED_CSV.read_text(encoding="utf-8").replace("已完成", "整改中").replace("2022-", "2026-"),
                        encoding="utf-8")
         import_ledger(s, runtime, csv, now=start, workflow_name="inspection-rectification")
+        runtime.duty_book.sync(s, runtime.duty_definitions(), start)  # the ledger's unit has its duties now
 
     class Crash(Exception):
         pass
@@ -170,6 +181,7 @@ def test_sweep_twice_and_after_a_crash_on_this_backend(store, tmp_path):
 def test_past_periods_since_the_duty_began_can_be_recorded_late_and_never_remind(cli):
     # the shipped quarterly report has `since: 2026-01-01`: this year's quarters exist from the start
     assert cli("init", "--at", "2026-12-01T10:00").code == 0
+    keji(cli, "2026-12-01T10:00")
     assert cli("user", "add", "办公室", "--role", "department:办公室").code == 0
     listed = cli("duty", "list", "--from", "2026-01-01", "--until", "2027-01-31", "--json",
                  "--at", "2026-12-01T10:00").json
@@ -276,6 +288,7 @@ out = "sj"
     for path, feedback in ((SEED_CSV, "2022-07-15"), (AUDIT_CSV, "2026-09-15")):
         result = cli("ledger", "import", path, "--feedback-date", feedback, "--at", "2026-10-09T10:00")
         assert result.code == 0, result.err
+    assert cli("duty", "list", "--at", "2026-10-09T10:00").code == 0  # the units are here: their duties start
     return cli, sent
 
 
@@ -321,3 +334,15 @@ def test_status_says_one_sentence_per_unit(two_units):
     assert status["issues"] == 34  # the totals stay what they were
     one = cli("status", "--ledger", "2026-区审计局").out
     assert "台账 2026-区审计局：4个方面共8个具体问题" in one
+
+
+def test_a_units_duty_waits_for_the_unit(cli):
+    """A unit the installation does not have gets no occurrences (its reminders would reach nobody
+    of it); the unit's first ledger starts its duties."""
+    started = cli("init", "--at", "2026-10-09T10:00")
+    assert started.code == 0 and f"not here yet (they start with the unit's first ledger or account): {AUDIT}, {KEJI}" \
+        in started.out
+    assert {r["duty"] for r in cli("duty", "list", "--at", "2026-10-09T10:00", "--json").json} <= {"long-term-look-back"}
+    assert cli("ledger", "import", AUDIT_CSV, "--at", "2026-10-09T10:00").code == 0
+    duties = {r["duty"] for r in cli("duty", "list", "--at", "2026-10-09T10:00", "--json").json}
+    assert f"{AUDIT}/central-group-study" in duties and not [d for d in duties if d.startswith(KEJI)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from ..reminders.core import ReminderCore, before_tracking, spec_hash
 from ..reminders.planner import shift
 from ..reminders.replan import store_plans
 from ..reminders.subjects import OCCURRENCES, occurrence_query
+from ..store.accounts import User
 from ..store.kinds import DutyKind, OccurrenceState
 from ..store.models import Duty, DutyOccurrence, Issue, Ledger
 from ..store.upsert import insert_ignore
@@ -42,6 +43,14 @@ class SyncResult:
     updated: int = 0
     retired: int = 0
     occurrences: int = 0
+    # units a duty binds that no ledger or account names yet: their rows wait for the unit
+    waiting: list[str] = field(default_factory=list)
+
+
+def known_units(session: Session) -> set[str]:
+    """The units the installation has: a ledger's 单位, or an account's unit."""
+    units = {*session.scalars(select(Ledger.unit).distinct()), *session.scalars(select(User.unit).distinct())}
+    return {u for u in units if u}
 
 
 class DutyBook:
@@ -62,8 +71,13 @@ class DutyBook:
     def _sync(self, session: Session, loaded: list[LoadedDuty], now: dt.datetime) -> SyncResult:
         today = self.calendar.local_date(now)
         result = SyncResult()
-        # a duty bound to units is one row per unit (UNIT/KEY), each with its own occurrences
-        wanted = {key: definition for d in loaded for key, definition in d.definition.rows()}
+        # A duty bound to units is one row per unit (UNIT/KEY), each with its own occurrences; a
+        # unit the installation does not have yet gets none (its reminders would reach nobody of
+        # it, or a namesake's [recipients] address) until a ledger or an account of it appears.
+        units = known_units(session)
+        wanted = {key: definition for d in loaded for key, definition in d.definition.rows()
+                  if not definition.units or definition.unit in units}
+        result.waiting = sorted({u for d in loaded for u in d.definition.units or () if u not in units})
         existing = {d.key: d for d in session.scalars(select(Duty).where(Duty.kind == DutyKind.RECURRING))}
         for key, definition in wanted.items():
             duty = existing.get(key)

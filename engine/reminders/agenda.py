@@ -73,6 +73,7 @@ class DutyItem:
     issue_id = property(lambda self: self.occurrence.issue_id)
     issue_leader = property(lambda self: self.occurrence.issue_leader)
     issue_department = property(lambda self: self.occurrence.issue_department)
+    unit = property(lambda self: self.occurrence.unit)  # a unit's own duty: that unit ("" otherwise)
 
 
 # -- issues -------------------------------------------------------------------------------------

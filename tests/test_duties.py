@@ -346,3 +346,21 @@ def test_a_units_duty_waits_for_the_unit(cli):
     assert cli("ledger", "import", AUDIT_CSV, "--at", "2026-10-09T10:00").code == 0
     duties = {r["duty"] for r in cli("duty", "list", "--at", "2026-10-09T10:00", "--json").json}
     assert f"{AUDIT}/central-group-study" in duties and not [d for d in duties if d.startswith(KEJI)]
+
+
+def test_the_api_lists_a_units_duty_to_its_own_accounts_only(two_units, project):
+    import httpx
+
+    from engine.app.http.app import create_app
+
+    from .conftest import serving, site_for
+
+    cli, _ = two_units
+
+    tokens = {unit: cli("user", "token", f"{unit}/办公室", "--at", "2026-10-28T10:00").out.strip()
+              for unit in (KEJI, AUDIT)}
+    with serving(create_app(site_for(project / "config.toml", at="2026-10-28T10:00"))) as base:
+        seen = {unit: {d["key"] for d in httpx.get(f"{base}/api/v1/duties", headers={
+            "Authorization": f"Bearer {token}"}, timeout=30).json()} for unit, token in tokens.items()}
+    assert f"{AUDIT}/audit-study" in seen[AUDIT] and "district-study" in seen[AUDIT]
+    assert "district-study" in seen[KEJI] and f"{AUDIT}/audit-study" not in seen[KEJI]

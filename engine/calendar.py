@@ -4,10 +4,18 @@ Deadlines in rectification ledgers are counted in working days ("10 个工作日
 working day is not simply Monday to Friday: the State Council publishes each year which weekdays
 are holidays and which weekends are make-up working days. ``chinese_calendar`` carries that data
 (``OFFICIAL``); ``WorkCalendar`` adds the admin overrides from ``config.toml`` and, for years the
-data does not cover, the statutory holidays by rule (``engine.statutory``: a provisional year),
-and counts working days in O(log) per question by keeping, per
+data does not cover, the holidays by law (``engine.statutory``: the festivals of Article 2 and
+their make-up days of Article 6), and counts working days in O(log) per question by keeping, per
 year, the sorted ordinals of its working days (an item overdue since 2022 is ~1,000 working days
 past due, and the sweep asks about 1,000 rows at once).
+
+A year the data does not cover is *provisional* until its schedule is *entered*: either the admin
+lists name every festival day of the law that falls on a weekday that year (what any notice
+lists), or an administrator confirmed the year (``duban calendar confirm YEAR``, stored in the
+database and handed to the calendar with ``confirm``). A single date in the lists does not enter a
+year. While a year is provisional, the first question a process asks about it logs one warning
+(once per process, whatever calendars the process builds); questions that only look ahead
+(``quietly``) do not count. Entering or confirming a year changes no working day by itself.
 
 The official data is injected (``official=``), so what a test expects never depends on the
 version of the package installed: a test gives a schedule that covers exactly the years it means.
@@ -29,12 +37,23 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-from .statutory import statutory_holidays
+from .statutory import law_days, statutory_holidays
 
 log = logging.getLogger("duban.calendar")
 
 UTC = dt.UTC
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+# The provisional years this process has warned about: once per process, not per calendar (a
+# command builds one, a daemon one per reload, a test run hundreds).
+_warned: set[int] = set()
+_warned_lock = threading.Lock()
+
+
+def forget_warnings() -> None:
+    """Warn again about every provisional year (for tests that assert the warning)."""
+    with _warned_lock:
+        _warned.clear()
 
 
 class OfficialSchedule(Protocol):
@@ -102,16 +121,15 @@ def _parse_dates(values: Iterable[dt.date | str], setting: str) -> frozenset[dt.
 class _Year:
     ordinals: list[int]  # sorted ordinals of the year's working days
     workdays: frozenset[int]
-    provisional: bool  # no official schedule: the statutory rule, without 调休
+    by_law: bool  # no official schedule: the days by law, without 调休
 
 
 class WorkCalendar:
     """Answers "is this a working day?" and counts working days, in one time zone.
 
     Precedence for a date: the admin lists (``extra_workdays``, ``extra_holidays``) first, then the
-    official schedule, then, for a year it does not cover (a *provisional* year), the statutory
-    holidays by rule and Monday to Friday (one short warning per year and process, when a question
-    first touches the year).
+    official schedule, then, for a year it does not cover, the holidays by law and Monday to Friday
+    (one short warning per provisional year and process, when a question first touches the year).
     """
 
     def __init__(
@@ -132,11 +150,17 @@ class WorkCalendar:
                 f"[calendar] {clash[0].isoformat()} is in both extra_holidays and extra_workdays; "
                 "keep it in one"
             )
-        self._admin_years = frozenset(d.year for d in self._extra_holidays | self._extra_workdays)
+        self._listed_years = frozenset(y for y in {d.year for d in self._extra_holidays}
+                                       if self._lists_enter(y))
+        self._confirmed: frozenset[int] = frozenset()
         self._years: dict[int, _Year] = {}
         self._lock = threading.Lock()
-        self._warned_years: set[int] = set()
         self._quiet = threading.local()
+
+    def _lists_enter(self, year: int) -> bool:
+        """The admin lists hold the year's schedule: every festival day of the law on a weekday."""
+        weekdays = [d for d in statutory_holidays(year) if d.weekday() < 5]
+        return bool(weekdays) and all(d in self._extra_holidays for d in weekdays)
 
     def fingerprint(self) -> str:
         """What decides every working day: the admin lists, the official schedule's source and
@@ -149,7 +173,8 @@ class WorkCalendar:
             package = version("chinesecalendar")
         except PackageNotFoundError:  # pragma: no cover - a dependency
             package = "?"
-        parts = ["duban-calendar-v1", self.tz.key, sorted(d.isoformat() for d in self._extra_holidays),
+        # v2: Article 6's make-up days count in provisional years (plans made on v1 are made again)
+        parts = ["duban-calendar-v2", self.tz.key, sorted(d.isoformat() for d in self._extra_holidays),
                  sorted(d.isoformat() for d in self._extra_workdays), type(self.official).__name__, package,
                  getattr(self.official, "until", None)]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
@@ -165,7 +190,7 @@ class WorkCalendar:
             found = _Year(ordinals, frozenset(ordinals), not self.official.covers(year))
             with self._lock:  # two threads may build the same year; either answer is the same
                 self._years[year] = found
-        if found.provisional and year not in self._warned_years and not getattr(self._quiet, "on", False):
+        if found.by_law and year not in _warned and not getattr(self._quiet, "on", False) and self.provisional(year):
             self._warn_uncovered(year)
         return found
 
@@ -187,39 +212,61 @@ class WorkCalendar:
             return False
         if self.official.covers(d.year):
             return self.official.is_workday(d)
-        return d.weekday() < 5 and d not in statutory_holidays(d.year)
+        return d.weekday() < 5 and d not in law_days(d.year)
 
     def source(self, d: dt.date) -> str:
-        """Why ``d`` is what it is: "admin list", "official data", "statutory rule" or "weekday rule"."""
+        """Why ``d`` is what it is: "admin list", "official data", "law" (Article 2 or 6 of the
+        放假办法) or "weekday rule"."""
         if d in self._extra_workdays or d in self._extra_holidays:
             return "admin list"
         if self.official.covers(d.year):
             return "official data"
-        if d in statutory_holidays(d.year):
-            return "statutory rule"
+        if d in law_days(d.year):
+            return "law"
         return "weekday rule"
 
+    def article(self, d: dt.date) -> int | None:
+        """The article of the 放假办法 that makes ``d`` a holiday by law (2 or 6), if any."""
+        found = law_days(d.year).get(d)
+        return found.article if found is not None else None
+
+    def holiday_name(self, d: dt.date) -> str:
+        """The festival ``d`` belongs to by law (春节, 春节补假…), or ""."""
+        found = law_days(d.year).get(d)
+        return found.name if found is not None else ""
+
+    def confirm(self, years: Iterable[int]) -> None:
+        """The years an administrator has confirmed as entered (``duban calendar confirm``), as the
+        database holds them now; they end the year's warning and its December reminder."""
+        self._confirmed = frozenset(years)
+
+    def confirmed(self, year: int) -> bool:
+        return year in self._confirmed
+
+    def listed(self, year: int) -> bool:
+        """The admin lists hold the year's schedule (every weekday festival day of the law)."""
+        return year in self._listed_years
+
     def provisional(self, year: int) -> bool:
-        """True for a year without the official schedule: its 调休 days are not known yet."""
-        return not self.official.covers(year)
+        """True for a year without the official schedule that nobody has entered yet: its 调休
+        days are not known, and it follows the law alone."""
+        return not self.covers(year)
 
     def _warn_uncovered(self, year: int) -> None:
-        with self._lock:
-            if year in self._warned_years:
+        with _warned_lock:
+            if year in _warned:
                 return
-            self._warned_years.add(year)
-        # Admins who have entered anything for the year have seen the problem; do not nag them.
-        if year in self._admin_years:
-            return
+            _warned.add(year)
         log.warning(
-            "%d: the State Council's holiday schedule is not known yet (chinesecalendar %s); using the statutory "
-            "holidays by rule, without 调休 (provisional; `duban calendar show %d`)",
-            year, getattr(chinese_calendar, "__version__", "?"), year,
+            "%d: the State Council's holiday schedule is not known yet (chinesecalendar %s); using the holidays "
+            "by law (Articles 2 and 6 of the 放假办法), without 调休 (provisional; `duban calendar show %d`; "
+            "enter the notice under [calendar] and run `duban calendar confirm %d`)",
+            year, getattr(chinese_calendar, "__version__", "?"), year, year,
         )
 
     def covers(self, year: int) -> bool:
-        """True if the year's schedule is known: official data, or admins entered dates for it."""
-        return self.official.covers(year) or year in self._admin_years
+        """True if the year's schedule is known: official data, the admin lists, or confirmed."""
+        return self.official.covers(year) or year in self._listed_years or year in self._confirmed
 
     # -- single days -------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import shipped
-from .calendar import WorkCalendar
+from .calendar import OFFICIAL, ChineseCalendarData, WorkCalendar
 from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +36,9 @@ class CalendarConfig(_Section):
     timezone: str = "Asia/Shanghai"
     extra_holidays: list[str] = Field(default_factory=list)
     extra_workdays: list[str] = Field(default_factory=list)
+    # The last year the installed chinesecalendar may answer for; later years follow the law and
+    # the lists above (an admin who distrusts a release; tests that mean a year to be unpublished).
+    official_until: int | None = Field(default=None, ge=2004, le=2099)
 
     @field_validator("timezone")
     @classmethod
@@ -152,7 +155,9 @@ class Config(BaseModel):
     def work_calendar(self) -> WorkCalendar:
         """The working-day calendar this configuration describes."""
         try:
-            return WorkCalendar(self.tz, self.calendar.extra_holidays, self.calendar.extra_workdays)
+            until = self.calendar.official_until
+            return WorkCalendar(self.tz, self.calendar.extra_holidays, self.calendar.extra_workdays,
+                                official=OFFICIAL if until is None else ChineseCalendarData(until))
         except ValueError as exc:
             raise ConfigError(f"{self.source or 'config'}: {exc}") from None
 

@@ -127,7 +127,7 @@ class Pipeline:
                     "kind": r.kind, "rule": r.rule, "subject": r.subject, "level": facts.level, "ledger": facts.ledger,
                     "area": facts.area, "category": facts.category, "department": facts.department,
                     "leader": facts.leader, "state": facts.state})
-                unit = self._unit(session, facts.ledger, units)
+                unit = facts.unit or self._unit(session, facts.ledger, units)  # a unit's own duty: that unit
                 hearing = dict.fromkeys(p for name in routed.recipients
                                         for p in self.people(session, name, people, unit=unit))
                 for person in hearing:

@@ -39,6 +39,9 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.delenv("DUBAN_CONFIG", raising=False)
     monkeypatch.delenv("DUBAN_DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)
+    from engine.calendar import forget_warnings
+
+    forget_warnings()  # the provisional-year warning is once per process: each test starts as a new one
 
 
 @pytest.fixture

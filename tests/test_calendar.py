@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -18,7 +19,7 @@ from freezegun import freeze_time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.calendar import ChineseCalendarData, WorkCalendar
+from engine.calendar import ChineseCalendarData, WorkCalendar, forget_warnings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC
@@ -111,22 +112,63 @@ def test_covers(cal: WorkCalendar) -> None:
 # -- beyond the data --------------------------------------------------------------------------
 
 
-def test_2027_follows_the_statutory_holidays_by_rule(cal: WorkCalendar, caplog: pytest.LogCaptureFixture) -> None:
+def test_2027_follows_the_holidays_by_law(cal: WorkCalendar, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(NotImplementedError):
         chinese_calendar.is_workday(D(2027, 1, 4))  # why the rule is needed
     caplog.set_level(logging.WARNING, logger="duban.calendar")
     assert not cal.covers(2027) and cal.provisional(2027)
     assert cal.is_holiday(D(2027, 1, 1))  # 元旦, a Friday
-    assert cal.source(D(2027, 1, 1)) == "statutory rule"
+    assert cal.source(D(2027, 1, 1)) == "law" and cal.article(D(2027, 1, 1)) == 2
     assert cal.is_holiday(D(2027, 1, 2))  # Saturday
     assert [d for d in (D(2027, 2, 5), D(2027, 2, 8), D(2027, 4, 5), D(2027, 6, 9), D(2027, 9, 15), D(2027, 10, 1))
             if cal.is_workday(d)] == []  # 除夕, 初三, 清明, 端午, 中秋, 国庆 on weekdays
-    assert cal.is_workday(D(2027, 2, 9)) and cal.source(D(2027, 2, 9)) == "weekday rule"
     # the Q4 2026 report, due 10 working days after the quarter: 2027-01-15, not 01-14
     assert cal.add_workdays(D(2026, 12, 31), 10) == D(2027, 1, 15)
-    assert cal.workdays_between(D(2027, 1, 1), D(2027, 12, 31)) == 254  # 261 weekdays less the 7 holidays on them
+    # 261 weekdays less the 7 festival days on them (Article 2) and the 6 days made up for
+    # festival days on a weekend (Article 6)
+    assert cal.workdays_between(D(2027, 1, 1), D(2027, 12, 31)) == 248
     [record] = fallback_warnings(caplog, 2027)
     assert "provisional" in record.getMessage() and "duban calendar show 2027" in record.getMessage()
+    assert "duban calendar confirm 2027" in record.getMessage()
+
+
+# 2027: 初一 and 初二 (02-06, 02-07), 劳动节 (05-01, 05-02) and 国庆 10-02, 10-03 fall on weekends
+ARTICLE_6_2027 = {D(2027, 2, 9): "春节补假", D(2027, 2, 10): "春节补假", D(2027, 5, 3): "劳动节补假",
+                  D(2027, 5, 4): "劳动节补假", D(2027, 10, 4): "国庆节补假", D(2027, 10, 5): "国庆节补假"}
+
+
+def test_article_6_makes_up_weekend_festival_days_in_2027(cal: WorkCalendar) -> None:
+    for day, name in ARTICLE_6_2027.items():
+        assert day.weekday() < 5 and cal.is_holiday(day), day
+        assert (cal.source(day), cal.article(day), cal.holiday_name(day)) == ("law", 6, name)
+    assert cal.is_workday(D(2027, 2, 11)) and cal.source(D(2027, 2, 11)) == "weekday rule"
+    assert cal.is_workday(D(2027, 10, 6))
+    # a plan due 15 working days after feedback on 2027-01-25: 02-19, not 02-17 (02-09 and 02-10
+    # are the 春节's make-up days, 02-05 除夕 and 02-08 初三 festival days)
+    assert cal.add_workdays(D(2027, 1, 25), 15) == D(2027, 2, 19)
+
+
+def test_article_6_across_the_years() -> None:
+    from engine.statutory import law_days
+
+    made_up = {d: v.name for d, v in law_days(2028).items() if v.article == 6}
+    # 元旦 on a Saturday; 端午 on a Sunday; 国庆 1 October a Sunday and 中秋 on 3 October, one day
+    # for two festivals (the notices of 2009 and 2020 gave the second day as well)
+    assert made_up == {D(2028, 1, 3): "元旦补假", D(2028, 5, 29): "端午节补假", D(2028, 10, 4): "国庆节补假",
+                       D(2028, 10, 5): "中秋节补假"}
+    assert not any(v.article == 6 for v in law_days(2029).values() if v.festival == "春节")  # 2029 春节 on weekdays
+    assert law_days(2099) and law_days(2100) == {} and law_days(2013) == {}
+
+
+def test_the_law_agrees_with_eleven_years_of_notices() -> None:
+    """Articles 2 and 6 as this module reads them (the 2013 text for 2014–2024): every day the law
+    gives is a holiday in the State Council's schedule for that year, but one. The 2015 notice gave
+    no working day for 中秋 on Sunday 27 September (国庆 followed it within the week)."""
+    from engine.statutory import law_days
+
+    given = {(d, v.article) for y in range(2014, 2027) for d, v in law_days(y).items()}
+    assert len([d for d, a in given if a == 6]) == 42
+    assert [d for d, _ in sorted(given) if chinese_calendar.is_workday(d)] == [D(2015, 9, 28)]
 
 
 def test_the_statutory_rule_agrees_with_the_published_years() -> None:
@@ -137,6 +179,11 @@ def test_the_statutory_rule_agrees_with_the_published_years() -> None:
         days = statutory_holidays(year)
         assert len(days) == 13  # 1 + 4 + 1 + 2 + 1 + 1 + 3
         assert [d for d in days if chinese_calendar.is_workday(d)] == []
+    # and the days Article 6 gives: 端午 2025 on a Saturday; 清明, 劳动节 and 国庆 2026 on weekends
+    from engine.statutory import law_days
+
+    assert [d for y in (2025, 2026) for d, v in law_days(y).items() if v.article == 6] == [
+        D(2025, 6, 2), D(2026, 4, 6), D(2026, 5, 4), D(2026, 10, 5)]
     assert statutory_holidays(2026)[D(2026, 2, 16)] == "春节"  # 除夕
     assert statutory_holidays(2025)[D(2025, 4, 4)] == "清明节"
 
@@ -159,21 +206,49 @@ def test_one_warning_per_year(cal: WorkCalendar, caplog: pytest.LogCaptureFixtur
     assert len(fallback_warnings(caplog, 2030)) == 1
     assert cal.is_workday(D(2031, 1, 2))  # Thursday (1 January is 元旦 by rule)
     assert len(fallback_warnings(caplog, 2031)) == 1
-    # A second calendar (e.g. after a config reload) warns again: the admins may have changed it.
+    # Once per process: a second calendar (a command's, a daemon's after a reload) does not repeat it.
     WorkCalendar(SHANGHAI).is_workday(D(2030, 2, 1))
-    assert len(fallback_warnings(caplog, 2030)) == 2
+    assert len(fallback_warnings(caplog, 2030)) == 1
 
 
 def test_2027_admin_overrides(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="duban.calendar")
     cal = WorkCalendar(SHANGHAI, extra_holidays=["2027-01-01"], extra_workdays=[D(2027, 1, 9)], official=PUBLISHED)
-    assert cal.covers(2027)
     assert cal.is_holiday(D(2027, 1, 1))
     assert D(2027, 1, 9).weekday() == 5 and cal.is_workday(D(2027, 1, 9))
     assert cal.is_workday(D(2027, 1, 4))  # other days still follow Monday-Friday
     assert cal.add_workdays(D(2026, 12, 31), 1) == D(2027, 1, 4)
-    # The admins have entered 2027, so the "add it in config.toml" warning would be noise.
+    # One date is not the year's schedule: 2027 stays provisional and its warning stands.
+    assert not cal.covers(2027) and cal.provisional(2027)
+    assert len(fallback_warnings(caplog, 2027)) == 1
+
+
+# 国务院办公厅 notice as an admin would enter it for 2027, were it out (its days are made up here):
+# the ranges of holidays, weekends included, and two make-up working weekends.
+NOTICE_2027 = {"holidays": ["2027-01-01", *(f"2027-02-{d:02d}" for d in range(5, 14)), "2027-04-05",
+                            *(f"2027-05-{d:02d}" for d in range(1, 6)), "2027-06-09", "2027-09-15",
+                            *(f"2027-10-{d:02d}" for d in range(1, 8))],
+               "workdays": ["2027-02-14", "2027-09-26"]}
+
+
+def test_the_year_entered_in_the_lists_or_confirmed(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="duban.calendar")
+    entered = WorkCalendar(SHANGHAI, NOTICE_2027["holidays"], NOTICE_2027["workdays"], official=PUBLISHED)
+    assert entered.covers(2027) and entered.listed(2027) and not entered.provisional(2027)
+    assert entered.is_workday(D(2027, 2, 14)) and entered.is_holiday(D(2027, 2, 12))
     assert fallback_warnings(caplog, 2027) == []
+    # confirming ends the warning and changes no working day, hence not the fingerprint either
+    cal = WorkCalendar(SHANGHAI, official=PUBLISHED)
+    with cal.quietly():
+        before = (cal.fingerprint(), cal.add_workdays(D(2027, 1, 25), 15))
+    cal.confirm([2027])
+    assert cal.covers(2027) and cal.confirmed(2027) and not cal.provisional(2027)
+    assert (cal.fingerprint(), cal.add_workdays(D(2027, 1, 25), 15)) == before
+    assert fallback_warnings(caplog, 2027) == []
+    cal.confirm([])  # withdrawn
+    assert cal.provisional(2027)
+    cal.is_workday(D(2027, 3, 1))
+    assert len(fallback_warnings(caplog, 2027)) == 1
 
 
 def test_never_crashes_on_extreme_dates(cal: WorkCalendar) -> None:
@@ -276,3 +351,95 @@ def test_counting_agrees_with_stepping_day_by_day(start: D, n: int) -> None:
     assert cal.add_workdays(start, n) == day
     # counting is over (start, day]: backwards from a rest day, the rest day itself is not counted
     assert cal.workdays_between(start, day) == (n if n >= 0 or cal.is_workday(start) else n + 1)
+
+
+# -- the calendar by law, through the CLI -----------------------------------------------------
+
+LEDGER_HEAD = "序号,方面,问题类别,具体问题,整改措施,责任领导,责任科室,整改时限,整改状态"
+
+
+def unpublished_after_2026(project) -> None:
+    """The project's calendar treats 2027 as unpublished, whatever chinesecalendar release is installed."""
+    config = project / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8") + "[calendar]\nofficial_until = 2026\n", encoding="utf-8")
+
+
+def test_calendar_show_2027_lists_the_days_by_law(cli, project) -> None:
+    unpublished_after_2026(project)
+    assert cli("init").code == 0
+    shown = cli("calendar", "show", "2027", "--json").json
+    assert shown["provisional"] and shown["confirmed"] is None
+    law = {D.fromisoformat(d["date"]): d for d in shown["days"]}
+    for day, name in ARTICLE_6_2027.items():
+        assert law[day] == {"date": day.isoformat(), "weekday": "一二三四五六日"[day.weekday()], "kind": "holiday",
+                            "name": name, "source": "law", "article": 6, "provisional": True}
+    assert [d for d, v in law.items() if v["article"] == 2] == [
+        D(2027, 1, 1), D(2027, 2, 5), D(2027, 2, 8), D(2027, 4, 5), D(2027, 6, 9), D(2027, 9, 15), D(2027, 10, 1)]
+    text = cli("calendar", "show", "2027").out
+    assert "2027-02-09 周二 放假 春节补假 (law, article 6, provisional)" in text
+    assert "2027-10-05 周二 放假 国庆节补假 (law, article 6, provisional)" in text
+    assert "provisional" in text.splitlines()[0] and "duban calendar confirm 2027" in text
+
+
+def test_plan_due_15_working_days_after_feedback_counts_article_6(cli, project, tmp_path) -> None:
+    """Feedback on 2027-01-25: the plan (制定整改方案, 15 working days, the shipped rule) is due on
+    02-19, as 除夕 02-05, 初三 02-08 and the make-up days 02-09 and 02-10 are off; no reminder
+    falls on a day off by law."""
+    unpublished_after_2026(project)
+    path = tmp_path / "区民政局-2027.csv"
+    path.write_text(f"{LEDGER_HEAD}\n1,作风建设方面,服务意识,窗口服务不规范,制定服务规范,局长,办公室,2027-06-30,待整改\n",
+                    encoding="utf-8")
+    assert cli("init", "--at", "2027-01-25T10:00").code == 0
+    imported = cli("ledger", "import", path, "--feedback-date", "2027-01-25", "--at", "2027-01-25T10:00")
+    assert imported.code == 0, imported.err
+    rows = cli("remind", "preview", "--at", "2027-01-25T10:00", "--until", "2027-02-26T23:00", "--json").json
+    mine = [r for r in rows if r["subject"] == "区民政局-2027/1"]
+    assert {r["due"] for r in mine} == {"2027-02-19"}
+    assert [(r["at"][:10], r["rule"]) for r in mine][:4] == [
+        ("2027-02-12", "before-5"), ("2027-02-16", "before-3"), ("2027-02-18", "before-1"), ("2027-02-19", "due")]
+    from engine.statutory import law_days
+
+    assert not [r for r in rows if D.fromisoformat(r["at"][:10]) in law_days(2027)]
+
+
+def test_the_warning_once_per_process_and_only_where_the_year_is_touched(cli, project, tmp_path, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="duban.calendar")
+    unpublished_after_2026(project)
+    shutil.rmtree(project / "workflows" / "duties")  # no duty looks a year ahead here
+    path = tmp_path / "区民政局-2026.csv"
+    path.write_text(f"{LEDGER_HEAD}\n1,作风建设方面,服务意识,窗口服务不规范,制定服务规范,局长,办公室,2026-11-20,整改中\n",
+                    encoding="utf-8")
+    assert cli("init", "--at", "2026-10-09T10:00").code == 0
+    assert cli("ledger", "import", path, "--feedback-date", "2026-09-15", "--at", "2026-10-09T10:00").code == 0
+    for args in (("status",), ("issue", "list"), ("issue", "show", "区民政局-2026/1"), ("user", "list"),
+                 ("remind", "preview", "--at", "2026-10-09T10:00", "--until", "2026-11-30T23:00"),
+                 ("calendar", "show", "2026")):
+        assert cli(*args).code == 0, args
+    assert fallback_warnings(caplog, 2027) == []
+    # a window into 2027 touches it: one warning, however many commands this process runs
+    assert cli("remind", "preview", "--at", "2026-12-01T10:00", "--until", "2027-01-31T23:00").code == 0
+    assert cli("remind", "preview", "--at", "2026-12-01T10:00", "--until", "2027-02-28T23:00").code == 0
+    [record] = fallback_warnings(caplog, 2027)
+    assert "duban calendar confirm 2027" in record.getMessage()
+    # a confirmed year is not provisional: a new process (the set forgotten) says nothing about it
+    assert cli("calendar", "confirm", "2027", "--by", "admin").code == 0
+    caplog.clear()
+    forget_warnings()
+    assert cli("remind", "preview", "--at", "2026-12-01T10:00", "--until", "2027-02-28T23:00").code == 0
+    assert fallback_warnings(caplog, 2027) == []
+    assert cli("calendar", "show", "2027", "--json").json["confirmed"]["by"] == "admin"
+
+
+def test_calendar_confirm_refuses_bad_input(cli, project) -> None:
+    unpublished_after_2026(project)
+    assert cli("calendar", "confirm", "2027").code == 2  # no database yet: a clear error, no traceback
+    assert cli("init").code == 0
+    for bad in ("twenty", "1999", "2100"):
+        result = cli("calendar", "confirm", bad)
+        assert result.code == 2 and "Traceback" not in result.err, bad
+    published = cli("calendar", "confirm", "2026")
+    assert published.code == 0 and "nothing to confirm" in published.out
+    assert cli("calendar", "show", "2027", "--json").json["confirmed"] is None
+    first = cli("calendar", "confirm", "2027")
+    assert first.code == 0 and "hold no date of 2027" in first.err
+    assert "already confirmed" in cli("calendar", "confirm", "2027").out

@@ -26,8 +26,10 @@ def write_csv(path: Path, headers: list[str], rows: list[dict[str, str]], encodi
 
 def test_shipped_ledger_gives_the_seed_reports_counts(seeded):
     status = seeded("status", "--json").json
+    units = status.pop("units")
     assert status == {"issues": 26, "areas": 4, "categories": 10, "by_state": {
         "identified": 0, "planned": 0, "in_progress": 0, "awaiting_review": 0, "completed": 17, "long_term_sustained": 9}}
+    assert units == [{"unit": "中共重庆市璧山区科学技术局党组", **status}]  # one unit: the same counts
     text = seeded("status").out
     assert "4个方面共26个具体问题，已完成17个，长期坚持9个" in text
 

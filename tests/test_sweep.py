@@ -7,6 +7,7 @@ The ledger here is written for these tests around the 2026 National Day holiday
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 
 import chinese_calendar
@@ -174,20 +175,56 @@ def test_dates_past_the_calendar_data(town, project, caplog):
                                                            ("2030-03-18", "due", "due")]
 
 
-def test_december_reminder_to_enter_next_years_schedule(town, project):
-    # 2030's schedule is in no release: from December 2029 the administrators are reminded
+def test_december_reminder_to_enter_next_years_schedule(town, project, tmp_path):
+    # 2030's schedule is in no release: from December 2029 the administrators are reminded, each
+    # working day, with the working days left, until someone confirms the year entered
+    sent = tmp_path / "sent.jsonl"
+    config = project / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8") + f"""
+[notifications]
+jitter_seconds = 0
+[channels.out]
+kind = "file"
+path = {json.dumps(str(sent))}
+[recipients."admin"]
+out = "admin"
+""", encoding="utf-8")
+
+    def notes() -> list[tuple[str, str]]:
+        return [(n["at"][:10], n["rule"]) for n in town("remind", "list", "--json").json
+                if n["subject"] == "calendar:2030"]
+
     town("sweep", "--at", "2029-11-30T09:30")
-    assert not [r for r in town("remind", "list", "--json").json if r["subject"].startswith("calendar:")]
+    assert notes() == []
     town("sweep", "--at", "2029-12-03T09:30")  # 12-01 is a Saturday: the first working day of December
     town("sweep", "--at", "2029-12-03T10:30")
-    notes = [r for r in town("remind", "list", "--json").json if r["subject"] == "calendar:2030"]
-    assert [(n["at"], n["recipients"], n["kind"]) for n in notes] == [
-        ("2029-12-03T09:00:00+08:00", ["admin"], "duty")]
-    config = project / "config.toml"
+    [note] = [r for r in town("remind", "list", "--json").json if r["subject"] == "calendar:2030"]
+    assert (note["at"], note["recipients"], note["kind"], note["due"]) == (
+        "2029-12-03T09:00:00+08:00", ["admin"], "duty", "2029-12-31")
+    [message] = [json.loads(line) for line in sent.read_text(encoding="utf-8").splitlines()]
+    assert message["recipient"] == "admin"
+    # 12-04 … 12-31: twenty working days left, not "今日到期"
+    assert "截止日期2029年12月31日，还有20个工作日到期" in message["text"], message["text"]
+    assert "duban calendar confirm 2030" in message["text"] and "今日到期" not in message["text"]
+    # one date of 2030 entered is not its schedule: the reminder goes on
     config.write_text(config.read_text(encoding="utf-8") + '[calendar]\nextra_holidays = ["2030-01-01"]\n',
                       encoding="utf-8")
     town("sweep", "--at", "2029-12-04T09:30")
-    assert len([r for r in town("remind", "list", "--json").json if r["subject"] == "calendar:2030"]) == 1
+    assert notes() == [("2029-12-03", "before-20"), ("2029-12-04", "before-19")]
+    # on the last working day it is due today
+    last = town("remind", "preview", "--at", "2029-12-30T10:00", "--until", "2029-12-31T23:00", "--json").json
+    assert [(r["at"][:10], r["rule"]) for r in last if r["subject"] == "calendar:2030"] == [
+        ("2029-12-31", "official-schedule")]
+    confirmed = town("calendar", "confirm", "2030", "--by", "admin", "--at", "2029-12-04T15:00")
+    assert confirmed.code == 0 and "confirmed" in confirmed.out
+    town("sweep", "--at", "2029-12-05T09:30")
+    assert notes() == [("2029-12-03", "before-20"), ("2029-12-04", "before-19")]
+    ahead = town("remind", "preview", "--at", "2029-12-05T10:00", "--until", "2029-12-31T23:00", "--json").json
+    assert [r for r in ahead if r["subject"] == "calendar:2030"] == []
+    # withdrawn (confirmed by mistake): the next sweep reminds again
+    assert town("calendar", "confirm", "2030", "--withdraw").code == 0
+    town("sweep", "--at", "2029-12-06T09:30")
+    assert notes()[-1] == ("2029-12-06", "before-17")
 
 
 def test_sweep_without_at_uses_the_frozen_clock(town):

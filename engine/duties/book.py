@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session
@@ -25,11 +25,12 @@ from ..reminders.core import ReminderCore, before_tracking, spec_hash
 from ..reminders.planner import shift
 from ..reminders.replan import store_plans
 from ..reminders.subjects import OCCURRENCES, occurrence_query
+from ..store.accounts import User
 from ..store.kinds import DutyKind, OccurrenceState
 from ..store.models import Duty, DutyOccurrence, Issue, Ledger
 from ..store.upsert import insert_ignore
 from ..workflow.rules import Milestone, ReminderPolicy
-from .definitions import DutyDef, LoadedDuty
+from .definitions import DutyDef, LoadedDuty, bound_key, split_key
 from .schedule import occurrences
 
 ONCE = "once"
@@ -42,6 +43,14 @@ class SyncResult:
     updated: int = 0
     retired: int = 0
     occurrences: int = 0
+    # units a duty binds that no ledger or account names yet: their rows wait for the unit
+    waiting: list[str] = field(default_factory=list)
+
+
+def known_units(session: Session) -> set[str]:
+    """The units the installation has: a ledger's 单位, or an account's unit."""
+    units = {*session.scalars(select(Ledger.unit).distinct()), *session.scalars(select(User.unit).distinct())}
+    return {u for u in units if u}
 
 
 class DutyBook:
@@ -62,14 +71,20 @@ class DutyBook:
     def _sync(self, session: Session, loaded: list[LoadedDuty], now: dt.datetime) -> SyncResult:
         today = self.calendar.local_date(now)
         result = SyncResult()
-        wanted = {d.definition.key: d.definition for d in loaded}
+        # A duty bound to units is one row per unit (UNIT/KEY), each with its own occurrences; a
+        # unit the installation does not have yet gets none (its reminders would reach nobody of
+        # it, or a namesake's [recipients] address) until a ledger or an account of it appears.
+        units = known_units(session)
+        wanted = {key: definition for d in loaded for key, definition in d.definition.rows()
+                  if not definition.units or definition.unit in units}
+        result.waiting = sorted({u for d in loaded for u in d.definition.units or () if u not in units})
         existing = {d.key: d for d in session.scalars(select(Duty).where(Duty.kind == DutyKind.RECURRING))}
         for key, definition in wanted.items():
             duty = existing.get(key)
             digest = definition.content_hash()
             if duty is None:
                 duty = Duty(key=key, title=definition.title, kind=DutyKind.RECURRING, owners=list(definition.owners),
-                            spec=definition.model_dump(mode="json"), spec_hash=digest, active=True,
+                            spec=definition.stored(), spec_hash=digest, active=True,
                             generated_until=None, created_at=now, updated_at=now)
                 session.add(duty)
                 session.flush()
@@ -78,7 +93,7 @@ class DutyBook:
                 self._forget_future(session, duty, today)
                 duty.title, duty.owners = definition.title, list(definition.owners)
                 duty.spec, duty.spec_hash, duty.active, duty.updated_at = (
-                    definition.model_dump(mode="json"), digest, True, now)
+                    definition.stored(), digest, True, now)
                 duty.generated_until = min(duty.generated_until or today, today - dt.timedelta(days=1))
                 result.updated += 1
             result.occurrences += self._generate(session, duty, definition, today, now)
@@ -257,8 +272,10 @@ class DutyBook:
 
     # -- people acting on occurrences ----------------------------------------------------------
 
-    def find(self, session: Session, key: str, period: str) -> DutyOccurrence:
-        duty = session.scalar(select(Duty).where(Duty.key == key))
+    def find(self, session: Session, key: str, period: str, unit: str = "") -> DutyOccurrence:
+        """The occurrence ``period`` of duty ``key``: its stored key, or the bare key of a duty bound
+        to units when that names one row (the one of ``unit``, the actor's, or the only one)."""
+        duty = session.scalar(select(Duty).where(Duty.key == key)) or _bound_row(session, key, unit)
         if duty is None:
             known = session.scalars(select(Duty.key).where(Duty.active.is_(True)).order_by(Duty.key).limit(30)).all()
             raise NotFound(f"no duty {key!r}", hint=f"duties: {', '.join(known) or 'none'}")
@@ -278,7 +295,7 @@ class DutyBook:
             raise BadInput("say who did it: --by WHO")
         if on is not None and on > self.calendar.local_date(now):
             raise BadInput(f"--on {on.isoformat()} is in the future; record it when it is done")
-        occ = self.find(session, key, period)
+        occ = self.find(session, key, period, actor.unit if actor is not None else "")
         require_duty(actor or SYSTEM, DutyAction.DONE, duty_subject(session, occ), f"{key} {period}")
         if occ.state == OccurrenceState.DONE:
             when = occ.done_at.astimezone(self.calendar.tz).isoformat(timespec="minutes") if occ.done_at else "?"
@@ -313,12 +330,29 @@ class DutyBook:
 
     def set_due(self, session: Session, key: str, period: str, due: dt.date, *, now: dt.datetime,
                 actor: Actor | None = None) -> DutyOccurrence:
-        occ = self.find(session, key, period)
+        occ = self.find(session, key, period, actor.unit if actor is not None else "")
         require_duty(actor or SYSTEM, DutyAction.SET_DUE, duty_subject(session, occ), f"{key} {period}")
         occ.due, occ.touched = due, True
         self.replan(session, occurrence_query().where(OCCURRENCES.c.id == occ.id), now)
         session.refresh(occ)
         return occ
+
+
+def _bound_row(session: Session, key: str, unit: str) -> Duty | None:
+    """The row of a duty bound to units that a bare ``key`` names: ``unit``'s, or the only one.
+    Several units and none of them the actor's: NotFound naming each (nothing is guessed)."""
+    if "/" in key:
+        return None
+    rows = session.scalars(select(Duty).where(Duty.kind == DutyKind.RECURRING, Duty.active.is_(True),
+                                              Duty.key.endswith(f"/{key}", autoescape=True))
+                           .order_by(Duty.key)).all()
+    mine = [d for d in rows if unit and d.key == bound_key(unit, key)]
+    if mine or len(rows) == 1:
+        return (mine or rows)[0]
+    if rows:
+        raise NotFound(f"duty {key!r} is bound to {len(rows)} units: say whose",
+                       hint="e.g. " + ", ".join(d.key for d in rows[:5]))
+    return None
 
 
 def duty_known(session: Session, key: str) -> bool:
@@ -335,8 +369,9 @@ def duty_subject(session: Session, occ: DutyOccurrence) -> DutySubject:
     duty = session.get(Duty, occ.duty_id)
     ledger = session.get(Ledger, occ.ledger_id) if occ.ledger_id is not None else None
     issue = session.get(Issue, occ.issue_id) if occ.issue_id is not None else None
+    bound = split_key(duty.key)[0] if duty is not None and (duty.spec or {}).get("units") else ""
     return DutySubject(owners=tuple(duty.owners or ()) if duty is not None else (),
-                       unit=ledger.unit if ledger is not None else "", ledger=ledger.name if ledger is not None else "",
+                       unit=ledger.unit if ledger is not None else bound, ledger=ledger.name if ledger is not None else "",
                        issue_leader=issue.leader if issue is not None else "",
                        issue_department=issue.department if issue is not None else "",
                        archived=ledger is not None and ledger.archived_at is not None)

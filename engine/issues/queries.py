@@ -168,8 +168,11 @@ class Board:
 
 
 def status_board(session: Session, registry: WorkflowRegistry, *, ledger: Ledger | None,
-                 workflow_name: str) -> Board:
+                 workflow_name: str, ledger_ids: list[int] | None = None) -> Board:
+    """The counts of one ledger, of the ledgers ``ledger_ids`` (a unit's), or of every ledger."""
     scope = [Issue.ledger_id == ledger.id] if ledger is not None else []
+    if ledger_ids is not None:
+        scope.append(Issue.ledger_id.in_(ledger_ids))
     version = registry.of_ledger(session, ledger) if ledger is not None else registry.current(session, workflow_name)
     workflow = registry.definition(version)
     by_state = {s.name: 0 for s in workflow.states}
@@ -190,3 +193,13 @@ def status_board(session: Session, registry: WorkflowRegistry, *, ledger: Ledger
     for area, state, n, _ in session.execute(order):
         by_area.setdefault(area or "—", {})[state] = n
     return Board(sum(by_state.values()), areas or 0, categories or 0, by_state, labels, list(by_area.items()))
+
+
+def status_by_unit(session: Session, registry: WorkflowRegistry, *, workflow_name: str) -> list[tuple[str, Board]]:
+    """One board per unit, in the order the units' first ledgers were imported: two units' problems
+    are never added into one sentence. A ledger that names no unit stands alone, as 台账 NAME."""
+    groups: dict[str, list[int]] = {}
+    for ledger_id, name, unit in session.execute(select(Ledger.id, Ledger.name, Ledger.unit).order_by(Ledger.id)):
+        groups.setdefault((unit or "").strip() or f"台账 {name}", []).append(ledger_id)
+    return [(label, status_board(session, registry, ledger=None, workflow_name=workflow_name, ledger_ids=ids))
+            for label, ids in groups.items()]

@@ -27,6 +27,7 @@ from .subjects import (
     ExtensionSubject,
     IssueSubject,
     OccurrenceSubject,
+    duty_unit,
     extension_query,
     issue_query,
     occurrence_query,
@@ -107,6 +108,7 @@ class DutyItem:
     issue_id = property(lambda self: self.occurrence.issue_id)
     issue_leader = property(lambda self: self.occurrence.issue_leader)
     issue_department = property(lambda self: self.occurrence.issue_department)
+    unit = property(lambda self: self.occurrence.unit)  # a unit's own duty: that unit ("" otherwise)
 
 
 # -- issues -------------------------------------------------------------------------------------
@@ -242,9 +244,17 @@ def _owned_duties(session: Session, department: str) -> list[int]:
     return [duty_id for duty_id, owners in session.execute(select(Duty.id, Duty.owners)) if department in (owners or [])]
 
 
+def _bound_elsewhere(session: Session, unit: str) -> list[int]:
+    """Duties bound to a unit other than ``unit`` (the duties table is small: read it whole)."""
+    return [duty_id for duty_id, bound in session.execute(select(Duty.id, duty_unit())) if bound and bound != unit]
+
+
 def occurrence_filters(session: Session, *, start: dt.date | None = None, end: dt.date | None = None,
                        ledger: Ledger | None = None, department: str | None = None, open_only: bool = False,
-                       issue_id: int | None = None, paged: bool = False) -> list[ColumnElement[bool]]:
+                       issue_id: int | None = None, paged: bool = False, unit: str | None = None
+                       ) -> list[ColumnElement[bool]]:
+    """``unit``: only what is that unit's or the installation's (a ledger's own unit by default:
+    its report appendix lists no other unit's duties)."""
     where: list[ColumnElement[bool]] = []
     o = OCCURRENCES.c
     if start is not None:
@@ -258,6 +268,11 @@ def occurrence_filters(session: Session, *, start: dt.date | None = None, end: d
     if ledger is not None:
         # its milestones and look-backs of its own issues, and the recurring duties of no ledger
         where.append(or_(o.ledger_id == ledger.id, o.ledger_id.is_(None)))
+        unit = ledger.unit if unit is None else unit
+    if unit is not None:
+        others = _bound_elsewhere(session, unit)
+        if others:
+            where.append(o.duty_id.not_in(others))
     if department:
         owned = _owned_duties(session, department)
         where.append(or_(o.duty_id.in_(owned) if owned else false(),
@@ -268,14 +283,14 @@ def occurrence_filters(session: Session, *, start: dt.date | None = None, end: d
 def duty_items(session: Session, core: ReminderCore, today: dt.date, *, start: dt.date | None = None,
                end: dt.date | None = None, ledger: Ledger | None = None, department: str | None = None,
                open_only: bool = False, overdue: bool | None = None, issue_id: int | None = None,
-               limit: int | None = None) -> list[DutyItem]:
+               limit: int | None = None, unit: str | None = None) -> list[DutyItem]:
     """Duty occurrences due in ``[start, end]`` (either open-ended), by due date.
 
     Open occurrences whose look-back is not followed now (the issue left the state) are left out,
     as the sweep leaves them out; done ones are listed as done.
     """
     where = occurrence_filters(session, start=start, end=end, ledger=ledger, department=department,
-                               open_only=open_only, issue_id=issue_id, paged=limit is not None)
+                               open_only=open_only, issue_id=issue_id, paged=limit is not None, unit=unit)
     if overdue is True:
         where.append(OCCURRENCES.c.overdue_on <= today)
     elif overdue is False:

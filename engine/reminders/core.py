@@ -143,7 +143,7 @@ class ReminderCore:
             ledger_id=own if own is not None else m["issue_ledger_id"],
             ledger=m["own_ledger"] if own is not None else m["issue_ledger"], issue_id=m["issue_id"],
             issue_ref=m["issue_ref"], issue_leader=m["issue_leader"], issue_department=m["issue_department"],
-            issue_state=m["issue_state"], policy=policy, for_each_state=each)
+            issue_state=m["issue_state"], policy=policy, for_each_state=each, unit=m["duty_unit"] or "")
 
     def occurrences(self, session: Session, stmt: Select) -> list[OccurrenceSubject]:
         return [self.occurrence(session, r) for r in session.execute(stmt)]
@@ -349,7 +349,7 @@ class ReminderCore:
         milestone = subject.duty_kind == "milestone"
         kind = SubjectKind.MILESTONE if milestone else SubjectKind.DUTY
         # A milestone happens once: its period ("once") is not something to show a reader.
-        return ReminderFacts(subject_kind=kind, title=subject.duty_title, ledger=subject.ledger,
+        return ReminderFacts(subject_kind=kind, title=subject.duty_title, ledger=subject.ledger, unit=subject.unit,
                              ref=subject.issue_ref, state=subject.issue_state, leader=subject.issue_leader or "",
                              department=subject.issue_department or "", duty=subject.duty_key,
                              period=None if milestone else subject.period, actions=("登记完成情况",), **common)
@@ -388,7 +388,8 @@ class ReminderCore:
         """From 1 December, each working day, remind the administrators to enter next year's schedule.
 
         The rows a sweep running all along writes in ``(start, end]``: one per working day of a
-        December whose following year the calendar does not cover yet.
+        December whose following year is not entered yet (``WorkCalendar.covers``: published,
+        listed in full, or confirmed with ``duban calendar confirm``).
         """
         out = []
         day = self.calendar.local_date(start)
@@ -415,9 +416,15 @@ class ReminderCore:
         year = day.year + 1
         subject = f"calendar:{year}"
         facts = ReminderFacts(subject_kind=SubjectKind.CALENDAR, year=year,
-                              title=f"录入{year}年国务院节假日安排（extra_holidays / extra_workdays）",
+                              title=f"录入{year}年国务院节假日安排（[calendar] extra_holidays / extra_workdays），"
+                                    f"录入后运行 duban calendar confirm {year}",
                               what=f"录入{year}年节假日安排")
-        return {"dedupe_key": dedupe_key(subject, CALENDAR_RULE, day.isoformat()), "at": at, "subject": subject,
-                "kind": ReminderKind.DUTY, "rule": CALENDAR_RULE, "occurrence": day.isoformat(),
-                "recipients": list(self.admins), "due": dt.date(year, 1, 1), "days_overdue": 0,
+        # Due by the end of the year, worded as any deadline: "还有N个工作日到期" (a before-N
+        # rule), "今日到期" on the last working day.
+        last = dt.date(day.year, 12, 31)
+        left = self.calendar.workdays_between(day, last)
+        rule = f"before-{left}" if left > 0 else CALENDAR_RULE
+        return {"dedupe_key": dedupe_key(subject, rule, day.isoformat()), "at": at, "subject": subject,
+                "kind": ReminderKind.DUTY, "rule": rule, "occurrence": day.isoformat(),
+                "recipients": list(self.admins), "due": last, "days_overdue": 0,
                 "details": facts.stored(), "ledger_id": None, "issue_id": None, "occurrence_id": None}

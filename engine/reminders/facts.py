@@ -23,6 +23,7 @@ class ReminderFacts(BaseModel):
     title: str
     what: str = ""  # the deadline's own title: 制定整改方案, 整改时限, 回头看, a duty's title
     ledger: str | None = None
+    unit: str = ""  # the unit a duty bound to units is for: whose accounts hear it (else the ledger's)
     ref: str | None = None  # 序号, for an issue (or the issue a look-back is for)
     state: str | None = None
     leader: str = ""

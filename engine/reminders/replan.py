@@ -88,7 +88,8 @@ def replan_if_calendar_changed(session: Session, core: ReminderCore, calendar: W
     row = session.get(SiteState, CALENDAR_KEY, with_for_update=True)
     if row is not None and row.value == print_:
         return None
-    planned = replan_all(session, core, now)
+    with calendar.quietly():  # upkeep of every stored row, years ahead: no command's question about a year
+        planned = replan_all(session, core, now)
     if row is None:  # the first calendar this database records: nothing "changed" to report
         session.add(SiteState(name=CALENDAR_KEY, value=print_, updated_at=now))
         return None

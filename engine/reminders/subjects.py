@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import aliased
 
 from ..store.kinds import ExtensionState
@@ -76,6 +76,7 @@ class OccurrenceSubject:
     issue_state: str | None
     policy: ReminderPolicy = field(compare=False, repr=False)
     for_each_state: str | None = None  # a look-back exists only while its issue is in this state
+    unit: str = ""  # the unit a duty bound to units is for ("" otherwise: its ledger's, or the installation's)
 
     @property
     def key(self) -> str:
@@ -143,6 +144,11 @@ _OWN = aliased(Ledger, name="own_ledger")  # a milestone's ledger
 _OF = aliased(Ledger, name="issue_ledger")  # the ledger of the issue a look-back is for
 
 
+def duty_unit() -> ColumnElement[str]:
+    """The unit a duty row is bound to (its spec's ``units: [UNIT]``; NULL for the installation's)."""
+    return _D.c.spec[("units", 0)].as_string()
+
+
 def occurrence_query() -> Select:
     """The columns of an ``OccurrenceSubject`` (and of the duty the core reads its policy from)."""
     return (select(_O.c.id, _O.c.duty_id, _D.c.key.label("duty_key"), _D.c.title.label("duty_title"),
@@ -151,7 +157,7 @@ def occurrence_query() -> Select:
                    _OWN.name.label("own_ledger"), _O.c.issue_id, _I.c.ref.label("issue_ref"),
                    _I.c.leader.label("issue_leader"), _I.c.department.label("issue_department"),
                    _I.c.state.label("issue_state"), _I.c.ledger_id.label("issue_ledger_id"),
-                   _OF.name.label("issue_ledger"))
+                   _OF.name.label("issue_ledger"), duty_unit().label("duty_unit"))
             .select_from(_O.join(_D, _D.c.id == _O.c.duty_id)
                          .outerjoin(_OWN, _OWN.id == _D.c.ledger_id)
                          .outerjoin(_I, _I.c.id == _O.c.issue_id)

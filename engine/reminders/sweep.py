@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..store.kinds import OccurrenceState
 from ..store.models import REMINDERS
 from ..store.upsert import insert_ignore
+from .calendar_years import load_confirmations
 from .core import ReminderCore, Subject
 from .replan import store_plans
 from .subjects import EXTENSIONS, ISSUES, OCCURRENCES, extension_query, issue_query, occurrence_query
@@ -51,6 +52,8 @@ class Sweeper:
     def sweep(self, now: dt.datetime) -> SweepResult:
         started = time.perf_counter()
         result = SweepResult(at=now)
+        with self.sessions() as session:  # a year confirmed since the last sweep ends its December reminder
+            load_confirmations(session, self.core.calendar)
         issues = issue_query().where(ISSUES.c.next_remind_at <= now).order_by(ISSUES.c.next_remind_at)
         while self._batch(now, result, issues, ISSUES, self.core.issue):
             pass

@@ -15,6 +15,7 @@ from ...accounts.actor import Actor
 from ...accounts.users import actor_for
 from ...clock import Clock, FixedClock, parse_instant
 from ...config import Config, load_config
+from ...reminders.calendar_years import load_confirmations
 from ...runtime import Runtime
 from ...store import db
 from ...workflow.registry import WorkflowRegistry
@@ -59,6 +60,9 @@ class App:
         if not self._schema_checked:
             db.require_current_schema(self.db_engine)
             self._schema_checked = True
+            # the years an administrator confirmed end their provisional warning before any question
+            with self.readers() as session:
+                load_confirmations(session, self.runtime.calendar)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

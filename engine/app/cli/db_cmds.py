@@ -35,6 +35,9 @@ def _sync_workflows(app: App, at: str | None) -> None:
         synced = app.runtime.duty_book.sync(session, duties, now)
         say(f"duties: {len(duties)} defined ({synced.created} new, {synced.updated} changed, "
             f"{synced.retired} retired), {synced.occurrences} occurrence(s) stored ahead")
+        if synced.waiting:
+            say(f"duties bound to units not here yet (they start with the unit's first ledger or account): "
+                f"{', '.join(synced.waiting)}")
 
 
 @click.command("init")

@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("daemon_cmds", "run", "Run the daemon in the foreground: sweep, route and deliver until SIGTERM."),
     "service": ("daemon_cmds", "service_group", "The systemd unit for `duban run`."),
     "report": ("report_cmds", "report", "The rectification report (整改情况报告): md, html or docx."),
-    "calendar": ("report_cmds", "calendar_group", "The deadline calendar (ICS) for calendar programs."),
+    "calendar": ("report_cmds", "calendar_group", "Working days by year (show, confirm) and the deadline calendar (ICS)."),
     "board": ("report_cmds", "board", "Serve the read-only status board (and /calendar.ics)."),
     "user": ("user_cmds", "user_group", "Accounts of the people who act, their roles, passwords and links."),
     "audit": ("audit_cmds", "audit_group", "The history's hash chains: anything changed behind duban's back."),

@@ -459,7 +459,7 @@ def duties(request: Request, days: int = Query(90, ge=1, le=366)) -> list[DutyRo
                            limit=200)
         units = ledger_units(session, {d.ledger for d in items if d.ledger})
         mine = [d for d in items if may_duty(actor, DutyAction.VIEW, DutySubject(
-            owners=tuple(d.owners or ()), unit=units.get(d.ledger or "", ""), ledger=d.ledger or "",
+            owners=tuple(d.owners or ()), unit=units.get(d.ledger or "", "") or d.unit, ledger=d.ledger or "",
             issue_leader=d.issue_leader or "", issue_department=d.issue_department or ""))]
         return [DutyRow(key=d.key, title=d.title, period=d.period, due=d.due, state=str(d.state.value),
                         owners=list(d.owners or []), days_overdue=d.late.days_overdue) for d in mine]

@@ -13,6 +13,7 @@ from ..errors import BadInput
 from ..store.models import Issue, Ledger
 from ..workflow.registry import WorkflowRegistry
 from .sheet import write_csv, write_xlsx
+from .writer import NUMBERING
 
 
 def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, path: Path, *,
@@ -46,7 +47,7 @@ def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, 
                 elif fld == "ref" and xlsx and issue.ref.isdigit():
                     out.append(int(issue.ref))
                 else:
-                    out.append(getattr(issue, fld))
+                    out.append(numbered(issue, fld))
             yield out
 
     count = 0
@@ -66,3 +67,11 @@ def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, 
     else:
         raise BadInput(f"{path}: unsupported file type {suffix or '(none)'}", hint="use .csv or .xlsx")
     return count
+
+
+def numbered(issue: Issue, fld: str) -> Any:
+    """The field as the sheet had it: with the numbering the import moved out of the cell
+    (engine.ledger.rows) put back in front."""
+    value = getattr(issue, fld)
+    prefix = ((issue.extra or {}).get(NUMBERING) or {}).get(fld) if fld in ("area", "category", "title") else None
+    return f"{prefix}{value}" if prefix and value else value

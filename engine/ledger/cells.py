@@ -168,9 +168,9 @@ def _period(norm: str, raw: str) -> dt.date:
     bare = _SUFFIX.sub("", _PREFIX.sub("", norm))
     if _RANGE.search(bare):
         first, last = _RANGE.split(bare, maxsplit=1)
-        year = re.match(r"\d{4}", first)
-        if year and not re.match(r"\d{4}", last):
-            last = year.group(0) + "年" + last  # 2026年6月至12月: the year is written once
+        written = re.match(r"\d{4}", first)
+        if written and not re.match(r"\d{4}", last):
+            last = written.group(0) + "年" + last  # 2026年6月至12月: the year is written once
         return _period(last, raw)
     m = _FULL.match(bare)
     if m:

@@ -9,7 +9,7 @@ ends with footer rows (合计, 填表人：…, 备注：…).
 * **The header** is the first of the top ``HEADER_SCAN`` rows that names the 序号 or the 具体问题
   column and at least one other known column (``engine.ledger.columns``). The rows above it are
   skipped and listed. A row just above it that names a column where the header is blank, and rows
-  just below it that name columns and hold no 序号 or 具体问题 of their own, are the same header:
+  just below it each of whose cells names a column or repeats the cell above, are the same header:
   each column takes the lowest name a known spelling matches, else its lowest name. Without such a
   row, the first non-empty row is the header (and the import says which column is missing there).
 * **A row of column numbers** right under the header (1, 2, 3 … in column order) is skipped.
@@ -109,20 +109,21 @@ def _names_above(above: tuple[int, list[Any]], header: tuple[int, list[Any]],
 
 def _continues(block: list[tuple[int, list[Any]]], nxt: tuple[int, list[Any]],
                field_of: Callable[[str], str | None]) -> bool:
-    """``nxt`` goes on the header (a second header row): it names a column the rows above do not,
-    and its 序号 and 具体问题 cells hold nothing but header names."""
+    """``nxt`` goes on the header (a second header row): it names a column the row above does not,
+    and each of its cells is a column's name or the cell above (a header merged down)."""
     number, cells = nxt
     if number != block[-1][0] + 1:
         return False
     above = block[-1][1]
-    names, _ = _join([c for _, c in block], field_of)
-    key = {field_of(n): i for i, n in enumerate(names) if n and field_of(n) in ("ref", "title")}
-    for i in key.values():
-        t = text(cells[i]) if i < len(cells) else ""
-        if t and field_of(t) is None and t != (text(above[i]) if i < len(above) else ""):
-            return False  # a 序号 or a problem: data
-    return any((t := text(c)) and field_of(t) is not None and t != (text(above[i]) if i < len(above) else "")
-               for i, c in enumerate(cells))
+    new = False
+    for i, cell in enumerate(cells):
+        t = text(cell)
+        if not t or t == (text(above[i]) if i < len(above) else ""):
+            continue
+        if field_of(t) is None:
+            return False  # a cell of a problem: data
+        new = True
+    return new
 
 
 def _join(block: list[list[Any]], field_of: Callable[[str], str | None]) -> tuple[list[str], list[str]]:

@@ -176,14 +176,14 @@ class RowReader:
         ok = ok and deadline is not None
         long_term = deadline is not None and deadline.kind == "long_term"
         if long_term and ok:
-            claimed = self.long_term(number, text(self._deadline(cells)), word, state, prev)
-            if claimed is False:
+            accepted, claimed = self.long_term(number, text(self._deadline(cells)), word, state, prev)
+            if not accepted:
                 return None
             if claimed is not None:
                 state, word = claimed, text(self._deadline(cells))
         if not ok or self.problems or deadline is None:
             return None  # once anything is wrong nothing will be kept: only keep checking
-        extra = {h: v for h, i in self._extra if (v := text(cells[i]))} if self._extra else {}
+        extra: dict[str, Any] = {h: v for h, i in self._extra if (v := text(cells[i]))} if self._extra else {}
         if numbering:
             extra["numbering"] = numbering
         return {
@@ -262,7 +262,7 @@ class RowReader:
                           f"working days){found.meaning}", after=prev)
         return Deadline(day, "read")
 
-    def long_term(self, number: int, shown: str, word: str, state: str | None, prev: int) -> str | bool | None:
+    def long_term(self, number: int, shown: str, word: str, state: str | None, prev: int) -> tuple[bool, str | None]:
         """A 长期坚持 deadline: a long-term item, with no deadline.
 
         With a blank 整改状态 it claims the workflow's long-term state (``checkins.state``, whose
@@ -270,24 +270,24 @@ class RowReader:
         moved there along the workflow or the claim is listed as not applied. With a 整改状态 that
         names the long-term state, or a state not due by its 整改时限 (已完成; 待整改, due by the
         feedback date), the status decides and the deadline stays blank. A state due by its 整改时限
-        (已制定方案, 整改中) is refused: such an item needs a date. Returns the state claimed, None
-        (the status decides) or False (refused)."""
+        (已制定方案, 整改中) is refused: such an item needs a date. Returns (accepted, the state claimed
+        or None when the status decides)."""
         workflow = self.workflow
         checkins = workflow.checkins
         if checkins is None:
             self.problem(number, "deadline", f"{shown!r} marks a long-term item, and the workflow {workflow.name} has no "
                                              f"long-term state (checkins:): give a date")
-            return False
+            return False, None
         term = workflow.label(checkins.state)
         look = f"a look-back every {checkins.every_months} month(s)"
         if state is None:
             self.readings.add(number, self.header("deadline"), shown,
                               f"no deadline: a long-term item, claims {term} ({look})", after=prev)
-            return checkins.state
+            return True, checkins.state
         if state == checkins.state:
             self.readings.add(number, self.header("deadline"), shown, f"no deadline: a long-term item ({term}, {look})",
                               after=prev)
-            return None
+            return True, None
         rule = workflow.deadlines.get(state)
         if rule is not None and rule.anchor == "deadline":
             label = "" if workflow.label(state) == word else f" ({workflow.label(state)})"
@@ -295,8 +295,8 @@ class RowReader:
                                              f"{label}, which is due by its {self.header('deadline')}: "
                                              f"give the date it is to be rectified by, or set {self.header('status')} "
                                              f"to {term}")
-            return False
+            return False, None
         self.readings.add(number, self.header("deadline"), shown,
                           f"no deadline ({self.header('status')} {word} decides: {workflow.label(state)})", after=prev)
-        return None
+        return True, None
 

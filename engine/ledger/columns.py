@@ -81,6 +81,25 @@ class ColumnTable:
         key = normalize(header)
         return self._rank.get(key) or self._rank.get(_NOTE.sub("", key), 1 << 20)
 
+    def assign(self, headers: Sequence[str]) -> tuple[dict[str, int], list[tuple[str, str, str]]]:
+        """field -> the column that fills it, and (field, kept, other) for each column left to be an
+        extra one because an earlier-listed spelling of its field is in the sheet too."""
+        index: dict[str, int] = {}
+        clashes: list[tuple[str, str, str]] = []
+        for i, header in enumerate(headers):
+            fld = self.field_of(header) if header else None
+            if fld is None:
+                continue
+            held = index.get(fld)
+            if held is None:
+                index[fld] = i
+            elif self.rank(header) < self.rank(headers[held]):
+                clashes.append((fld, header, headers[held]))
+                index[fld] = i
+            else:
+                clashes.append((fld, headers[held], header))
+        return index, clashes
+
     def named(self, fld: str, limit: int = 3) -> str:
         """The first spellings of a field, for messages ("具体问题 / 问题表现 / …")."""
         return " / ".join(self.spellings.get(fld, [fld])[:limit])

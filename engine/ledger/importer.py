@@ -122,6 +122,9 @@ def import_ledger(
     if progress:
         progress(sheet.size, sheet.size)
     result.rows = reader.rows
+    if reader.supplied:  # 方面 from section headings: a column of its own on export
+        ledger.headers = _merge_headers(ledger.headers, [table.spellings[f][0] for f in ("area", "category")
+                                                         if f in reader.supplied])
     result.readings = reader.readings
     result.warnings.extend(reader.carried.lines(path.name))
     sheet_unit = reader.unit

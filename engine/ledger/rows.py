@@ -11,6 +11,10 @@ The importer hands each row below the header here; what comes back is the row's 
 * **A blank 方面** takes the 方面 of the row above (a merged cell saved as CSV, or a streamed big
   workbook, leaves it on the first row only), with a warning; a blank 问题类别 likewise, while the
   方面 stays the one of the row above.
+* **A section heading** — a row that holds one text (merged across, or in one cell) and at most a
+  Chinese numbering as its 序号 — gives the rows below their 方面 (``一、…``, or the text sitting in
+  the 方面 column) or their 问题类别 (``（一）…``, or in the 问题类别 column): offices write areas as
+  rows of their own. It is listed once; the rows below take it without a warning each.
 * **Deadlines** (``engine.ledger.cells.parse_deadline``): a phrase is read as a date; 立行立改 is due
   the ledger's feedback date plus ``immediate_working_days`` working days (refused without a
   feedback date); 长期坚持 is a long-term item — see ``RowReader.long_term``.
@@ -35,6 +39,11 @@ from .layout import footer
 from .readings import Readings
 
 _FOOTER_FIRST = frozenset("合总小共填制审负联备注说")
+_CN = "一二三四五六七八九十百零〇两"
+_AREA_NUMBER = re.compile(rf"^[{_CN}]+\s*[、.．]?\s*$")
+_CATEGORY_NUMBER = re.compile(rf"^[（(]\s*[{_CN}]+\s*[)）]\s*[、.．]?\s*$")
+_SECTION_FIRST = frozenset("一二三四五六七八九十（(")
+_NAMES = {"area": "方面", "category": "问题类别"}
 _CACHED = 10_000  # distinct cells memoised per column (the same few recur on every row)
 
 
@@ -42,27 +51,16 @@ class Columns:
     """Which cell of a row fills which field, found by header name in any order."""
 
     def __init__(self, path: Path, headers: list[str], table: ColumnTable, warnings: list[str], at: int = 1):
-        self.index: dict[str, int] = {}
-        self.header_of: dict[str, str] = {}
-        self.extra: dict[str, int] = {}
-        for i, header in enumerate(headers):
-            if not header:
-                continue
-            fld = table.field_of(header)
-            if fld is None:
-                self.extra[header] = i
+        self.index, clashes = table.assign(headers)
+        self.header_of = {fld: headers[i] for fld, i in self.index.items()}
+        taken = set(self.index.values())
+        self.extra: dict[str, int] = {h: i for i, h in enumerate(headers) if h and i not in taken}
+        for fld, keep, drop in clashes:
+            warnings.append(f"{path}: row {at}: {drop}: the column {keep!r} also fills {fld!r} and comes first; "
+                            f"{drop!r} is kept as an extra column (name it in the workflow's columns: to change that)")
+        for header in self.extra:
+            if table.field_of(header) is None:
                 warnings.append(f"{path}: column {header!r} is not a ledger field; kept as an extra column")
-                continue
-            held = self.header_of.get(fld)
-            if held is not None:
-                keep, drop = (header, held) if table.rank(header) < table.rank(held) else (held, header)
-                warnings.append(f"{path}: row {at}: {drop}: the column {keep!r} also fills {fld!r} and comes first; "
-                                f"{drop!r} is kept as an extra column (name it in the workflow's columns: to change that)")
-                self.extra[drop] = self.index[fld] if drop == held else i
-                if keep == held:
-                    continue
-            self.index[fld] = i
-            self.header_of[fld] = header
         problems = []
         for required in ("ref", "title"):
             if required not in self.index:
@@ -110,7 +108,9 @@ class RowReader:
         self._deadlines: dict[object, Deadline] = {}
         self._immediate: dict[dt.date, dt.date] = {}
         self._split: dict[str, tuple[str, str, str]] = {}
-        self._above: dict[str, tuple[str, str, int] | None] = {}
+        # field -> (value, numbering, row, from a section heading) the next blank cell takes
+        self._above: dict[str, tuple[str, str, int, bool] | None] = {}
+        self.supplied: set[str] = set()  # fields section headings gave though the sheet has no column
         self._prev = -1  # the ledger row before this one
         self._prev_area: str | None = None
         get = cols.getter
@@ -135,6 +135,8 @@ class RowReader:
             if note is not None:
                 self.readings.add(number, "", note, "a footer, skipped")
                 return None
+        if (not ref or ref[0] in _SECTION_FIRST or ref == text(self._title(cells))) and self._section(number, cells, ref):
+            return None
         self.rows += 1
         prev, self._prev = self._prev, number
         if self._unit_i is not None:
@@ -203,10 +205,53 @@ class RowReader:
             self.carried.add(number, self.header("unit"), value, f"not used: the ledger has one unit, {self.unit} "
                                                                  f"(row {self._unit_row})", after=prev)
 
+    def _section(self, number: int, cells: list[Any], ref: str) -> bool:
+        """A section heading (see the module's docstring): recorded for the rows below and listed;
+        True when the row was one (or was refused as a heading that cannot be placed)."""
+        texts = {t for c in cells if (t := text(c))}
+        merged = bool(ref) and texts == {ref}
+        if merged:
+            ref = ""  # one text merged across the 序号 column too
+        elif ref:
+            texts.discard(ref)
+            if not (_AREA_NUMBER.match(ref) or _CATEGORY_NUMBER.match(ref)):
+                return False
+        if len(texts) != 1:
+            return False
+        (body,) = texts
+        where = {fld for fld in ("area", "category") if fld in self.cols.index
+                 and text(cells[self.cols.index[fld]]) == body}
+        prefix, value, _ = split_numbering(body)
+        numbered = ref or prefix.strip()
+        if _AREA_NUMBER.match(numbered) or (not _CATEGORY_NUMBER.match(numbered) and where == {"area"}):
+            level = "area"
+        elif _CATEGORY_NUMBER.match(numbered) or where == {"category"}:
+            level = "category"
+        elif merged:
+            self.problem(number, "ref", f"one text across the row ({body[:40]!r}): a heading duban cannot place; "
+                                        f"number it 一、 (a 方面) or （一） (a 问题类别)")
+            return True
+        else:
+            return False
+        self._above[level] = (value, prefix, number, True)
+        if level == "area":
+            self._above["category"] = None  # categories belong to their area
+            self._prev_area = value
+        if level not in self.cols.index:
+            self.supplied.add(level)
+        name = self.header(level) if level in self.cols.index else _NAMES[level]
+        self.readings.add(number, "", " ".join(filter(None, (ref, body))), f"a section heading, the {name} of the rows below")
+        return True
+
     def _group(self, fld: str, number: int, raw: str, prev: int, numbering: dict[str, str], may_carry: bool) -> str:
         """方面 or 问题类别: numbering moved out; a blank one carried down from the row above."""
         if fld not in self.cols.index:
-            return ""
+            above = self._above.get(fld)
+            if above is None:
+                return ""
+            if above[1]:
+                numbering[fld] = above[1]
+            return above[0]
         if raw:
             split = self._split.get(raw)
             if split is None:
@@ -217,7 +262,7 @@ class RowReader:
             if prefix:
                 numbering[fld] = prefix
                 self.readings.add(number, self.header(fld), raw, f"{value} (numbering {prefix} moved out)", after=prev)
-            self._above[fld] = (value, prefix, number)
+            self._above[fld] = (value, prefix, number, False)
             return value
         above = self._above.get(fld)
         if above is None or not may_carry:
@@ -225,10 +270,11 @@ class RowReader:
             self.carried.add(number, self.header(fld), "", f"left blank ({why})", after=prev)
             self._above[fld] = None
             return ""
-        value, prefix, source = above
+        value, prefix, source, heading = above
         if prefix:
             numbering[fld] = prefix
-        self.carried.add(number, self.header(fld), "", f"carried down from row {source}: {value}", after=prev)
+        if not heading:  # under a section heading the rows take it as said once
+            self.carried.add(number, self.header(fld), "", f"carried down from row {source}: {value}", after=prev)
         return value
 
     def _read_deadline(self, number: int, cell: Any, prev: int) -> Deadline | None:

@@ -147,7 +147,7 @@ def test_a_two_row_header_in_a_csv(ready):
             "责任主体 / 牵头领导 → 牵头领导") in result.out
 
 
-def test_the_spellings_offices_use_need_no_workflow_edit(ready):
+def test_the_spellings_offices_use_need_no_workflow_edit(ready, tmp_path):
     result = imported(ready, DATA / "synonyms.csv")
     assert "not a ledger field" not in result.err
     assert picked(issues(ready, "synonyms"), "category", "title", "measures", "leader", "department", "deadline",
@@ -155,6 +155,9 @@ def test_the_spellings_offices_use_need_no_workflow_edit(ready):
         "1": ("理论学习", "中心组学习计划未按期制定", "制定年度学习计划", "局长", "办公室", "2026-12-31", "in_progress"),
         "2": ("理论学习", "专题研讨流于形式", "每季度开展专题研讨", "局长", "办公室", "2026-12-31", "identified"),
         "3": ("主体责任", "“一岗双责”落实不到位", "签订责任书", "副局长", "人事股", "2026-10-31", "completed")}
+    out = tmp_path / "out.csv"  # and an export writes each column back under its own header
+    assert ready("ledger", "export", out, "--ledger", "synonyms").code == 0
+    assert out.read_text(encoding="utf-8-sig") == (DATA / "synonyms.csv").read_text(encoding="utf-8")
 
 
 def test_the_workflow_columns_extend_and_override_the_built_in_spellings(ready, project, tmp_path):
@@ -210,6 +213,28 @@ def test_numbering_moves_out_of_the_cells_and_back_on_export(ready, tmp_path):
     assert written == source
     again = imported(ready, out, "--ledger", "numbering")
     assert "0 new, 0 updated, 4 unchanged" in again.out
+
+
+def test_section_heading_rows_give_the_rows_below_their_area_and_category(ready, tmp_path):
+    result = imported(ready, DATA / "sections.csv")
+    assert picked(issues(ready, "sections"), "area", "category", "title") == {
+        "1": (A1, "理论学习不深入", "中心组学习不够深入"), "2": (A1, "理论学习不深入", "集体学习有漏项"),
+        "3": (A2, "主体责任落实不到位", "“一岗双责”落实不到位")}
+    for line in (f"sections.csv: row 2: a section heading, the 方面 of the rows below: 一 {A1}",
+                 "sections.csv: row 3: a section heading, the 问题类别 of the rows below: （一） 理论学习不深入",
+                 f"sections.csv: row 6: a section heading, the 方面 of the rows below: 二、{A2}"):
+        assert line in result.out
+    assert "3 rows" in result.out and "warning" not in result.err
+    out = tmp_path / "out.csv"  # the export is flat: 方面 and 问题类别 become columns
+    assert ready("ledger", "export", out, "--ledger", "sections").code == 0
+    assert out.read_text(encoding="utf-8-sig").splitlines()[0] == ",".join(
+        ["序号", "具体问题", "整改措施", "责任领导", "责任科室", "整改时限", "整改状态", "方面", "问题类别"])
+    # one text across a row that no numbering places is refused, not imported as a problem
+    odd = tmp_path / "odd.csv"
+    odd.write_text("序号,具体问题,整改时限\n聚焦群众身边腐败问题,聚焦群众身边腐败问题,聚焦群众身边腐败问题\n1,问题,2026-12-31\n",
+                   encoding="utf-8")
+    refused = ready("ledger", "import", odd)
+    assert refused.code == 2 and f"{odd}: row 2: 序号: one text across the row" in refused.err
 
 
 def test_a_blank_area_is_carried_down_with_a_warning(ready):
@@ -358,8 +383,9 @@ WORDS_TO_STATE = load_workflow(WORKFLOWS / "inspection-rectification.yaml").defi
 
 @st.composite
 def sheets(draw):
-    """A sheet as an office might write it: title rows, a header in any order and spelling, rows,
-    footers; returns (rows of cells, the header's row index, data row indexes, footer row indexes)."""
+    """A sheet as an office might write it: title rows, a header of one or two rows in any order
+    and spelling, rows, footers; returns (rows of cells, the header's (first) row index, data row
+    indexes, footer row indexes)."""
     optional = ["area", "category", "measures", "leader", "department", "deadline", "status", "unit"]
     fields = ["ref", "title", *draw(st.lists(st.sampled_from(optional), unique=True))]
     fields = draw(st.permutations(fields))
@@ -368,7 +394,17 @@ def sheets(draw):
     titles = draw(st.lists(st.sampled_from(["区民政局巡察整改台账", "填报单位：区民政局", "填报时间：2026年3月1日"]),
                            max_size=2, unique=True))
     out: list[list[str]] = [[t] + [""] * (len(header) - 1) for t in titles]
-    out.append(header)
+    pairs = [i for i in range(len(fields) - 1) if {fields[i], fields[i + 1]}.isdisjoint({"ref", "title"})]
+    if pairs and draw(st.booleans()):  # a two-row header: a group over two columns, as a CSV keeps it
+        i = draw(st.sampled_from(pairs))
+        top, bottom = list(header), [""] * len(header)
+        top[i], top[i + 1] = draw(st.sampled_from(["责任主体", "整改情况"])), ""
+        bottom[i], bottom[i + 1] = header[i], header[i + 1]
+        out += [top, bottom]
+        header_at = len(out) - 2
+    else:
+        out.append(header)
+        header_at = len(out) - 1
     data, footers = [], []
     for i in range(draw(st.integers(1, 6))):
         row = []
@@ -394,7 +430,7 @@ def sheets(draw):
     for footer in draw(st.lists(st.sampled_from(FOOTERS), max_size=2)):
         footers.append(len(out))
         out.append([footer] + [""] * (len(header) - 1))
-    return out, len(titles), data, footers
+    return out, header_at, data, footers
 
 
 @pytest.fixture
@@ -409,8 +445,8 @@ class _Rollback(Exception):
 
 @settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")), deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(sheet=sheets())
-def test_no_cell_is_dropped_or_changed_unseen(store, tmp_path_factory, sheet):
+@given(sheet=sheets(), workbook=st.booleans())
+def test_no_cell_is_dropped_or_changed_unseen(store, tmp_path_factory, sheet, workbook):
     from sqlalchemy import select
 
     from engine.errors import LedgerError
@@ -420,9 +456,15 @@ def test_no_cell_is_dropped_or_changed_unseen(store, tmp_path_factory, sheet):
     from engine.store.models import Issue, Ledger
 
     cells, header_at, data, footers = sheet
-    path = tmp_path_factory.mktemp("prop") / "ledger.csv"
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows(cells)
+    path = tmp_path_factory.mktemp("prop") / ("ledger.xlsx" if workbook else "ledger.csv")
+    if workbook:
+        book = openpyxl.Workbook()
+        for row in cells:
+            book.active.append([c or None for c in row])
+        book.save(path)
+    else:
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            csv.writer(fh).writerows(cells)
     sessions, runtime = store.sessions, store.runtime
     seen: dict = {}
     try:
@@ -439,11 +481,13 @@ def test_no_cell_is_dropped_or_changed_unseen(store, tmp_path_factory, sheet):
         pass
     except LedgerError as exc:
         # refused: every problem names its row and its column, and nothing is kept
-        assert all(f"{path}: row " in line for line in exc.details), exc.details
+        assert all(f"{path}: row " in line for line in exc.details) or exc.details == [
+            f"{path}: the file has headers but no rows"], exc.details
         event("refused")
         return
     event("imported")
-    header = cells[header_at]
+    header = [b or t for t, b in zip(cells[header_at], cells[header_at + 1], strict=True)] if (
+        header_at + 1 < len(cells) and header_at + 1 not in data) else cells[header_at]
     readings = result.readings.items
     warnings = "\n".join(result.warnings)
 
@@ -459,9 +503,13 @@ def test_no_cell_is_dropped_or_changed_unseen(store, tmp_path_factory, sheet):
     for index in footers:
         assert any(r.first == index + 1 and "footer" in r.meaning and cells[index][0] in r.raw for r in readings)
     ref_col = next(i for i, h in enumerate(header) if h in SPELLINGS["ref"])
-    assert len(seen["issues"]) == len(data)
+    headings = {r.first for r in readings if r.column == "" and "section heading" in r.meaning}
+    assert len(seen["issues"]) == len(data) - len(headings)
     for index in data:
         row, number = cells[index], index + 1
+        if number in headings:  # a row of one text: a heading for the rows below, said so
+            assert all(text(c) in next(r.raw for r in readings if r.first == number) for c in row)
+            continue
         ref = text(row[ref_col]) or next(r.meaning.split(" ")[0] for r in readings
                                          if r.first == number and r.column == header[ref_col])
         issue = seen["issues"][ref]

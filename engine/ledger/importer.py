@@ -32,7 +32,7 @@ from ..store.models import Issue, Ledger, LedgerImport
 from .columns import ColumnTable
 from .migrate import version_notes
 from .rows import Columns, RowReader, unit_above
-from .sheet import open_sheet
+from .sheet import Sheet, open_sheet
 from .writer import ImportResult, Writer
 
 log = logging.getLogger("duban.ledger")
@@ -169,7 +169,7 @@ def import_ledger(
     return result
 
 
-def _layout_readings(sheet, reader: RowReader) -> None:
+def _layout_readings(sheet: Sheet, reader: RowReader) -> None:
     """The rows above the header, and how a header of several rows was read."""
     for number, line in sheet.skipped:
         reader.readings.add(number, "", line, "above the header, skipped" if number < sheet.header_rows[0]

@@ -534,3 +534,31 @@ def test_no_cell_is_dropped_or_changed_unseen(store, tmp_path_factory, sheet, wo
                 assert raw == seen["unit"] or warned(number, name, raw)
             else:
                 assert issue.extra.get(name) == raw
+
+
+def test_a_reimport_keeps_what_duban_itself_keeps_in_an_issue(store):
+    """A pending 延期 request lives with the issue (``extra["extension"]``), not in the sheet: a
+    re-import of the same sheet changes nothing and keeps it."""
+    from sqlalchemy import select
+
+    from engine.ledger.importer import import_ledger
+    from engine.store import db
+    from engine.store.models import Issue
+
+    now = dt.datetime(2026, 11, 3, 2, tzinfo=dt.UTC)
+
+    def run():
+        with db.transaction(store.sessions) as session:
+            return import_ledger(session, store.runtime, DATA / "numbering.csv", now=now,
+                                 workflow_name="inspection-rectification")
+
+    run()
+    asked = {"to": "2027-01-31", "by": "办公室", "reason": "需要时间"}
+    with db.transaction(store.sessions) as session:
+        issue = session.scalars(select(Issue).where(Issue.ref == "1")).one()
+        issue.extra = {**issue.extra, "extension": asked}
+    again = run()
+    assert (again.updated, again.unchanged) == (0, 4)
+    with store.sessions() as session:
+        extra = session.scalars(select(Issue.extra).where(Issue.ref == "1")).one()
+    assert extra["extension"] == asked and extra["numbering"] == {"area": "一、", "category": "（一）", "title": "1."}

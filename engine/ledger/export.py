@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 from ..errors import BadInput
 from ..store.models import Issue, Ledger
 from ..workflow.registry import WorkflowRegistry
+from .columns import ColumnTable
 from .sheet import write_csv, write_xlsx
+from .writer import NUMBERING
 
 
 def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, path: Path, *,
@@ -20,11 +22,10 @@ def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, 
     """Write ``ledger`` to ``path`` (.csv or .xlsx); returns the number of issues written. An XLSX
     carries ``chain_head`` (the history's, engine.issues.history) in its document properties."""
     workflow = registry.definition(registry.of_ledger(session, ledger))
-    header_field: dict[str, str] = {}
-    for fld, names in workflow.columns.items():
-        for name in names:
-            header_field[name] = fld
     headers = list(ledger.headers) or [names[0] for names in workflow.columns.values()]
+    # the columns as the import read them: the built-in spellings too, one column per field
+    index, _ = ColumnTable(workflow.columns).assign(headers)
+    field_at = {i: fld for fld, i in index.items()}
     definitions: dict[int, Any] = {}
     xlsx = path.suffix.lower() in (".xlsx", ".xlsm")
 
@@ -35,8 +36,8 @@ def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, 
             if wf is None:
                 wf = definitions[issue.workflow_id] = registry.definition(issue.workflow)
             out = []
-            for header in headers:
-                fld = header_field.get(header)
+            for i, header in enumerate(headers):
+                fld = field_at.get(i)
                 if fld is None:
                     out.append(issue.extra.get(header, ""))
                 elif fld == "status":
@@ -46,7 +47,7 @@ def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, 
                 elif fld == "ref" and xlsx and issue.ref.isdigit():
                     out.append(int(issue.ref))
                 else:
-                    out.append(getattr(issue, fld))
+                    out.append(numbered(issue, fld))
             yield out
 
     count = 0
@@ -66,3 +67,11 @@ def export_ledger(session: Session, registry: WorkflowRegistry, ledger: Ledger, 
     else:
         raise BadInput(f"{path}: unsupported file type {suffix or '(none)'}", hint="use .csv or .xlsx")
     return count
+
+
+def numbered(issue: Issue, fld: str) -> Any:
+    """The field as the sheet had it: with the numbering the import moved out of the cell
+    (engine.ledger.rows) put back in front."""
+    value = getattr(issue, fld)
+    prefix = ((issue.extra or {}).get(NUMBERING) or {}).get(fld) if fld in ("area", "category", "title") else None
+    return f"{prefix}{value}" if prefix and value else value

@@ -5,6 +5,11 @@ and every problem found is collected. If there is any, the transaction is rolled
 problems are reported (``FILE: row N: COLUMN: message``), so nothing of a bad file is kept while
 memory stays flat for a million rows. Re-importing updates issues by 序号 and never duplicates.
 On re-import the status column is a claim (``engine.ledger.claims``): the workflow decides.
+
+Ledgers are read as offices keep them: the header is found below a title (``engine.ledger.layout``),
+its columns by the spellings offices use (``engine.ledger.columns``), each row as written or as
+listed (``engine.ledger.rows``): what the import read other than as written is in
+``ImportResult.readings``, shown by ``--dry-run`` and the import's summary.
 """
 
 from __future__ import annotations
@@ -24,57 +29,16 @@ from ..accounts.users import ensure_accounts
 from ..errors import Forbidden, LedgerError, Refused
 from ..runtime import Runtime
 from ..store.models import Issue, Ledger, LedgerImport
-from ..workflow.schema import WorkflowDef
-from .cells import parse_deadline, text
+from .columns import ColumnTable
 from .migrate import version_notes
-from .sheet import open_sheet
+from .rows import Columns, RowReader, unit_above
+from .sheet import Sheet, open_sheet
 from .writer import ImportResult, Writer
 
 log = logging.getLogger("duban.ledger")
 
 BATCH = 2000
 MAX_REPORTED = 200  # problems listed in full; beyond that, a count
-
-
-class _Columns:
-    """Which cell of a row fills which field, found by header name in any order."""
-
-    def __init__(self, path: Path, headers: list[str], workflow: WorkflowDef, warnings: list[str]):
-        by_header: dict[str, str] = {}
-        for target, names in workflow.columns.items():
-            for name in names:
-                by_header[name] = target
-        self.index: dict[str, int] = {}
-        self.header_of: dict[str, str] = {}
-        self.extra: dict[str, int] = {}
-        problems = []
-        for i, header in enumerate(headers):
-            if not header:
-                continue
-            fld = by_header.get(header)
-            if fld is None:
-                self.extra[header] = i
-                warnings.append(f"{path}: column {header!r} is not a ledger field; kept as an extra column")
-            elif fld in self.index:
-                problems.append(
-                    f"{path}: row 1: {header}: the column {self.header_of[fld]!r} already fills {fld!r}"
-                )
-            else:
-                self.index[fld] = i
-                self.header_of[fld] = header
-        for required in ("ref", "title"):
-            if required not in self.index:
-                wanted = " / ".join(workflow.columns.get(required, [required]))
-                problems.append(f"{path}: row 1: missing the {wanted} column")
-        if problems:
-            raise LedgerError(f"{path}: cannot import", details=problems)
-
-    def getter(self, fld: str):
-        """A fast accessor for one field's cell in a row padded to the header width."""
-        i = self.index.get(fld)
-        if i is None:
-            return lambda cells: None
-        return lambda cells: cells[i]
 
 
 def import_ledger(
@@ -100,7 +64,6 @@ def import_ledger(
     Only an administrator, or a unit's administrator for that unit's ledgers, imports.
     """
     by = actor.name
-    sheet = open_sheet(path, sheet=sheet_name)
     name = ledger_name or path.stem
     # locked: a `workflow migrate` of the ledger running meanwhile finishes first, so the rows
     # written here follow the version it moved the ledger to
@@ -115,11 +78,12 @@ def import_ledger(
     # a ledger's rows never mix versions: new rows follow the ledger's, moved only on purpose
     version = newest if ledger is None else registry.of_ledger(session, ledger)
     workflow = registry.definition(version)
-    result = ImportResult(name, wf_name, version.version, dry_run=dry_run)
+    table = ColumnTable(workflow.columns)
+    sheet = open_sheet(path, sheet=sheet_name, field_of=table.field_of)
+    result = ImportResult(name, wf_name, version.version, dry_run=dry_run, file_name=path.name)
     if ledger is not None:
         result.warnings.extend(version_notes(session, registry, ledger, newest, version))
-    cols = _Columns(path, sheet.headers, workflow, result.warnings)
-    words = workflow.word_to_state()
+    cols = Columns(path, sheet.headers, table, result.warnings, sheet.header_rows[0])
 
     old_feedback = ledger.feedback_date if ledger else None
     if ledger is None:
@@ -137,72 +101,20 @@ def import_ledger(
         if unit is not None:
             ledger.unit = unit
 
-    writer = Writer(session, runtime, ledger, version, fresh, now, actor, path, cols.header_of)
     problems: list[str] = []
-    seen: dict[str, int] = {}
+    writer = Writer(session, runtime, ledger, version, fresh, now, actor, path, cols.header_of, problems)
+    reader = RowReader(path, cols, workflow, problems=problems, feedback=lambda: ledger.feedback_date,
+                       add_workdays=runtime.calendar.add_workdays)
+    _layout_readings(sheet, reader)
     batch: list[dict] = []
-
-    def problem(row: int, fld: str, message: str) -> None:
-        header = cols.header_of.get(fld, fld)
-        problems.append(f"{path}: row {row}: {header}: {message}")
-
     width = len(sheet.headers)
-    get = {fld: cols.getter(fld) for fld in ("ref", "title", "deadline", "status", "area", "category",
-                                             "measures", "leader", "department", "unit")}
-    g_unit = get["unit"]
-    sheet_unit = ""  # the sheet's 单位 column: one unit for the ledger (the first value given)
-    g_ref, g_title, g_deadline, g_status = get["ref"], get["title"], get["deadline"], get["status"]
-    g_area, g_category, g_measures, g_leader, g_department = (
-        get["area"], get["category"], get["measures"], get["leader"], get["department"])
-    deadlines: dict[object, dt.date | None] = {}  # the same few deadline cells recur on every row
-    extra_cols = list(cols.extra.items())
     for number, cells in sheet.rows:
-        result.rows += 1
         if len(cells) < width:
             cells = cells + [None] * (width - len(cells))
-        ref = text(g_ref(cells))
-        if not sheet_unit:
-            sheet_unit = text(g_unit(cells))
-        row_ok = True
-        if not ref:
-            problem(number, "ref", "missing 序号")
-            row_ok = False
-        elif ref in seen:
-            problem(number, "ref", f"序号 {ref!r} already used in row {seen[ref]}")
-            row_ok = False
-        else:
-            seen[ref] = number
-        title = text(g_title(cells))
-        if not title:
-            problem(number, "title", "missing the problem title (具体问题)")
-            row_ok = False
-        raw_deadline = g_deadline(cells)
-        try:
-            deadline = deadlines[raw_deadline]
-        except (KeyError, TypeError):
-            try:
-                deadline = parse_deadline(raw_deadline)
-                if isinstance(raw_deadline, str):
-                    deadlines[raw_deadline] = deadline
-            except ValueError as exc:
-                problem(number, "deadline", str(exc))
-                row_ok = False
-        word = text(g_status(cells))
-        state = words.get(word) if word else None  # a blank cell: the initial state, or keep the state
-        if word and state is None:
-            known = "、".join(sorted(w for w in words if not w.isascii()))
-            problem(number, "status", f"unknown status {word!r} (known: {known})")
-            row_ok = False
-        if not row_ok or problems:
-            continue  # once anything is wrong nothing will be kept: only keep checking
-        batch.append({
-            "ref": ref, "position": number - 1, "area": text(g_area(cells)),
-            "category": text(g_category(cells)), "title": title,
-            "measures": text(g_measures(cells)), "leader": text(g_leader(cells)),
-            "department": text(g_department(cells)), "deadline": deadline, "state": state,
-            "extra": {h: v for h, i in extra_cols if (v := text(cells[i]))} if extra_cols else {},
-            "_row": number, "_word": word,
-        })
+        row = reader.read(number, cells)
+        if row is None:
+            continue
+        batch.append(row)
         if len(batch) >= BATCH:
             writer.write(batch, result)
             batch.clear()
@@ -212,6 +124,18 @@ def import_ledger(
         writer.write(batch, result)
     if progress:
         progress(sheet.size, sheet.size)
+    result.rows = reader.rows
+    if reader.supplied:  # 方面 from section headings: a column of its own on export
+        ledger.headers = _merge_headers(ledger.headers, [table.spellings[f][0] for f in ("area", "category")
+                                                         if f in reader.supplied])
+    result.readings = reader.readings
+    result.warnings.extend(reader.carried.lines(path.name))
+    sheet_unit = reader.unit
+    above = unit_above(sheet.skipped)
+    if not sheet_unit and above is not None:
+        sheet_unit = above[2]
+        if unit is None and (fresh or not ledger.unit):
+            reader.readings.add(above[0], "单位", above[1], f"the ledger's unit: {sheet_unit}")
 
     if unit is None and sheet_unit and ledger.unit != sheet_unit:
         if ledger.unit and not fresh:
@@ -230,7 +154,7 @@ def import_ledger(
 
     if not fresh:
         count = session.scalar(select(func.count()).select_from(Issue).where(Issue.ledger_id == ledger.id)) or 0
-        result.missing = count - len(seen)
+        result.missing = count - len(reader.seen)
         if result.missing > 0:
             result.warnings.append(
                 f"{path}: {result.missing} issue(s) of ledger {name!r} are not in this file; they are kept"
@@ -246,6 +170,17 @@ def import_ledger(
     session.add(LedgerImport(ledger_id=ledger.id, at=now, by=by, file_name=str(path), sha256=_sha256(path),
                              created=result.created, updated=result.updated, unchanged=result.unchanged))
     return result
+
+
+def _layout_readings(sheet: Sheet, reader: RowReader) -> None:
+    """The rows above the header, and how a header of several rows was read."""
+    for number, line in sheet.skipped:
+        reader.readings.add(number, "", line, "above the header, skipped" if number < sheet.header_rows[0]
+                            else "under the header, skipped")
+    if len(sheet.header_rows) > 1:
+        rows = f"{sheet.header_rows[0]}–{sheet.header_rows[-1]}"
+        reader.readings.add(sheet.header_rows[0], "", "; ".join(sheet.joined) or "(the same names)",
+                            f"a header of {len(sheet.header_rows)} rows ({rows}), read as one")
 
 
 def _may_import(actor: Actor, unit: str, name: str) -> None:

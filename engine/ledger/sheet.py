@@ -1,8 +1,9 @@
 """Reading and writing ledger spreadsheets: CSV and XLSX.
 
-Rows are numbered as a person sees them in Excel: the header is row 1, the first problem row 2.
-CSV is read as UTF-8 (with or without BOM) and, failing that, as GB18030, since Excel on a Chinese
-Windows saves CSV in the local code page.
+Rows are numbered as a person sees them in Excel (the first row of the file is row 1). The header
+need not be row 1: ``engine.ledger.layout`` finds it below a title and information rows, and joins a
+two-row header. CSV is read as UTF-8 (with or without BOM) and, failing that, as GB18030, since Excel
+on a Chinese Windows saves CSV in the local code page.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import re
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 from ..errors import LedgerError
+from .layout import Header, locate
 
 Cell = str | int | float | dt.date | dt.datetime | None
+FieldOf = Callable[[str], str | None]
 
 
 @dataclass
@@ -32,16 +35,24 @@ class Sheet:
     rows: Iterator[tuple[int, list[Cell]]]  # (row number, cells)
     size: int  # progress units in total (bytes for CSV, rows for XLSX)
     position: Callable[[], int]  # progress units consumed so far
+    header_rows: list[int] = field(default_factory=lambda: [1])  # the rows the header takes
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # rows above the header, with their text
+    joined: list[str] = field(default_factory=list)  # how a header of several rows was read
 
 
-def open_sheet(path: Path, *, sheet: str | None = None) -> Sheet:
+def _no_fields(header: str) -> str | None:
+    return None
+
+
+def open_sheet(path: Path, *, sheet: str | None = None, field_of: FieldOf = _no_fields) -> Sheet:
+    """Open a ledger file; ``field_of`` (a header -> the field it fills) finds the header row."""
     if not path.is_file():
         raise LedgerError(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return _open_xlsx(path, sheet)
+        return _open_xlsx(path, sheet, field_of)
     if suffix in (".csv", ".txt"):
-        return _open_csv(path)
+        return _open_csv(path, field_of)
     raise LedgerError(f"{path}: unsupported file type {suffix or '(none)'}", hint="use .csv or .xlsx")
 
 
@@ -60,30 +71,39 @@ def _detect_encoding(path: Path) -> str:
 MAX_CELL = 32_767  # Excel's own limit on the characters of one cell
 
 
-def _open_csv(path: Path) -> Sheet:
+def _column(headers: list[str], col: int) -> str:
+    return headers[col] if col < len(headers) and headers[col] else f"column {col + 1}"
+
+
+def _checked(path: Path, headers: list[str], rows: Iterator[tuple[int, list[Cell]]]) -> Iterator[tuple[int, list[Cell]]]:
+    """The rows, each refused at its row and column when a cell exceeds what Excel holds."""
+    for number, cells in rows:
+        for col, cell in enumerate(cells):
+            if isinstance(cell, str) and len(cell) > MAX_CELL:
+                raise LedgerError(f"{path}: row {number}: {_column(headers, col)}: a cell of {len(cell):,} "
+                                  f"characters (Excel holds at most {MAX_CELL:,})")
+        yield number, cells
+
+
+def _with_header(path: Path, found: tuple[Header, Iterator[tuple[int, list[Cell]]]], size: int,
+                 position: Callable[[], int]) -> Sheet:
+    header, rest = found
+    headers = [h.strip() for h in header.names]
+    return Sheet(path, headers, _checked(path, headers, rest), size, position, header.rows, header.skipped,
+                 header.joined)
+
+
+def _open_csv(path: Path, field_of: FieldOf) -> Sheet:
     encoding = _detect_encoding(path)
     size = path.stat().st_size
     raw = path.open("rb")  # its position is the progress: bytes read so far
     fh = io.TextIOWrapper(raw, encoding=encoding, newline="")
-    try:
-        reader = csv.reader(fh)
-        headers = next(reader, None)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        fh.close()
-        raise LedgerError(f"{path}: row 1: cannot read the header ({exc})") from None
-    if not headers:
-        fh.close()
-        raise LedgerError(f"{path}: the file is empty", hint="the first row must hold the column headers")
+    reader = csv.reader(fh)
 
     def rows() -> Iterator[tuple[int, list[Cell]]]:
         try:
             for cells in reader:
                 if any(c.strip() for c in cells):
-                    if max(map(len, cells)) > MAX_CELL:
-                        col = next(i for i, c in enumerate(cells) if len(c) > MAX_CELL)
-                        header = headers[col].strip() if col < len(headers) else f"column {col + 1}"
-                        raise LedgerError(f"{path}: row {reader.line_num}: {header}: a cell of {len(cells[col]):,} "
-                                          f"characters (Excel holds at most {MAX_CELL:,})")
                     # a cell an export wrote as text ('=…) reads back as what was written
                     yield reader.line_num, [unquote(c) if c[:1] == "'" else c for c in cells]
         except (csv.Error, UnicodeDecodeError) as exc:
@@ -91,7 +111,11 @@ def _open_csv(path: Path) -> Sheet:
         finally:
             fh.close()
 
-    return Sheet(path, [h.strip() for h in headers], rows(), size, lambda: raw.tell() if not fh.closed else size)
+    found = locate(rows(), field_of)
+    if found is None:
+        fh.close()
+        raise LedgerError(f"{path}: the file is empty", hint="the first row must hold the column headers")
+    return _with_header(path, found, size, lambda: raw.tell() if not fh.closed else size)
 
 
 MAX_EXPANDED = 200 * 1024 * 1024  # bytes a workbook's parts may expand to (a zip bomb is refused)
@@ -121,7 +145,7 @@ _DAMAGED = (zipfile.BadZipFile, KeyError, ValueError, TypeError, IndexError, Att
             zlib.error, ElementTree.ParseError, NotImplementedError, RuntimeError)
 
 
-def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
+def _open_xlsx(path: Path, sheet: str | None, field_of: FieldOf) -> Sheet:
     # imported here: openpyxl costs ~0.2 s and CSV users never need it
     from openpyxl.reader.excel import ExcelReader
     from openpyxl.utils.exceptions import InvalidFileException
@@ -140,28 +164,12 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
         raise LedgerError(f"{path}: no sheet named {sheet!r}", hint=f"sheets: {', '.join(book.sheetnames)}")
     ws = book[sheet] if sheet else book.worksheets[0]
     merged = _merged_values(ws) if whole else {}
-    try:
-        it = ws.iter_rows(values_only=True)
-        first = next(it, None)
-        header_row = 1
-        if first and _title_row(first):  # an export's title row (…巡察整改台账) above the header
-            first, header_row = next(it, None), 2
-    except _DAMAGED as exc:
-        raise LedgerError(f"{path}: the workbook is damaged ({exc or type(exc).__name__})") from None
-    if not first or not any(c is not None for c in first):
-        book.close()
-        raise LedgerError(f"{path}: the sheet {ws.title!r} is empty", hint="row 1 must hold the column headers")
-    headers = ["" if c is None else str(c).strip() for c in first]
-    while headers and not headers[-1]:
-        headers.pop()
-    if ws.title in parts:
-        _refuse_uncalculated(path, parts[ws.title], headers)
-    done = [1]
+    done = [0]
 
     def rows() -> Iterator[tuple[int, list[Cell]]]:
-        number = header_row
+        number = 0
         try:
-            for number, cells in enumerate(it, start=header_row + 1):
+            for number, cells in enumerate(ws.iter_rows(values_only=True), start=1):
                 done[0] = number
                 row = list(cells)
                 if merged:
@@ -170,11 +178,6 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
                             row.append(None)
                         if row[col] is None:
                             row[col] = value
-                for col, cell in enumerate(row):
-                    if isinstance(cell, str) and len(cell) > MAX_CELL:
-                        header = headers[col] if col < len(headers) else f"column {col + 1}"
-                        raise LedgerError(f"{path}: row {number}: {header}: a cell of {len(cell):,} characters "
-                                          f"(Excel holds at most {MAX_CELL:,})")
                 if any(c is not None and str(c).strip() for c in row):
                     yield number, row
         except _DAMAGED as exc:
@@ -182,13 +185,14 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
         finally:
             book.close()
 
-    return Sheet(path, headers, rows(), max(ws.max_row or 1, 1), lambda: done[0])
-
-
-def _title_row(cells: tuple[Any, ...]) -> bool:
-    """A title above the header, as ``write_xlsx`` writes one: a single filled cell ending in 台账."""
-    filled = [c for c in cells if c is not None and str(c).strip()]
-    return len(filled) == 1 and str(filled[0]).strip().endswith("台账")
+    found = locate(rows(), field_of)
+    if found is None:
+        book.close()
+        raise LedgerError(f"{path}: the sheet {ws.title!r} is empty", hint="the sheet must hold the column headers")
+    opened = _with_header(path, found, max(ws.max_row or 1, 1), lambda: done[0])
+    if ws.title in parts:
+        _refuse_uncalculated(path, parts[ws.title], opened.headers, after=opened.header_rows[-1])
+    return opened
 
 
 # A cell holding a formula and no saved result: <c r="B2"><f>…</f></c>, or an empty <v> on a cell that
@@ -202,10 +206,11 @@ _REF = re.compile(rb'\br="([A-Z]{1,3})(\d+)"')
 _STR = re.compile(rb'\bt="str"')
 
 
-def _refuse_uncalculated(path: Path, part: str, headers: list[str]) -> None:
+def _refuse_uncalculated(path: Path, part: str, headers: list[str], *, after: int) -> None:
     """Refuse a sheet with formulas but no saved results (written by a script, or by a program that
     does not calculate): openpyxl would read those cells as empty where Excel shows a value.
-    One streaming pass over the sheet's XML; a sheet without formulas costs a decompression."""
+    One streaming pass over the sheet's XML; a sheet without formulas costs a decompression.
+    Only the rows below the header (row ``after``) count."""
     found: list[tuple[int, int]] = []
     try:
         with zipfile.ZipFile(path) as archive, archive.open(part) as fh:
@@ -222,7 +227,7 @@ def _refuse_uncalculated(path: Path, part: str, headers: list[str]) -> None:
             _uncalculated_in(tail, found)
     except _DAMAGED as exc:
         raise LedgerError(f"{path}: the workbook is damaged ({exc or type(exc).__name__})") from None
-    named = [(row, col) for row, col in found if col < len(headers) and headers[col]]
+    named = [(row, col) for row, col in found if row > after and col < len(headers) and headers[col]]
     if named:
         row, col = named[0]
         more = f" (and {len(named) - 1:,} more cell(s))" if len(named) > 1 else ""

@@ -23,9 +23,15 @@ from ..store.departments import set_departments
 from ..store.models import ISSUES, Issue, Ledger, WorkflowVersion
 from ..workflow.schema import WorkflowDef
 from .claims import StateClaim, apply_claim
+from .readings import Readings
 
 MAX_CHANGES = 2000  # diff lines kept for --dry-run; beyond that, a count
 FIELDS = ("area", "category", "title", "measures", "leader", "department", "deadline")
+# Keys of an issue's ``extra`` that duban itself writes (not a sheet's extra columns): a re-import
+# keeps them. "numbering": the numbering moved out of a cell (engine.ledger.rows), written back on
+# export; "extension": a pending 延期 request (engine.issues.actions).
+NUMBERING = "numbering"
+KEPT = ("extension",)
 
 
 @dataclass
@@ -43,12 +49,18 @@ class ImportResult:
     changes: list[str] = field(default_factory=list)  # the diff, field by field and state by state
     moved: int = 0  # state claims applied along the workflow
     not_applied: list[str] = field(default_factory=list)  # state claims refused, with the reason
+    # what was read other than as written (a deadline phrase, numbering, a footer skipped, …)
+    readings: Readings = field(default_factory=Readings)
+    file_name: str = ""
+
+    def read_as(self) -> list[str]:
+        return self.readings.lines(self.file_name)
 
     def as_json(self) -> dict[str, Any]:
         return {"ledger": self.ledger, "workflow": self.workflow, "workflow_version": self.workflow_version,
                 "rows": self.rows, "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
                 "missing": self.missing, "moved": self.moved, "not_applied": self.not_applied,
-                "changes": self.changes, "warnings": self.warnings, "dry_run": self.dry_run}
+                "changes": self.changes, "warnings": self.warnings, "read_as": self.read_as(), "dry_run": self.dry_run}
 
 
 
@@ -56,7 +68,7 @@ class Writer:
     """Writes batches of checked rows: new issues in bulk, changed ones by id, state changes to history."""
 
     def __init__(self, session: Session, runtime: Runtime, ledger: Ledger, version, fresh: bool,
-                 now: dt.datetime, actor: Actor, path: Path, headers: dict[str, str]):
+                 now: dt.datetime, actor: Actor, path: Path, headers: dict[str, str], problems: list[str]):
         self.session, self.rt, self.ledger, self.fresh = session, runtime, ledger, fresh
         self.workflow_id, self.now, self.actor, self.path = version.id, now, actor, path
         self.wf_hash = version.content_hash
@@ -67,6 +79,7 @@ class Writer:
         self.claims: list[StateClaim] = []  # rows whose status word differs from duban's state
         self.headers = headers  # field -> the sheet's header for it
         self.never = {st.name for st in self.workflow.states if st.import_ == "never"}
+        self.problems = problems  # the importer's: a row refused here rolls the import back
 
     def plan(self, state: str, deadline: dt.date | None, since: dt.datetime | None = None,
              created: dt.datetime | None = None, checkin: dt.datetime | None = None) -> Plan:
@@ -99,7 +112,7 @@ class Writer:
         departments: list[tuple[int, str]] = []
         workflow = self.workflow
         for row in batch:
-            number, word = row.pop("_row"), row.pop("_word")
+            number, word, long_term = row.pop("_row"), row.pop("_word"), row.pop("_long_term")
             old = existing.get(row["ref"])
             if old is None:
                 if row["state"] is None:
@@ -116,6 +129,15 @@ class Writer:
                                 "next_remind_at": plan.next_remind_at, "due_on": plan.due_on,
                                 "overdue_on": plan.overdue_on})
                 continue
+            if long_term and self.due_by_deadline(old):
+                self.problems.append(
+                    f"{self.path}: row {number}: {self.header('deadline')}: {word or '长期坚持'!r} is a long-term item, "
+                    f"but in duban the issue is {self.workflow_of(old.workflow_id).label(old.state)}, which is due by "
+                    f"its {self.header('deadline')}: keep its date until it is signed off into long-term")
+                continue
+            for key in KEPT:
+                if key in old.extra:
+                    row["extra"][key] = old.extra[key]
             claimed = row["state"]
             if claimed is not None and claimed != old.state:
                 self.claims.append(StateClaim(old.id, old.ref, number, word, old.state, claimed, old.workflow_id))
@@ -128,8 +150,11 @@ class Writer:
             for f in edited:
                 lines.append(f"{self.header(f)}: {_shown(getattr(old, f))} → {_shown(row[f])}")
                 fields.append(history.field_change(f, getattr(old, f), row[f]))
+            for f, before, after in _numbering_changes(old.extra.get(NUMBERING), row["extra"].get(NUMBERING)):
+                lines.append(f"{self.header(f)}（编号）: {_shown(before)} → {_shown(after)}")
+                fields.append(history.field_change(f"{f}.numbering", before, after))
             for h in sorted(set(old.extra) | set(row["extra"])):
-                if old.extra.get(h) != row["extra"].get(h):
+                if h != NUMBERING and old.extra.get(h) != row["extra"].get(h):
                     lines.append(f"{h}: {_shown(old.extra.get(h))} → {_shown(row['extra'].get(h))}")
                     fields.append(history.field_change(h, old.extra.get(h), row["extra"].get(h)))
             for line in lines:
@@ -177,6 +202,11 @@ class Writer:
 
     def header(self, fld: str) -> str:
         return self.headers.get(fld, fld)
+
+    def due_by_deadline(self, old: Row[Any]) -> bool:
+        """The issue's state is due by its own 整改时限 (已制定方案, 整改中): it cannot lose its date."""
+        rule = self.workflow_of(old.workflow_id).deadlines.get(old.state)
+        return rule is not None and rule.anchor == "deadline"
 
     @staticmethod
     def change(result: ImportResult, line: str) -> None:
@@ -240,6 +270,12 @@ def _update(session: Session, rows: list[dict], *, with_state_since: bool, with_
     names += ("remind_after", "next_remind_at", "due_on", "overdue_on") if with_next else ()
     stmt = update(ISSUES).where(ISSUES.c.id == bindparam("b_id")).values({n: bindparam(f"b_{n}") for n in names})
     session.connection().execute(stmt, [{"b_id": r["b_id"], **{f"b_{n}": r[n] for n in names}} for r in rows])
+
+
+def _numbering_changes(old: object, new: object) -> list[tuple[str, object, object]]:
+    before = old if isinstance(old, dict) else {}
+    after = new if isinstance(new, dict) else {}
+    return [(f, before.get(f), after.get(f)) for f in sorted(set(before) | set(after)) if before.get(f) != after.get(f)]
 
 
 def _shown(value: object) -> str:

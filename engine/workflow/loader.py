@@ -53,6 +53,8 @@ def content_hash(definition: WorkflowDef) -> str:
         del data["report"]
     if data.get("extension_requests") is None:
         del data["extension_requests"]
+    if data.get("immediate_working_days") is None:
+        data.pop("immediate_working_days", None)
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

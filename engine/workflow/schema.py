@@ -104,6 +104,9 @@ class WorkflowDef(_Strict):
     columns: dict[str, StrList] = Field(default_factory=dict)
     # state -> when an issue in that state is due; reminders follow the policy
     deadlines: dict[str, DeadlineRule] = Field(default_factory=dict)
+    # A ledger row whose 整改时限 says 立行立改 is due this many working days after the feedback
+    # date; unset: engine.ledger.cells.DEFAULT_IMMEDIATE_WORKING_DAYS (5).
+    immediate_working_days: int | None = None
     reminders: ReminderPolicy = ReminderPolicy()
     checkins: CheckinRule | None = None
     milestones: list[Milestone] = Field(default_factory=list)
@@ -123,6 +126,14 @@ class WorkflowDef(_Strict):
     @property
     def extension_rule(self) -> ExtensionRule:
         return self.extension_requests or DEFAULT_EXTENSION_RULE
+
+    @field_validator("immediate_working_days", mode="before")
+    @classmethod
+    def _immediate(cls, value: object) -> object:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 60):
+            raise ValueError(f"the working days after the feedback date a 立行立改 item is due: a whole number from "
+                             f"0 to 60, not {value!r}")
+        return value
 
     def state(self, name: str) -> StateDef:
         return next(s for s in self.states if s.name == name)

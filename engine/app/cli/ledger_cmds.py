@@ -112,6 +112,11 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
         db.refresh_statistics(app.db_engine)
     for line in result.warnings:
         warn(line)
+    read_as = result.read_as()
+    if read_as:
+        say("read as (not written so in the sheet):")
+        for line in read_as:
+            say(f"  {line}")
     if dry_run:
         for line in result.changes:
             say(line)

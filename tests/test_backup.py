@@ -245,6 +245,8 @@ def test_backup_while_the_daemon_writes_then_restore_gives_the_same_installation
     assert len(stored) >= 2 and all(p.stat().st_size > INLINE_MAX for p in stored)
     check = duban(target, "evidence", "check")
     assert check.code == 0, check.out
+    verified = duban(target, "audit", "verify", "--json")  # every chain and evidence hash holds in the copy
+    assert verified.code == 0 and verified.json["ok"] and verified.json["evidence"] >= 3, verified.out
     log = duban(target, "ledger", "log", "--json").json
     assert log[0]["action"] == "restore" and log[0]["subject"] == "duban.tar"
 

@@ -31,6 +31,7 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import URL, make_url
 
 from ..errors import BadInput, DubanError
+from ..issues.evidence import sync_dir
 from ..store import db
 
 Progress = Callable[[str, int, int | None], None]
@@ -214,11 +215,3 @@ def load_pg(db_engine: Engine, dump: Path, progress: Progress) -> None:
     progress("database", size, size)
 
 
-def sync_dir(folder: Path) -> None:
-    # a rename survives a power cut only once the directory itself is on disk
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

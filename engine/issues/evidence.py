@@ -344,7 +344,7 @@ class Staging:
                 os.chmod(temp, 0o444)  # never edited in place: a new version is a new file
                 os.replace(temp, folder / sha)
         self._temps = []
-        _sync_dir(folder)
+        sync_dir(folder)
 
     def discard(self) -> None:
         for temp, _ in self._temps:
@@ -367,7 +367,7 @@ def _write(out: IO[bytes], chunk: bytes, *, flush: bool = False) -> None:
         raise
 
 
-def _sync_dir(folder: Path) -> None:
+def sync_dir(folder: Path) -> None:
     # the renames survive a power cut only once the directory itself is on disk
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)

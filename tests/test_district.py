@@ -134,3 +134,34 @@ def test_the_overview_figures_are_the_sql_counts_and_their_links_open_those_item
         common = page.text.split('id="common"')[1]
         assert "政治理论学习" in common and "统计数据质量" not in common
         assert client.get(base + "/ws/issues?status=nonsense").status_code == 400
+
+
+def test_the_district_notice_holds_each_units_figures_and_items(district, cli):
+    project = district
+    expected = _sql_counts(project)
+    md = cli("report", "--district", "--at", NOW)
+    assert md.code == 0, md.err
+    text = md.out
+    for unit in UNITS:
+        e = expected[unit]
+        rate = f"{round(100 * e['done'] / e['issues'], 1):g}%"
+        on_time = f"{round(100 * e['on_time'] / e['done'], 1):g}%" if e["done"] else "—"
+        assert (f"{unit}：具体问题{e['issues']}个，已完成{e['done']}个，完成率{rate}；按时完成{e['on_time']}个，"
+                f"按时完成率{on_time}；逾期{e['overdue']}个，待审核销号{e['awaiting']}个，"
+                f"经退回二次整改{e['second_round']}个，问题反弹{e['rebound']}个。") in text, unit
+        assert f"| {unit} | {e['issues']} | {e['done']} | {rate} |" in text
+    overdue = text.split("## 二、")[1].split("## 三、")[0]
+    second = text.split("## 三、")[1].split("## 四、")[0]
+    assert f"### {UNITS[0]}（{expected[UNITS[0]]['overdue']}个）" in overdue
+    assert "2026-区审计局/7" in second and "2026-区审计局/7" not in overdue  # done, though late
+    common = text.split("## 四、")[1]
+    assert "“政治理论学习”类问题在3个单位存在" in common and "统计数据质量" not in common
+    out = project / "通报.docx"
+    written = cli("report", "--district", "-o", out, "--at", NOW)
+    assert written.code == 0, written.err
+    from docx import Document
+
+    body = "\n".join(p.text for p in Document(str(out)).paragraphs)
+    cells = [c.text for t in Document(str(out)).tables for row in t.rows for c in row.cells]
+    assert "关于巡察整改情况的通报" in body and all(u in cells for u in UNITS)
+    assert cli("report", "--district", "--ledger", "2026-区审计局").code == 2

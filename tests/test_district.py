@@ -25,7 +25,7 @@ def _ledger(folder: Path, index: int) -> Path:
     for n, line in enumerate(lines[1:], start=1):
         cells = line.split(",")
         cells[-1] = UNITS[index]
-        if index and n <= index + 1:
+        if n <= 2 * index:  # rates differ by unit
             cells[8] = "已完成"
         if index == 1 and n == 8:
             cells[2] = "统计数据质量"
@@ -133,6 +133,11 @@ def test_the_overview_figures_are_the_sql_counts_and_their_links_open_those_item
         # 共性问题: the example's categories are in all three units; the one of the 统计局 alone is not
         common = page.text.split('id="common"')[1]
         assert "政治理论学习" in common and "统计数据质量" not in common
+        for unit in UNITS:  # each unit's count of a common category opens that many items
+            href = re.search(rf'href="([^"]+)">{unit} (\d+)</a>', common.split("政治理论学习")[1])
+            assert href and href.group(2) == "1"
+            listing = client.get(base + href.group(1).replace("&amp;", "&")).text
+            assert listing.count('class="issue-row"') == 1 and "党组理论学习中心组学习计划未按期制定" in listing
         assert client.get(base + "/ws/issues?status=nonsense").status_code == 400
 
 
@@ -165,3 +170,36 @@ def test_the_district_notice_holds_each_units_figures_and_items(district, cli):
     cells = [c.text for t in Document(str(out)).tables for row in t.rows for c in row.cells]
     assert "关于巡察整改情况的通报" in body and all(u in cells for u in UNITS)
     assert cli("report", "--district", "--ledger", "2026-区审计局").code == 2
+
+
+def test_the_overview_on_a_phone(district, cli):
+    """At 390 px each unit is a card: nothing scrolls sideways and each completion bar is drawn to its rate."""
+    from .test_board import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
+    from .test_workspace import workspace
+
+    sync_playwright = _browser_or_skip()
+    project = district
+    link = cli("user", "link", "巡察整改办公室", "--at", NOW).out.strip().splitlines()[-1]
+    path = link[link.index("/w/"):]
+    with workspace(project, at=NOW) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
+                                       is_mobile=True).new_page()
+            page.goto(base + path)
+            page.goto(base + "/ws/overview")
+            assert page.locator("tr.unit-row").count() == 3
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            for unit in UNITS:
+                row = page.locator(f"tr.unit-row[data-unit='{unit}']")
+                rate = row.locator("[data-rate=completion]").inner_text()
+                width = float(row.locator("svg.bar rect").nth(1).get_attribute("width") or "0")
+                assert abs(width - 1.2 * float(rate.rstrip("%"))) < 0.2, (unit, rate, width)
+                assert row.locator("svg.bar").bounding_box()["width"] == 120
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "district-overview-390.png"), full_page=True)
+            page.locator(f"tr.unit-row[data-unit='{UNITS[0]}'] a[data-status=second_round]").click()
+            page.wait_for_url("**/ws/issues?**")
+            assert page.locator("tr.issue-row").count() == 1 and "/7" in page.locator("tr.issue-row").inner_text()
+        finally:
+            browser.close()

@@ -36,7 +36,9 @@ def _ledger(folder: Path, index: int) -> Path:
 
 
 @pytest.fixture
-def district(project, cli):
+def district(project, cli, db_url, monkeypatch):
+    """Three units imported and worked, on SQLite and on PostgreSQL (the on-time rule dates in SQL)."""
+    monkeypatch.setenv("DUBAN_DATABASE_URL", db_url)
     assert cli("init", "--at", T0).code == 0
     for i in range(3):
         result = cli("ledger", "import", _ledger(project, i), "--at", T0)

@@ -132,6 +132,8 @@ def test_the_overview_figures_are_the_sql_counts_and_their_links_open_those_item
                 listing = client.get(base + href if href.startswith("/") else href).text
                 assert f"问题清单（{count}）" in listing, (unit, status, href)
                 assert listing.count('class="issue-row"') == count
+                if status != "issues":  # the filter form keeps the figure's filter
+                    assert f'name="status" value="{status}"' in listing
         # 共性问题: the example's categories are in all three units; the one of the 统计局 alone is not
         common = page.text.split('id="common"')[1]
         assert "政治理论学习" in common and "统计数据质量" not in common

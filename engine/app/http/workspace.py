@@ -41,7 +41,7 @@ from ...accounts.policy import Action
 from ...clock import check_year
 from ...errors import BadInput, DubanError, Forbidden, NoSpace, NotFound, Refused
 from ...issues import actions, extensions
-from ...issues.district import STATUSES, district
+from ...issues.district import LABELS, STATUSES, district
 from ...issues.edit import hand_over
 from ...issues.evidence import EvidenceFile, EvidenceStore, Staging
 from ...issues.service import open_issue, transition
@@ -226,7 +226,7 @@ def issue_list(request: Request, page: int = 1) -> Response:
             return ws.message(me, 400, "筛选条件有误", f"未知的状态筛选 {filters['status']}（可用：{'、'.join(STATUSES)}）")
         number = max(1, min(page, 100_000))
         listing = issue_rows(session, ws.runtime, me, ws.today, filters, number)
-        return ws.render("ws_issues.html.j2", me, filters=filters, page=number, **listing)
+        return ws.render("ws_issues.html.j2", me, filters=filters, page=number, status_labels=LABELS, **listing)
 
     return _page(ws, build)
 

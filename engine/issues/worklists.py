@@ -22,6 +22,7 @@ from ..runtime import Runtime
 from ..store.models import ISSUE_DEPARTMENTS, Issue, Ledger, WorkflowVersion
 from ..workflow.schema import WorkflowDef
 from .classes import classes_for
+from .district import status_clause
 from .extensions import deciding
 
 PAGE = 50
@@ -91,6 +92,10 @@ def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
 def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date, filters: Mapping[str, str],
                page: int) -> dict[str, Any]:
     where: list[ColumnElement[bool]] = []
+    if filters.get("unit"):
+        where.append(Issue.ledger_id.in_(select(Ledger.id).where(Ledger.unit == filters["unit"])))
+    if filters.get("status"):  # a figure of the district's overview: the same clause counted it
+        where.append(status_clause(session, runtime, filters["status"], today))
     if filters.get("ledger"):
         where.append(Issue.ledger_id.in_(select(Ledger.id).where(Ledger.name == filters["ledger"])))
     for name in ("area", "category", "state"):

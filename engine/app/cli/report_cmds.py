@@ -34,19 +34,25 @@ def _sync_duties(app: App, at: str | None) -> None:
 
 @click.command("report")
 @click.option("--ledger", "ledger_name", metavar="NAME", help="Ledger to report on (needed when there are several).")
+@click.option("--district", is_flag=True, help="The district's 巡察整改情况通报 over every unit (md or docx).")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "docx"]), default=None,
               help="Output format (default: from -o's extension, else md).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="File to write (default: standard output; docx needs a file).")
 @at_option
 @pass_app
-def report(app: App, ledger_name: str | None, fmt: str | None, output: Path | None, at: str | None) -> None:
-    """The rectification report (整改情况报告) in the official structure: md, html or docx (GB/T 9704)."""
+def report(app: App, ledger_name: str | None, district: bool, fmt: str | None, output: Path | None,
+           at: str | None) -> None:
+    """The rectification report (整改情况报告) in the official structure: md, html or docx (GB/T 9704);
+    with --district, the 通报 of every unit's rectification."""
     if fmt is None:
         suffix = output.suffix.lower() if output else ""
         fmt = {".docx": "docx", ".html": "html", ".htm": "html"}.get(suffix, "md")
     if fmt == "docx" and output is None:
         raise BadInput("a .docx report needs a file: -o FILE.docx")
+    if district:
+        _district_notice(app, ledger_name, fmt, output, at)
+        return
     _sync_duties(app, at)
     now = app.now(at)
     with app.transaction() as session:
@@ -65,6 +71,25 @@ def report(app: App, ledger_name: str | None, fmt: str | None, output: Path | No
             return
         output.write_text(text, encoding="utf-8")
     say(f"report of {data.ledger} ({fmt}) written to {output}: {data.overview.counted()}")
+
+
+def _district_notice(app: App, ledger_name: str | None, fmt: str, output: Path | None, at: str | None) -> None:
+    from ...report.district import build_notice, render_md, write_docx
+
+    if ledger_name:
+        raise BadInput("--district covers every unit: leave out --ledger")
+    if fmt == "html":
+        raise BadInput("the district's notice is written as md or docx")
+    with app.reading() as session:
+        notice = build_notice(session, app.runtime, app.now(at))
+    if fmt == "docx":
+        write_docx(notice, output)  # type: ignore[arg-type]
+    elif output is None:
+        sys.stdout.write(render_md(notice))
+        return
+    else:
+        output.write_text(render_md(notice), encoding="utf-8")
+    say(f"district notice ({fmt}) of {len(notice.units)} unit(s) written to {output}")
 
 
 @click.group("calendar")

@@ -41,10 +41,11 @@ from ...accounts.policy import Action
 from ...clock import check_year
 from ...errors import BadInput, DubanError, Forbidden, NoSpace, NotFound, Refused
 from ...issues import actions, extensions
+from ...issues.district import LABELS, STATUSES, district
 from ...issues.edit import hand_over
 from ...issues.evidence import EvidenceFile, EvidenceStore, Staging
 from ...issues.service import open_issue, transition
-from ...issues.worklists import issue_rows, my_todo, unit_rows
+from ...issues.worklists import issue_rows, my_todo
 from ...runtime import Runtime
 from ...store import db
 from ...templating import render_template
@@ -217,13 +218,15 @@ def todo(request: Request, page: int = 1) -> Response:
 @router.get("/ws/issues")
 def issue_list(request: Request, page: int = 1) -> Response:
     ws = _Ws(request)
-    keys = ("ledger", "area", "category", "department", "state", "overdue", "q")
+    keys = ("unit", "ledger", "area", "category", "department", "state", "status", "overdue", "q")
     filters = {k: (request.query_params.get(k) or "")[:200] for k in keys}
 
     def build(session: Session, me: Actor) -> Response:
+        if filters["status"] and filters["status"] not in STATUSES:
+            return ws.message(me, 400, "筛选条件有误", f"未知的状态筛选 {filters['status']}（可用：{'、'.join(STATUSES)}）")
         number = max(1, min(page, 100_000))
         listing = issue_rows(session, ws.runtime, me, ws.today, filters, number)
-        return ws.render("ws_issues.html.j2", me, filters=filters, page=number, **listing)
+        return ws.render("ws_issues.html.j2", me, filters=filters, page=number, status_labels=LABELS, **listing)
 
     return _page(ws, build)
 
@@ -233,7 +236,7 @@ def overview(request: Request) -> Response:
     ws = _Ws(request)
 
     def build(session: Session, me: Actor) -> Response:
-        return ws.render("ws_overview.html.j2", me, rows=unit_rows(session, ws.runtime, me, ws.today))
+        return ws.render("ws_overview.html.j2", me, **district(session, ws.runtime, me, ws.today))
 
     return _page(ws, build)
 

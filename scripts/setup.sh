@@ -50,4 +50,19 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+# promtool checks /metrics in a test. Taken out of Debian's prometheus package rather than installing
+# it: the package would also enable a Prometheus server on :9090.
+if [ ! -x .venv/bin/promtool ] && command -v apt-get >/dev/null 2>&1; then
+  if command -v promtool >/dev/null 2>&1; then
+    ln -sf "$(command -v promtool)" .venv/bin/promtool
+  else
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1) && dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"; then
+      cp "$tmp/x/usr/bin/promtool" .venv/bin/promtool
+    else
+      echo "note: promtool (Debian's prometheus package) not found: the /metrics lint test will fail" >&2
+    fi
+    rm -rf "$tmp"
+  fi
+fi
 echo "duban installed in .venv ($(.venv/bin/duban --version))"

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -225,6 +226,10 @@ def test_sqlite_daemon_serves_delivers_and_stops_on_sigterm(project, tmp_path):
                 assert daemon.metric("duban_sweeps_total") >= 1
                 assert daemon.metric("duban_reminders_written_total") >= 40
                 assert 'duban_outbox_depth{status="pending"}' in metrics
+                # the per-unit gauges and build info come from the daemon's own wiring (issue #23)
+                assert re.search(r'^duban_issues_overdue\{unit="[^"]*"\} \d', metrics, re.M), metrics
+                assert re.search(r'^duban_issues_awaiting_signoff\{unit="[^"]*"\} 0\.0', metrics, re.M)
+                assert 'duban_build_info{database="sqlite"' in metrics
                 assert daemon.metric("duban_leader") == 1
                 assert daemon.get("/nowhere")[0] == 404
                 wait_until(lambda: len(server.seen) >= 3, 20, "deliveries under way")

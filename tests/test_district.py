@@ -3,6 +3,7 @@ equal plain SQL counts of the same rows, and each figure's link opens exactly th
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -207,3 +208,34 @@ def test_the_overview_on_a_phone(district, cli):
             assert page.locator("tr.issue-row").count() == 1 and "/7" in page.locator("tr.issue-row").inner_text()
         finally:
             browser.close()
+
+
+def test_metrics_per_unit_are_the_sql_counts_and_promtool_accepts_them(district):
+    """/metrics' per-unit gauges (issue #23): the overview's clauses, every unit, promtool-clean."""
+    import shutil
+    import subprocess
+
+    from prometheus_client import generate_latest
+
+    from engine.app.cli.context import App
+    from engine.app.vitals import Metrics
+    from engine.issues.district import unit_counts
+
+    app = App(str(district / "config.toml"))
+    today = app.runtime.calendar.local_date(app.now(NOW))
+
+    def figures() -> dict[str, dict[str, int]]:
+        with app.reading() as session:
+            return unit_counts(session, app.runtime, today, ("overdue", "awaiting"))
+
+    text = generate_latest(Metrics(lambda: {"pending": 1}, figures, database="sqlite").registry).decode()
+    expected = _sql_counts(district)
+    for unit in UNITS:
+        assert f'duban_issues_overdue{{unit="{unit}"}} {float(expected[unit]["overdue"])}' in text, text
+        assert f'duban_issues_awaiting_signoff{{unit="{unit}"}} {float(expected[unit]["awaiting"])}' in text
+    assert expected[UNITS[0]]["awaiting"] == 1 and expected[UNITS[0]]["overdue"] > 0
+    assert 'duban_build_info{database="sqlite",python="' in text
+    promtool = shutil.which("promtool", path=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
+    assert promtool, "promtool is installed by scripts/setup.sh (Debian's prometheus package)"
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

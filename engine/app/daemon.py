@@ -44,6 +44,7 @@ from .. import __version__
 from ..clock import Clock
 from ..config import Config, load_config
 from ..errors import ConfigError, DubanError
+from ..issues.district import unit_counts
 from ..reminders.replan import replan_if_calendar_changed
 from ..store import db
 from .http.app import Site, create_app
@@ -74,7 +75,7 @@ class Daemon:
         self.sessions = db.session_factory(self.engine)
         self.readers = db.read_factory(self.engine)
         self.vitals = Vitals(self.engine)
-        self.metrics = Metrics(self.vitals.outbox_depth)
+        self.metrics = Metrics(self.vitals.outbox_depth, self._unit_figures, database=self.engine.dialect.name)
         self.stop = threading.Event()  # handed to deliveries: set means "stop claiming"
         self.sd = SystemdNotify()
         self.loaded: Loaded | None = None
@@ -89,6 +90,14 @@ class Daemon:
             executors={"default": ThreadPoolExecutor(max_workers=8)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+
+    def _unit_figures(self) -> dict[str, dict[str, int]]:
+        loaded = self.loaded
+        if loaded is None:
+            return {}
+        today = self.clock.now().astimezone(self.config.tz).date()
+        with self.readers() as session:
+            return unit_counts(session, loaded.runtime, today, ("overdue", "awaiting"))
 
     # -- lifecycle --------------------------------------------------------------------------
 

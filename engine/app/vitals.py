@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import platform
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
 
 from notifications.store import OutboxMessage, OutboxStatus
 
+from .. import __version__
 from ..issues.evidence import EvidenceStore
 
 log = logging.getLogger("duban.http")
@@ -62,10 +65,56 @@ class OutboxDepth(Collector):
         return [family]
 
 
+class UnitFigures(Collector):
+    """``duban_issues_overdue{unit}`` and ``duban_issues_awaiting_signoff{unit}``, from the database.
+
+    The same clauses as the district overview (``engine.issues.district``), so an alert and the page it
+    sends someone to agree. Counted at most every ``every`` seconds: a GROUP BY over every issue is
+    cheap for one scrape, not for a scrape storm from several Prometheus servers.
+    """
+
+    FAMILIES = (("overdue", "duban_issues_overdue", "Open issues past their deadline, per unit (逾期)."),
+                ("awaiting", "duban_issues_awaiting_signoff",
+                 "Issues waiting for a reviewer's sign-off, per unit (待审核销号)."))
+
+    def __init__(self, count: Callable[[], Mapping[str, Mapping[str, int]]], every: float = 30.0):
+        self.count = count
+        self.every = every
+        self._lock = threading.Lock()
+        self._cached: tuple[float, Mapping[str, Mapping[str, int]]] | None = None
+
+    def _families(self) -> list[GaugeMetricFamily]:
+        return [GaugeMetricFamily(name, text, labels=["unit"]) for _, name, text in self.FAMILIES]
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return self._families()
+
+    def _counts(self) -> Mapping[str, Mapping[str, int]]:
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now - self._cached[0] >= self.every:
+                self._cached = (now, self.count())
+            return self._cached[1]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        try:
+            counts = self._counts()
+        except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database is down
+            log.warning("unit figures not available: %s", exc)
+            return []
+        families = self._families()
+        for (status, _, _), family in zip(self.FAMILIES, families, strict=True):
+            for unit, n in sorted(counts.get(status, {}).items()):
+                family.add_metric([unit], float(n))
+        return families
+
+
 class Metrics:
     """Every metric the daemon exports, with the ``duban_`` prefix."""
 
-    def __init__(self, outbox_depth: Callable[[], Mapping[str, int]] | None = None):
+    def __init__(self, outbox_depth: Callable[[], Mapping[str, int]] | None = None,
+                 unit_figures: Callable[[], Mapping[str, Mapping[str, int]]] | None = None,
+                 database: str = ""):
         # The *_created series double the output for nothing Prometheus needs (process-wide switch).
         disable_created_metrics()
         r = self.registry = CollectorRegistry(auto_describe=True)
@@ -85,8 +134,12 @@ class Metrics:
         self.reloads = Counter("duban_reloads", "SIGHUP reloads by result.", ["result"], registry=r)
         for result in ("ok", "failed"):
             self.reloads.labels(result)
+        self.build = Info("duban_build", "This duban: version, Python and database dialect.", registry=r)
+        self.build.info({"version": __version__, "python": platform.python_version(), "database": database})
         if outbox_depth is not None:
             r.register(OutboxDepth(outbox_depth))
+        if unit_figures is not None:
+            r.register(UnitFigures(unit_figures))
 
     def swept(self, seconds: float, written: int, queued: int) -> None:
         self.sweeps.inc()

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..accounts.actor import Actor
+from ..accounts.actor import SYSTEM, Actor
 from ..runtime import Runtime
 from ..store.models import HistoryEntry, Issue, Ledger, WorkflowVersion
 from .classes import StateClasses, classes_for
@@ -116,6 +116,19 @@ def unit_figures(session: Session, runtime: Runtime, actor: Actor, today: dt.dat
         row["on_time_rate"] = _rate(row["on_time"], row["done"])
         rows.append(row)
     return rows
+
+
+def unit_counts(session: Session, runtime: Runtime, today: dt.date, statuses: tuple[str, ...],
+                actor: Actor = SYSTEM) -> dict[str, dict[str, int]]:
+    """Per status, per unit: the count of the actor's issues in that status (the same clauses as the
+    overview's figures, so /metrics and the board never disagree); every unit's by default."""
+    units = list(_per_unit(session, actor, None))
+    out: dict[str, dict[str, int]] = {}
+    for status in statuses:
+        counted = _per_unit(session, actor, status_clause(session, runtime, status, today))
+        # every unit, zeros included: a gauge that vanishes at 0 cannot be told from a unit gone
+        out[status] = {key[0] or "": counted.get(key, 0) for key in units}
+    return out
 
 
 def common_categories(session: Session, actor: Actor) -> list[dict[str, Any]]:

@@ -109,9 +109,13 @@ def test_the_unit_runs_this_duban_with_this_config(tmp_path):
 
 def test_service_install_writes_the_unit_and_prints_the_commands(project, tmp_path):
     config = project / "config.toml"
-    result = run_cli("--config", config, "service", "install", "--unit-dir", tmp_path / "units")
+    result = run_cli("--config", config, "service", "install", "--unit-dir", tmp_path / "units",
+                     "--run-as", "duban-absent-account", "--no-create-user")
     assert result.code == 0, result.err
     unit = (tmp_path / "units" / "duban.service").read_text(encoding="utf-8")
+    assert "User=duban-absent-account" in unit.splitlines() and "Group=duban-absent-account" in unit.splitlines()
+    # a missing account is not created when told not to, and the unit would not start: said so, with the fix
+    assert "does not exist" in result.out and "useradd --system" in result.out
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert exec_start.endswith(f" --config {config.resolve()} run")
     assert Path(exec_start.split("=", 1)[1].split(" ")[0]) == Path(sys.executable).parent / "duban"
@@ -124,6 +128,40 @@ def test_service_install_writes_the_unit_and_prints_the_commands(project, tmp_pa
         check = subprocess.run([analyze, "verify", str(tmp_path / "units" / "duban.service")],
                                capture_output=True, text=True, timeout=60)
         assert check.returncode == 0, check.stderr
+
+
+def test_service_install_creates_the_daemons_account_and_asks_before_writing_under_etc(project, tmp_path):
+    """Issue #23: the unit runs as an account of its own (created if missing), and /etc is not written
+    without consent — a run with no one at the terminal is refused (exit 1) unless --yes."""
+    import grp
+    import os
+    import pwd
+
+    config = project / "config.toml"
+    name = f"dubantest{os.getpid() % 100000}"
+    if os.geteuid() != 0:
+        result = run_cli("--config", config, "service", "install", "--unit-dir", tmp_path, "--run-as", name)
+        assert result.code == 1 and "only root can create it" in result.err and "useradd" in result.err
+        return
+    try:
+        result = run_cli("--config", config, "service", "install", "--unit-dir", tmp_path, "--run-as", name,
+                         "--group", f"{name}g")
+        assert result.code == 0, result.err
+        assert pwd.getpwnam(name).pw_shell == "/usr/sbin/nologin"
+        assert grp.getgrgid(pwd.getpwnam(name).pw_gid).gr_name == f"{name}g"
+        assert f"Group={name}g" in (tmp_path / "duban.service").read_text(encoding="utf-8").splitlines()
+        assert f"chown -R {name}:{name}g" in result.out
+        again = run_cli("--config", config, "service", "install", "--unit-dir", tmp_path, "--run-as", name,
+                        "--group", f"{name}g")
+        assert again.code == 0 and "useradd" not in again.out  # already there: nothing run twice
+    finally:
+        subprocess.run(["userdel", name], capture_output=True, check=False)
+        subprocess.run(["groupdel", f"{name}g"], capture_output=True, check=False)
+    etc = Path("/etc/systemd/system")
+    before = sorted(etc.iterdir()) if etc.is_dir() else []
+    refused = run_cli("--config", config, "service", "install", "--name", f"{name}-unit", "--no-create-user")
+    assert refused.code == 1 and "--yes" in refused.err
+    assert (sorted(etc.iterdir()) if etc.is_dir() else []) == before
 
 
 def test_service_install_needs_a_config_file(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,7 @@ class UnitSpec:
     config: Path
     user: bool = False  # a user unit (systemctl --user) rather than a system one
     run_as: str | None = None  # User= for a system unit
+    group: str | None = None  # Group= for a system unit (default: the user's own group)
     name: str = "duban"
 
     @property
@@ -83,14 +85,58 @@ def render(spec: UnitSpec) -> str:
         # Single-path settings take the rest of the line as is: no quoting, only "%" escaped.
         working_directory=str(config.parent).replace("%", "%%"),
         environment_file=str(config.parent / "duban.env").replace("%", "%%"),
-        user_line=f"User={spec.run_as}\n" if spec.run_as and not spec.user else "",
+        user_line=_user_lines(spec),
         wanted_by="default.target" if spec.user else "multi-user.target",
     )
 
 
+def _user_lines(spec: UnitSpec) -> str:
+    if spec.user or not spec.run_as:
+        return ""
+    return f"User={spec.run_as}\nGroup={spec.group or spec.run_as}\n"
+
+
 def example() -> str:
     """What packaging/duban.service holds: the unit for the documented example layout."""
-    return render(UnitSpec(Path("/opt/duban/.venv/bin/duban"), Path("/etc/duban/config.toml"), run_as="duban"))
+    return render(UnitSpec(Path("/opt/duban/.venv/bin/duban"), Path("/etc/duban/config.toml"), run_as="duban",
+                           group="duban"))
+
+
+def unit_folder(spec: UnitSpec, unit_dir: Path | None) -> Path:
+    return (unit_dir or (USER_UNIT_DIR if spec.user else SYSTEM_UNIT_DIR)).expanduser()
+
+
+def needs_consent(folder: Path) -> bool:
+    """Writing under /etc changes the machine's configuration: asked for, never assumed."""
+    resolved = folder.resolve()
+    return resolved == Path("/etc") or Path("/etc") in resolved.parents
+
+
+def account_missing(user: str, group: str) -> tuple[bool, bool]:
+    """(user missing, group missing) on this machine."""
+    import grp
+    import pwd
+
+    def absent(lookup: Callable[[str], object], name: str) -> bool:
+        try:
+            lookup(name)
+        except KeyError:
+            return True
+        return False
+
+    return absent(pwd.getpwnam, user), absent(grp.getgrnam, group)
+
+
+def account_commands(user: str, group: str, home: Path) -> list[list[str]]:
+    """The commands that make a system account for the daemon: no login shell, no home of its own."""
+    user_missing, group_missing = account_missing(user, group)
+    commands = []
+    if group_missing:
+        commands.append(["groupadd", "--system", group])
+    if user_missing:
+        commands.append(["useradd", "--system", "--gid", group, "--home-dir", str(home), "--no-create-home",
+                         "--shell", "/usr/sbin/nologin", "--comment", "duban daemon", user])
+    return commands
 
 
 def this_executable() -> Path:
@@ -106,7 +152,7 @@ def this_executable() -> Path:
 
 def install(spec: UnitSpec, unit_dir: Path | None = None) -> Path:
     """Write the unit file; returns its path."""
-    folder = (unit_dir or (USER_UNIT_DIR if spec.user else SYSTEM_UNIT_DIR)).expanduser()
+    folder = unit_folder(spec, unit_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / spec.file_name
     path.write_text(render(spec), encoding="utf-8")

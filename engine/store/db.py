@@ -73,7 +73,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(db_engine, "connect", _sqlite_pragmas)
         event.listen(db_engine, "begin", _sqlite_begin)
     else:
-        db_engine = create_engine(url, echo=echo, pool_pre_ping=True)
+        try:
+            db_engine = create_engine(url, echo=echo, pool_pre_ping=True)
+        except ModuleNotFoundError as exc:  # the driver is an extra: SQLite-only installs do without it
+            raise ConfigError(f"{parsed.get_backend_name()} needs its driver ({exc.name}), which is not installed",
+                              hint="pip install 'duban[postgres]' (the offline bundle: install.sh --postgres)") from None
     return db_engine
 
 

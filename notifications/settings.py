@@ -31,6 +31,9 @@ class NotifySettings(BaseModel):
     routing_paths: list[str] | None = None  # None: the routing/ folder beside the workflows
     templates: str | None = None  # folder of template overrides, relative to config.toml
     rate_limits: dict[str, str] = Field(default_factory=dict)  # channel name -> "20/minute"
+    # Finished outbox messages older than this are deleted by the leader (0 keeps them for ever);
+    # the reminders they carried, and the history, are kept.
+    keep_days: int = Field(default=180, ge=0)
 
     @field_validator("working_hours")
     @classmethod

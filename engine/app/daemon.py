@@ -39,6 +39,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from notifications.claims import release_dead
+from notifications.retention import prune
 
 from .. import __version__
 from ..clock import Clock
@@ -84,6 +85,7 @@ class Daemon:
         self._wake = threading.Event()
         self._reload_wanted = False
         self._signal: int | None = None
+        self._pruned_at: float | None = None  # monotonic time of the leader's last outbox prune
         self._retired: list[Any] = []  # notifiers replaced by a reload, closed once no send uses them
         self.scheduler = BackgroundScheduler(
             timezone=config.tz,
@@ -266,6 +268,18 @@ class Daemon:
             event(log, logging.WARNING, "sweep_row_failed", error=line)
         if routed.messages:
             self._wake_job("deliver")
+        self._prune(now)
+
+    def _prune(self, now: dt.datetime) -> None:
+        # Hourly is often enough for a retention counted in days, and keeps the walk off every tick.
+        if self._pruned_at is not None and time.monotonic() - self._pruned_at < 3600:
+            return
+        self._pruned_at = time.monotonic()
+        assert self.loaded is not None
+        keep_days = self.loaded.notifier.notify.settings.keep_days
+        pruned = prune(self.sessions, now, keep_days)
+        if pruned:
+            event(log, logging.INFO, "outbox_pruned", messages=pruned, keep_days=keep_days)
 
     def _deliver(self) -> None:
         assert self.loaded is not None

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from notifications.channels.base import DeliveryError, channel_class
 from notifications.message import OutgoingMessage
 from notifications.outbox import Outbox
+from notifications.retention import prune
 from notifications.service import Notifier
 from notifications.settings import Notify
 from notifications.store import OutboxMessage, Silence
@@ -76,6 +77,19 @@ def outbox_retry(app: App, message_id: int, at: str | None) -> None:
     with app.transaction() as session:
         message = Outbox.retry(session, message_id, now)
     say(f"message {message.id} to {message.recipient} via {message.channel or '—'}: queued again")
+
+
+@outbox_group.command("prune")
+@click.option("--keep-days", type=click.IntRange(0, 36500), metavar="DAYS",
+              help="Keep finished messages this many days (default [notifications] keep_days; 0 keeps all).")
+@at_option
+@pass_app
+def outbox_prune(app: App, keep_days: int | None, at: str | None) -> None:
+    """Delete finished messages (sent, dead, undeliverable, silenced) older than keep_days; the daemon's
+    leader does this hourly. Reminders and history are kept."""
+    keep = _notifier(app).notify.settings.keep_days if keep_days is None else keep_days
+    pruned = prune(app.sessions, app.now(at), keep)
+    say(f"{pruned} finished message(s) older than {keep} day(s) deleted" if keep else "keep_days = 0: nothing deleted")
 
 
 @click.group("snooze")

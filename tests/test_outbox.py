@@ -534,7 +534,7 @@ def test_stop_finishes_the_message_in_hand_and_releases_the_rest(sessions) -> No
 def test_a_restarted_daemon_takes_back_the_leases_of_a_killed_one_at_once(sessions) -> None:
     from sqlalchemy import select
 
-    from notifications.claims import release_dead
+    from notifications.leases import release_dead
 
     until = NOW + dt.timedelta(minutes=2)
     queue(sessions, "dead", "hook", lease_owner="box:999999#a1b2", lease_until=until)

@@ -38,7 +38,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from notifications.claims import release_dead
+from notifications.leases import release_dead
 
 from .. import __version__
 from ..clock import Clock
@@ -50,7 +50,7 @@ from .http.app import Site, create_app
 from .http.auth import board_token
 from .http.server import HttpServer
 from .leader import Leadership, leadership_for, wait_for_database
-from .loaded import Loaded, load_all, load_daemon_settings
+from .loaded import Loaded, load_all
 from .service_unit import SystemdNotify
 from .tick import tick
 from .vitals import Metrics, Vitals
@@ -59,7 +59,7 @@ log = logging.getLogger("duban.daemon")
 
 def event(logger: logging.Logger, level: int, name: str, message: str = "", *, exc_info: bool = False,
           **fields: Any) -> None:
-    """Log one event: a name and key=value fields (the formatter in cli/daemon_cmds prints them)."""
+    """Log one event: a name and key=value fields (the formatter in cli/run prints them)."""
     logger.log(level, message or name, exc_info=exc_info, extra={"event": name, "fields": fields})
 
 
@@ -68,7 +68,7 @@ class Daemon:
 
     def __init__(self, config: Config, *, clock: Clock | None = None):
         self.config = config
-        self.settings = load_daemon_settings(config)
+        self.settings = config.daemon
         self.clock = clock or Clock()
         self.engine = db.make_engine(config.database.url, echo=config.database.echo)
         self.sessions = db.session_factory(self.engine)

@@ -1,4 +1,4 @@
-"""``duban run`` (the daemon in the foreground) and ``duban service install`` (its systemd unit).
+"""``duban run``: the daemon in the foreground.
 
 The daemon logs to stdout, one line per event, as ``key=value`` fields (or JSON with
 ``[daemon] log_format = "json"``); journald keeps stdout, so nothing else is needed under systemd.
@@ -10,17 +10,13 @@ import datetime as dt
 import json
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
-from ...errors import BadInput
+from ...config import DaemonConfig
 from ..daemon import Daemon
-from ..loaded import DaemonSettings, load_daemon_settings
-from ..service_unit import UnitSpec, install, next_steps, this_executable
 from .context import App, pass_app
-from .output import say
 
 _BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/@+,")
 
@@ -77,7 +73,7 @@ class _Quieter(logging.Filter):
         return "maximum number of running instances reached" not in message
 
 
-def setup_logging(settings: DaemonSettings) -> None:
+def setup_logging(settings: DaemonConfig) -> None:
     """Replace the CLI's stderr logging with event lines on stdout."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else KeyValueFormatter())
@@ -106,37 +102,8 @@ def run(app: App) -> int:
     /healthz and /metrics are served on [daemon] listen (default 127.0.0.1:8790).
     """
     config = app.config
-    settings = load_daemon_settings(config)
+    settings = config.daemon
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # a pipe to journald must not sit on events
     setup_logging(settings)
     return Daemon(config).run()
-
-
-@click.group("service")
-def service_group() -> None:
-    """The systemd unit for `duban run`."""
-
-
-@service_group.command("install")
-@click.option("--unit-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Where to write the unit (default /etc/systemd/system, or ~/.config/systemd/user with --user).")
-@click.option("--user", "user", is_flag=True, help="A user unit (systemctl --user) instead of a system one.")
-@click.option("--run-as", metavar="USER", help="User= for a system unit (default: root).")
-@click.option("--name", default="duban", show_default=True, help="Unit name.")
-@pass_app
-def service_install(app: App, unit_dir: Path | None, user: bool, run_as: str | None, name: str) -> None:
-    """Write a systemd unit running this duban with this config, and print the systemctl commands."""
-    source = app.config.source
-    if source is None:
-        raise BadInput("no config file: the unit needs one", hint="pass --config PATH (or set DUBAN_CONFIG)")
-    spec = UnitSpec(this_executable(), source, user=user, run_as=run_as, name=name)
-    try:
-        path = install(spec, unit_dir)
-    except PermissionError as exc:
-        raise BadInput(f"cannot write the unit: {exc}", hint="run as root, or use --user or --unit-dir") from None
-    say(f"wrote {path}")
-    say(f"  ExecStart={spec.executable} --config {spec.config} run")
-    say("next:")
-    for step in next_steps(spec, path):
-        say(f"  {step}")

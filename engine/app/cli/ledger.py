@@ -174,8 +174,6 @@ def milestone_done(app: App, ledger_name: str, name: str, on: str, by: str, note
     say(f"{ledger_name}: milestone {name} recorded as met on {day.isoformat()}")
 
 
-# -- the end of a ledger: archive, unarchive, delete (engine.ledger.lifecycle) ---------------------
-
 @ledger_group.command("archive")
 @click.argument("ledger_name", metavar="LEDGER")
 @click.option("--by", required=True, help="The administrator (or the unit's) closing it.")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 from rich.table import Table
-from sqlalchemy import select
 
 from notifications.outbox import Outbox
-from notifications.store import OutboxMessage
+from notifications.queue import outbox_messages
 
 from .context import App, at_option, json_option, pass_app
 from .output import out, print_json, say
@@ -26,16 +25,14 @@ def outbox_group() -> None:
 @pass_app
 def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None:
     """List outbox messages, newest first."""
-    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
-    if status:
-        stmt = stmt.where(OutboxMessage.status == ("dead" if status == "failed" else status))
     tz = app.config.tz
     with app.transaction() as session:
+        found = outbox_messages(session, status=("dead" if status == "failed" else status), limit=limit)
         rows = [{"id": m.id, "key": m.key, "status": m.status, "channel": m.channel, "recipient": m.recipient,
                  "address": m.address, "subject": m.subject, "attempts": m.attempts, "last_error": m.last_error,
                  "next_attempt_at": m.next_attempt_at.astimezone(tz).isoformat() if m.next_attempt_at else None,
                  "sent_at": m.sent_at.astimezone(tz).isoformat() if m.sent_at else None,
-                 "created_at": m.created_at.astimezone(tz).isoformat()} for m in session.scalars(stmt)]
+                 "created_at": m.created_at.astimezone(tz).isoformat()} for m in found]
     if as_json:
         print_json(rows)
         return

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ...backup.restore import restore_backup
-from ...store import adminlog, db
+from ...backup.restore import log_restore, restore_backup
+from ...store import db
 from .backup import megabytes, progress_bar
 from .context import App, pass_app
 from .db import upgrade_schema
@@ -28,9 +28,7 @@ def restore(app: App, file: Path) -> None:
     _, after = upgrade_schema(app)
     now = app.now(None)
     with app.transaction() as session:
-        adminlog.record(session, at=now, by=getpass.getuser(), door="cli", action="restore", subject=file.name,
-                        note=f"backup made {m.created_at} by duban {m.duban_version}",
-                        details={"schema_from": m.schema_revision, "schema_to": after or "", **m.counts})
+        log_restore(session, restored, file.name, by=getpass.getuser(), door="cli", now=now, schema_to=after or "")
     current, _ = db.schema_status(app.db_engine)
     c = m.counts
     say(f"restored {file} (made {m.created_at}) into {restored.database}")

@@ -6,9 +6,8 @@ import datetime as dt
 
 import click
 from rich.table import Table
-from sqlalchemy import select
 
-from notifications.store import Silence
+from notifications.silences import add_silence, lift_silence, silences
 
 from ...clock import parse_date
 from ...duties.book import duty_known
@@ -54,10 +53,7 @@ def snooze_add(app: App, issue, duty, department, ledger, until: str, reason: st
             raise NotFound(f"no duty {target!r}")
         elif kind == "department" and not department_named(session, target):
             raise NotFound(f"no issue has the department {target!r}")
-        silence = Silence(target_kind=kind, target=target, until=until_at, reason=reason, created_by=by, created_at=now)
-        session.add(silence)
-        session.flush()
-        sid = silence.id
+        sid = add_silence(session, kind, target, until=until_at, reason=reason, by=by, now=now)
     say(f"silence {sid}: {kind} {target} until {resume} ({reason})")
 
 
@@ -71,12 +67,8 @@ def snooze_list(app: App, show_all: bool, at: str | None, as_json: bool) -> None
     now = app.now(at)
     tz = app.config.tz
     with app.transaction() as session:
-        stmt = select(Silence).order_by(Silence.id)
-        if not show_all:
-            stmt = stmt.where(Silence.until > now, Silence.lifted_at.is_(None))
-        rows = [{"id": s.id, "kind": s.target_kind, "target": s.target, "until": s.until.astimezone(tz).date().isoformat(),
-                 "reason": s.reason, "by": s.created_by,
-                 "active": s.lifted_at is None and s.until > now} for s in session.scalars(stmt)]
+        rows = [{"id": s.id, "kind": s.kind, "target": s.target, "until": s.until.astimezone(tz).date().isoformat(),
+                 "reason": s.reason, "by": s.by, "active": s.active} for s in silences(session, now, show_all=show_all)]
     if as_json:
         print_json(rows)
         return
@@ -94,8 +86,5 @@ def snooze_list(app: App, show_all: bool, at: str | None, as_json: bool) -> None
 def snooze_lift(app: App, silence_id: int, at: str | None) -> None:
     """End a silence now."""
     with app.transaction() as session:
-        silence = session.get(Silence, silence_id)
-        if silence is None:
-            raise NotFound(f"no silence {silence_id}")
-        silence.lifted_at = app.now(at)
+        lift_silence(session, silence_id, app.now(at))
     say(f"silence {silence_id} lifted")

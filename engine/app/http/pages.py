@@ -26,7 +26,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.orm import Session
 
-from ...board.data import (
+from ...board.svg import burndown_svg
+from ...errors import DubanError, NotFound
+from ...ics.feed import ics_bytes
+from ...issues.board import (
     LEDGERS_PAGE,
     PAGE,
     agenda,
@@ -37,9 +40,6 @@ from ...board.data import (
     ledgers,
     month_grid,
 )
-from ...board.svg import burndown_svg
-from ...errors import DubanError, NotFound
-from ...ics.feed import ics_bytes
 from ...issues.queries import find_ledger
 from ...report.build import build_report
 from ...report.render import render_report

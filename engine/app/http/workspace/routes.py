@@ -252,7 +252,7 @@ def issue_view(request: Request, ledger: str, ref: str) -> Response:
 
 
 def _issue(ws: _Ws, session: Session, me: Actor, ledger: str, ref: str, status: int = 200) -> Response:
-    from ....board.data import issue_page
+    from ....issues.board import issue_page
 
     issue = open_issue(session, f"{ledger}/{ref}", me)
     data = issue_page(session, ws.runtime, ledger, ref, ws.today)

@@ -427,7 +427,7 @@ def test_rate_limit_is_shared_by_two_concurrent_outboxes(sessions) -> None:
     assert sorted(k for k in keys for t in texts if key_line(k) in t) == keys  # each once
 
 
-# -- claims and leases ------------------------------------------------------------------------
+# -- leases -----------------------------------------------------------------------------------
 
 
 def test_two_workers_never_send_the_same_message_twice(sessions) -> None:

@@ -2,7 +2,7 @@
 
 APScheduler (3.x, in-memory job store) is only the ticker here; everything that must survive a
 crash is in the database. Deadlines are indexed columns (the sweep reads what is due), reminders
-and outbox messages carry unique keys, and deliveries are claimed with expiring leases, so a
+and outbox messages carry unique keys, and deliveries are taken under expiring leases, so a
 ``kill -9`` at any moment loses nothing: a restarted daemon redoes the unfinished transaction and
 at most re-sends the one message that was in flight, under the same key.
 
@@ -104,7 +104,7 @@ class Daemon:
                 return self._shutdown()
             self.loaded = load_all(self.config, self.sessions)
             freed = release_dead(self.sessions, socket.gethostname())
-            if freed:  # a daemon of this machine was killed: its claimed messages go out now, not in 2 minutes
+            if freed:  # a daemon of this machine was killed: its leased messages go out now, not in 2 minutes
                 event(log, logging.INFO, "leases_reclaimed", messages=freed)
             self._start_http()
             self._elect()  # now, so the leader's first sweep does not wait for a tick

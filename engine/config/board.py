@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, HttpUrl
+from pydantic import BaseModel, BeforeValidator, ConfigDict, HttpUrl, ModelWrapValidatorHandler, PrivateAttr, model_validator
 
 
 def _unset_if_empty(value: object) -> object:
@@ -20,11 +20,25 @@ class BoardConfig(BaseModel):
     # An https:// address also makes the session cookie Secure and every response carry HSTS.
     public_url: Annotated[HttpUrl | None, BeforeValidator(_unset_if_empty)] = None
     templates: str | None = None  # a folder of page templates replacing the shipped ones, relative to config.toml
+    # public_url as the admin wrote it: HttpUrl spells a Chinese domain in punycode (督办.政务.cn ->
+    # xn--…), and the links people read in their reminders keep the name they know
+    _written: str = PrivateAttr(default="")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_spelling(cls, data: Any, handler: ModelWrapValidatorHandler[BoardConfig]) -> BoardConfig:
+        model = handler(data)
+        written = data.get("public_url") if isinstance(data, dict) else None
+        if model.public_url is not None and isinstance(written, str):
+            model._written = written.strip()
+        return model
 
     @property
     def base_url(self) -> str:
         """``public_url`` without a trailing slash, for appending paths to; "" when it is not set."""
-        return str(self.public_url).rstrip("/") if self.public_url is not None else ""
+        if self.public_url is None:
+            return ""
+        return (self._written or str(self.public_url)).rstrip("/")
 
     @property
     def https(self) -> bool:

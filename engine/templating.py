@@ -9,7 +9,7 @@ plain text do not, since their readers see characters, not markup.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,16 @@ from .config import Config
 from .errors import BadInput, ConfigError
 
 
-def template_env(config: Config, shipped_dir: Path, override: str | None,
+def template_env(config: Config, shipped_dir: Path | Sequence[Path], override: str | None,
                  filters: dict[str, Callable[..., Any]] | None = None) -> SandboxedEnvironment:
-    """The shipped templates of ``shipped_dir``, behind the admin's folder ``override`` (relative
-    to config.toml).
+    """The shipped templates of ``shipped_dir`` (several folders: the first that has a name wins),
+    behind the admin's folder ``override`` (relative to config.toml).
 
     An admin template replaces the shipped one of the same name and may extend it as
     ``default/NAME`` to change one block only.
     """
-    shipped = FileSystemLoader(str(shipped_dir))
+    folders = [shipped_dir] if isinstance(shipped_dir, Path) else list(shipped_dir)
+    shipped = FileSystemLoader([str(folder) for folder in folders])
     loaders: list[Any] = []
     if override:
         folder = (config.base_dir / override).resolve()

@@ -4,7 +4,7 @@ Modelled on healthchecks' ``sendalerts`` and Alertmanager's notify stage, the lo
 ``Outbox.deliver_due`` reads on one screen:
 
 * **Claim** a batch of due messages in one short transaction by writing a lease on them
-  (``notifications.claims``). A sender that crashes leaves its lease behind; it expires and
+  (``notifications.leases``). A sender that crashes leaves its lease behind; it expires and
   another sender picks the message up.
 * **Gate** each message: outside working hours (unless urgent) or past its channel's rate limit it
   is postponed, not sent; a channel that is not configured makes it undeliverable.
@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.errors import NotFound, Refused
 from engine.store.db import transaction
 from notifications.channels.base import Channel, DeliveryError
-from notifications.claims import OWNER_LEN, Claimed, Lease, claim_batch, claim_token, guarded, release, renew
+from notifications.leases import OWNER_LEN, Lease, Leased, guarded, lease_batch, lease_owner, release, renew
 from notifications.quiet import QuietHours
 from notifications.ratelimit import DEFAULTS, Limit, take
 from notifications.recording import record, result_of
@@ -58,7 +58,7 @@ class DeliveryPolicy:
     backoff_base: float = 60.0
     backoff_max: float = 3600.0
     jitter: float = 0.2
-    # Seconds a claim holds; a send starts with at least twice its channel's timeout ahead (see
+    # Seconds a lease holds; a send starts with at least twice its channel's timeout ahead (see
     # the module docstring), so it must exceed twice the slowest channel's timeout.
     lease: float = 120.0
 
@@ -83,7 +83,7 @@ class DeliveryStats:
     dead: int = 0
     postponed: int = 0  # quiet hours or a rate limit: tried later, no attempt recorded
     undeliverable: int = 0
-    lost: int = 0  # claims another sender took over (ours had expired) before we finished
+    lost: int = 0  # messages another sender took over (ours had expired) before we finished
 
     def __iadd__(self, other: DeliveryStats) -> DeliveryStats:
         for name in self.__dataclass_fields__:
@@ -159,16 +159,16 @@ class Outbox:
         blocked: dict[str, dt.datetime] = {}  # channel -> end of a rate window known to be full
         with self.sessions.kw["bind"].connect() as recorder:  # one connection records every outcome
             while not (stop is not None and stop.is_set()):
-                claim = claim_token(self.worker)
-                claimed, lease = claim_batch(recorder, clock(), batch, claim, self.policy.lease)
-                if not claimed:
+                owner = lease_owner(self.worker)
+                leased, lease = lease_batch(recorder, clock(), batch, owner, self.policy.lease)
+                if not leased:
                     break
-                for index, item in enumerate(claimed):
+                for index, item in enumerate(leased):
                     if stop is not None and stop.is_set():
-                        release(self.sessions, claimed[index:], claim)
+                        release(self.sessions, leased[index:], owner)
                         return stats
                     channel = self.channels.get(item.channel)
-                    skipped = self._gate(item, claimed[index:], lease, clock(), channel, blocked)
+                    skipped = self._gate(item, leased[index:], lease, clock(), channel, blocked)
                     if skipped is not None:
                         setattr(stats, skipped, getattr(stats, skipped) + 1)
                         continue
@@ -177,7 +177,7 @@ class Outbox:
                     error = self._send(channel, item)
                     result = result_of(item, clock(), error, began, max_attempts=self.policy.max_attempts,
                                        backoff=self.backoff)
-                    if record(recorder, result, claim, self.worker):
+                    if record(recorder, result, owner, self.worker):
                         name = {AttemptStatus.SENT: "sent", AttemptStatus.DEAD: "dead"}.get(result.outcome, "retried")
                         setattr(stats, name, getattr(stats, name) + 1)
                     else:
@@ -185,7 +185,7 @@ class Outbox:
         return stats
 
     @staticmethod
-    def _send(channel: Channel, item: Claimed) -> BaseException | None:
+    def _send(channel: Channel, item: Leased) -> BaseException | None:
         """Send one message; the error it failed with, or None."""
         try:
             message = item.message()
@@ -200,7 +200,7 @@ class Outbox:
             return exc
         return None
 
-    def _gate(self, item: Claimed, rest: Sequence[Claimed], lease: Lease, current: dt.datetime,
+    def _gate(self, item: Leased, rest: Sequence[Leased], lease: Lease, current: dt.datetime,
               channel: Channel | None, blocked: dict[str, dt.datetime]) -> str | None:
         """None if the message should be sent now, else the stats field of why it is not."""
         if item.id in lease.lost:
@@ -216,18 +216,18 @@ class Outbox:
         with transaction(self.sessions) as session:
             return self._gate_in(session, item, lease, current, channel, quiet, blocked)
 
-    def _gate_in(self, session: Session, item: Claimed, lease: Lease, current: dt.datetime,
+    def _gate_in(self, session: Session, item: Leased, lease: Lease, current: dt.datetime,
                  channel: Channel | None, quiet: bool, blocked: dict[str, dt.datetime]) -> str | None:
         # Renewing the lease just before the send means it only has to outlast one send; if it
         # already lapsed and someone else holds the message, leave it to them.
         until = current + dt.timedelta(seconds=self.policy.lease)
-        if not guarded(session, item.id, lease.claim, lease_until=until):
+        if not guarded(session, item.id, lease.owner, lease_until=until):
             lease.lost.add(item.id)
             return "lost"
         lease.until[item.id] = until
         if channel is None:
             log.warning("outbox message %s: channel %r is not configured", item.id, item.channel)
-            guarded(session, item.id, lease.claim, status=OutboxStatus.UNDELIVERABLE, lease_owner=None,
+            guarded(session, item.id, lease.owner, status=OutboxStatus.UNDELIVERABLE, lease_owner=None,
                     lease_until=None, last_error=f"channel {item.channel!r} is not configured")
             return "undeliverable"
         if quiet:
@@ -237,7 +237,7 @@ class Outbox:
             wait_until = self._rate_wait(session, item.channel, current, blocked)
         if wait_until is None:
             return None
-        guarded(session, item.id, lease.claim, next_attempt_at=wait_until, lease_owner=None,
+        guarded(session, item.id, lease.owner, next_attempt_at=wait_until, lease_owner=None,
                 lease_until=None)
         return "postponed"
 

@@ -191,7 +191,7 @@ class Pipeline:
 
     def _digest(self, now: dt.datetime, person: str, kind: str, members: list[Reminder],
                 facts_of: dict[int, ReminderFacts], session: Session | None = None, personal: bool = True) -> Digest:
-        public_url = str(self.rt.config.board.get("public_url") or "") or None
+        public_url = self.rt.config.board.base_url or None
         link = self.directory.link(session, person, now) if session is not None and personal and public_url else None
         items = [_item(r, facts_of[r.id], public_url, link, personal) for r in members]
         milestone = {r.id for r in members if facts_of[r.id].subject_kind == SubjectKind.MILESTONE}
@@ -228,7 +228,7 @@ class Pipeline:
                            "due": r.due.isoformat() if r.due else None, "days_overdue": r.days_overdue}
                           for r in members]}
         if kind.endswith("_app"):  # the organisation apps' card: items, counts, the 去处理 button
-            public_url = str(self.rt.config.board.get("public_url") or "") or None
+            public_url = self.rt.config.board.base_url or None
             link = (self.directory.link(session, person, now) if personal and public_url else None) or (
                 f"{public_url.rstrip('/')}/ws/issues" if public_url else None)
             data["card"] = {"lines": list(rendered.lines), "total": len(rendered.lines), "link": link,

@@ -1,4 +1,4 @@
-"""Recording the outcome of one send: the row's new values, guarded by the claim, and the attempt.
+"""Recording the outcome of one send: the row's new values, guarded by the lease, and the attempt.
 
 The "Record" step of ``notifications.outbox``. Each send's outcome is written in its own
 transaction before the next send starts, so a crash re-sends at most the one message in flight.
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from engine.store.prepared import PreparedSet, driver_transaction
 from engine.store.types import UTCDateTime
 from notifications.channels.base import DeliveryError
-from notifications.claims import Claimed
+from notifications.leases import Leased
 from notifications.store import DELIVERY_ATTEMPTS, OUTBOX, AttemptStatus, OutboxStatus
 
 log = logging.getLogger("duban.outbox")
@@ -30,7 +30,7 @@ _MAX_ERROR = 2000  # characters of an error kept on the row; a server can answer
 class SendResult:
     """The outcome of one send."""
 
-    item: Claimed
+    item: Leased
     at: dt.datetime
     outcome: AttemptStatus
     text: str
@@ -44,7 +44,7 @@ def describe(error: BaseException) -> str:
     return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 1] + "…"
 
 
-def result_of(item: Claimed, current: dt.datetime, error: BaseException | None, started: float, *,
+def result_of(item: Leased, current: dt.datetime, error: BaseException | None, started: float, *,
               max_attempts: int, backoff: Callable[[int], float]) -> SendResult:
     """The outcome of one send and the row values that record it."""
     attempts = item.attempts + 1
@@ -72,7 +72,7 @@ def result_of(item: Claimed, current: dt.datetime, error: BaseException | None, 
 # The record of each outcome, built once (Core, bound parameters) and run on the driver's cursor
 # (engine.store.prepared): it runs after every send, in its own transaction.
 _C = OUTBOX.c
-_HELD = (_C.id == bindparam("b_id"), _C.lease_owner == bindparam("b_claim"), _C.status == OutboxStatus.PENDING)
+_HELD = (_C.id == bindparam("b_id"), _C.lease_owner == bindparam("b_owner"), _C.status == OutboxStatus.PENDING)
 _RELEASE: dict[str, Any] = {"attempts": bindparam("b_attempts"), "lease_owner": None, "lease_until": None,
             "last_error": bindparam("b_error")}
 _RECORD = {
@@ -90,15 +90,15 @@ _ATTEMPT = insert(DELIVERY_ATTEMPTS).values({
 _PREPARED = PreparedSet({**_RECORD, "attempt": _ATTEMPT, "exists": _EXISTS})
 
 
-def record(conn: Connection, result: SendResult, claim: str, worker: str) -> bool:
-    """Write the outcome where our claim still holds, and the attempt either way; True if it held.
+def record(conn: Connection, result: SendResult, owner: str, worker: str) -> bool:
+    """Write the outcome where our lease still holds, and the attempt either way; True if it held.
 
     A lease that lapsed and was taken over leaves the new owner's record standing; the attempt
     still happened (and may have reached the receiver), so the history says so. ``conn`` is a
     connection of the writing engine, held for the run: one short transaction per outcome.
     """
     item, values = result.item, result.values
-    params = {"b_id": item.id, "b_claim": claim, "b_attempts": values["attempts"],
+    params = {"b_id": item.id, "b_owner": owner, "b_attempts": values["attempts"],
               "b_error": values.get("last_error", ""), "b_at": values.get("sent_at"),
               "b_next": values.get("next_attempt_at")}
     with driver_transaction(conn):

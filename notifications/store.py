@@ -63,7 +63,7 @@ class OutboxMessage(Base):
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
-    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # claimed by a sender until
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # leased by a sender until
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -108,12 +108,12 @@ def test_far_dates_are_refused_everywhere(cli, tmp_path):
 
 
 def test_an_internal_error_is_one_line_and_exit_70(cli, monkeypatch):
-    from engine.app.cli import db_cmds
+    from engine.app.cli import init as init_cli
 
     def boom(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(db_cmds, "upgrade", boom, raising=False)
+    monkeypatch.setattr(init_cli, "upgrade_schema", boom)
     monkeypatch.setattr("engine.store.db.upgrade", boom)
     result = cli("init")
     assert result.code == 70 and "Traceback" not in result.err

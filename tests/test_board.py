@@ -156,7 +156,7 @@ def test_token_comes_from_the_environment_variable_named_in_config(project):
 
 def test_burndown_replays_the_history(ledger):
     from engine.app.cli.context import App
-    from engine.board.data import ledger_board
+    from engine.issues.board import ledger_board
     from engine.issues.queries import find_ledger
 
     app = App(str(ledger / "config.toml"))
@@ -268,7 +268,7 @@ def test_duban_board_serves_standalone(ledger):
 
 def test_long_lists_are_pages_with_their_total(ledger, monkeypatch):
     from engine.app.http import pages
-    from engine.board import data
+    from engine.issues import board as data
 
     monkeypatch.setattr(data, "PAGE", 3)
     monkeypatch.setattr(pages, "PAGE", 3)

@@ -12,13 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from engine.app.cli.daemon_cmds import JsonFormatter, KeyValueFormatter
+from engine.app.cli.run import JsonFormatter, KeyValueFormatter
 from engine.app.daemon import event
-from engine.app.http.server import parse_listen
 from engine.app.leader import AdvisoryLeader, AlreadyRunning, SoleDaemon
-from engine.app.loaded import load_daemon_settings
 from engine.app.service_unit import UnitSpec, example, render
-from engine.config import Config
+from engine.config import Config, load_config, parse_listen
 from engine.errors import ConfigError
 from tests.conftest import ROOT, run_cli
 
@@ -59,12 +57,13 @@ def test_event_lines_are_one_line_of_key_value_fields():
     assert body["event"] == "sweep" and body["written"] == 2 and "msg" not in body
 
 
-def test_daemon_settings_are_checked_with_their_key():
-    settings = load_daemon_settings(Config.model_validate({"daemon": {"sweep_every": 5, "listen": ""}}))
+def test_daemon_settings_are_checked_with_their_key(tmp_path):
+    settings = Config.model_validate({"daemon": {"sweep_every": 5, "listen": ""}}).daemon
     assert settings.sweep_every == 5 and settings.deliver_every == 10 and settings.listen == ""
+    path = tmp_path / "config.toml"
+    path.write_text('[daemon]\nsweep_every = 0\nlisten = "nowhere"\nlog_format = "xml"\ntypo = 1\n', encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        load_daemon_settings(Config.model_validate(
-            {"daemon": {"sweep_every": 0, "listen": "nowhere", "log_format": "xml", "typo": 1}}))
+        load_config(path)
     text = "\n".join(caught.value.lines())
     for key in ("daemon.sweep_every", "daemon.listen", "daemon.log_format", "daemon.typo"):
         assert key in text

@@ -427,7 +427,7 @@ def test_rate_limit_is_shared_by_two_concurrent_outboxes(sessions) -> None:
     assert sorted(k for k in keys for t in texts if key_line(k) in t) == keys  # each once
 
 
-# -- claims and leases ------------------------------------------------------------------------
+# -- leases -----------------------------------------------------------------------------------
 
 
 def test_two_workers_never_send_the_same_message_twice(sessions) -> None:
@@ -534,7 +534,7 @@ def test_stop_finishes_the_message_in_hand_and_releases_the_rest(sessions) -> No
 def test_a_restarted_daemon_takes_back_the_leases_of_a_killed_one_at_once(sessions) -> None:
     from sqlalchemy import select
 
-    from notifications.claims import release_dead
+    from notifications.leases import release_dead
 
     until = NOW + dt.timedelta(minutes=2)
     queue(sessions, "dead", "hook", lease_owner="box:999999#a1b2", lease_until=until)

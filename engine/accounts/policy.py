@@ -33,8 +33,9 @@ from ..store.departments import departments_of
 from ..store.models import Issue, Ledger
 from .actor import Actor
 
-ROLES = ("admin", "unit_admin", "leader", "department", "reviewer", "observer")
-"""Every role a grant may name (``duban user add --role``)."""
+ACCOUNT_ROLES = ("admin", "unit_admin", "leader", "department", "reviewer", "observer")
+"""Every role an account's grant may name (``duban user add --role``); a workflow step's ``roles:``
+are ``engine.workflow.guards.STEP_ROLES``."""
 
 
 class Action(StrEnum):
@@ -64,13 +65,14 @@ class UnitAction(StrEnum):
     DELETE = "delete"  # remove a ledger with its issues, history and evidence: administrators only
 
 
-_DOERS = ("leader", "department", "unit_admin")
+# who records what is done on an issue: its progress, evidence and extension requests
+_RECORDERS = ("leader", "department", "unit_admin")
 ISSUE_RULES: dict[Action, tuple[str, ...]] = {
     Action.VIEW: ("leader", "department", "reviewer", "unit_admin", "observer"),
     Action.STEP: ("leader", "department", "reviewer", "unit_admin"),
-    Action.PROGRESS: _DOERS,
-    Action.EVIDENCE: _DOERS,
-    Action.EXTENSION_REQUEST: _DOERS,
+    Action.PROGRESS: _RECORDERS,
+    Action.EVIDENCE: _RECORDERS,
+    Action.EXTENSION_REQUEST: _RECORDERS,
     Action.EXTENSION_DECIDE: ("leader", "reviewer", "unit_admin"),
     Action.DEADLINE: ("leader", "reviewer", "unit_admin"),
     Action.MEASURES: ("leader", "department", "reviewer", "unit_admin"),

@@ -24,7 +24,7 @@ from .actor import DOORS, Actor
 from .credentials import end_all
 from .lookup import called, find_exact, find_user
 from .passwords import hash_password
-from .policy import ROLES, login_name, names_of, own_account
+from .policy import ACCOUNT_ROLES, login_name, names_of, own_account
 
 IM_KINDS = ("wecom", "dingtalk", "feishu")
 
@@ -32,8 +32,8 @@ IM_KINDS = ("wecom", "dingtalk", "feishu")
 def parse_role(text: str) -> tuple[str, str]:
     """``reviewer``, ``department:办公室``, ``reviewer:ledger:2026-区审计局`` -> (role, scope)."""
     role, _, scope = text.strip().partition(":")
-    if role not in ROLES:
-        raise BadInput(f"unknown role {role!r}", hint=f"roles: {', '.join(ROLES)} (optionally ROLE:SCOPE)")
+    if role not in ACCOUNT_ROLES:
+        raise BadInput(f"unknown role {role!r}", hint=f"roles: {', '.join(ACCOUNT_ROLES)} (optionally ROLE:SCOPE)")
     return role, scope.strip()
 
 
@@ -82,7 +82,7 @@ def add_user(session: Session, new: NewUser, now: dt.datetime, *, password: str 
         raise Refused(f"a user named {name!r} exists already")
     grants = [parse_role(r) for r in new.roles if r.strip()]
     if not grants:
-        raise BadInput(f"user {name!r} needs at least one role", hint=f"roles: {', '.join(ROLES)}")
+        raise BadInput(f"user {name!r} needs at least one role", hint=f"roles: {', '.join(ACCOUNT_ROLES)}")
     user = User(name=name, display_name=new.display_name.strip(), unit=new.unit.strip(), email=new.email.strip(),
                 phone=new.phone.strip(), im={k: v for k, v in (new.im or {}).items() if v},
                 password_hash=hash_password(password) if password else None, disabled=False, failed_logins=0,

@@ -2,7 +2,7 @@
 
 APScheduler (3.x, in-memory job store) is only the ticker here; everything that must survive a
 crash is in the database. Deadlines are indexed columns (the sweep reads what is due), reminders
-and outbox messages carry unique keys, and deliveries are claimed with expiring leases, so a
+and outbox messages carry unique keys, and deliveries are taken under expiring leases, so a
 ``kill -9`` at any moment loses nothing: a restarted daemon redoes the unfinished transaction and
 at most re-sends the one message that was in flight, under the same key.
 
@@ -38,7 +38,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from notifications.claims import release_dead
+from notifications.leases import release_dead
 from notifications.retention import prune
 
 from .. import __version__
@@ -52,7 +52,7 @@ from .http.app import Site, create_app
 from .http.auth import board_token
 from .http.server import HttpServer
 from .leader import Leadership, leadership_for, wait_for_database
-from .loaded import Loaded, load_all, load_daemon_settings
+from .loaded import Loaded, load_all
 from .service_unit import SystemdNotify
 from .tick import tick
 from .vitals import Metrics, Vitals
@@ -61,7 +61,7 @@ log = logging.getLogger("duban.daemon")
 
 def event(logger: logging.Logger, level: int, name: str, message: str = "", *, exc_info: bool = False,
           **fields: Any) -> None:
-    """Log one event: a name and key=value fields (the formatter in cli/daemon_cmds prints them)."""
+    """Log one event: a name and key=value fields (the formatter in cli/run prints them)."""
     logger.log(level, message or name, exc_info=exc_info, extra={"event": name, "fields": fields})
 
 
@@ -70,7 +70,7 @@ class Daemon:
 
     def __init__(self, config: Config, *, clock: Clock | None = None):
         self.config = config
-        self.settings = load_daemon_settings(config)
+        self.settings = config.daemon
         self.clock = clock or Clock()
         self.engine = db.make_engine(config.database.url, echo=config.database.echo)
         self.sessions = db.session_factory(self.engine)
@@ -115,7 +115,7 @@ class Daemon:
                 return self._shutdown()
             self.loaded = load_all(self.config, self.sessions)
             freed = release_dead(self.sessions, socket.gethostname())
-            if freed:  # a daemon of this machine was killed: its claimed messages go out now, not in 2 minutes
+            if freed:  # a daemon of this machine was killed: its leased messages go out now, not in 2 minutes
                 event(log, logging.INFO, "leases_reclaimed", messages=freed)
             self._start_http()
             self._elect()  # now, so the leader's first sweep does not wait for a tick

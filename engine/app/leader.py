@@ -1,6 +1,6 @@
 """The daemon and its database: waiting for it at start, and which daemon sweeps.
 
-Every daemon delivers the outbox (its claims are safe to run concurrently), but only one should
+Every daemon delivers the outbox (its leases are safe to take concurrently), but only one should
 sweep and route, or each sweep would be done twice for nothing. The choice lives in the database,
 so there is nothing else to run or configure:
 

@@ -17,5 +17,5 @@ from ..runtime import Runtime
 
 def build_notifier(runtime: Runtime, sessions: sessionmaker[Session]) -> Notifier:
     config = runtime.config
-    people = AccountDirectory(str(config.board.get("public_url") or ""), config.workspace.link_days)
+    people = AccountDirectory(config.board.base_url, config.workspace.link_days)
     return Notifier(runtime, sessions, people=people)

@@ -18,16 +18,15 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, text
 
-from notifications.store import OutboxMessage, OutboxStatus
+from notifications.queue import OUTBOX_STATUSES, outbox_depth
 
 from .. import __version__
 from ..issues.evidence import EvidenceStore
 
 log = logging.getLogger("duban.http")
 
-OUTBOX_STATUSES = tuple(s.value for s in OutboxStatus)
 DELIVERY_OUTCOMES = ("sent", "retried", "dead", "postponed", "undeliverable", "lost")
 
 
@@ -202,8 +201,7 @@ class Vitals:
 
     def outbox_depth(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
-        return {status: int(n) for status, n in rows}
+            return outbox_depth(conn)
 
     def close(self) -> None:
         self._probe.shutdown(wait=False)

@@ -21,6 +21,7 @@ Upgrading an older archive's schema to head is the caller's next step (``duban r
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import tarfile
@@ -32,11 +33,12 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from ..config import Config
 from ..errors import BadInput, Refused
 from ..issues.evidence import EvidenceStore
-from ..store import db
+from ..store import adminlog, db
 from .database import Progress, backend, load_pg, load_sqlite, sqlite_path, sync_dir, tables_in
 from .manifest import CHUNK, MANIFEST, Damaged, HashingReader, Manifest, check_name
 
@@ -92,6 +94,16 @@ def restore_backup(config: Config, db_engine: Engine, archive: Path, *, progress
     evidence_bytes = sum(manifest.members[n].size for n in manifest.evidence())
     return Restored(manifest, db_engine.url.render_as_string(hide_password=True), folder, len(manifest.evidence()),
                     evidence_bytes)
+
+
+def log_restore(session: Session, restored: Restored, archive_name: str, *, by: str, door: str, now: dt.datetime,
+                schema_to: str) -> None:
+    """The administrators' log entry of a restore, in the caller's transaction (after the upgrade, so
+    it names the schema the data now has)."""
+    m = restored.manifest
+    adminlog.record(session, at=now, by=by, door=door, action="restore", subject=archive_name,
+                    note=f"backup made {m.created_at} by duban {m.duban_version}",
+                    details={"schema_from": m.schema_revision, "schema_to": schema_to, **m.counts})
 
 
 @contextlib.contextmanager

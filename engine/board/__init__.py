@@ -1,2 +1,2 @@
-"""The status board: what its pages show (``data``) and its chart (``svg``); the pages themselves
-are served by the HTTP application (``engine.app.http.pages``)."""
+"""The status board's chart (``svg``) and page templates; what its pages show is read by
+``engine.issues.board`` and the pages are served by the HTTP application (``engine.app.http.pages``)."""

@@ -131,7 +131,7 @@ def feed_events(session: Session, runtime: Runtime, now: dt.datetime, *, ledger_
     limit = limit or MAX_EVENTS
     today = runtime.calendar.local_date(now)
     stamp = runtime.calendar.at_local(today, dt.time(0))
-    base_url = str(runtime.config.board.get("public_url") or "").rstrip("/") or None
+    base_url = runtime.config.board.base_url or None
     ledger = find_ledger(session, ledger_name)
     core = runtime.core
     deadlines = open_deadlines(session, core, today, limit=limit + 1, ledger=ledger, department=department)

@@ -36,8 +36,15 @@ MAX_NOTE = 4000
 class Offer:
     trigger: str
     label: str
-    needs: list[str]  # guards to meet with the step (evidence, note, deadline), in words
+    # the guards to meet with the step, by key ("has_evidence"): pages decide which inputs to show
+    # from these, so rewording a label in GUARD_NEEDS cannot remove a form field
+    unmet: tuple[str, ...]
     blocked: str = ""  # why it cannot be taken by this actor now ("" = it can)
+
+    @property
+    def needs(self) -> list[str]:
+        """The unmet guards as the person who would take the step reads them ("需上传佐证材料")."""
+        return [GUARD_NEEDS[guard] for guard in self.unmet]
 
 
 def _note(note: str) -> str:
@@ -47,7 +54,7 @@ def _note(note: str) -> str:
     return note
 
 
-def _doer(session: Session, ref: str | Issue, actor: Actor, action: Action) -> Issue:
+def _issue_to_record(session: Session, ref: str | Issue, actor: Actor, action: Action) -> Issue:
     issue = open_issue(session, ref, actor, for_update=True)
     require(actor, action, issue, issue_ref(issue))
     return issue
@@ -55,7 +62,7 @@ def _doer(session: Session, ref: str | Issue, actor: Actor, action: Action) -> I
 
 def record_progress(session: Session, ref: str | Issue, *, actor: Actor, now: dt.datetime, note: str) -> Issue:
     """A dated progress note (进展情况): history, not a state change."""
-    issue = _doer(session, ref, actor, Action.PROGRESS)  # who may, before what they wrote is looked at
+    issue = _issue_to_record(session, ref, actor, Action.PROGRESS)  # who may, before what they wrote is looked at
     text = _note(note)
     if not text:
         raise BadInput("write what was done (进展情况)")
@@ -68,7 +75,7 @@ def record_progress(session: Session, ref: str | Issue, *, actor: Actor, now: dt
 
 def attach_evidence(session: Session, ref: str | Issue, *, actor: Actor, now: dt.datetime,
                     files: list[EvidenceFile], note: str = "") -> Issue:
-    issue = _doer(session, ref, actor, Action.EVIDENCE)
+    issue = _issue_to_record(session, ref, actor, Action.EVIDENCE)
     if not files:
         raise BadInput("choose a file to upload (佐证材料)")
     rows = [Evidence(issue_id=issue.id, file_name=item.file_name[:500], sha256=item.sha256, size=item.size,
@@ -95,7 +102,7 @@ def offered(session: Session, workflow: WorkflowDef, issue: Issue, actor: Actor,
     for t in workflow.transitions:
         if issue.state not in t.source:
             continue
-        needs: list[str] = []
+        unmet: list[str] = []
         blocked = ""
         if archived(issue):
             blocked = ARCHIVED
@@ -109,10 +116,10 @@ def offered(session: Session, workflow: WorkflowDef, issue: Issue, actor: Actor,
                     count = session.scalar(select(func.count()).select_from(Evidence)
                                            .where(Evidence.issue_id == issue.id)) or 0
                 if not count:
-                    needs.append(GUARD_NEEDS[guard])
+                    unmet.append(guard)
             elif guard == "has_new_evidence":
                 if not evidence_of_round(session, issue):
-                    needs.append(GUARD_NEEDS[guard])
+                    unmet.append(guard)
             elif guard == "not_submitter":
                 submitter = submitter if submitter is not None else submitters(session, issue)
                 if actor.name in submitter and not blocked and not (actor.is_admin and admins_sign_own):
@@ -120,8 +127,8 @@ def offered(session: Session, workflow: WorkflowDef, issue: Issue, actor: Actor,
             elif guard == "has_deadline" and issue.deadline is not None:
                 continue
             elif guard in GUARD_NEEDS:
-                needs.append(GUARD_NEEDS[guard])
-        out.append(Offer(t.trigger, t.label or t.trigger, needs, blocked))
+                unmet.append(guard)
+        out.append(Offer(t.trigger, t.label or t.trigger, tuple(unmet), blocked))
     return out
 
 

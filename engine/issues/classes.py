@@ -40,11 +40,9 @@ def classify(wf: WorkflowDef, done_states: Iterable[str] | None = None,
 
 def classes_for(config: Config, ledger_name: str | None, wf: WorkflowDef) -> StateClasses:
     """The classes ``[report] done_states`` / ``long_term_states`` say (a ledger's own table first)."""
-    section = dict(config.report)
-    ledgers = section.get("ledgers")
-    per = ledgers if isinstance(ledgers, dict) else {}
-    values = {**section, **(per.get(ledger_name or "") or {})}
-    return classify(wf, values.get("done_states"), values.get("long_term_states"))
+    report = config.report
+    own = report.ledgers.get(ledger_name or "") or {}
+    return classify(wf, own.get("done_states", report.done_states), own.get("long_term_states", report.long_term_states))
 
 
 @dataclass(frozen=True)

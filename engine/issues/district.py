@@ -41,8 +41,7 @@ LABELS = {"issues": "问题", "done": "已完成", "on_time": "按时完成", "o
 def _classes(session: Session, runtime: Runtime) -> list[tuple[ColumnElement[bool], StateClasses, set[str]]]:
     """(which issues, their state classes, the reviewer's states) per workflow version, with the
     ledgers that ``[report.ledgers]`` gives their own classes split out (a handful of rows)."""
-    report = dict(runtime.config.report)
-    per = report.get("ledgers") if isinstance(report.get("ledgers"), dict) else {}
+    per = runtime.config.report.ledgers
     named = dict(session.execute(select(Ledger.name, Ledger.id).where(Ledger.name.in_(list(per or {}))))
                  .tuples().all()) if per else {}
     out: list[tuple[ColumnElement[bool], StateClasses, set[str]]] = []

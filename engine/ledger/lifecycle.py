@@ -146,6 +146,11 @@ def unarchive_ledger(session: Session, runtime: Runtime, name: str, *, actor: Ac
     return Reopened(name, now, planned)
 
 
+def admin_log(session: Session, *, subject: str | None = None, limit: int = 200) -> list[adminlog.LogEntry]:
+    """The administrators' log (ledgers archived, reopened, deleted; backups restored), newest first."""
+    return adminlog.entries(session, subject=subject, limit=limit)
+
+
 def archived_ledgers(session: Session) -> set[str]:
     return set(session.scalars(select(Ledger.name).where(Ledger.archived_at.is_not(None))))
 

@@ -71,6 +71,11 @@ class App:
         with db.transaction(self.sessions) as session:
             yield session
 
+    def sync_duties(self, at: str | None) -> None:
+        """Store duty occurrences up to the horizon first, as `duty list` does, so none is missing."""
+        with self.transaction() as session:
+            self.runtime.duty_book.sync(session, self.runtime.duty_definitions(), self.now(at))
+
     def actor(self, session: Session, by: str, door: str = "cli") -> Actor:
         """The user ``--by`` names (an operator at the shell may act as any user; the door says CLI)."""
         return actor_for(session, by, door)

@@ -19,31 +19,31 @@ from ... import __version__
 from ...errors import EXIT_BAD_INPUT, DubanError
 from .output import error_lines
 
-# command -> (module in engine.app.cli, attribute, the line `duban --help` shows)
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "init": ("db_cmds", "init", "Create or upgrade the database and register the workflows."),
-    "db": ("db_cmds", "db_group", "Database schema commands."),
-    "workflow": ("workflow_cmds", "workflow_group", "Workflow definitions (YAML)."),
-    "ledger": ("ledger_cmds", "ledger_group", "Ledgers (台账): draft, import, export, archive, delete; the administrators' log."),
-    "issue": ("issue_cmds", "issue_group", "Issues (具体问题) of the ledgers."),
-    "status": ("issue_cmds", "status", "The overview of a ledger (or all), as the report opens."),
-    "remind": ("remind_cmds", "remind_group", "Reminders: the timeline ahead and those already written."),
-    "sweep": ("remind_cmds", "sweep", "One tick: store duties ahead, write due reminders, route and deliver."),
-    "duty": ("remind_cmds", "duty_group", "Recurring duties (quarterly reports, monthly clearing…) and milestones."),
-    "outbox": ("notify_cmds", "outbox_group", "Messages queued, sent, failed (dead letters) and undeliverable."),
-    "snooze": ("notify_cmds", "snooze_group", "Silence reminders for an issue, a duty, a department or a ledger."),
-    "notify": ("notify_cmds", "notify_group", "Notification channels."),
-    "config": ("notify_cmds", "config_group", "Configuration."),
-    "run": ("daemon_cmds", "run", "Run the daemon in the foreground: sweep, route and deliver until SIGTERM."),
-    "service": ("daemon_cmds", "service_group", "The systemd unit for `duban run`."),
-    "report": ("report_cmds", "report", "The rectification report (整改情况报告): md, html or docx."),
-    "calendar": ("report_cmds", "calendar_group", "Working days by year (show, confirm) and the deadline calendar (ICS)."),
-    "board": ("report_cmds", "board", "Serve the read-only status board (and /calendar.ics)."),
-    "user": ("user_cmds", "user_group", "Accounts of the people who act, their roles, passwords and links."),
-    "audit": ("audit_cmds", "audit_group", "The history's hash chains: anything changed behind duban's back."),
-    "evidence": ("evidence_cmds", "evidence_group", "Evidence files (佐证材料): the store checked against the database."),
-    "backup": ("backup_cmds", "backup", "One archive of the database and every evidence file, with a manifest of hashes."),
-    "restore": ("backup_cmds", "restore", "Fill an empty database and evidence folder from a backup archive."),
+# command -> (its attribute in the module engine.app.cli.<command>, the line `duban --help` shows)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init", "Create or upgrade the database and register the workflows."),
+    "db": ("db_group", "Database schema commands."),
+    "workflow": ("workflow_group", "Workflow definitions (YAML)."),
+    "ledger": ("ledger_group", "Ledgers (台账): draft, import, export, archive, delete; the administrators' log."),
+    "issue": ("issue_group", "Issues (具体问题) of the ledgers."),
+    "status": ("status", "The overview of a ledger (or all), as the report opens."),
+    "remind": ("remind_group", "Reminders: the timeline ahead and those already written."),
+    "sweep": ("sweep", "One tick: store duties ahead, write due reminders, route and deliver."),
+    "duty": ("duty_group", "Recurring duties (quarterly reports, monthly clearing…) and milestones."),
+    "outbox": ("outbox_group", "Messages queued, sent, failed (dead letters) and undeliverable."),
+    "snooze": ("snooze_group", "Silence reminders for an issue, a duty, a department or a ledger."),
+    "notify": ("notify_group", "Notification channels."),
+    "config": ("config_group", "Configuration."),
+    "run": ("run", "Run the daemon in the foreground: sweep, route and deliver until SIGTERM."),
+    "service": ("service_group", "The systemd unit for `duban run`."),
+    "report": ("report", "The rectification report (整改情况报告): md, html or docx."),
+    "calendar": ("calendar_group", "Working days by year (show, confirm) and the deadline calendar (ICS)."),
+    "board": ("board", "Serve the read-only status board (and /calendar.ics)."),
+    "user": ("user_group", "Accounts of the people who act, their roles, passwords and links."),
+    "audit": ("audit_group", "The history's hash chains: anything changed behind duban's back."),
+    "evidence": ("evidence_group", "Evidence files (佐证材料): the store checked against the database."),
+    "backup": ("backup", "One archive of the database and every evidence file, with a manifest of hashes."),
+    "restore": ("restore", "Fill an empty database and evidence folder from a backup archive."),
 }
 
 
@@ -57,14 +57,14 @@ class LazyGroup(click.Group):
         found = COMMANDS.get(cmd_name)
         if found is None:
             return None
-        module, attr, _ = found
-        command = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+        attr, _ = found
+        command = getattr(importlib.import_module(f"{__package__}.{cmd_name}"), attr)
         assert isinstance(command, click.Command)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
-            formatter.write_dl([(name, text) for name, (_, _, text) in COMMANDS.items()])
+            formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

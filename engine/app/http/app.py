@@ -116,17 +116,16 @@ def create_app(site: Site) -> FastAPI:
     app.include_router(pages_router)
     # Each one added runs before those added earlier: the headers wrap every answer, the session is
     # read before a body is judged (a form's CSRF token is checked against it), bodies before the guard.
-    public = str(site.runtime().config.board.get("public_url") or "")
     app.add_middleware(BodyLimits, runtime=site.runtime, sessions=site.sessions)
     app.add_middleware(SessionMiddleware, secret_key=_secret(site), session_cookie=SESSION_COOKIE,
                        max_age=site.runtime().config.workspace.session_hours * 3600, same_site="lax",
-                       https_only=public.startswith("https://"))
+                       https_only=site.runtime().config.board.https)
     app.add_middleware(SecurityHeaders, https=lambda: _https(site))
     return app
 
 
 def _https(site: Site) -> bool:
-    return str(site.runtime().config.board.get("public_url") or "").startswith("https://")
+    return site.runtime().config.board.https
 
 
 SESSION_COOKIE = "duban_session"

@@ -20,7 +20,6 @@ import hmac
 import ipaddress
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from starlette.requests import Request
 
@@ -31,16 +30,11 @@ DEFAULT_TOKEN_ENV = "DUBAN_BOARD_TOKEN"
 _FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
-def board_settings(config: Config) -> dict[str, Any]:
-    """``[board]`` of config.toml (``token_env``, ``templates``, ``public_url``)."""
-    return dict(config.board)
-
-
 def board_token(config: Config, environ: Mapping[str, str] | None = None) -> str | None:
     """The token from the variable ``[board] token_env`` names; None when unset or empty (then
     only loopback is served)."""
-    name = board_settings(config).get("token_env") or DEFAULT_TOKEN_ENV
-    value = (environ if environ is not None else os.environ).get(str(name), "").strip()
+    name = config.board.token_env or DEFAULT_TOKEN_ENV
+    value = (environ if environ is not None else os.environ).get(name, "").strip()
     return value or None
 
 

@@ -26,7 +26,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.orm import Session
 
-from ...board.data import (
+from ...board.svg import burndown_svg
+from ...errors import DubanError, NotFound
+from ...ics.feed import ics_bytes
+from ...issues.board import (
     LEDGERS_PAGE,
     PAGE,
     agenda,
@@ -37,20 +40,16 @@ from ...board.data import (
     ledgers,
     month_grid,
 )
-from ...board.svg import burndown_svg
-from ...errors import DubanError, NotFound
-from ...ics.feed import ics_bytes
 from ...issues.queries import find_ledger
 from ...report.build import build_report
 from ...report.render import render_report
 from ...runtime import Runtime
 from ...templating import render_template, template_env
 from ...wording import cn_date, cn_number
-from .auth import board_settings
 
 log = logging.getLogger("duban.board")
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "board" / "templates"
+BOARD_TEMPLATES = Path(__file__).resolve().parents[2] / "board" / "templates"
 NAV_LEDGERS = 50  # ledger names in the filter bar; more are reached from the front page's pages
 
 router = APIRouter(include_in_schema=False)  # pages and feeds: /api/v1's document is the API's alone
@@ -89,17 +88,21 @@ def person(login: object) -> str:
     return text.rsplit("/", 1)[-1] if "/" in text else text
 
 
-def _env(request: Request, runtime: Runtime) -> SandboxedEnvironment:
-    """The board's templates for this runtime (rebuilt when a reload swaps the runtime)."""
-    cache: dict[int, tuple[Runtime, SandboxedEnvironment]] = request.app.state.__dict__.setdefault("board_envs", {})
-    found = cache.get(id(runtime))
+PAGE_FILTERS: dict[str, Callable[..., str]] = {"cndate": cn_date, "cnnum": cn_number,
+                                               "quote": lambda s: quote(str(s), safe=""), "person": person}
+
+
+def page_env(request: Request, runtime: Runtime, folders: tuple[Path, ...] = (BOARD_TEMPLATES,)) -> SandboxedEnvironment:
+    """The templates of ``folders`` (the first that has a name wins) behind ``[board] templates``,
+    with the pages' filters; built once per runtime (rebuilt when a reload swaps the runtime)."""
+    cache: dict[tuple[Path, ...], tuple[Runtime, SandboxedEnvironment]] = \
+        request.app.state.__dict__.setdefault("page_envs", {})
+    found = cache.get(folders)
     if found is None or found[0] is not runtime:
-        cache.clear()
-        override = board_settings(runtime.config).get("templates")
-        env = template_env(runtime.config, TEMPLATES, str(override) if override else None,
-                           {"cndate": cn_date, "cnnum": cn_number, "quote": lambda s: quote(str(s), safe=""),
-                            "person": person})
-        found = cache[id(runtime)] = (runtime, env)
+        for stale in [key for key, (built_for, _) in cache.items() if built_for is not runtime]:
+            del cache[stale]
+        override = runtime.config.board.templates
+        found = cache[folders] = (runtime, template_env(runtime.config, folders, override, PAGE_FILTERS))
     return found[1]
 
 
@@ -131,13 +134,13 @@ def _html(request: Request, page_fn: PageFn) -> Response:
 
 def _render(session: Session, runtime: Runtime, page: _Page, today: dt.date, name: str, **context: Any) -> str:
     names = [lg.name for lg in ledgers(session, per_page=NAV_LEDGERS)]
-    return render_template(_env(page.request, runtime), name, url=page.url, req_ledger=page.ledger,
+    return render_template(page_env(page.request, runtime), name, url=page.url, req_ledger=page.ledger,
                            req_department=page.department, request_path=page.path, today=today, ledgers=names,
                            **context)
 
 
 def _error(request: Request, runtime: Runtime, page: _Page, message: str) -> str:
-    return render_template(_env(request, runtime), "error.html.j2", url=page.url, message=message,
+    return render_template(page_env(request, runtime), "error.html.j2", url=page.url, message=message,
                            req_ledger=page.ledger, req_department=page.department, request_path="/", ledgers=[],
                            today=None)
 

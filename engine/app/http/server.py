@@ -15,6 +15,8 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ...config import parse_listen
+
 # Bounds for a server that faces a browser, a phone and a calendar program, not the internet
 # at large: a connection idle for KEEP_ALIVE_SECONDS is closed (a new one that sends nothing too,
 # which uvicorn alone leaves open for ever); past MAX_CONNECTIONS the oldest idle one is closed
@@ -52,14 +54,6 @@ class BoundedH11Protocol(H11Protocol):
     def idle(self) -> bool:
         """No request in hand (nothing is lost by closing it), and not already being closed."""
         return not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete)
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``"127.0.0.1:8790"`` or ``"[::1]:8790"`` -> (host, port)."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not port.isdigit() or not host or not 0 <= int(port) <= 65535:
-        raise ValueError(f"listen must be HOST:PORT such as 127.0.0.1:8790, got {text!r}")
-    return host.strip("[]"), int(port)
 
 
 def bind(listen: str) -> socket.socket:

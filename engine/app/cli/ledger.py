@@ -174,8 +174,6 @@ def milestone_done(app: App, ledger_name: str, name: str, on: str, by: str, note
     say(f"{ledger_name}: milestone {name} recorded as met on {day.isoformat()}")
 
 
-# -- the end of a ledger: archive, unarchive, delete (engine.ledger.lifecycle) ---------------------
-
 @ledger_group.command("archive")
 @click.argument("ledger_name", metavar="LEDGER")
 @click.option("--by", required=True, help="The administrator (or the unit's) closing it.")
@@ -253,10 +251,10 @@ def delete(app: App, ledger_name: str, by: str, confirm: str | None, note: str, 
 @pass_app
 def log(app: App, subject: str | None, limit: int, as_json: bool) -> None:
     """The administrators' log: ledgers archived, reopened, deleted; backups restored."""
-    from ...store import adminlog
+    from ...ledger.lifecycle import admin_log
 
     with app.reading() as session:
-        rows = adminlog.entries(session, subject=subject, limit=limit)
+        rows = admin_log(session, subject=subject, limit=limit)
     tz = app.config.tz
     if as_json:
         print_json([r.as_json(tz) for r in rows])

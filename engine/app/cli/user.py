@@ -14,7 +14,7 @@ from rich.table import Table
 from ...accounts import credentials
 from ...accounts import users as accounts
 from ...accounts.links import SKEW, make_link_token, site_secret, takes_links
-from ...accounts.policy import ROLES
+from ...accounts.policy import ACCOUNT_ROLES
 from ...errors import BadInput, Refused
 from .context import App, at_option, json_option, pass_app
 from .output import err, out, print_json, say, warn
@@ -30,7 +30,7 @@ def user_group() -> None:
 @user_group.command("add")
 @click.argument("name")
 @click.option("--role", "roles", multiple=True, required=True, metavar="ROLE[:SCOPE]",
-              help=f"Repeatable. Roles: {', '.join(ROLES)}; e.g. department:办公室, reviewer:ledger:NAME.")
+              help=f"Repeatable. Roles: {', '.join(ACCOUNT_ROLES)}; e.g. department:办公室, reviewer:ledger:NAME.")
 @click.option("--display-name", default="")
 @click.option("--unit", default="", help="Bind the user to one unit (被巡察单位): they see only its ledgers.")
 @click.option("--email", default="")
@@ -239,8 +239,7 @@ def link(app: App, name: str, at: str | None) -> None:
     if now > dt.datetime.now(dt.UTC) + SKEW:
         warn(f"--at is later than now: the link is refused until {now.astimezone(app.config.tz):%Y-%m-%d %H:%M} "
              f"(no link opens further than [workspace] link_days = {days} ahead)")
-    base = str(app.config.board.get("public_url") or "").rstrip("/")
-    say(f"{base}/w/{value}")
+    say(f"{app.config.board.base_url}/w/{value}")
 
 
 def _grant(role: str, scope: str) -> str:

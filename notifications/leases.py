@@ -1,6 +1,7 @@
-"""Claiming due outbox messages: the lease, and the writes it guards.
+"""Leasing due outbox messages: the lease, and the writes it guards.
 
-The "Claim" step of ``notifications.outbox``: one short transaction picks the due, unleased
+The "Claim" step of ``notifications.outbox``, named for the lease it writes ("claims" are what a
+re-imported ledger sheet says, ``engine.ledger.claims``): one short transaction picks the due, unleased
 messages in due order (a range read of ``ix_outbox_status_next_attempt``; ``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL, so concurrent daemons take disjoint batches without waiting on each other;
 SQLite's ``BEGIN IMMEDIATE`` makes select-and-mark atomic) and writes a lease on them
@@ -29,7 +30,7 @@ OWNER_LEN = 100  # outbox.lease_owner is String(100)
 
 
 @dataclass(frozen=True)
-class Claimed:
+class Leased:
     """The columns of a claimed row, copied out so nothing depends on a session after commit."""
 
     id: int
@@ -57,7 +58,7 @@ class Lease:
     """What this sender holds of one claimed batch: the end of the lease of each row, and the rows
     found taken over by another sender."""
 
-    claim: str
+    owner: str  # the lease_owner written on the rows (``lease_owner()``)
     until: dict[int, dt.datetime]
     lost: set[int] = field(default_factory=set)
 
@@ -65,7 +66,7 @@ class Lease:
         return (self.until[message_id] - current).total_seconds()
 
 
-# Built once (Core, bound parameters): a claim runs for every batch.
+# Built once (Core, bound parameters): a lease is taken for every batch.
 _C = OUTBOX.c
 _NOW = bindparam("b_now", type_=UTCDateTime())
 _DUE = (_C.status == OutboxStatus.PENDING, _C.next_attempt_at <= _NOW,
@@ -73,46 +74,46 @@ _DUE = (_C.status == OutboxStatus.PENDING, _C.next_attempt_at <= _NOW,
 _PICK = select(_C.id).where(*_DUE).order_by(_C.next_attempt_at, _C.id).limit(bindparam("b_limit"))
 _PICK_SKIP_LOCKED = _PICK.with_for_update(skip_locked=True)
 _MARK = (update(OUTBOX).where(_C.id.in_(bindparam("b_ids", expanding=True)))
-         .values(lease_owner=bindparam("b_claim"), lease_until=bindparam("b_until")))
-_CLAIMED_ROWS = (select(*(_C[name] for name in Claimed.__dataclass_fields__))
+         .values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until")))
+_CLAIMED_ROWS = (select(*(_C[name] for name in Leased.__dataclass_fields__))
                  .where(_C.id.in_(bindparam("b_ids", expanding=True))).order_by(_C.next_attempt_at, _C.id))
 
 
-def claim_token(worker: str) -> str:
-    """A claim name for one batch: ``worker`` plus a random part.
+def lease_owner(worker: str) -> str:
+    """The lease owner of one batch: ``worker`` plus a random part.
 
     Two Outboxes in one process (same host:pid) or a restarted container (same hostname, pid 1)
-    still hold distinguishable claims.
+    still hold distinguishable leases.
     """
     suffix = secrets.token_hex(6)
     return f"{worker[: OWNER_LEN - len(suffix) - 1]}#{suffix}"
 
 
-def claim_batch(conn: Connection, current: dt.datetime, batch: int, claim: str,
-                lease_seconds: float) -> tuple[list[Claimed], Lease]:
-    """Claim up to ``batch`` due messages under ``claim``; none if nothing is due and free.
+def lease_batch(conn: Connection, current: dt.datetime, batch: int, owner: str,
+                lease_seconds: float) -> tuple[list[Leased], Lease]:
+    """Lease up to ``batch`` due messages to ``owner``; none if nothing is due and free.
 
-    ``conn`` is a connection of the writing engine held for the run (a Session per claim cost a
-    millisecond); the claim is its own short transaction on it.
+    ``conn`` is a connection of the writing engine held for the run (a Session per batch cost a
+    millisecond); the lease is its own short transaction on it.
     """
     until = current + dt.timedelta(seconds=lease_seconds)
     with conn.begin():
         pick = _PICK_SKIP_LOCKED if conn.dialect.name == "postgresql" else _PICK
         ids = list(conn.execute(pick, {"b_now": current, "b_limit": batch}).scalars())
         if not ids:
-            return [], Lease(claim, {})
-        conn.execute(_MARK, {"b_ids": ids, "b_claim": claim, "b_until": until})
+            return [], Lease(owner, {})
+        conn.execute(_MARK, {"b_ids": ids, "b_owner": owner, "b_until": until})
         rows = conn.execute(_CLAIMED_ROWS, {"b_ids": ids}).all()
-    claimed = [Claimed(**row._mapping) for row in rows]
-    return claimed, Lease(claim, {item.id: until for item in claimed})
+    leased = [Leased(**row._mapping) for row in rows]
+    return leased, Lease(owner, {item.id: until for item in leased})
 
 
-def renew(sessions: sessionmaker[Session], rest: Sequence[Claimed], lease: Lease, current: dt.datetime,
+def renew(sessions: sessionmaker[Session], rest: Sequence[Leased], lease: Lease, current: dt.datetime,
           lease_seconds: float) -> None:
     """Renew the lease of the batch's unsent messages in one transaction; note those lost."""
     ids = [i.id for i in rest if i.id not in lease.lost]
     until = current + dt.timedelta(seconds=lease_seconds)
-    held_by_us = (OutboxMessage.id.in_(ids), OutboxMessage.lease_owner == lease.claim,
+    held_by_us = (OutboxMessage.id.in_(ids), OutboxMessage.lease_owner == lease.owner,
                   OutboxMessage.status == OutboxStatus.PENDING)
     with transaction(sessions) as session:
         session.execute(update(OutboxMessage).where(*held_by_us).values(lease_until=until)
@@ -125,11 +126,11 @@ def renew(sessions: sessionmaker[Session], rest: Sequence[Claimed], lease: Lease
             lease.lost.add(message_id)
 
 
-def guarded(session: Session, message_id: int, claim: str, **values: Any) -> bool:
-    """Update the row only while our claim holds it; True if it did."""
+def guarded(session: Session, message_id: int, owner: str, **values: Any) -> bool:
+    """Update the row only while our lease holds it; True if it did."""
     result = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.lease_owner == claim,
+        .where(OutboxMessage.id == message_id, OutboxMessage.lease_owner == owner,
                OutboxMessage.status == OutboxStatus.PENDING)
         .values(**values)
         .execution_options(synchronize_session=False)
@@ -168,14 +169,14 @@ def release_dead(sessions: sessionmaker[Session], host: str, alive: Callable[[in
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def release(sessions: sessionmaker[Session], items: Sequence[Claimed], claim: str) -> None:
-    """Give unsent claims back so another sender need not wait for them to expire."""
+def release(sessions: sessionmaker[Session], items: Sequence[Leased], owner: str) -> None:
+    """Give unsent messages back so another sender need not wait for their lease to expire."""
     if not items:
         return
     with transaction(sessions) as session:
         session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_([i.id for i in items]), OutboxMessage.lease_owner == claim)
+            .where(OutboxMessage.id.in_([i.id for i in items]), OutboxMessage.lease_owner == owner)
             .values(lease_owner=None, lease_until=None)
             .execution_options(synchronize_session=False)
         )

@@ -1,4 +1,4 @@
-"""``duban remind``, ``duban sweep`` and ``duban duty``: reminders and recurring duties."""
+"""``duban duty``: recurring duties: their occurrences, marking one done, moving a due date."""
 
 from __future__ import annotations
 
@@ -8,92 +8,11 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ...clock import parse_date, parse_instant
+from ...clock import parse_date
 from ...duties.book import list_occurrences
-from ...errors import BadInput
 from ...issues.evidence import EvidenceStore, add_occurrence_evidence, read_evidence
-from ...issues.queries import find_ledger
-from ...reminders.preview import MAX_WINDOW, entry, preview, written
-from ..notifying import build_notifier
-from ..tick import tick
 from .context import App, at_option, json_option, pass_app
 from .output import out, print_json, say
-
-
-def _table(rows: list[dict], title: str) -> Table:
-    table = Table("at", "subject", "kind", "rule", "recipients", "title", title=title)
-    for r in rows:
-        table.add_row(r["at"][:16].replace("T", " "), r["subject"], r["kind"], r["rule"], "、".join(r["recipients"]),
-                      r.get("title", ""))
-    return table
-
-
-@click.group("remind")
-def remind_group() -> None:
-    """Reminders: the timeline ahead and those already written."""
-
-
-@remind_group.command("preview")
-@click.option("--at", "at", metavar="TIME", help="Start of the window (default: now).")
-@click.option("--until", "until", metavar="TIME", required=True, help="End of the window.")
-@click.option("--ledger", "ledger_name", metavar="NAME")
-@json_option
-@pass_app
-def preview_(app: App, at: str | None, until: str, ledger_name: str | None, as_json: bool) -> None:
-    """Every reminder that would fall due in (--at, --until]; touches nothing."""
-    start = app.now(at)
-    end = parse_instant(until, app.config.tz)
-    if end <= start:
-        raise BadInput("--until must be after --at")
-    if end - start > MAX_WINDOW:
-        raise BadInput(f"--until is more than {MAX_WINDOW.days} days after --at", hint="preview a shorter window")
-    tz = app.config.tz
-    with app.reading() as session:
-        rows = [entry(r, tz) for r in preview(session, app.runtime.core, start, end, find_ledger(session, ledger_name))]
-    if as_json:
-        print_json(rows)
-        return
-    out.print(_table(rows, f"reminders due after {start.astimezone(app.config.tz):%Y-%m-%d %H:%M} "
-                           f"until {end.astimezone(app.config.tz):%Y-%m-%d %H:%M}"))
-    say(f"{len(rows)} reminder(s)")
-
-
-@remind_group.command("list")
-@click.option("--ledger", "ledger_name", metavar="NAME")
-@json_option
-@pass_app
-def list_(app: App, ledger_name: str | None, as_json: bool) -> None:
-    """Reminders the sweep has written."""
-    with app.reading() as session:
-        rows = written(session, app.config.tz, find_ledger(session, ledger_name))
-    if as_json:
-        print_json(rows)
-        return
-    out.print(_table(rows, "reminders written"))
-    say(f"{len(rows)} reminder(s)")
-
-
-@click.command("sweep")
-@at_option
-@pass_app
-def sweep(app: App, at: str | None) -> None:
-    """One pass: store duty occurrences ahead, then write every reminder due now (for cron users)."""
-    now = app.now(at)
-    app.require_schema()
-    notifier = build_notifier(app.runtime, app.sessions)
-    try:
-        done = tick(app.runtime, notifier, app.sessions, app.runtime.duty_definitions(), now, deliver=True)
-    finally:
-        notifier.close()
-    result, r, d = done.swept, done.routed, done.delivered
-    assert d is not None
-    say(f"sweep at {now.astimezone(app.config.tz).isoformat()}: {result.examined} due row(s) examined, "
-        f"{result.written} reminder(s) written in {result.seconds * 1000:.0f} ms")
-    for line in result.errors:
-        say(f"  error: {line}")
-    say(f"notify: {r.reminders} reminder(s) routed ({r.silenced} silenced) into {r.messages} message(s), "
-        f"{r.undeliverable} undeliverable; delivered {d.sent}, retrying {d.retried}, dead {d.dead}, "
-        f"waiting {d.postponed}")
 
 
 @click.group("duty")

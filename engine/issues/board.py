@@ -1,4 +1,5 @@
-"""What the board pages show, read from the store in one short read-only transaction per request.
+"""What the status board's pages show, read from the store in one short read-only transaction per
+request (the board itself, ``engine.board``, draws and lays out; it never reads the tables).
 
 Every figure is counted in SQL (``GROUP BY`` over an index) and every list is a page of an index
 range with its total, so a page costs what it shows: the overview of one ledger reads that
@@ -16,14 +17,14 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from ..issues.classes import Overview, StateClasses, classes_for, review_counts, review_sentence
-from ..issues.queries import issue_detail, resolve_ref
 from ..reminders.agenda import DeadlineItem, DutyItem, count_deadlines, deadline_item, duty_items, open_deadlines
 from ..reminders.subjects import ISSUES, issue_query
 from ..runtime import Runtime
 from ..store.kinds import OccurrenceState
 from ..store.models import HistoryEntry, Issue, IssueDepartment, Ledger, WorkflowVersion
 from ..workflow.schema import WorkflowDef
+from .classes import Overview, StateClasses, classes_for, review_counts, review_sentence
+from .queries import issue_detail, resolve_ref
 
 PAGE = 50  # items of a list shown at once; the rest are a link away
 LEDGERS_PAGE = 20  # ledger overviews on one page of the front page

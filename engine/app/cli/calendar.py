@@ -1,95 +1,18 @@
-"""``duban report``, ``duban calendar export`` and ``duban board``: what duban shows to people."""
+"""``duban calendar``: working days by year (show, confirm, withdraw) and the deadline calendar (ICS)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import sys
 from pathlib import Path
 
 import click
 
-from ...clock import Clock, FixedClock
-from ...errors import BadInput, DubanError
+from ...errors import DubanError
 from ...ics.feed import ics_bytes
-from ...issues.queries import one_ledger
 from ...reminders.calendar_years import Confirmation, confirm_year, confirmations, withdraw_year
-from ...report.build import build_report
-from ...report.render import render_report
-from ..http.app import Site, create_app
-from ..http.auth import board_settings, board_token
-from ..http.server import parse_listen, serve_forever
 from .context import App, at_option, pass_app
 from .output import print_json, say, warn
-
-_one_ledger = one_ledger
-
-
-def _sync_duties(app: App, at: str | None) -> None:
-    """Store duty occurrences up to the horizon first, as `duty list` does, so none is missing."""
-    now = app.now(at)
-    with app.transaction() as session:
-        app.runtime.duty_book.sync(session, app.runtime.duty_definitions(), now)
-
-
-@click.command("report")
-@click.option("--ledger", "ledger_name", metavar="NAME", help="Ledger to report on (needed when there are several).")
-@click.option("--district", is_flag=True, help="The district's 巡察整改情况通报 over every unit (md or docx).")
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "docx"]), default=None,
-              help="Output format (default: from -o's extension, else md).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="File to write (default: standard output; docx needs a file).")
-@at_option
-@pass_app
-def report(app: App, ledger_name: str | None, district: bool, fmt: str | None, output: Path | None,
-           at: str | None) -> None:
-    """The rectification report (整改情况报告) in the official structure: md, html or docx (GB/T 9704);
-    with --district, the 通报 of every unit's rectification."""
-    if fmt is None:
-        suffix = output.suffix.lower() if output else ""
-        fmt = {".docx": "docx", ".html": "html", ".htm": "html"}.get(suffix, "md")
-    if fmt == "docx" and output is None:
-        raise BadInput("a .docx report needs a file: -o FILE.docx")
-    if district:
-        _district_notice(app, ledger_name, fmt, output, at)
-        return
-    _sync_duties(app, at)
-    now = app.now(at)
-    with app.transaction() as session:
-        data = build_report(session, app.runtime, _one_ledger(session, ledger_name), now)
-    if not data.unit_known:
-        warn(f"ledger {data.ledger} names no unit: the report says 本单位; give it with `duban ledger import … --unit`, "
-             "a 单位 column, or [report] unit in config.toml")
-    if fmt == "docx":
-        from ...report.docx import write_docx
-
-        write_docx(data, output)  # type: ignore[arg-type]
-    else:
-        text = render_report(data, fmt, app.config)
-        if output is None:
-            sys.stdout.write(text)
-            return
-        output.write_text(text, encoding="utf-8")
-    say(f"report of {data.ledger} ({fmt}) written to {output}: {data.overview.counted()}")
-
-
-def _district_notice(app: App, ledger_name: str | None, fmt: str, output: Path | None, at: str | None) -> None:
-    from ...report.district import build_notice, render_md, write_docx
-
-    if ledger_name:
-        raise BadInput("--district covers every unit: leave out --ledger")
-    if fmt == "html":
-        raise BadInput("the district's notice is written as md or docx")
-    with app.reading() as session:
-        notice = build_notice(session, app.runtime, app.now(at))
-    if fmt == "docx":
-        write_docx(notice, output)  # type: ignore[arg-type]
-    elif output is None:
-        sys.stdout.write(render_md(notice))
-        return
-    else:
-        output.write_text(render_md(notice), encoding="utf-8")
-    say(f"district notice ({fmt}) of {len(notice.units)} unit(s) written to {output}")
 
 
 @click.group("calendar")
@@ -193,7 +116,7 @@ def calendar_confirm(app: App, year: int, by: str, withdraw: bool, at: str | Non
 def calendar_export(app: App, output: Path | None, department: str | None, ledger_name: str | None,
                     at: str | None) -> None:
     """Every open deadline and open duty occurrence as all-day events with an alarm (RFC 5545)."""
-    _sync_duties(app, at)
+    app.sync_duties(at)
     with app.reading() as session:
         body, events = ics_bytes(session, app.runtime, app.now(at), ledger_name=ledger_name, department=department)
     if output is None:
@@ -201,36 +124,3 @@ def calendar_export(app: App, output: Path | None, department: str | None, ledge
         return
     output.write_bytes(body)
     say(f"{events} event(s) written to {output}")
-
-
-@click.command("board")
-@click.option("--listen", default="127.0.0.1:8791", show_default=True, metavar="HOST:PORT",
-              help="Where to serve. Requests from other machines need the [board] token.")
-@at_option
-@pass_app
-def board(app: App, listen: str, at: str | None) -> None:
-    """Serve the read-only status board (and /calendar.ics) until interrupted."""
-    try:
-        host, _ = parse_listen(listen)
-    except ValueError as exc:
-        raise BadInput(f"--listen: {exc}") from None
-    token = board_token(app.config)
-    token_env = board_settings(app.config).get("token_env")
-    if token_env and token is None:
-        warn(f"environment variable {token_env} is empty: only local requests will be served")
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback and token is None:
-        warn("listening beyond this machine without a token: remote requests will all be refused")
-    _sync_duties(app, at)
-    clock = FixedClock(app.now(at)) if at else Clock()
-    runtime = app.runtime
-    site = Site(runtime=lambda: runtime, sessions=app.readers, clock=clock, token=lambda: token, writers=app.sessions)
-    say(f"duban board on http://{listen}/ (Ctrl-C to stop)")
-    try:
-        serve_forever(create_app(site), listen)
-    except OSError as exc:
-        raise BadInput(f"cannot listen on {listen}: {exc.strerror or exc}") from None
-    say("stopped")

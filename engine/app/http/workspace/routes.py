@@ -32,27 +32,27 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ...accounts import policy
-from ...accounts.actor import Actor
-from ...accounts.credentials import REFUSED, begin_login, finish_login, log_out, open_session
-from ...accounts.links import read_link_token, site_secret, takes_links
-from ...accounts.lookup import user_by_id
-from ...accounts.policy import Action
-from ...clock import check_year
-from ...errors import BadInput, DubanError, Forbidden, NoSpace, NotFound, Refused
-from ...issues import actions, extensions
-from ...issues.district import LABELS, STATUSES, district
-from ...issues.edit import hand_over
-from ...issues.evidence import EvidenceFile, EvidenceStore, Staging
-from ...issues.service import open_issue, transition
-from ...issues.worklists import issue_rows, my_todo
-from ...runtime import Runtime
-from ...store import db
-from ...templating import render_template
-from .auth import client_address
-from .identity import check_csrf, check_password, csrf_token, session_actor, session_id, sign_in, sign_out, signin_work
-from .pages import _env
-from .uploads import read_uploads
+from ....accounts import policy
+from ....accounts.actor import Actor
+from ....accounts.credentials import REFUSED, begin_login, finish_login, log_out, open_session
+from ....accounts.links import read_link_token, site_secret, takes_links
+from ....accounts.lookup import user_by_id
+from ....accounts.policy import Action
+from ....clock import check_year
+from ....errors import BadInput, DubanError, Forbidden, NoSpace, NotFound, Refused
+from ....issues import actions, extensions
+from ....issues.district import LABELS, STATUSES, district
+from ....issues.edit import hand_over
+from ....issues.evidence import EvidenceFile, EvidenceStore, Staging
+from ....issues.service import open_issue, transition
+from ....issues.worklists import issue_rows, my_todo
+from ....runtime import Runtime
+from ....store import db
+from ....templating import render_template
+from ..auth import client_address
+from ..identity import check_csrf, check_password, csrf_token, session_actor, session_id, sign_in, sign_out, signin_work
+from ..uploads import read_uploads
+from .env import workspace_env
 
 log = logging.getLogger("duban.workspace")
 
@@ -84,7 +84,7 @@ class _Ws:
         # the board's base template reads these; a page's own context (the issue list's ledgers) wins
         values: dict[str, Any] = {"ledgers": [], "req_ledger": None, "req_department": None, "request_path": "/ws/"}
         values.update(context)
-        body = render_template(_env(self.request, self.runtime), template, ws=self.url, url=self.url, me=me,
+        body = render_template(workspace_env(self.request, self.runtime), template, ws=self.url, url=self.url, me=me,
                                csrf=csrf_token(self.request), today=self.today,
                                overview=me is not None and bool(me.roles & {"admin", "reviewer", "observer"}),
                                **values)
@@ -252,7 +252,7 @@ def issue_view(request: Request, ledger: str, ref: str) -> Response:
 
 
 def _issue(ws: _Ws, session: Session, me: Actor, ledger: str, ref: str, status: int = 200) -> Response:
-    from ...board.data import issue_page
+    from ....issues.board import issue_page
 
     issue = open_issue(session, f"{ledger}/{ref}", me)
     data = issue_page(session, ws.runtime, ledger, ref, ws.today)
@@ -367,7 +367,7 @@ for _name, _act in (("step", _step), ("progress", _progress), ("evidence", _evid
 
 @router.get("/ws/evidence/{evidence_id}")
 def evidence_file(request: Request, evidence_id: int) -> Response:
-    from .uploads import evidence_response
+    from ..uploads import evidence_response
 
     ws = _Ws(request)
 

@@ -163,7 +163,8 @@ def recipient_wait(session: Session, channel: Channel | None, address: str, now:
             ).one()
             current = aligned_start(now, seconds, offset)
             if start < current:
-                start, used = current, 0
+                used = 0  # an earlier window: this one starts empty
+            start = current  # a new row is stamped with ``now``; the window is the clock's
             if used >= count:
                 opens.append(start + dt.timedelta(seconds=seconds))
             rows.append((key, start, used))

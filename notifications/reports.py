@@ -85,6 +85,8 @@ def follow_up(sessions: sessionmaker[Session], channels: Mapping[str, Channel], 
                 receipt = channel.follow_up(task)
             except DeliveryError as exc:
                 log.warning("outbox message %s: delivery result not available: %s", message_id, exc.message)
+            except Exception:  # one odd answer must not stop the delivery loop; it is asked again later
+                log.exception("outbox message %s: asking for the delivery result failed", message_id)
         with transaction(sessions) as session:
             row = session.get(DeliveryReport, message_id, with_for_update=True)
             if row is None:

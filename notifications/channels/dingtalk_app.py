@@ -38,7 +38,7 @@ import httpx
 
 from notifications.channels import dingtalk_codes
 from notifications.channels._app import BUTTON, Addressees, AppChannel, Card
-from notifications.channels._tokens import Token
+from notifications.channels._tokens import Token, token_key
 from notifications.channels.codes import Kind, Table, Verdict
 from notifications.channels.receipt import Receipt
 from notifications.channels.text import compose, fit_chars, fit_json, key_line
@@ -118,11 +118,14 @@ class DingTalkAppChannel(AppChannel):
         return Receipt("dingtalk", len(to.users), task=str(task))
 
     def follow_up(self, task: str) -> Receipt | None:
+        token = self.api_token()
         reply, response = self.call("POST", "/topapi/message/corpconversation/getsendresult",
-                                    params={"access_token": self.api_token()},
+                                    params={"access_token": token},
                                     body={"agent_id": self.agent_id, "task_id": int(task)})
         verdict = self.read_reply(reply, response)
         if verdict is not None:
+            if verdict.kind is Kind.REFRESH:  # the next ask (or send) fetches a new one
+                self.tokens.invalidate(token_key(self.platform, self.base, self.app_id()), token)
             raise self.failure(verdict.text, permanent=verdict.kind is Kind.PERMANENT)
         result = reply.get("send_result")
         if not isinstance(result, dict):

@@ -243,6 +243,22 @@ def test_dingtalk_reports_later_whom_its_daily_cap_dropped(sessions):
     assert kept is not None and (kept.recipients, kept.missed) == (1, 0)
 
 
+def test_a_result_dingtalk_cannot_give_is_asked_again_until_it_forgets_the_task(sessions):
+    app = DingTalkApp(users={"bgs"})
+    with LoopbackHTTP(app) as http, channel("dingtalk_app", http) as ch:
+        message = queue(sessions, "dg-lost", "ding", address="bgs")
+        assert Outbox(sessions, {"ding": ch}, limits={}).deliver_due(NOW) == DeliveryStats(sent=1)
+        app.tasks.clear()  # the platform no longer knows the task
+        later = NOW + dt.timedelta(minutes=6)
+        assert follow_up(sessions, {"ding": ch}, later) == 0
+        waiting = report(sessions, message)
+        assert waiting is not None and waiting.task is not None
+        assert waiting.check_at == later + dt.timedelta(minutes=5)  # asked again later
+        assert follow_up(sessions, {"ding": ch}, NOW + dt.timedelta(hours=25)) == 0
+    given_up = report(sessions, message)
+    assert given_up is not None and (given_up.task, given_up.check_at, given_up.missed) == (None, None, 0)
+
+
 def test_outbox_list_says_sent_but_not_delivered(project, cli):
     assert cli("init").code == 0
     engine = make_engine(f"sqlite:///{project / 'duban.db'}")

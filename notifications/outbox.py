@@ -39,9 +39,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.errors import NotFound, Refused
 from engine.store.db import transaction
 from notifications.channels.base import Channel, DeliveryError
+from notifications.channels.receipt import Receipt
 from notifications.leases import OWNER_LEN, Lease, Leased, guarded, lease_batch, lease_owner, release, renew
 from notifications.quiet import QuietHours
-from notifications.ratelimit import DEFAULTS, Limit, take
+from notifications.ratelimit import DEFAULTS, Limit, recipient_wait, take
 from notifications.recording import record, result_of
 from notifications.store import AttemptStatus, OutboxMessage, OutboxStatus
 
@@ -174,9 +175,9 @@ class Outbox:
                         continue
                     assert channel is not None  # _gate marked the message undeliverable otherwise
                     began = time.monotonic()
-                    error = self._send(channel, item)
+                    error, receipt = self._send(channel, item)
                     result = result_of(item, clock(), error, began, max_attempts=self.policy.max_attempts,
-                                       backoff=self.backoff)
+                                       backoff=self.backoff, receipt=receipt)
                     if record(recorder, result, owner, self.worker):
                         name = {AttemptStatus.SENT: "sent", AttemptStatus.DEAD: "dead"}.get(result.outcome, "retried")
                         setattr(stats, name, getattr(stats, name) + 1)
@@ -185,20 +186,19 @@ class Outbox:
         return stats
 
     @staticmethod
-    def _send(channel: Channel, item: Leased) -> BaseException | None:
-        """Send one message; the error it failed with, or None."""
+    def _send(channel: Channel, item: Leased) -> tuple[BaseException | None, Receipt | None]:
+        """Send one message; the error it failed with (or None) and the platform's receipt, if any."""
         try:
             message = item.message()
         except ValueError as exc:  # e.g. an empty key: no retry can fix the row
-            return DeliveryError(f"cannot build the message: {exc}", permanent=True)
+            return DeliveryError(f"cannot build the message: {exc}", permanent=True), None
         try:
-            channel.send(message)
+            return None, channel.send(message)
         except DeliveryError as exc:
-            return exc
+            return exc, None
         except Exception as exc:
             log.exception("outbox message %s: channel %r failed unexpectedly", item.id, item.channel)
-            return exc
-        return None
+            return exc, None
 
     def _gate(self, item: Leased, rest: Sequence[Leased], lease: Lease, current: dt.datetime,
               channel: Channel | None, blocked: dict[str, dt.datetime]) -> str | None:
@@ -207,7 +207,7 @@ class Outbox:
             return "lost"
         quiet = (channel is not None and not item.urgent and self.quiet is not None
                  and not self.quiet.allows(current))
-        if channel is not None and not quiet and self.limit_for(item.channel) is None:
+        if channel is not None and not quiet and self.limit_for(item.channel) is None and not channel.recipient_windows:
             # Nothing to count or postpone: the database is touched only when the lease runs low.
             # While it is live no other sender can have taken the message.
             if lease.left(item.id, current) < 2 * getattr(channel, "timeout", 1.0):
@@ -235,6 +235,8 @@ class Outbox:
             wait_until: dt.datetime | None = self.quiet.next_open(current)
         else:
             wait_until = self._rate_wait(session, item.channel, current, blocked)
+            if wait_until is None:  # the platform drops what is over a person's limit: wait for it here
+                wait_until = recipient_wait(session, channel, item.address, current)
         if wait_until is None:
             return None
         guarded(session, item.id, lease.owner, next_attempt_at=wait_until, lease_owner=None,

@@ -2,6 +2,12 @@
 
 The "Record" step of ``notifications.outbox``. Each send's outcome is written in its own
 transaction before the next send starts, so a crash re-sends at most the one message in flight.
+A send that came back with a ``Receipt`` (someone missed, or the platform will say later) leaves a
+``delivery_reports`` row in the same transaction (``notifications.reports`` follows it up).
+
+A rate-limited answer is the platform saying "not now", not a failure of the message: it waits the
+platform's window and does not count towards ``max_attempts`` (up to three times as many tries), so
+a notice over a limit waits instead of vanishing.
 """
 
 from __future__ import annotations
@@ -18,12 +24,17 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from engine.store.prepared import PreparedSet, driver_transaction
 from engine.store.types import UTCDateTime
 from notifications.channels.base import DeliveryError
+from notifications.channels.receipt import Receipt
 from notifications.leases import Leased
-from notifications.store import DELIVERY_ATTEMPTS, OUTBOX, AttemptStatus, OutboxStatus
+from notifications.store import DELIVERY_ATTEMPTS, DELIVERY_REPORTS, OUTBOX, AttemptStatus, OutboxStatus
 
 log = logging.getLogger("duban.outbox")
 
 _MAX_ERROR = 2000  # characters of an error kept on the row; a server can answer with a whole page
+# DingTalk's asynchronous send is usually done within seconds; five minutes lets a large batch
+# finish before getsendresult is asked (it answers for 24 hours).
+FOLLOW_UP_AFTER = dt.timedelta(minutes=5)
+_RATE_LIMITED_TRIES = 3  # times max_attempts a message may be refused "for now"
 
 
 @dataclass
@@ -36,6 +47,7 @@ class SendResult:
     text: str
     values: dict[str, Any]
     seconds: float
+    receipt: Receipt | None = None
 
 
 def describe(error: BaseException) -> str:
@@ -45,7 +57,7 @@ def describe(error: BaseException) -> str:
 
 
 def result_of(item: Leased, current: dt.datetime, error: BaseException | None, started: float, *,
-              max_attempts: int, backoff: Callable[[int], float]) -> SendResult:
+              max_attempts: int, backoff: Callable[[int], float], receipt: Receipt | None = None) -> SendResult:
     """The outcome of one send and the row values that record it."""
     attempts = item.attempts + 1
     values: dict[str, Any] = {"attempts": attempts, "lease_owner": None, "lease_until": None}
@@ -55,7 +67,8 @@ def result_of(item: Leased, current: dt.datetime, error: BaseException | None, s
     else:
         text = describe(error)
         permanent = isinstance(error, DeliveryError) and error.permanent
-        if permanent or attempts >= max_attempts:
+        waiting = isinstance(error, DeliveryError) and error.rate_limited and attempts < _RATE_LIMITED_TRIES * max_attempts
+        if permanent or (attempts >= max_attempts and not waiting):
             outcome = AttemptStatus.DEAD
             values.update(status=OutboxStatus.DEAD, last_error=text)
         else:
@@ -66,7 +79,8 @@ def result_of(item: Leased, current: dt.datetime, error: BaseException | None, s
             else:
                 wait = max(backoff(attempts), hint or 0.0)
             values.update(last_error=text, next_attempt_at=current + dt.timedelta(seconds=wait))
-    return SendResult(item, current, outcome, text, values, time.monotonic() - started)
+    return SendResult(item, current, outcome, text, values, time.monotonic() - started,
+                      receipt if outcome == AttemptStatus.SENT else None)
 
 
 # The record of each outcome, built once (Core, bound parameters) and run on the driver's cursor
@@ -87,7 +101,20 @@ _A = DELIVERY_ATTEMPTS.c
 _ATTEMPT = insert(DELIVERY_ATTEMPTS).values({
     column: bindparam(column, type_=getattr(_A, column).type)
     for column in ("message_id", "at", "channel", "recipient", "status", "error", "seconds", "worker")})
-_PREPARED = PreparedSet({**_RECORD, "attempt": _ATTEMPT, "exists": _EXISTS})
+_R = DELIVERY_REPORTS.c
+_REPORT = insert(DELIVERY_REPORTS).values({
+    column: bindparam(column, type_=getattr(_R, column).type)
+    for column in ("message_id", "platform", "recipients", "missed", "missed_ids", "reason", "task", "check_at",
+                   "reported_at")})
+_PREPARED = PreparedSet({**_RECORD, "attempt": _ATTEMPT, "exists": _EXISTS, "report": _REPORT})
+
+
+def report_values(message_id: int, receipt: Receipt, at: dt.datetime) -> dict[str, Any]:
+    """The ``delivery_reports`` row of a receipt received (or followed up) at ``at``."""
+    return {"message_id": message_id, "platform": receipt.platform, "recipients": receipt.recipients,
+            "missed": len(receipt.missed), "missed_ids": "|".join(receipt.missed)[:_MAX_ERROR],
+            "reason": receipt.reason[:_MAX_ERROR], "task": receipt.task,
+            "check_at": at + FOLLOW_UP_AFTER if receipt.task is not None else None, "reported_at": at}
 
 
 def record(conn: Connection, result: SendResult, owner: str, worker: str) -> bool:
@@ -112,6 +139,8 @@ def record(conn: Connection, result: SendResult, owner: str, worker: str) -> boo
         _PREPARED.get(conn, "attempt").run(conn, {"message_id": item.id, "at": result.at, "channel": item.channel,
                                 "recipient": item.recipient, "status": result.outcome, "error": text,
                                 "seconds": result.seconds, "worker": worker})
+        if held and result.receipt is not None:
+            _PREPARED.get(conn, "report").run(conn, report_values(item.id, result.receipt, result.at))
     if held and result.outcome == AttemptStatus.DEAD:
         log.error("outbox message %s via %r is dead: %s", item.id, item.channel, result.text)
     return held

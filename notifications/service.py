@@ -17,6 +17,7 @@ from notifications.people import NoAccounts, People
 from notifications.pipeline import Pipeline, RouteStats
 from notifications.ratelimit import Limit
 from notifications.render import Renderer
+from notifications.reports import follow_up
 from notifications.routing import Route, load_routes
 from notifications.settings import Notify, load_notify
 from notifications.tokens import DatabaseTokens
@@ -86,7 +87,12 @@ class Notifier:
         """Route every reminder written by now, then deliver every message due by now."""
         routed = self.pipeline.route_pending(now)
         delivered = self.outbox.deliver_due(now)
+        self.follow_up(now)
         return Notified(routed, delivered)
+
+    def follow_up(self, now: dt.datetime) -> int:
+        """Ask the platforms what became of accepted messages whose report is due (``reports``)."""
+        return follow_up(self.sessions, self.channels, now)
 
     def close(self) -> None:
         if "channels" in self.__dict__:

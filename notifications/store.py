@@ -1,4 +1,5 @@
-"""The notification side's tables: the outbox, its delivery attempts, silences, rate windows and app tokens.
+"""The notification side's tables: the outbox, its delivery attempts and reports, silences, rate windows
+and app tokens.
 
 They share the store's metadata (``engine.store.models.Base``) and its migrations, but only the
 notification layer reads or writes them: the domain knows nothing of messages or channels.
@@ -121,6 +122,28 @@ class RateWindow(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class DeliveryReport(Base):
+    """What the platform said about a sent message's delivery (``notifications.reports``).
+
+    ``missed`` of ``recipients`` did not get it (``missed_ids``, ``|``-joined; ``reason`` in the
+    platform's terms). ``task`` is the platform's handle to ask later (DingTalk's ``task_id``), due
+    at ``check_at``; None once the answer is final."""
+
+    __tablename__ = "delivery_reports"
+    # the follow-up scan: reports still waiting for the platform's word, in due order
+    __table_args__ = (Index("ix_delivery_reports_check_at", "check_at"),)
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    missed: Mapped[int] = mapped_column(Integer, default=0)
+    missed_ids: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    task: Mapped[str | None] = mapped_column(String(100))
+    check_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class AppToken(Base):
     """An organisation app's access token, shared by every daemon (``notifications.tokens``).
 
@@ -142,3 +165,4 @@ REMINDER_MESSAGES = cast(Table, ReminderMessage.__table__)
 SILENCES = cast(Table, Silence.__table__)
 RATE_WINDOWS = cast(Table, RateWindow.__table__)
 APP_TOKENS = cast(Table, AppToken.__table__)
+DELIVERY_REPORTS = cast(Table, DeliveryReport.__table__)

@@ -5,12 +5,20 @@ parameters, tokens that expire (``expire()`` makes the current one answer the ex
 notice's required fields and size limits, unknown users, and rate limits on demand (``fail_next``).
 Notices that pass every check are kept in ``notices``; problems found are kept in ``problems`` so a
 test can show what was wrong.
+
+They answer in the platforms' own shapes (docs/platform-codes.md has the sources): DingTalk's
+``topapi`` wraps a refused token in ``errcode`` 88 with the reason in ``sub_code``, limits ``msg``
+to 2,048 bytes and reports later (``getsendresult``) whom it did not deliver to: more than
+``daily_cap`` notices a day to one user, or the same content twice; WeCom lowercases the ids it
+returns in ``invaliduser`` and names members without a licence in ``unlicenseduser``; Feishu
+answers with an HTTP status and a ``code`` together and refuses a card request over 30 KB.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +38,9 @@ class _Platform:
     problems: list[str] = field(default_factory=list)
     _n: Any = field(default_factory=itertools.count)
 
+    def __post_init__(self) -> None:
+        pass
+
     def issue(self, prefix: str) -> str:
         self.tokens_issued += 1
         token = f"{prefix}-{next(self._n)}"
@@ -47,6 +58,10 @@ class _Platform:
 class WeComApp(_Platform):
     corp_id = "ww0123456789"
     agent_id = 1000002
+    unlicensed: set[str]  # in the app's range but without a licence: accepted, not delivered
+
+    def __post_init__(self) -> None:
+        self.unlicensed = set()
 
     def __call__(self, seen: Seen) -> Reply:
         if seen.method == "GET" and seen.path == "/cgi-bin/gettoken":
@@ -63,7 +78,8 @@ class WeComApp(_Platform):
                 return self._err(40014, "invalid access_token")
             if self.fail_next:
                 code = self.fail_next.pop(0)
-                return self._err(code, {45009: "api freq out of limit", -1: "system busy"}.get(code, "error"))
+                return self._err(code, {45009: "api freq out of limit", 45033: "api concurrent out of limit",
+                                        -1: "system busy"}.get(code, "error"))
             body = seen.json()
             if body.get("agentid") != self.agent_id:
                 return self._err(40056, "invalid agentid")
@@ -79,11 +95,15 @@ class WeComApp(_Platform):
             else:
                 return self._err(40008, "invalid message type")
             wanted = [u for u in body.get("touser", "").split("|") if u]
-            unknown = [u for u in wanted if u not in self.users]
-            if wanted and len(unknown) == len(wanted) and not body.get("toparty"):
+            # userids are case-insensitive; the answer gives them lowercased
+            known = {u.lower() for u in self.users}
+            unknown = [u.lower() for u in wanted if u.lower() not in known]
+            unlicensed = [u.lower() for u in wanted if u.lower() in {x.lower() for x in self.unlicensed}]
+            if wanted and len(unknown) + len(unlicensed) == len(wanted) and not body.get("toparty"):
                 return self._err(81013, "user & party & tag all invalid")
             self.notices.append(body)
-            return json_reply({"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(unknown), "msgid": "m"})
+            return json_reply({"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(unknown),
+                               "unlicenseduser": "|".join(unlicensed), "msgid": "m"})
         return self._err(404, "no such API")
 
     def _err(self, code: int, message: str) -> Reply:
@@ -94,6 +114,13 @@ class WeComApp(_Platform):
 class DingTalkApp(_Platform):
     app_key = "dingabcdef"
     agent_id = 2233445566
+    daily_cap = 500  # notices of one app to one user a day; the rest are accepted, not delivered
+    tasks: dict[int, dict[str, Any]]
+    _today: Counter[str]
+    _contents: set[tuple[str, str]]
+
+    def __post_init__(self) -> None:
+        self.tasks, self._today, self._contents = {}, Counter(), set()
 
     def __call__(self, seen: Seen) -> Reply:
         if seen.method == "GET" and seen.path == "/gettoken":
@@ -101,31 +128,72 @@ class DingTalkApp(_Platform):
                 return self._err(40089, "不合法的corpid或corpsecret")
             return json_reply({"errcode": 0, "errmsg": "ok", "access_token": self.issue("dt"), "expires_in": 7200})
         if seen.method == "POST" and seen.path == "/topapi/message/corpconversation/asyncsend_v2":
-            token = seen.param("access_token")
-            if token in self.expired:
-                return self._err(42001, "access_token超时")
-            if token not in self.valid:
-                return self._err(40014, "不合法的access_token")
+            refused = self._token_refused(seen.param("access_token"))
+            if refused is not None:
+                return refused
             if self.fail_next:
                 code = self.fail_next.pop(0)
-                return self._err(code, {90018: "请求频率超过限制", -1: "系统繁忙"}.get(code, "error"))
+                return self._err(code, {143103: "企业内部应用QPM超限", 143104: "企业内部应用QPM超限",
+                                        -1: "系统繁忙"}.get(code, "error"))
             body = seen.json()
             if body.get("agent_id") != self.agent_id:
                 return self._err(40056, "不合法的agentid")
             msg = body.get("msg") or {}
+            if len(json.dumps(msg, ensure_ascii=False, separators=(",", ":")).encode()) > 2048:
+                return self._err(40035, "msg 超过 2048 字节")
             if msg.get("msgtype") == "action_card":
                 card = msg.get("action_card") or {}
                 if not (card.get("title") and card.get("markdown") and card.get("single_title")
                         and card.get("single_url")):
                     return self._err(40035, "缺少参数 action_card")
+                if len(card["title"]) > 64 or len(card["single_title"]) > 20:
+                    return self._err(40035, "action_card title 超过 64 字或 single_title 超过 20 字")
             elif msg.get("msgtype") != "text":
                 return self._err(40035, "缺少参数 msg")
             wanted = [u for u in str(body.get("userid_list", "")).split(",") if u]
             if any(u not in self.users for u in wanted):
                 return self._err(33012, "无效的USERID")
             self.notices.append(body)
-            return json_reply({"errcode": 0, "task_id": len(self.notices), "request_id": "r"})
+            task = len(self.notices)
+            self.tasks[task] = self._result(wanted, json.dumps(msg, sort_keys=True, ensure_ascii=False))
+            return json_reply({"errcode": 0, "task_id": task, "request_id": "r"})
+        if seen.method == "POST" and seen.path == "/topapi/message/corpconversation/getsendresult":
+            refused = self._token_refused(seen.param("access_token"))
+            if refused is not None:
+                return refused
+            body = seen.json()
+            if body.get("agent_id") != self.agent_id or body.get("task_id") not in self.tasks:
+                return self._err(40035, "不合法的参数 task_id")
+            return json_reply({"errcode": 0, "errmsg": "ok", "send_result": self.tasks[body["task_id"]],
+                               "request_id": "r"})
         return self._err(404, "no such API")
+
+    def _token_refused(self, token: str | None) -> Reply | None:
+        # topapi: "errcode 88: look at sub_code" (the token's problem is in sub_code, a string)
+        for sub, text in (("42001", "access_token超时"), ("40014", "不合法的access_token")):
+            if (token in self.expired) if sub == "42001" else (token not in self.valid):
+                self.refuse(f"88/{sub} {text}")
+                return json_reply({"errcode": 88, "sub_code": sub, "sub_msg": text,
+                                   "errmsg": f"ding talk error[subcode={sub},submsg={text}]", "request_id": "r"})
+        return None
+
+    def _result(self, users: list[str], content: str) -> dict[str, Any]:
+        """What getsendresult will say: the daily cap and the same-content rule drop, silently."""
+        sent, forbidden, reasons = [], [], []
+        for user in users:
+            if self._today[user] >= self.daily_cap:
+                forbidden.append(user)
+                reasons.append({"code": "143105", "count": self.daily_cap, "userid": user})
+            elif (user, content) in self._contents:
+                forbidden.append(user)
+                reasons.append({"code": "143106", "count": 1, "userid": user})
+            else:
+                self._today[user] += 1
+                self._contents.add((user, content))
+                sent.append(user)
+        return {"invalid_user_id_list": [], "forbidden_user_id_list": forbidden, "failed_user_id_list": [],
+                "read_user_id_list": [], "unread_user_id_list": sent, "invalid_dept_id_list": [],
+                "forbidden_list": reasons}
 
     def _err(self, code: int, message: str) -> Reply:
         self.refuse(f"{code} {message}")
@@ -165,6 +233,8 @@ class FeishuApp(_Platform):
                 return self._err(99992402, "field validation failed: uuid", 400)
             if body.get("msg_type") not in ("interactive", "text"):
                 return self._err(230001, "invalid msg_type", 400)
+            if len(seen.body) > (30_000 if body["msg_type"] == "interactive" else 150_000):
+                return self._err(230025, "The length of the message content reaches its limit.", 400)
             content = json.loads(body.get("content", "null"))
             if body["msg_type"] == "interactive" and not (content.get("header", {}).get("title", {}).get("content")
                                                           and content.get("elements")):

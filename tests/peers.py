@@ -220,10 +220,22 @@ class DingTalkRobot:
     errcode: int = 0  # what to answer once everything checks out
     errmsg: str = "ok"
     problems: list[str] = field(default_factory=list)
+    # DingTalk's throttle: over 20 messages a minute the robot is blocked for 10 minutes (660026)
+    per_minute: int = 20
+    clock: Callable[[], float] = time.monotonic
+    sent_at: list[float] = field(default_factory=list)
+    blocked_until: float = 0.0
 
     def __call__(self, seen: Seen) -> Reply:
         if seen.path != "/robot/send" or seen.param("access_token") != self.access_token:
             return self._error(300001, "token is not exist")
+        now = self.clock()
+        self.sent_at = [t for t in self.sent_at if now - t < 60]
+        if now < self.blocked_until or len(self.sent_at) >= self.per_minute:
+            if now >= self.blocked_until:
+                self.blocked_until = now + 600
+            return self._error(660026, "sending too many messages per minute")
+        self.sent_at.append(now)
         if self.secret is not None:
             timestamp, sign = seen.param("timestamp"), seen.param("sign")
             if not timestamp or not timestamp.isdigit() or not sign:
@@ -260,11 +272,15 @@ class WeComRobot:
         if seen.path != "/cgi-bin/webhook/send" or seen.param("key") != self.key:
             return self._error(93000, "invalid webhook url")
         body = seen.json()
-        content = (body.get("markdown") or {}).get("content")
-        if body.get("msgtype") != "markdown" or not isinstance(content, str):
+        kind = body.get("msgtype")
+        content = (body.get(kind) or {}).get("content") if kind in ("markdown", "text") else None
+        if not isinstance(content, str):
             return self._error(40008, "invalid message type")
-        if len(content.encode("utf-8")) > 4096:
-            return self._error(40058, "markdown.content exceed max length 4096")
+        limit = 4096 if kind == "markdown" else 2048
+        if len(content.encode("utf-8")) > limit:
+            return self._error(40058, f"{kind}.content exceed max length {limit}")
+        if kind == "markdown" and "<@all>" in content:
+            self.problems.append("<@all> in markdown: WeCom documents @all only in a text message's mentioned_list")
         return json_reply({"errcode": self.errcode, "errmsg": self.errmsg})
 
     def _error(self, code: int, message: str) -> Reply:
@@ -288,6 +304,8 @@ class FeishuBot:
     def __call__(self, seen: Seen) -> Reply:
         if seen.path != f"/open-apis/bot/v2/hook/{self.hook}":
             return self._error(19001, "param invalid: incoming webhook access token invalid", 404)
+        if len(seen.body) > 20 * 1000:  # "the request body may not exceed 20 KB"
+            return self._error(19002, "params error: request body over 20 KB", 400)
         body = seen.json()
         if self.secret is not None:
             timestamp, sign = body.get("timestamp"), body.get("sign")

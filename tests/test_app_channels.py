@@ -177,13 +177,13 @@ def test_an_unknown_person_is_dead_lettered_on_the_first_try(platform, sessions)
 
 def test_a_rate_limit_code_is_retried_after_the_platforms_wait(platform, sessions):
     kind, app, http = platform
-    app.fail_next = [{"wecom_app": 45009, "dingtalk_app": 90018, "feishu_app": 99991400}[kind]]
+    app.fail_next = [{"wecom_app": 45009, "dingtalk_app": 143103, "feishu_app": 99991400}[kind]]
     message = queue(sessions, "dg-busy", kind, "bgs")
     with channel(kind, http) as ch:
         outbox = Outbox(sessions, {kind: ch}, limits={})
         assert outbox.deliver_due(NOW) == DeliveryStats(retried=1)
         wait = seconds_after(load(sessions, message).next_attempt_at, NOW)
-        expected = {"wecom_app": 60, "dingtalk_app": 1, "feishu_app": 2}[kind]  # Feishu's header says 2 s
+        expected = {"wecom_app": 60, "dingtalk_app": 60, "feishu_app": 2}[kind]  # Feishu's header says 2 s
         assert wait == pytest.approx(expected, abs=1)
         assert outbox.deliver_due(NOW) == DeliveryStats()  # not before the wait
         later = NOW + dt.timedelta(seconds=expected + 1)
@@ -318,7 +318,9 @@ _line = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_siz
 def test_every_card_fits_its_platform_and_keeps_the_button_and_the_key(lines, subject, extra):
     """Whatever the digest holds, each card stays within its platform's limits, shows the most urgent
     item first and keeps the button; the robots' key line survives where the card has text."""
-    from notifications.channels.dingtalk_app import MARKDOWN_BYTES, DingTalkAppChannel
+    from notifications.channels.dingtalk_app import MSG_BYTES, DingTalkAppChannel
+    from notifications.channels.feishu_app import CARD_BYTES, FeishuAppChannel
+    from notifications.channels.text import json_bytes
     from notifications.channels.wecom_app import WeComAppChannel
 
     message = OutgoingMessage(key="dg-k", recipient="办公室", address="bgs", subject=subject, text="\n".join(lines),
@@ -333,13 +335,17 @@ def test_every_card_fits_its_platform_and_keeps_the_button_and_the_key(lines, su
         assert len(wecom["text"]["content"].encode()) <= 2048 and wecom["text"]["content"].endswith("（编号 dg-k）")
     ding = DingTalkAppChannel("d", settings("dingtalk_app", "http://127.0.0.1:9"), ENV).payload(message, to)
     markdown = ding["msg"]["action_card"]["markdown"]
-    assert len(markdown.encode()) <= MARKDOWN_BYTES and markdown.endswith("（编号 dg-k）")
+    assert json_bytes(ding["msg"]) <= MSG_BYTES and markdown.endswith("（编号 dg-k）")
+    assert len(ding["msg"]["action_card"]["title"]) <= 64 and len(ding["msg"]["action_card"]["single_title"]) <= 20
     assert ding["msg"]["action_card"]["single_url"] == LINK
+    feishu = FeishuAppChannel("f", settings("feishu_app", "http://127.0.0.1:9"), ENV).request(message, "bgs")
+    assert json_bytes(feishu) <= CARD_BYTES and LINK in feishu["content"]
 
 
 def test_wecom_names_the_members_it_did_not_reach_when_others_got_the_notice(caplog):
     app = WeComApp(users={"bgs"})
     with LoopbackHTTP(app) as http, channel("wecom_app", http) as ch:
-        ch.send(notice(address="bgs|gone"))
+        receipt = ch.send(notice(address="bgs|gone"))
     assert len(app.notices) == 1
-    assert "WeCom did not reach gone" in caplog.text
+    assert "WeCom did not deliver to gone" in caplog.text
+    assert receipt is not None and (receipt.recipients, receipt.missed) == (2, ("gone",))

@@ -76,7 +76,8 @@ class Daemon:
         self.sessions = db.session_factory(self.engine)
         self.readers = db.read_factory(self.engine)
         self.vitals = Vitals(self.engine)
-        self.metrics = Metrics(self.vitals.outbox_depth, self._unit_figures, database=self.engine.dialect.name)
+        self.metrics = Metrics(self.vitals.outbox_depth, self._unit_figures, self.vitals.delivery_gaps,
+                               database=self.engine.dialect.name)
         self.stop = threading.Event()  # handed to deliveries: set means "stop claiming"
         self.sd = SystemdNotify()
         self.loaded: Loaded | None = None
@@ -290,6 +291,7 @@ class Daemon:
         started = time.perf_counter()
         stats = loaded.notifier.outbox.deliver_due(self.clock.now(), batch=loaded.settings.delivery_batch,
                                                    stop=self.stop)
+        loaded.notifier.follow_up(self.clock.now())  # delivery reports the platforms give later
         counts = self.metrics.delivered(stats)
         if any(counts.values()):
             # message and exc_info spelled out, so the type checker sees the counts can only be fields

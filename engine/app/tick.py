@@ -39,4 +39,6 @@ def tick(runtime: Runtime, notifier: Notifier, sessions: sessionmaker[Session], 
     swept = Sweeper(runtime.core, sessions).sweep(now)
     routed = notifier.pipeline.route_pending(now)
     delivered = notifier.outbox.deliver_due(now, batch=batch, stop=stop) if deliver else None
+    if deliver:
+        notifier.follow_up(now)
     return Ticked(synced, swept, routed, delivered)

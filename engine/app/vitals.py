@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
 
 from notifications.queue import OUTBOX_STATUSES, outbox_depth
+from notifications.reports import missed_by_platform
 
 from .. import __version__
 from ..issues.evidence import EvidenceStore
@@ -108,11 +109,45 @@ class UnitFigures(Collector):
         return families
 
 
+class DeliveryGaps(Collector):
+    """``duban_messages_not_delivered{platform}`` and ``duban_recipients_not_delivered{platform}``:
+    messages a platform accepted but did not deliver to everyone (``notifications.reports``), read
+    from the database at scrape time like the outbox depth."""
+
+    def __init__(self, count: Callable[[], Mapping[str, tuple[int, int]]]):
+        self.count = count
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (GaugeMetricFamily("duban_messages_not_delivered",
+                                  "Sent messages the platform did not deliver to someone.", labels=["platform"]),
+                GaugeMetricFamily("duban_recipients_not_delivered",
+                                  "Addressees sent messages did not reach, as the platforms reported.",
+                                  labels=["platform"]))
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return list(self._families())
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        messages, people = self._families()
+        try:
+            counts = dict(self.count())
+        except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database is down
+            log.warning("delivery reports not available: %s", exc)
+            return []
+        for platform in sorted({"dingtalk", "wecom", *counts}):
+            n, missed = counts.get(platform, (0, 0))
+            messages.add_metric([platform], float(n))
+            people.add_metric([platform], float(missed))
+        return [messages, people]
+
+
 class Metrics:
     """Every metric the daemon exports, with the ``duban_`` prefix."""
 
     def __init__(self, outbox_depth: Callable[[], Mapping[str, int]] | None = None,
                  unit_figures: Callable[[], Mapping[str, Mapping[str, int]]] | None = None,
+                 delivery_gaps: Callable[[], Mapping[str, tuple[int, int]]] | None = None,
                  database: str = ""):
         # The *_created series double the output for nothing Prometheus needs (process-wide switch).
         disable_created_metrics()
@@ -139,6 +174,8 @@ class Metrics:
             r.register(OutboxDepth(outbox_depth))
         if unit_figures is not None:
             r.register(UnitFigures(unit_figures))
+        if delivery_gaps is not None:
+            r.register(DeliveryGaps(delivery_gaps))
 
     def swept(self, seconds: float, written: int, queued: int) -> None:
         self.sweeps.inc()
@@ -202,6 +239,10 @@ class Vitals:
     def outbox_depth(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return outbox_depth(conn)
+
+    def delivery_gaps(self) -> dict[str, tuple[int, int]]:
+        with self.engine.connect() as conn, Session(bind=conn) as session:
+            return missed_by_platform(session)
 
     def close(self) -> None:
         self._probe.shutdown(wait=False)

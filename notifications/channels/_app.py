@@ -7,10 +7,12 @@ addressee sees. Each send:
 1. takes the app's access token from the ``TokenCache`` (fetched when nobody has a fresh one);
 2. posts the notice; if the platform answers with one of its token-expired/invalid codes, forgets
    that token, fetches a new one and posts once more;
-3. maps the platform's answer: success; a rate-limit code (transient, ``retry_after`` the
-   platform's window); "system busy" (transient); anything else permanent (no such user, app not
-   authorised, IP not whitelisted, bad agent id): the outbox dead-letters those at once, because
-   the same notice would fail the same way until someone changes the configuration.
+3. reads the platform's answer in its one reader (``dingtalk_codes``, ``wecom_codes``,
+   ``feishu_codes``) and maps the class of its code (``codes.Kind``): refresh-token (step 2),
+   rate-limited (``retry_after`` the platform's window), transient, or permanent (no such user, app
+   not authorised, IP not whitelisted, bad agent id): the outbox dead-letters those at once, because
+   the same notice would fail the same way until someone changes the configuration;
+4. returns a ``Receipt`` when the platform says (or will say) that some addressees were missed.
 
 ``address`` is one or more of the platform's user ids separated by ``|`` (a department's members),
 or ``dept:ID`` for a department where the platform addresses departments (WeCom, DingTalk).
@@ -28,6 +30,8 @@ import httpx
 from notifications.channels._http import USER_AGENT, retry_after_seconds
 from notifications.channels._tokens import PROCESS_TOKENS, Token, TokenCache, token_key
 from notifications.channels.base import Channel, DeliveryError
+from notifications.channels.codes import Kind, Table, Verdict
+from notifications.channels.receipt import Receipt
 from notifications.channels.text import fit_utf8, key_line
 from notifications.message import OutgoingMessage, dumps
 
@@ -89,10 +93,8 @@ class AppChannel(Channel):
 
     platform: ClassVar[str]
     default_base: ClassVar[str]
-    # codes of the platform's answer
-    token_codes: ClassVar[frozenset[int]] = frozenset()
-    busy_codes: ClassVar[frozenset[int]] = frozenset()
-    rate_codes: ClassVar[Mapping[int, float]] = {}  # code -> seconds until the window opens again
+    # the platform's documented codes and their classes (``codes``)
+    codes: ClassVar[Table] = {}
     common_keys: ClassVar[frozenset[str]] = frozenset({"base_url", "timeout"})
     personal: ClassVar[bool] = True
 
@@ -124,9 +126,16 @@ class AppChannel(Channel):
     def fetch_token(self) -> Token:
         raise NotImplementedError
 
-    def deliver(self, message: OutgoingMessage, to: Addressees, token: str) -> None:
+    def deliver(self, message: OutgoingMessage, to: Addressees, token: str) -> Receipt | None:
         """Post one notice; raise ``TokenRefused`` or the ``DeliveryError`` ``reply_error`` gives."""
         raise NotImplementedError
+
+    def read_reply(self, reply: dict[str, Any], response: httpx.Response) -> Verdict | None:
+        """The failure the platform's answer reports, None for success (the platform's reader)."""
+        raise NotImplementedError
+
+    def recipients(self, address: str) -> tuple[str, ...]:
+        return tuple(p.strip() for p in address.split("|") if p.strip() and not p.strip().startswith("dept:"))
 
     def addressees(self, address: str) -> Addressees:
         users, departments = [], []
@@ -143,34 +152,39 @@ class AppChannel(Channel):
 
     # -- the send --------------------------------------------------------------------------
 
-    def send(self, message: OutgoingMessage) -> None:
+    def send(self, message: OutgoingMessage) -> Receipt | None:
         to = self.addressees(message.address)
         key = token_key(self.platform, self.base, self.app_id())
         token = self.tokens.get(key, self.fetch_token)
         try:
-            self.deliver(message, to, token)
+            return self.deliver(message, to, token)
         except TokenRefused:
             self.tokens.invalidate(key, token)
             token = self.tokens.get(key, self.fetch_token)
             try:
-                self.deliver(message, to, token)
+                return self.deliver(message, to, token)
             except TokenRefused as again:
                 raise self.failure(f"{again.text} (again with a new token)") from None
 
-    def reply_error(self, code: int, text: str, *, wait: float | None = None) -> DeliveryError | TokenRefused:
-        """The error a non-zero result code means (see the module docstring)."""
-        if code in self.token_codes:
-            return TokenRefused(text)
-        if code in self.rate_codes:
-            return self.failure(text, retry_after=self.rate_codes[code] if wait is None else wait, rate_limited=True)
-        if code in self.busy_codes:
-            return self.failure(text, retry_after=wait)
-        return self.failure(text, permanent=True)
+    def api_token(self) -> str:
+        """The app's token for a call outside ``send`` (``follow_up``)."""
+        return self.tokens.get(token_key(self.platform, self.base, self.app_id()), self.fetch_token)
 
-    def token_error(self, code: Any, text: str) -> DeliveryError:
+    def reply_error(self, verdict: Verdict) -> DeliveryError | TokenRefused:
+        """The error a failed answer means, by the class of its code (see the module docstring)."""
+        if verdict.kind is Kind.REFRESH:
+            return TokenRefused(verdict.text)
+        if verdict.kind is Kind.RATE:
+            return self.failure(verdict.text, retry_after=60.0 if verdict.wait is None else verdict.wait,
+                                rate_limited=True)
+        if verdict.kind is Kind.TRANSIENT:
+            return self.failure(verdict.text, retry_after=verdict.wait)
+        return self.failure(verdict.text, permanent=True)
+
+    def token_error(self, verdict: Verdict) -> DeliveryError:
         """The error of a refused token request: a wrong id or secret is permanent, busy is not."""
-        error = self.reply_error(code if isinstance(code, int) else 0, text)
-        return error if isinstance(error, DeliveryError) else self.failure(text, permanent=True)
+        error = self.reply_error(verdict)
+        return error if isinstance(error, DeliveryError) else self.failure(verdict.text, permanent=True)
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -224,10 +238,11 @@ class AppChannel(Channel):
 
     def gettoken(self, path: str, params: Mapping[str, str], label: str) -> Token:
         """The ``GET …gettoken`` that WeCom and DingTalk share: ``errcode``, ``access_token``, ``expires_in``."""
-        reply, _ = self.call("GET", path, params=params)
-        code = reply.get("errcode", 0)
-        if code != 0:
-            raise self.token_error(code, f"{label} gettoken errcode {code}: {reply.get('errmsg', '')}")
+        reply, response = self.call("GET", path, params=params)
+        verdict = self.read_reply(reply, response)
+        if verdict is not None:
+            raise self.token_error(Verdict(verdict.code, verdict.kind, f"{label} gettoken: {verdict.text}",
+                                           verdict.wait))
         return self.token_of(reply, "access_token", "expires_in")
 
     def rate_wait(self, response: httpx.Response) -> float | None:

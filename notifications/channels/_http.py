@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import httpx
 
 from notifications.channels.base import Channel, DeliveryError
+from notifications.channels.codes import Kind, Verdict
 from notifications.message import dumps
 
 USER_AGENT = "duban/0.1"
@@ -124,12 +125,13 @@ class HttpChannel(Channel):
             return self.failure(text, retry_after=wait)
         return self.failure(text, permanent=True)
 
-    def robot_reply(self, response: httpx.Response, *code_fields: str) -> tuple[int, str] | None:
-        """Raise for HTTP-level trouble; else the robot's ``(code, message)``, None when it is 0.
+    def robot_json(self, response: httpx.Response) -> dict[str, Any]:
+        """The robot's JSON answer; 429 and 5xx raise (transient whatever the body says).
 
-        The robots answer HTTP 200 with ``{"errcode": 0}`` (or ``{"code": 0}``) on success and a
-        non-zero code on failure (Feishu sometimes with HTTP 400), so the JSON code decides, except
-        that 429 and 5xx are transient whatever the body says. The first field present counts.
+        The robots answer HTTP 200 with a result code on success and on failure (Feishu sometimes
+        with HTTP 400), so the platform's reader decides from the body. An answer that is not a
+        JSON object raises too: a 4xx is permanent, anything else transient (a proxy's page: we
+        cannot tell whether the message arrived).
         """
         if response.status_code == 429 or response.status_code >= 500:
             raise self.status_error(response, pause_429=RATE_LIMIT_PAUSE)  # type: ignore[misc]
@@ -137,17 +139,18 @@ class HttpChannel(Channel):
             reply = response.json()
         except ValueError:
             reply = None
-        if not isinstance(reply, dict):
-            reply = {}
-        code = next((reply[f] for f in code_fields if f in reply), None)
-        if isinstance(code, int) and not isinstance(code, bool):
-            if code != 0:
-                msg = reply.get("errmsg") or reply.get("msg") or reply.get("StatusMessage") or ""
-                return code, str(msg)
-            if response.is_success:
-                return None
+        if isinstance(reply, dict):
+            return reply
         error = self.status_error(response)
         if error is not None:
             raise error
-        # 200 without the robot's JSON: likely a proxy's page; we cannot tell whether it arrived.
         raise self.failure(f"{self.host} answered HTTP {response.status_code} without a result code")
+
+    def verdict_error(self, verdict: Verdict) -> DeliveryError:
+        """The error a robot's failed answer means, by the class of its code (``codes.Kind``)."""
+        if verdict.kind is Kind.RATE:
+            wait = RATE_LIMIT_PAUSE if verdict.wait is None else verdict.wait
+            return self.failure(verdict.text, retry_after=wait, rate_limited=True)
+        if verdict.kind is Kind.TRANSIENT:
+            return self.failure(verdict.text, retry_after=verdict.wait)
+        return self.failure(verdict.text, permanent=True)  # a robot has no token to refresh

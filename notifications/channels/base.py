@@ -16,6 +16,7 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Any, ClassVar
 
+from notifications.channels.receipt import Receipt
 from notifications.message import OutgoingMessage
 
 # kind -> "module:Class"; imported on demand so a console-only setup never imports httpx.
@@ -92,6 +93,9 @@ class Channel(ABC):
     # that person's signed workspace link (/w/…). A group robot, a webhook, the console or a file is
     # read by others, who would all act with the person's rights: they get pages behind the login.
     personal: ClassVar[bool] = False
+    # What the platform allows per addressee, kept on duban's side because the platform drops the
+    # excess while answering success: (count, seconds, offset of the window's start from UTC).
+    recipient_windows: ClassVar[tuple[tuple[int, float, float], ...]] = ()
 
     @classmethod
     def reaches_one(cls, address: str) -> bool:
@@ -127,8 +131,17 @@ class Channel(ABC):
                 raise self.config_error(f"{key!r} must name an environment variable")
 
     @abstractmethod
-    def send(self, message: OutgoingMessage) -> None:
-        """Deliver one message or raise ``DeliveryError``."""
+    def send(self, message: OutgoingMessage) -> Receipt | None:
+        """Deliver one message or raise ``DeliveryError``; a ``Receipt`` when some addressees were
+        (or may have been) missed."""
+
+    def follow_up(self, task: str) -> Receipt | None:
+        """What the platform now says about an accepted message (``Receipt.task``); None: not yet."""
+        return None
+
+    def recipients(self, address: str) -> tuple[str, ...]:
+        """The people ``address`` names, for the per-addressee limits (``recipient_windows``)."""
+        return ()
 
     def close(self) -> None:  # noqa: B027 - optional: most channels hold nothing to release
         """Release connections; the channel may be used again afterwards (it reconnects)."""

@@ -7,7 +7,13 @@ second is a re-send after a crash, not a new reminder. Truncation never removes 
 
 from __future__ import annotations
 
-MARKER = "…（内容过长，已截断）"
+from collections.abc import Callable
+from typing import Any
+
+from notifications.message import dumps
+
+# What a cut field ends with: the platforms' own ellipsis, two characters (6 UTF-8 bytes).
+MARKER = "……"
 
 
 def key_line(key: str) -> str:
@@ -40,3 +46,38 @@ def compose(head: str, body: str, tail: str, limit: int) -> str:
     if room <= 0:
         return fit_utf8(whole, limit)
     return fit_utf8(head + body, room) + tail
+
+
+def fit_chars(text: str, limit: int, marker: str = MARKER) -> str:
+    """``text`` within ``limit`` characters (the platform counts characters, not bytes), marked if cut."""
+    if len(text) <= limit:
+        return text
+    if len(marker) >= limit:
+        return text[:limit]
+    return text[: limit - len(marker)] + marker
+
+
+def json_bytes(value: Any) -> int:
+    """The UTF-8 size of ``value`` as the channels send it (``message.dumps``)."""
+    return len(dumps(value).encode("utf-8"))
+
+
+def fit_json(build: Callable[[int], Any], limit: int, measure: Callable[[Any], int] = json_bytes) -> Any:
+    """The payload ``build(room)`` for the largest ``room`` whose JSON stays within ``limit`` bytes.
+
+    ``build`` cuts its text to ``room`` bytes; the JSON it is wrapped in (keys, quotes, escaped
+    newlines, the fields around it) costs bytes too, so the room is found by measuring the payload
+    itself. Sizes grow with ``room``, so a bisection finds it in a dozen builds.
+    """
+    low, high = 0, limit
+    best = build(0)
+    if measure(best) > limit:
+        return best  # even the empty text does not fit: the caller's fixed fields are too big
+    while low <= high:
+        room = (low + high) // 2
+        payload = build(room)
+        if measure(payload) <= limit:
+            best, low = payload, room + 1
+        else:
+            high = room - 1
+    return best

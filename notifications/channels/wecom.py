@@ -1,10 +1,11 @@
 """WeCom (企业微信) group robot: ``POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…``.
 
-Sends markdown ``**subject**``, the text, an optional ``<@address>`` mention and the key line. WeCom
-refuses markdown content over 4096 UTF-8 bytes, so a long body is cut (at a character boundary,
-marked ``…（内容过长，已截断）``) while the subject and the key line are kept.
+Sends markdown ``**subject**``, the text, an optional ``<@userid>`` mention and the key line. WeCom
+refuses markdown content over 4,096 UTF-8 bytes (text content: 2,048), so a long body is cut (at a
+character boundary, marked ``……``) while the subject and the key line are kept (``wecom_codes.ROBOT``).
 
-``address``: a WeCom userid to @, ``@all``, or "" for nobody.
+``address``: a WeCom userid to @, ``@all``, or "" for nobody. WeCom documents @all only for text
+messages (``mentioned_list: ["@all"]``), not in markdown, so a message to everyone goes as text.
 """
 
 from __future__ import annotations
@@ -12,18 +13,16 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from notifications.channels._http import RATE_LIMIT_PAUSE, HttpChannel
+from notifications.channels import wecom_codes
+from notifications.channels._http import HttpChannel
 from notifications.channels.base import Body
 from notifications.channels.text import compose, key_line
 from notifications.message import OutgoingMessage
 
-MAX_CONTENT_BYTES = 4096
+MAX_CONTENT_BYTES = 4096  # markdown.content
+MAX_TEXT_BYTES = 2048  # text.content
 
 _USERID = re.compile(r"@?[A-Za-z0-9_.\-@]+")
-
-# 45009 "api freq out of limit" (20 messages a minute per robot); -1 "system busy".
-_RATE_LIMITED = {45009}
-_BUSY = {-1}
 
 
 class WeComChannel(HttpChannel):
@@ -42,14 +41,15 @@ class WeComChannel(HttpChannel):
     def payload(self, message: OutgoingMessage) -> dict[str, Any]:
         """The JSON body for ``message``."""
         address = message.address.strip()
+        if address.lower() in ("all", "@all"):
+            content = compose(f"{message.subject}\n", message.text.strip(), f"\n{key_line(message.key)}",
+                              MAX_TEXT_BYTES)
+            return {"msgtype": "text", "text": {"content": content, "mentioned_list": ["@all"]}}
         mention = ""
         if address:
-            if address.lower() in ("all", "@all"):
-                mention = "<@all>\n"
-            elif _USERID.fullmatch(address):
-                mention = f"<@{address}>\n"
-            else:
+            if not _USERID.fullmatch(address):
                 raise self.failure(f"address {address!r} is not a WeCom userid", permanent=True)
+            mention = f"<@{address}>\n"
         content = compose(
             f"**{message.subject}**\n",
             message.text.strip(),
@@ -59,14 +59,7 @@ class WeComChannel(HttpChannel):
         return {"msgtype": "markdown", "markdown": {"content": content}}
 
     def send(self, message: OutgoingMessage) -> None:
-        failure = self.robot_reply(self.post_json(self.payload(message)), "errcode")
-        if failure is None:
-            return
-        code, errmsg = failure
-        text = f"WeCom errcode {code}: {errmsg}"
-        if code in _RATE_LIMITED:
-            raise self.failure(text, retry_after=RATE_LIMIT_PAUSE)
-        if code in _BUSY:
-            raise self.failure(text)
-        # 93000 (invalid key), 40058 (content too long) and the rest need a config or code change.
-        raise self.failure(text, permanent=True)
+        reply = self.robot_json(self.post_json(self.payload(message)))
+        verdict = wecom_codes.read(reply, wecom_codes.ROBOT_CODES)
+        if verdict is not None:
+            raise self.verdict_error(verdict)

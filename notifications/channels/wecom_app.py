@@ -9,10 +9,15 @@
   ``enable_duplicate_check`` asks WeCom to drop the same notice re-sent within four hours (a retry
   after a lost answer).
 
-Codes: 40014/42001 token invalid or expired (refresh once); 45009 frequency limit, 45033 too many
-concurrent calls (transient); -1 system busy; 81013 no valid user/department, 60011 no privilege
-for that member, 40056 bad agentid, 60020 IP not trusted and the rest permanent. An answer of 0
-whose ``invaliduser`` lists every addressee is permanent too: nobody got it.
+Codes: read by ``wecom_codes``: 40014/42001 token invalid or expired (refresh once), 45009/45033
+frequency limits, -1 system busy, 81013 (nobody in range) and the rest permanent. An answer of 0 may
+name addressees it missed (``invaliduser``, ``unlicenseduser``, lowercased by WeCom): the message is
+sent, and its ``Receipt`` says to whom it was not delivered.
+
+Limits (``wecom_codes.SEND``): text ``content`` 2,048 bytes; textcard ``title`` 128 bytes,
+``description`` 512 bytes, ``url`` 2,048 bytes, ``btntxt`` 4 characters. Per member, an app may
+send 30 messages a minute and 1,000 an hour (``wecom_codes.FREQUENCY``); WeCom drops the excess
+while answering success, so duban keeps those counts itself (``recipient_windows``).
 
 Settings: ``corp_id``, ``agent_id``, ``corp_secret_env``, ``base_url`` (a private deployment's),
 ``timeout``. ``address``: WeCom userids (``zhangsan|lisi``) and/or ``dept:2``.
@@ -26,14 +31,20 @@ import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import httpx
+
+from notifications.channels import wecom_codes
 from notifications.channels._app import BUTTON, Addressees, AppChannel, Card
 from notifications.channels._tokens import Token
-from notifications.channels.text import fit_utf8
+from notifications.channels.codes import Table, Verdict
+from notifications.channels.receipt import Receipt
+from notifications.channels.text import fit_chars, fit_utf8
 from notifications.message import OutgoingMessage
 
 log = logging.getLogger("duban.channels")
 
-TITLE_BYTES, DESCRIPTION_BYTES, TEXT_BYTES = 128, 512, 2048
+TITLE_BYTES, DESCRIPTION_BYTES, TEXT_BYTES, URL_BYTES, BUTTON_CHARS = 128, 512, 2048, 2048, 4
+MARKDOWN_BYTES = 2048  # an app's markdown message (not sent by duban; kept with the others)
 DUPLICATE_WINDOW = 4 * 3600  # WeCom's largest duplicate_check_interval
 
 
@@ -42,9 +53,8 @@ class WeComAppChannel(AppChannel):
     platform: ClassVar[str] = "wecom"
     default_base: ClassVar[str] = "https://qyapi.weixin.qq.com"
     keys: ClassVar[frozenset[str]] = AppChannel.common_keys | {"corp_id", "agent_id", "corp_secret_env"}
-    token_codes: ClassVar[frozenset[int]] = frozenset({40014, 42001})
-    busy_codes: ClassVar[frozenset[int]] = frozenset({-1})
-    rate_codes: ClassVar[Mapping[int, float]] = {45009: 60.0, 45033: 5.0}
+    codes: ClassVar[Table] = wecom_codes.APP
+    recipient_windows: ClassVar[tuple[tuple[int, float, float], ...]] = ((30, 60.0, 0.0), (1000, 3600.0, 0.0))
 
     def __init__(self, name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ):
         super().__init__(name, settings, env)
@@ -67,29 +77,30 @@ class WeComAppChannel(AppChannel):
                                 "agentid": self.agent_id, "enable_duplicate_check": 1,
                                 "duplicate_check_interval": DUPLICATE_WINDOW}
         description = _description(card)
-        if card.link and description is not None:
+        if card.link and description is not None and len(card.link.encode("utf-8")) <= URL_BYTES:
             body.update(msgtype="textcard", textcard={
                 "title": fit_utf8(card.title, TITLE_BYTES), "description": description,
-                "url": card.link, "btntxt": BUTTON})
+                "url": card.link, "btntxt": fit_chars(BUTTON, BUTTON_CHARS)})
         else:
             body.update(msgtype="text", text={"content": card.plain(message.key, TEXT_BYTES)})
         return body
 
-    def deliver(self, message: OutgoingMessage, to: Addressees, token: str) -> None:
-        reply, _ = self.call("POST", "/cgi-bin/message/send", params={"access_token": token},
-                             body=self.payload(message, to))
-        code = reply.get("errcode")
-        if not isinstance(code, int):
-            raise self.failure(f"{self.host} answered without an errcode")
-        if code != 0:
-            raise self.reply_error(code, f"WeCom errcode {code}: {reply.get('errmsg', '')}")
-        invalid = {u for u in str(reply.get("invaliduser") or "").split("|") if u}
-        invalid_parties = {p for p in str(reply.get("invalidparty") or "").split("|") if p}
-        if invalid and invalid >= set(to.users) and invalid_parties >= set(to.departments):
-            raise self.failure(f"WeCom knows no member {'|'.join(sorted(invalid))} in this app's range", permanent=True)
-        if invalid or invalid_parties:  # the others got it: sent, but someone should fix the ids
-            log.warning("channel %r: WeCom did not reach %s (not in the app's range)", self.name,
-                        "|".join(sorted(invalid | {f"dept:{p}" for p in invalid_parties})))
+    def read_reply(self, reply: dict[str, Any], response: httpx.Response) -> Verdict | None:
+        return wecom_codes.read(reply, self.codes)
+
+    def deliver(self, message: OutgoingMessage, to: Addressees, token: str) -> Receipt | None:
+        reply, response = self.call("POST", "/cgi-bin/message/send", params={"access_token": token},
+                                    body=self.payload(message, to))
+        verdict = self.read_reply(reply, response)
+        if verdict is not None:
+            raise self.reply_error(verdict)
+        missed = wecom_codes.missed(reply, to.users, to.departments)
+        if not (missed.users or missed.departments):
+            return None
+        everyone = len(to.users) + len(to.departments)
+        lost = missed.users + tuple(f"dept:{d}" for d in missed.departments)
+        log.warning("channel %r: WeCom did not deliver to %s (%s)", self.name, "|".join(lost), missed.reason)
+        return Receipt("wecom", everyone, lost, missed.reason)
 
 
 def _description(card: Card) -> str | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from rich.table import Table
 
 from notifications.outbox import Outbox
 from notifications.queue import outbox_messages
+from notifications.reports import gaps
 from notifications.retention import prune
 from notifications.settings import load_notify
 
@@ -30,18 +33,30 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
     tz = app.config.tz
     with app.transaction() as session:
         found = outbox_messages(session, status=("dead" if status == "failed" else status), limit=limit)
-        rows = [{"id": m.id, "key": m.key, "status": m.status, "channel": m.channel, "recipient": m.recipient,
-                 "address": m.address, "subject": m.subject, "attempts": m.attempts, "last_error": m.last_error,
-                 "next_attempt_at": m.next_attempt_at.astimezone(tz).isoformat() if m.next_attempt_at else None,
-                 "sent_at": m.sent_at.astimezone(tz).isoformat() if m.sent_at else None,
-                 "created_at": m.created_at.astimezone(tz).isoformat()} for m in found]
+        rows: list[dict[str, Any]] = [
+            {"id": m.id, "key": m.key, "status": m.status, "channel": m.channel, "recipient": m.recipient,
+             "address": m.address, "subject": m.subject, "attempts": m.attempts, "last_error": m.last_error,
+             "next_attempt_at": m.next_attempt_at.astimezone(tz).isoformat() if m.next_attempt_at else None,
+             "sent_at": m.sent_at.astimezone(tz).isoformat() if m.sent_at else None,
+             "created_at": m.created_at.astimezone(tz).isoformat()} for m in found]
+        # what the platform said after accepting: "sent but not delivered to N of M"
+        reports = gaps(session, [r["id"] for r in rows])
+    notes: dict[int, str] = {}
+    for r in rows:
+        gap = reports.get(r["id"])
+        r["delivery"] = None if gap is None else {
+            "recipients": gap.recipients, "missed": gap.missed, "missed_ids": list(gap.missed_ids),
+            "reason": gap.reason, "pending": gap.pending, "summary": gap.summary()}
+        if gap is not None and gap.missed:
+            notes[r["id"]] = gap.summary()
     if as_json:
         print_json(rows)
         return
     table = Table("id", "status", "channel", "recipient", "attempts", "next / sent", "subject / error")
     for r in rows:
+        note = r["last_error"] or notes.get(r["id"]) or r["subject"]
         table.add_row(str(r["id"]), str(r["status"]), str(r["channel"] or "—"), str(r["recipient"]), str(r["attempts"]),
-                      str(r["sent_at"] or r["next_attempt_at"] or "")[:16], str(r["last_error"] or r["subject"]))
+                      str(r["sent_at"] or r["next_attempt_at"] or "")[:16], str(note))
     out.print(table)
     say(f"{len(rows)} message(s)")
 

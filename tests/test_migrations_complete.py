@@ -25,8 +25,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from engine.store import db
 
-models = sorted(m for m in sys.modules if m.startswith("notifications") or m.startswith("engine.store.")
-                and m != "engine.store.db")
+models = sorted(m for m in sys.modules
+                if m.startswith("notifications") or (m.startswith("engine.store.") and m != "engine.store.db"))
 engine = db.make_engine(sys.argv[1])
 cfg = db.alembic_config(engine)
 script = ScriptDirectory.from_config(cfg)

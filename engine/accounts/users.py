@@ -22,7 +22,8 @@ from ..errors import BadInput, Refused
 from ..store.accounts import Grant, User
 from .actor import DOORS, Actor
 from .credentials import end_all
-from .lookup import called, find_exact, find_user
+from .lookup import called, find_exact
+from .lookup import find_user as find_user  # the doors look accounts up through this service
 from .passwords import hash_password
 from .policy import ACCOUNT_ROLES, login_name, names_of, own_account
 

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from notifications.queue import OUTBOX_STATUSES, outbox_depth
 from notifications.reports import missed_by_platform
@@ -135,10 +136,10 @@ class DeliveryGaps(Collector):
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database is down
             log.warning("delivery reports not available: %s", exc)
             return []
-        for platform in sorted({"dingtalk", "wecom", *counts}):
-            n, missed = counts.get(platform, (0, 0))
-            messages.add_metric([platform], float(n))
-            people.add_metric([platform], float(missed))
+        for name in sorted({"dingtalk", "wecom", *counts}):
+            n, missed = counts.get(name, (0, 0))
+            messages.add_metric([name], float(n))
+            people.add_metric([name], float(missed))
         return [messages, people]
 
 

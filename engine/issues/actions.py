@@ -23,11 +23,12 @@ from ..store.models import DutyOccurrence, Evidence, Issue
 from ..workflow.schema import WorkflowDef
 from ..workflow.words import GUARD_NEEDS, ROLE_WORDS
 from . import history
+from .evidence import EvidenceFile
 from .extensions import decide_extension as decide_extension
 from .extensions import pending_extension as pending_extension
 from .extensions import request_extension as request_extension
 from .queries import issue_ref
-from .service import EvidenceFile, evidence_of_round, open_issue, submitters
+from .service import evidence_of_round, open_issue, submitters
 
 MAX_NOTE = 4000
 

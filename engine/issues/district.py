@@ -22,8 +22,7 @@ Definitions:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
@@ -91,6 +90,34 @@ def status_clause(session: Session, runtime: Runtime, status: str, today: dt.dat
     return Issue.id.in_(select(HistoryEntry.issue_id).where(HistoryEntry.trigger == "reopen"))
 
 
+class UnitFigures(TypedDict):
+    """One unit's row of the overview and of the 通报: counts per status, rates in % (None: nothing to divide)."""
+
+    unit: str  # "" for issues whose ledger names no unit
+    issues: int
+    done: int
+    on_time: int
+    overdue: int
+    awaiting: int
+    second_round: int
+    rebound: int
+    completion: float | None  # done / issues
+    on_time_rate: float | None  # on_time / done
+
+
+class CommonCategory(TypedDict):
+    """A 问题类别 found in two units or more."""
+
+    category: str
+    units: dict[str, int]  # unit -> its issues of this category, by unit name
+    total: int
+
+
+class District(TypedDict):
+    units: list[UnitFigures]
+    common: list[CommonCategory]
+
+
 def _per_unit(session: Session, actor: Actor, where: ColumnElement[bool] | None,
               by: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
     stmt = (select(Ledger.unit, *by, func.count()).select_from(Issue).join(Ledger, Ledger.id == Issue.ledger_id)
@@ -102,18 +129,18 @@ def _rate(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
-def unit_figures(session: Session, runtime: Runtime, actor: Actor, today: dt.date) -> list[dict[str, Any]]:
+def unit_figures(session: Session, runtime: Runtime, actor: Actor, today: dt.date) -> list[UnitFigures]:
     """Per unit the actor may see: problems, every status's count, the completion and on-time rates (%)."""
     counts = {"issues": _per_unit(session, actor, None)}
     for status in STATUSES:
         counts[status] = _per_unit(session, actor, status_clause(session, runtime, status, today))
     rows = []
     for (unit,) in sorted(counts["issues"]):
-        row: dict[str, Any] = {"unit": unit or ""}
-        row.update({name: by_unit.get((unit,), 0) for name, by_unit in counts.items()})
-        row["completion"] = _rate(row["done"], row["issues"])
-        row["on_time_rate"] = _rate(row["on_time"], row["done"])
-        rows.append(row)
+        n = {name: by_unit.get((unit,), 0) for name, by_unit in counts.items()}
+        rows.append(UnitFigures(unit=unit or "", issues=n["issues"], done=n["done"], on_time=n["on_time"],
+                                overdue=n["overdue"], awaiting=n["awaiting"], second_round=n["second_round"],
+                                rebound=n["rebound"], completion=_rate(n["done"], n["issues"]),
+                                on_time_rate=_rate(n["on_time"], n["done"])))
     return rows
 
 
@@ -130,16 +157,16 @@ def unit_counts(session: Session, runtime: Runtime, today: dt.date, statuses: tu
     return out
 
 
-def common_categories(session: Session, actor: Actor) -> list[dict[str, Any]]:
+def common_categories(session: Session, actor: Actor) -> list[CommonCategory]:
     """共性问题: each 问题类别 found in two units or more, with its count per unit, most units first."""
     counts = _per_unit(session, actor, Issue.category != "", (Issue.category,))
     by_category: dict[str, dict[str, int]] = {}
     for (unit, category), n in counts.items():
         by_category.setdefault(category, {})[unit or ""] = n
-    common = [{"category": c, "units": dict(sorted(u.items())), "total": sum(u.values())}
+    common = [CommonCategory(category=c, units=dict(sorted(u.items())), total=sum(u.values()))
               for c, u in by_category.items() if len(u) >= 2]
     return sorted(common, key=lambda r: (-len(r["units"]), -r["total"], r["category"]))
 
 
-def district(session: Session, runtime: Runtime, actor: Actor, today: dt.date) -> Mapping[str, Any]:
-    return {"units": unit_figures(session, runtime, actor, today), "common": common_categories(session, actor)}
+def district(session: Session, runtime: Runtime, actor: Actor, today: dt.date) -> District:
+    return District(units=unit_figures(session, runtime, actor, today), common=common_categories(session, actor))

@@ -23,6 +23,7 @@ A full disk is ``NoSpace`` (HTTP 507, CLI exit 1): while writing (ENOSPC) or whe
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import hashlib
 import logging
@@ -33,7 +34,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, BinaryIO, TypedDict
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -73,6 +74,15 @@ class EvidenceChanged(Refused):
 MISSING, CHANGED = "missing", "changed"
 
 
+class SpaceReport(TypedDict):
+    """The evidence folder's disk, as the health report shows it."""
+
+    folder: str
+    free_bytes: int | None
+    min_free_bytes: int
+    ok: bool
+
+
 @dataclass(frozen=True)
 class Space:
     folder: Path
@@ -83,8 +93,8 @@ class Space:
     def ok(self) -> bool:
         return self.free is not None and self.free >= self.min_free
 
-    def report(self) -> dict[str, Any]:
-        return {"folder": str(self.folder), "free_bytes": self.free, "min_free_bytes": self.min_free, "ok": self.ok}
+    def report(self) -> SpaceReport:
+        return SpaceReport(folder=str(self.folder), free_bytes=self.free, min_free_bytes=self.min_free, ok=self.ok)
 
 
 @dataclass
@@ -408,7 +418,7 @@ def upload_name(raw: object) -> str:
 
 
 def add_occurrence_evidence(session: Session, occurrence_id: int, files: Iterable[EvidenceFile], *, by: str,
-                            now: Any) -> None:
+                            now: dt.datetime) -> None:
     """Record files (read and staged already) as the evidence of a duty occurrence."""
     for f in files:
         session.add(Evidence(occurrence_id=occurrence_id, file_name=f.file_name, sha256=f.sha256, size=f.size,

@@ -21,10 +21,10 @@ from ..accounts.actor import Actor
 from ..accounts.policy import ISSUE_RULES, Action, require
 from ..errors import BadInput, Forbidden, Refused
 from ..reminders.agenda import ExtensionItem
-from ..reminders.subjects import EXTENSIONS, extension_query
+from ..reminders.subjects import extension_query
 from ..runtime import Runtime
 from ..store.kinds import ExtensionState
-from ..store.models import ExtensionRequest, Issue, Ledger
+from ..store.models import EXTENSIONS, ExtensionRequest, Issue, Ledger
 from . import history
 from .edit import edit_issue
 from .queries import issue_ref

@@ -24,9 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -34,6 +34,48 @@ from sqlalchemy.orm import Session
 from ..store.models import HISTORY, Evidence, HistoryEntry, Issue, Ledger
 
 CHAIN_VERSION = "duban-history-v1"
+
+
+class FieldChange(TypedDict):
+    """A field edited: its value before and after (a date as ISO text)."""
+
+    field: str
+    before: object
+    after: object
+
+
+class EvidenceAdded(TypedDict):
+    """A file added as evidence, by its row and its SHA-256."""
+
+    evidence: int
+    sha256: str
+    file: str
+
+
+class ImportedRow(TypedDict):
+    """The sheet and row an import read."""
+
+    file: str
+    row: int
+
+
+# What an entry's ``changes`` hold. The stored JSON (and so the hash) is these dicts as they are.
+Change = FieldChange | EvidenceAdded | ImportedRow
+
+
+class HistoryRow(TypedDict):
+    """One entry for ``record_many``: ``record``'s keyword arguments plus ``issue_id``."""
+
+    issue_id: int
+    at: dt.datetime
+    by: str
+    door: str
+    trigger: str
+    from_state: str | None
+    to_state: str
+    note: NotRequired[str]
+    round_: NotRequired[int | None]
+    changes: NotRequired[Sequence[Change] | None]
 
 
 def genesis(issue_id: int) -> str:
@@ -45,7 +87,7 @@ def _instant(at: dt.datetime) -> str:
 
 
 def entry_hash(issue_id: int, at: dt.datetime, by: str, door: str, trigger: str, from_state: str | None,
-               to_state: str, note: str, round_: int | None, changes: list[dict[str, Any]] | None,
+               to_state: str, note: str, round_: int | None, changes: Sequence[Mapping[str, object]] | None,
                prev_hash: str) -> str:
     content = [CHAIN_VERSION, issue_id, _instant(at), by, door, trigger, from_state, to_state, note or "", round_,
                changes or [], prev_hash]
@@ -76,14 +118,15 @@ def head(session: Session, issue_id: int) -> str:
 
 def record(session: Session, issue: Issue | int, *, by: str, door: str, at: dt.datetime, trigger: str,
            from_state: str | None, to_state: str, note: str = "", round_: int | None = None,
-           changes: list[dict[str, Any]] | None = None) -> HistoryEntry:
+           changes: Sequence[Change] | None = None) -> HistoryEntry:
     """Append one entry to the issue's chain (in the caller's transaction)."""
     issue_id = issue if isinstance(issue, int) else issue.id
     if round_ is None and isinstance(issue, Issue):
         round_ = issue.round or 1
     prev = head(session, issue_id)
     entry = HistoryEntry(issue_id=issue_id, at=at, by=by, door=door, trigger=trigger, from_state=from_state,
-                         to_state=to_state, note=note or "", round=round_, changes=changes or None, prev_hash=prev)
+                         to_state=to_state, note=note or "", round=round_,
+                         changes=[dict(c) for c in changes] if changes else None, prev_hash=prev)
     entry.hash = hash_of(entry)
     session.add(entry)
     _heads(session)[issue_id] = entry.hash
@@ -106,7 +149,7 @@ def prime_heads(session: Session, issue_ids: list[int], *, fresh: bool = False) 
         heads.update({i: found.get(i) or genesis(i) for i in part})
 
 
-def record_many(session: Session, entries: list[dict[str, Any]], *, fresh: bool = False) -> None:
+def record_many(session: Session, entries: Sequence[HistoryRow], *, fresh: bool = False) -> None:
     """Append many entries at once (an import): each a dict of ``record``'s keyword arguments plus
     ``issue_id``; one executemany, chained in the order given."""
     if not entries:
@@ -125,8 +168,8 @@ def record_many(session: Session, entries: list[dict[str, Any]], *, fresh: bool 
     session.connection().execute(insert(HISTORY), rows)
 
 
-def field_change(name: str, before: object, after: object) -> dict[str, Any]:
-    def shown(value: object) -> Any:
+def field_change(name: str, before: object, after: object) -> FieldChange:
+    def shown(value: object) -> object:
         return value.isoformat() if isinstance(value, dt.date) else value
     return {"field": name, "before": shown(before), "after": shown(after)}
 

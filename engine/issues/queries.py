@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -94,7 +94,27 @@ def local_time(instant: dt.datetime, tz: ZoneInfo | None) -> str:
     return (instant.astimezone(tz) if tz is not None else instant).isoformat(timespec="seconds")
 
 
-def issue_dict(issue: Issue, workflow: WorkflowDef, tz: ZoneInfo | None = None) -> dict[str, Any]:
+class IssueJson(TypedDict):
+    """An issue as ``duban issue list --json`` prints it (times local, with their offset)."""
+
+    ref: str  # LEDGER/序号
+    ledger: str
+    number: str
+    area: str
+    category: str
+    title: str
+    measures: str
+    leader: str
+    department: str
+    deadline: str | None  # ISO date
+    state: str
+    state_label: str
+    state_since: str
+    round: int
+    workflow: str  # name@version
+
+
+def issue_dict(issue: Issue, workflow: WorkflowDef, tz: ZoneInfo | None = None) -> IssueJson:
     return {
         "ref": issue_ref(issue),
         "ledger": issue.ledger.name,
@@ -115,7 +135,9 @@ def issue_dict(issue: Issue, workflow: WorkflowDef, tz: ZoneInfo | None = None) 
 
 
 def issue_detail(session: Session, issue: Issue, workflow: WorkflowDef, tz: ZoneInfo | None = None) -> dict[str, Any]:
-    out = issue_dict(issue, workflow, tz)
+    # A plain dict, not a TypedDict: the board's issue page adds its own keys to it and the API picks
+    # its fields by the names of its pydantic model.
+    out: dict[str, Any] = dict(issue_dict(issue, workflow, tz))
     history = session.scalars(
         select(HistoryEntry).where(HistoryEntry.issue_id == issue.id).order_by(HistoryEntry.at, HistoryEntry.id)
     )
@@ -147,6 +169,13 @@ def list_issues(session: Session, *, ledger: Ledger | None = None, state: str | 
     yield from session.scalars(stmt)
 
 
+class BoardJson(TypedDict):
+    issues: int
+    areas: int
+    categories: int
+    by_state: dict[str, int]
+
+
 @dataclass
 class Board:
     issues: int
@@ -162,7 +191,7 @@ class Board:
         parts += [f"{self.labels.get(s, s)}{n}个" for s, n in self.by_state.items() if n]
         return "，".join(parts)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> BoardJson:
         return {"issues": self.issues, "areas": self.areas, "categories": self.categories,
                 "by_state": dict(self.by_state)}
 

@@ -116,7 +116,9 @@ def transition(
             for item in evidence]
     session.add_all(rows)
     session.flush()  # the files' ids, for the entry that vouches for them
-    changes = [history.field_change("deadline", deadline_before, deadline)] if deadline_before != issue.deadline else []
+    changes: list[history.Change] = []
+    if deadline_before != issue.deadline:
+        changes.append(history.field_change("deadline", deadline_before, deadline))
     changes += [{"evidence": row.id, "sha256": row.sha256, "file": row.file_name} for row in rows]
     history.record(session, issue, by=by, door=actor.door, at=now, trigger=trigger, from_state=before, to_state=after,
                    note=note, changes=changes)

@@ -108,7 +108,7 @@ class Writer:
             existing = {r.ref: r for r in rows}
         inserts, updates = [], []
         numbers: list[int] = []  # the sheet row of each insert
-        edits: list[dict[str, Any]] = []  # the history of each edited row
+        edits: list[history.HistoryRow] = []  # the history of each edited row
         departments: list[tuple[int, str]] = []
         workflow = self.workflow
         for row in batch:

@@ -1,9 +1,13 @@
 """Alembic environment: runs on the connection duban hands it (see engine.store.db.upgrade)."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
-import engine.store.accounts  # noqa: F401  (its tables join the metadata)
+# Every module that declares tables, so that autogenerate compares all of them: a table whose
+# module is not imported here looks to `alembic revision --autogenerate` like one to drop.
+# They all share one MetaData (engine.store.models.Base.metadata).
+import engine.store.accounts  # noqa: F401
+import notifications.store  # noqa: F401
 from engine.store.models import Base
 
 config = context.config
@@ -21,12 +25,13 @@ def run() -> None:
     _migrate(connection)
 
 
-def _migrate(connection) -> None:
+def _migrate(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        compare_server_default=True,
     )
     with context.begin_transaction():
         context.run_migrations()

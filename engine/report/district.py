@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import SYSTEM
-from ..issues.district import common_categories, status_clause, unit_figures
+from ..issues.district import UnitFigures, common_categories, status_clause, unit_figures
 from ..runtime import Runtime
 from ..store.models import Issue, Ledger
 from ..wording import cn_date
@@ -33,7 +33,7 @@ class Notice:
     title: str
     date: dt.date
     blocks: list[tuple[Any, ...]] = field(default_factory=list)
-    units: list[dict[str, Any]] = field(default_factory=list)
+    units: list[UnitFigures] = field(default_factory=list)
 
 
 def _pct(value: float | None) -> str:

@@ -51,6 +51,7 @@ class Config(BaseModel):
     notifications: dict[str, Any] = Field(default_factory=dict)
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     recipients: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sso: dict[str, Any] = Field(default_factory=dict)  # single sign-on: engine.app.http.oidc
 
     source: Path | None = None
 

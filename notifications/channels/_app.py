@@ -93,7 +93,8 @@ class AppChannel(Channel):
     token_codes: ClassVar[frozenset[int]] = frozenset()
     busy_codes: ClassVar[frozenset[int]] = frozenset()
     rate_codes: ClassVar[Mapping[int, float]] = {}  # code -> seconds until the window opens again
-    common_keys: ClassVar[frozenset[str]] = frozenset({"base_url", "timeout"})
+    # signin, login_base_url: the app's web login of the workspace (engine.app.http.signin_apps)
+    common_keys: ClassVar[frozenset[str]] = frozenset({"base_url", "timeout", "signin", "login_base_url"})
     personal: ClassVar[bool] = True
 
     @classmethod

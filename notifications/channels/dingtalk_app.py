@@ -42,7 +42,8 @@ class DingTalkAppChannel(AppChannel):
     kind: ClassVar[str] = "dingtalk_app"
     platform: ClassVar[str] = "dingtalk"
     default_base: ClassVar[str] = "https://oapi.dingtalk.com"
-    keys: ClassVar[frozenset[str]] = AppChannel.common_keys | {"client_id", "agent_id", "client_secret_env"}
+    keys: ClassVar[frozenset[str]] = AppChannel.common_keys | {"client_id", "agent_id", "client_secret_env",
+                                                                  "api_base_url"}
     token_codes: ClassVar[frozenset[int]] = frozenset({40014, 42001})
     busy_codes: ClassVar[frozenset[int]] = frozenset({-1})
     rate_codes: ClassVar[Mapping[int, float]] = {90018: 1.0, 90005: 60.0, 90006: 60.0, 41047: 60.0, 41048: 60.0}

@@ -66,6 +66,16 @@ def sso_settings(config: Config) -> SsoSettings | None:
         raise ConfigError(f"{config.source or 'config'}: invalid [sso]", details=lines) from None
 
 
+def configured(config: Config) -> SsoSettings | None:
+    """``sso_settings`` for a request: a broken ``[sso]`` is logged and offers no door (the rest of
+    the workspace goes on; ``sso_settings`` itself names the mistake)."""
+    try:
+        return sso_settings(config)
+    except ConfigError as exc:
+        log.error("sso: %s %s", exc.message, "; ".join(exc.details))
+        return None
+
+
 def _authlib() -> tuple[Any, type[Exception]]:
     """authlib's Starlette client and its error, imported on first use (the CLI never needs them).
     authlib >= 1.7 warns that it would rather run on ``httpx2``; plain httpx is what duban ships."""
@@ -95,7 +105,7 @@ def _client(request: Request, settings: SsoSettings) -> Any:
 @router.get("/ws/sso/login")
 async def sso_login(request: Request, next: str = "") -> Response:
     ws = _Ws(request)
-    settings = sso_settings(ws.runtime.config)
+    settings = configured(ws.runtime.config)
     if settings is None:
         return ws.message(None, 404, "未找到", "未配置统一身份认证")
     state = begin(request, "sso", next)
@@ -109,7 +119,7 @@ async def sso_login(request: Request, next: str = "") -> Response:
 @router.get("/ws/sso/back")
 async def sso_back(request: Request, state: str = "") -> Response:
     ws = _Ws(request)
-    settings = sso_settings(ws.runtime.config)
+    settings = configured(ws.runtime.config)
     if settings is None:
         return ws.message(None, 404, "未找到", "未配置统一身份认证")
     held = returned(request, "sso", state)
@@ -141,7 +151,7 @@ async def sso_back(request: Request, state: str = "") -> Response:
 async def logout_redirect(request: Request, ws: _Ws, id_token: str) -> Response | None:
     """Where the browser goes after duban's logout when the session came through the provider:
     its end-session page (which comes back to our login page); None to stay here."""
-    settings = sso_settings(ws.runtime.config)
+    settings = configured(ws.runtime.config)
     if settings is None or not settings.logout or not id_token:
         return None
     try:

@@ -35,6 +35,7 @@ page's host: a private deployment's), and for DingTalk ``api_base_url`` (api.din
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +56,7 @@ from ...accounts.external import by_app_id
 from .outside import absolute, begin, finish, refused, returned, stale
 from .workspace import _safe_next, _Ws
 
+log = logging.getLogger("duban.signin")
 router = APIRouter(include_in_schema=False)
 
 PLATFORM_NAMES = {"wecom": "企业微信", "dingtalk": "钉钉", "feishu": "飞书"}
@@ -92,7 +94,11 @@ def _channel(ws: _Ws, name: str) -> AppChannel | None:
     table = ws.runtime.config.channels.get(name)
     if table is None or name not in doors(ws.runtime.config.channels):
         return None
-    channel = build_channel(name, table)
+    try:
+        channel = build_channel(name, table)
+    except ValueError as exc:  # the channel's own mistake; `duban config check` names it too
+        log.error("app sign-in: [channels.%s]: %s", name, exc)
+        return None
     if not isinstance(channel, AppChannel):
         return None
     if ws.site.writers is not None:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from .oidc import ID_TOKEN, logout_redirect, sso_settings
+from .oidc import ID_TOKEN, configured, logout_redirect
 from .signin_apps import door_for_agent
 from .workspace import _safe_next, _Ws
 from .workspace import logout as workspace_logout
@@ -30,7 +30,7 @@ def login_page(request: Request, next: str = "") -> Response:
     door = door_for_agent(ws.runtime.config.channels, request.headers.get("user-agent", "")) if next else None
     if door is not None:
         return RedirectResponse(ws.url(f"/ws/app/{quote(door, safe='')}", next=_safe_next(next)), 303)
-    sso = sso_settings(ws.runtime.config)
+    sso = configured(ws.runtime.config)
     return ws.render("ws_login.html.j2", None, next=_safe_next(next), login_name="",
                      sso_label=sso.label if sso is not None else "")
 

@@ -10,6 +10,7 @@ the organisation with no duban account is refused with a page.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +92,7 @@ def test_the_app_signs_its_user_in_to_their_units_items(app_office):
     # the reminder's button is the app's door, not a signed link: nothing in it opens an account
     buttons = {addressee(platform, n): button(platform, n) for n in platform.notices}
     assert buttons.get(PEOPLE[UNITS[0]]) == f"{base}/ws/app/app", buttons
+    assert not any("/w/" in json.dumps(n, ensure_ascii=False) for n in platform.notices)  # no signed link at all
     with workspace(project, int(base.rsplit(":", 1)[1]), at=NOW), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 

@@ -13,6 +13,7 @@ import hashlib
 import io
 import re
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,8 +44,12 @@ class Provider:
 
 @contextmanager
 def provider() -> Iterator[Provider]:
-    import oidc_provider_mock
+    import authlib.deprecate  # noqa: F401 - it installs an "always" filter; ours must come after it
     import werkzeug.serving
+
+    with warnings.catch_warnings():  # the provider's imports of authlib's deprecated modules
+        warnings.simplefilter("ignore")
+        import oidc_provider_mock
 
     app = oidc_provider_mock.app(require_nonce=True)
     found = Provider("")

@@ -79,6 +79,8 @@ def configured(config: Config) -> SsoSettings | None:
 def _authlib() -> tuple[Any, type[Exception]]:
     """authlib's Starlette client and its error, imported on first use (the CLI never needs them).
     authlib >= 1.7 warns that it would rather run on ``httpx2``; plain httpx is what duban ships."""
+    import authlib.deprecate  # type: ignore[import-untyped]  # noqa: F401 - its "always" filter first, ours over it
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The httpx module is deprecated")
         from authlib.integrations.base_client import OAuthError  # type: ignore[import-untyped]

@@ -26,13 +26,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...accounts.external import by_claim
-from ...config import Config
-from ...errors import ConfigError
+from ...config import Config, SsoConfig
 from .outside import absolute, begin, finish, refused, returned, stale
-from .workspace import _Ws
+from .workspace.routes import _Ws
 
 log = logging.getLogger("duban.sso")
 router = APIRouter(include_in_schema=False)
@@ -40,40 +38,9 @@ router = APIRouter(include_in_schema=False)
 ID_TOKEN = "sso_id_token"  # kept in the session cookie for the logout's hint
 
 
-class SsoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    issuer: str = Field(min_length=8)
-    client_id: str = Field(min_length=1)
-    client_secret_env: str = "DUBAN_SSO_CLIENT_SECRET"
-    scope: str = "openid profile"
-    claim: str = "preferred_username"
-    unit_claim: str = ""
-    label: str = "统一身份认证登录"
-    logout: bool = True
-    timeout: float = Field(default=10.0, gt=0, le=120)
-
-
-def sso_settings(config: Config) -> SsoSettings | None:
-    """``[sso]`` of config.toml, None when there is none."""
-    table = dict(config.sso)
-    if not table:
-        return None
-    try:
-        return SsoSettings.model_validate(table)
-    except ValidationError as exc:
-        lines = [f"[sso] {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError(f"{config.source or 'config'}: invalid [sso]", details=lines) from None
-
-
-def configured(config: Config) -> SsoSettings | None:
-    """``sso_settings`` for a request: a broken ``[sso]`` is logged and offers no door (the rest of
-    the workspace goes on; ``sso_settings`` itself names the mistake)."""
-    try:
-        return sso_settings(config)
-    except ConfigError as exc:
-        log.error("sso: %s %s", exc.message, "; ".join(exc.details))
-        return None
+def configured(config: Config) -> SsoConfig | None:
+    """``[sso]``, None when it is not configured (config.toml's loading has validated it)."""
+    return config.sso
 
 
 def _authlib() -> tuple[Any, type[Exception]]:
@@ -88,7 +55,7 @@ def _authlib() -> tuple[Any, type[Exception]]:
     return OAuth, OAuthError
 
 
-def _client(request: Request, settings: SsoSettings) -> Any:
+def _client(request: Request, settings: SsoConfig) -> Any:
     """The provider's client (authlib's ``StarletteOAuth2App``), made once per settings: the
     discovery document is fetched once."""
     secret = os.environ.get(settings.client_secret_env, "")

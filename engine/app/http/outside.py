@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from ...accounts.credentials import open_session
 from ...accounts.external import Found
 from .identity import sign_in, signin_work
-from .workspace import _safe_next, _Ws
+from .workspace.routes import _safe_next, _Ws
 
 ROUND_TRIP = "outside"
 ROUND_TRIP_SECONDS = 600  # the platforms' codes live five minutes; a tab left open longer starts again
@@ -36,7 +36,7 @@ HINT = "请联系督办管理员为您的账号登记此身份，或使用提醒
 def absolute(ws: _Ws, path: str) -> str:
     """``path`` of this workspace as the other site must send the browser back to it: under
     ``[board] public_url`` when set (behind a proxy the request's own host is not the public one)."""
-    public = str(ws.runtime.config.board.get("public_url") or "").rstrip("/")
+    public = ws.runtime.config.board.base_url
     return (public or str(ws.request.base_url).rstrip("/")) + ws.url(path)
 
 

@@ -54,7 +54,7 @@ from notifications.service import tokens_for
 
 from ...accounts.external import by_app_id
 from .outside import absolute, begin, finish, refused, returned, stale
-from .workspace import _safe_next, _Ws
+from .workspace.routes import _safe_next, _Ws
 
 log = logging.getLogger("duban.signin")
 router = APIRouter(include_in_schema=False)

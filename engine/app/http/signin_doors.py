@@ -18,8 +18,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from .oidc import ID_TOKEN, configured, logout_redirect
 from .signin_apps import door_for_agent
-from .workspace import _safe_next, _Ws
-from .workspace import logout as workspace_logout
+from .workspace.routes import _safe_next, _Ws
+from .workspace.routes import logout as workspace_logout
 
 router = APIRouter(include_in_schema=False)
 

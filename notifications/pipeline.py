@@ -231,6 +231,9 @@ class Pipeline:
             public_url = self.rt.config.board.base_url or None
             link = (self.directory.link(session, person, now) if personal and public_url else None) or (
                 f"{public_url.rstrip('/')}/ws/issues" if public_url else None)
+            if public_url and self.notify.channel_settings[channel].get("signin") is True:
+                # the app signs its user in itself (engine.app.http.signin_apps): no link to forward
+                link = f"{public_url.rstrip('/')}/ws/app/{quote(channel, safe='')}"
             data["card"] = {"lines": list(rendered.lines), "total": len(rendered.lines), "link": link,
                             "pressing": any(r.kind in ("overdue", "escalation") for r in members)}
         self._insert(session, members, key=key, channel=channel, recipient=person, address=address,

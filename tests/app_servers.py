@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from .peers import Reply, Seen, json_reply
 
@@ -270,3 +272,194 @@ def addressee(platform: _Platform, notice: dict[str, Any]) -> str:
     if isinstance(platform, DingTalkApp):
         return notice["userid_list"]
     return notice["receive_id"]
+
+
+# -- the platforms' web login (OAuth), for the workspace's app sign-in ---------------------------
+#
+# Each ``…SignIn`` answers its platform's notice endpoints as above and, in new handlers, the web
+# login: the authorisation page (inside the app it answers at once, with a one-time code for the
+# person using the app) and the calls that turn the code into that person's user id. Who uses the
+# app is what the app's client knows and the page does not: the emulated app (a Chromium context)
+# says it in the ``APP_USER`` header. A redirect_uri outside the app's trusted domain, a wrong
+# app id, a reused or unknown code are refused as the platforms refuse them.
+
+APP_USER = "x-emulated-app-user"
+
+
+@dataclass
+class _WebLogin:
+    trusted_host: str = "127.0.0.1"  # 可信域名 / 回调域名: where the platform may send the code
+    codes: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (user id, redirect_uri)
+    user_tokens: dict[str, str] = field(default_factory=dict)  # a user's access token -> user id
+    pages: list[str] = field(default_factory=list)  # user ids the authorisation page answered for
+    _n: Any = field(default_factory=itertools.count)
+
+    def page(self, seen: Seen, platform: _Platform, *, code_name: str = "code") -> Reply:
+        """The authorisation page inside the app: straight back to ``redirect_uri`` with a code."""
+        redirect = seen.param("redirect_uri") or ""
+        parts = urlsplit(redirect)
+        if parts.scheme not in ("http", "https") or parts.hostname != self.trusted_host:
+            platform.refuse(f"redirect_uri {redirect!r} is outside the trusted domain")
+            return _html(400, "redirect_uri 参数错误：与应用的可信域名不一致")
+        user = seen.headers.get(APP_USER, "")
+        if not user:  # a browser outside the app: the platform would ask for a QR scan
+            return _html(200, "请在应用内打开，或扫码登录")
+        code = f"code-{next(self._n)}-{user}"
+        self.codes[code] = (user, redirect)
+        self.pages.append(user)
+        query = urlencode({code_name: code, "state": seen.param("state") or ""})
+        return 302, {"Location": f"{redirect}{'&' if '?' in redirect else '?'}{query}"}, b""
+
+    def take(self, code: str | None) -> tuple[str, str] | None:
+        """A code's (user, redirect_uri), once (every platform's codes are single-use)."""
+        return self.codes.pop(code or "", None)
+
+    def token_for(self, user: str) -> str:
+        token = f"u-{next(self._n)}"
+        self.user_tokens[token] = user
+        return token
+
+
+def _html(status: int, text: str) -> Reply:
+    return status, {"Content-Type": "text/html; charset=utf-8"}, f"<!doctype html><p>{text}</p>".encode()
+
+
+@dataclass
+class WeComSignIn(WeComApp):
+    """WeCom 网页授权 (snsapi_base) and ``/cgi-bin/auth/getuserinfo``."""
+
+    login: _WebLogin = field(default_factory=_WebLogin)
+
+    def __call__(self, seen: Seen) -> Reply:
+        if seen.method == "GET" and seen.path == "/connect/oauth2/authorize":
+            return self.authorize(seen)
+        if seen.method == "GET" and seen.path == "/cgi-bin/auth/getuserinfo":
+            return self.getuserinfo(seen)
+        return super().__call__(seen)
+
+    def authorize(self, seen: Seen) -> Reply:
+        state = seen.param("state") or ""
+        if seen.param("appid") != self.corp_id or seen.param("response_type") != "code" \
+                or seen.param("scope") not in ("snsapi_base", "snsapi_privateinfo") \
+                or seen.param("agentid") not in (None, str(self.agent_id)) \
+                or not re.fullmatch(r"[a-zA-Z0-9]{0,128}", state):
+            self.refuse(f"authorize: bad parameters {seen.raw_query}")
+            return _html(400, "参数错误")
+        return self.login.page(seen, self)
+
+    def getuserinfo(self, seen: Seen) -> Reply:
+        token = seen.param("access_token")
+        if token in self.expired:
+            return self._err(42001, "access_token expired")
+        if token not in self.valid:
+            return self._err(40014, "invalid access_token")
+        taken = self.login.take(seen.param("code"))
+        if taken is None:
+            return self._err(40029, "invalid code")
+        user = taken[0]
+        if user not in self.users:  # not a member: WeCom answers an openid only
+            return json_reply({"errcode": 0, "errmsg": "ok", "openid": f"o-{user}"})
+        return json_reply({"errcode": 0, "errmsg": "ok", "userid": user})
+
+
+@dataclass
+class DingTalkSignIn(DingTalkApp):
+    """DingTalk's login page (login.dingtalk.com), the user token and ``users/me``
+    (api.dingtalk.com) and ``topapi/user/getbyunionid`` (oapi): one loopback host serves all three."""
+
+    login: _WebLogin = field(default_factory=_WebLogin)
+
+    def __call__(self, seen: Seen) -> Reply:
+        if seen.method == "GET" and seen.path == "/oauth2/auth":
+            return self.authorize(seen)
+        if seen.method == "POST" and seen.path == "/v1.0/oauth2/userAccessToken":
+            return self.user_access_token(seen)
+        if seen.method == "GET" and seen.path == "/v1.0/contact/users/me":
+            return self.me(seen)
+        if seen.method == "POST" and seen.path == "/topapi/user/getbyunionid":
+            return self.getbyunionid(seen)
+        return super().__call__(seen)
+
+    def authorize(self, seen: Seen) -> Reply:
+        if seen.param("client_id") != self.app_key or seen.param("response_type") != "code" \
+                or "openid" not in (seen.param("scope") or "").split():
+            self.refuse(f"authorize: bad parameters {seen.raw_query}")
+            return _html(400, "参数错误")
+        return self.login.page(seen, self, code_name="authCode")
+
+    def user_access_token(self, seen: Seen) -> Reply:
+        body = seen.json()
+        if body.get("clientId") != self.app_key or body.get("clientSecret") != self.secret:
+            self.refuse("userAccessToken: wrong clientId or clientSecret")
+            return json_reply({"code": "invalidClientIdOrSecret", "message": "无效的clientId或clientSecret"}, 400)
+        taken = self.login.take(body.get("code")) if body.get("grantType") == "authorization_code" else None
+        if taken is None:
+            self.refuse("userAccessToken: bad or reused authCode")
+            return json_reply({"code": "invalidAuthCode", "message": "不合法的临时授权码"}, 400)
+        return json_reply({"accessToken": self.login.token_for(taken[0]), "refreshToken": "r", "expireIn": 7200,
+                           "corpId": "ding-corp"})
+
+    def me(self, seen: Seen) -> Reply:
+        user = self.login.user_tokens.get(seen.headers.get("x-acs-dingtalk-access-token", ""))
+        if user is None:
+            self.refuse("users/me: bad user token")
+            return json_reply({"code": "InvalidAuthentication", "message": "不合法的access_token"}, 401)
+        return json_reply({"nick": user, "unionId": f"union-{user}", "openId": f"open-{user}", "stateCode": "86"})
+
+    def getbyunionid(self, seen: Seen) -> Reply:
+        token = seen.param("access_token")
+        if token in self.expired:
+            return self._err(42001, "access_token超时")
+        if token not in self.valid:
+            return self._err(40014, "不合法的access_token")
+        union = str(seen.json().get("unionid") or "")
+        user = union.removeprefix("union-")
+        if not union.startswith("union-") or user not in self.users:
+            return json_reply({"errcode": 60121, "errmsg": "找不到该用户", "request_id": "r"})
+        return json_reply({"errcode": 0, "errmsg": "ok", "result": {"contact_type": 0, "userid": user},
+                           "request_id": "r"})
+
+
+@dataclass
+class FeishuSignIn(FeishuApp):
+    """Feishu's authorisation page, ``authen/v2/oauth/token`` and ``authen/v1/user_info``."""
+
+    login: _WebLogin = field(default_factory=_WebLogin)
+
+    def __call__(self, seen: Seen) -> Reply:
+        if seen.method == "GET" and seen.path == "/open-apis/authen/v1/authorize":
+            if seen.param("client_id") != self.app_id:
+                self.refuse(f"authorize: bad client_id {seen.param('client_id')}")
+                return _html(400, "参数错误：client_id")
+            return self.login.page(seen, self)
+        if seen.method == "POST" and seen.path == "/open-apis/authen/v2/oauth/token":
+            return self.token(seen)
+        if seen.method == "GET" and seen.path == "/open-apis/authen/v1/user_info":
+            return self.user_info(seen)
+        return super().__call__(seen)
+
+    def token(self, seen: Seen) -> Reply:
+        body = seen.json()
+        if body.get("client_id") != self.app_id or body.get("client_secret") != self.secret:
+            self.refuse("oauth/token: wrong client")
+            return json_reply({"code": 20002, "error": "invalid_client", "error_description": "client secret invalid"},
+                              400)
+        taken = self.login.take(body.get("code")) if body.get("grant_type") == "authorization_code" else None
+        if taken is None or taken[1] != body.get("redirect_uri"):
+            self.refuse("oauth/token: bad or reused code, or another redirect_uri")
+            return json_reply({"code": 20003, "error": "invalid_grant", "error_description": "invalid code"}, 400)
+        if taken[0] not in self.users:
+            return json_reply({"code": 20010, "error": "invalid_grant",
+                               "error_description": "user does not have app permission"}, 400)
+        return json_reply({"code": 0, "access_token": self.login.token_for(taken[0]), "expires_in": 7200,
+                           "token_type": "Bearer", "scope": ""})
+
+    def user_info(self, seen: Seen) -> Reply:
+        user = self.login.user_tokens.get(seen.headers.get("authorization", "").removeprefix("Bearer "))
+        if user is None:
+            return self._err(99991668, "Invalid access token for authorization", 400)
+        return json_reply({"code": 0, "msg": "success", "data": {
+            "name": user, "open_id": f"ou_{user}", "union_id": f"on_{user}", "user_id": user, "tenant_key": "t"}})
+
+
+SIGN_IN = {"wecom": WeComSignIn, "dingtalk": DingTalkSignIn, "feishu": FeishuSignIn}

@@ -1,6 +1,6 @@
 """config.toml, read once into a frozen, validated model: one typed section per table.
 
-Every section is a model here (``sections``, ``board``, ``daemon``, ``report``) except those the
+Every section is a model here (``sections``, ``board``, ``daemon``, ``report``, ``sso``) except those the
 notifications layer checks itself (``[notifications]``, ``[channels.*]``, ``[recipients.*]``:
 ``notifications.settings``). Where the file is: ``--config PATH``, else ``$DUBAN_CONFIG``, else ``./config.toml`` if present, else
 built-in defaults. ``$DUBAN_DATABASE_URL`` overrides ``[database] url``. Secrets never live in this
@@ -24,10 +24,11 @@ from .board import BoardConfig
 from .daemon import DaemonConfig, parse_listen
 from .report import PARTY_BODIES, ReportSettings
 from .sections import CalendarConfig, DatabaseConfig, DutiesConfig, EvidenceConfig, WorkflowsConfig, WorkspaceConfig
+from .sso import SsoConfig
 
 __all__ = ["PARTY_BODIES", "PROJECT_ROOT", "BoardConfig", "CalendarConfig", "Config", "DaemonConfig", "DatabaseConfig",
-           "DutiesConfig", "EvidenceConfig", "ReportSettings", "WorkflowsConfig", "WorkspaceConfig", "find_config_file",
-           "load_config", "parse_listen"]
+           "DutiesConfig", "EvidenceConfig", "ReportSettings", "SsoConfig", "WorkflowsConfig", "WorkspaceConfig",
+           "find_config_file", "load_config", "parse_listen"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,6 +47,7 @@ class Config(BaseModel):
     daemon: DaemonConfig = DaemonConfig()
     report: ReportSettings = ReportSettings()
     board: BoardConfig = BoardConfig()
+    sso: SsoConfig | None = None  # single sign-on, when configured
     # The notifications layer validates these itself (notifications.settings): its models name the
     # channel kinds, which the engine does not know.
     notifications: dict[str, Any] = Field(default_factory=dict)

@@ -95,7 +95,8 @@ class AppChannel(Channel):
     default_base: ClassVar[str]
     # the platform's documented codes and their classes (``codes``)
     codes: ClassVar[Table] = {}
-    common_keys: ClassVar[frozenset[str]] = frozenset({"base_url", "timeout"})
+    # signin, login_base_url: the app's web login of the workspace (engine.app.http.signin_apps)
+    common_keys: ClassVar[frozenset[str]] = frozenset({"base_url", "timeout", "signin", "login_base_url"})
     personal: ClassVar[bool] = True
 
     @classmethod

@@ -54,7 +54,8 @@ class DingTalkAppChannel(AppChannel):
     kind: ClassVar[str] = "dingtalk_app"
     platform: ClassVar[str] = "dingtalk"
     default_base: ClassVar[str] = "https://oapi.dingtalk.com"
-    keys: ClassVar[frozenset[str]] = AppChannel.common_keys | {"client_id", "agent_id", "client_secret_env"}
+    keys: ClassVar[frozenset[str]] = AppChannel.common_keys | {"client_id", "agent_id", "client_secret_env",
+                                                                  "api_base_url"}
     codes: ClassVar[Table] = dingtalk_codes.APP
     # (count, seconds, offset): 500 notices a day per user from an organisation's own app
     recipient_windows: ClassVar[tuple[tuple[int, float, float], ...]] = ((500, DAY, CHINA),)

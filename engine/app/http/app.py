@@ -40,7 +40,10 @@ from .api import router as api_router
 from .auth import COOKIE, is_local, token_matches
 from .headers import SecurityHeaders
 from .limits import BodyLimits
+from .oidc import router as sso_router
 from .pages import router as pages_router
+from .signin_apps import router as apps_router
+from .signin_doors import router as doors_router
 from .workspace import router as workspace_router
 
 log = logging.getLogger("duban.http")
@@ -112,6 +115,9 @@ def create_app(site: Site) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api_router)
+    app.include_router(doors_router)  # before the workspace's: it extends /ws/login and /ws/logout
+    app.include_router(apps_router)
+    app.include_router(sso_router)
     app.include_router(workspace_router)
     app.include_router(pages_router)
     # Each one added runs before those added earlier: the headers wrap every answer, the session is

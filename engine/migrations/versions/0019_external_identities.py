@@ -1,4 +1,8 @@
-"""Issue #23: app and single sign-on identities (reserved).
+"""Issue #23: app and single sign-on identities — nothing to store.
+
+The organisation apps' user ids are the accounts' ``im`` ids the notices already use, and the
+single sign-on claim names the account itself (``engine.accounts.external``): a table mapping
+outside subjects to users would be a second truth to keep in step, so this revision stays empty.
 
 Revision ID: 0019
 Revises: 0018

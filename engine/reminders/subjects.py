@@ -3,13 +3,15 @@
 Every reader (sweep, preview, board, ICS, report) selects a subject's rows through these queries
 and adds its own ``where``: the sweep "next reminder by now", the board "overdue by today", an
 issue page "this id". So every reader sees the same columns and the core turns them into the same
-tracks. A subject is a plain frozen value: the core never needs a session to answer about one.
+tracks. A subject is a plain frozen value built from its row by ``hydrate.SubjectReader``: the core
+never needs a session to answer about one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import aliased
@@ -125,6 +127,17 @@ class ExtensionSubject:
     def requester(self) -> str:
         """The requester as people call them: ``办公室`` of ``区教委/办公室``."""
         return self.requested_by.removeprefix(f"{self.unit}/") if self.unit else self.requested_by
+
+
+Subject = IssueSubject | OccurrenceSubject | ExtensionSubject  # what a reminder is about
+
+
+def duty_policy(kind: str, spec: dict[str, Any]) -> tuple[ReminderPolicy, str | None]:
+    """A duty's reminder policy and the state a per-issue duty follows, from its stored spec."""
+    raw = spec.get("policy") if kind == "milestone" else spec.get("reminders")
+    policy = ReminderPolicy.model_validate(raw) if raw is not None else ReminderPolicy(before_working_days=(3, 1))
+    each = spec.get("for_each") if kind == "recurring" else None
+    return policy, (each or {}).get("state")
 
 
 _I, _L, _W = ISSUES, LEDGERS, WORKFLOWS

@@ -20,7 +20,7 @@ def _upgrade(app: App, revision: str = "head", at: str | None = None) -> tuple[s
     after, _ = db.schema_status(app.db_engine)
     if before is not None and before < PLANNED_FROM <= (after or ""):
         with app.transaction() as session:
-            planned = replan_all(session, app.runtime.core, app.now(at))
+            planned = replan_all(session, app.runtime, app.now(at))
         say(f"planned {planned} row(s) again for the new schema")
     return before, after
 
@@ -51,7 +51,7 @@ def init(app: App, at: str | None) -> None:
     say(f"database ready: {app.db_engine.url.render_as_string(hide_password=True)}")
     _sync_workflows(app, at)
     with app.transaction() as session:
-        planned = replan_if_calendar_changed(session, app.runtime.core, app.runtime.calendar, app.now(at))
+        planned = replan_if_calendar_changed(session, app.runtime, app.runtime.calendar, app.now(at))
     if planned:
         say(f"the calendar changed: {planned} stored deadline(s) and reminder(s) planned again")
     with app.transaction() as session:
@@ -81,7 +81,7 @@ def upgrade(app: App, revision: str) -> None:
 def replan(app: App, at: str | None) -> None:
     """Plan every open row's reminders again (after changing [calendar] extra_holidays, say)."""
     with app.transaction() as session:
-        planned = replan_all(session, app.runtime.core, app.now(at))
+        planned = replan_all(session, app.runtime, app.now(at))
     say(f"planned {planned} row(s)")
 
 

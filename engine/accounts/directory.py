@@ -43,6 +43,9 @@ class AccountDirectory(AccountHearers):
         self.public_url = public_url
         self.link_days = link_days
 
+    def unit_of(self, session: Session, ledger: str) -> str:
+        return session.scalar(select(Ledger.unit).where(Ledger.name == ledger)) or ""
+
     def contact(self, session: Session, person: str) -> AccountContact | None:
         row = session.execute(select(User.name, User.display_name, User.unit, User.email, User.im)
                               .where(User.name == person, User.disabled.is_(False))).first()

@@ -92,6 +92,9 @@ class Channel(ABC):
     # that person's signed workspace link (/w/…). A group robot, a webhook, the console or a file is
     # read by others, who would all act with the person's rights: they get pages behind the login.
     personal: ClassVar[bool] = False
+    # The organisation platform whose people ids the channel addresses (an account's ``im`` key:
+    # wecom, dingtalk, feishu) and whose card it shows (``message.AppCard``); None for the others.
+    platform: ClassVar[str | None] = None
 
     @classmethod
     def reaches_one(cls, address: str) -> bool:
@@ -220,6 +223,12 @@ def channel_class(kind: str) -> type[Channel]:
     module = importlib.import_module(f"{__package__}.{module_name}")
     found: type[Channel] = getattr(module, class_name)
     return found
+
+
+def platform_of(kind: str) -> str | None:
+    """The platform a channel kind addresses people on (``Channel.platform``); None for a kind that
+    has none, or that is unknown (the configuration check names that one)."""
+    return channel_class(kind).platform if kind in _KINDS else None
 
 
 def build_channel(

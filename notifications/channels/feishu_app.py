@@ -89,7 +89,7 @@ class FeishuAppChannel(AppChannel):
         if not card.link:
             return "text", dumps({"text": card.plain(message.key, TEXT_BYTES)})
         items = "\n".join(card.lines) + (f"\n{card.more_line()}" if card.more else "")
-        pressing = bool(message.data.get("card", {}).get("pressing")) if isinstance(message.data, dict) else False
+        pressing = card.pressing
         body = {
             "config": {"wide_screen_mode": True},
             "header": {"template": "red" if pressing else "blue",

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 from sqlalchemy import select
 
-from notifications.channels.base import DeliveryError, channel_class
+from notifications.channels.base import DeliveryError, channel_class, platform_of
 from notifications.message import OutgoingMessage
 from notifications.outbox import Outbox
 from notifications.service import Notifier
@@ -190,9 +190,9 @@ def notify_test(app: App, channel: str, user: str) -> None:
         link = workspace_link(session, user, now, public_url, days=app.config.workspace.link_days) \
             if address is not None and channel_class(str(kind)).reaches_one(address) else None
     if address is None:
-        platform = str(kind).removesuffix("_app")
+        platform = platform_of(str(kind))
         hint = (f"give the account a {platform} id (duban user import with a {platform} column)"
-                if str(kind).endswith("_app") else f"add {channel} = \"…\" to [recipients.\"{user}\"]")
+                if platform is not None else f"add {channel} = \"…\" to [recipients.\"{user}\"]")
         raise BadInput(f"{user!r} has no address on {channel!r}", hint=hint)
     ch = notifier.channels[channel]
     lines = [f"{user}：这是一条来自督办（duban）的测试消息。", "This is a test message from duban."]
@@ -286,9 +286,9 @@ def _without_im_ids(app: App, notify: Notify) -> list[str]:
         acting = acting_accounts(session)
     for channel, settings in notify.channel_settings.items():
         kind = str(settings.get("kind", ""))
-        if not kind.endswith("_app"):
+        platform = platform_of(kind)
+        if platform is None:
             continue
-        platform = kind.removesuffix("_app")
         missing = [name for name, im in acting
                    if not (im or {}).get(platform) and channel not in notify.recipients.get(name, {})]
         if missing:

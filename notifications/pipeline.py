@@ -268,7 +268,7 @@ class Pipeline:
                                 f"or add [recipients.\"{person}\"] to config.toml)", now=now)
 
     @staticmethod
-    def _insert(session: Session, members: list[Reminder], *, now: dt.datetime, **row) -> None:
+    def _insert(session: Session, members: list[Reminder], *, now: dt.datetime, **row: Any) -> None:
         stmt = insert_ignore(session, OUTBOX, ["key"]).returning(OUTBOX.c.id)
         inserted = session.execute(stmt, [{**row, "attempts": 0, "created_at": now, "data": row["data"]}]).first()
         message_id = inserted[0] if inserted else session.scalar(select(OutboxMessage.id).where(

@@ -155,7 +155,7 @@ def _window(today: dt.date, overdue: bool | None, due_until: dt.date | None) -> 
 def deadline_query(today: dt.date, *, ledger: Ledger | None = None, department: str | None = None,
                    overdue: bool | None = None, due_until: dt.date | None = None,
                    ledger_ids: Sequence[int] | None = None, paged: bool = False,
-                   scope: ColumnElement[bool] | None = None) -> Select:
+                   scope: ColumnElement[bool] | None = None) -> Select[Any]:
     """The issues following a deadline, filtered in SQL, most urgent first. ``scope``: a further
     condition over ``issues`` (a user's: ``engine.accounts.actor.Actor.visible``)."""
     # the order of ix_issues_overdue_due (its entries end in the row id): a page is read off the
@@ -190,7 +190,7 @@ def count_deadlines(session: Session, today: dt.date, *, ledger: Ledger | None =
     return session.scalar(select(func.count()).select_from(ISSUES).where(*where)) or 0
 
 
-def count_upto(session: Session, rows: Select, cap: int) -> int:
+def count_upto(session: Session, rows: Select[Any], cap: int) -> int:
     """``min(cap, how many rows)``: the database stops at ``cap`` instead of reading every match."""
     return session.scalar(select(func.count()).select_from(rows.limit(cap).subquery())) or 0
 

@@ -75,7 +75,7 @@ class Sweeper:
         result.seconds = time.perf_counter() - started
         return result
 
-    def _batch(self, now: dt.datetime, result: SweepResult, stmt: Select, table: Table,
+    def _batch(self, now: dt.datetime, result: SweepResult, stmt: Select[Any], table: Table,
                subject_of: Callable[[Session, Row[Any]], Subject]) -> bool:
         """Claim one batch of due rows, write their reminders, store each row's new plan."""
         with self.sessions() as session, session.begin():

@@ -212,7 +212,7 @@ def sweep_duban(path: Path, rt, now: dt.datetime, due: int, capture: list | None
                      lambda conn, cur, sql, params, ctx, many: capture.append((sql, params)) if not many else None)
     with engine.connect():  # open the pooled connection (PRAGMAs) before timing, as a daemon holds it
         pass
-    sweeper = Sweeper(rt.core, db.session_factory(engine))
+    sweeper = Sweeper(rt, db.session_factory(engine))
     gc.collect()  # no collection of earlier runs' garbage inside the timing (the first warm run paid ~50%)
     t0 = time.perf_counter()
     prof and prof.enable()

@@ -67,7 +67,7 @@ class Digest:
             raise ValueError("Digest.generated_at must be timezone-aware")
 
 
-def urgency_key(item: DigestItem) -> tuple:
+def urgency_key(item: DigestItem) -> tuple[Any, ...]:
     """Sort key: section, then within it what needs attention first.
 
     Escalations: higher level, then longer overdue; overdue: longer overdue; the rest: nearest due.
@@ -75,7 +75,7 @@ def urgency_key(item: DigestItem) -> tuple:
     """
     section = URGENCY.index(item.kind)
     if item.kind == "escalation":
-        within: tuple = (-item.level, -item.days_overdue)
+        within: tuple[int, ...] = (-item.level, -item.days_overdue)
     elif item.kind == "overdue":
         within = (-item.days_overdue,)
     else:
@@ -84,7 +84,7 @@ def urgency_key(item: DigestItem) -> tuple:
             item.subject, item.period or "", item.rule)
 
 
-def _natural(ref: str | None) -> tuple:
+def _natural(ref: str | None) -> tuple[Any, ...]:
     # 序号 are written "7", "12", "3-1": compare the numbers as numbers.
     if ref is None:
         return ()

@@ -11,8 +11,38 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class AppCard:
+    """What an organisation app's notice shows besides the text: the one contract between the
+    pipeline, which writes it into the outbox row (``data["card"]``), and the app channels
+    (``channels/_app.py``), which turn it into the platform's card."""
+
+    lines: tuple[str, ...]  # the digest's item lines, most urgent first
+    total: int  # how many items the digest carries (the card shows the first few)
+    link: str | None  # the 去处理 button: the recipient's signed link, else the workspace's list
+    pressing: bool = False  # something is overdue or escalated: the card says so in its colour
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON kept in the outbox row's ``data["card"]``."""
+        return {"lines": list(self.lines), "total": self.total, "link": self.link, "pressing": self.pressing}
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> AppCard | None:
+        """The card an outbox row's ``data`` carries; None for a message without one (a test notice,
+        a hand-made message). Read leniently: a row queued by an older version still sends."""
+        card = data.get("card")
+        if not isinstance(card, Mapping):
+            return None
+        lines = tuple(str(x) for x in card.get("lines") or ())
+        link = card.get("link")
+        total = card.get("total")
+        return cls(lines, total if isinstance(total, int) and not isinstance(total, bool) else len(lines),
+                   link if isinstance(link, str) and link else None, bool(card.get("pressing")))
 
 
 @dataclass(frozen=True)
@@ -25,12 +55,17 @@ class OutgoingMessage:
     subject: str
     text: str  # plain-text body
     html: str | None = None  # optional HTML alternative (email only)
-    data: dict[str, Any] = field(default_factory=dict)  # structured payload for webhooks
+    data: dict[str, Any] = field(default_factory=dict)  # structured payload for webhooks (and ``card``)
 
     def __post_init__(self) -> None:
         # An empty key would make every re-send look new to the receiver, defeating deduplication.
         if not isinstance(self.key, str) or not self.key.strip():
             raise ValueError("OutgoingMessage.key must be a non-empty string")
+
+    @property
+    def card(self) -> AppCard | None:
+        """The app channels' card the pipeline wrote (``AppCard``), if any."""
+        return AppCard.from_stored(self.data) if isinstance(self.data, Mapping) else None
 
 
 def _json_default(value: Any) -> Any:

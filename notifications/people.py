@@ -31,6 +31,10 @@ class Contact(Protocol):
 
 
 class People(Protocol):
+    def unit_of(self, session: Session, ledger: str) -> str:
+        """The unit a ledger belongs to (``""``: the district's): whose accounts hear of its items."""
+        ...
+
     def hearers(self, session: Session, unit: str, name: str) -> list[str]:
         """The people (account login names) who hear what is addressed to ``name`` on a ledger of
         ``unit``; empty when no account does (the configured ``[recipients]`` are asked next)."""
@@ -47,6 +51,9 @@ class People(Protocol):
 
 class NoAccounts:
     """No accounts at all (a process that only delivers): names are their own recipients."""
+
+    def unit_of(self, session: Session, ledger: str) -> str:
+        return ""
 
     def hearers(self, session: Session, unit: str, name: str) -> list[str]:
         return []

@@ -26,10 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.reminders.facts import ReminderFacts
 from engine.runtime import Runtime
 from engine.store.kinds import SubjectKind
-from engine.store.models import REMINDERS, Ledger, Reminder
+from engine.store.models import REMINDERS, Reminder
 from engine.store.upsert import insert_ignore
-from notifications.channels.base import Body, channel_class
-from notifications.people import NoAccounts, People
+from notifications.channels.base import Body, channel_class, platform_of
+from notifications.message import AppCard
+from notifications.people import Contact, NoAccounts, People
 from notifications.quiet import QuietHours
 from notifications.render import Digest, DigestItem, Renderer
 from notifications.routing import Route, route
@@ -37,6 +38,15 @@ from notifications.settings import Notify
 from notifications.store import OUTBOX, REMINDER_MESSAGES, OutboxMessage, OutboxStatus, Silence, SilenceTarget
 
 BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Reached:
+    """One person as a batch reaches them, asked of ``People`` once: where (channel -> address),
+    and the name a digest greets them by (``办公室``, not ``区教委/办公室``)."""
+
+    addresses: dict[str, str]
+    shown: str
 
 
 @dataclass
@@ -90,6 +100,7 @@ class Pipeline:
                  routes: list[Route], *, rng: random.Random | None = None, people: People | None = None):
         self.rt = runtime
         self.directory: People = people if people is not None else NoAccounts()
+        self.public_url = runtime.config.board.base_url or None
         self.sessions = sessions
         self.notify = notify
         self.renderer = renderer
@@ -115,7 +126,7 @@ class Pipeline:
             urgent: set[tuple[str, str, str]] = set()
             nowhere: dict[str, list[Reminder]] = defaultdict(list)
             facts_of: dict[int, ReminderFacts] = {}
-            accounts: dict[str, dict[str, str]] = {}  # a person's addresses (config, account), once per batch
+            reached: dict[str, Reached] = {}  # each person as People answers once per batch
             people: dict[tuple[str, str], list[str]] = {}  # (unit, recipient name) -> who hears
             units: dict[str | None, str] = {}  # a ledger's name -> its unit
             for r in reminders:
@@ -131,9 +142,9 @@ class Pipeline:
                 hearing = dict.fromkeys(p for name in routed.recipients
                                         for p in self.people(session, name, people, unit=unit))
                 for person in hearing:
-                    if person not in accounts:
-                        accounts[person] = self.addresses_of(session, [person])
-                    addresses = accounts[person]
+                    if person not in reached:
+                        reached[person] = self.reach(session, person)
+                    addresses = reached[person].addresses
                     if not addresses:
                         nowhere[person].append(r)
                     for channel, address in addresses.items():
@@ -141,7 +152,7 @@ class Pipeline:
                         if routed.urgent:
                             urgent.add((person, channel, address))
             for (person, channel, address), members in groups.items():
-                self._queue(session, now, person, channel, address, members, facts_of,
+                self._queue(session, now, person, reached[person].shown, channel, address, members, facts_of,
                             (person, channel, address) in urgent)
                 stats.messages += 1
             for person, members in nowhere.items():
@@ -153,10 +164,9 @@ class Pipeline:
             stats.reminders += len(reminders)
             return len(reminders) == BATCH
 
-    @staticmethod
-    def _unit(session: Session, ledger: str | None, cache: dict[str | None, str]) -> str:
+    def _unit(self, session: Session, ledger: str | None, cache: dict[str | None, str]) -> str:
         if ledger not in cache:
-            cache[ledger] = (session.scalar(select(Ledger.unit).where(Ledger.name == ledger)) or "") if ledger else ""
+            cache[ledger] = self.directory.unit_of(session, ledger) if ledger else ""
         return cache[ledger]
 
     def people(self, session: Session, name: str, cache: dict[tuple[str, str], list[str]] | None = None, *,
@@ -169,13 +179,22 @@ class Pipeline:
             cache[(unit, name)] = self.directory.hearers(session, unit, name) or [name]
         return cache[(unit, name)]
 
+    def reach(self, session: Session, person: str) -> Reached:
+        """Where ``person`` is reached and the name shown to them, from one ``People.contact``."""
+        contact = self.directory.contact(session, person)
+        shown = contact.names[-1] if contact is not None and contact.names else person
+        return Reached(self._addresses([(person, contact)]), shown)
+
     def addresses_of(self, session: Session, people: list[str]) -> dict[str, str]:
         """Channel -> address for ``people`` (one person, or a department's members, joined by ``|``
-        on the app channels); see ``Notify.addresses``. An account is looked up in ``[recipients]``
-        by its login name (``区教委/办公室``), then by the name people use (``办公室``)."""
+        on the app channels); see ``Notify.addresses``."""
+        return self._addresses([(person, self.directory.contact(session, person)) for person in people])
+
+    def _addresses(self, people: list[tuple[str, Contact | None]]) -> dict[str, str]:
+        # An account is looked up in ``[recipients]`` by its login name (``区教委/办公室``), then by
+        # the name people use (``办公室``).
         found: dict[str, list[str]] = defaultdict(list)
-        for person in people:
-            account = self.directory.contact(session, person)
+        for person, account in people:
             if account is None:
                 addresses = self.notify.addresses(person)
             else:
@@ -185,14 +204,15 @@ class Pipeline:
                 found[channel].append(address)
         out: dict[str, str] = {}
         for channel, each in found.items():
-            kind = str(self.notify.channel_settings[channel].get("kind", ""))
-            out[channel] = "|".join(dict.fromkeys(each)) if kind.endswith("_app") else each[0]
+            platform = platform_of(str(self.notify.channel_settings[channel].get("kind", "")))
+            # an app's notice goes to several user ids at once; any other address is one box or group
+            out[channel] = "|".join(dict.fromkeys(each)) if platform is not None else each[0]
         return out
 
-    def _digest(self, now: dt.datetime, person: str, kind: str, members: list[Reminder],
-                facts_of: dict[int, ReminderFacts], session: Session | None = None, personal: bool = True) -> Digest:
-        public_url = self.rt.config.board.base_url or None
-        link = self.directory.link(session, person, now) if session is not None and personal and public_url else None
+    def _digest(self, now: dt.datetime, shown: str, kind: str, members: list[Reminder],
+                facts_of: dict[int, ReminderFacts], link: str | None, personal: bool = True) -> Digest:
+        """The digest for one recipient; ``link``: their signed link (signed once per digest)."""
+        public_url = self.public_url
         items = [_item(r, facts_of[r.id], public_url, link, personal) for r in members]
         milestone = {r.id for r in members if facts_of[r.id].subject_kind == SubjectKind.MILESTONE}
         # inhibition: a ledger-level escalation carries that ledger's per-item nags inside it
@@ -205,18 +225,22 @@ class Pipeline:
                 folded[item.ledger].append(item)
             else:
                 top.append(item)
-        contact = self.directory.contact(session, person) if session is not None else None
-        shown = contact.names[-1] if contact is not None and contact.names else person  # 办公室, not 区教委/办公室
         return Digest(recipient=shown, channel_kind=kind, generated_at=now, tz=self.rt.config.tz, items=top,
                       folded=dict(folded),
                       workspace_url=link if personal else (f"{public_url.rstrip('/')}/ws/login" if public_url else None))
 
-    def _queue(self, session: Session, now: dt.datetime, person: str, channel: str, address: str,
+    def _queue(self, session: Session, now: dt.datetime, person: str, shown: str, channel: str, address: str,
                members: list[Reminder], facts_of: dict[int, ReminderFacts], urgent: bool) -> None:
-        kind = self.notify.channel_settings[channel].get("kind", "")
+        kind = str(self.notify.channel_settings[channel].get("kind", ""))
         speaks = channel_class(kind)  # the body it sends, and whether bursts hurt it
         personal = speaks.reaches_one(address)  # else a group reads it: no one's signed link
-        rendered = self.renderer.render(self._digest(now, person, kind, members, facts_of, session, personal))
+        public_url = self.public_url
+        # an app that signs its user in itself (engine.app.http.signin_apps) gets no link to forward
+        signin = bool(public_url and speaks.platform is not None
+                      and self.notify.channel_settings[channel].get("signin") is True)
+        # signed once: the digest's items and the app card's button carry the same link
+        link = self.directory.link(session, person, now) if personal and public_url and not signin else None
+        rendered = self.renderer.render(self._digest(now, shown, kind, members, facts_of, link, personal))
         urgent = urgent or any(facts_of[r.id].urgent for r in members)
         when = now if urgent else self.quiet.next_open(now)
         if speaks.spread and self.notify.settings.jitter_seconds:
@@ -227,22 +251,19 @@ class Pipeline:
                 "items": [{"subject": r.subject, "kind": r.kind, "rule": r.rule, "title": facts_of[r.id].title,
                            "due": r.due.isoformat() if r.due else None, "days_overdue": r.days_overdue}
                           for r in members]}
-        if kind.endswith("_app"):  # the organisation apps' card: items, counts, the 去处理 button
-            public_url = self.rt.config.board.base_url or None
-            link = (self.directory.link(session, person, now) if personal and public_url else None) or (
-                f"{public_url.rstrip('/')}/ws/issues" if public_url else None)
-            if public_url and self.notify.channel_settings[channel].get("signin") is True:
-                # the app signs its user in itself (engine.app.http.signin_apps): no link to forward
-                link = f"{public_url.rstrip('/')}/ws/app/{quote(channel, safe='')}"
-            data["card"] = {"lines": list(rendered.lines), "total": len(rendered.lines), "link": link,
-                            "pressing": any(r.kind in ("overdue", "escalation") for r in members)}
+        if speaks.platform is not None:  # the organisation apps' card: items, counts, the 去处理 button
+            button = link or (f"{public_url.rstrip('/')}/ws/issues" if public_url else None)
+            if signin and public_url:
+                button = f"{public_url.rstrip('/')}/ws/app/{quote(channel, safe='')}"
+            data["card"] = AppCard(tuple(rendered.lines), len(rendered.lines), button,
+                                   any(r.kind in ("overdue", "escalation") for r in members)).stored()
         self._insert(session, members, key=key, channel=channel, recipient=person, address=address,
                      subject=rendered.subject, text=text, html=rendered.html if speaks.html else None, data=data,
                      status=OutboxStatus.PENDING, urgent=urgent, next_attempt_at=when, last_error="", now=now)
 
     def _undeliverable(self, session: Session, now: dt.datetime, person: str, members: list[Reminder],
                        facts_of: dict[int, ReminderFacts]) -> None:
-        rendered = self.renderer.render(self._digest(now, person, "console", members, facts_of))
+        rendered = self.renderer.render(self._digest(now, person, "console", members, facts_of, None))
         self._insert(session, members, key=message_key("ud", "", person, members), channel="", recipient=person,
                      address="", subject=rendered.subject, text=rendered.text, html=None,
                      data={"recipient": person}, status=OutboxStatus.UNDELIVERABLE, urgent=False,
@@ -252,7 +273,7 @@ class Pipeline:
                                 f"or add [recipients.\"{person}\"] to config.toml)", now=now)
 
     @staticmethod
-    def _insert(session: Session, members: list[Reminder], *, now: dt.datetime, **row) -> None:
+    def _insert(session: Session, members: list[Reminder], *, now: dt.datetime, **row: Any) -> None:
         stmt = insert_ignore(session, OUTBOX, ["key"]).returning(OUTBOX.c.id)
         inserted = session.execute(stmt, [{**row, "attempts": 0, "created_at": now, "data": row["data"]}]).first()
         message_id = inserted[0] if inserted else session.scalar(select(OutboxMessage.id).where(

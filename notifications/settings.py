@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.config import Config
 from engine.errors import ConfigError
-from notifications.channels.base import Channel, build_channel
+from notifications.channels.base import Channel, build_channel, platform_of
 from notifications.quiet import parse_hours
 
 
@@ -80,10 +80,11 @@ class Notify:
             if ch in out:
                 continue
             kind = str(settings.get("kind", ""))
+            platform = platform_of(kind)
             if kind == "email" and email:
                 out[ch] = email
-            elif kind.endswith("_app") and (im or {}).get(kind.removesuffix("_app")):
-                out[ch] = str((im or {})[kind.removesuffix("_app")])
+            elif platform is not None and (im or {}).get(platform):
+                out[ch] = str((im or {})[platform])
         return out
 
 

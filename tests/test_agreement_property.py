@@ -220,11 +220,11 @@ def _check(scenario: dict, folder: Path, runtime: Runtime, sessions) -> None:
     if scenario["holiday"] is not None:
         runtime = Runtime(runtime.config, calendar=WorkCalendar(TZ, [scenario["holiday"]], official=OFFICIAL))
         with db.transaction(sessions) as s:
-            replan_if_calendar_changed(s, runtime.core, runtime.calendar, t0)
+            replan_if_calendar_changed(s, runtime, runtime.calendar, t0)
     # every row's stored plan is what the core says of it now: no door left one behind
     with sessions() as s:
         stored = {i.id: (i.next_remind_at, i.due_on, i.overdue_on) for i in s.scalars(select(Issue))}
-        for subject in runtime.core.issues(s, issue_query()):
+        for subject in runtime.subjects.issues(s, issue_query()):
             plan = runtime.core.plan(subject, t0)
             assert stored[subject.id][1:] == (plan.due_on, plan.overdue_on), (subject.ref, stored[subject.id], plan)
 
@@ -232,9 +232,9 @@ def _check(scenario: dict, folder: Path, runtime: Runtime, sessions) -> None:
     last = first + dt.timedelta(days=scenario["days"])
     end = runtime.calendar.at_local(last, TICK)
     with sessions() as s:
-        predicted = {_key(r) for r in preview(s, runtime.core, t0, end)}
+        predicted = {_key(r) for r in preview(s, runtime, t0, end)}
 
-    sweeper = Sweeper(runtime.core, sessions)
+    sweeper = Sweeper(runtime, sessions)
     day = first
     while day <= last:
         at = runtime.calendar.at_local(day, TICK)
@@ -253,14 +253,14 @@ def _check(scenario: dict, folder: Path, runtime: Runtime, sessions) -> None:
 
     with sessions() as s:
         core = runtime.core
-        issues = [i for i in core.issues(s, issue_query()) if core.track(i) is not None]
-        occurrences = [o for o in core.occurrences(s, occurrence_query()) if core.track(o) is not None]
+        issues = [i for i in runtime.subjects.issues(s, issue_query()) if core.track(i) is not None]
+        occurrences = [o for o in runtime.subjects.occurrences(s, occurrence_query()) if core.track(o) is not None]
         # the board's overdue lists on the last day, against what the sweep reminded as overdue then
         policies_overdue = all(p["overdue"] for p in [scenario["workflow"]["reminders"],
                                                       *(d["reminders"] for d in scenario["duties"])])
         if policies_overdue and runtime.calendar.is_workday(last):
-            board = {i.subject for i in open_deadlines(s, core, last, overdue=True)} | {
-                (d.key, d.period) for d in duty_items(s, core, last, open_only=True, overdue=True)}
+            board = {i.subject for i in open_deadlines(s, runtime, last, overdue=True)} | {
+                (d.key, d.period) for d in duty_items(s, runtime, last, open_only=True, overdue=True)}
             reminded = {r["subject"] if "@" not in r["occurrence"] else (r["subject"], r["occurrence"].split("@")[0])
                         for r in rows if str(r["kind"]) in ("overdue", "escalation")
                         and r["at"].astimezone(TZ).date() == last}

@@ -165,11 +165,11 @@ def test_sweep_twice_and_after_a_crash_on_this_backend(store, tmp_path):
 
     at = dt.datetime(2026, 10, 9, 1, 30, tzinfo=UTC)
     with pytest.raises(Crash):
-        CrashingSweeper(runtime.core, sessions).sweep(at)
+        CrashingSweeper(runtime, sessions).sweep(at)
     with db.transaction(sessions) as s:
         assert s.scalar(select(func.count()).select_from(Reminder)) == 0
-    first = Sweeper(runtime.core, sessions).sweep(at)
-    second = Sweeper(runtime.core, sessions).sweep(at)
+    first = Sweeper(runtime, sessions).sweep(at)
+    second = Sweeper(runtime, sessions).sweep(at)
     assert first.written > 17 and second.written == 0
     with db.transaction(sessions) as s:
         assert s.scalar(select(func.count()).select_from(Reminder)) == first.written

@@ -296,7 +296,7 @@ def test_a_request_waiting_before_the_upgrade_moves_to_its_table(db_url, project
     monkeypatch.setenv("DUBAN_DATABASE_URL", db_url)
     runtime = Runtime(load_config(project / "config.toml"))
     sessions = db.session_factory(engine)
-    Sweeper(runtime.core, sessions).sweep(dt.datetime(2026, 12, 15, 1, 30, tzinfo=utc))  # 09:30 local
+    Sweeper(runtime, sessions).sweep(dt.datetime(2026, 12, 15, 1, 30, tzinfo=utc))  # 09:30 local
     with engine.connect() as conn:
         written = conn.execute(text("SELECT recipients, details FROM reminders WHERE dedupe_key LIKE '%extension-%'")
                                ).all()

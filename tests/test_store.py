@@ -41,7 +41,7 @@ def test_closed_vocabularies_are_checked_by_the_database(store):
     with db.transaction(sessions) as s:
         import_ledger(s, runtime, SEED_CSV, now=NOW, feedback_date=dt.date(2026, 9, 1),
                       workflow_name="inspection-rectification")
-    assert Sweeper(runtime.core, sessions).sweep(NOW + dt.timedelta(days=60)).written > 0
+    assert Sweeper(runtime, sessions).sweep(NOW + dt.timedelta(days=60)).written > 0
     for table, column in (("reminders", "kind"), ("duty_occurrences", "state"), ("duties", "kind")):
         with pytest.raises(IntegrityError) as info, engine.begin() as conn:
             conn.execute(text(f"UPDATE {table} SET {column} = 'nonsense'"))

@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import WorkflowError
 from engine.workflow.loader import load_workflow, load_workflow_text
-from engine.workflow.machine import Subject, WorkflowMachine
+from engine.workflow.machine import AttachedIssue, WorkflowMachine
 
 from .conftest import WORKFLOWS, run_cli
 
@@ -129,7 +129,7 @@ def test_machine_has_no_auto_transitions_and_is_shared():
     machine = WorkflowMachine(wf)
     assert machine.machine.auto_transitions is False
     assert "to_b" not in machine.machine.events
-    subject = Subject(ref="x", state="a")
+    subject = AttachedIssue(ref="x", state="a")
     assert machine.fire(subject, "go", by="me") == "b"
     assert machine.machine.models == []  # detached after the step
 

@@ -1,8 +1,10 @@
-"""The accounts as the notification pipeline asks about them (``notifications.people.People``).
+"""The accounts as the reminders and the notifications ask about them.
 
-The application builds one per process and hands it to the pipeline, so notifications learn who
-hears (``policy.hearers``: the unit's own account, a reviewer, a department's members), where to
-reach them and their signed link without reading the accounts tables themselves.
+``AccountHearers`` answers the subject reader (``engine.reminders.hearers.Hearers``): the reviewers
+over a ledger, who hears for a name. ``AccountDirectory`` answers the notification pipeline
+(``notifications.people.People``): who hears (``policy.hearers``: the unit's own account, a
+reviewer, a department's members), where to reach them and their signed link. The application
+builds them once per process and hands them in, so neither package reads the accounts tables.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..store.accounts import User
+from ..store.models import Ledger
 from . import policy
 from .links import workspace_link
 
@@ -26,13 +29,22 @@ class AccountContact:
     im: Mapping[str, str] = field(default_factory=dict)
 
 
-class AccountDirectory:
+class AccountHearers:
+    def hearers(self, session: Session, unit: str, name: str) -> list[str]:
+        return policy.hearers(session, unit, name)
+
+    def reviewers(self, session: Session, ledger_id: int) -> list[str]:
+        ledger = session.get(Ledger, ledger_id)
+        return policy.reviewers_of(session, ledger) if ledger is not None else []
+
+
+class AccountDirectory(AccountHearers):
     def __init__(self, public_url: str = "", link_days: int = 14):
         self.public_url = public_url
         self.link_days = link_days
 
-    def hearers(self, session: Session, unit: str, name: str) -> list[str]:
-        return policy.hearers(session, unit, name)
+    def unit_of(self, session: Session, ledger: str) -> str:
+        return session.scalar(select(Ledger.unit).where(Ledger.name == ledger)) or ""
 
     def contact(self, session: Session, person: str) -> AccountContact | None:
         row = session.execute(select(User.name, User.display_name, User.unit, User.email, User.im)

@@ -340,7 +340,7 @@ class Daemon:
                   hint="the ledgers stay on their version: duban workflow migrate LEDGER --to VERSION --map OLD=NEW")
         try:  # a changed calendar moves every stored deadline: by itself, not by an operator's replan
             with db.transaction(self.sessions) as session:
-                planned = replan_if_calendar_changed(session, loaded.runtime.core, loaded.runtime.calendar, now)
+                planned = replan_if_calendar_changed(session, loaded.runtime, loaded.runtime.calendar, now)
             if planned is not None:
                 event(log, logging.INFO, "calendar_changed", "stored plans made again on the new calendar",
                       rows=planned)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from notifications.service import Notifier
 
+from ..accounts.directory import AccountHearers
 from ..config import Config, DaemonConfig
 from ..duties.definitions import LoadedDuty
 from ..runtime import Runtime
@@ -37,7 +38,7 @@ class Loaded:
 def load_all(config: Config, sessions: sessionmaker[Session]) -> Loaded:
     """Read and check every file the daemon runs on; raises DubanError naming the bad one."""
     settings = config.daemon
-    runtime = Runtime(config)
+    runtime = Runtime(config, hearers=AccountHearers())  # the reminders ask the accounts through it
     runtime.calendar  # noqa: B018 - checks [calendar] extra dates now rather than at the first sweep
     workflows = list(runtime.registry.files().values())
     duties = runtime.duty_definitions()

@@ -36,7 +36,7 @@ def tick(runtime: Runtime, notifier: Notifier, sessions: sessionmaker[Session], 
          now: dt.datetime, *, deliver: bool, batch: int = 50, stop: threading.Event | None = None) -> Ticked:
     with transaction(sessions) as session:
         synced = runtime.duty_book.sync(session, duties, now)
-    swept = Sweeper(runtime.core, sessions).sweep(now)
+    swept = Sweeper(runtime, sessions).sweep(now)
     routed = notifier.pipeline.route_pending(now)
     delivered = notifier.outbox.deliver_due(now, batch=batch, stop=stop) if deliver else None
     if deliver:

@@ -22,6 +22,7 @@ from ..accounts.actor import SYSTEM, Actor
 from ..accounts.policy import DutyAction, DutySubject, require_duty
 from ..errors import BadInput, NotFound, Refused
 from ..reminders.core import ReminderCore, before_tracking, spec_hash
+from ..reminders.hydrate import SubjectReader
 from ..reminders.planner import shift
 from ..reminders.replan import store_plans
 from ..reminders.subjects import OCCURRENCES, occurrence_query
@@ -56,8 +57,9 @@ def known_units(session: Session) -> set[str]:
 class DutyBook:
     """Keeps the duties table in step with the YAML and the ledgers."""
 
-    def __init__(self, core: ReminderCore, horizon_days: int = 400):
+    def __init__(self, core: ReminderCore, subjects: SubjectReader, horizon_days: int = 400):
         self.core = core
+        self.subjects = subjects
         self.calendar = core.calendar
         self.horizon = dt.timedelta(days=horizon_days)
         self._definitions: dict[tuple[int, str], DutyDef | None] = {}
@@ -227,7 +229,7 @@ class DutyBook:
         """Store the core's plan for the occurrences ``stmt`` (an ``occurrence_query``) selects."""
         session.flush()  # the rows must see the issues' new states
         return store_plans(session, OCCURRENCES,
-                           ((subject.id, self.core.plan(subject, now)) for subject in self.core.occurrences(session, stmt)),
+                           ((subject.id, self.core.plan(subject, now)) for subject in self.subjects.occurrences(session, stmt)),
                            after=now)
 
     # -- ledger milestones ---------------------------------------------------------------------

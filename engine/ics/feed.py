@@ -133,9 +133,8 @@ def feed_events(session: Session, runtime: Runtime, now: dt.datetime, *, ledger_
     stamp = runtime.calendar.at_local(today, dt.time(0))
     base_url = runtime.config.board.base_url or None
     ledger = find_ledger(session, ledger_name)
-    core = runtime.core
-    deadlines = open_deadlines(session, core, today, limit=limit + 1, ledger=ledger, department=department)
-    duties = duty_items(session, core, today, open_only=True, limit=limit + 1, ledger=ledger, department=department)
+    deadlines = open_deadlines(session, runtime, today, limit=limit + 1, ledger=ledger, department=department)
+    duties = duty_items(session, runtime, today, open_only=True, limit=limit + 1, ledger=ledger, department=department)
     chosen = sorted([(item.due, 0, n) for n, item in enumerate(deadlines)] +
                     [(occ.due, 1, n) for n, occ in enumerate(duties)])[:limit]
     events = [deadline_event(runtime, deadlines[n], stamp, base_url) if which == 0

@@ -162,17 +162,16 @@ class Agenda:
 
 def agenda(session: Session, runtime: Runtime, today: dt.date, *, ledger: Ledger | None,
            department: str | None, days: int = UPCOMING_DAYS, page: int = 1) -> Agenda:
-    core = runtime.core
     horizon = today + dt.timedelta(days=days)
     skip = (page - 1) * PAGE
     filters: dict[str, Any] = {"ledger": ledger, "department": department}
-    overdue = open_deadlines(session, core, today, overdue=True, limit=PAGE, offset=skip, **filters)
-    upcoming = open_deadlines(session, core, today, overdue=False, due_until=horizon, limit=PAGE, offset=skip,
+    overdue = open_deadlines(session, runtime, today, overdue=True, limit=PAGE, offset=skip, **filters)
+    upcoming = open_deadlines(session, runtime, today, overdue=False, due_until=horizon, limit=PAGE, offset=skip,
                               **filters)
     return Agenda(overdue, count_deadlines(session, today, overdue=True, **filters),
-                  duty_items(session, core, today, open_only=True, overdue=True, limit=PAGE, **filters),
+                  duty_items(session, runtime, today, open_only=True, overdue=True, limit=PAGE, **filters),
                   upcoming, count_deadlines(session, today, overdue=False, due_until=horizon, **filters),
-                  duty_items(session, core, today, start=today, end=horizon, open_only=True, overdue=False,
+                  duty_items(session, runtime, today, start=today, end=horizon, open_only=True, overdue=False,
                              limit=PAGE, **filters))
 
 
@@ -185,7 +184,7 @@ def month_grid(session: Session, runtime: Runtime, today: dt.date, first: dt.dat
         end_month = (end_month + dt.timedelta(days=32)).replace(day=1)
     end = end_month - dt.timedelta(days=1)
     by_day: dict[dt.date, Counter[tuple[str, str, str]]] = {}
-    for d in duty_items(session, runtime.core, today, start=start, end=end, ledger=ledger, department=department):
+    for d in duty_items(session, runtime, today, start=start, end=end, ledger=ledger, department=department):
         state = "done" if d.state == OccurrenceState.DONE else ("overdue" if d.late.overdue else "open")
         by_day.setdefault(d.due, Counter())[(d.title, state, "duty")] += 1
     # deadlines are counted per day and state in SQL: a month may hold thousands
@@ -229,14 +228,14 @@ def issue_page(session: Session, runtime: Runtime, ledger_name: str, ref: str, t
     """One issue: its fields, history, evidence, current deadline and look-backs."""
     issue = resolve_ref(session, f"{ledger_name}/{ref}")
     core = runtime.core
-    subject = core.issues(session, issue_query().where(ISSUES.c.id == issue.id))[0]
+    subject = runtime.subjects.issues(session, issue_query().where(ISSUES.c.id == issue.id))[0]
     data = issue_detail(session, issue, subject.workflow, runtime.config.tz)  # times local, with their offset
     item = deadline_item(core, subject, today)
     data["track"] = None if item is None else {
         "due": item.due, "what": item.rule_title, "days_overdue": item.late.days_overdue, "level": item.late.level,
         "escalated_to": list(item.late.escalated_to)}
     data["labels"] = {s.name: s.label for s in subject.workflow.states}
-    data["lookbacks"] = duty_items(session, core, today, issue_id=issue.id)
+    data["lookbacks"] = duty_items(session, runtime, today, issue_id=issue.id)
     return data
 
 

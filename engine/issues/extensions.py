@@ -123,9 +123,8 @@ def request_extension(session: Session, runtime: Runtime, ref: str | Issue, *, a
 
 def plan_request(session: Session, runtime: Runtime, row: ExtensionRequest, now: dt.datetime) -> None:
     """Store the reminder core's plan on a pending request (what the sweep and 我的待办 read)."""
-    core = runtime.core
-    subject = core.extensions(session, extension_query().where(EXTENSIONS.c.id == row.id))[0]
-    row.next_remind_at, row.due_on, row.overdue_on = core.plan(subject, now)
+    subject = runtime.subjects.extensions(session, extension_query().where(EXTENSIONS.c.id == row.id))[0]
+    row.next_remind_at, row.due_on, row.overdue_on = runtime.core.plan(subject, now)
     row.remind_after = now
     session.flush()
 

@@ -17,7 +17,7 @@ from ..accounts.policy import Action, require
 from ..errors import BadInput, Forbidden, Refused
 from ..runtime import Runtime
 from ..store.models import Evidence, HistoryEntry, Issue, WorkflowVersion
-from ..workflow.machine import Subject
+from ..workflow.machine import AttachedIssue
 from . import history
 from .evidence import EvidenceFile
 from .queries import issue_ref, resolve_ref
@@ -92,7 +92,7 @@ def transition(
     def count_evidence() -> int:
         return session.scalar(select(func.count()).select_from(Evidence).where(Evidence.issue_id == issue.id)) or 0
 
-    subject = Subject(ref=issue_ref(issue), state=issue.state, deadline=issue.deadline, count_evidence=count_evidence,
+    subject = AttachedIssue(ref=issue_ref(issue), state=issue.state, deadline=issue.deadline, count_evidence=count_evidence,
                       count_new_evidence=lambda: evidence_of_round(session, issue),
                       measures=issue.measures, leader=issue.leader, department=issue.department,
                       submitters=submitters(session, issue), issue=issue,

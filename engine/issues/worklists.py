@@ -71,7 +71,7 @@ def _counted(total: int, page: int, has_next: bool) -> Counted:
 def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
             page: int) -> tuple[list[DeadlineItem | ExtensionItem], Counted]:
     """(items of the page, how many in all): the requests to decide first, then the deadlines."""
-    asked = open_extensions(session, runtime.core, today, scope=deciding(actor), limit=COUNT_CAP)
+    asked = open_extensions(session, runtime, today, scope=deciding(actor), limit=COUNT_CAP)
     start = (page - 1) * PAGE
     first: list[DeadlineItem | ExtensionItem] = list(asked[start:start + PAGE + 1])
     by_role = states_by_role(_definitions(session, runtime))
@@ -84,7 +84,7 @@ def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
     else:
         total = count_deadlines(session, today, scope=and_(actor.acting(by_role), waiting), cap=COUNT_CAP)
     wanted = PAGE + 1 - len(first)
-    items = first + (open_deadlines(session, runtime.core, today, limit=wanted, offset=max(0, start - len(asked)),
+    items = first + (open_deadlines(session, runtime, today, limit=wanted, offset=max(0, start - len(asked)),
                                     scope=and_(actor.acting(by_role, probe=True), waiting)) if wanted > 0 else [])
     return items[:PAGE], _counted(min(COUNT_CAP, total + len(asked)), page, len(items) > PAGE)
 

@@ -138,7 +138,7 @@ def unarchive_ledger(session: Session, runtime: Runtime, name: str, *, actor: Ac
     since = ledger.archived_at
     ledger.archived_at, ledger.archived_by, ledger.updated_at = None, None, now
     session.flush()
-    planned = replan_all(session, runtime.core, now, ledger_id=ledger.id)
+    planned = replan_all(session, runtime, now, ledger_id=ledger.id)
     ids = list(session.scalars(select(ISSUES.c.id).where(ISSUES.c.ledger_id == ledger.id)))
     runtime.duty_book.follow_issues(session, ids, now)  # the look-backs of its long-term items, from today
     adminlog.record(session, at=now, by=actor.name, door=actor.door, action="ledger.unarchive", subject=name,

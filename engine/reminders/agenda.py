@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ..store.kinds import OccurrenceState
 from ..store.models import ISSUE_DEPARTMENTS, Duty, Ledger
 from .core import ReminderCore
+from .parts import ReminderParts
 from .planner import Lateness, Track
 from .subjects import (
     EXTENSIONS,
@@ -154,7 +155,7 @@ def _window(today: dt.date, overdue: bool | None, due_until: dt.date | None) -> 
 def deadline_query(today: dt.date, *, ledger: Ledger | None = None, department: str | None = None,
                    overdue: bool | None = None, due_until: dt.date | None = None,
                    ledger_ids: Sequence[int] | None = None, paged: bool = False,
-                   scope: ColumnElement[bool] | None = None) -> Select:
+                   scope: ColumnElement[bool] | None = None) -> Select[Any]:
     """The issues following a deadline, filtered in SQL, most urgent first. ``scope``: a further
     condition over ``issues`` (a user's: ``engine.accounts.actor.Actor.visible``)."""
     # the order of ix_issues_overdue_due (its entries end in the row id): a page is read off the
@@ -189,7 +190,7 @@ def count_deadlines(session: Session, today: dt.date, *, ledger: Ledger | None =
     return session.scalar(select(func.count()).select_from(ISSUES).where(*where)) or 0
 
 
-def count_upto(session: Session, rows: Select, cap: int) -> int:
+def count_upto(session: Session, rows: Select[Any], cap: int) -> int:
     """``min(cap, how many rows)``: the database stops at ``cap`` instead of reading every match."""
     return session.scalar(select(func.count()).select_from(rows.limit(cap).subquery())) or 0
 
@@ -203,7 +204,7 @@ def deadline_item(core: ReminderCore, subject: IssueSubject, today: dt.date) -> 
                         core.what(subject), track, core.planner.lateness(track, today))
 
 
-def open_deadlines(session: Session, core: ReminderCore, today: dt.date, *, ledger: Ledger | None = None,
+def open_deadlines(session: Session, parts: ReminderParts, today: dt.date, *, ledger: Ledger | None = None,
                    department: str | None = None, overdue: bool | None = None, due_until: dt.date | None = None,
                    ledger_ids: Sequence[int] | None = None, limit: int | None = None,
                    offset: int = 0, scope: ColumnElement[bool] | None = None) -> list[DeadlineItem]:
@@ -212,14 +213,14 @@ def open_deadlines(session: Session, core: ReminderCore, today: dt.date, *, ledg
                           ledger_ids=ledger_ids, paged=limit is not None, scope=scope)
     if limit is not None:
         stmt = stmt.limit(limit).offset(offset)
-    items = (deadline_item(core, subject, today) for subject in core.issues(session, stmt))
+    items = (deadline_item(parts.core, subject, today) for subject in parts.subjects.issues(session, stmt))
     return [item for item in items if item is not None]
 
 
 # -- 延期申请 -------------------------------------------------------------------------------------
 
 
-def open_extensions(session: Session, core: ReminderCore, today: dt.date, *,
+def open_extensions(session: Session, parts: ReminderParts, today: dt.date, *,
                     scope: ColumnElement[bool] | None = None, limit: int | None = None) -> list[ExtensionItem]:
     """Pending requests (``scope``: a further condition, e.g. who may decide them), most overdue first."""
     x = EXTENSIONS.c
@@ -228,8 +229,8 @@ def open_extensions(session: Session, core: ReminderCore, today: dt.date, *,
         stmt = stmt.where(scope)
     if limit is not None:
         stmt = stmt.limit(limit)
-    out = []
-    for subject in core.extensions(session, stmt):
+    core, out = parts.core, []
+    for subject in parts.subjects.extensions(session, stmt):
         track = core.extension_track(subject.workflow, core.calendar.local_date(subject.requested_at))
         out.append(ExtensionItem(subject, subject.workflow.label(subject.state), core.what(subject), track,
                                  core.planner.lateness(track, today)))
@@ -280,7 +281,7 @@ def occurrence_filters(session: Session, *, start: dt.date | None = None, end: d
     return where or [true()]
 
 
-def duty_items(session: Session, core: ReminderCore, today: dt.date, *, start: dt.date | None = None,
+def duty_items(session: Session, parts: ReminderParts, today: dt.date, *, start: dt.date | None = None,
                end: dt.date | None = None, ledger: Ledger | None = None, department: str | None = None,
                open_only: bool = False, overdue: bool | None = None, issue_id: int | None = None,
                limit: int | None = None, unit: str | None = None) -> list[DutyItem]:
@@ -305,8 +306,8 @@ def duty_items(session: Session, core: ReminderCore, today: dt.date, *, start: d
     done = {} if open_only else {i: (at, by) for i, at, by in session.execute(
         select(OCCURRENCES.c.id, OCCURRENCES.c.done_at, OCCURRENCES.c.done_by)
         .where(*where, OCCURRENCES.c.state == OccurrenceState.DONE))}
-    out = []
-    for occ in core.occurrences(session, stmt):
+    core, out = parts.core, []
+    for occ in parts.subjects.occurrences(session, stmt):
         track = core.track(occ)
         if occ.state == OccurrenceState.OPEN and track is None:
             continue

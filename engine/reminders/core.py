@@ -7,6 +7,8 @@ window, every reminder in a window, how late it is today, who hears about it and
 are told. The sweep writes what it says, the preview predicts with it, the board, the report and
 the ICS feed list with it; nothing else computes a due date or a recipient.
 
+Subjects are built from rows elsewhere (``hydrate``: the database reads), and the reminder row the
+sweep writes is shaped by ``rows``; the core itself is pure: a function of subjects and instants.
 What the core says about a subject is also stored on its row (``next_remind_at``, ``due_on``,
 ``overdue_on``: see ``plan``) so that "what is due" is an indexed query. The stored columns are a
 cache of this module's answer, refreshed whenever the row's inputs change.
@@ -17,28 +19,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import Row, Select, select
-from sqlalchemy.orm import Session
 
-from ..accounts.policy import hearers, names_of, reviewers_of
 from ..calendar import WorkCalendar
+from ..store.departments import departments_of
 from ..store.kinds import ReminderKind, SubjectKind
-from ..store.models import Duty, Ledger, WorkflowVersion
 from ..workflow.rules import ReminderPolicy
 from ..workflow.schema import WorkflowDef
 from .facts import ReminderFacts
-from .planner import Lateness, Planner, Reminder, Track, shift
-from .subjects import ExtensionSubject, IssueSubject, OccurrenceSubject
+from .planner import Lateness, Planner, ReminderInstant, Track, shift
+from .subjects import ExtensionSubject, IssueSubject, OccurrenceSubject, Subject
 
-Subject = IssueSubject | OccurrenceSubject | ExtensionSubject
-
-CALENDAR_REMINDER_AT = dt.time(9, 0)
-CALENDAR_RULE = "official-schedule"
 EXTENSION_STEPS = ("同意延期", "不同意延期（写明理由）")  # what a decider of a 延期申请 can do
 
 
@@ -69,117 +64,22 @@ def next_steps(workflow: WorkflowDef, state: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def dedupe_key(subject: str, rule: str, occurrence: str) -> str:
-    """The reminder's unique key: written once, whatever crashes or second daemons do."""
-    return f"{subject}|{rule}|{occurrence}"
-
-
 def spec_hash(spec: dict[str, Any]) -> str:
     text = json.dumps(spec, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def duty_policy(kind: str, spec: dict[str, Any]) -> tuple[ReminderPolicy, str | None]:
-    """A duty's reminder policy and the state a per-issue duty follows, from its stored spec."""
-    raw = spec.get("policy") if kind == "milestone" else spec.get("reminders")
-    policy = ReminderPolicy.model_validate(raw) if raw is not None else ReminderPolicy(before_working_days=(3, 1))
-    each = spec.get("for_each") if kind == "recurring" else None
-    return policy, (each or {}).get("state")
-
-
 class ReminderCore:
-    """Answers about subjects on one calendar; see the module docstring."""
+    """Answers about subjects on one calendar; see the module docstring. It needs no session:
+    subjects come built from their rows (``hydrate.SubjectReader``), and what is stored of an
+    answer is shaped by ``rows``."""
 
-    def __init__(self, calendar: WorkCalendar, definition: Callable[[WorkflowVersion], WorkflowDef],
-                 admins: Iterable[str] = ()):
+    def __init__(self, calendar: WorkCalendar):
         self.calendar = calendar
         self.planner = Planner(calendar)
-        self.admins = tuple(admins)
-        self._definition = definition
-        self._workflows: dict[str, WorkflowDef] = {}
-        self._policies: dict[tuple[int, str], tuple[ReminderPolicy, str | None]] = {}
+        self._workflows: dict[str, WorkflowDef] = {}  # by content hash: the track cache's key
         self._issue_track = lru_cache(maxsize=65536)(self._compute_issue_track)
         self.duty_track = lru_cache(maxsize=65536)(self._duty_track)
-
-    # -- subjects from rows ----------------------------------------------------------------
-
-    def workflow(self, session: Session, workflow_id: int, wf_hash: str) -> WorkflowDef:
-        """The definition of a workflow version (versions never change: cached by content hash)."""
-        wf = self._workflows.get(wf_hash)
-        if wf is None:
-            version = session.get(WorkflowVersion, workflow_id)
-            if version is None:  # pragma: no cover - a foreign key guarantees it
-                raise LookupError(f"workflow version {workflow_id} is missing")
-            wf = self._workflows[wf_hash] = self._definition(version)
-        return wf
-
-    def issue(self, session: Session, row: Row[Any]) -> IssueSubject:
-        """An ``IssueSubject`` from a row of ``subjects.issue_query()``."""
-        m = row._mapping
-        wf = self.workflow(session, m["workflow_id"], m["wf_hash"])
-        waits = any(s.name == m["state"] and "reviewer" in s.actor for s in wf.states)
-        return IssueSubject(**m, workflow=wf, reviewers=self._reviewers(session, m["ledger_id"]) if waits else ())
-
-    def _reviewers(self, session: Session, ledger_id: int) -> tuple[str, ...]:
-        # Once per ledger and session: accounts change between sweeps, not within one batch.
-        cache = session.info.setdefault("duban.reviewers", {})
-        if ledger_id not in cache:
-            ledger = session.get(Ledger, ledger_id)
-            cache[ledger_id] = (tuple(reviewers_of(session, ledger)) if ledger is not None else ()) or self.admins
-        return cache[ledger_id]
-
-    def issues(self, session: Session, stmt: Select) -> list[IssueSubject]:
-        return [self.issue(session, r) for r in session.execute(stmt)]
-
-    def occurrence(self, session: Session, row: Row[Any]) -> OccurrenceSubject:
-        """An ``OccurrenceSubject`` from a row of ``subjects.occurrence_query()``."""
-        m = row._mapping
-        policy, each = self._duty_policy(session, m["duty_id"], m["spec_hash"], m["duty_kind"])
-        own = m["own_ledger_id"]
-        return OccurrenceSubject(
-            id=m["id"], duty_id=m["duty_id"], duty_key=m["duty_key"], duty_title=m["duty_title"],
-            duty_kind=m["duty_kind"], owners=tuple(m["owners"] or ()), period=m["period"], due=m["due"],
-            state=m["state"], remind_after=m["remind_after"], created_at=m["created_at"],
-            ledger_id=own if own is not None else m["issue_ledger_id"],
-            ledger=m["own_ledger"] if own is not None else m["issue_ledger"], issue_id=m["issue_id"],
-            issue_ref=m["issue_ref"], issue_leader=m["issue_leader"], issue_department=m["issue_department"],
-            issue_state=m["issue_state"], policy=policy, for_each_state=each, unit=m["duty_unit"] or "")
-
-    def occurrences(self, session: Session, stmt: Select) -> list[OccurrenceSubject]:
-        return [self.occurrence(session, r) for r in session.execute(stmt)]
-
-    def extension(self, session: Session, row: Row[Any]) -> ExtensionSubject:
-        """An ``ExtensionSubject`` from a row of ``subjects.extension_query()``."""
-        m = row._mapping
-        wf = self.workflow(session, m["workflow_id"], m["wf_hash"])
-        return ExtensionSubject(**m, workflow=wf, deciders=self._deciders(session, m["ledger_id"], m["unit"],
-                                                                           m["leader"], m["requested_by"]))
-
-    def extensions(self, session: Session, stmt: Select) -> list[ExtensionSubject]:
-        return [self.extension(session, r) for r in session.execute(stmt)]
-
-    def _deciders(self, session: Session, ledger_id: int, unit: str, leader: str, requester: str) -> tuple[str, ...]:
-        """Who is reminded of a 延期申请: the people among the policy's deciders (``EXTENSION_DECIDE``),
-        the issue's 责任领导 and the reviewers over its ledger, never the requester (who may not grant
-        their own); duban's administrators when that leaves nobody."""
-        cache = session.info.setdefault("duban.deciders", {})
-        if ledger_id not in cache:
-            ledger = session.get(Ledger, ledger_id)
-            cache[ledger_id] = tuple(reviewers_of(session, ledger)) if ledger is not None else ()
-        heard = session.info.setdefault("duban.hearers", {})
-        if leader and (unit, leader) not in heard:
-            heard[(unit, leader)] = tuple(hearers(session, unit, leader))
-        leads = [leader] if leader and requester not in heard[(unit, leader)] and requester != leader else []
-        return tuple(leads + [r for r in cache[ledger_id] if r != requester]) or self.admins
-
-    def _duty_policy(self, session: Session, duty_id: int, digest: str, kind: str
-                     ) -> tuple[ReminderPolicy, str | None]:
-        key = (duty_id, digest)
-        found = self._policies.get(key)
-        if found is None:
-            spec = session.scalar(select(Duty.spec).where(Duty.id == duty_id)) or {}
-            found = self._policies[key] = duty_policy(kind, spec)
-        return found
 
     # -- tracks ----------------------------------------------------------------------------
 
@@ -273,7 +173,7 @@ class ReminderCore:
             return subject.remind_after or subject.requested_at
         return subject.remind_after or subject.created_at
 
-    def catch_up(self, subject: Subject, now: dt.datetime) -> Reminder | None:
+    def catch_up(self, subject: Subject, now: dt.datetime) -> ReminderInstant | None:
         """The one reminder a sweep at ``now`` writes (the latest of a missed window), if any."""
         track = self.track(subject)
         return None if track is None else self.planner.catch_up(track, self._swept_until(subject), now)
@@ -282,7 +182,7 @@ class ReminderCore:
         track = self.track(subject)
         return None if track is None else self.planner.next_after(track, instant)
 
-    def between(self, subject: Subject, start: dt.datetime, end: dt.datetime) -> list[Reminder]:
+    def between(self, subject: Subject, start: dt.datetime, end: dt.datetime) -> list[ReminderInstant]:
         """Every reminder in ``(start, end]``, as a sweep running all along would write them."""
         track = self.track(subject)
         if track is None:
@@ -305,7 +205,7 @@ class ReminderCore:
 
     # -- who hears and what they are told --------------------------------------------------
 
-    def recipients(self, subject: Subject, due: Reminder | None = None) -> list[str]:
+    def recipients(self, subject: Subject, due: ReminderInstant | None = None) -> list[str]:
         """The issue's leader and department, a duty's owners, then whoever an escalation adds."""
         added = due.add if due is not None else ()
         if isinstance(subject, IssueSubject):
@@ -313,7 +213,7 @@ class ReminderCore:
         elif isinstance(subject, ExtensionSubject):
             names = (*subject.deciders, *added)
         else:
-            names = (subject.issue_leader or "", *names_of(subject.issue_department or ""),
+            names = (subject.issue_leader or "", *departments_of(subject.issue_department or ""),
                      *subject.owners, *added)
         out: list[str] = []
         for name in names:
@@ -329,11 +229,11 @@ class ReminderCore:
         state = next((s for s in subject.workflow.states if s.name == subject.state), None)
         wanted = (state.actor if state is not None else None) or ["leader", "department"]
         # a cell naming several departments ("办公室、财务室") reminds each, as each sees the item
-        own = {"leader": [subject.leader], "department": names_of(subject.department),
+        own = {"leader": [subject.leader], "department": departments_of(subject.department),
                "reviewer": list(subject.reviewers)}
         return [person for name in wanted for person in own.get(name, [name])]
 
-    def facts(self, subject: Subject, due: Reminder) -> ReminderFacts:
+    def facts(self, subject: Subject, due: ReminderInstant) -> ReminderFacts:
         track = self.track(subject)
         policy = track.policy if track is not None else ReminderPolicy()
         common: dict[str, Any] = {"what": self.what(subject), "level": due.level,
@@ -364,67 +264,3 @@ class ReminderCore:
                              state=subject.state, leader=subject.leader, department=subject.department,
                              area=subject.area, category=subject.category,
                              state_label=subject.workflow.label(subject.state), actions=EXTENSION_STEPS, **common)
-
-    def reminder(self, subject: Subject, due: Reminder) -> dict[str, Any]:
-        """The ``reminders`` row the sweep writes for ``due`` of ``subject``."""
-        track = self.track(subject)
-        if isinstance(subject, IssueSubject):
-            occurrence, ids = due.occurrence, {"ledger_id": subject.ledger_id, "issue_id": subject.id,
-                                               "occurrence_id": None}
-        elif isinstance(subject, ExtensionSubject):  # keyed apart from the issue's own deadline reminders
-            occurrence = f"extension-{subject.id}@{due.occurrence}"
-            ids = {"ledger_id": subject.ledger_id, "issue_id": subject.issue_id, "occurrence_id": None}
-        else:
-            occurrence = f"{subject.period}@{due.occurrence}"
-            ids = {"ledger_id": subject.ledger_id, "issue_id": subject.issue_id, "occurrence_id": subject.id}
-        return {"dedupe_key": dedupe_key(subject.key, due.rule, occurrence), "at": due.at, "subject": subject.key,
-                "kind": due.kind, "rule": due.rule, "occurrence": occurrence,
-                "recipients": self.recipients(subject, due), "due": track.due if track else None,
-                "days_overdue": due.days_overdue, "details": self.facts(subject, due).stored(), **ids}
-
-    # -- the calendar itself ---------------------------------------------------------------
-
-    def calendar_reminders(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
-        """From 1 December, each working day, remind the administrators to enter next year's schedule.
-
-        The rows a sweep running all along writes in ``(start, end]``: one per working day of a
-        December whose following year is not entered yet (``WorkCalendar.covers``: published,
-        listed in full, or confirmed with ``duban calendar confirm``).
-        """
-        out = []
-        day = self.calendar.local_date(start)
-        last = self.calendar.local_date(end)
-        while day <= last:
-            if day.month != 12:
-                day = dt.date(day.year, 12, 1)
-                continue
-            at = self.calendar.at_local(day, CALENDAR_REMINDER_AT)
-            if start < at <= end and self.calendar.is_workday(day) and not self.calendar.covers(day.year + 1):
-                out.append(self._calendar_row(day, at))
-            day += dt.timedelta(days=1)
-        return out
-
-    def calendar_catch_up(self, now: dt.datetime) -> dict[str, Any] | None:
-        """Today's calendar reminder if it has fallen due (a downtime sends today's, not each missed day's)."""
-        today = self.calendar.local_date(now)
-        at = self.calendar.at_local(today, CALENDAR_REMINDER_AT)
-        if today.month != 12 or at > now or not self.calendar.is_workday(today) or self.calendar.covers(today.year + 1):
-            return None
-        return self._calendar_row(today, at)
-
-    def _calendar_row(self, day: dt.date, at: dt.datetime) -> dict[str, Any]:
-        year = day.year + 1
-        subject = f"calendar:{year}"
-        facts = ReminderFacts(subject_kind=SubjectKind.CALENDAR, year=year,
-                              title=f"录入{year}年国务院节假日安排（[calendar] extra_holidays / extra_workdays），"
-                                    f"录入后运行 duban calendar confirm {year}",
-                              what=f"录入{year}年节假日安排")
-        # Due by the end of the year, worded as any deadline: "还有N个工作日到期" (a before-N
-        # rule), "今日到期" on the last working day.
-        last = dt.date(day.year, 12, 31)
-        left = self.calendar.workdays_between(day, last)
-        rule = f"before-{left}" if left > 0 else CALENDAR_RULE
-        return {"dedupe_key": dedupe_key(subject, rule, day.isoformat()), "at": at, "subject": subject,
-                "kind": ReminderKind.DUTY, "rule": rule, "occurrence": day.isoformat(),
-                "recipients": list(self.admins), "due": last, "days_overdue": 0,
-                "details": facts.stored(), "ledger_id": None, "issue_id": None, "occurrence_id": None}

@@ -41,7 +41,7 @@ class Track:
 
 
 @dataclass(frozen=True)
-class Reminder:
+class ReminderInstant:
     """A reminder instant of a track."""
 
     at: dt.datetime  # aware UTC
@@ -102,7 +102,7 @@ class Planner:
         """The first working day on which the track counts as overdue."""
         return self.calendar.add_workdays(track.due, track.overdue_from)
 
-    def _first_reminder(self, track: Track) -> Reminder:
+    def _first_reminder(self, track: Track) -> ReminderInstant:
         """The track's earliest reminder: its first before-reminder, else the due day's."""
         before = track.policy.before_working_days
         return self.reminder_at(track, -max(before) if before else 0)
@@ -145,7 +145,7 @@ class Planner:
             hits.append(max(after + 1, track.overdue_from))
         return min(hits) if hits else None
 
-    def reminder_at(self, track: Track, k: int) -> Reminder:
+    def reminder_at(self, track: Track, k: int) -> ReminderInstant:
         policy = track.policy
         day = self.calendar.add_workdays(track.due, k)
         at = self.calendar.at_local(day, policy.at)
@@ -162,11 +162,11 @@ class Planner:
                 if seen >= esc.after_working_days:
                     kind, rule, add = ReminderKind.ESCALATION, esc.name, add + tuple(esc.add)
         level = sum(1 for esc in policy.escalations if k >= track.overdue_from and seen >= esc.after_working_days)
-        return Reminder(at, kind, rule, day.isoformat(), k, days_overdue, add, level)
+        return ReminderInstant(at, kind, rule, day.isoformat(), k, days_overdue, add, level)
 
     # -- what the sweep asks ------------------------------------------------------------------
 
-    def _catch_up(self, track: Track, after: dt.datetime, now: dt.datetime) -> Reminder | None:
+    def _catch_up(self, track: Track, after: dt.datetime, now: dt.datetime) -> ReminderInstant | None:
         """The one reminder a sweep at ``now`` writes for a track last swept at ``after``.
 
         Several instants may have passed (a downtime): only the latest is sent, since it
@@ -184,7 +184,7 @@ class Planner:
         k = self._stream_next(track, low)
         return None if k is None else self.reminder_at(track, k).at
 
-    def between(self, track: Track, start: dt.datetime, end: dt.datetime) -> list[Reminder]:
+    def between(self, track: Track, start: dt.datetime, end: dt.datetime) -> list[ReminderInstant]:
         """Every reminder instant in ``(start, end]``, as continuous sweeping would write them."""
         at = track.policy.at
         low = self._k(track.due, self._last_slot(start, at))

@@ -8,6 +8,7 @@ long as nothing changes in between: states and deadlines are taken as they are n
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -15,17 +16,19 @@ from sqlalchemy.orm import Session
 
 from ..store.kinds import OccurrenceState
 from ..store.models import Ledger, Reminder
-from .core import ReminderCore, Subject
-from .subjects import EXTENSIONS, ISSUES, OCCURRENCES, extension_query, issue_query, occurrence_query
+from .parts import ReminderParts
+from .rows import ReminderRow, reminder_row
+from .subjects import EXTENSIONS, ISSUES, OCCURRENCES, Subject, extension_query, issue_query, occurrence_query
 
 # A window longer than this is refused: every working day of it is a reminder per overdue row.
 MAX_WINDOW = dt.timedelta(days=3 * 366)
 
 
-def preview(session: Session, core: ReminderCore, start: dt.datetime, end: dt.datetime,
-            ledger: Ledger | None = None) -> list[dict[str, Any]]:
+def preview(session: Session, parts: ReminderParts, start: dt.datetime, end: dt.datetime,
+            ledger: Ledger | None = None) -> list[ReminderRow]:
     """Every reminder in ``(start, end]`` as a sweep running all along would write it (``reminders`` rows)."""
-    out: list[dict[str, Any]] = []
+    core, read = parts.core, parts.subjects
+    out: list[ReminderRow] = []
     issues = issue_query().where(ISSUES.c.next_remind_at <= end)
     occurrences = occurrence_query().where(OCCURRENCES.c.next_remind_at <= end,
                                            OCCURRENCES.c.state == OccurrenceState.OPEN)
@@ -34,17 +37,17 @@ def preview(session: Session, core: ReminderCore, start: dt.datetime, end: dt.da
         issues = issues.where(ISSUES.c.ledger_id == ledger.id)
         occurrences = occurrences.where(OCCURRENCES.c.ledger_id == ledger.id)
         extensions = extensions.where(ISSUES.c.ledger_id == ledger.id)
-    subjects: list[Subject] = [*core.issues(session, issues), *core.occurrences(session, occurrences),
-                               *core.extensions(session, extensions)]
+    subjects: list[Subject] = [*read.issues(session, issues), *read.occurrences(session, occurrences),
+                               *read.extensions(session, extensions)]
     for subject in subjects:
-        out.extend(core.reminder(subject, due) for due in core.between(subject, start, end))
+        out.extend(reminder_row(core, subject, due) for due in core.between(subject, start, end))
     if ledger is None:
-        out.extend(core.calendar_reminders(start, end))
+        out.extend(parts.schedule_reminder.between(start, end))
     out.sort(key=lambda r: (r["at"], r["subject"], r["rule"]))
     return out
 
 
-def entry(row: dict[str, Any], tz: dt.tzinfo) -> dict[str, Any]:
+def entry(row: Mapping[str, Any], tz: dt.tzinfo) -> dict[str, Any]:
     """A reminder row (predicted or written) as ``remind preview`` / ``remind list`` print it."""
     details = row.get("details") or {}
     return {"at": row["at"].astimezone(tz).isoformat(), "subject": row["subject"], "kind": str(row["kind"]),

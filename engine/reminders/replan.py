@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from ..calendar import WorkCalendar
 from ..store.kinds import OccurrenceState
 from ..store.models import SiteState
-from .core import Plan, ReminderCore
+from .core import Plan
+from .parts import ReminderParts
 from .subjects import EXTENSIONS, ISSUES, LEDGERS, OCCURRENCES, extension_query, issue_query, occurrence_query
 
 PAGE = 2000
@@ -42,15 +43,16 @@ def store_plans(session: Session, table: Table, plans: Iterable[tuple[int, Plan]
     return len(rows)
 
 
-def replan_all(session: Session, core: ReminderCore, now: dt.datetime, *, ledger_id: int | None = None) -> int:
+def replan_all(session: Session, parts: ReminderParts, now: dt.datetime, *, ledger_id: int | None = None) -> int:
     """Plan every issue and every open duty occurrence (of one ledger, if given) from ``now``,
     but those of archived ledgers; returns the rows planned."""
+    core, read = parts.core, parts.subjects
     count = 0
     last = 0
     live = LEDGERS.c.archived_at.is_(None)
     issues_of = live if ledger_id is None else and_(live, ISSUES.c.ledger_id == ledger_id)
     while True:
-        subjects = core.issues(session, issue_query().where(ISSUES.c.id > last, issues_of)
+        subjects = read.issues(session, issue_query().where(ISSUES.c.id > last, issues_of)
                                .order_by(ISSUES.c.id).limit(PAGE))
         if not subjects:
             break
@@ -58,14 +60,14 @@ def replan_all(session: Session, core: ReminderCore, now: dt.datetime, *, ledger
         last = subjects[-1].id
     last = 0
     while True:
-        occurrences = core.occurrences(session, occurrence_query().where(
+        occurrences = read.occurrences(session, occurrence_query().where(
             OCCURRENCES.c.id > last, OCCURRENCES.c.state == OccurrenceState.OPEN, _live_occurrences(ledger_id))
             .order_by(OCCURRENCES.c.id).limit(PAGE))
         if not occurrences:
             break
         count += store_plans(session, OCCURRENCES, ((o.id, core.plan(o, now)) for o in occurrences), after=now)
         last = occurrences[-1].id
-    return count + replan_extensions(session, core, now)
+    return count + replan_extensions(session, parts, now)
 
 
 def _live_occurrences(ledger_id: int | None) -> ColumnElement[bool]:
@@ -78,7 +80,7 @@ def _live_occurrences(ledger_id: int | None) -> ColumnElement[bool]:
 CALENDAR_KEY = "calendar"
 
 
-def replan_if_calendar_changed(session: Session, core: ReminderCore, calendar: WorkCalendar,
+def replan_if_calendar_changed(session: Session, parts: ReminderParts, calendar: WorkCalendar,
                                now: dt.datetime) -> int | None:
     """Plan every row again when the calendar differs from the one the stored plans were made on
     (``[calendar] extra_holidays`` edited, a new chinesecalendar): ``duban init`` and the daemon's
@@ -89,7 +91,7 @@ def replan_if_calendar_changed(session: Session, core: ReminderCore, calendar: W
     if row is not None and row.value == print_:
         return None
     with calendar.quietly():  # upkeep of every stored row, years ahead: no command's question about a year
-        planned = replan_all(session, core, now)
+        planned = replan_all(session, parts, now)
     if row is None:  # the first calendar this database records: nothing "changed" to report
         session.add(SiteState(name=CALENDAR_KEY, value=print_, updated_at=now))
         return None
@@ -97,7 +99,7 @@ def replan_if_calendar_changed(session: Session, core: ReminderCore, calendar: W
     return planned
 
 
-def replan_extensions(session: Session, core: ReminderCore, now: dt.datetime) -> int:
+def replan_extensions(session: Session, parts: ReminderParts, now: dt.datetime) -> int:
     """Plan every pending 延期申请 from ``now`` (a handful: one page)."""
-    subjects = core.extensions(session, extension_query().order_by(EXTENSIONS.c.id))
-    return store_plans(session, EXTENSIONS, ((s.id, core.plan(s, now)) for s in subjects), after=now)
+    subjects = parts.subjects.extensions(session, extension_query().order_by(EXTENSIONS.c.id))
+    return store_plans(session, EXTENSIONS, ((s.id, parts.core.plan(s, now)) for s in subjects), after=now)

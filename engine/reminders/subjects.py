@@ -1,21 +1,28 @@
-"""The subjects reminders are about, and the one query shape each is read with.
+"""The subjects reminders are about, and the one query shape each is read with (and the tables
+those queries read, re-exported: every reader adds its `where` on them).
 
 Every reader (sweep, preview, board, ICS, report) selects a subject's rows through these queries
 and adds its own ``where``: the sweep "next reminder by now", the board "overdue by today", an
 issue page "this id". So every reader sees the same columns and the core turns them into the same
-tracks. A subject is a plain frozen value: the core never needs a session to answer about one.
+tracks. A subject is a plain frozen value built from its row by ``hydrate.SubjectReader``: the core
+never needs a session to answer about one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import aliased
 
 from ..store.kinds import ExtensionState
-from ..store.models import DUTIES, EXTENSIONS, ISSUES, LEDGERS, OCCURRENCES, WORKFLOWS, Ledger
+from ..store.models import DUTIES, WORKFLOWS, Ledger
+from ..store.models import EXTENSIONS as EXTENSIONS
+from ..store.models import ISSUES as ISSUES
+from ..store.models import LEDGERS as LEDGERS
+from ..store.models import OCCURRENCES as OCCURRENCES
 from ..workflow.rules import ReminderPolicy
 from ..workflow.schema import WorkflowDef
 
@@ -127,10 +134,21 @@ class ExtensionSubject:
         return self.requested_by.removeprefix(f"{self.unit}/") if self.unit else self.requested_by
 
 
+Subject = IssueSubject | OccurrenceSubject | ExtensionSubject  # what a reminder is about
+
+
+def duty_policy(kind: str, spec: dict[str, Any]) -> tuple[ReminderPolicy, str | None]:
+    """A duty's reminder policy and the state a per-issue duty follows, from its stored spec."""
+    raw = spec.get("policy") if kind == "milestone" else spec.get("reminders")
+    policy = ReminderPolicy.model_validate(raw) if raw is not None else ReminderPolicy(before_working_days=(3, 1))
+    each = spec.get("for_each") if kind == "recurring" else None
+    return policy, (each or {}).get("state")
+
+
 _I, _L, _W = ISSUES, LEDGERS, WORKFLOWS
 
 
-def issue_query() -> Select:
+def issue_query() -> Select[Any]:
     """The columns of an ``IssueSubject`` (a reader adds its ``where`` and ``order_by``)."""
     return (select(_I.c.id, _I.c.ledger_id, _L.c.name.label("ledger"), _I.c.ref, _I.c.title, _I.c.area,
                    _I.c.category, _I.c.leader, _I.c.department, _I.c.state, _I.c.deadline,
@@ -146,10 +164,11 @@ _OF = aliased(Ledger, name="issue_ledger")  # the ledger of the issue a look-bac
 
 def duty_unit() -> ColumnElement[str]:
     """The unit a duty row is bound to (its spec's ``units: [UNIT]``; NULL for the installation's)."""
-    return _D.c.spec[("units", 0)].as_string()
+    unit: ColumnElement[str] = _D.c.spec[("units", 0)].as_string()
+    return unit
 
 
-def occurrence_query() -> Select:
+def occurrence_query() -> Select[Any]:
     """The columns of an ``OccurrenceSubject`` (and of the duty the core reads its policy from)."""
     return (select(_O.c.id, _O.c.duty_id, _D.c.key.label("duty_key"), _D.c.title.label("duty_title"),
                    _D.c.kind.label("duty_kind"), _D.c.owners, _D.c.spec_hash, _O.c.period, _O.c.due, _O.c.state,
@@ -167,7 +186,7 @@ def occurrence_query() -> Select:
 _X = EXTENSIONS
 
 
-def extension_query() -> Select:
+def extension_query() -> Select[Any]:
     """The columns of an ``ExtensionSubject``: pending requests only (a decided one follows nothing)."""
     return (select(_X.c.id, _X.c.issue_id, _X.c.requested_to, _X.c.reason, _X.c.requested_by, _X.c.requested_at,
                    _X.c.remind_after, _I.c.ledger_id, _L.c.name.label("ledger"), _L.c.unit, _I.c.ref, _I.c.title,

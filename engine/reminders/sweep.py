@@ -25,9 +25,10 @@ from ..store.kinds import OccurrenceState
 from ..store.models import REMINDERS
 from ..store.upsert import insert_ignore
 from .calendar_years import load_confirmations
-from .core import ReminderCore, Subject
+from .parts import ReminderParts
 from .replan import store_plans
-from .subjects import EXTENSIONS, ISSUES, OCCURRENCES, extension_query, issue_query, occurrence_query
+from .rows import ReminderRow, reminder_row
+from .subjects import EXTENSIONS, ISSUES, OCCURRENCES, Subject, extension_query, issue_query, occurrence_query
 
 log = logging.getLogger("duban.sweep")
 
@@ -45,8 +46,10 @@ class SweepResult:
 
 
 class Sweeper:
-    def __init__(self, core: ReminderCore, sessions: sessionmaker[Session]):
-        self.core = core
+    def __init__(self, parts: ReminderParts, sessions: sessionmaker[Session]):
+        self.core = parts.core
+        self.subjects = parts.subjects
+        self.schedule_reminder = parts.schedule_reminder
         self.sessions = sessions
 
     def sweep(self, now: dt.datetime) -> SweepResult:
@@ -55,24 +58,24 @@ class Sweeper:
         with self.sessions() as session:  # a year confirmed since the last sweep ends its December reminder
             load_confirmations(session, self.core.calendar)
         issues = issue_query().where(ISSUES.c.next_remind_at <= now).order_by(ISSUES.c.next_remind_at)
-        while self._batch(now, result, issues, ISSUES, self.core.issue):
+        while self._batch(now, result, issues, ISSUES, self.subjects.issue):
             pass
         occurrences = (occurrence_query().where(OCCURRENCES.c.next_remind_at <= now,
                                                 OCCURRENCES.c.state == OccurrenceState.OPEN)
                        .order_by(OCCURRENCES.c.next_remind_at))
-        while self._batch(now, result, occurrences, OCCURRENCES, self.core.occurrence):
+        while self._batch(now, result, occurrences, OCCURRENCES, self.subjects.occurrence):
             pass
         extensions = extension_query().where(EXTENSIONS.c.next_remind_at <= now).order_by(EXTENSIONS.c.next_remind_at)
-        while self._batch(now, result, extensions, EXTENSIONS, self.core.extension):
+        while self._batch(now, result, extensions, EXTENSIONS, self.subjects.extension):
             pass
-        calendar = self.core.calendar_catch_up(now)
+        calendar = self.schedule_reminder.catch_up(now)
         if calendar is not None:
             with self.sessions() as session, session.begin():
-                result.written += self._write(session, [{**calendar, "created_at": now}])
+                result.written += self._write(session, [calendar | {"created_at": now}])
         result.seconds = time.perf_counter() - started
         return result
 
-    def _batch(self, now: dt.datetime, result: SweepResult, stmt: Select, table: Table,
+    def _batch(self, now: dt.datetime, result: SweepResult, stmt: Select[Any], table: Table,
                subject_of: Callable[[Session, Row[Any]], Subject]) -> bool:
         """Claim one batch of due rows, write their reminders, store each row's new plan."""
         with self.sessions() as session, session.begin():
@@ -80,13 +83,14 @@ class Sweeper:
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True, of=table)
             rows = session.execute(stmt).all()
-            reminders, moves, broken = [], [], []
+            reminders: list[ReminderRow] = []
+            moves, broken = [], []
             for row in rows:
                 try:
                     subject = subject_of(session, row)
                     due = self.core.catch_up(subject, now)
                     if due is not None:
-                        reminders.append({**self.core.reminder(subject, due), "created_at": now})
+                        reminders.append(reminder_row(self.core, subject, due) | {"created_at": now})
                     moves.append((row.id, self.core.plan(subject, now)))
                 except Exception as exc:
                     log.exception("%s %s: cannot compute its reminders", table.name, row.id)
@@ -104,7 +108,7 @@ class Sweeper:
         return len(rows) == BATCH
 
     @staticmethod
-    def _write(session: Session, rows: list[dict[str, Any]]) -> int:
+    def _write(session: Session, rows: list[ReminderRow]) -> int:
         if not rows:
             return 0
         # RETURNING gives back only the rows actually inserted: rowcount is not reliable for

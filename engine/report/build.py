@@ -114,8 +114,8 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
     settings = settings_for(runtime.config, ledger.name, workflow.report)
     core = runtime.core
     today = runtime.calendar.local_date(now)
-    subjects = core.issues(session, issue_query().where(ISSUES.c.ledger_id == ledger.id)
-                           .order_by(ISSUES.c.position, ISSUES.c.id))
+    subjects = runtime.subjects.issues(session, issue_query().where(ISSUES.c.ledger_id == ledger.id)
+                                       .order_by(ISSUES.c.position, ISSUES.c.id))
     measures = dict(session.execute(select(Issue.id, Issue.measures).where(Issue.ledger_id == ledger.id)).all())
     evidence = dict(session.execute(select(Evidence.issue_id, func.count()).join(Issue)
                                     .where(Issue.ledger_id == ledger.id).group_by(Evidence.issue_id)).all())
@@ -126,7 +126,7 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
     since = min(ledger.feedback_date or _records_begin(session, runtime, None, today) or today
                 - dt.timedelta(days=365), today)
     recorded_from = _records_begin(session, runtime, since, today)
-    occurrences = duty_items(session, core, today, start=since, end=today + dt.timedelta(days=92), ledger=ledger)
+    occurrences = duty_items(session, runtime, today, start=since, end=today + dt.timedelta(days=92), ledger=ledger)
     per_issue: dict[int, list[DutyItem]] = {}
     for o in occurrences:
         if o.issue_id is not None:

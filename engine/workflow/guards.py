@@ -5,7 +5,7 @@ Python path, so an admin's YAML must never hand it a string. The YAML names a gu
 allow-list; the loader rejects any other name; the machine receives these functions themselves.
 
 A guard takes transitions' ``EventData`` (the machine runs with ``send_event=True``); the model is a
-``Subject`` (see ``machine``) and the trigger's keyword arguments carry what the person supplied.
+``AttachedIssue`` (see ``machine``) and the trigger's keyword arguments carry what the person supplied.
 On refusal a guard records why, so the refusal can say it.
 """
 
@@ -21,7 +21,7 @@ Guard = Callable[[EventData], bool]
 
 
 class Guarded(Protocol):
-    """What the guards read of the model: ``machine.Subject``, which imports this module."""
+    """What the guards read of the model: ``machine.AttachedIssue``, which imports this module."""
 
     deadline: dt.date | None
     measures: str
@@ -39,7 +39,7 @@ class Guarded(Protocol):
 
 
 def _model(event: EventData) -> Guarded:
-    # transitions types the model as object; the machine only ever attaches a Subject
+    # transitions types the model as object; the machine only ever attaches an AttachedIssue
     return cast(Guarded, event.model)
 
 

@@ -2,7 +2,7 @@
 
 A machine per issue costs ~30 KB and ~0.5 ms; one machine holding a million models costs
 gigabytes. So the machine is built once with ``model=None`` and ``auto_transitions=False`` (no
-``to_<state>()`` shortcuts that skip every guard), and an issue is attached as a light ``Subject``
+``to_<state>()`` shortcuts that skip every guard), and an issue is attached as a light ``AttachedIssue``
 for one operation and detached after.
 """
 
@@ -23,7 +23,7 @@ from .schema import TransitionDef, WorkflowDef
 
 
 @dataclass
-class Subject:
+class AttachedIssue:
     """What the guards see of an issue while it is attached to the machine."""
 
     ref: str
@@ -54,7 +54,7 @@ class Subject:
 def _role_guard(roles: list[str], admins: frozenset[str]) -> Callable[[EventData], bool]:
     def allowed(event: EventData) -> bool:
         by = (event.kwargs.get("by") or "").strip()
-        model = cast(Subject, event.model)  # transitions types the model as object
+        model = cast(AttachedIssue, event.model)  # transitions types the model as object
         actor = event.kwargs.get("actor")
         if actor is not None and model.issue is not None:  # a user's roles over the issue decide
             ok = actor.acts_as_any(roles, model.issue)
@@ -102,7 +102,7 @@ class WorkflowMachine:
             "unless": [GUARDS[name] for name in t.unless],
         }
 
-    def fire(self, subject: Subject, trigger: str, **kwargs: Any) -> str:
+    def fire(self, subject: AttachedIssue, trigger: str, **kwargs: Any) -> str:
         """Move ``subject`` by ``trigger``; return the new state or raise ``Refused``.
 
         The subject's ``state`` is updated in place; nothing is written anywhere.

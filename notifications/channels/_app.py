@@ -62,20 +62,20 @@ class Card:
     more: int  # items beyond ``lines``
     link: str | None  # the button's URL: the recipient's signed workspace link
     text: str  # the whole digest as plain text, for platforms or cases without a card
+    pressing: bool = False  # something is overdue or escalated (``AppCard.pressing``)
 
     @classmethod
     def of(cls, message: OutgoingMessage) -> Card:
-        card = message.data.get("card") if isinstance(message.data, dict) else None
-        card = card if isinstance(card, dict) else {}
-        lines = tuple(str(x) for x in card.get("lines") or ())
-        link = card.get("link") if isinstance(card.get("link"), str) and card.get("link") else None
-        given = card.get("total")
-        total = given if isinstance(given, int) else len(lines)
+        given = message.card  # the pipeline's ``AppCard``
+        lines = given.lines if given is not None else ()
+        link = given.link if given is not None else None
+        total = given.total if given is not None else 0
         if not lines:  # a test notice or a hand-made message: its text is the content
             lines = tuple(ln for ln in message.text.strip().splitlines() if ln.strip())[:CARD_LINES]
             total = len(lines)
         shown = lines[:CARD_LINES]
-        return cls(message.subject, shown, max(0, total - len(shown)), link, message.text.strip())
+        return cls(message.subject, shown, max(0, total - len(shown)), link, message.text.strip(),
+                   given.pressing if given is not None else False)
 
     def more_line(self) -> str:
         return f"……另有 {self.more} 项，请点击“{BUTTON}”查看全部" if self.more else ""
@@ -91,7 +91,7 @@ class Card:
 class AppChannel(Channel):
     """An organisation app's work notices; see the module docstring. Subclasses give the endpoints."""
 
-    platform: ClassVar[str]
+    platform: ClassVar[str]  # every app channel has one (see ``Channel.platform``)
     default_base: ClassVar[str]
     # the platform's documented codes and their classes (``codes``)
     codes: ClassVar[Table] = {}

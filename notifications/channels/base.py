@@ -96,6 +96,9 @@ class Channel(ABC):
     # What the platform allows per addressee, kept on duban's side because the platform drops the
     # excess while answering success: (count, seconds, offset of the window's start from UTC).
     recipient_windows: ClassVar[tuple[tuple[int, float, float], ...]] = ()
+    # The organisation platform whose people ids the channel addresses (an account's ``im`` key:
+    # wecom, dingtalk, feishu) and whose card it shows (``message.AppCard``); None for the others.
+    platform: ClassVar[str | None] = None
 
     @classmethod
     def reaches_one(cls, address: str) -> bool:
@@ -233,6 +236,12 @@ def channel_class(kind: str) -> type[Channel]:
     module = importlib.import_module(f"{__package__}.{module_name}")
     found: type[Channel] = getattr(module, class_name)
     return found
+
+
+def platform_of(kind: str) -> str | None:
+    """The platform a channel kind addresses people on (``Channel.platform``); None for a kind that
+    has none, or that is unknown (the configuration check names that one)."""
+    return channel_class(kind).platform if kind in _KINDS else None
 
 
 def build_channel(

@@ -62,7 +62,7 @@ class DingTalkAppChannel(AppChannel):
 
     def __init__(self, name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ):
         super().__init__(name, settings, env)
-        self.client_id = self.setting_str("client_id")
+        self.client_id: str = str(self.setting_str("client_id"))
         if "agent_id" not in self.settings:
             raise self.config_error("missing 'agent_id' (the app's AgentId)")
         self.agent_id = self.setting_number("agent_id", 1, integer=True)

@@ -60,7 +60,7 @@ class FeishuAppChannel(AppChannel):
 
     def __init__(self, name: str, settings: Mapping[str, Any], env: Mapping[str, str] = os.environ):
         super().__init__(name, settings, env)
-        self.feishu_app = self.setting_str("app_id")
+        self.feishu_app: str = str(self.setting_str("app_id"))
         self.setting_str("app_secret_env")
         self.id_type = self.setting_str("id_type", "user_id")
         if self.id_type not in ID_TYPES:
@@ -98,7 +98,7 @@ class FeishuAppChannel(AppChannel):
         if not card.link:
             return "text", dumps({"text": card.plain(message.key, room)})
         items = "\n".join(card.lines) + (f"\n{card.more_line()}" if card.more else "")
-        pressing = bool(message.data.get("card", {}).get("pressing")) if isinstance(message.data, dict) else False
+        pressing = card.pressing
         body = {
             "config": {"wide_screen_mode": True},
             "header": {"template": "red" if pressing else "blue",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from notifications.channels.base import platform_of
 from notifications.settings import Notify
 
 from ...accounts.users import acting_accounts, reviewer_names
@@ -95,9 +96,9 @@ def _without_im_ids(app: App, notify: Notify) -> list[str]:
         acting = acting_accounts(session)
     for channel, settings in notify.channel_settings.items():
         kind = str(settings.get("kind", ""))
-        if not kind.endswith("_app"):
+        platform = platform_of(kind)
+        if platform is None:
             continue
-        platform = kind.removesuffix("_app")
         missing = [name for name, im in acting
                    if not (im or {}).get(platform) and channel not in notify.recipients.get(name, {})]
         if missing:

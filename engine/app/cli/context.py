@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ...accounts.actor import Actor
+from ...accounts.directory import AccountHearers
 from ...accounts.users import actor_for
 from ...clock import Clock, FixedClock, parse_instant
 from ...config import Config, load_config
@@ -44,7 +45,7 @@ class App:
 
     @cached_property
     def runtime(self) -> Runtime:
-        return Runtime(self.config)
+        return Runtime(self.config, hearers=AccountHearers())  # the reminders ask the accounts through it
 
     @property
     def registry(self) -> WorkflowRegistry:

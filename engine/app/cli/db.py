@@ -20,7 +20,7 @@ def upgrade_schema(app: App, revision: str = "head", at: str | None = None) -> t
     after, _ = db.schema_status(app.db_engine)
     if before is not None and before < PLANNED_FROM <= (after or ""):
         with app.transaction() as session:
-            planned = replan_all(session, app.runtime.core, app.now(at))
+            planned = replan_all(session, app.runtime, app.now(at))
         say(f"planned {planned} row(s) again for the new schema")
     return before, after
 
@@ -46,7 +46,7 @@ def upgrade(app: App, revision: str) -> None:
 def replan(app: App, at: str | None) -> None:
     """Plan every open row's reminders again (after changing [calendar] extra_holidays, say)."""
     with app.transaction() as session:
-        planned = replan_all(session, app.runtime.core, app.now(at))
+        planned = replan_all(session, app.runtime, app.now(at))
     say(f"planned {planned} row(s)")
 
 

@@ -36,7 +36,7 @@ def init(app: App, at: str | None) -> None:
     say(f"database ready: {app.db_engine.url.render_as_string(hide_password=True)}")
     _sync_workflows(app, at)
     with app.transaction() as session:
-        planned = replan_if_calendar_changed(session, app.runtime.core, app.runtime.calendar, app.now(at))
+        planned = replan_if_calendar_changed(session, app.runtime, app.runtime.calendar, app.now(at))
     if planned:
         say(f"the calendar changed: {planned} stored deadline(s) and reminder(s) planned again")
     with app.transaction() as session:

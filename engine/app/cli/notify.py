@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from notifications.channels.base import DeliveryError, channel_class
+from notifications.channels.base import DeliveryError, channel_class, platform_of
 from notifications.message import OutgoingMessage
 
 from ...accounts.links import workspace_link
@@ -45,9 +45,9 @@ def notify_test(app: App, channel: str, user: str) -> None:
         link = workspace_link(session, user, now, app.config.board.base_url, days=app.config.workspace.link_days) \
             if address is not None and channel_class(str(kind)).reaches_one(address) else None
     if address is None:
-        platform = str(kind).removesuffix("_app")
+        platform = platform_of(str(kind))
         hint = (f"give the account a {platform} id (duban user import with a {platform} column)"
-                if str(kind).endswith("_app") else f"add {channel} = \"…\" to [recipients.\"{user}\"]")
+                if platform is not None else f"add {channel} = \"…\" to [recipients.\"{user}\"]")
         raise BadInput(f"{user!r} has no address on {channel!r}", hint=hint)
     ch = notifier.channels[channel]
     lines = [f"{user}：这是一条来自督办（duban）的测试消息。", "This is a test message from duban."]

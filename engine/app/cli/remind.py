@@ -42,7 +42,7 @@ def preview_(app: App, at: str | None, until: str, ledger_name: str | None, as_j
         raise BadInput(f"--until is more than {MAX_WINDOW.days} days after --at", hint="preview a shorter window")
     tz = app.config.tz
     with app.reading() as session:
-        rows = [entry(r, tz) for r in preview(session, app.runtime.core, start, end, find_ledger(session, ledger_name))]
+        rows = [entry(r, tz) for r in preview(session, app.runtime, start, end, find_ledger(session, ledger_name))]
     if as_json:
         print_json(rows)
         return

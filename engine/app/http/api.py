@@ -455,7 +455,7 @@ def duties(request: Request, days: int = Query(90, ge=1, le=366)) -> list[DutyRo
     def build(session: Session, actor: Actor) -> list[DutyRow]:
         runtime = request.app.state.site.runtime()
         today = _today(request)
-        items = duty_items(session, runtime.core, today, end=today + dt.timedelta(days=days), open_only=True,
+        items = duty_items(session, runtime, today, end=today + dt.timedelta(days=days), open_only=True,
                            limit=200)
         units = ledger_units(session, {d.ledger for d in items if d.ledger})
         mine = [d for d in items if may_duty(actor, DutyAction.VIEW, DutySubject(

@@ -49,7 +49,7 @@ from starlette.concurrency import run_in_threadpool
 from notifications.channels import build_channel
 from notifications.channels._app import AppChannel
 from notifications.channels._tokens import token_key
-from notifications.channels.base import DeliveryError
+from notifications.channels.base import DeliveryError, platform_of
 from notifications.channels.codes import Kind
 from notifications.service import tokens_for
 
@@ -78,8 +78,9 @@ def doors(config_channels: dict[str, dict[str, Any]]) -> dict[str, str]:
     out = {}
     for name, table in config_channels.items():
         kind = str(table.get("kind", ""))
-        if kind in ("wecom_app", "dingtalk_app", "feishu_app") and table.get("signin") is True:
-            out[name] = kind.removesuffix("_app")
+        platform = platform_of(kind)
+        if platform is not None and table.get("signin") is True:
+            out[name] = platform
     return out
 
 

@@ -67,7 +67,7 @@ def test_sqlite_writers_commit_in_the_order_they_asked(tmp_path):
         try:
             with db.transaction(writes) as s:
                 s.execute(text("INSERT INTO turns (n) VALUES (:n)"), {"n": n})
-        except BaseException as exc:  # reported below, not lost in the thread
+        except BaseException as exc:  # noqa: BLE001 - reported below, not lost in the thread
             errors.append(exc)
 
     threads = []

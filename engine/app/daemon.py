@@ -266,7 +266,7 @@ class Daemon:
         loaded = self.loaded
         started = time.perf_counter()
         stats = loaded.notifier.outbox.deliver_due(self.clock.now(), batch=loaded.settings.delivery_batch,
-                                                   stop=self.stop)
+                                                   stop=self.stop, in_flight=loaded.settings.delivery_in_flight)
         counts = self.metrics.delivered(stats)
         if any(counts.values()):
             # message and exc_info spelled out, so the type checker sees the counts can only be fields

@@ -34,6 +34,7 @@ class DaemonSettings(BaseModel):
     sweep_every: float = Field(default=60, gt=0)  # seconds between sweeps (leader)
     deliver_every: float = Field(default=10, gt=0)  # seconds between outbox runs (every daemon)
     delivery_batch: int = Field(default=50, ge=1)  # messages claimed at once
+    delivery_in_flight: int = Field(default=8, ge=1)  # sends on their way at once per channel
     lease_seconds: float | None = Field(default=None, gt=0)  # outbox claim lease; None: the outbox's own
     leader_retry_seconds: float = Field(default=5, gt=0)  # how often followers try to take over
     listen: str = "127.0.0.1:8790"  # /healthz and /metrics; "" turns HTTP off

@@ -27,7 +27,7 @@ from ..reminders.replan import store_plans
 from ..reminders.subjects import OCCURRENCES, occurrence_query
 from ..store.accounts import User
 from ..store.kinds import DutyKind, OccurrenceState
-from ..store.models import Duty, DutyOccurrence, Issue, Ledger
+from ..store.models import DUTIES, Duty, DutyOccurrence, Issue, Ledger
 from ..store.upsert import insert_ignore
 from ..workflow.rules import Milestone, ReminderPolicy
 from .definitions import DutyDef, LoadedDuty, bound_key, split_key
@@ -35,6 +35,9 @@ from .schedule import occurrences
 
 ONCE = "once"
 _CHUNK = 1000
+# built once: every transition asks which per-issue duties are active
+_ACTIVE_RECURRING = select(DUTIES.c.id, DUTIES.c.spec_hash).where(
+    DUTIES.c.kind == DutyKind.RECURRING, DUTIES.c.active.is_(True), DUTIES.c.generated_until.is_not(None))
 
 
 @dataclass
@@ -177,8 +180,8 @@ class DutyBook:
             self.follow_issues(session, [issue_id], now, states={issue_id: after})
 
     def _per_issue_duties(self, session: Session) -> list[DutyDef]:
-        rows = session.execute(select(Duty.id, Duty.spec_hash).where(
-            Duty.kind == DutyKind.RECURRING, Duty.active.is_(True), Duty.generated_until.is_not(None))).all()
+        # the duties do not depend on the step being written: no flush, no ORM result
+        rows = session.connection().execute(_ACTIVE_RECURRING).all()
         return [d for d in (self._per_issue(session, i, h) for i, h in rows) if d is not None]
 
     def follow_issues(self, session: Session, issue_ids: Iterable[int], now: dt.datetime, *,
@@ -195,8 +198,7 @@ class DutyBook:
 
     def _follow_issues(self, session: Session, ids: list[int], now: dt.datetime, states: dict[int, str] | None) -> None:
         today = self.calendar.local_date(now)
-        for duty_id, digest in session.execute(select(Duty.id, Duty.spec_hash).where(
-                Duty.kind == DutyKind.RECURRING, Duty.active.is_(True), Duty.generated_until.is_not(None))):
+        for duty_id, digest in session.execute(_ACTIVE_RECURRING).all():
             definition = self._per_issue(session, duty_id, digest)
             if definition is None or definition.for_each is None:
                 continue

@@ -10,6 +10,7 @@ connection at once. The schema is Alembic's alone: nothing here calls ``create_a
 
 from __future__ import annotations
 
+import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +24,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from ..errors import ConfigError, DubanError
 from .writers import WriterQueue, queue_for
@@ -120,7 +121,7 @@ def _sqlite_pool_release(queue: WriterQueue, dbapi_conn, _record: ConnectionPool
     if queue.holds(dbapi_conn):
         try:
             dbapi_conn.rollback()
-        except Exception:  # a closed or broken connection: its lock went with it
+        except sqlite3.Error:  # a closed or broken connection: its lock went with it
             pass
         queue.release(dbapi_conn)
 

@@ -61,6 +61,7 @@ def test_sqlite_writers_commit_in_the_order_they_asked(tmp_path):
     writes = db.session_factory(engine)
     queue = db.writer_queue(engine)
     assert queue is not None and queue is db.writer_queue(engine)
+    assert db.writer_queue(engine.execution_options(x=1).execution_options(y=2)) is queue
     errors: list[BaseException] = []
 
     def write(n: int) -> None:
@@ -102,6 +103,33 @@ def test_a_failed_or_abandoned_writer_passes_the_turn_on(tmp_path):
     with db.transaction(db.session_factory(other)) as s:
         s.execute(text("CREATE TABLE t (x INTEGER)"))
     assert queue.waiting == 0 and not queue.held
+
+
+def test_prepared_writes_take_their_turn_too(tmp_path):
+    from engine.store.prepared import driver_transaction
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    queue = db.writer_queue(engine)
+    assert queue is not None
+    done = threading.Event()
+
+    def prepared_write() -> None:
+        with engine.connect() as conn, driver_transaction(conn):
+            conn.connection.driver_connection.execute("INSERT INTO t VALUES (2)")
+        done.set()
+
+    with db.transaction(db.session_factory(engine)) as s:
+        s.execute(text("INSERT INTO t VALUES (1)"))
+        thread = threading.Thread(target=prepared_write)
+        thread.start()
+        assert queue.wait_for_waiting(1, WAIT)  # in the queue, not polling busy_timeout
+        assert not done.is_set()
+    thread.join(WAIT)
+    assert done.is_set() and not queue.held
+    with engine.connect() as conn:
+        assert [x for (x,) in conn.execute(text("SELECT x FROM t ORDER BY rowid"))] == [1, 2]
 
 
 def test_reads_do_not_wait_for_the_writer(tmp_path):

@@ -11,7 +11,6 @@ connection at once. The schema is Alembic's alone: nothing here calls ``create_a
 from __future__ import annotations
 
 import sqlite3
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from ..errors import ConfigError, DubanError
-from .writers import WriterQueue, queue_for
+from .writers import BUSY_SECONDS, WriterQueue, queue_of, register
 
 # Threads that can hold a PostgreSQL connection at once: the HTTP server's worker threads
 # (Starlette's run_in_threadpool, anyio's default limiter of 40) and the daemon's jobs (8). A pool
@@ -41,8 +40,6 @@ POOL_OVERFLOW = 8  # a CLI command or a test beside a full server
 # half an hour, before a firewall or PgBouncer drops one that sat idle; a connection that the
 # server did close fails one statement and is discarded by the pool.
 POOL_RECYCLE = 1800
-_ENGINE_QUEUES: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
-BUSY_SECONDS = 30  # how long a writer waits for the lock, in the queue and in busy_timeout alike
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -136,7 +133,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         db_engine = create_engine(url, echo=echo, connect_args={"timeout": BUSY_SECONDS})
-        queue = _ENGINE_QUEUES[db_engine] = queue_for(parsed.database)
+        queue = register(db_engine)
         event.listen(db_engine, "connect", _sqlite_pragmas)
         event.listen(db_engine, "begin", partial(_sqlite_begin, queue))
         event.listen(db_engine, "commit", partial(_sqlite_commit, queue))
@@ -151,7 +148,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
 def writer_queue(db_engine: Engine) -> WriterQueue | None:
     """The queue the writing transactions of a SQLite database wait in (None on PostgreSQL)."""
-    return _ENGINE_QUEUES.get(db_engine)
+    return queue_of(db_engine)
 
 
 def alembic_config(db_engine: Engine) -> AlembicConfig:

@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import deque
 from pathlib import Path
+
+from sqlalchemy import Engine
+
+BUSY_SECONDS = 30  # how long a writer waits for the lock, in the queue and in busy_timeout alike
 
 
 class WriterQueue:
@@ -83,3 +88,26 @@ def queue_for(database: str | None) -> WriterQueue:
     key = str(Path(database).expanduser().resolve())
     with _GUARD:
         return _QUEUES.setdefault(key, WriterQueue())
+
+
+_ENGINES: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
+
+
+def register(db_engine: Engine) -> WriterQueue:
+    """Give a SQLite engine its queue (the file's, shared by every engine on it in the process)."""
+    queue = _ENGINES[db_engine] = queue_for(db_engine.url.database)
+    return queue
+
+
+def queue_of(db_engine: Engine) -> WriterQueue | None:
+    """The queue of a SQLite engine, or of one derived from it by ``execution_options``; None on
+    PostgreSQL (its row locks queue writers already)."""
+    if db_engine.dialect.name != "sqlite":
+        return None
+    engine: object = db_engine
+    while isinstance(engine, Engine):
+        found = _ENGINES.get(engine)
+        if found is not None:
+            return found
+        engine = getattr(engine, "_proxied", None)  # an OptionEngine's own engine
+    return None

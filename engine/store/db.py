@@ -95,11 +95,8 @@ def _sqlite_commit(queue: WriterQueue, conn) -> None:
     # passes on; the driver's own commit that follows finds no transaction and does nothing.
     driver = conn.connection.driver_connection
     if queue.holds(driver):
-        try:
-            driver.execute("COMMIT")
-        except BaseException:
-            # the transaction is still open: the rollback that follows passes the turn on
-            raise
+        # if COMMIT fails the transaction is still open: the rollback that follows passes the turn on
+        driver.execute("COMMIT")
         queue.release(driver)
 
 

@@ -383,6 +383,7 @@ def writer_work(url: str, users: list[dict], per_user: int = 2000) -> list[dict]
 
     engine = db.make_engine(url)
     work = []
+    taken: set[str] = set()  # a department's and a leader's issues overlap: each is started by one writer
     with db.read_factory(engine)() as s:
         for u in users:
             unit, _, name = u["name"].rpartition("/")  # a unit's own account: UNIT/NAME, over that unit's ledgers
@@ -396,7 +397,9 @@ def writer_work(url: str, users: list[dict], per_user: int = 2000) -> list[dict]
                                  .order_by(Issue.id).limit(per_user)).all()
                 return [f"{ledger}/{ref}" for ledger, ref in rows]
 
-            work.append({"planned": refs("planned"), "in_progress": refs("in_progress")})
+            planned = [ref for ref in refs("planned") if ref not in taken]
+            taken.update(planned)
+            work.append({"planned": planned, "in_progress": refs("in_progress")})
     engine.dispose()
     return work
 

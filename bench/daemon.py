@@ -210,7 +210,7 @@ def run(args) -> dict:
             proc = subprocess.Popen([*DUBAN, "--config", str(config), "run"], stdout=out, stderr=subprocess.STDOUT)
         try:
             started = wait_line(log, "event=started", 60, proc)
-            first = wait_line(log, "event=sweep ", 60, proc)
+            first = wait_line(log, "event=sweep ", args.first_sweep_timeout, proc)
             time.sleep(args.settle)
             ticks0, _ = proc_stat(proc.pid)
             t0 = time.monotonic()
@@ -247,6 +247,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--issues", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=1000)
+    parser.add_argument("--first-sweep-timeout", type=float, default=60,
+                        help="seconds to wait for the first sweep (a catch-up of --due 600000 takes minutes)")
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds after the first sweep before measuring")
     args = parser.parse_args()

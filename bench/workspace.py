@@ -25,6 +25,14 @@ sends a request, reads the whole answer, waits a think time (uniform 0 … 2 × 
 sends the next. In the same run a probe requests ``/healthz`` every 100 ms. Per endpoint:
 requests, throughput, p50 / p95 / p99 and errors (any status but 200). JSON to
 bench/out/workspace.json.
+
+The write mix (scenario ``writes``, issue #22): the same ``--users`` accounts as writers, each in a
+closed loop (``--write-think``, default 0) alternating a step and a progress note through the API:
+``POST …/actions {"trigger": "start"}`` on the next of its own planned issues (once each: a reused
+database has fewer planned issues left each run) and ``POST …/progress`` on one of its issues in
+progress, each answer read whole. Per run: writes/s, p50 / p95 / p99 / max and errors (a status other
+than 200 / 201), and /healthz meanwhile. Targets: SQLite p99 <= 250 ms and max <= 1 s; PostgreSQL
+>= 300 writes/s with p95 <= 150 ms; no errors.
 """
 
 from __future__ import annotations
@@ -163,7 +171,7 @@ def build(kind: str, n: int, progress) -> dict:
                                    feedback_date=dt.date(2026, 5, 1), workflow_name="inspection-rectification",
                                    unit=f"单位{number:03d}")
             ensure_accounts(s, owners_of(s, s.scalars(select(Ledger).where(Ledger.name == result.ledger)).one()),
-                            imported_at)
+                            f"单位{number:03d}", imported_at)
         csv_path.unlink()
         progress.advance(task)
     work.rmdir()
@@ -366,6 +374,116 @@ def search_word() -> str:
     return "学习"
 
 
+def writer_work(url: str, users: list[dict], per_user: int = 2000) -> list[dict]:
+    """Each writer's own issues: planned ones to start, in-progress ones to note progress on."""
+    from sqlalchemy import select
+
+    from engine.store import db
+    from engine.store.models import ISSUE_DEPARTMENTS, Issue, Ledger
+
+    engine = db.make_engine(url)
+    work = []
+    taken: set[str] = set()  # a department's and a leader's issues overlap: each is started by one writer
+    with db.read_factory(engine)() as s:
+        for u in users:
+            unit, _, name = u["name"].rpartition("/")  # a unit's own account: UNIT/NAME, over that unit's ledgers
+            mine = (Issue.id.in_(select(ISSUE_DEPARTMENTS.c.issue_id).where(ISSUE_DEPARTMENTS.c.department == name))
+                    if u["role"] == "department" else Issue.leader == name)
+            if unit:
+                mine = mine & Ledger.unit.is_not_distinct_from(unit)
+
+            def refs(state: str, mine=mine) -> list[str]:
+                rows = s.execute(select(Ledger.name, Issue.ref).join(Ledger).where(mine, Issue.state == state)
+                                 .order_by(Issue.id).limit(per_user)).all()
+                return [f"{ledger}/{ref}" for ledger, ref in rows]
+
+            planned = [ref for ref in refs("planned") if ref not in taken]
+            taken.update(planned)
+            work.append({"planned": planned, "in_progress": refs("in_progress")})
+    engine.dispose()
+    return work
+
+
+async def write_mix(base: str, users: list[dict], work: list[dict], seconds: float, think: float,
+                    seed: int) -> dict:
+    """``len(users)`` writers at once, each alternating a step (start) and a progress note."""
+    from urllib.parse import quote
+
+    import httpx
+
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [httpx.AsyncClient(base_url=base, timeout=60, limits=limits,
+                                 headers={"Authorization": f"Bearer {u['token']}"}) for u in users]
+    lat: dict[str, list[float]] = {"step": [], "progress": []}
+    errors: dict[str, int] = {"step": 0, "progress": 0}
+    failures: list[str] = []
+    health: list[float] = []
+    health_errors = [0]
+    stop = time.perf_counter() + seconds
+    rng = random.Random(seed)
+
+    def address(ref: str) -> str:
+        ledger, number = ref.rsplit("/", 1)
+        return f"/api/v1/issues/{quote(ledger, safe='')}/{quote(number, safe='')}"
+
+    async def writer(c, mine: dict, n: int) -> None:
+        planned = list(mine["planned"])
+        noted = list(mine["in_progress"]) or list(planned)
+        turn = n % 2
+        while time.perf_counter() < stop:
+            kind = "step" if turn % 2 == 0 and planned else "progress"
+            turn += 1
+            if kind == "step":
+                ref = planned.pop(0)
+                request = c.post(f"{address(ref)}/actions", json={"trigger": "start"})
+            else:
+                if not noted:
+                    break
+                ref = rng.choice(noted)
+                request = c.post(f"{address(ref)}/progress", json={"note": f"第{turn}次进展：已召开专题会议推进整改"})
+            t0 = time.perf_counter()
+            try:
+                r = await request
+                ok = r.status_code in (200, 201)
+                if not ok and len(failures) < 5:
+                    failures.append(f"{kind} {ref}: {r.status_code} {r.text[:200]}")
+            except httpx.HTTPError as exc:
+                ok = False
+                if len(failures) < 5:
+                    failures.append(f"{kind} {ref}: {exc!r}")
+            if ok:
+                lat[kind].append(time.perf_counter() - t0)
+            else:
+                errors[kind] += 1
+            if think:
+                await asyncio.sleep(rng.uniform(0, 2 * think))
+
+    async def probe() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                try:
+                    ok = (await c.get("/healthz")).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    health.append(time.perf_counter() - t0)
+                else:
+                    health_errors[0] += 1
+                await asyncio.sleep(0.1)
+
+    started = time.perf_counter()
+    await asyncio.gather(probe(), *(writer(c, mine, n) for n, (c, mine) in enumerate(zip(clients, work, strict=True))))
+    took = time.perf_counter() - started
+    for c in clients:
+        await c.aclose()
+    return {"path": "POST …/actions start + …/progress", **figures(lat["step"] + lat["progress"],
+                                                                     sum(errors.values()), took),
+            "steps": figures(lat["step"], errors["step"], took),
+            "progress": figures(lat["progress"], errors["progress"], took),
+            "failures": failures, "healthz": figures(health, health_errors[0], took)}
+
+
 SCENARIOS = [("api todo", "/api/v1/todo", True), ("api issues", "/api/v1/issues?page=1", True),
              ("api search", f"/api/v1/issues?q={search_word()}", True),
              ("ws todo", "/ws/", False), ("ws issues", "/ws/issues", False)]
@@ -390,6 +508,10 @@ def run(kind: str, n: int, args, progress) -> dict:
             out["scenarios"][label] = asyncio.run(scenario(base, users, path, api, args.seconds, args.think,
                                                            seed=number))
             progress.advance(task)
+        if not only or "writes" in only:
+            progress.update(task, description=f"{kind} {n:,}: writes")
+            out["scenarios"]["writes"] = asyncio.run(write_mix(base, users, writer_work(url, users), args.seconds,
+                                                               args.write_think, seed=len(SCENARIOS)))
         progress.remove_task(task)
     finally:
         server.close()
@@ -403,14 +525,14 @@ def show(console, kind: str, result: dict, think: float) -> None:
 
     table = Table(title=f"{kind}: {result['database']} ({result['built_seconds']}), "
                         f"{len(result['users'])} users, think {think} s")
-    for col in ("endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
+    for col in ("endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
                 "/healthz p50", "p95", "p99", "errors"):
         table.add_column(col, justify="left" if col == "endpoint" else "right")
     for f in result["scenarios"].values():
         h = f["healthz"]
         table.add_row(f["path"], str(f["requests"]), str(f["per_second"]), str(f["p50_ms"]), str(f["p95_ms"]),
-                      str(f["p99_ms"]), str(f["errors"]), str(h["p50_ms"]), str(h["p95_ms"]), str(h["p99_ms"]),
-                      str(h["errors"]))
+                      str(f["p99_ms"]), str(f["max_ms"]), str(f["errors"]), str(h["p50_ms"]), str(h["p95_ms"]),
+                      str(h["p99_ms"]), str(h["errors"]))
     console.print(table)
 
 
@@ -421,6 +543,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--think", type=float, default=1.0, help="mean think time between a user's requests, s")
+    parser.add_argument("--write-think", type=float, default=0.0,
+                        help="mean think time between a writer's writes, s (default 0: closed loop)")
     parser.add_argument("--only", nargs="*", help="scenarios to run (labels), default all")
     parser.add_argument("--drop", action="store_true", help="drop the PostgreSQL database afterwards")
     parser.add_argument("--out", default="workspace.json")

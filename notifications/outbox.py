@@ -9,12 +9,15 @@ Modelled on healthchecks' ``sendalerts`` and Alertmanager's notify stage, the lo
 * **Gate** each message: outside working hours (unless urgent) or past its channel's rate limit it
   is postponed, not sent; a channel that is not configured makes it undeliverable.
 * **Send** it outside any transaction: a slow SMTP server must not hold row locks or SQLite's
-  write lock. A send starts only with at least twice its channel's timeout of lease ahead of it;
-  below that the rest of the batch's lease is renewed first, so a lease only has to outlast the
-  sends it covers.
-* **Record** the outcome in its own transaction before the next send starts
-  (``notifications.recording``), guarded by the lease: a crash re-sends at most the message in
-  flight, and a sender whose lease was taken over cannot overwrite the new owner's record.
+  write lock. Several sends are on their way at once, on a pool's threads: up to
+  ``DeliveryPolicy.in_flight`` per channel, and never two to the same recipient, who gets the
+  batch's messages in claim order (``notifications.lanes``). A send starts only with at least
+  twice its channel's timeout of lease ahead of it; below that the rest of the batch's lease is
+  renewed first, so a lease only has to outlast the sends it covers.
+* **Record** each outcome in its own transaction as soon as its send is done, while its lease
+  holds (``notifications.recording``), guarded by the lease: a crash re-sends at most the
+  messages in flight, and a sender whose lease was taken over cannot overwrite the new owner's
+  record. Claiming, gating and recording stay on the calling thread: only sends are handed out.
 
 Delivery is at least once, with the same key on every attempt (Message-ID / Idempotency-Key /
 编号 line), which the receiver can recognise. Nothing is dropped silently: unknown channel ->
@@ -31,15 +34,18 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import NotFound, Refused
 from engine.store.db import transaction
 from notifications.channels.base import Channel, DeliveryError
 from notifications.channels.receipt import Receipt
+from notifications.lanes import Lanes
 from notifications.leases import OWNER_LEN, Lease, Leased, guarded, lease_batch, lease_owner, release, renew
 from notifications.quiet import QuietHours
 from notifications.ratelimit import DEFAULTS, Limit, recipient_wait, take
@@ -62,6 +68,9 @@ class DeliveryPolicy:
     # Seconds a lease holds; a send starts with at least twice its channel's timeout ahead (see
     # the module docstring), so it must exceed twice the slowest channel's timeout.
     lease: float = 120.0
+    # Sends on their way at once per channel ([daemon] delivery_in_flight). Each finished send is
+    # recorded before its lease ends, so a crash re-sends at most this many messages per channel.
+    in_flight: int = 8
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -73,6 +82,8 @@ class DeliveryPolicy:
             raise ValueError(f"jitter must be a fraction in [0, 1), got {self.jitter}")
         if not self.lease > 0:
             raise ValueError(f"lease must be a positive number of seconds, got {self.lease}")
+        if self.in_flight < 1:
+            raise ValueError(f"in_flight must be at least 1, got {self.in_flight}")
 
 
 @dataclass
@@ -91,6 +102,74 @@ class DeliveryStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         return self
 
+
+# Threads of one delivery run at most: the per-channel limit times the channels, within reason.
+_MAX_WORKERS = 64
+
+
+class _Run:
+    """One ``deliver_due`` run: gate and start sends in claim order, record each as it finishes.
+
+    Everything that touches the database (claiming, gating, recording) happens on the calling
+    thread; the pool's threads only send. An outcome is recorded as soon as its send is done,
+    while its lease (renewed at the start with twice the channel's timeout ahead) still holds, so
+    a crash re-sends at most the messages in flight: ``in_flight`` per channel."""
+
+    recorder: Connection
+    pool: ThreadPoolExecutor
+
+    def __init__(self, outbox: Outbox, clock: Callable[[], dt.datetime], stats: DeliveryStats, limit: int,
+                 stop: threading.Event | None) -> None:
+        self.outbox, self.clock, self.stats, self.limit, self.stop = outbox, clock, stats, limit, stop
+        self.blocked: dict[str, dt.datetime] = {}  # channel -> end of a rate window known to be full
+
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def batch(self, leased: list[Leased], lease: Lease) -> bool:
+        """Send one leased batch; False if the run was stopped in it."""
+        outbox = self.outbox
+        lanes: Lanes[Leased] = Lanes(leased, self.limit, outbox.warm)
+        flying: dict[Future[tuple[BaseException | None, Receipt | None]], tuple[Leased, float]] = {}
+        while True:
+            while not self.stopping() and (item := lanes.next()) is not None:
+                channel = outbox.channels.get(item.channel)
+                skipped = outbox._gate(item, lanes.waiting, lease, self.clock(), channel, self.blocked)
+                if skipped is not None:
+                    lanes.drop(item)
+                    setattr(self.stats, skipped, getattr(self.stats, skipped) + 1)
+                    continue
+                assert channel is not None  # _gate marked the message undeliverable otherwise
+                lanes.start(item)
+                began = time.monotonic()
+                if self.limit == 1:  # one at a time: no thread to hand over to
+                    self.finish(item, outbox._send(channel, item), began, lease)
+                    lanes.finish(item)
+                else:
+                    flying[self.pool.submit(outbox._send, channel, item)] = (item, began)
+            if not flying:
+                break
+            done, _ = wait(flying, return_when=FIRST_COMPLETED)
+            for future in done:
+                item, began = flying.pop(future)
+                self.finish(item, future.result(), began, lease)
+                lanes.finish(item)
+        if lanes.waiting:  # stopped: what has not started goes back for others
+            release(outbox.sessions, lanes.waiting, lease.owner)
+            return False
+        return not self.stopping()
+
+    def finish(self, item: Leased, sent: tuple[BaseException | None, Receipt | None], began: float,
+               lease: Lease) -> None:
+        policy = self.outbox.policy
+        error, receipt = sent
+        result = result_of(item, self.clock(), error, began, max_attempts=policy.max_attempts,
+                           backoff=self.outbox.backoff, receipt=receipt)
+        if record(self.recorder, result, lease.owner, self.outbox.worker):
+            name = {AttemptStatus.SENT: "sent", AttemptStatus.DEAD: "dead"}.get(result.outcome, "retried")
+            setattr(self.stats, name, getattr(self.stats, name) + 1)
+        else:
+            self.stats.lost += 1
 
 
 def default_worker() -> str:
@@ -119,6 +198,7 @@ class Outbox:
         self.quiet = quiet
         self.limits = dict(limits or {})
         self.rng = rng or random.Random()
+        self.warm: set[str] = set()  # channels that finished a send: several may fly from now on
 
     # -- policy -----------------------------------------------------------------------------
 
@@ -139,51 +219,42 @@ class Outbox:
     # -- the loop ---------------------------------------------------------------------------
 
     def deliver_due(
-        self, now: dt.datetime, *, batch: int = 50, stop: threading.Event | None = None
+        self, now: dt.datetime, *, batch: int = 50, stop: threading.Event | None = None,
+        in_flight: int | None = None,
     ) -> DeliveryStats:
         """Send every message due at ``now``, batch by batch, until none is left.
 
         ``now`` is when the run starts; the run's clock moves on from it in real time, so leases
-        and retry times stay true however long the sends take. When ``stop`` is set the message in
-        hand is finished, the rest of the batch is released for others, and the run returns.
+        and retry times stay true however long the sends take. Up to ``in_flight`` (default: the
+        policy's) sends per channel are on their way at once (``notifications.lanes``). When
+        ``stop`` is set no new send starts, those in flight are finished and recorded, the rest
+        of the batch is released for others, and the run returns.
         """
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError(f"deliver_due needs an aware datetime, got naive {now.isoformat()}")
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
+        limit = self.policy.in_flight if in_flight is None else in_flight
+        if limit < 1:
+            raise ValueError(f"in_flight must be at least 1, got {limit}")
         started = time.monotonic()
 
         def clock() -> dt.datetime:
             return now + dt.timedelta(seconds=time.monotonic() - started)
 
-        stats = DeliveryStats()
-        blocked: dict[str, dt.datetime] = {}  # channel -> end of a rate window known to be full
-        with self.sessions.kw["bind"].connect() as recorder:  # one connection records every outcome
-            while not (stop is not None and stop.is_set()):
+        run = _Run(self, clock, DeliveryStats(), limit, stop)
+        workers = min(_MAX_WORKERS, limit * max(1, len(self.channels)))
+        # one connection records every outcome; sends go to the pool only when several may fly
+        with self.sessions.kw["bind"].connect() as run.recorder, \
+                ThreadPoolExecutor(workers, thread_name_prefix="duban-send") as run.pool:
+            while not run.stopping():
                 owner = lease_owner(self.worker)
-                leased, lease = lease_batch(recorder, clock(), batch, owner, self.policy.lease)
+                leased, lease = lease_batch(run.recorder, clock(), batch, owner, self.policy.lease)
                 if not leased:
                     break
-                for index, item in enumerate(leased):
-                    if stop is not None and stop.is_set():
-                        release(self.sessions, leased[index:], owner)
-                        return stats
-                    channel = self.channels.get(item.channel)
-                    skipped = self._gate(item, leased[index:], lease, clock(), channel, blocked)
-                    if skipped is not None:
-                        setattr(stats, skipped, getattr(stats, skipped) + 1)
-                        continue
-                    assert channel is not None  # _gate marked the message undeliverable otherwise
-                    began = time.monotonic()
-                    error, receipt = self._send(channel, item)
-                    result = result_of(item, clock(), error, began, max_attempts=self.policy.max_attempts,
-                                       backoff=self.backoff, receipt=receipt)
-                    if record(recorder, result, owner, self.worker):
-                        name = {AttemptStatus.SENT: "sent", AttemptStatus.DEAD: "dead"}.get(result.outcome, "retried")
-                        setattr(stats, name, getattr(stats, name) + 1)
-                    else:
-                        stats.lost += 1
-        return stats
+                if not run.batch(leased, lease):
+                    break
+        return run.stats
 
     @staticmethod
     def _send(channel: Channel, item: Leased) -> tuple[BaseException | None, Receipt | None]:

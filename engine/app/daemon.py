@@ -290,7 +290,7 @@ class Daemon:
         loaded = self.loaded
         started = time.perf_counter()
         stats = loaded.notifier.outbox.deliver_due(self.clock.now(), batch=loaded.settings.delivery_batch,
-                                                   stop=self.stop)
+                                                   stop=self.stop, in_flight=loaded.settings.delivery_in_flight)
         loaded.notifier.follow_up(self.clock.now())  # delivery reports the platforms give later
         counts = self.metrics.delivered(stats)
         if any(counts.values()):

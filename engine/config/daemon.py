@@ -21,6 +21,7 @@ class DaemonConfig(BaseModel):
     sweep_every: float = Field(default=60, gt=0)  # seconds between sweeps (leader)
     deliver_every: float = Field(default=10, gt=0)  # seconds between outbox runs (every daemon)
     delivery_batch: int = Field(default=50, ge=1)  # messages leased at once
+    delivery_in_flight: int = Field(default=8, ge=1)  # sends on their way at once per channel
     lease_seconds: float | None = Field(default=None, gt=0)  # outbox lease; None: the outbox's own
     leader_retry_seconds: float = Field(default=5, gt=0)  # how often followers try to take over
     listen: str = "127.0.0.1:8790"  # /healthz and /metrics; "" turns HTTP off

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from ..store.models import HISTORY, Evidence, HistoryEntry, Issue, Ledger
@@ -110,25 +110,41 @@ def head(session: Session, issue_id: int) -> str:
     """The hash the next entry of this issue chains to."""
     heads = _heads(session)
     if issue_id not in heads:
-        last = session.scalar(select(HistoryEntry.hash).where(HistoryEntry.issue_id == issue_id)
-                              .order_by(HistoryEntry.id.desc()).limit(1))
+        # Entries this transaction added are in ``heads`` already: nothing needs flushing first,
+        # so the connection is asked directly (no autoflush, no ORM result).
+        last = session.connection().execute(_HEAD, {"issue_id": issue_id}).scalar()
         heads[issue_id] = last or genesis(issue_id)
     return heads[issue_id]
+
+
+# built once: a step asks for its issue's head and appends an entry every time
+_INSERT = insert(HISTORY)
+_HEAD = (select(HISTORY.c.hash).where(HISTORY.c.issue_id == bindparam("issue_id"))
+         .order_by(HISTORY.c.id.desc()).limit(1))
 
 
 def record(session: Session, issue: Issue | int, *, by: str, door: str, at: dt.datetime, trigger: str,
            from_state: str | None, to_state: str, note: str = "", round_: int | None = None,
            changes: Sequence[Change] | None = None) -> HistoryEntry:
     """Append one entry to the issue's chain (in the caller's transaction)."""
+    if isinstance(issue, Issue) and issue.id is None:
+        session.flush()  # a new issue: its id first
     issue_id = issue if isinstance(issue, int) else issue.id
     if round_ is None and isinstance(issue, Issue):
         round_ = issue.round or 1
     prev = head(session, issue_id)
-    entry = HistoryEntry(issue_id=issue_id, at=at, by=by, door=door, trigger=trigger, from_state=from_state,
-                         to_state=to_state, note=note or "", round=round_,
-                         changes=[dict(c) for c in changes] if changes else None, prev_hash=prev)
+    values = {"issue_id": issue_id, "at": at, "by": by, "door": door, "trigger": trigger, "from_state": from_state,
+              "to_state": to_state, "note": note or "", "round": round_,
+              "changes": [dict(c) for c in changes] if changes else None, "prev_hash": prev}
+    entry = HistoryEntry(**values)
     entry.hash = hash_of(entry)
-    session.add(entry)
+    # Straight to the connection, not through the unit of work: one row whose every value is known
+    # here, and a step's flush would otherwise cost more than the rest of the step. The entry is
+    # returned detached, with its id.
+    written = session.connection().execute(_INSERT, {**values, "hash": entry.hash})
+    key = written.inserted_primary_key
+    assert key is not None  # one row inserted
+    entry.id = key[0]
     _heads(session)[issue_id] = entry.hash
     return entry
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import BadInput, NotFound
@@ -63,17 +63,23 @@ def department_named(session: Session, name: str) -> bool:
     return session.scalar(select(Issue.id).where(Issue.department == name).limit(1)) is not None
 
 
+def _by(*where: Any) -> dict[bool, Select[Issue]]:
+    stmt = select(Issue).join(Ledger).where(*where).limit(2)
+    return {False: stmt, True: stmt.with_for_update(of=Issue)}
+
+
+# built once (bound per call): every step, note and page of one issue starts here
+_BY_LEDGER_REF = _by(Ledger.name == bindparam("ledger"), Issue.ref == bindparam("ref"))
+_BY_REF = _by(Issue.ref == bindparam("ref"))
+
+
 def resolve_ref(session: Session, ref: str, *, for_update: bool = False) -> Issue:
     """``LEDGER/序号``, or a bare 序号 when exactly one ledger has it."""
-    stmt = select(Issue).join(Ledger)
     if "/" in ref:
         ledger_name, number = ref.rsplit("/", 1)
-        stmt = stmt.where(Ledger.name == ledger_name, Issue.ref == number)
+        found = session.scalars(_BY_LEDGER_REF[for_update], {"ledger": ledger_name, "ref": number}).all()
     else:
-        stmt = stmt.where(Issue.ref == ref)
-    if for_update:
-        stmt = stmt.with_for_update(of=Issue)
-    found = session.scalars(stmt.limit(2)).all()
+        found = session.scalars(_BY_REF[for_update], {"ref": ref}).all()
     if not found:
         raise NotFound(f"no issue {ref!r}", hint="refer to an issue as LEDGER/序号, e.g. bishan-keji-2022/7")
     if len(found) > 1:

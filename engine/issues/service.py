@@ -7,16 +7,19 @@ deadline) is written in the caller's transaction, so a refused or failed step le
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from ..accounts.actor import Actor
 from ..accounts.policy import Action, require
 from ..errors import BadInput, Forbidden, Refused
 from ..runtime import Runtime
-from ..store.models import Evidence, HistoryEntry, Issue, WorkflowVersion
+from ..store.models import ISSUES, WORKFLOWS, Evidence, HistoryEntry, Issue, WorkflowVersion
 from ..workflow.machine import AttachedIssue
 from . import history
 from .evidence import EvidenceFile
@@ -85,9 +88,8 @@ def transition(
     issue = open_issue(session, ref, actor, for_update=True)
     require(actor, Action.STEP, issue, issue_ref(issue))
     evidence = evidence or []
-    version = session.get(WorkflowVersion, issue.workflow_id)  # identity map: usually no query
-    assert version is not None  # issues.workflow_id is a foreign key
-    machine = runtime.registry.machine(version)
+    version = workflow_of(session, issue)
+    machine = runtime.registry.machine_of(version.content_hash, version.source)
 
     def count_evidence() -> int:
         return session.scalar(select(func.count()).select_from(Evidence).where(Evidence.issue_id == issue.id)) or 0
@@ -95,54 +97,106 @@ def transition(
     subject = AttachedIssue(ref=issue_ref(issue), state=issue.state, deadline=issue.deadline, count_evidence=count_evidence,
                       count_new_evidence=lambda: evidence_of_round(session, issue),
                       measures=issue.measures, leader=issue.leader, department=issue.department,
-                      submitters=submitters(session, issue), issue=issue,
+                      find_submitters=lambda: submitters(session, issue), issue=issue,
                       admins_sign_own=runtime.config.workspace.admins_sign_own)
     before, deadline_before, round_before = issue.state, issue.deadline, issue.round or 1
     after = machine.fire(subject, trigger, by=by, actor=actor, note=note, deadline=deadline, evidence=evidence)
+    moved: dict[str, object] = {"updated_at": now}
     if after != before:
-        issue.state = after
-        issue.state_since = now
+        moved.update(state=after, state_since=now)
     step = next((t for t in machine.definition.transitions if t.trigger == trigger and before in t.source), None)
     if step is not None and step.round == "next":
-        issue.round = (issue.round or 1) + 1
+        moved["round"] = round_before + 1
     if deadline is not None:
-        issue.deadline = deadline
-    issue.updated_at = now
+        moved["deadline"] = deadline
+    _settle(issue, moved)
     if after != before or deadline is not None:
-        replan(session, runtime, issue, now, moved_from=before)
+        _settle(issue, _plan(runtime, issue, now, version))
+    _write_step(session, issue)
+    if after != before:  # duties follow an issue's state only; they read the row just written
+        runtime.duty_book.follow_issue(session, issue.id, before, after, now)
     # a file given with the step belongs to the round the step was taken in
     rows = [Evidence(issue_id=issue.id, file_name=item.file_name, sha256=item.sha256, size=item.size,
                      content=item.content, path=item.path, added_at=now, added_by=by, round=round_before)
             for item in evidence]
-    session.add_all(rows)
-    session.flush()  # the files' ids, for the entry that vouches for them
-    changes: list[history.Change] = []
-    if deadline_before != issue.deadline:
-        changes.append(history.field_change("deadline", deadline_before, deadline))
+    if rows:
+        session.add_all(rows)
+        session.flush()  # the files' ids, for the entry that vouches for them
+    changes: list[history.Change] = (
+        [history.field_change("deadline", deadline_before, deadline)] if deadline_before != issue.deadline else [])
     changes += [{"evidence": row.id, "sha256": row.sha256, "file": row.file_name} for row in rows]
     history.record(session, issue, by=by, door=actor.door, at=now, trigger=trigger, from_state=before, to_state=after,
                    note=note, changes=changes)
-    session.flush()
+    session.flush()  # anything else a step changed (nothing, usually)
     return Moved(subject.ref, trigger, before, after, now)
 
 
-def replan(session: Session, runtime: Runtime, issue: Issue, now: dt.datetime, *, moved_from: str | None = None) -> None:
+# What a step changes on the issue row, written in one prepared UPDATE instead of a flush of the
+# unit of work (which cost more than the rest of a step together).
+_STEP_FIELDS = ("state", "state_since", "round", "deadline", "updated_at", "remind_after", "next_remind_at",
+                "due_on", "overdue_on")
+_STEP_UPDATE = (update(ISSUES).where(ISSUES.c.id == bindparam("b_id"))
+                .values({name: bindparam(name) for name in _STEP_FIELDS}))
+
+
+def _settle(issue: Issue, values: dict[str, object]) -> None:
+    # set as the row's own values (no change for a flush to find): _write_step writes them
+    for name, value in values.items():
+        set_committed_value(issue, name, value)
+
+
+def _write_step(session: Session, issue: Issue) -> None:
+    values = {name: getattr(issue, name) for name in _STEP_FIELDS}
+    session.connection().execute(_STEP_UPDATE, {**values, "b_id": issue.id})
+
+
+@dataclass(frozen=True)
+class Version:
+    """An issue's workflow version as a step needs it: its hash, and its source if the registry
+    has not built that version yet (read only then: the stored YAML and JSON are the bulk of the row)."""
+
+    content_hash: str
+    source: Callable[[], str]
+
+
+_HASH = select(WORKFLOWS.c.content_hash).where(WORKFLOWS.c.id == bindparam("id"))
+_SOURCE = select(WORKFLOWS.c.source).where(WORKFLOWS.c.id == bindparam("id"))
+
+
+def workflow_of(session: Session, issue: Issue) -> Version:
+    """The issue's workflow version: the session's copy if it has one (a migration's new version
+    may not be flushed yet), else its hash straight from the connection."""
+    workflow_id = issue.workflow_id
+    known = session.identity_map.get(identity_key(WorkflowVersion, workflow_id))
+    if isinstance(known, WorkflowVersion):
+        return Version(known.content_hash, lambda: known.source)
+    conn = session.connection()
+    return Version(conn.execute(_HASH, {"id": workflow_id}).scalar_one(),
+                   lambda: conn.execute(_SOURCE, {"id": workflow_id}).scalar_one())
+
+
+def replan(session: Session, runtime: Runtime, issue: Issue, now: dt.datetime, *, moved_from: str | None = None,
+           version: Version | None = None) -> None:
     """The issue's state or deadline changed: follow its new deadline from now on.
 
     Leaving a state stops that state's reminders: the next one is computed for the new state only.
     The duties that follow the issue (a look-back while it is 长期坚持) are re-planned with it.
     """
-    core = runtime.core
-    version = session.get(WorkflowVersion, issue.workflow_id)  # identity map: no query
-    assert version is not None
-    track = core.issue_track_at(runtime.registry.definition(version), version.content_hash, issue.state,
-                                issue.deadline, issue.ledger.feedback_date, issue.state_since, issue.last_checkin_at,
-                                issue.created_at)
-    plan = core.plan_track(track, now)
-    issue.remind_after = now
-    issue.next_remind_at, issue.due_on, issue.overdue_on = plan
+    for name, value in _plan(runtime, issue, now, version or workflow_of(session, issue)).items():
+        setattr(issue, name, value)
     if moved_from is not None and moved_from != issue.state:  # duties follow an issue's state only
         runtime.duty_book.follow_issue(session, issue.id, moved_from, issue.state, now)
+
+
+def _plan(runtime: Runtime, issue: Issue, now: dt.datetime, version: Version) -> dict[str, object]:
+    """The issue's reminder plan from ``now``: the columns ``replan`` sets."""
+    core = runtime.core
+    definition = runtime.registry.definition_of(version.content_hash, version.source)
+    track = core.issue_track_at(definition, version.content_hash, issue.state,
+                                issue.deadline, issue.ledger.feedback_date, issue.state_since, issue.last_checkin_at,
+                                issue.created_at)
+    next_remind_at, due_on, overdue_on = core.plan_track(track, now)
+    return {"remind_after": now, "next_remind_at": next_remind_at, "due_on": due_on, "overdue_on": overdue_on}
 
 
 def checkin(session: Session, runtime: Runtime, ref: str, *, actor: Actor, now: dt.datetime, ok: bool,

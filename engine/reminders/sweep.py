@@ -46,11 +46,17 @@ class SweepResult:
 
 
 class Sweeper:
-    def __init__(self, parts: ReminderParts, sessions: sessionmaker[Session]):
+    """Streams what is due in batches of ``BATCH``: each batch is read, computed and written in its
+    own transaction and let go before the next is read, so a catch-up over hundreds of thousands of
+    due rows holds one batch at a time (the daemon's first sweep after a long stop)."""
+
+    def __init__(self, parts: ReminderParts, sessions: sessionmaker[Session],
+                 on_batch: Callable[[str, int], None] | None = None):
         self.core = parts.core
         self.subjects = parts.subjects
         self.schedule_reminder = parts.schedule_reminder
         self.sessions = sessions
+        self.on_batch = on_batch  # (table, rows) after each batch is committed and let go
 
     def sweep(self, now: dt.datetime) -> SweepResult:
         started = time.perf_counter()
@@ -77,6 +83,13 @@ class Sweeper:
 
     def _batch(self, now: dt.datetime, result: SweepResult, stmt: Select[Any], table: Table,
                subject_of: Callable[[Session, Row[Any]], Subject]) -> bool:
+        count = self._one_batch(now, result, stmt, table, subject_of)  # its rows are let go on return
+        if self.on_batch is not None:
+            self.on_batch(table.name, count)
+        return count == BATCH
+
+    def _one_batch(self, now: dt.datetime, result: SweepResult, stmt: Select[Any], table: Table,
+                   subject_of: Callable[[Session, Row[Any]], Subject]) -> int:
         """Claim one batch of due rows, write their reminders, store each row's new plan."""
         with self.sessions() as session, session.begin():
             stmt = stmt.limit(BATCH)
@@ -105,7 +118,7 @@ class Sweeper:
                 conn.execute(update(table).where(table.c.id == bindparam("b_id")).values(
                     remind_after=bindparam("b_after"), next_remind_at=bindparam("b_next")), broken)
             result.examined += len(rows)
-        return len(rows) == BATCH
+            return len(rows)
 
     @staticmethod
     def _write(session: Session, rows: list[ReminderRow]) -> int:

@@ -1,14 +1,19 @@
 """Connecting to the database and bringing its schema up to date.
 
 SQLite is the embedded default (WAL so readers never block the writer, a busy timeout so two
-processes wait rather than fail, foreign keys on); PostgreSQL is reached through psycopg 3.
-The schema is Alembic's alone: nothing here calls ``create_all``.
+processes wait rather than fail, foreign keys on). Within one process the writing transactions of
+a database queue up in arrival order (``WriterQueue``) before BEGIN IMMEDIATE, so the server's
+threads take the write lock in turn instead of polling ``busy_timeout`` in no fair order.
+PostgreSQL is reached through psycopg 3 with a pool as large as the threads that can hold a
+connection at once. The schema is Alembic's alone: nothing here calls ``create_all``.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from alembic import command
@@ -19,8 +24,22 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from ..errors import ConfigError, DubanError
+from .writers import BUSY_SECONDS, WriterQueue, queue_of, register
+
+# Threads that can hold a PostgreSQL connection at once: the HTTP server's worker threads
+# (Starlette's run_in_threadpool, anyio's default limiter of 40) and the daemon's jobs (8). A pool
+# smaller than that makes a busy server's threads queue for a connection on top of the database.
+HTTP_THREADS = 40
+JOB_THREADS = 8
+POOL_SIZE = HTTP_THREADS + JOB_THREADS
+POOL_OVERFLOW = 8  # a CLI command or a test beside a full server
+# Instead of a round trip before every checkout (pool_pre_ping), connections are replaced after
+# half an hour, before a firewall or PgBouncer drops one that sat idle; a connection that the
+# server did close fails one statement and is discarded by the pool.
+POOL_RECYCLE = 1800
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -42,22 +61,63 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # setting SQLite recommends for WAL; FULL would cost an fsync per commit.
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
     cur.close()
 
 
 WRITES = "duban_writes"  # the execution option that marks a connection of the writing sessions
 
 
-def _sqlite_begin(conn) -> None:
+def _sqlite_begin(queue: WriterQueue, conn) -> None:
     # A writing transaction takes the write lock up front (IMMEDIATE): one that reads then writes
-    # (every sweep and transition) then waits on busy_timeout instead of failing with "database
-    # is locked" when another process wrote in between. Reads (pages, /healthz, previews) begin
-    # DEFERRED and never wait for a writer: in WAL mode they read the last committed state.
-    # Straight to the driver: this runs for every transaction, and SQLAlchemy's execution path
-    # (events, a cursor wrapper) costs more than the statement itself.
-    conn.connection.driver_connection.execute(
-        "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITES) else "BEGIN")
+    # (every sweep and transition) then waits instead of failing with "database is locked" when
+    # another writer came in between. Within the process it first waits its turn in the queue, so
+    # BEGIN IMMEDIATE finds the lock free unless another process holds it (then busy_timeout).
+    # Reads (pages, /healthz, previews) begin DEFERRED and never wait for a writer: in WAL mode
+    # they read the last committed state. Straight to the driver: this runs for every
+    # transaction, and SQLAlchemy's execution path costs more than the statement itself.
+    driver = conn.connection.driver_connection
+    if not conn.get_execution_options().get(WRITES):
+        driver.execute("BEGIN")
+        return
+    if not queue.acquire(driver, BUSY_SECONDS):
+        raise OperationalError("BEGIN IMMEDIATE", None, Exception(
+            f"database is locked: waited {BUSY_SECONDS} s behind this process's other writers"))
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except BaseException:
+        queue.release(driver)
+        raise
+
+
+def _sqlite_commit(queue: WriterQueue, conn) -> None:
+    # The next writer may begin only once COMMIT is done, so it is issued here, then the turn
+    # passes on; the driver's own commit that follows finds no transaction and does nothing.
+    driver = conn.connection.driver_connection
+    if queue.holds(driver):
+        # if COMMIT fails the transaction is still open: the rollback that follows passes the turn on
+        driver.execute("COMMIT")
+        queue.release(driver)
+
+
+def _sqlite_rollback(queue: WriterQueue, conn) -> None:
+    driver = conn.connection.driver_connection
+    if queue.holds(driver):
+        try:
+            driver.rollback()
+        finally:
+            queue.release(driver)
+
+
+def _sqlite_pool_release(queue: WriterQueue, dbapi_conn, _record: ConnectionPoolEntry, *_rest) -> None:
+    # A connection returned, reset or closed by the pool with a transaction still open (an
+    # exception in the middle, a connection dropped) never saw our rollback: pass its turn on.
+    if queue.holds(dbapi_conn):
+        try:
+            dbapi_conn.rollback()
+        except sqlite3.Error:  # a closed or broken connection: its lock went with it
+            pass
+        queue.release(dbapi_conn)
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -69,16 +129,27 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        db_engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        db_engine = create_engine(url, echo=echo, connect_args={"timeout": BUSY_SECONDS})
+        queue = register(db_engine)
         event.listen(db_engine, "connect", _sqlite_pragmas)
-        event.listen(db_engine, "begin", _sqlite_begin)
+        event.listen(db_engine, "begin", partial(_sqlite_begin, queue))
+        event.listen(db_engine, "commit", partial(_sqlite_commit, queue))
+        event.listen(db_engine, "rollback", partial(_sqlite_rollback, queue))
+        for name in ("reset", "checkin", "invalidate", "close"):
+            event.listen(db_engine.pool, name, partial(_sqlite_pool_release, queue))
     else:
         try:
-            db_engine = create_engine(url, echo=echo, pool_pre_ping=True)
+            db_engine = create_engine(url, echo=echo, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                                      pool_recycle=POOL_RECYCLE, pool_pre_ping=False)
         except ModuleNotFoundError as exc:  # the driver is an extra: SQLite-only installs do without it
             raise ConfigError(f"{parsed.get_backend_name()} needs its driver ({exc.name}), which is not installed",
                               hint="pip install 'duban[postgres]' (the offline bundle: install.sh --postgres)") from None
     return db_engine
+
+
+def writer_queue(db_engine: Engine) -> WriterQueue | None:
+    """The queue the writing transactions of a SQLite database wait in (None on PostgreSQL)."""
+    return queue_of(db_engine)
 
 
 def alembic_config(db_engine: Engine) -> AlembicConfig:

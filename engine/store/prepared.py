@@ -17,9 +17,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
+
+from .writers import BUSY_SECONDS, queue_of
 
 
 class Prepared:
@@ -87,13 +89,20 @@ def driver_transaction(conn: Connection) -> Iterator[None]:
             yield
         return
     raw = conn.connection.driver_connection
-    raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+    queue = queue_of(conn.engine)  # in turn with the process's other writers (engine.store.writers)
+    if queue is not None and not queue.acquire(raw, BUSY_SECONDS):
+        raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked: the writer queue did not move"))
     try:
-        yield
-    except BaseException:
-        raw.execute("ROLLBACK")  # type: ignore[union-attr]
-        raise
-    raw.execute("COMMIT")  # type: ignore[union-attr]
+        raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        try:
+            yield
+        except BaseException:
+            raw.execute("ROLLBACK")  # type: ignore[union-attr]
+            raise
+        raw.execute("COMMIT")  # type: ignore[union-attr]
+    finally:
+        if queue is not None:
+            queue.release(raw)
 
 
 class PreparedSet:

@@ -27,9 +27,11 @@ class Guarded(Protocol):
     measures: str
     leader: str
     department: str
-    submitters: frozenset[str]
     admins_sign_own: bool
     refusals: list[str]
+
+    @property
+    def submitters(self) -> frozenset[str]: ...
 
     @property
     def evidence_count(self) -> int: ...

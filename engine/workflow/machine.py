@@ -35,12 +35,17 @@ class AttachedIssue:
     measures: str = ""
     leader: str = ""
     department: str = ""
-    # who brought the issue into its current state in this round (the submitters, for four eyes)
-    submitters: frozenset[str] = frozenset()
+    # who brought the issue into its current state in this round (the submitters, for four eyes);
+    # read off the history only if a guard asks, like the evidence counts
+    find_submitters: Callable[[], frozenset[str]] = frozenset
     admins_sign_own: bool = False  # [workspace] admins_sign_own: administrators exempt from four eyes
     refusals: list[str] = field(default_factory=list)
     # the issue itself, for the acting user's role check (engine.accounts.actor.Actor.acts_as)
     issue: Any = None
+
+    @property
+    def submitters(self) -> frozenset[str]:
+        return self.find_submitters()
 
     @property
     def evidence_count(self) -> int:

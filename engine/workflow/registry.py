@@ -9,6 +9,7 @@ the ledger on purpose (``engine.ledger.migrate``), mapping any state the new ver
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import lru_cache
 
 from sqlalchemy import func, select
@@ -149,11 +150,39 @@ class WorkflowRegistry:
         return hits[0]
 
     def machine(self, version: WorkflowVersion) -> WorkflowMachine:
-        return _machine(version.content_hash, version.source, self.admins)
+        return self.machine_of(version.content_hash, lambda: version.source)
 
     @staticmethod
     def definition(version: WorkflowVersion) -> WorkflowDef:
-        return _definition(version.content_hash, version.source)
+        return WorkflowRegistry.definition_of(version.content_hash, lambda: version.source)
+
+    def machine_of(self, content_hash: str, source: Callable[[], str]) -> WorkflowMachine:
+        """The machine of the version with ``content_hash``; ``source`` is asked for only the first time."""
+        key = (content_hash, self.admins)
+        found = _MACHINES.get(key)
+        if found is None:
+            found = _MACHINES[key] = _machine(content_hash, source(), self.admins)
+            _bound(_MACHINES)
+        return found
+
+    @staticmethod
+    def definition_of(content_hash: str, source: Callable[[], str]) -> WorkflowDef:
+        found = _DEFINITIONS.get(content_hash)
+        if found is None:
+            found = _DEFINITIONS[content_hash] = _definition(content_hash, source())
+            _bound(_DEFINITIONS)
+        return found
+
+
+# The content hash is the hash of a version's meaning (``loader.content_hash``), so it alone names
+# the definition: a step then needs only the version's hash, not its stored source and JSON.
+_MACHINES: dict[tuple[str, frozenset[str]], WorkflowMachine] = {}
+_DEFINITIONS: dict[str, WorkflowDef] = {}
+
+
+def _bound(cache: dict) -> None:
+    if len(cache) > 256:  # versions are few; this only stops a pathological process from growing
+        cache.pop(next(iter(cache)))
 
 
 @lru_cache(maxsize=64)

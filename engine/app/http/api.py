@@ -388,12 +388,14 @@ def act(request: Request, ledger: str, ref: str, body: Action) -> Moved:
 @router.post("/issues/{ledger}/{ref}/progress", response_model=list[HistoryItem], status_code=201)
 def progress(request: Request, ledger: str, ref: str, body: Progress) -> list[HistoryItem]:
     """Record progress (进展情况): a dated note, not a state change."""
-    def build(session: Session, actor: Actor) -> list[HistoryItem]:
+    def build(session: Session, actor: Actor) -> None:
         actions.record_progress(session, f"{ledger}/{ref}", actor=actor, now=request.app.state.site.clock.now(),
                                 note=body.note)
-        return _detail(request, session, actor, ledger, ref).history
 
-    return _run(request, build, write=True)
+    _run(request, build, write=True)
+    # read back after the commit, not inside it: SQLite's writers wait in turn for the write lock,
+    # and the whole history of an issue is no reason to hold it longer
+    return _run(request, lambda session, actor: _detail(request, session, actor, ledger, ref).history)
 
 
 def _problem(text: str) -> dict[str, Any]:

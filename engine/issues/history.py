@@ -32,6 +32,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from ..store.models import HISTORY, Evidence, HistoryEntry, Issue, Ledger
+from . import search
 
 CHAIN_VERSION = "duban-history-v1"
 
@@ -87,6 +88,8 @@ def record(session: Session, issue: Issue | int, *, by: str, door: str, at: dt.d
     entry.hash = hash_of(entry)
     session.add(entry)
     _heads(session)[issue_id] = entry.hash
+    if search.changes_text(trigger, changes):  # every text change passes here: the index follows it
+        search.mark(session, [issue_id])
     return entry
 
 
@@ -123,6 +126,7 @@ def record_many(session: Session, entries: list[dict[str, Any]], *, fresh: bool 
                      "from_state": e["from_state"], "to_state": e["to_state"], "note": e.get("note", ""),
                      "round": e.get("round_"), "changes": e.get("changes"), "prev_hash": prev, "hash": value})
     session.connection().execute(insert(HISTORY), rows)
+    search.mark(session, [e["issue_id"] for e in entries if search.changes_text(e["trigger"], e.get("changes"))])
 
 
 def field_change(name: str, before: object, after: object) -> dict[str, Any]:

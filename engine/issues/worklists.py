@@ -13,14 +13,15 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
 from ..reminders.agenda import DeadlineItem, ExtensionItem, count_deadlines, count_upto, open_deadlines, open_extensions
 from ..runtime import Runtime
-from ..store.models import ISSUE_DEPARTMENTS, Issue, Ledger, WorkflowVersion
+from ..store.models import ISSUE_DEPARTMENTS, ISSUE_SEARCH, Issue, Ledger, WorkflowVersion
 from ..workflow.schema import WorkflowDef
+from . import search
 from .classes import classes_for
 from .district import status_clause
 from .extensions import deciding
@@ -106,21 +107,27 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
                                   .where(ISSUE_DEPARTMENTS.c.department == filters["department"])))
     if filters.get("overdue"):
         where.append(Issue.overdue_on <= today)
-    if filters.get("q"):
-        q = filters["q"]
-        where.append(Issue.title.contains(q, autoescape=True) | Issue.measures.contains(q, autoescape=True))
+    query = (filters.get("q") or "").strip()
     department = _department_only(actor)
     if department is not None:
         d = ISSUE_DEPARTMENTS.c
         counted_rows = select(Issue.id).join(ISSUE_DEPARTMENTS, and_(d.issue_id == Issue.id, d.department == department))
     else:
         counted_rows = select(Issue.id).where(actor.visible())
-    total = count_upto(session, counted_rows.where(*where), COUNT_CAP)
-    # read off ix_issues_ledger_position in its order (ledgers by name, then 序号 order): LIMIT stops early
     stmt = (select(Issue.id, Ledger.name, Issue.ref, Issue.title, Issue.state, Issue.workflow_id, Issue.deadline,
                    Issue.leader, Issue.department, Issue.round, Issue.overdue_on)
-            .join(Ledger, Ledger.id == Issue.ledger_id).where(actor.visible(probe=True), *where)
-            .order_by(Ledger.name, Issue.position, Issue.id).limit(PAGE + 1).offset((page - 1) * PAGE))
+            .join(Ledger, Ledger.id == Issue.ledger_id).where(actor.visible(probe=True), *where))
+    # read off ix_issues_ledger_position in its order (ledgers by name, then 序号 order): LIMIT stops early
+    order: list[Any] = [Ledger.name, Issue.position, Issue.id]
+    if query:
+        # the search index gives the candidates (a word found nowhere reads no issue); those whose
+        # title has the words come first, then the list's own order
+        found = search.matching(query, session.get_bind().dialect.name)
+        counted_rows = counted_rows.join(ISSUE_SEARCH, ISSUE_SEARCH.c.issue_id == Issue.id).where(found)
+        stmt = stmt.join(ISSUE_SEARCH, ISSUE_SEARCH.c.issue_id == Issue.id).where(found)
+        order.insert(0, case((search.title_hit(query), 0), else_=1))
+    total = count_upto(session, counted_rows.where(*where), COUNT_CAP)
+    stmt = stmt.order_by(*order).limit(PAGE + 1).offset((page - 1) * PAGE)
     definitions = _definitions(session, runtime)
     rows = [{"ledger": r.name, "ref": r.ref, "title": r.title, "state": r.state,
              "state_label": definitions[r.workflow_id].label(r.state) if r.workflow_id in definitions else r.state,

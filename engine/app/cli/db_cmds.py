@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ...issues.search import ensure_index
 from ...reminders.replan import replan_all, replan_if_calendar_changed
 from ...store import db
 from .context import App, at_option, pass_app
@@ -49,6 +50,10 @@ def init(app: App, at: str | None) -> None:
 
     _upgrade(app, at=at)
     say(f"database ready: {app.db_engine.url.render_as_string(hide_password=True)}")
+    with app.transaction() as session:
+        indexed = ensure_index(session)
+    if indexed is not None:
+        say(f"search index built: {indexed} issue(s)")
     _sync_workflows(app, at)
     with app.transaction() as session:
         planned = replan_if_calendar_changed(session, app.runtime.core, app.runtime.calendar, app.now(at))

@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import engine.store.accounts  # noqa: F401  (its tables join the metadata)
+from engine.store.autogen import include_object_for
 from engine.store.models import Base
 
 config = context.config
@@ -21,23 +22,13 @@ def run() -> None:
     _migrate(connection)
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """What autogenerate compares: not SQLite's FTS5 table of the search index and its shadow tables
-    (made by revision 0017 in SQL, no model has them), nor an index made on another database only."""
-    if type_ == "table" and reflected and name and name.startswith("issue_search_fts"):
-        return False
-    ddl_if = getattr(obj, "_ddl_if", None) if type_ == "index" else None
-    dialect = context.get_context().dialect.name
-    return not (ddl_if is not None and ddl_if.dialect is not None and ddl_if.dialect != dialect)
-
-
 def _migrate(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        include_object=include_object,
+        include_object=include_object_for(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -4,7 +4,8 @@
 date and the working days overdue, most urgent first), limited to the issues waiting on the user:
 in a state from which one of their roles may take a step; before them, the pending 延期申请 the
 user may decide (``open_extensions``, read off the pending requests' index). The issue list and the per-unit
-overview count and page in the database; a page is at most ``PAGE`` rows.
+overview count and page in the database; a page is at most ``PAGE`` rows. The list's search (``q``) reads
+its candidates off the search index (``engine.issues.search``), never the issues' text.
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
     stmt = (select(Issue.id, Ledger.name, Issue.ref, Issue.title, Issue.state, Issue.workflow_id, Issue.deadline,
                    Issue.leader, Issue.department, Issue.round, Issue.overdue_on)
             .join(Ledger, Ledger.id == Issue.ledger_id).where(actor.visible(probe=True), *where))
-    # read off ix_issues_ledger_position in its order (ledgers by name, then 序号 order): LIMIT stops early
+    # read in its order (ledgers by name, then 序号 order), LIMIT stopping early: on SQLite off
+    # ix_issues_ledger_position; on PostgreSQL ledger by ledger, each one's rows put in order
     order: list[Any] = [Ledger.name, Issue.position, Issue.id]
     if query:
         # the search index gives the candidates (a word found nowhere reads no issue); those whose

@@ -43,10 +43,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from ..store.models import HISTORY, ISSUE_SEARCH, ISSUES, SiteState
+from ..store.models import HISTORY, ISSUE_DEPARTMENTS, ISSUE_SEARCH, ISSUES, SiteState
 
 # Bump when the terms or the folded text change: ``duban init`` then rebuilds the index.
-VERSION = "pairs-1"
+VERSION = "pairs-scope-2"
 FTS = "issue_search_fts"
 SITE_STATE = cast(Table, SiteState.__table__)
 SITE_STATE_NAME_SEARCH = "search_version"  # the VERSION the index was built by
@@ -54,7 +54,8 @@ _STALE = "duban.search_stale"
 _BATCH = 1000
 # history triggers whose entries always change the searched text; others do when a field changed
 _TEXT_TRIGGERS = frozenset({"import", "progress"})
-_TEXT_FIELDS = frozenset({"ref", "title", "measures"})
+# the text, and who the issue is of (its scope terms: see ``scope_terms``)
+_TEXT_FIELDS = frozenset({"ref", "title", "measures", "leader", "department"})
 
 
 def fold(value: str) -> str:
@@ -93,6 +94,30 @@ def query_terms(query: str) -> list[str]:
         else:
             out.update((run[i:i + 2], None) for i in range(len(run) - 1))
     return list(out)
+
+
+def _hex(name: str) -> str:
+    return name.encode("utf-8").hex()
+
+
+def ledger_term(ledger_id: int) -> str:
+    return f"ledger{ledger_id}"
+
+
+def leader_term(name: str) -> str:
+    return f"leader{_hex(name)}"
+
+
+def department_term(name: str) -> str:
+    return f"dept{_hex(name)}"
+
+
+def scope_terms(ledger_id: int, leader: str, departments: Iterable[str]) -> set[str]:
+    """Who an issue is of, as terms (letters and digits, never as short as a text term): a search by
+    someone who sees one department's or one unit's issues asks the index for those alone, instead
+    of confirming every issue of the installation that has the words. The scope in SQL still
+    decides what is shown: a term out of step could hide an issue, never show one."""
+    return {ledger_term(ledger_id), leader_term(leader or ""), *(department_term(d) for d in departments)}
 
 
 # -- keeping the index in step ---------------------------------------------------------------------
@@ -134,18 +159,22 @@ def _numbering(extra: Any) -> list[str]:
 
 
 def _rows(conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
-    i, h = ISSUES.c, HISTORY.c
+    i, h, d = ISSUES.c, HISTORY.c, ISSUE_DEPARTMENTS.c
+    departments: dict[int, list[str]] = {}
+    for issue_id, department in conn.execute(select(d.issue_id, d.department).where(d.issue_id.in_(ids))):
+        departments.setdefault(issue_id, []).append(department)
     notes: dict[int, list[str]] = {}
     for issue_id, note in conn.execute(select(h.issue_id, h.note).where(h.issue_id.in_(ids), h.trigger == "progress")
                                        .order_by(h.id)):
         notes.setdefault(issue_id, []).append(note or "")
     postgres = conn.dialect.name == "postgresql"
     rows = []
-    for issue_id, ref, title, measures, extra in conn.execute(
-            select(i.id, i.ref, i.title, i.measures, i.extra).where(i.id.in_(ids))):
+    for issue_id, ledger_id, leader, ref, title, measures, extra in conn.execute(
+            select(i.id, i.ledger_id, i.leader, i.ref, i.title, i.measures, i.extra).where(i.id.in_(ids))):
         folded_title = fold(title or "")
         body = "\n".join(fold(part) for part in (ref or "", *_numbering(extra), measures or "", *notes.get(issue_id, ())))
-        terms = sorted(terms_of(folded_title) | terms_of(body))
+        terms = sorted(terms_of(folded_title) | terms_of(body)
+                       | scope_terms(ledger_id, leader, departments.get(issue_id, ())))
         rows.append({"issue_id": issue_id, "title": folded_title, "body": body,
                      "terms": terms if postgres else " ".join(terms)})
     return rows
@@ -204,11 +233,13 @@ def _like(column: Any, folded: str) -> ColumnElement[bool]:
     return column.contains(folded, autoescape=True)
 
 
-def matching(query: str, dialect: str) -> ColumnElement[bool]:
+def matching(query: str, dialect: str, *, ledgers: Sequence[int] | None = None, leader: str | None = None,
+             department: str | None = None) -> ColumnElement[bool]:
     """A condition over ``issue_search`` (joined to the issues): its text contains ``query``.
 
-    The index finds the candidates (every term of the query present), LIKE confirms them; a query of
-    no letter or digit at all (punctuation) has no terms and falls back to LIKE alone."""
+    The index finds the candidates (every term of the query present, and of the scope given: one of
+    ``ledgers``, ``leader``'s, ``department``'s), LIKE confirms them; a query of no letter or digit at
+    all (punctuation) has no terms and falls back to LIKE alone."""
     s = ISSUE_SEARCH.c
     folded = fold(query)
     if not folded.strip():
@@ -217,10 +248,17 @@ def matching(query: str, dialect: str) -> ColumnElement[bool]:
     terms = query_terms(query)
     if not terms:
         return confirm
+    terms += [leader_term(leader)] if leader is not None else []
+    terms += [department_term(department)] if department is not None else []
+    any_of = [ledger_term(i) for i in ledgers] if ledgers else []
     if dialect == "postgresql":
-        return and_(type_coerce(s.terms, ARRAY(Text())).contains(terms), confirm)
+        array = type_coerce(s.terms, ARRAY(Text()))
+        return and_(array.contains(terms), *([array.overlap(any_of)] if any_of else []), confirm)
+    words = " AND ".join(f'"{t}"' for t in terms)
+    if any_of:
+        words += " AND (" + " OR ".join(f'"{t}"' for t in any_of) + ")"
     fts: Select[Any] = select(literal_column("rowid")).select_from(text(FTS)).where(
-        literal_column(FTS).op("MATCH")(" AND ".join(f'"{t}"' for t in terms)))
+        literal_column(FTS).op("MATCH")(words))
     return and_(s.issue_id.in_(fts), confirm)
 
 

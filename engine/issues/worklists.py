@@ -62,6 +62,23 @@ def _department_only(actor: Actor) -> str | None:
     return actor.grants[0][1] or actor.name
 
 
+def _search_scope(session: Session, actor: Actor) -> dict[str, Any]:
+    """What the search index itself may narrow to for this actor (``search.matching``'s scope): the
+    one leader or department of their one grant, the ledgers of their unit (when a few). Everyone
+    else's scope is applied in SQL alone."""
+    scope: dict[str, Any] = {}
+    if actor.is_admin:
+        return scope
+    if len(actor.grants) == 1 and actor.grants[0][0] in ("leader", "department"):
+        role, raw = actor.grants[0]
+        scope[role] = actor.scope_of(role, raw)
+    if actor.unit:
+        ledgers = list(session.scalars(select(Ledger.id).where(Ledger.unit == actor.unit).limit(51)))
+        if len(ledgers) <= 50:
+            scope["ledgers"] = ledgers or [0]  # a unit of no ledger: nothing to find
+    return scope
+
+
 def _counted(total: int, page: int, has_next: bool) -> Counted:
     more = total >= COUNT_CAP
     last = max(1, -(-total // PAGE))
@@ -124,7 +141,7 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
     if query:
         # the search index gives the candidates (a word found nowhere reads no issue); those whose
         # title has the words come first, then the list's own order
-        found = search.matching(query, session.get_bind().dialect.name)
+        found = search.matching(query, session.get_bind().dialect.name, **_search_scope(session, actor))
         counted_rows = counted_rows.join(ISSUE_SEARCH, ISSUE_SEARCH.c.issue_id == Issue.id).where(found)
         stmt = stmt.join(ISSUE_SEARCH, ISSUE_SEARCH.c.issue_id == Issue.id).where(found)
         order.insert(0, case((search.title_hit(query), 0), else_=1))

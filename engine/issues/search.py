@@ -229,7 +229,7 @@ def out_of_step(conn: Connection) -> bool:
 # -- querying --------------------------------------------------------------------------------------
 
 
-def _like(column: Any, folded: str) -> ColumnElement[bool]:
+def _like(column: ColumnElement[str], folded: str) -> ColumnElement[bool]:
     return column.contains(folded, autoescape=True)
 
 

@@ -18,8 +18,9 @@ transaction commits, from what the database then holds.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -64,24 +65,20 @@ def fold(value: str) -> str:
     return unicodedata.normalize("NFKC", value).lower()
 
 
-def _runs(folded: str) -> Iterator[str]:
-    run: list[str] = []
-    for ch in folded:
-        if ch.isalnum():
-            run.append(ch)
-        elif run:
-            yield "".join(run)
-            run = []
-    if run:
-        yield "".join(run)
+# runs of letters and digits: \w is str.isalnum() and the underscore (the ``re`` docs), less the underscore
+_RUN = re.compile(r"[^\W_]+")
+
+
+def _runs(folded: str) -> list[str]:
+    return _RUN.findall(folded)
 
 
 def terms_of(folded: str) -> set[str]:
     """Every character and every neighbouring pair within each run of letters and digits."""
     out: set[str] = set()
-    for run in _runs(folded):
+    for run in _RUN.findall(folded):
         out.update(run)
-        out.update(run[i:i + 2] for i in range(len(run) - 1))
+        out.update(map(str.__add__, run, run[1:]))
     return out
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from ..store.models import HISTORY, Evidence, HistoryEntry, Issue, Ledger
+from . import search
 
 CHAIN_VERSION = "duban-history-v1"
 
@@ -146,6 +147,8 @@ def record(session: Session, issue: Issue | int, *, by: str, door: str, at: dt.d
     assert key is not None  # one row inserted
     entry.id = key[0]
     _heads(session)[issue_id] = entry.hash
+    if search.changes_text(trigger, changes):  # every text change passes here: the index follows it
+        search.mark(session, [issue_id])
     return entry
 
 
@@ -182,6 +185,7 @@ def record_many(session: Session, entries: Sequence[HistoryRow], *, fresh: bool 
                      "from_state": e["from_state"], "to_state": e["to_state"], "note": e.get("note", ""),
                      "round": e.get("round_"), "changes": e.get("changes"), "prev_hash": prev, "hash": value})
     session.connection().execute(insert(HISTORY), rows)
+    search.mark(session, [e["issue_id"] for e in entries if search.changes_text(e["trigger"], e.get("changes"))])
 
 
 def field_change(name: str, before: object, after: object) -> FieldChange:

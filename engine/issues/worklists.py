@@ -4,7 +4,8 @@
 date and the working days overdue, most urgent first), limited to the issues waiting on the user:
 in a state from which one of their roles may take a step; before them, the pending 延期申请 the
 user may decide (``open_extensions``, read off the pending requests' index). The issue list and the per-unit
-overview count and page in the database; a page is at most ``PAGE`` rows.
+overview count and page in the database; a page is at most ``PAGE`` rows. The list's search (``q``) reads
+its candidates off the search index (``engine.issues.search``), never the issues' text.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
 from ..reminders.agenda import DeadlineItem, ExtensionItem, count_deadlines, count_upto, open_deadlines, open_extensions
 from ..runtime import Runtime
-from ..store.models import ISSUE_DEPARTMENTS, Issue, Ledger, WorkflowVersion
+from ..store.models import ISSUE_DEPARTMENTS, ISSUE_SEARCH, Issue, Ledger, WorkflowVersion
 from ..workflow.schema import WorkflowDef
+from . import search
 from .classes import classes_for
 from .district import status_clause
 from .extensions import deciding
@@ -58,6 +60,23 @@ def _department_only(actor: Actor) -> str | None:
     if actor.is_admin or actor.unit or len(actor.grants) != 1 or actor.grants[0][0] != "department":
         return None
     return actor.grants[0][1] or actor.name
+
+
+def _search_scope(session: Session, actor: Actor) -> dict[str, Any]:
+    """What the search index itself may narrow to for this actor (``search.matching``'s scope): the
+    one leader or department of their one grant, the ledgers of their unit (when a few). Everyone
+    else's scope is applied in SQL alone."""
+    scope: dict[str, Any] = {}
+    if actor.is_admin:
+        return scope
+    if len(actor.grants) == 1 and actor.grants[0][0] in ("leader", "department"):
+        role, raw = actor.grants[0]
+        scope[role] = actor.scope_of(role, raw)
+    if actor.unit:
+        ledgers = list(session.scalars(select(Ledger.id).where(Ledger.unit == actor.unit).limit(51)))
+        if len(ledgers) <= 50:
+            scope["ledgers"] = ledgers or [0]  # a unit of no ledger: nothing to find
+    return scope
 
 
 def _counted(total: int, page: int, has_next: bool) -> Counted:
@@ -106,21 +125,28 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
                                   .where(ISSUE_DEPARTMENTS.c.department == filters["department"])))
     if filters.get("overdue"):
         where.append(Issue.overdue_on <= today)
-    if filters.get("q"):
-        q = filters["q"]
-        where.append(Issue.title.contains(q, autoescape=True) | Issue.measures.contains(q, autoescape=True))
+    query = (filters.get("q") or "").strip()
     department = _department_only(actor)
     if department is not None:
         d = ISSUE_DEPARTMENTS.c
         counted_rows = select(Issue.id).join(ISSUE_DEPARTMENTS, and_(d.issue_id == Issue.id, d.department == department))
     else:
         counted_rows = select(Issue.id).where(actor.visible())
-    total = count_upto(session, counted_rows.where(*where), COUNT_CAP)
-    # read off ix_issues_ledger_position in its order (ledgers by name, then 序号 order): LIMIT stops early
     stmt = (select(Issue.id, Ledger.name, Issue.ref, Issue.title, Issue.state, Issue.workflow_id, Issue.deadline,
                    Issue.leader, Issue.department, Issue.round, Issue.overdue_on)
-            .join(Ledger, Ledger.id == Issue.ledger_id).where(actor.visible(probe=True), *where)
-            .order_by(Ledger.name, Issue.position, Issue.id).limit(PAGE + 1).offset((page - 1) * PAGE))
+            .join(Ledger, Ledger.id == Issue.ledger_id).where(actor.visible(probe=True), *where))
+    # read in its order (ledgers by name, then 序号 order), LIMIT stopping early: on SQLite off
+    # ix_issues_ledger_position; on PostgreSQL ledger by ledger, each one's rows put in order
+    order: list[Any] = [Ledger.name, Issue.position, Issue.id]
+    if query:
+        # the search index gives the candidates (a word found nowhere reads no issue); those whose
+        # title has the words come first, then the list's own order
+        found = search.matching(query, session.get_bind().dialect.name, **_search_scope(session, actor))
+        counted_rows = counted_rows.join(ISSUE_SEARCH, ISSUE_SEARCH.c.issue_id == Issue.id).where(found)
+        stmt = stmt.join(ISSUE_SEARCH, ISSUE_SEARCH.c.issue_id == Issue.id).where(found)
+        order.insert(0, case((search.title_hit(query), 0), else_=1))
+    total = count_upto(session, counted_rows.where(*where), COUNT_CAP)
+    stmt = stmt.order_by(*order).limit(PAGE + 1).offset((page - 1) * PAGE)
     definitions = _definitions(session, runtime)
     rows = [{"ledger": r.name, "ref": r.ref, "title": r.title, "state": r.state,
              "state_label": definitions[r.workflow_id].label(r.state) if r.workflow_id in definitions else r.state,

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, create_engine
 # They all share one MetaData (engine.store.models.Base.metadata).
 import engine.store.accounts  # noqa: F401
 import notifications.store  # noqa: F401
+from engine.store.autogen import include_object_for
 from engine.store.models import Base
 
 config = context.config
@@ -32,6 +33,7 @@ def _migrate(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=True,
+        include_object=include_object_for(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

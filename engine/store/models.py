@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .kinds import DutyKind, ExtensionState, OccurrenceState, ReminderKind
@@ -96,11 +97,14 @@ class Issue(Base):
         Index("ix_issues_ledger_category", "ledger_id", "category"),
         Index("ix_issues_ledger_deadline", "ledger_id", "deadline"),
         Index("ix_issues_ledger_created", "ledger_id", "created_at", "state"),
-        Index("ix_issues_overdue_due", "overdue_on", "due_on"),
-        Index("ix_issues_ledger_overdue_due", "ledger_id", "overdue_on", "due_on"),
+        # Paged lists are read off these in their ORDER BY and stop at a page. Each ends in the id: an
+        # SQLite index entry ends in the rowid anyway, a PostgreSQL one does not, and there a page of
+        # the ~95k issues sharing a feedback-date deadline was otherwise read and sorted whole (#22).
+        Index("ix_issues_overdue_due", "overdue_on", "due_on", "id"),
+        Index("ix_issues_ledger_overdue_due", "ledger_id", "overdue_on", "due_on", "id"),
         # The workspace: a user's issue list is read off (ledger, 序号 order) and stops at a page;
         # a leader's count and ledger choices are read off their own entries.
-        Index("ix_issues_ledger_position", "ledger_id", "position"),
+        Index("ix_issues_ledger_position", "ledger_id", "position", "id"),
         Index("ix_issues_leader_ledger", "leader", "ledger_id"),
     )
 
@@ -225,8 +229,10 @@ class DutyOccurrence(Base):
 
     __tablename__ = "duty_occurrences"
     __table_args__ = (UniqueConstraint("duty_id", "period", name="uq_duty_occurrences_duty_period"),
-                      Index("ix_duty_occurrences_ledger_due", "ledger_id", "due"),
-                      Index("ix_duty_occurrences_overdue_due", "overdue_on", "due"))
+                      # ending in the id, as the issues' list indexes do (PostgreSQL adds no row id)
+                      Index("ix_duty_occurrences_ledger_due", "ledger_id", "due", "id"),
+                      Index("ix_duty_occurrences_overdue_due", "overdue_on", "due", "id"),
+                      Index("ix_duty_occurrences_due", "due", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     duty_id: Mapped[int] = mapped_column(ForeignKey("duties.id", ondelete="CASCADE"))
@@ -237,7 +243,7 @@ class DutyOccurrence(Base):
     ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledgers.id", ondelete="CASCADE"))
     anchor: Mapped[dt.date] = mapped_column(Date)
     scheduled_due: Mapped[dt.date] = mapped_column(Date)
-    due: Mapped[dt.date] = mapped_column(Date, index=True)
+    due: Mapped[dt.date] = mapped_column(Date)
     state: Mapped[OccurrenceState] = mapped_column(enum_type(OccurrenceState, "occurrence_state"),
                                                    default=OccurrenceState.OPEN)
     touched: Mapped[bool] = mapped_column(Boolean, default=False)  # edited or done: never regenerated
@@ -326,6 +332,27 @@ class IssueDepartment(Base):
     ledger_id: Mapped[int | None] = mapped_column(Integer)
 
 
+class IssueSearch(Base):
+    """What the search finds an issue by (engine.issues.search): its text, folded (NFKC, lower case),
+    and the index terms of it — every character and every pair of neighbouring characters.
+
+    Chinese search words are mostly two characters long, which trigram indexes cannot find; pairs
+    can, and a query's pairs all present is a superset of the text containing it, confirmed by
+    LIKE on ``title`` / ``body``. PostgreSQL indexes ``terms`` (an array) with GIN; SQLite keeps
+    them as words in an FTS5 table over this one (``issue_search_fts``, made by revision 0017 and
+    kept in step by triggers), since SQLite has no arrays."""
+
+    __tablename__ = "issue_search"
+    # PostgreSQL's own: on SQLite a B-tree over the words would be dead weight beside the FTS5 table
+    __table_args__ = (Index("ix_issue_search_terms", "terms", postgresql_using="gin").ddl_if(dialect="postgresql"),)
+
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True,
+                                          autoincrement=False)
+    title: Mapped[str] = mapped_column(Text)  # 具体问题, folded: its hits rank first
+    body: Mapped[str] = mapped_column(Text)  # 序号, 编号, 整改措施 and the progress notes, folded
+    terms: Mapped[Any] = mapped_column(Text().with_variant(ARRAY(Text()), "postgresql"))
+
+
 class AdminLogEntry(Base):
     """One administrator's act on what is not an issue (a ledger archived, reopened, deleted;
     a restore): who, through which door, when, what, to what and why. Append-only; it outlives
@@ -368,3 +395,4 @@ REMINDERS = cast(Table, Reminder.__table__)
 ISSUE_DEPARTMENTS = cast(Table, IssueDepartment.__table__)
 ADMIN_LOG = cast(Table, AdminLogEntry.__table__)
 EXTENSIONS = cast(Table, ExtensionRequest.__table__)
+ISSUE_SEARCH = cast(Table, IssueSearch.__table__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ...issues.search import ensure_index
 from ...reminders.replan import replan_if_calendar_changed
 from .context import App, at_option, pass_app
 from .db import upgrade_schema
@@ -34,6 +35,10 @@ def init(app: App, at: str | None) -> None:
 
     upgrade_schema(app, at=at)
     say(f"database ready: {app.db_engine.url.render_as_string(hide_password=True)}")
+    with app.transaction() as session:
+        indexed = ensure_index(session)
+    if indexed is not None:
+        say(f"search index built: {indexed} issue(s)")
     _sync_workflows(app, at)
     with app.transaction() as session:
         planned = replan_if_calendar_changed(session, app.runtime, app.runtime.calendar, app.now(at))

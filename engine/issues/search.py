@@ -1,0 +1,270 @@
+"""Search that serves Chinese: an index of characters and character pairs, confirmed by LIKE.
+
+Most Chinese search words have two characters (学习, 整改), some one; trigram indexes (FTS5's
+trigram tokenizer, pg_trgm) cannot answer those, and ``LIKE '%q%'`` reads every row when nothing
+matches. Each issue's text — 序号, 编号, 具体问题, 整改措施 and its progress notes (进展情况) — is
+folded (NFKC, lower case) and stored in ``issue_search`` with its *terms*: every letter/digit
+character, and every pair of neighbouring ones within a run of letters and digits. A query's terms
+are its pairs (a one-character run: the character): an issue whose text contains the query has
+all of them, so their AND is a superset of the answer, read off the index (FTS5 on SQLite, GIN on
+PostgreSQL), and LIKE on those candidates alone gives the exact answer. A word found nowhere is
+answered by the index without reading a row.
+
+The index follows every write through the history (``engine.issues.history`` is the one writer of
+it): an entry that changes an issue's text marks the issue, and its row is rewritten when the
+transaction commits, from what the database then holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    Text,
+    and_,
+    delete,
+    event,
+    false,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from ..store.models import HISTORY, ISSUE_DEPARTMENTS, ISSUE_SEARCH, ISSUES, SiteState
+
+# Bump when the terms or the folded text change: ``duban init`` then rebuilds the index.
+VERSION = "pairs-scope-2"
+FTS = "issue_search_fts"
+SITE_STATE = cast(Table, SiteState.__table__)
+SITE_STATE_NAME_SEARCH = "search_version"  # the VERSION the index was built by
+_STALE = "duban.search_stale"
+_BATCH = 1000
+# history triggers whose entries always change the searched text; others do when a field changed
+_TEXT_TRIGGERS = frozenset({"import", "progress"})
+# the text, and who the issue is of (its scope terms: see ``scope_terms``)
+_TEXT_FIELDS = frozenset({"ref", "title", "measures", "leader", "department"})
+
+
+def fold(value: str) -> str:
+    """The form both the text and a query are compared in: full-width letters and digits as
+    half-width ones (NFKC), lower case."""
+    return unicodedata.normalize("NFKC", value).lower()
+
+
+# runs of letters and digits: \w is str.isalnum() and the underscore (the ``re`` docs), less the underscore
+_RUN = re.compile(r"[^\W_]+")
+
+
+def _runs(folded: str) -> list[str]:
+    return _RUN.findall(folded)
+
+
+def terms_of(folded: str) -> set[str]:
+    """Every character and every neighbouring pair within each run of letters and digits."""
+    out: set[str] = set()
+    for run in _RUN.findall(folded):
+        out.update(run)
+        out.update(map(str.__add__, run, run[1:]))
+    return out
+
+
+def query_terms(query: str) -> list[str]:
+    """The terms any text containing ``query`` (folded) has: each run's pairs, a lone character itself."""
+    out: dict[str, None] = {}
+    for run in _runs(fold(query)):
+        if len(run) == 1:
+            out[run] = None
+        else:
+            out.update((run[i:i + 2], None) for i in range(len(run) - 1))
+    return list(out)
+
+
+def _hex(name: str) -> str:
+    return name.encode("utf-8").hex()
+
+
+def ledger_term(ledger_id: int) -> str:
+    return f"ledger{ledger_id}"
+
+
+def leader_term(name: str) -> str:
+    return f"leader{_hex(name)}"
+
+
+def department_term(name: str) -> str:
+    return f"dept{_hex(name)}"
+
+
+def scope_terms(ledger_id: int, leader: str, departments: Iterable[str]) -> set[str]:
+    """Who an issue is of, as terms (letters and digits, never as short as a text term): a search by
+    someone who sees one department's or one unit's issues asks the index for those alone, instead
+    of confirming every issue of the installation that has the words. The scope in SQL still
+    decides what is shown: a term out of step could hide an issue, never show one."""
+    return {ledger_term(ledger_id), leader_term(leader or ""), *(department_term(d) for d in departments)}
+
+
+# -- keeping the index in step ---------------------------------------------------------------------
+
+
+def changes_text(trigger: str, changes: Sequence[Mapping[str, Any]] | None) -> bool:
+    """Whether a history entry changes what the search finds the issue by."""
+    if trigger in _TEXT_TRIGGERS:
+        return True
+    for change in changes or ():
+        field = str(change.get("field", "")) if isinstance(change, dict) else ""
+        if field in _TEXT_FIELDS or field.endswith(".numbering"):
+            return True
+    return False
+
+
+def mark(session: Session, issue_ids: Iterable[int]) -> None:
+    """The issues' rows are rewritten when this transaction commits (``_on_commit``)."""
+    stale: set[int] = session.info.setdefault(_STALE, set())
+    stale.update(issue_ids)
+
+
+@event.listens_for(Session, "before_commit")
+def _on_commit(session: Session) -> None:
+    stale: set[int] | None = session.info.pop(_STALE, None)
+    if stale:
+        session.flush()
+        refresh(session.connection(), sorted(stale))
+
+
+@event.listens_for(Session, "after_rollback")
+def _on_rollback(session: Session) -> None:
+    session.info.pop(_STALE, None)
+
+
+def _numbering(extra: Any) -> list[str]:
+    numbering = (extra or {}).get("numbering") if isinstance(extra, dict) else None
+    return [str(v) for v in numbering.values() if v] if isinstance(numbering, dict) else []
+
+
+def _rows(conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
+    i, h, d = ISSUES.c, HISTORY.c, ISSUE_DEPARTMENTS.c
+    departments: dict[int, list[str]] = {}
+    for issue_id, department in conn.execute(select(d.issue_id, d.department).where(d.issue_id.in_(ids))):
+        departments.setdefault(issue_id, []).append(department)
+    notes: dict[int, list[str]] = {}
+    for issue_id, note in conn.execute(select(h.issue_id, h.note).where(h.issue_id.in_(ids), h.trigger == "progress")
+                                       .order_by(h.id)):
+        notes.setdefault(issue_id, []).append(note or "")
+    postgres = conn.dialect.name == "postgresql"
+    rows = []
+    for issue_id, ledger_id, leader, ref, title, measures, extra in conn.execute(
+            select(i.id, i.ledger_id, i.leader, i.ref, i.title, i.measures, i.extra).where(i.id.in_(ids))):
+        folded_title = fold(title or "")
+        body = "\n".join(fold(part) for part in (ref or "", *_numbering(extra), measures or "", *notes.get(issue_id, ())))
+        terms = sorted(terms_of(folded_title) | terms_of(body)
+                       | scope_terms(ledger_id, leader, departments.get(issue_id, ())))
+        rows.append({"issue_id": issue_id, "title": folded_title, "body": body,
+                     "terms": terms if postgres else " ".join(terms)})
+    return rows
+
+
+def refresh(conn: Connection, issue_ids: Sequence[int]) -> None:
+    """Rewrite the index rows of these issues from what the database holds (a deleted issue's goes)."""
+    for start in range(0, len(issue_ids), _BATCH):
+        part = list(issue_ids[start:start + _BATCH])
+        conn.execute(delete(ISSUE_SEARCH).where(ISSUE_SEARCH.c.issue_id.in_(part)))
+        rows = _rows(conn, part)
+        if rows:
+            conn.execute(insert(ISSUE_SEARCH), rows)
+
+
+def rebuild(conn: Connection) -> int:
+    """The whole index again (revision 0017, ``duban init`` after ``VERSION`` changed); how many issues."""
+    conn.execute(delete(ISSUE_SEARCH))
+    if conn.dialect.name == "sqlite":  # the FTS5 table's own reset: its triggers deleted row by row
+        conn.exec_driver_sql(f"INSERT INTO {FTS}({FTS}) VALUES ('delete-all')")
+    last, done = 0, 0
+    while True:
+        ids = list(conn.scalars(select(ISSUES.c.id).where(ISSUES.c.id > last).order_by(ISSUES.c.id).limit(_BATCH)))
+        if not ids:
+            break
+        rows = _rows(conn, ids)
+        conn.execute(insert(ISSUE_SEARCH), rows)
+        last, done = ids[-1], done + len(rows)
+    _set_version(conn)
+    return done
+
+
+def _set_version(conn: Connection) -> None:
+    s = SITE_STATE
+    now = dt.datetime.now(dt.UTC)
+    if conn.execute(select(s.c.name).where(s.c.name == SITE_STATE_NAME_SEARCH)).first() is None:
+        conn.execute(insert(s).values(name=SITE_STATE_NAME_SEARCH, value=VERSION, updated_at=now))
+    else:
+        conn.execute(s.update().where(s.c.name == SITE_STATE_NAME_SEARCH).values(value=VERSION, updated_at=now))
+
+
+def out_of_step(conn: Connection) -> bool:
+    """The index was built by other terms, or misses issues (written by a duban before it)."""
+    s = SITE_STATE
+    version = conn.scalar(select(s.c.value).where(s.c.name == SITE_STATE_NAME_SEARCH))
+    if version != VERSION:
+        return True
+    return (conn.scalar(select(func.count()).select_from(ISSUES)) !=
+            conn.scalar(select(func.count()).select_from(ISSUE_SEARCH)))
+
+
+# -- querying --------------------------------------------------------------------------------------
+
+
+def _like(column: ColumnElement[str], folded: str) -> ColumnElement[bool]:
+    return column.contains(folded, autoescape=True)
+
+
+def matching(query: str, dialect: str, *, ledgers: Sequence[int] | None = None, leader: str | None = None,
+             department: str | None = None) -> ColumnElement[bool]:
+    """A condition over ``issue_search`` (joined to the issues): its text contains ``query``.
+
+    The index finds the candidates (every term of the query present, and of the scope given: one of
+    ``ledgers``, ``leader``'s, ``department``'s), LIKE confirms them; a query of no letter or digit at
+    all (punctuation) has no terms and falls back to LIKE alone."""
+    s = ISSUE_SEARCH.c
+    folded = fold(query)
+    if not folded.strip():
+        return false()
+    confirm = or_(_like(s.title, folded), _like(s.body, folded))
+    terms = query_terms(query)
+    if not terms:
+        return confirm
+    terms += [leader_term(leader)] if leader is not None else []
+    terms += [department_term(department)] if department is not None else []
+    any_of = [ledger_term(i) for i in ledgers] if ledgers else []
+    if dialect == "postgresql":
+        array = type_coerce(s.terms, ARRAY(Text()))
+        return and_(array.contains(terms), *([array.overlap(any_of)] if any_of else []), confirm)
+    words = " AND ".join(f'"{t}"' for t in terms)
+    if any_of:
+        words += " AND (" + " OR ".join(f'"{t}"' for t in any_of) + ")"
+    fts: Select[Any] = select(literal_column("rowid")).select_from(text(FTS)).where(
+        literal_column(FTS).op("MATCH")(words))
+    return and_(s.issue_id.in_(fts), confirm)
+
+
+def title_hit(query: str) -> ColumnElement[bool]:
+    """Found in the title (such hits are listed first)."""
+    return _like(ISSUE_SEARCH.c.title, fold(query))
+
+
+def ensure_index(session: Session) -> int | None:
+    """Rebuild the index when it is out of step (``duban init``); how many issues, or None if it was not."""
+    conn = session.connection()
+    return rebuild(conn) if out_of_step(conn) else None

@@ -46,6 +46,7 @@ from common import machine  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
+DATA = {"dir": OUT}  # where the SQLite databases are built and reused (--db-dir)
 SAMPLE = ROOT / "examples" / "bishan-keji-2022.csv"
 HEADERS = ["序号", "方面", "问题类别", "具体问题", "整改措施", "责任领导", "责任科室", "整改时限", "整改状态"]
 WORDS = ["整改中"] * 6 + ["待整改"] * 2 + ["已制定方案"] * 2 + ["已完成"] * 7 + ["长期坚持"] * 3 + ["待审核销号"]
@@ -83,14 +84,14 @@ def _pg(dbname: str, sql: str) -> list[tuple]:
 def target(kind: str, n: int) -> tuple[str, str]:
     """(SQLAlchemy URL, a name for the table) of the database of ``n`` issues."""
     if kind == "sqlite":
-        return f"sqlite:///{OUT / f'workspace-{n}.db'}", f"workspace-{n}.db"
+        return f"sqlite:///{DATA['dir'] / f'workspace-{n}.db'}", f"workspace-{n}.db"
     return f"postgresql://postgres@127.0.0.1:5432/duban_bench_ws_{n}", f"duban_bench_ws_{n}"
 
 
 def ready(kind: str, n: int) -> bool:
     url, name = target(kind, n)
     if kind == "sqlite":
-        return (OUT / name).exists()
+        return (DATA["dir"] / name).exists()
     if not _pg("test", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
         return False
     try:
@@ -127,7 +128,7 @@ def build(kind: str, n: int, progress) -> dict:
     url, name = target(kind, n)
     started = time.perf_counter()
     if kind == "sqlite":
-        path = OUT / name
+        path = DATA["dir"] / name
         tmp = path.with_suffix(".building")
         for suffix in ("", "-wal", "-shm"):
             Path(f"{tmp}{suffix}").unlink(missing_ok=True)
@@ -149,7 +150,7 @@ def build(kind: str, n: int, progress) -> dict:
     rng = random.Random(12)
     size = n // LEDGERS
     task = progress.add_task(f"building {name}", total=LEDGERS)
-    work = OUT / f"ws-build-{kind}"
+    work = DATA["dir"] / f"ws-build-{kind}"
     work.mkdir(exist_ok=True)
     for number in range(LEDGERS):
         csv_path = work / f"U{number:03d}.csv"
@@ -162,8 +163,9 @@ def build(kind: str, n: int, progress) -> dict:
             result = import_ledger(s, runtime, csv_path, now=imported_at, ledger_name=f"U{number:03d}-2026巡察",
                                    feedback_date=dt.date(2026, 5, 1), workflow_name="inspection-rectification",
                                    unit=f"单位{number:03d}")
+            # unit "": district accounts under the bare names, so 办公室 sees its rows in every unit (~40)
             ensure_accounts(s, owners_of(s, s.scalars(select(Ledger).where(Ledger.name == result.ledger)).one()),
-                            imported_at)
+                            "", imported_at)
         csv_path.unlink()
         progress.advance(task)
     work.rmdir()
@@ -181,7 +183,7 @@ def build(kind: str, n: int, progress) -> dict:
         con.execute("ANALYZE")
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         con.close()
-        tmp.rename(OUT / name)
+        tmp.rename(DATA["dir"] / name)
     progress.remove_task(task)
     return {"built_seconds": round(time.perf_counter() - started, 1)}
 
@@ -424,6 +426,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="scenarios to run (labels), default all")
     parser.add_argument("--drop", action="store_true", help="drop the PostgreSQL database afterwards")
     parser.add_argument("--out", default="workspace.json")
+    parser.add_argument("--db-dir", type=Path, default=OUT,
+                        help="where the SQLite databases are built and reused (default: bench/out)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -434,6 +438,7 @@ def main() -> None:
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
     OUT.mkdir(exist_ok=True)
+    DATA["dir"] = args.db_dir
     console = Console(width=150)
     results: dict = {"machine": machine(), "issues": args.issues, "ledgers": LEDGERS, "seconds": args.seconds,
                      "think": args.think, "users": args.users, "runs": {}}

@@ -129,9 +129,14 @@ def build(path: Path, n: int, ledger_size: int) -> dict:
 # -- the raw baselines ------------------------------------------------------------------------------
 
 
-def raw_issue(con: sqlite3.Connection) -> int:
+def issue_ref(n: int, ledger_size: int) -> str:
+    """The issue whose page is timed: row 2,500 of the first ledger, its middle row in a smaller one."""
+    return str(min(2500, max(1, min(n, ledger_size) // 2)))
+
+
+def raw_issue(con: sqlite3.Connection, ref: str) -> int:
     (issue_id,) = con.execute("SELECT i.id FROM issues i JOIN ledgers l ON l.id = i.ledger_id "
-                              "WHERE l.name = 'L0000' AND i.ref = '2500'").fetchone()
+                              "WHERE l.name = 'L0000' AND i.ref = ?", (ref,)).fetchone()
     n = len(con.execute("SELECT * FROM issues WHERE id = ?", (issue_id,)).fetchall())
     n += len(con.execute("SELECT * FROM history WHERE issue_id = ? ORDER BY at, id", (issue_id,)).fetchall())
     n += len(con.execute("SELECT id, file_name FROM evidence WHERE issue_id = ?", (issue_id,)).fetchall())
@@ -206,7 +211,7 @@ def median_of(repeat: int, work) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def measure(path: Path, repeat: int) -> dict:
+def measure(path: Path, repeat: int, ref: str = "2500") -> dict:
     import httpx
 
     from engine.app.http.app import Site, create_app
@@ -236,7 +241,7 @@ def measure(path: Path, repeat: int) -> dict:
                     return len(answer.content)
                 return get
 
-            pages = {"issue": ("/issues/L0000/2500", lambda: raw_issue(con)),
+            pages = {"issue": (f"/issues/L0000/{ref}", lambda: raw_issue(con, ref)),
                      "ledger board": ("/?ledger=L0000", lambda: raw_ledger(con)),
                      "whole board": ("/", lambda: raw_whole(con)),
                      "ICS dept, one ledger": ("/calendar.ics?department=办公室&ledger=L0000",
@@ -291,14 +296,16 @@ def main() -> None:
     parser.add_argument("--ledger-size", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", default="board.json")
+    parser.add_argument("--db-dir", type=Path, default=OUT,
+                        help="where the built databases are kept and reused (default: bench/out)")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     sys.path.insert(0, str(ROOT))
     results: dict = {"machine": machine(), "ledger_size": args.ledger_size, "sizes": {}}
     for n in args.sizes:
-        path = OUT / f"board-{n}-{args.ledger_size}.db"
+        path = args.db_dir / f"board-{n}-{args.ledger_size}.db"
         built = build(path, n, args.ledger_size)
-        figures = measure(path, args.repeat)
+        figures = measure(path, args.repeat, issue_ref(n, args.ledger_size))
         results["sizes"][n] = {**built, **figures}
         print(f"\n{n:,} issues in ledgers of {args.ledger_size:,} ({built['built']}):")
         for name, f in figures.items():

@@ -251,6 +251,7 @@ def main() -> None:
                         help="seconds to wait for the first sweep (a catch-up of --due 600000 takes minutes)")
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds after the first sweep before measuring")
+    parser.add_argument("--out", default="daemon.json", help="file name under bench/out/ (default: daemon.json)")
     args = parser.parse_args()
     if args.settle + args.idle >= 55:
         parser.error("--settle + --idle must stay under the 60 s sweep interval (idle means between sweeps)")
@@ -272,10 +273,10 @@ duban run with {r['db']['issues']:,} issues in SQLite ({r['db']['mb']:.0f} MB), 
 baselines in the same run
   bare python            {b['rss_mb']:.0f} MB RSS
   the daemon's imports   {i['rss_mb']:.0f} MB RSS, {i['import_s']:.2f} s to import""")
-    out = ROOT / "bench" / "out" / "daemon.json"
+    out = ROOT / "bench" / "out" / args.out
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(r, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"  (written to {out.relative_to(ROOT)})")
+    print(f"  (written to {out})")
 
 
 if __name__ == "__main__":

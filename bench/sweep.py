@@ -56,7 +56,7 @@ from pathlib import Path
 from common import machine  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = Path("/work/shared/ledger/bishan-keji-2022.csv")
+SAMPLE = ROOT / "examples" / "bishan-keji-2022.csv"
 HEADERS = ["序号", "方面", "问题类别", "具体问题", "整改措施", "责任领导", "责任科室", "整改时限", "整改状态"]
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
            "PRAGMA busy_timeout=30000")

@@ -55,6 +55,7 @@ from common import machine  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
+DATA = {"dir": OUT}  # where the SQLite databases are built and reused (--db-dir)
 SAMPLE = ROOT / "examples" / "bishan-keji-2022.csv"
 HEADERS = ["序号", "方面", "问题类别", "具体问题", "整改措施", "责任领导", "责任科室", "整改时限", "整改状态"]
 WORDS = ["整改中"] * 6 + ["待整改"] * 2 + ["已制定方案"] * 2 + ["已完成"] * 7 + ["长期坚持"] * 3 + ["待审核销号"]
@@ -95,7 +96,7 @@ TAG = os.environ.get("DUBAN_BENCH_TAG", "")  # e.g. a checkout's name: its own P
 def target(kind: str, n: int) -> tuple[str, str]:
     """(SQLAlchemy URL, a name for the table) of the database of ``n`` issues."""
     if kind == "sqlite":
-        return f"sqlite:///{OUT / f'workspace-{n}.db'}", f"workspace-{n}.db"
+        return f"sqlite:///{DATA['dir'] / f'workspace-{n}.db'}", f"workspace-{n}.db"
     name = f"duban_bench_ws_{n}{'_' + TAG if TAG else ''}"
     return f"postgresql://postgres@127.0.0.1:5432/{name}", name
 
@@ -103,7 +104,7 @@ def target(kind: str, n: int) -> tuple[str, str]:
 def ready(kind: str, n: int) -> bool:
     url, name = target(kind, n)
     if kind == "sqlite":
-        return (OUT / name).exists()
+        return (DATA["dir"] / name).exists()
     if not _pg("test", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
         return False
     try:
@@ -138,7 +139,7 @@ def build(kind: str, n: int, progress) -> dict:
     url, name = target(kind, n)
     started = time.perf_counter()
     if kind == "sqlite":
-        path = OUT / name
+        path = DATA["dir"] / name
         tmp = path.with_suffix(".building")
         for suffix in ("", "-wal", "-shm"):
             Path(f"{tmp}{suffix}").unlink(missing_ok=True)
@@ -160,7 +161,7 @@ def build(kind: str, n: int, progress) -> dict:
     rng = random.Random(12)
     size = n // LEDGERS
     task = progress.add_task(f"building {name}", total=LEDGERS)
-    work = OUT / f"ws-build-{kind}"
+    work = DATA["dir"] / f"ws-build-{kind}"
     work.mkdir(exist_ok=True)
     for number in range(LEDGERS):
         csv_path = work / f"U{number:03d}.csv"
@@ -191,7 +192,7 @@ def build(kind: str, n: int, progress) -> dict:
         con.execute("ANALYZE")
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         con.close()
-        tmp.rename(OUT / name)
+        tmp.rename(DATA["dir"] / name)
     progress.remove_task(task)
     return {"built_seconds": round(time.perf_counter() - started, 1)}
 
@@ -554,6 +555,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="scenarios to run (labels), default all")
     parser.add_argument("--drop", action="store_true", help="drop the PostgreSQL database afterwards")
     parser.add_argument("--out", default="workspace.json")
+    parser.add_argument("--db-dir", type=Path, default=OUT,
+                        help="where the SQLite databases are built and reused (default: bench/out)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -564,6 +567,7 @@ def main() -> None:
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
     OUT.mkdir(exist_ok=True)
+    DATA["dir"] = args.db_dir
     console = Console(width=150)
     results: dict = {"machine": machine(), "issues": args.issues, "ledgers": LEDGERS, "seconds": args.seconds,
                      "think": args.think, "users": args.users, "runs": {}}

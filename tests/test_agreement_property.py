@@ -48,6 +48,8 @@ from engine.runtime import Runtime
 from engine.store import db
 from engine.store.models import Issue, Reminder
 
+from .conftest import examples
+
 TZ = ZoneInfo("Asia/Shanghai")
 OFFICIAL = ChineseCalendarData(until=2026)
 SHIPPED = Path(__file__).resolve().parent.parent / "workflows" / "inspection-rectification.yaml"
@@ -172,7 +174,7 @@ def _key(row: dict) -> tuple:
     return (row["subject"], str(row["kind"]), row["rule"], tuple(row["recipients"]), row["at"], row["occurrence"])
 
 
-@settings(max_examples=200, deadline=None, database=None,
+@settings(max_examples=examples(200), deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(scenario=scenarios())

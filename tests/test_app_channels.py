@@ -23,6 +23,7 @@ from notifications.outbox import DeliveryStats, Outbox
 from notifications.store import AppToken, OutboxMessage
 from notifications.tokens import DatabaseTokens
 from tests.app_servers import DingTalkApp, FeishuApp, WeComApp, _Platform
+from tests.conftest import examples
 from tests.peers import LoopbackHTTP
 from tests.test_outbox import NOW, load, seconds_after
 
@@ -312,7 +313,7 @@ def test_a_department_id_is_addressed_where_the_platform_has_departments():
 _line = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=400)
 
 
-@hypothesis_settings(max_examples=200, deadline=None)
+@hypothesis_settings(max_examples=examples(200), deadline=None)
 @given(lines=st.lists(_line, min_size=1, max_size=40), subject=st.text(min_size=1, max_size=300),
        extra=st.integers(0, 500))
 def test_every_card_fits_its_platform_and_keeps_the_button_and_the_key(lines, subject, extra):

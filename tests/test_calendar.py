@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 
 from engine.calendar import ChineseCalendarData, WorkCalendar, forget_warnings
 
+from .conftest import examples
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC
 D = dt.date
@@ -340,7 +342,7 @@ def test_every_day_of_the_published_schedule(cal: WorkCalendar, year: int) -> No
 
 
 @given(start=st.dates(D(2024, 6, 1), D(2027, 6, 30)), n=st.integers(-400, 400))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_counting_agrees_with_stepping_day_by_day(start: D, n: int) -> None:
     """The index answers (bisect per year) what walking the days one by one would."""
     cal = WorkCalendar(SHANGHAI, official=PUBLISHED)

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from engine.errors import DubanError
 
-from .conftest import SEED_CSV, WORKFLOWS, run_cli
+from .conftest import SEED_CSV, WORKFLOWS, examples, run_cli
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "400"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", examples(400)))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 SHIPPED = (WORKFLOWS / "inspection-rectification.yaml").read_text(encoding="utf-8")

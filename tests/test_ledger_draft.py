@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from engine.ledger.draft import TO_FILL, UNPLACED_SHEET, parse, read_document
 
-from .conftest import SEED_CSV, run_cli
+from .conftest import SEED_CSV, examples, run_cli
 
 DATA = Path(__file__).resolve().parent / "data"
 SEED_REPORT = DATA / "seed-report.txt"
@@ -381,7 +381,7 @@ _PIECES = ["一、", "二、", "（一）", "(二)", "1．", "2.", "3、", "（1
            "：", "“", "”", "2026年1月2日", "附件：", "区委巡察组", "问题", "整改", " ", "　", "十", "="]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=6)), max_size=6).map("".join),
                 max_size=25))
 def test_every_paragraph_is_in_a_row_or_listed(lines):

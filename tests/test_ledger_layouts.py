@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from engine.workflow.loader import load_workflow
 
-from .conftest import WORKFLOWS
+from .conftest import WORKFLOWS, examples
 
 DATA = Path(__file__).parent / "data" / "ledgers"
 A1 = "贯彻落实党的路线方针政策和党中央决策部署方面"
@@ -443,7 +443,7 @@ class _Rollback(Exception):
     pass
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")), deadline=None, database=None,
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", examples(300))), deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(sheet=sheets(), workbook=st.booleans())
 def test_no_cell_is_dropped_or_changed_unseen(store, tmp_path_factory, sheet, workbook):

@@ -34,9 +34,11 @@ import random
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
@@ -96,10 +98,19 @@ class DeliveryStats:
     postponed: int = 0  # quiet hours or a rate limit: tried later, no attempt recorded
     undeliverable: int = 0
     lost: int = 0  # messages another sender took over (ours had expired) before we finished
+    # (channel, outcome) -> messages: the same outcomes per channel, for /metrics
+    by_channel: Counter[tuple[str, str]] = field(default_factory=Counter, compare=False, repr=False)
+
+    OUTCOMES: ClassVar[tuple[str, ...]] = ("sent", "retried", "dead", "postponed", "undeliverable", "lost")
+
+    def count(self, channel: str, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        self.by_channel[(channel, outcome)] += 1
 
     def __iadd__(self, other: DeliveryStats) -> DeliveryStats:
-        for name in self.__dataclass_fields__:
+        for name in self.OUTCOMES:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.by_channel.update(other.by_channel)
         return self
 
 
@@ -137,7 +148,7 @@ class _Run:
                 skipped = outbox._gate(item, lanes.waiting, lease, self.clock(), channel, self.blocked)
                 if skipped is not None:
                     lanes.drop(item)
-                    setattr(self.stats, skipped, getattr(self.stats, skipped) + 1)
+                    self.stats.count(item.channel, skipped)
                     continue
                 assert channel is not None  # _gate marked the message undeliverable otherwise
                 lanes.start(item)
@@ -167,9 +178,9 @@ class _Run:
                            backoff=self.outbox.backoff, receipt=receipt)
         if record(self.recorder, result, lease.owner, self.outbox.worker):
             name = {AttemptStatus.SENT: "sent", AttemptStatus.DEAD: "dead"}.get(result.outcome, "retried")
-            setattr(self.stats, name, getattr(self.stats, name) + 1)
+            self.stats.count(item.channel, name)
         else:
-            self.stats.lost += 1
+            self.stats.count(item.channel, "lost")
 
 
 def default_worker() -> str:

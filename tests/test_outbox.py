@@ -150,6 +150,17 @@ def test_delivers_to_smtp_and_webhook_and_marks_unknown_channels(sessions) -> No
 
     assert stats == DeliveryStats(sent=2, undeliverable=1)
     assert again == DeliveryStats()
+    # the same outcomes per channel, as /metrics counts them (duban_sends_total{channel,outcome})
+    assert dict(stats.by_channel) == {("mail", "sent"): 1, ("hook", "sent"): 1, ("pager", "undeliverable"): 1}
+    from prometheus_client import generate_latest
+
+    from engine.app.vitals import Metrics
+
+    metrics = Metrics()
+    metrics.delivered(stats)
+    text = generate_latest(metrics.registry).decode()
+    assert 'duban_sends_total{channel="mail",outcome="sent"} 1.0' in text
+    assert 'duban_sends_total{channel="pager",outcome="undeliverable"} 1.0' in text
     [envelope] = sink.received
     assert envelope.rcpt_tos == ["shuji@example.gov.cn"]
     assert envelope.parsed()["Message-ID"] == message_id("issue-42:due:2026-10-13")

@@ -161,6 +161,8 @@ class Metrics:
         self.reminders_written = Counter("duban_reminders_written", "Reminders written by sweeps.", registry=r)
         self.messages_queued = Counter("duban_messages_queued", "Outbox messages queued by routing.", registry=r)
         self.deliveries = Counter("duban_deliveries", "Delivery outcomes by status.", ["status"], registry=r)
+        self.sends = Counter("duban_sends", "Delivery outcomes per channel (sent, retried, dead, postponed, "
+                             "undeliverable, lost).", ["channel", "outcome"], registry=r)
         for outcome in DELIVERY_OUTCOMES:  # exported as 0 from the start, so rate() works at once
             self.deliveries.labels(outcome)
         self.leader = Gauge("duban_leader", "1 while this daemon is the leader (sweeps and routes).", registry=r)
@@ -191,6 +193,8 @@ class Metrics:
         for outcome, n in counts.items():
             if n:
                 self.deliveries.labels(outcome).inc(n)
+        for (channel, outcome), n in getattr(stats, "by_channel", {}).items():
+            self.sends.labels(channel or "—", outcome).inc(n)
         return counts
 
 

@@ -12,10 +12,11 @@ from ...errors import DubanError
 from ...ics.feed import ics_bytes
 from ...reminders.calendar_years import Confirmation, confirm_year, confirmations, withdraw_year
 from .context import App, at_option, pass_app
+from .language import Group
 from .output import print_json, say, warn
 
 
-@click.group("calendar")
+@click.group("calendar", cls=Group)
 def calendar_group() -> None:
     """The working-day calendar (show a year, confirm it entered), and the deadline calendar (ICS)."""
 

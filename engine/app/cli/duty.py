@@ -12,10 +12,11 @@ from ...clock import parse_date
 from ...duties.book import list_occurrences
 from ...issues.evidence import EvidenceStore, add_occurrence_evidence, read_evidence
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import out, print_json, say
 
 
-@click.group("duty")
+@click.group("duty", cls=Group)
 def duty_group() -> None:
     """Recurring duties (quarterly reports, monthly clearing…) and ledger milestones."""
 

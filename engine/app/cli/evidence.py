@@ -7,10 +7,11 @@ import click
 from ...errors import EXIT_REFUSED
 from ...issues.evidence import EvidenceStore
 from .context import App, json_option, pass_app
+from .language import Group
 from .output import print_json, say
 
 
-@click.group("evidence")
+@click.group("evidence", cls=Group)
 def evidence_group() -> None:
     """Evidence files (佐证材料): where they are kept and whether they are intact."""
 

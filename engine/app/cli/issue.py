@@ -19,10 +19,11 @@ from ...issues.queries import (
 )
 from ...issues.service import checkin, transition
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import out, print_json, say
 
 
-@click.group("issue")
+@click.group("issue", cls=Group)
 def issue_group() -> None:
     """Issues (具体问题) of the ledgers."""
 

@@ -25,6 +25,7 @@ from ...ledger.export import export_ledger
 from ...ledger.importer import ensure_ledger_accounts, import_ledger
 from ...store import db
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import err, out, print_json, say, warn
 
 REPORT_MILESTONE = "rectification-report"  # the shipped workflow's 报送整改情况报告
@@ -34,7 +35,7 @@ class _DryRun(Exception):
     """Raised inside the transaction to roll back a dry run after every check passed."""
 
 
-@click.group("ledger")
+@click.group("ledger", cls=Group)
 def ledger_group() -> None:
     """Ledgers (台账): import and export; archive, reopen or delete one; the administrators' log."""
 

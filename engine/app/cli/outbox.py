@@ -11,10 +11,11 @@ from notifications.retention import prune
 from notifications.settings import load_notify
 
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import out, print_json, say
 
 
-@click.group("outbox")
+@click.group("outbox", cls=Group)
 def outbox_group() -> None:
     """Messages queued, sent, failed (dead letters) and undeliverable."""
 

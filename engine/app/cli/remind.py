@@ -10,6 +10,7 @@ from ...errors import BadInput
 from ...issues.queries import find_ledger
 from ...reminders.preview import MAX_WINDOW, entry, preview, written
 from .context import App, json_option, pass_app
+from .language import Group
 from .output import out, print_json, say
 
 
@@ -21,7 +22,7 @@ def _table(rows: list[dict], title: str) -> Table:
     return table
 
 
-@click.group("remind")
+@click.group("remind", cls=Group)
 def remind_group() -> None:
     """Reminders: the timeline ahead and those already written."""
 

@@ -13,10 +13,11 @@ import click
 from ...errors import BadInput, Refused
 from ..service_unit import UnitSpec, account_commands, install, needs_consent, next_steps, this_executable, unit_folder
 from .context import App, pass_app
+from .language import Group
 from .output import say
 
 
-@click.group("service")
+@click.group("service", cls=Group)
 def service_group() -> None:
     """The systemd unit for `duban run`."""
 

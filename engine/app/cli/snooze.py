@@ -14,10 +14,11 @@ from ...duties.book import duty_known
 from ...errors import BadInput, NotFound
 from ...issues.queries import department_named, find_ledger, issue_ref, resolve_ref
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import out, print_json, say
 
 
-@click.group("snooze")
+@click.group("snooze", cls=Group)
 def snooze_group() -> None:
     """Silence reminders for an issue, a duty, a department or a ledger until a date."""
 

@@ -17,12 +17,13 @@ from ...accounts.links import SKEW, make_link_token, site_secret, takes_links
 from ...accounts.policy import ACCOUNT_ROLES
 from ...errors import BadInput, Refused
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import err, out, print_json, say, warn
 
 PASSWORD_ENV = "DUBAN_NEW_PASSWORD"
 
 
-@click.group("user")
+@click.group("user", cls=Group)
 def user_group() -> None:
     """Accounts of the people who act, their roles, passwords and links."""
 
@@ -142,7 +143,7 @@ def revoke(app: App, name: str, at: str | None) -> None:
     say(f"user {name}: sessions, API tokens and links revoked")
 
 
-class _TokenGroup(click.Group):
+class _TokenGroup(Group):
     """``user token NAME …`` is ``user token new NAME …``: the subcommands come first by name."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

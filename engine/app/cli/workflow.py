@@ -19,10 +19,11 @@ from ...workflow.schema import BUILTIN_ACTORS, WorkflowDef
 from ...workflow.yamlsource import load_located
 from ..checks import template_problems
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import error_lines, out, print_json, say, warn
 
 
-@click.group("workflow")
+@click.group("workflow", cls=Group)
 def workflow_group() -> None:
     """Workflow definitions (YAML)."""
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ...clock import parse_date
 from ...errors import BadInput
+from ...i18n import _
 from ...issues.evidence import EvidenceStore, read_evidence
 from ...issues.queries import (
     find_ledger,
@@ -52,7 +53,7 @@ def list_(app: App, ledger_name: str | None, state: str | None, department: str 
     if as_json:
         print_json(rows)
         return
-    table = Table("ref", "state", "deadline", "leader", "department", "title")
+    table = Table(_("ref"), _("state"), _("deadline"), _("leader"), _("department"), _("title"))
     for r in rows:
         table.add_row(r["ref"], r["state_label"], r["deadline"] or "", r["leader"], r["department"], r["title"])
     out.print(table)
@@ -79,7 +80,7 @@ def show(app: App, ref: str, as_json: bool) -> None:
         say("evidence:")
         for e in data["evidence"]:
             say(f"  {e['file_name']}  {e['size']} bytes  sha256 {e['sha256'][:16]}…  by {e['added_by']}")
-    history = Table("at", "by", "trigger", "from", "to", "note", title="history")
+    history = Table(_("at"), _("by"), _("trigger"), _("from"), _("to"), _("note"), title=_("history"))
     for h in data["history"]:
         history.add_row(h["at"], h["by"], h["trigger"], h["from"] or "", h["to"], h["note"])
     out.print(history)

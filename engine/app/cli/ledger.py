@@ -19,6 +19,7 @@ from rich.table import Table
 
 from ...clock import parse_date
 from ...errors import BadInput
+from ...i18n import _
 from ...issues.history import chain_head
 from ...issues.queries import find_ledger, one_ledger
 from ...ledger.export import export_ledger
@@ -260,7 +261,7 @@ def log(app: App, subject: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         print_json([r.as_json(tz) for r in rows])
         return
-    table = Table("when", "who", "door", "what", "subject", "why")
+    table = Table(_("when"), _("who"), _("door"), _("what"), _("subject"), _("why"))
     for r in rows:
         table.add_row(r.at.astimezone(tz).isoformat(timespec="minutes"), r.by, r.door, r.action, r.subject, r.note)
     out.print(table)

@@ -16,6 +16,7 @@ from ...accounts import users as accounts
 from ...accounts.links import SKEW, make_link_token, site_secret, takes_links
 from ...accounts.policy import ACCOUNT_ROLES
 from ...errors import BadInput, Refused
+from ...i18n import _
 from .context import App, at_option, json_option, pass_app
 from .language import Group
 from .output import err, out, print_json, say, warn
@@ -100,7 +101,7 @@ def list_(app: App, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "display", "unit", "roles", "password", "disabled")
+    table = Table(_("name"), _("display"), _("unit"), _("roles"), _("password"), _("disabled"))
     for r in rows:
         table.add_row(r["name"], r["display_name"], r["unit"], ", ".join(r["roles"]), "yes" if r["password"] else "",
                       "yes" if r["disabled"] else "")
@@ -197,7 +198,7 @@ def token_list(app: App, name: str, as_json: bool, at: str | None) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "label", "created", "expires", "state")
+    table = Table(_("id"), _("label"), _("created"), _("expires"), _("state"))
     for r in rows:
         state = "revoked" if r["revoked"] else "expired" if r["expired"] else "in force"
         table.add_row(str(r["id"]), r["label"], r["created"], r["expires"], state)

@@ -11,6 +11,7 @@ from notifications.render import Renderer
 
 from ...config import load_config
 from ...errors import BadInput, ConfigError, DubanError, WorkflowError
+from ...i18n import _
 from ...ledger.migrate import migrate_ledger
 from ...workflow.diagram import draw
 from ...workflow.loader import load_workflow
@@ -156,7 +157,7 @@ def list_(app: App, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "version", "title", "registered", "issues")
+    table = Table(_("name"), _("version"), _("title"), _("registered"), _("issues"))
     for r in rows:
         table.add_row(str(r["name"]), str(r["version"]), str(r["title"]), str(r["registered"])[:19], str(r["issues"]))
     out.print(table)
@@ -187,11 +188,11 @@ def show(app: App, name: str, graph: Path | None, as_json: bool) -> None:
         print_json({"version": loaded.version, **wf.model_dump(mode="json")})
         return
     say(f"{wf.name}@{loaded.version}  {wf.title}  ({loaded.path})")
-    states = Table("state", "label", "label (en)", title="states")
+    states = Table(_("state"), _("label"), _("label (en)"), title=_("states"))
     for s in wf.states:
         states.add_row(s.name + (" (initial)" if s.name == wf.initial else ""), s.label, s.label_en)
     out.print(states)
-    moves = Table("trigger", "from", "to", "guards", "roles", title="transitions")
+    moves = Table(_("trigger"), _("from"), _("to"), _("guards"), _("roles"), title=_("transitions"))
     for t in wf.transitions:
         moves.add_row(t.trigger, ", ".join(t.source), t.dest, ", ".join([*t.conditions, *(f"not {u}" for u in t.unless)]),
                       ", ".join(t.roles) or "anyone")

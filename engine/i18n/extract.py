@@ -6,6 +6,8 @@ usual ``_()``, ``N_()`` and ``ngettext()`` calls it collects, without any marker
 - the message, ``hint=`` and literal ``details=`` of ``raise``-able errors (duban's DubanError
   family, click's BadParameter/UsageError/ClickException, any ``...Error`` but programming errors),
 - f-strings appended to a list of problems (``problems.append(f"{where}: unknown key {k!r}")``),
+- the %-format strings of ``log.warning()``/``error()``/``exception()``/``info()`` (translated by the
+  CLI's log formatter before the arguments go in, as gettext does),
 - what ``say()``, ``warn()``, ``error_lines([...])``, ``click.confirm()`` and ``click.prompt()`` print,
 - ``help=`` of click options and the docstrings of click commands and groups (cleaned as click
   cleans them, up to a ``\\f``).
@@ -33,6 +35,8 @@ NOT_MESSAGES = {"TypeError", "KeyError", "AssertionError", "RuntimeError", "Attr
                 "IndexError", "LookupError"}
 PRINTERS = {"say", "warn", "confirm", "prompt", "secho", "echo"}
 GETTEXT = {"_", "N_", "gettext"}
+# logging calls whose %-format string a person reads on the terminal or in the journal
+LOG_LEVELS = {"warning", "error", "exception", "critical", "info"}
 # lists the problems of a file are gathered in before one error carries them all as its details
 PROBLEM_LISTS = {"problems", "out", "errors", "details", "lines"}
 COMMAND_DECORATORS = {"command", "group"}
@@ -120,6 +124,9 @@ def _from_call(node: ast.Call) -> Iterator[Found]:
             if _wanted(text):
                 assert text is not None
                 yield node.lineno, "", text, []
+    elif (name in LOG_LEVELS and isinstance(node.func, ast.Attribute) and _name(node.func.value) in ("log", "logger")
+          and isinstance(first, ast.Constant) and isinstance(first.value, str)):
+        yield node.lineno, "", first.value, ["a log message: %-format, translated before its arguments go in"]
     elif (name == "append" and isinstance(node.func, ast.Attribute) and _name(node.func.value) in PROBLEM_LISTS
           and isinstance(first, ast.JoinedStr)):
         text = message_of(first)

@@ -38,3 +38,6 @@ YAML = (
 
 # click translates these through a variable (``_(extra["required"])``), so its own extraction misses them
 CLICK = (N_("required"),)
+
+# the level names of the CLI's log lines (``警告：…``)
+LOG_LEVELS = (N_("WARNING"), N_("ERROR"), N_("CRITICAL"), N_("INFO"))

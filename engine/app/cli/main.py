@@ -97,10 +97,23 @@ def _database_error(exc: BaseException) -> tuple[list[str], int] | None:
 EXIT_SOFTWARE = 70  # sysexits EX_SOFTWARE: an internal error
 
 
+class LogFormatter(logging.Formatter):
+    """``LEVEL: message`` in the chosen language: the %-format string through the catalogue first."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return _("{level}: {message}").format(level=_(record.levelname), message=record.message)
+
+    def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record.msg, str):
+            record = logging.makeLogRecord({**record.__dict__, "msg": _(record.msg)})
+        return super().format(record)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user mistakes print a message and an exit code, never a traceback."""
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+        logging.basicConfig(level=logging.WARNING)
+        logging.getLogger().handlers[0].setFormatter(LogFormatter())
     # httpx logs every request's full URL at INFO: robot URLs carry their access token
     logging.getLogger("httpx").setLevel(logging.WARNING)
     language.start(sys.argv[1:] if argv is None else argv)

@@ -100,7 +100,7 @@ EXIT_SOFTWARE = 70  # sysexits EX_SOFTWARE: an internal error
 class LogFormatter(logging.Formatter):
     """``LEVEL: message`` in the chosen language: the %-format string through the catalogue first."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+    def formatMessage(self, record: logging.LogRecord) -> str:
         return _("{level}: {message}").format(level=_(record.levelname), message=record.message)
 
     def format(self, record: logging.LogRecord) -> str:

@@ -191,4 +191,7 @@ def extension_decide(app: App, ref: str, by: str, approve: bool, note: str, at: 
     with app.transaction() as session:
         asked = decide_extension(session, app.runtime, ref, actor=app.actor(session, by), now=app.now(at),
                                  approve=approve, note=note)
-    say(f"{ref}: 延期申请 to {asked.to.isoformat()} {'approved' if approve else 'refused'} by {by}")
+    if approve:
+        say(f"{ref}: 延期申请 to {asked.to.isoformat()} approved by {by}")
+    else:
+        say(f"{ref}: 延期申请 to {asked.to.isoformat()} refused by {by}")

@@ -122,7 +122,7 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
     if dry_run:
         for line in result.changes:
             say(line)
-    verb = "would import" if dry_run else "imported"
+    verb = _("would import") if dry_run else _("imported")
     moves = f", {result.moved} moved along the workflow" if result.moved else ""
     refused = f", {len(result.not_applied)} state claim(s) not applied" if result.not_applied else ""
     say(f"{verb} {result.rows} rows into ledger {result.ledger} ({result.workflow}@{result.workflow_version}): "

@@ -59,7 +59,7 @@ class LazyGroup(language.Group):
         found = COMMANDS.get(cmd_name)
         if found is None:
             return None
-        attr, _ = found
+        attr, _text = found
         command = getattr(importlib.import_module(f"{__package__}.{cmd_name}"), attr)
         assert isinstance(command, click.Command)
         return command

@@ -85,7 +85,10 @@ def set_(app: App, name: str, at: str | None, **fields: str | None) -> None:
         raise BadInput("nothing to change", hint="give --email, --phone, --wecom, --dingtalk, --feishu or --display-name")
     with app.transaction() as session:
         changed = accounts.set_contacts(session, name, changes, app.now(at))
-    say(f"user {name}: " + (f"changed {', '.join(changed)}" if changed else "no change"))
+    if changed:
+        say(f"user {name}: changed {', '.join(changed)}")
+    else:
+        say(f"user {name}: no change")
 
 
 @user_group.command("list")
@@ -180,8 +183,9 @@ def token_new(app: App, name: str, days: int, label: str, as_json: bool, at: str
         print_json({**shown, "user": name, "token": value})
         return
     say(value)
-    err.print(f"token {shown['id']} of {name}" + (f" ({shown['label']})" if shown["label"] else "")
-              + f": expires {shown['expires']}; shown once, only its hash is kept", markup=False)
+    label = f" ({shown['label']})" if shown["label"] else ""
+    err.print(_("token {id} of {name}{label}: expires {expires}; shown once, only its hash is kept")
+              .format(id=shown["id"], name=name, label=label, expires=shown["expires"]), markup=False)
 
 
 @token_group.command("list")

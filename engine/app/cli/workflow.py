@@ -90,7 +90,10 @@ def sync(app: App, at: str | None) -> None:
     `duban workflow migrate`."""
     with app.transaction() as session:
         for version, created in app.registry.sync_all(session, app.now(at)):
-            say(f"workflow {version.name}@{version.version}: {'registered' if created else 'unchanged'}")
+            if created:
+                say(f"workflow {version.name}@{version.version}: registered")
+            else:
+                say(f"workflow {version.name}@{version.version}: unchanged")
             if not created:
                 continue
             for ledger, state, n in app.registry.left_behind(session, version):
@@ -140,7 +143,7 @@ def migrate(app: App, ledger_name: str, to: str, maps: tuple[str, ...], by: str,
         return
     for m in result.moves:
         say(f"  @{m.version} {m.label} ({m.state}) → @{result.to_version} {m.to_label} ({m.to_state}): {m.issues} issue(s)")
-    verb = "would move" if dry_run else "moved"
+    verb = _("would move") if dry_run else _("moved")
     say(f"{verb} {result.issues} issue(s) of ledger {result.ledger} to {target}")
     if dry_run:
         say("dry run: nothing was written")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.cells import cell_len
 from rich.table import Table
 
 from ...clock import parse_date
 from ...errors import BadInput
-from ...i18n import _
+from ...i18n import N_, _
 from ...issues.evidence import EvidenceStore, read_evidence
 from ...issues.queries import (
     find_ledger,
@@ -60,6 +61,21 @@ def list_(app: App, ledger_name: str | None, state: str | None, department: str 
     say(f"{len(rows)} issue(s)")
 
 
+# the fields `issue show` lists, marked for the catalogue (their labels in Chinese: 序号, 方面 ...)
+FIELDS = (N_("ref"), N_("area"), N_("category"), N_("title"), N_("measures"), N_("leader"), N_("department"),
+          N_("deadline"))
+LABELS = (N_("state"), N_("next"))
+
+
+def _field(key: str, value: str) -> None:
+    """``   key: value``, the labels aligned (in Chinese by terminal cells)."""
+    label = _(key)
+    if label == key:
+        say(f"{key:>10}: {value}")
+    else:
+        say(f"{' ' * max(0, 10 - cell_len(label))}{label}：{value}")
+
+
 @issue_group.command("show")
 @click.argument("ref")
 @json_option
@@ -72,10 +88,11 @@ def show(app: App, ref: str, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
-    for key in ("ref", "area", "category", "title", "measures", "leader", "department", "deadline"):
-        say(f"{key:>10}: {data[key] or ''}")
-    say(f"{'state':>10}: {data['state']} ({data['state_label']}) since {data['state_since']}")
-    say(f"{'next':>10}: {', '.join(data['triggers']) or '(final)'}")
+    for key in FIELDS:
+        _field(key, str(data[key] or ""))
+    _field("state", _("{state} ({label}) since {since}").format(
+        state=data["state"], label=data["state_label"], since=data["state_since"]))
+    _field("next", ", ".join(data["triggers"]) or _("(final)"))
     if data["evidence"]:
         say("evidence:")
         for e in data["evidence"]:

@@ -33,7 +33,7 @@ ERRORS = {
 # programming errors, never shown to a person as a message
 NOT_MESSAGES = {"TypeError", "KeyError", "AssertionError", "RuntimeError", "AttributeError", "NotImplementedError",
                 "IndexError", "LookupError"}
-PRINTERS = {"say", "warn", "confirm", "prompt", "secho", "echo"}
+PRINTERS = {"say", "warn", "confirm", "prompt", "secho", "echo", "translate"}
 GETTEXT = {"_", "N_", "gettext"}
 # logging calls whose %-format string a person reads on the terminal or in the journal
 LOG_LEVELS = {"warning", "error", "exception", "critical", "info"}

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ...clock import parse_date
 from ...errors import BadInput
-from ...i18n import _
+from ...i18n import _, translate
 from ...issues.history import chain_head
 from ...issues.queries import find_ledger, one_ledger
 from ...ledger.export import export_ledger
@@ -231,10 +231,10 @@ def delete(app: App, ledger_name: str, by: str, confirm: str | None, note: str, 
                            "(no terminal to type at)（删除台账须输入台账名称确认）")
         with app.reading() as session:
             counts = contents(session, ledger_name)
-        err.print(f"台账 {ledger_name} 将被删除，不可恢复 (to be deleted for good): {counts['issues']} issue(s), "
-                  f"{counts['history']} history entries, {counts['evidence']} evidence file(s), "
-                  f"{counts['reminders']} reminder(s), {counts['duties']} milestone(s)", markup=False)
-        confirm = click.prompt("输入台账名称以确认删除 (type the ledger's name to delete it)", default="",
+        err.print(translate(f"台账 {ledger_name} 将被删除，不可恢复 (to be deleted for good): {counts['issues']} issue(s), "
+                            f"{counts['history']} history entries, {counts['evidence']} evidence file(s), "
+                            f"{counts['reminders']} reminder(s), {counts['duties']} milestone(s)"), markup=False)
+        confirm = click.prompt(_("输入台账名称以确认删除 (type the ledger's name to delete it)"), default="",
                                show_default=False, err=True)
     app.require_schema()
     done = delete_ledger(app.sessions, EvidenceStore.of(app.config), ledger_name,

@@ -59,6 +59,7 @@ def _isolated_env(monkeypatch, tmp_path):
     """No test sees the developer's config or database."""
     monkeypatch.delenv("DUBAN_CONFIG", raising=False)
     monkeypatch.delenv("DUBAN_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DUBAN_LANG", "en")  # the suite asserts English messages; tests/test_cli_language.py the Chinese
     monkeypatch.chdir(tmp_path)
     from engine.calendar import forget_warnings
 

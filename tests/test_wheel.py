@@ -43,8 +43,11 @@ def test_the_wheel_installs_and_runs_from_an_empty_folder(tmp_path):
         "--at", "2026-12-01T10:00", cwd=work, env=env)
     status = run(duban, "status", cwd=work, env=env).stdout
     assert "4个方面共26个具体问题，已完成17个，长期坚持9个" in status
-    swept = run(duban, "sweep", "--at", "2026-12-02T09:30", cwd=work, env=env).stdout
-    assert "reminder(s) written" in swept
+    # the catalogue ships in the wheel: a Chinese locale reads Chinese, an English one English
+    chinese = {k: v for k, v in env.items() if k not in ("LC_ALL", "LC_MESSAGES")} | {"LANG": "zh_CN.UTF-8"}
+    swept = run(duban, "sweep", "--at", "2026-12-02T09:30", cwd=work, env=chinese).stdout
+    assert "写出提醒" in swept, swept
+    assert "reminder(s) written" in run(duban, "--lang", "en", "sweep", cwd=work, env=env).stdout
     assert (work / "duban.db").is_file()
     # a project of one's own, from the shipped files
     run(duban, "config", "init", work / "proj", cwd=work, env=env)

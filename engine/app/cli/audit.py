@@ -8,10 +8,11 @@ from ...errors import BadInput, Refused
 from ...issues import history
 from ...issues.queries import find_ledger
 from .context import App, json_option, pass_app
+from .language import Group
 from .output import print_json, say
 
 
-@click.group("audit")
+@click.group("audit", cls=Group)
 def audit_group() -> None:
     """The history's hash chains: anything changed, deleted or inserted behind duban's back."""
 

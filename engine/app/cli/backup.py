@@ -13,6 +13,7 @@ from ...backup.archive import make_backup
 from ...backup.database import Progress as ProgressFn
 from ...errors import EXIT_REFUSED
 from .context import App, pass_app
+from .language import Command
 from .output import err, say, warn
 
 _STAGES = {"database": "database snapshot", "archive": "writing the archive", "verifying": "checking every hash"}
@@ -35,7 +36,7 @@ def megabytes(n: int) -> str:
     return f"{n / 2**20:,.1f} MB" if n >= 2**20 else f"{n / 1024:,.1f} KB"
 
 
-@click.command("backup")
+@click.command("backup", cls=Command)
 @click.argument("file", type=click.Path(path_type=Path))
 @pass_app
 def backup(app: App, file: Path) -> None:

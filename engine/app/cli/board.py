@@ -13,10 +13,11 @@ from ..http.app import Site, create_app
 from ..http.auth import board_token
 from ..http.server import serve_forever
 from .context import App, at_option, pass_app
+from .language import Command
 from .output import say, warn
 
 
-@click.command("board")
+@click.command("board", cls=Command)
 @click.option("--listen", default="127.0.0.1:8791", show_default=True, metavar="HOST:PORT",
               help="Where to serve. Requests from other machines need the [board] token.")
 @at_option

@@ -9,13 +9,18 @@ from pathlib import Path
 import click
 
 from ...errors import DubanError
+from ...i18n import N_, _
 from ...ics.feed import ics_bytes
 from ...reminders.calendar_years import Confirmation, confirm_year, confirmations, withdraw_year
 from .context import App, at_option, pass_app
+from .language import Group
 from .output import print_json, say, warn
 
+# where a day's status comes from (engine.calendar.WorkCalendar.source), marked for the catalogue
+SOURCES = (N_("law"), N_("official data"), N_("admin list"))
 
-@click.group("calendar")
+
+@click.group("calendar", cls=Group)
 def calendar_group() -> None:
     """The working-day calendar (show a year, confirm it entered), and the deadline calendar (ICS)."""
 
@@ -71,8 +76,11 @@ def calendar_show(app: App, year: int, as_json: bool) -> None:
     for d in days:
         what = "上班" if d["kind"] == "workday" else "放假"
         name = f" {d['name']}" if d["name"] else ""
-        why = f"{d['source']}, article {d['article']}" if d["article"] else d["source"]
-        say(f"{d['date']} 周{d['weekday']} {what}{name} ({why}{', provisional' if d['provisional'] else ''})")
+        source = _(str(d["source"]))  # law, official data, admin list (SOURCES)
+        why = _("{source}, article {article}").format(source=source, article=d["article"]) if d["article"] \
+            else source
+        mark = _(", provisional") if d["provisional"] else ""
+        say(f"{d['date']} 周{d['weekday']} {what}{name} ({why}{mark})")
 
 
 @calendar_group.command("confirm")

@@ -16,10 +16,11 @@ from ...issues.queries import named_people
 from ...workflow.schema import BUILTIN_ACTORS
 from ..notifying import build_notifier
 from .context import App, pass_app
+from .language import Group
 from .output import say
 
 
-@click.group("config")
+@click.group("config", cls=Group)
 def config_group() -> None:
     """Configuration."""
 

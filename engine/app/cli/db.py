@@ -7,6 +7,7 @@ import click
 from ...reminders.replan import replan_all
 from ...store import db
 from .context import App, at_option, pass_app
+from .language import Group
 from .output import say
 
 # The first revision whose rows carry the reminder core's plan (due_on, overdue_on).
@@ -25,7 +26,7 @@ def upgrade_schema(app: App, revision: str = "head", at: str | None = None) -> t
     return before, after
 
 
-@click.group("db")
+@click.group("db", cls=Group)
 def db_group() -> None:
     """Database schema commands."""
 

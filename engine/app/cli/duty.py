@@ -10,12 +10,14 @@ from rich.table import Table
 
 from ...clock import parse_date
 from ...duties.book import list_occurrences
+from ...i18n import _
 from ...issues.evidence import EvidenceStore, add_occurrence_evidence, read_evidence
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import out, print_json, say
 
 
-@click.group("duty")
+@click.group("duty", cls=Group)
 def duty_group() -> None:
     """Recurring duties (quarterly reports, monthly clearing…) and ledger milestones."""
 
@@ -38,7 +40,7 @@ def duty_list(app: App, start: str | None, until: str | None, at: str | None, as
     if as_json:
         print_json([{k: r[k] for k in ("duty", "title", "period", "due", "state")} for r in rows])
         return
-    table = Table("due", "duty", "period", "state", "owners", "title")
+    table = Table(_("due"), _("duty"), _("period"), _("state"), _("owners"), _("title"))
     for r in rows:
         table.add_row(r["due"], r["duty"], r["period"], r["state"], "、".join(r["owners"]), r["title"])
     out.print(table)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import click
 
 from ...errors import EXIT_REFUSED
+from ...i18n import _
 from ...issues.evidence import EvidenceStore
 from .context import App, json_option, pass_app
+from .language import Group
 from .output import print_json, say
 
 
-@click.group("evidence")
+@click.group("evidence", cls=Group)
 def evidence_group() -> None:
     """Evidence files (佐证材料): where they are kept and whether they are intact."""
 
@@ -33,10 +35,12 @@ def check(app: App, adopt: bool, as_json: bool) -> None:
                        for k in ("outside", "adopted", "missing", "changed")},
                     "unreferenced": report.unreferenced, "staging": report.staging})
     else:
-        free = "unknown" if space.free is None else f"{space.free / 2**30:,.1f} GiB"
-        say(f"evidence store {store.folder}: {free} free"
-            + ("" if space.ok else f" — below [evidence] min_free_bytes ({space.min_free / 2**30:,.1f} GiB): "
-                                   "uploads are refused"))
+        free = _("unknown") if space.free is None else f"{space.free / 2**30:,.1f} GiB"
+        if space.ok:
+            say(f"evidence store {store.folder}: {free} free")
+        else:
+            say(f"evidence store {store.folder}: {free} free — below [evidence] min_free_bytes "
+                f"({space.min_free / 2**30:,.1f} GiB): uploads are refused")
         say(f"{report.rows} file(s): {report.inline} in the database, {report.stored} in the store, "
             f"{len(report.outside)} outside it, {len(report.adopted)} adopted")
         for title, rows in (("missing", report.missing), ("changed (SHA-256 differs)", report.changed),

@@ -8,6 +8,7 @@ from ...issues.search import ensure_index
 from ...reminders.replan import replan_if_calendar_changed
 from .context import App, at_option, pass_app
 from .db import upgrade_schema
+from .language import Command
 from .output import say
 
 
@@ -26,7 +27,7 @@ def _sync_workflows(app: App, at: str | None) -> None:
                 f"{', '.join(synced.waiting)}")
 
 
-@click.command("init")
+@click.command("init", cls=Command)
 @at_option
 @pass_app
 def init(app: App, at: str | None) -> None:

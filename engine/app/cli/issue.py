@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.cells import cell_len
 from rich.table import Table
 
 from ...clock import parse_date
 from ...errors import BadInput
+from ...i18n import N_, _
 from ...issues.evidence import EvidenceStore, read_evidence
 from ...issues.queries import (
     find_ledger,
@@ -19,10 +21,11 @@ from ...issues.queries import (
 )
 from ...issues.service import checkin, transition
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import out, print_json, say
 
 
-@click.group("issue")
+@click.group("issue", cls=Group)
 def issue_group() -> None:
     """Issues (具体问题) of the ledgers."""
 
@@ -51,11 +54,26 @@ def list_(app: App, ledger_name: str | None, state: str | None, department: str 
     if as_json:
         print_json(rows)
         return
-    table = Table("ref", "state", "deadline", "leader", "department", "title")
+    table = Table(_("ref"), _("state"), _("deadline"), _("leader"), _("department"), _("title"))
     for r in rows:
         table.add_row(r["ref"], r["state_label"], r["deadline"] or "", r["leader"], r["department"], r["title"])
     out.print(table)
     say(f"{len(rows)} issue(s)")
+
+
+# the fields `issue show` lists, marked for the catalogue (their labels in Chinese: 序号, 方面 ...)
+FIELDS = (N_("ref"), N_("area"), N_("category"), N_("title"), N_("measures"), N_("leader"), N_("department"),
+          N_("deadline"))
+LABELS = (N_("state"), N_("next"))
+
+
+def _field(key: str, value: str) -> None:
+    """``   key: value``, the labels aligned (in Chinese by terminal cells)."""
+    label = _(key)
+    if label == key:
+        say(f"{key:>10}: {value}")
+    else:
+        say(f"{' ' * max(0, 10 - cell_len(label))}{label}：{value}")
 
 
 @issue_group.command("show")
@@ -70,15 +88,16 @@ def show(app: App, ref: str, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
-    for key in ("ref", "area", "category", "title", "measures", "leader", "department", "deadline"):
-        say(f"{key:>10}: {data[key] or ''}")
-    say(f"{'state':>10}: {data['state']} ({data['state_label']}) since {data['state_since']}")
-    say(f"{'next':>10}: {', '.join(data['triggers']) or '(final)'}")
+    for key in FIELDS:
+        _field(key, str(data[key] or ""))
+    _field("state", _("{state} ({label}) since {since}").format(
+        state=data["state"], label=data["state_label"], since=data["state_since"]))
+    _field("next", ", ".join(data["triggers"]) or _("(final)"))
     if data["evidence"]:
         say("evidence:")
         for e in data["evidence"]:
             say(f"  {e['file_name']}  {e['size']} bytes  sha256 {e['sha256'][:16]}…  by {e['added_by']}")
-    history = Table("at", "by", "trigger", "from", "to", "note", title="history")
+    history = Table(_("at"), _("by"), _("trigger"), _("from"), _("to"), _("note"), title=_("history"))
     for h in data["history"]:
         history.add_row(h["at"], h["by"], h["trigger"], h["from"] or "", h["to"], h["note"])
     out.print(history)
@@ -189,4 +208,7 @@ def extension_decide(app: App, ref: str, by: str, approve: bool, note: str, at: 
     with app.transaction() as session:
         asked = decide_extension(session, app.runtime, ref, actor=app.actor(session, by), now=app.now(at),
                                  approve=approve, note=note)
-    say(f"{ref}: 延期申请 to {asked.to.isoformat()} {'approved' if approve else 'refused'} by {by}")
+    if approve:
+        say(f"{ref}: 延期申请 to {asked.to.isoformat()} approved by {by}")
+    else:
+        say(f"{ref}: 延期申请 to {asked.to.isoformat()} refused by {by}")

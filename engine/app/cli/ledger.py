@@ -19,12 +19,14 @@ from rich.table import Table
 
 from ...clock import parse_date
 from ...errors import BadInput
+from ...i18n import _, translate
 from ...issues.history import chain_head
 from ...issues.queries import find_ledger, one_ledger
 from ...ledger.export import export_ledger
 from ...ledger.importer import ensure_ledger_accounts, import_ledger
 from ...store import db
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import err, out, print_json, say, warn
 
 REPORT_MILESTONE = "rectification-report"  # the shipped workflow's 报送整改情况报告
@@ -34,7 +36,7 @@ class _DryRun(Exception):
     """Raised inside the transaction to roll back a dry run after every check passed."""
 
 
-@click.group("ledger")
+@click.group("ledger", cls=Group)
 def ledger_group() -> None:
     """Ledgers (台账): import and export; archive, reopen or delete one; the administrators' log."""
 
@@ -120,7 +122,7 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
     if dry_run:
         for line in result.changes:
             say(line)
-    verb = "would import" if dry_run else "imported"
+    verb = _("would import") if dry_run else _("imported")
     moves = f", {result.moved} moved along the workflow" if result.moved else ""
     refused = f", {len(result.not_applied)} state claim(s) not applied" if result.not_applied else ""
     say(f"{verb} {result.rows} rows into ledger {result.ledger} ({result.workflow}@{result.workflow_version}): "
@@ -229,10 +231,10 @@ def delete(app: App, ledger_name: str, by: str, confirm: str | None, note: str, 
                            "(no terminal to type at)（删除台账须输入台账名称确认）")
         with app.reading() as session:
             counts = contents(session, ledger_name)
-        err.print(f"台账 {ledger_name} 将被删除，不可恢复 (to be deleted for good): {counts['issues']} issue(s), "
-                  f"{counts['history']} history entries, {counts['evidence']} evidence file(s), "
-                  f"{counts['reminders']} reminder(s), {counts['duties']} milestone(s)", markup=False)
-        confirm = click.prompt("输入台账名称以确认删除 (type the ledger's name to delete it)", default="",
+        err.print(translate(f"台账 {ledger_name} 将被删除，不可恢复 (to be deleted for good): {counts['issues']} issue(s), "
+                            f"{counts['history']} history entries, {counts['evidence']} evidence file(s), "
+                            f"{counts['reminders']} reminder(s), {counts['duties']} milestone(s)"), markup=False)
+        confirm = click.prompt(_("输入台账名称以确认删除 (type the ledger's name to delete it)"), default="",
                                show_default=False, err=True)
     app.require_schema()
     done = delete_ledger(app.sessions, EvidenceStore.of(app.config), ledger_name,
@@ -259,7 +261,7 @@ def log(app: App, subject: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         print_json([r.as_json(tz) for r in rows])
         return
-    table = Table("when", "who", "door", "what", "subject", "why")
+    table = Table(_("when"), _("who"), _("door"), _("what"), _("subject"), _("why"))
     for r in rows:
         table.add_row(r.at.astimezone(tz).isoformat(timespec="minutes"), r.by, r.door, r.action, r.subject, r.note)
     out.print(table)

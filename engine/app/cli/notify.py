@@ -14,10 +14,11 @@ from ...accounts.users import find_user
 from ...errors import BadInput, ConfigError
 from ..notifying import build_notifier
 from .context import App, pass_app
+from .language import Group
 from .output import say
 
 
-@click.group("notify")
+@click.group("notify", cls=Group)
 def notify_group() -> None:
     """Notification channels."""
 

@@ -13,11 +13,13 @@ from notifications.reports import gaps
 from notifications.retention import prune
 from notifications.settings import load_notify
 
+from ...i18n import _
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import out, print_json, say
 
 
-@click.group("outbox")
+@click.group("outbox", cls=Group)
 def outbox_group() -> None:
     """Messages queued, sent, failed (dead letters) and undeliverable."""
 
@@ -52,7 +54,7 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "status", "channel", "recipient", "attempts", "next / sent", "subject / error")
+    table = Table(_("id"), _("status"), _("channel"), _("recipient"), _("attempts"), _("next / sent"), _("subject / error"))
     for r in rows:
         note = r["last_error"] or notes.get(r["id"]) or r["subject"]
         table.add_row(str(r["id"]), str(r["status"]), str(r["channel"] or "—"), str(r["recipient"]), str(r["attempts"]),

@@ -7,21 +7,23 @@ from rich.table import Table
 
 from ...clock import parse_instant
 from ...errors import BadInput
+from ...i18n import _
 from ...issues.queries import find_ledger
 from ...reminders.preview import MAX_WINDOW, entry, preview, written
 from .context import App, json_option, pass_app
+from .language import Group
 from .output import out, print_json, say
 
 
 def _table(rows: list[dict], title: str) -> Table:
-    table = Table("at", "subject", "kind", "rule", "recipients", "title", title=title)
+    table = Table(_("at"), _("subject"), _("kind"), _("rule"), _("recipients"), _("title"), title=title)
     for r in rows:
         table.add_row(r["at"][:16].replace("T", " "), r["subject"], r["kind"], r["rule"], "、".join(r["recipients"]),
                       r.get("title", ""))
     return table
 
 
-@click.group("remind")
+@click.group("remind", cls=Group)
 def remind_group() -> None:
     """Reminders: the timeline ahead and those already written."""
 
@@ -46,8 +48,8 @@ def preview_(app: App, at: str | None, until: str, ledger_name: str | None, as_j
     if as_json:
         print_json(rows)
         return
-    out.print(_table(rows, f"reminders due after {start.astimezone(app.config.tz):%Y-%m-%d %H:%M} "
-                           f"until {end.astimezone(app.config.tz):%Y-%m-%d %H:%M}"))
+    out.print(_table(rows, _("reminders due after {start} until {end}").format(
+        start=f"{start.astimezone(app.config.tz):%Y-%m-%d %H:%M}", end=f"{end.astimezone(app.config.tz):%Y-%m-%d %H:%M}")))
     say(f"{len(rows)} reminder(s)")
 
 
@@ -62,5 +64,5 @@ def list_(app: App, ledger_name: str | None, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    out.print(_table(rows, "reminders written"))
+    out.print(_table(rows, _("reminders written")))
     say(f"{len(rows)} reminder(s)")

@@ -12,12 +12,13 @@ from ...issues.queries import one_ledger
 from ...report.build import build_report
 from ...report.render import render_report
 from .context import App, at_option, pass_app
+from .language import Command
 from .output import say, warn
 
 _one_ledger = one_ledger
 
 
-@click.command("report")
+@click.command("report", cls=Command)
 @click.option("--ledger", "ledger_name", metavar="NAME", help="Ledger to report on (needed when there are several).")
 @click.option("--district", is_flag=True, help="The district's 巡察整改情况通报 over every unit (md or docx).")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "docx"]), default=None,

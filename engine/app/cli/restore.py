@@ -12,10 +12,11 @@ from ...store import db
 from .backup import megabytes, progress_bar
 from .context import App, pass_app
 from .db import upgrade_schema
+from .language import Command
 from .output import say
 
 
-@click.command("restore")
+@click.command("restore", cls=Command)
 @click.argument("file", type=click.Path(path_type=Path))
 @pass_app
 def restore(app: App, file: Path) -> None:

@@ -17,6 +17,7 @@ import click
 from ...config import DaemonConfig
 from ..daemon import Daemon
 from .context import App, pass_app
+from .language import Command
 
 _BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/@+,")
 
@@ -93,7 +94,7 @@ def setup_logging(settings: DaemonConfig) -> None:
     logging.captureWarnings(True)
 
 
-@click.command("run")
+@click.command("run", cls=Command)
 @pass_app
 def run(app: App) -> int:
     """Run the daemon in the foreground: sweep, route and deliver on timers until SIGTERM.

@@ -11,12 +11,14 @@ from pathlib import Path
 import click
 
 from ...errors import BadInput, Refused
+from ...i18n import translate
 from ..service_unit import UnitSpec, account_commands, install, needs_consent, next_steps, this_executable, unit_folder
 from .context import App, pass_app
+from .language import Group
 from .output import say
 
 
-@click.group("service")
+@click.group("service", cls=Group)
 def service_group() -> None:
     """The systemd unit for `duban run`."""
 
@@ -56,7 +58,7 @@ def service_install(app: App, unit_dir: Path | None, user: bool, run_as: str, gr
         if not sys.stdin.isatty():
             raise Refused(f"would write {folder / spec.file_name} (under /etc) without anyone to ask",
                           hint="pass --yes to write it, or --unit-dir FOLDER to write it elsewhere")
-        if not click.confirm(f"write {folder / spec.file_name}?", default=False):
+        if not click.confirm(translate(f"write {folder / spec.file_name}?"), default=False):
             raise Refused("nothing written")
     missing = [] if user or run_as == "root" else account_commands(run_as, group, source.parent)
     if missing and create_user:

@@ -12,12 +12,14 @@ from notifications.silences import add_silence, lift_silence, silences
 from ...clock import parse_date
 from ...duties.book import duty_known
 from ...errors import BadInput, NotFound
+from ...i18n import _
 from ...issues.queries import department_named, find_ledger, issue_ref, resolve_ref
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import out, print_json, say
 
 
-@click.group("snooze")
+@click.group("snooze", cls=Group)
 def snooze_group() -> None:
     """Silence reminders for an issue, a duty, a department or a ledger until a date."""
 
@@ -72,7 +74,7 @@ def snooze_list(app: App, show_all: bool, at: str | None, as_json: bool) -> None
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "kind", "target", "until", "reason", "by", "active")
+    table = Table(_("id"), _("kind"), _("target"), _("until"), _("reason"), _("by"), _("active"))
     for r in rows:
         table.add_row(str(r["id"]), str(r["kind"]), str(r["target"]), str(r["until"]), str(r["reason"]), str(r["by"]),
                       "yes" if r["active"] else "no")

@@ -11,10 +11,11 @@ from ...issues.queries import (
     status_by_unit,
 )
 from .context import App, json_option, pass_app
+from .language import Command
 from .output import out, print_json, say
 
 
-@click.command("status")
+@click.command("status", cls=Command)
 @click.option("--ledger", "ledger_name", metavar="NAME")
 @json_option
 @pass_app

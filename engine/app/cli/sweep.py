@@ -7,10 +7,11 @@ import click
 from ..notifying import build_notifier
 from ..tick import tick
 from .context import App, at_option, pass_app
+from .language import Command
 from .output import say
 
 
-@click.command("sweep")
+@click.command("sweep", cls=Command)
 @at_option
 @pass_app
 def sweep(app: App, at: str | None) -> None:

@@ -16,13 +16,15 @@ from ...accounts import users as accounts
 from ...accounts.links import SKEW, make_link_token, site_secret, takes_links
 from ...accounts.policy import ACCOUNT_ROLES
 from ...errors import BadInput, Refused
+from ...i18n import _
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import err, out, print_json, say, warn
 
 PASSWORD_ENV = "DUBAN_NEW_PASSWORD"
 
 
-@click.group("user")
+@click.group("user", cls=Group)
 def user_group() -> None:
     """Accounts of the people who act, their roles, passwords and links."""
 
@@ -83,7 +85,10 @@ def set_(app: App, name: str, at: str | None, **fields: str | None) -> None:
         raise BadInput("nothing to change", hint="give --email, --phone, --wecom, --dingtalk, --feishu or --display-name")
     with app.transaction() as session:
         changed = accounts.set_contacts(session, name, changes, app.now(at))
-    say(f"user {name}: " + (f"changed {', '.join(changed)}" if changed else "no change"))
+    if changed:
+        say(f"user {name}: changed {', '.join(changed)}")
+    else:
+        say(f"user {name}: no change")
 
 
 @user_group.command("list")
@@ -99,7 +104,7 @@ def list_(app: App, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "display", "unit", "roles", "password", "disabled")
+    table = Table(_("name"), _("display"), _("unit"), _("roles"), _("password"), _("disabled"))
     for r in rows:
         table.add_row(r["name"], r["display_name"], r["unit"], ", ".join(r["roles"]), "yes" if r["password"] else "",
                       "yes" if r["disabled"] else "")
@@ -142,7 +147,7 @@ def revoke(app: App, name: str, at: str | None) -> None:
     say(f"user {name}: sessions, API tokens and links revoked")
 
 
-class _TokenGroup(click.Group):
+class _TokenGroup(Group):
     """``user token NAME …`` is ``user token new NAME …``: the subcommands come first by name."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -178,8 +183,9 @@ def token_new(app: App, name: str, days: int, label: str, as_json: bool, at: str
         print_json({**shown, "user": name, "token": value})
         return
     say(value)
-    err.print(f"token {shown['id']} of {name}" + (f" ({shown['label']})" if shown["label"] else "")
-              + f": expires {shown['expires']}; shown once, only its hash is kept", markup=False)
+    label = f" ({shown['label']})" if shown["label"] else ""
+    err.print(_("token {id} of {name}{label}: expires {expires}; shown once, only its hash is kept")
+              .format(id=shown["id"], name=name, label=label, expires=shown["expires"]), markup=False)
 
 
 @token_group.command("list")
@@ -196,7 +202,7 @@ def token_list(app: App, name: str, as_json: bool, at: str | None) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "label", "created", "expires", "state")
+    table = Table(_("id"), _("label"), _("created"), _("expires"), _("state"))
     for r in rows:
         state = "revoked" if r["revoked"] else "expired" if r["expired"] else "in force"
         table.add_row(str(r["id"]), r["label"], r["created"], r["expires"], state)

@@ -11,6 +11,7 @@ from notifications.render import Renderer
 
 from ...config import load_config
 from ...errors import BadInput, ConfigError, DubanError, WorkflowError
+from ...i18n import _
 from ...ledger.migrate import migrate_ledger
 from ...workflow.diagram import draw
 from ...workflow.loader import load_workflow
@@ -19,10 +20,11 @@ from ...workflow.schema import BUILTIN_ACTORS, WorkflowDef
 from ...workflow.yamlsource import load_located
 from ..checks import template_problems
 from .context import App, at_option, json_option, pass_app
+from .language import Group
 from .output import error_lines, out, print_json, say, warn
 
 
-@click.group("workflow")
+@click.group("workflow", cls=Group)
 def workflow_group() -> None:
     """Workflow definitions (YAML)."""
 
@@ -88,7 +90,10 @@ def sync(app: App, at: str | None) -> None:
     `duban workflow migrate`."""
     with app.transaction() as session:
         for version, created in app.registry.sync_all(session, app.now(at)):
-            say(f"workflow {version.name}@{version.version}: {'registered' if created else 'unchanged'}")
+            if created:
+                say(f"workflow {version.name}@{version.version}: registered")
+            else:
+                say(f"workflow {version.name}@{version.version}: unchanged")
             if not created:
                 continue
             for ledger, state, n in app.registry.left_behind(session, version):
@@ -138,7 +143,7 @@ def migrate(app: App, ledger_name: str, to: str, maps: tuple[str, ...], by: str,
         return
     for m in result.moves:
         say(f"  @{m.version} {m.label} ({m.state}) → @{result.to_version} {m.to_label} ({m.to_state}): {m.issues} issue(s)")
-    verb = "would move" if dry_run else "moved"
+    verb = _("would move") if dry_run else _("moved")
     say(f"{verb} {result.issues} issue(s) of ledger {result.ledger} to {target}")
     if dry_run:
         say("dry run: nothing was written")
@@ -155,7 +160,7 @@ def list_(app: App, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "version", "title", "registered", "issues")
+    table = Table(_("name"), _("version"), _("title"), _("registered"), _("issues"))
     for r in rows:
         table.add_row(str(r["name"]), str(r["version"]), str(r["title"]), str(r["registered"])[:19], str(r["issues"]))
     out.print(table)
@@ -186,11 +191,11 @@ def show(app: App, name: str, graph: Path | None, as_json: bool) -> None:
         print_json({"version": loaded.version, **wf.model_dump(mode="json")})
         return
     say(f"{wf.name}@{loaded.version}  {wf.title}  ({loaded.path})")
-    states = Table("state", "label", "label (en)", title="states")
+    states = Table(_("state"), _("label"), _("label (en)"), title=_("states"))
     for s in wf.states:
         states.add_row(s.name + (" (initial)" if s.name == wf.initial else ""), s.label, s.label_en)
     out.print(states)
-    moves = Table("trigger", "from", "to", "guards", "roles", title="transitions")
+    moves = Table(_("trigger"), _("from"), _("to"), _("guards"), _("roles"), title=_("transitions"))
     for t in wf.transitions:
         moves.add_row(t.trigger, ", ".join(t.source), t.dest, ", ".join([*t.conditions, *(f"not {u}" for u in t.unless)]),
                       ", ".join(t.roles) or "anyone")

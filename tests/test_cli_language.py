@@ -1,0 +1,320 @@
+"""The CLI in Chinese by default and in English on request (issue #23 item 4).
+
+"Untranslated" is decided by :func:`english_runs`: a line holds an untranslated message when, once the
+literal tokens are set aside, three English words follow each other. Literal tokens are what a
+person types or reads back verbatim and what no translation changes:
+
+- anything in backticks, quotes (``'x'``, ``"x"``, ``「x」``) or square brackets (``[database] url``),
+- any word holding a character other than a letter (``--by``, ``-h``, ``config.toml``, ``ROLE:SCOPE``,
+  ``/ws/login``, ``e.g.``, ``LEDGER/序号``, ``keep_days``, ``$DUBAN_CONFIG``),
+- words in capitals (metavars such as ``PATH``, ``REF``, ``TRIGGER``; ``SIGTERM``, ``CSV``),
+- names of products and formats (:data:`NAMES`: duban, SQLite, WeCom, Excel, md, html, docx...).
+
+A literal token breaks a run, so ``运行 `duban init` first`` has no run (its English words are a
+literal); ``Show this message and exit.`` is a run of five.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from io import BytesIO
+from pathlib import Path
+
+import click
+import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from engine import i18n
+from engine.app.cli.main import cli as root
+from tests.conftest import SEED_CSV, run_cli
+
+LOCALE = Path(i18n.__file__).resolve().parent.parent / "locale"
+PO = LOCALE / "zh_CN" / "LC_MESSAGES" / "duban.po"
+MO = PO.with_suffix(".mo")
+
+NAMES = {
+    "duban", "sqlite", "postgresql", "wecom", "dingtalk", "feishu", "excel", "wps", "word", "graphviz",
+    "systemd", "systemctl", "alembic", "md", "html", "docx", "xlsx", "csv", "svg", "png", "ics", "json", "yaml",
+    "utf", "gbk", "sha", "api", "oauth", "oidc", "ctrl", "pdf", "txt", "gb", "rfc", "iso", "id", "ids",
+}
+LITERAL = re.compile(r"`[^`]*`|'[^']*'|\"[^\"]*\"|「[^」]*」|\[[^\]]*\]")
+WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def english_runs(text: str, command: str = "") -> list[str]:
+    """Runs of three or more English words outside literal tokens (see the module docstring).
+
+    ``command`` (``duban ledger milestone done``) is literal too: the usage line names it as typed.
+    """
+    found = []
+    for line in text.splitlines():
+        if command:
+            line = line.replace(command, " \x00 ")
+        run: list[str] = []
+        for token in LITERAL.sub(" \x00 ", line).split():
+            bare = token.strip(",.;:()（）、，。；：!?")
+            if WORD.fullmatch(bare) and not bare.isupper() and bare.lower() not in NAMES:
+                run.append(bare)
+                continue
+            if len(run) >= 3:
+                found.append(f"{' '.join(run)}   <- {line.strip()}")
+            run = []
+        if len(run) >= 3:
+            found.append(f"{' '.join(run)}   <- {line.strip()}")
+    return found
+
+
+def test_english_runs_is_what_the_docstring_says():
+    assert english_runs("Show this message and exit.") == ["Show this message and exit   <- Show this message and exit."]
+    assert english_runs("运行 `duban init` first；PATH 或 --config FILE（例如 config.toml）") == []
+    assert english_runs("提示：[database] url 写错了；see LEDGER/序号") == []
+
+
+@pytest.fixture
+def chinese(monkeypatch):
+    """A shell whose locale is zh_CN.UTF-8 and nothing else says otherwise."""
+    for name in ("DUBAN_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+
+
+@pytest.fixture
+def english(monkeypatch):
+    for name in ("DUBAN_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+
+
+def command_paths(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command under ``group`` (lazy groups load their modules here), groups included."""
+    ctx = click.Context(group)
+    found = [path]
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            found += command_paths(command, (*path, name))
+        elif command is not None:
+            found.append((*path, name))
+    return found
+
+
+COMMANDS = command_paths(root)
+
+
+def test_every_command_is_walked():
+    assert len(COMMANDS) > 80 and ("ledger", "import") in COMMANDS and ("user", "token", "revoke") in COMMANDS
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "duban")
+def test_help_of_every_command_is_chinese(chinese, path):
+    result = run_cli(*path, "--help")
+    assert result.code == 0, result
+    assert english_runs(result.out, " ".join(("duban", *path))) == [], result.out
+    assert "用法：" in result.out and "选项：" in result.out
+
+
+def test_help_in_english_with_lang_en(english):
+    result = run_cli("ledger", "import", "--help")
+    assert result.code == 0 and "Usage:" in result.out and "Show this message and exit." in result.out
+    assert "用法" not in result.out
+
+
+def test_lang_option_and_duban_lang_win_over_the_locale(chinese, monkeypatch):
+    assert "Show this message and exit." in run_cli("--lang", "en", "status", "--help").out
+    assert "显示此帮助信息并退出" in run_cli("--lang=zh", "status", "--help").out
+    monkeypatch.setenv("DUBAN_LANG", "en")
+    assert "Show this message and exit." in run_cli("status", "--help").out
+
+
+@pytest.mark.parametrize(("value", "language"), [
+    (None, "zh_CN"), ("C", "zh_CN"), ("POSIX", "zh_CN"), ("C.UTF-8", "zh_CN"), ("zh_CN.UTF-8", "zh_CN"),
+    ("en_US.UTF-8", "en"), ("en", "en"), ("en_GB", "en"), ("de_DE.UTF-8", "zh_CN"),
+])
+def test_language_of_the_environment(value, language):
+    environ = {} if value is None else {"LANG": value}
+    assert i18n.language_from(environ) == language
+
+
+def test_the_first_variable_set_wins():
+    assert i18n.language_from({"LC_ALL": "zh_CN.UTF-8", "LANG": "en_US.UTF-8"}) == "zh_CN"
+    assert i18n.language_from({"LC_MESSAGES": "en_US.UTF-8", "LANG": "zh_CN.UTF-8"}) == "en"
+    assert i18n.language_from({"DUBAN_LANG": "zh", "LC_ALL": "en_US.UTF-8"}) == "zh_CN"
+    assert i18n.language_from({"DUBAN_LANG": "zh"}, option="en") == "en"
+
+
+def error_paths(tmp_path: Path) -> list[tuple[tuple[object, ...], int, str, str]]:
+    """Ten mistakes a person makes: arguments, exit code, a piece of the Chinese and of the English."""
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[calender]\ntimezone = "Asia/Shanghai"\n', encoding="utf-8")
+    bad_row = tmp_path / "bad.csv"
+    bad_row.write_text(SEED_CSV.read_text(encoding="utf-8").replace("2022-09-30", "2022-13-45", 1), encoding="utf-8")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nstates: [\n", encoding="utf-8")
+    shapeless = tmp_path / "shapeless.yaml"
+    shapeless.write_text("name: x\nstates:\n  a: {label: A}\ntransitions: 3\n", encoding="utf-8")
+    return [
+        (("--config", typo, "status"), 2, "不允许的配置项", "Extra inputs are not permitted"),
+        (("issue", "list", "--ledger", "nope"), 2, "没有名为 'nope' 的台账", "no ledger named 'nope'"),
+        (("ledger", "import", bad_row, "--feedback-date", "2022-07-15", "--ledger", "bad"), 2,
+         "不是有效日期", "is not a real date"),
+        (("issue", "transition", "1", "approve", "--by", "admin"), 1, "不能", "cannot 'approve' from state"),
+        (("issue", "transition", "1", "plan"), 2, "缺少选项 '--by'", "Missing option '--by'"),
+        (("issue", "transition", "1", "plan", "--by", "nobody"), 2, "没有名为 'nobody' 的用户",
+         "no user named 'nobody'"),
+        (("issue", "transition", "7", "reopen", "--by", "admin", "--note", "n", "--at", "yesterday"), 2,
+         "不是日期或时间", "not a date or time"),
+        (("status", "--bogus"), 2, "没有此选项", "No such option '--bogus'"),
+        (("issue", "transition", "7"), 2, "缺少参数", "Missing argument"),
+        (("workflow", "validate", broken, shapeless), 2, "工作流文件有误", "invalid workflow"),
+    ]
+
+
+def test_ten_error_paths_in_chinese_then_english(seeded, tmp_path, monkeypatch):
+    for name in ("DUBAN_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    for args, code, chinese, english in error_paths(tmp_path):
+        zh = seeded(*args, LANG="zh_CN.UTF-8")
+        assert zh.code == code, (args, zh)
+        assert chinese in zh.err and english_runs(zh.err) == [], (args, zh.err)
+        assert "Traceback" not in zh.err
+        en = seeded(*args, LANG="en_US.UTF-8")
+        assert en.code == code and english in en.err, (args, en.err)
+
+
+def test_a_real_process_reads_its_locale(tmp_path):
+    """The console script in a process of its own: LANG alone decides (no DUBAN_LANG)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DUBAN_LANG", "LC_ALL", "LC_MESSAGES")}
+    script = "from engine.app.cli.main import entry; entry()"
+    zh = subprocess.run([sys.executable, "-c", script, "status", "--bogus"], env={**env, "LANG": "zh_CN.UTF-8"},
+                        capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert zh.returncode == 2 and "错误：没有此选项 '--bogus'" in zh.stderr, zh.stderr
+    en = subprocess.run([sys.executable, "-c", script, "status", "--bogus"], env={**env, "LANG": "en_US.UTF-8"},
+                        capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert en.returncode == 2 and "Error: No such option '--bogus'" in en.stderr, en.stderr
+
+
+# --- the catalogue ------------------------------------------------------------------------------
+
+def catalogue():
+    with PO.open("rb") as fh:
+        return read_po(fh)
+
+
+def test_the_committed_mo_is_the_po_compiled():
+    """`scripts/catalogue.sh compile` after every change of the .po: the two never drift."""
+    compiled = BytesIO()
+    write_mo(compiled, catalogue())
+    assert compiled.getvalue() == MO.read_bytes(), "run scripts/catalogue.sh compile"
+
+
+PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def translated_patterns():
+    return [(m.id, m.string) for m in catalogue()
+            if isinstance(m.id, str) and m.string and PLACEHOLDER.search(m.id.replace("{{", "").replace("}}", ""))]
+
+
+def test_every_translation_keeps_the_placeholders():
+    """No value is invented or lost; only English grammar (``entr{'y' if n == 1 else 'ies'}``) may go."""
+    for msgid, msgstr in translated_patterns():
+        given, used = set(PLACEHOLDER.findall(msgid)), set(PLACEHOLDER.findall(msgstr))
+        assert used <= given, (msgid, msgstr)
+        assert all(" if " in lost and "else" in lost for lost in given - used), (msgid, msgstr)
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    return PLACEHOLDER.sub(lambda m: values[m.group()], text).replace("{{", "{").replace("}}", "}")
+
+
+def test_every_message_with_values_is_found_again():
+    """A message as the engine makes it (its placeholders filled) comes out as its own translation.
+
+    This also holds translators to one rule: two placeholders with nothing between them (where the
+    engine's text cannot be split back) stay side by side, in the same order, in the msgstr.
+    """
+    i18n.choose(i18n.CHINESE)
+    try:
+        for msgid, msgstr in translated_patterns():
+            values = {name: repr(f"v{n}") if name.endswith("!r}") else f"«v{n}»"
+                      for n, name in enumerate(dict.fromkeys(PLACEHOLDER.findall(msgid)))}
+            made, wanted = fill(msgid, values), fill(msgstr, values)
+            if i18n._pattern(msgid, msgstr) is None:  # too little fixed text to be a pattern: exact ids only
+                continue
+            assert i18n.translate(made) == wanted, msgid
+    finally:
+        i18n.choose(None)
+
+
+def test_a_message_with_a_place_in_front_is_translated_by_its_tail():
+    i18n.choose(i18n.CHINESE)
+    try:
+        line = "w2.yaml:3:3: transitions: Input should be a valid list"
+        assert i18n.translate(line) == "w2.yaml:3:3: transitions: 应为列表"
+        line = "w.yaml:3:1: YAML syntax error: expected the node content, but found '<stream end>'"
+        assert i18n.translate(line) == "w.yaml:3:1: YAML 语法错误：缺少应有的内容，文件却已结束"
+        assert i18n.translate("data that is no message at all") == "data that is no message at all"
+    finally:
+        i18n.choose(None)
+
+
+def test_english_passes_messages_through():
+    i18n.choose(i18n.ENGLISH)
+    try:
+        assert i18n.translate("no ledger named 'x'") == "no ledger named 'x'"
+    finally:
+        i18n.choose(None)
+
+
+PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[sdrifx%]")
+
+
+def test_log_messages_keep_their_conversions_in_order():
+    for message in catalogue():
+        if isinstance(message.id, str) and message.string and "python-format" in message.flags:
+            assert PERCENT.findall(message.id) == PERCENT.findall(message.string), message.id
+
+
+def test_log_lines_are_translated_before_their_arguments_go_in():
+    import logging
+
+    from engine.app.cli.main import LogFormatter
+
+    record = logging.LogRecord("duban", logging.WARNING, __file__, 1, "outbox message %s: channel %r is not configured",
+                               (7, "钉钉群"), None)
+    i18n.choose(i18n.CHINESE)
+    try:
+        assert LogFormatter().format(record) == "警告：发件箱消息 7：渠道 '钉钉群' 未配置"
+    finally:
+        i18n.choose(i18n.ENGLISH)
+    try:
+        assert LogFormatter().format(record) == "WARNING: outbox message 7: channel '钉钉群' is not configured"
+    finally:
+        i18n.choose(None)
+
+
+def extracted(folder: str) -> set[str]:
+    from babel.messages.extract import extract_from_dir
+
+    root = Path(i18n.__file__).resolve().parent.parent.parent
+    found = extract_from_dir(str(root / folder), method_map=[("**.py", "engine.i18n.extract:extract")])
+    return {message if isinstance(message, str) else message[0] for _file, _line, message, _c, _ctx in found}
+
+
+def translated(messages: set[str]) -> set[str]:
+    book = catalogue()
+    return {m for m in messages if (entry := book.get(m)) is not None and entry.string
+            and (entry.string if isinstance(entry.string, str) else entry.string[0])}
+
+
+def test_every_message_of_the_cli_is_in_the_catalogue_and_translated():
+    """The commands' own messages (help, errors, summaries, table headers) are all translated; the
+    engine's may lag behind by a few (programming errors a person never reads are left in English)."""
+    cli = extracted("engine/app/cli") | extracted("engine/i18n")
+    assert cli - translated(cli) == set()
+    engine = extracted("engine") | extracted("notifications")
+    assert len(translated(engine)) / len(engine) > 0.95

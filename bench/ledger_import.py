@@ -92,9 +92,11 @@ def schema_ddl(workdir: Path) -> list[str]:
     db.upgrade(engine)
     engine.dispose()
     with sqlite3.connect(path) as con:
-        # not SQLite's own tables: the upgrade ends with ANALYZE, and sqlite_stat1 cannot be created by name
+        # not SQLite's own tables (the upgrade ends with ANALYZE, and sqlite_stat1 cannot be created by
+        # name), nor the search index's FTS5 shadow tables, which its CREATE VIRTUAL TABLE makes itself
         rows = con.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name != 'alembic_version' "
-                           "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type = 'index', rowid").fetchall()
+                           "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE 'issue\\_search\\_fts\\_%' "
+                           "ESCAPE '\\' ORDER BY type = 'index', rowid").fetchall()
     con.close()
     return [r[0] for r in rows]
 

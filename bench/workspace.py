@@ -350,22 +350,8 @@ async def scenario(base: str, users: list[dict], path: str, api: bool, seconds: 
             if think:
                 await asyncio.sleep(rng.uniform(0, 2 * think))
 
-    async def probe() -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=60) as c:
-            while time.perf_counter() < stop:
-                t0 = time.perf_counter()
-                try:
-                    ok = (await c.get("/healthz")).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    health.append(time.perf_counter() - t0)
-                else:
-                    health_errors[0] += 1
-                await asyncio.sleep(0.1)
-
     started = time.perf_counter()
-    await asyncio.gather(probe(), *(user(c, rng.uniform(0, think)) for c in clients))
+    await asyncio.gather(healthz_probe(base, stop, health, health_errors), *(user(c, rng.uniform(0, think)) for c in clients))
     took = time.perf_counter() - started
     for c in clients:
         await c.aclose()
@@ -375,6 +361,24 @@ async def scenario(base: str, users: list[dict], path: str, api: bool, seconds: 
 def search_word() -> str:
     """A word in a sixth or so of the titles (the sample's titles cycle through every ledger)."""
     return "学习"
+
+
+async def healthz_probe(base: str, stop: float, health: list[float], health_errors: list[int]) -> None:
+    """/healthz every 0.1 s until ``stop`` (perf_counter): how a page load weighs on the probe."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            try:
+                ok = (await c.get("/healthz")).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                health.append(time.perf_counter() - t0)
+            else:
+                health_errors[0] += 1
+            await asyncio.sleep(0.1)
 
 
 def writer_work(url: str, users: list[dict], per_user: int = 2000) -> list[dict]:
@@ -461,22 +465,9 @@ async def write_mix(base: str, users: list[dict], work: list[dict], seconds: flo
             if think:
                 await asyncio.sleep(rng.uniform(0, 2 * think))
 
-    async def probe() -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=60) as c:
-            while time.perf_counter() < stop:
-                t0 = time.perf_counter()
-                try:
-                    ok = (await c.get("/healthz")).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    health.append(time.perf_counter() - t0)
-                else:
-                    health_errors[0] += 1
-                await asyncio.sleep(0.1)
-
     started = time.perf_counter()
-    await asyncio.gather(probe(), *(writer(c, mine, n) for n, (c, mine) in enumerate(zip(clients, work, strict=True))))
+    await asyncio.gather(healthz_probe(base, stop, health, health_errors),
+                         *(writer(c, mine, n) for n, (c, mine) in enumerate(zip(clients, work, strict=True))))
     took = time.perf_counter() - started
     for c in clients:
         await c.aclose()

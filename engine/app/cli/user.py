@@ -65,7 +65,10 @@ def import_(app: App, file: Path, update: bool, at: str | None) -> None:
     their contacts (e-mail, phone, IM ids) instead of being refused."""
     with app.transaction() as session:
         added, updated = accounts.import_users(session, file, app.now(at), update=update)
-    say(f"{file}: {len(added)} user(s) added" + (f", {len(updated)} updated" if update else ""))
+    if update:
+        say(f"{file}: {len(added)} user(s) added, {len(updated)} updated")
+    else:
+        say(f"{file}: {len(added)} user(s) added")
 
 
 @user_group.command("set")

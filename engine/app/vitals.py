@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from notifications.outbox import DeliveryStats
 from notifications.queue import OUTBOX_STATUSES, outbox_depth
 from notifications.reports import missed_by_platform
 
@@ -29,7 +30,7 @@ from ..issues.evidence import EvidenceStore
 
 log = logging.getLogger("duban.http")
 
-DELIVERY_OUTCOMES = ("sent", "retried", "dead", "postponed", "undeliverable", "lost")
+DELIVERY_OUTCOMES = DeliveryStats.OUTCOMES
 
 
 # -- metrics ----------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from fastapi.responses import Response
 from ...accounts.external import by_claim
 from ...config import Config, SsoConfig
 from .outside import absolute, begin, finish, refused, returned, stale
-from .workspace.routes import _Ws
+from .workspace.routes import Ws
 
 log = logging.getLogger("duban.sso")
 router = APIRouter(include_in_schema=False)
@@ -73,7 +73,7 @@ def _client(request: Request, settings: SsoConfig) -> Any:
 
 @router.get("/ws/sso/login")
 async def sso_login(request: Request, next: str = "") -> Response:
-    ws = _Ws(request)
+    ws = Ws(request)
     settings = configured(ws.runtime.config)
     if settings is None:
         return ws.message(None, 404, "未找到", "未配置统一身份认证")
@@ -87,7 +87,7 @@ async def sso_login(request: Request, next: str = "") -> Response:
 
 @router.get("/ws/sso/back")
 async def sso_back(request: Request, state: str = "") -> Response:
-    ws = _Ws(request)
+    ws = Ws(request)
     settings = configured(ws.runtime.config)
     if settings is None:
         return ws.message(None, 404, "未找到", "未配置统一身份认证")
@@ -117,7 +117,7 @@ async def sso_back(request: Request, state: str = "") -> Response:
     return response
 
 
-async def logout_redirect(request: Request, ws: _Ws, id_token: str) -> Response | None:
+async def logout_redirect(request: Request, ws: Ws, id_token: str) -> Response | None:
     """Where the browser goes after duban's logout when the session came through the provider:
     its end-session page (which comes back to our login page); None to stay here."""
     settings = configured(ws.runtime.config)

@@ -26,14 +26,14 @@ from sqlalchemy.orm import Session
 from ...accounts.credentials import open_session
 from ...accounts.external import Found
 from .identity import sign_in, signin_work
-from .workspace.routes import _safe_next, _Ws
+from .workspace.routes import Ws, safe_next
 
 ROUND_TRIP = "outside"
 ROUND_TRIP_SECONDS = 600  # the platforms' codes live five minutes; a tab left open longer starts again
 HINT = "请联系督办管理员为您的账号登记此身份，或使用提醒邮件中的链接、用户名和密码登录。"
 
 
-def absolute(ws: _Ws, path: str) -> str:
+def absolute(ws: Ws, path: str) -> str:
     """``path`` of this workspace as the other site must send the browser back to it: under
     ``[board] public_url`` when set (behind a proxy the request's own host is not the public one)."""
     public = ws.runtime.config.board.base_url
@@ -43,7 +43,7 @@ def absolute(ws: _Ws, path: str) -> str:
 def begin(request: Request, door: str, next_path: str, **extra: str) -> str:
     """A new round trip through ``door``: its state (what the other site must send back)."""
     state = secrets.token_hex(16)
-    request.session[ROUND_TRIP] = {"state": state, "door": door, "next": _safe_next(next_path),
+    request.session[ROUND_TRIP] = {"state": state, "door": door, "next": safe_next(next_path),
                                    "at": int(time.time()), **extra}
     return state
 
@@ -60,15 +60,15 @@ def returned(request: Request, door: str, state: str) -> dict[str, Any] | None:
     return held
 
 
-def refused(ws: _Ws, reason: str, status: int = 403) -> Response:
+def refused(ws: Ws, reason: str, status: int = 403) -> Response:
     return ws.message(None, status, "无法登录", f"{reason}。{HINT}")
 
 
-def stale(ws: _Ws) -> Response:
+def stale(ws: Ws) -> Response:
     return ws.message(None, 400, "登录未完成", "登录已过期或不是从本系统发起的，请重新打开工作台。")
 
 
-async def finish(ws: _Ws, find: Callable[[Session], Found], via: str, next_path: str) -> Response:
+async def finish(ws: Ws, find: Callable[[Session], Found], via: str, next_path: str) -> Response:
     """Sign in as the account ``find`` names (one transaction), or say why not."""
     if ws.site.writers is None:
         return ws.message(None, 503, "不可用", "工作台未启用")
@@ -84,4 +84,4 @@ async def finish(ws: _Ws, find: Callable[[Session], Found], via: str, next_path:
     if held is None:
         return refused(ws, reason)
     sign_in(ws.request, held)
-    return RedirectResponse(ws.url(_safe_next(next_path)), 303)
+    return RedirectResponse(ws.url(safe_next(next_path)), 303)

@@ -55,7 +55,7 @@ from notifications.service import tokens_for
 
 from ...accounts.external import by_app_id
 from .outside import absolute, begin, finish, refused, returned, stale
-from .workspace.routes import _safe_next, _Ws
+from .workspace.routes import Ws, safe_next
 
 log = logging.getLogger("duban.signin")
 router = APIRouter(include_in_schema=False)
@@ -92,7 +92,7 @@ def door_for_agent(config_channels: dict[str, dict[str, Any]], user_agent: str) 
     return None
 
 
-def _channel(ws: _Ws, name: str) -> AppChannel | None:
+def _channel(ws: Ws, name: str) -> AppChannel | None:
     table = ws.runtime.config.channels.get(name)
     if table is None or name not in doors(ws.runtime.config.channels):
         return None
@@ -114,7 +114,7 @@ def _base(channel: AppChannel, key: str, default: str) -> str:
 
 @router.get("/ws/app/{name}")
 def app_door(request: Request, name: str, next: str = "") -> Response:
-    ws = _Ws(request)
+    ws = Ws(request)
     channel = _channel(ws, name)
     if channel is None:
         return ws.message(None, 404, "未找到", "没有这个应用登录入口（管理员需在该应用渠道中设置 signin = true）")
@@ -127,7 +127,7 @@ def app_door(request: Request, name: str, next: str = "") -> Response:
 
 @router.get("/ws/app/{name}/back")
 async def app_back(request: Request, name: str, state: str = "") -> Response:
-    ws = _Ws(request)
+    ws = Ws(request)
     channel = _channel(ws, name)
     if channel is None:
         return ws.message(None, 404, "未找到", "没有这个应用登录入口")
@@ -148,7 +148,7 @@ async def app_back(request: Request, name: str, state: str = "") -> Response:
         except DeliveryError:
             return ws.message(None, 502, "暂时无法登录", f"暂时无法连接{PLATFORM_NAMES[platform]}，请稍后再试。")
         return await finish(ws, lambda session: by_app_id(session, platform, user_id), platform,
-                            _safe_next(str(held.get("next") or "")))
+                            safe_next(str(held.get("next") or "")))
     finally:
         channel.close()
 

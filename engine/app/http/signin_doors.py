@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from .oidc import ID_TOKEN, configured, logout_redirect
 from .signin_apps import door_for_agent
-from .workspace.routes import _safe_next, _Ws
+from .workspace.routes import Ws, safe_next
 from .workspace.routes import logout as workspace_logout
 
 router = APIRouter(include_in_schema=False)
@@ -26,12 +26,12 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/ws/login")
 def login_page(request: Request, next: str = "") -> Response:
-    ws = _Ws(request)
+    ws = Ws(request)
     door = door_for_agent(ws.runtime.config.channels, request.headers.get("user-agent", "")) if next else None
     if door is not None:
-        return RedirectResponse(ws.url(f"/ws/app/{quote(door, safe='')}", next=_safe_next(next)), 303)
+        return RedirectResponse(ws.url(f"/ws/app/{quote(door, safe='')}", next=safe_next(next)), 303)
     sso = configured(ws.runtime.config)
-    return ws.render("ws_login.html.j2", None, next=_safe_next(next), login_name="",
+    return ws.render("ws_login.html.j2", None, next=safe_next(next), login_name="",
                      sso_label=sso.label if sso is not None else "")
 
 
@@ -40,7 +40,7 @@ async def logout(request: Request) -> Response:
     held = request.session.get(ID_TOKEN)
     response = await workspace_logout(request)
     if isinstance(held, str) and response.status_code == 303:
-        away = await logout_redirect(request, _Ws(request), held)
+        away = await logout_redirect(request, Ws(request), held)
         if away is not None:
             return away
     return response

@@ -63,7 +63,7 @@ STEPS = {"progress": "进展情况", "evidence": "上传佐证材料", "extensio
          "checkin": "回头看"}
 
 
-class _Ws:
+class Ws:
     """A workspace request: its site, runtime, today, links that stay under the mount point."""
 
     def __init__(self, request: Request):
@@ -97,7 +97,7 @@ class _Ws:
         self.request.session["flash"] = [*self.request.session.get("flash", []), (kind, text)]
 
 
-def _page(ws: _Ws, build: Callable[[Session, Actor], Response], *, write: bool = False) -> Response:
+def _page(ws: Ws, build: Callable[[Session, Actor], Response], *, write: bool = False) -> Response:
     """Run ``build`` for the signed-in user in one transaction (read-only unless ``write``)."""
     factory = ws.site.writers if write else ws.site.sessions
     if factory is None:
@@ -133,19 +133,19 @@ def _page(ws: _Ws, build: Callable[[Session, Actor], Response], *, write: bool =
         return ws.message(me, 500, "内部错误", "内部错误，详见服务日志")
 
 
-def _to_login(ws: _Ws) -> Response:
+def _to_login(ws: Ws) -> Response:
     path = ws.request.url.path[len(ws.root):] or "/ws/"
     return RedirectResponse(ws.url("/ws/login", next=path), 303)
 
 
-def _safe_next(value: str | None) -> str:
+def safe_next(value: str | None) -> str:
     # only paths of this workspace: never an absolute URL (an open redirect)
     return value if value and value.startswith("/ws/") and "//" not in value and "\\" not in value else "/ws/"
 
 
 @router.get("/w/{token}")
 def link(request: Request, token: str, next: str = "") -> Response:
-    ws = _Ws(request)
+    ws = Ws(request)
     if ws.site.writers is None:
         return ws.message(None, 503, "不可用", "工作台未启用")
     settings = ws.runtime.config.workspace
@@ -157,19 +157,19 @@ def link(request: Request, token: str, next: str = "") -> Response:
             return ws.message(None, 403, "链接无效", "此链接已过期、已撤销或不完整。请使用最新提醒中的链接，或登录。")
         held = open_session(session, user, "link", ws.now, settings.session_hours)
     sign_in(request, held)
-    return RedirectResponse(ws.url(_safe_next(next)), 303)
+    return RedirectResponse(ws.url(safe_next(next)), 303)
 
 
 @router.get("/ws/login")
 def login_form(request: Request, next: str = "") -> Response:
-    return _Ws(request).render("ws_login.html.j2", None, next=_safe_next(next), login_name="")
+    return Ws(request).render("ws_login.html.j2", None, next=safe_next(next), login_name="")
 
 
 @router.post("/ws/login")
 async def login_post(request: Request) -> Response:
     """Sign in: count the attempt (refused at once while throttled), check the password off the
     event loop, then open a session. Every refusal is the same page (``credentials.REFUSED``)."""
-    ws = _Ws(request)
+    ws = Ws(request)
     form = await request.form(max_files=0, max_fields=10, max_part_size=64 * 1024)
     check_csrf(request, str(form.get("csrf") or ""))
     name, password = str(form.get("name") or "")[:200], str(form.get("password") or "")
@@ -182,16 +182,16 @@ async def login_post(request: Request) -> Response:
     done = await signin_work(request, ws.site.writers, finish_login, attempt, ok, ws.now,
                              settings.session_hours) if ok else None
     if done is None:
-        return ws.render("ws_login.html.j2", None, 401, next=_safe_next(str(form.get("next") or "")), login_name=name,
+        return ws.render("ws_login.html.j2", None, 401, next=safe_next(str(form.get("next") or "")), login_name=name,
                          flash=[("error", REFUSED)])
     sign_in(request, done[1])
-    return RedirectResponse(ws.url(_safe_next(str(form.get("next") or ""))), 303)
+    return RedirectResponse(ws.url(safe_next(str(form.get("next") or ""))), 303)
 
 
 @router.post("/ws/logout")
 async def logout(request: Request) -> Response:
     """End this session on the server (``everywhere``: every session, token and link of the user)."""
-    ws = _Ws(request)
+    ws = Ws(request)
     form = await request.form(max_files=0, max_fields=10, max_part_size=1024)
     check_csrf(request, str(form.get("csrf") or ""))
     held = session_id(request)
@@ -203,7 +203,7 @@ async def logout(request: Request) -> Response:
 
 @router.get("/ws/")
 def todo(request: Request, page: int = 1) -> Response:
-    ws = _Ws(request)
+    ws = Ws(request)
 
     def build(session: Session, me: Actor) -> Response:
         number = max(1, min(page, 10_000))
@@ -217,7 +217,7 @@ def todo(request: Request, page: int = 1) -> Response:
 
 @router.get("/ws/issues")
 def issue_list(request: Request, page: int = 1) -> Response:
-    ws = _Ws(request)
+    ws = Ws(request)
     keys = ("unit", "ledger", "area", "category", "department", "state", "status", "overdue", "q")
     filters = {k: (request.query_params.get(k) or "")[:200] for k in keys}
 
@@ -233,7 +233,7 @@ def issue_list(request: Request, page: int = 1) -> Response:
 
 @router.get("/ws/overview")
 def overview(request: Request) -> Response:
-    ws = _Ws(request)
+    ws = Ws(request)
 
     def build(session: Session, me: Actor) -> Response:
         return ws.render("ws_overview.html.j2", me, **district(session, ws.runtime, me, ws.today))
@@ -243,7 +243,7 @@ def overview(request: Request) -> Response:
 
 @router.get("/ws/issues/{ledger:path}/{ref}")
 def issue_view(request: Request, ledger: str, ref: str) -> Response:
-    ws = _Ws(request)
+    ws = Ws(request)
 
     def build(session: Session, me: Actor) -> Response:
         return _issue(ws, session, me, ledger, ref)
@@ -251,7 +251,7 @@ def issue_view(request: Request, ledger: str, ref: str) -> Response:
     return _page(ws, build)
 
 
-def _issue(ws: _Ws, session: Session, me: Actor, ledger: str, ref: str, status: int = 200) -> Response:
+def _issue(ws: Ws, session: Session, me: Actor, ledger: str, ref: str, status: int = 200) -> Response:
     from ....issues.board import issue_page
 
     issue = open_issue(session, f"{ledger}/{ref}", me)
@@ -271,14 +271,14 @@ def _issue(ws: _Ws, session: Session, me: Actor, ledger: str, ref: str, status: 
                      max_mb=max(1, ws.runtime.config.evidence.max_bytes // 2**20))
 
 
-Act = Callable[[_Ws, Session, Actor, Any, str], str]
+Act = Callable[[Ws, Session, Actor, Any, str], str]
 
 
 def _form_route(act: Act) -> Callable[..., Any]:
     """A POST route for one action: parse the form, check CSRF, run ``act`` in a write transaction
     (in the thread pool: the database work never blocks the event loop), back to the issue page."""
     async def route(request: Request, ledger: str, ref: str) -> Response:
-        ws = _Ws(request)
+        ws = Ws(request)
         form = await request.form(max_files=3, max_fields=20, max_part_size=64 * 1024)
         try:
             check_csrf(request, str(form.get("csrf") or ""))
@@ -315,7 +315,7 @@ def _files(staged: Staging, form: Any) -> list[EvidenceFile]:
     return read_uploads([f for f in form.getlist("file") if getattr(f, "filename", None)], staged)
 
 
-def _step(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
+def _step(ws: Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
     with EvidenceStore.of(ws.runtime.config).staging() as staged:
         moved = transition(session, ws.runtime, ref, _text(form, "trigger")[:60], actor=me, now=ws.now,
                            note=_text(form, "note")[:4000], deadline=_date(form, "deadline"),
@@ -325,12 +325,12 @@ def _step(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
     return f"已办理：{workflow.label(moved.from_state)} → {workflow.label(moved.to_state)}"
 
 
-def _progress(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
+def _progress(ws: Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
     actions.record_progress(session, ref, actor=me, now=ws.now, note=_text(form, "note"))
     return "进展情况已记录"
 
 
-def _evidence(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
+def _evidence(ws: Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
     with EvidenceStore.of(ws.runtime.config).staging() as staged:
         files = _files(staged, form)
         actions.attach_evidence(session, ref, actor=me, now=ws.now, files=files, note=_text(form, "note"))
@@ -338,7 +338,7 @@ def _evidence(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
     return f"已上传：{'、'.join(f.file_name for f in files)}"
 
 
-def _extension(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
+def _extension(ws: Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
     to = _date(form, "to")
     if to is None:
         raise BadInput("请填写申请延期至的日期")
@@ -346,14 +346,14 @@ def _extension(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str
     return "延期申请已提交，等待责任领导或审核人决定"
 
 
-def _decide(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
+def _decide(ws: Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
     approve = _text(form, "approve") == "yes"
     extensions.decide_extension(session, ws.runtime, ref, actor=me, now=ws.now, approve=approve,
                                 note=_text(form, "note"))
     return "已同意延期" if approve else "已不同意延期，理由已告知申请人"
 
 
-def _handover(ws: _Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
+def _handover(ws: Ws, session: Session, me: Actor, form: Any, ref: str) -> str:
     edited = hand_over(session, ws.runtime, ref, actor=me, now=ws.now, note=_text(form, "note"),
                        leader=_text(form, "leader"), department=_text(form, "department"))
     return "；".join(edited.changes)
@@ -369,7 +369,7 @@ for _name, _act in (("step", _step), ("progress", _progress), ("evidence", _evid
 def evidence_file(request: Request, evidence_id: int) -> Response:
     from ..uploads import evidence_response
 
-    ws = _Ws(request)
+    ws = Ws(request)
 
     def build(session: Session, me: Actor) -> Response:
         return evidence_response(session, me, evidence_id, EvidenceStore.of(ws.runtime.config))

@@ -54,6 +54,11 @@ def actor_of(user: User, door: str) -> Actor:
     return Actor(user.name, door, tuple((g.role, g.scope) for g in user.grants), user.unit, user.shown, user.id)
 
 
+def actor_if(user: User | None, door: str) -> Actor | None:
+    """The actor of a user found by a credential, or None when none was found."""
+    return None if user is None else actor_of(user, door)
+
+
 def actor_for(session: Session, name: str, door: str) -> Actor:
     """The actor ``--by NAME`` names; an unknown or disabled user is refused (exit 2)."""
     if not name or not name.strip():

@@ -140,18 +140,20 @@ def issue_dict(issue: Issue, workflow: WorkflowDef, tz: ZoneInfo | None = None) 
     }
 
 
+def issue_history(session: Session, issue: Issue, tz: ZoneInfo | None = None) -> list[dict[str, Any]]:
+    """The issue's history, oldest first, its times in ``tz``."""
+    history = session.scalars(
+        select(HistoryEntry).where(HistoryEntry.issue_id == issue.id).order_by(HistoryEntry.at, HistoryEntry.id)
+    )
+    return [{"at": local_time(h.at, tz), "by": h.by, "trigger": h.trigger, "from": h.from_state, "to": h.to_state,
+             "note": h.note, "door": h.door, "changes": list(h.changes or [])} for h in history]
+
+
 def issue_detail(session: Session, issue: Issue, workflow: WorkflowDef, tz: ZoneInfo | None = None) -> dict[str, Any]:
     # A plain dict, not a TypedDict: the board's issue page adds its own keys to it and the API picks
     # its fields by the names of its pydantic model.
     out: dict[str, Any] = dict(issue_dict(issue, workflow, tz))
-    history = session.scalars(
-        select(HistoryEntry).where(HistoryEntry.issue_id == issue.id).order_by(HistoryEntry.at, HistoryEntry.id)
-    )
-    out["history"] = [
-        {"at": local_time(h.at, tz), "by": h.by, "trigger": h.trigger, "from": h.from_state, "to": h.to_state,
-         "note": h.note, "door": h.door, "changes": list(h.changes or [])}
-        for h in history
-    ]
+    out["history"] = issue_history(session, issue, tz)
     evidence = session.scalars(select(Evidence).where(Evidence.issue_id == issue.id).order_by(Evidence.id))
     out["evidence"] = [
         {"id": e.id, "file_name": e.file_name, "sha256": e.sha256, "size": e.size,

@@ -31,7 +31,7 @@ from ...errors import DubanError, Forbidden, NoSpace, NotFound, Refused
 from ...issues import actions, extensions
 from ...issues.edit import hand_over
 from ...issues.evidence import EvidenceStore
-from ...issues.queries import issue_detail, ledger_units, local_time
+from ...issues.queries import issue_detail, issue_history, ledger_units, local_time
 from ...issues.service import open_issue, transition
 from ...issues.worklists import PAGE, issue_rows, my_todo
 from ...reminders.agenda import duty_items
@@ -236,15 +236,20 @@ def _run(request: Request, build: Callable[[Session, Actor], T], *, write: bool 
     if factory is None:
         raise HTTPException(503, "this server is read-only")
     try:
-        with db.transaction(factory) if write else factory() as session:
+        # Who asks is read before a write begins: on SQLite the write lock is then held for the
+        # change alone, not for the token's lookup too (20 writers queue behind each other's).
+        with site.sessions() as session:
             actor = api_actor(request, session)
             if actor is None:
                 raise HTTPException(401, "a bearer token in force is required (duban user token NAME)",
                                     headers={"WWW-Authenticate": 'Bearer realm="duban"'})
-            result = build(session, actor)
             if not write:
-                session.rollback()
-            return result
+                try:
+                    return build(session, actor)
+                finally:
+                    session.rollback()
+        with db.transaction(factory) as session:
+            return build(session, actor)
     except HTTPException:
         raise
     except NoSpace as exc:
@@ -338,9 +343,14 @@ def issue(request: Request, ledger: str, ref: str) -> IssueDetail:
     return _run(request, lambda session, actor: _detail(request, session, actor, ledger, ref))
 
 
+def _history(request: Request, session: Session, actor: Actor, ledger: str, ref: str) -> list[HistoryItem]:
+    issue = open_issue(session, f"{ledger}/{ref}", actor)
+    return [HistoryItem(**h) for h in issue_history(session, issue, request.app.state.site.runtime().config.tz)]
+
+
 @router.get("/issues/{ledger}/{ref}/history", response_model=list[HistoryItem])
 def history(request: Request, ledger: str, ref: str) -> list[HistoryItem]:
-    return _run(request, lambda session, actor: _detail(request, session, actor, ledger, ref).history)
+    return _run(request, lambda session, actor: _history(request, session, actor, ledger, ref))
 
 
 @router.get("/issues/{ledger}/{ref}/evidence", response_model=list[EvidenceItem])
@@ -395,7 +405,7 @@ def progress(request: Request, ledger: str, ref: str, body: Progress) -> list[Hi
     _run(request, build, write=True)
     # read back after the commit, not inside it: SQLite's writers wait in turn for the write lock,
     # and the whole history of an issue is no reason to hold it longer
-    return _run(request, lambda session, actor: _detail(request, session, actor, ledger, ref).history)
+    return _run(request, lambda session, actor: _history(request, session, actor, ledger, ref))
 
 
 def _problem(text: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ...accounts.actor import Actor
 from ...accounts.credentials import session_user, token_user
 from ...accounts.passwords import verify_password
-from ...accounts.users import actor_of
+from ...accounts.users import actor_if
 from ...store import db
 
 SESSION_ID = "sid"
@@ -87,8 +87,8 @@ def session_actor(request: Request, session: Session) -> Actor | None:
     held = session_id(request)
     if held is None:
         return None
-    user = session_user(session, held, request.app.state.site.clock.now())
-    return None if user is None else actor_of(user, "web")
+    now = request.app.state.site.clock.now()
+    return _once(request, f"duban.session_actor.{held}", lambda: actor_if(session_user(session, held, now), "web"))
 
 
 def api_actor(request: Request, session: Session) -> Actor | None:
@@ -96,8 +96,18 @@ def api_actor(request: Request, session: Session) -> Actor | None:
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() != "bearer ":
         return None
-    user = token_user(session, auth[7:].strip(), request.app.state.site.clock.now())
-    return None if user is None else actor_of(user, "api")
+    return _once(request, "duban.api_actor", lambda: actor_if(token_user(session, auth[7:].strip(),
+                                                                          request.app.state.site.clock.now()), "api"))
+
+
+def _once(request: Request, key: str, find: Callable[[], Actor | None]) -> Actor | None:
+    """One lookup a request: the body limits ask who sends a body before it is read, and the route
+    asks again; the answer (an immutable ``Actor``) is kept in the request's own scope."""
+    state = request.scope.setdefault("state", {})
+    if key not in state:
+        state[key] = find()
+    found: Actor | None = state[key]
+    return found
 
 
 async def check_password(request: Request, stored: str | None, password: str) -> bool:

@@ -104,18 +104,18 @@ def _page(ws: Ws, build: Callable[[Session, Actor], Response], *, write: bool = 
         return ws.message(None, 503, "不可用", "此服务只读：工作台未启用")
     me: Actor | None = None
     try:
-        if write:
-            with db.transaction(factory) as session:
+        # who is signed in is read before a write begins: SQLite's write lock is held for the change alone
+        with ws.site.sessions() as session:
+            try:
                 me = session_actor(ws.request, session)
                 if me is None:
                     return _to_login(ws)
-                return build(session, me)
-        with factory() as session:
-            try:
-                me = session_actor(ws.request, session)
-                return _to_login(ws) if me is None else build(session, me)
+                if not write:
+                    return build(session, me)
             finally:
                 session.rollback()
+        with db.transaction(factory) as session:
+            return build(session, me)
     except HTTPException:
         raise
     except NoSpace as exc:

@@ -11,8 +11,9 @@ and the raw baseline's, runs in a fresh subprocess (``--child``) into a fresh SQ
 peak RSS (ru_maxrss) is its own. The raw baseline uses only the stdlib: the same schema as duban's
 migrations (DDL copied from an upgraded database, so the next_remind_at index is there too), the
 same PRAGMAs, csv + executemany, one transaction; like duban it fills remind_after, next_remind_at,
-due_on / overdue_on and the issue_departments rows
-(a timestamp string memoised per (state, deadline)). On the last duban database, listing by state
+due_on / overdue_on, the issue_departments rows (a timestamp string memoised per (state, deadline))
+and, since issue #22, the search index's rows (folded text, characters, pairs and scope terms).
+On the last duban database, listing by state
 and single transitions are timed beside raw sqlite3 doing the same work (the raw transition also
 rewrites remind_after / next_remind_at, as duban's re-plan does). Medians are reported; figures also
 go to bench/out/ledger_import.json.
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
 
 from common import machine  # bench/ is on sys.path when run as a script
@@ -183,6 +185,32 @@ def child_raw(csv_path: Path, db_path: Path, ddl_file: Path) -> dict:
             " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, '{}', ?, ?, ?, ?, ?, ?)", rows())
         # issue ids are 1..N in this fresh file, in row order
         con.executemany("INSERT INTO issue_departments (issue_id, department) VALUES (?, ?)", departments)
+    # the search index (issue #22) as duban fills it: each issue's folded text, its characters and
+    # neighbouring pairs and its scope terms, into issue_search (whose triggers fill the FTS5 table)
+    by_issue: dict[int, list[str]] = {}
+    for issue_id, department in departments:
+        by_issue.setdefault(issue_id, []).append(department)
+    letters = re.compile(r"[^\W_]+")
+
+    def fold(value: str) -> str:
+        return unicodedata.normalize("NFKC", value).lower()
+
+    def terms(text: str) -> set[str]:
+        out: set[str] = set()
+        for run in letters.findall(text):
+            out.update(run)
+            out.update(map(str.__add__, run, run[1:]))
+        return out
+
+    def search_rows():
+        for issue_id, ref, title, measures, leader in con.execute(
+                "SELECT id, ref, title, measures, leader FROM issues ORDER BY id"):
+            folded, body = fold(title or ""), "\n".join((fold(ref or ""), fold(measures or "")))
+            scope = {"ledger1", "leader" + (leader or "").encode().hex(),
+                     *("dept" + d.encode().hex() for d in by_issue.get(issue_id, ()))}
+            yield issue_id, folded, body, " ".join(sorted(terms(folded) | terms(body) | scope))
+
+    con.executemany("INSERT INTO issue_search (issue_id, title, body, terms) VALUES (?, ?, ?, ?)", list(search_rows()))
     con.execute("COMMIT")
     seconds = time.perf_counter() - t0
     con.close()

@@ -196,7 +196,7 @@ def build(kind: str, n: int, progress, jobs: int) -> dict:
         runtime.registry.sync_all(s, imported_at)
         runtime.duty_book.sync(s, runtime.duty_definitions(), imported_at)
     task = progress.add_task(f"building {name} ({jobs} at a time)", total=LEDGERS)
-    work = DATA["dir"] / f"ws-build-{kind}"
+    work = DATA["dir"] / f"{name}.csv-work"  # its own: two builds may run at once
     work.mkdir(exist_ok=True)
     with ProcessPoolExecutor(jobs, initializer=_worker_start, initargs=(build_url, n // LEDGERS)) as pool:
         for _ in pool.map(_import_one, range(LEDGERS), [str(work)] * LEDGERS):
@@ -288,6 +288,8 @@ def serve(url: str) -> None:
     from engine.runtime import Runtime
     from engine.store import db
 
+    if os.environ.get("SWI"):
+        sys.setswitchinterval(float(os.environ["SWI"]))
     runtime = Runtime(config_for(url))
     engine = db.make_engine(url)
     site = Site(runtime=lambda: runtime, sessions=db.read_factory(engine), writers=db.session_factory(engine),
@@ -511,32 +513,53 @@ SCENARIOS = [("api todo", "/api/v1/todo", True), ("api issues", "/api/v1/issues?
              *((f"ws search {k}", f"/ws/issues?q={q}", False) for k, q in SEARCHES.items())]
 
 
+FIELDS = ("requests", "errors", "per_second", "p50_ms", "p95_ms", "p99_ms", "max_ms")
+
+
+def median_of(runs: list[dict]) -> dict:
+    """Each figure's median over the runs (and the healthz probe's), the runs themselves kept."""
+    def med(key: str, rows: list[dict]):
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return round(statistics.median(values), 1) if values else None
+
+    out = {"path": runs[0]["path"], **{k: med(k, runs) for k in FIELDS},
+           "healthz": {k: med(k, [r["healthz"] for r in runs]) for k in FIELDS}, "runs": runs}
+    if "failures" in runs[0]:
+        out["failures"] = [f for r in runs for f in r["failures"]]
+    return out
+
+
 def run(kind: str, n: int, args, progress) -> dict:
     url, name = target(kind, n)
     built = {"built_seconds": "reused", **upgrade(kind, url)} if ready(kind, n) else build(kind, n, progress, args.jobs)
     users = prepare_users(url, args.users)
     server = Server(url)
-    out: dict = {"database": name, **built,
+    out: dict = {"database": name, **built, "repeat": args.repeat,
                  "users": [{k: u[k] for k in ("name", "role", "sees")} for u in users], "scenarios": {}}
     only = set(args.only or [])
+    labels = [label for label, _, _ in SCENARIOS if not only or label in only]
+    writes = not only or "writes" in only
+    raw: dict[str, list[dict]] = {}
     try:
         base = f"http://{server.address}"
-        task = progress.add_task(f"{kind} {n:,}", total=len(SCENARIOS))
-        for number, (label, path, api) in enumerate(SCENARIOS):
-            if only and label not in only:
+        task = progress.add_task(f"{kind} {n:,}", total=args.repeat * (len(labels) + writes))
+        for _ in range(args.repeat):  # the scenarios one after another, then again: a run is a pass over all
+            for number, (label, path, api) in enumerate(SCENARIOS):
+                if label not in labels:
+                    continue
+                progress.update(task, description=f"{kind} {n:,}: {label}")
+                raw.setdefault(label, []).append(asyncio.run(scenario(base, users, path, api, args.seconds,
+                                                                      args.think, seed=number)))
                 progress.advance(task)
-                continue
-            progress.update(task, description=f"{kind} {n:,}: {label}")
-            out["scenarios"][label] = asyncio.run(scenario(base, users, path, api, args.seconds, args.think,
-                                                           seed=number))
-            progress.advance(task)
-        if not only or "writes" in only:
-            progress.update(task, description=f"{kind} {n:,}: writes")
-            out["scenarios"]["writes"] = asyncio.run(write_mix(base, users, writer_work(url, users), args.seconds,
-                                                               args.write_think, seed=len(SCENARIOS)))
+            if writes:
+                progress.update(task, description=f"{kind} {n:,}: writes")
+                raw.setdefault("writes", []).append(asyncio.run(write_mix(
+                    base, users, writer_work(url, users), args.seconds, args.write_think, seed=len(SCENARIOS))))
+                progress.advance(task)
         progress.remove_task(task)
     finally:
         server.close()
+    out["scenarios"] = {label: median_of(runs) for label, runs in raw.items()}
     if args.drop and kind == "postgres":
         _pg("test", f"DROP DATABASE IF EXISTS {name}")
     return out
@@ -546,7 +569,7 @@ def show(console, kind: str, result: dict, think: float) -> None:
     from rich.table import Table
 
     table = Table(title=f"{kind}: {result['database']} ({result['built_seconds']}), "
-                        f"{len(result['users'])} users, think {think} s")
+                        f"{len(result['users'])} users, think {think} s, median of {result.get('repeat', 1)}")
     for col in ("endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
                 "/healthz p50", "p95", "p99", "errors"):
         table.add_column(col, justify="left" if col == "endpoint" else "right")
@@ -556,6 +579,41 @@ def show(console, kind: str, result: dict, think: float) -> None:
                       str(f["p99_ms"]), str(f.get("max_ms", "")), str(f["errors"]), str(h["p50_ms"]), str(h["p95_ms"]),
                       str(h["p99_ms"]), str(h["errors"]))
     console.print(table)
+
+
+def side_by_side(console, results: dict, before: dict | None) -> None:
+    """p95 of each scenario on each database (and /healthz's), beside ``before`` (e.g. the 100k run)."""
+    from rich.table import Table
+
+    kinds = list(results["runs"])
+    table = Table(title=f"p95 ms at {results['issues']:,} issues" + (
+        f", and x its figure at {before['issues']:,}" if before else ""))
+    table.add_column("endpoint", justify="left")
+    for kind in kinds:
+        table.add_column(f"{kind} p95", justify="right")
+        table.add_column("/healthz p95", justify="right")
+        if before:
+            table.add_column(f"x {before['issues']:,}", justify="right")
+    labels = dict.fromkeys(label for kind in kinds for label in results["runs"][kind]["scenarios"])
+    for label in labels:
+        row = [label]
+        for kind in kinds:
+            f = results["runs"][kind]["scenarios"].get(label)
+            if f is None:
+                row += ["", ""] + ([""] if before else [])
+                continue
+            row += [str(f["p95_ms"]), str(f["healthz"]["p95_ms"])]
+            if before:
+                old = before.get("runs", {}).get(kind, {}).get("scenarios", {}).get(label)
+                row.append(f"{f['p95_ms'] / old['p95_ms']:.2f}" if old and old.get("p95_ms") else "")
+        table.add_row(*row)
+    console.print(table)
+    for kind in kinds:
+        w = results["runs"][kind]["scenarios"].get("writes")
+        if w:
+            console.print(f"writes, {kind}: {w['per_second']} /s, p50 {w['p50_ms']} p95 {w['p95_ms']} p99 {w['p99_ms']} "
+                          f"max {w['max_ms']} ms, {w['errors']} errors (medians of {len(w['runs'])}; targets: SQLite "
+                          "p99 <= 250 and max <= 1000 ms; PostgreSQL >= 300 /s and p95 <= 150 ms)")
 
 
 def main() -> None:
@@ -570,6 +628,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="scenarios to run (labels), default all")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="ledger imports at a time when building a PostgreSQL database (default: the cores)")
+    parser.add_argument("--repeat", type=int, default=1, help="passes over the scenarios; figures are their medians")
+    parser.add_argument("--compare", type=Path, help="a JSON this script wrote (e.g. the 100k run): p95 as x that")
     parser.add_argument("--drop", action="store_true", help="drop the PostgreSQL database afterwards")
     parser.add_argument("--out", default="workspace.json")
     parser.add_argument("--db-dir", type=Path, default=OUT,
@@ -594,6 +654,8 @@ def main() -> None:
         for kind in kinds:
             results["runs"][kind] = run(kind, args.issues, args, progress)
             show(progress.console, kind, results["runs"][kind], args.think)
+    before = json.loads(args.compare.read_text(encoding="utf-8")) if args.compare else None
+    side_by_side(console, results, before)
     (OUT / args.out).write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     medians = {k: statistics.median([s["p95_ms"] for s in r["scenarios"].values()]) for k, r in results["runs"].items()
                if r["scenarios"]}

@@ -44,6 +44,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import NotFound, Refused
+from engine.heap import give_back
 from engine.store.db import transaction
 from notifications.channels.base import Channel, DeliveryError
 from notifications.channels.receipt import Receipt
@@ -265,6 +266,7 @@ class Outbox:
                     break
                 if not run.batch(leased, lease):
                     break
+        give_back()  # the run's messages and its send threads' buffers are freed: see engine.heap
         return run.stats
 
     @staticmethod

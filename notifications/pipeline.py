@@ -23,6 +23,7 @@ from urllib.parse import quote
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.heap import give_back
 from engine.reminders.facts import ReminderFacts
 from engine.runtime import Runtime
 from engine.store.kinds import SubjectKind
@@ -111,8 +112,10 @@ class Pipeline:
 
     def route_pending(self, now: dt.datetime) -> RouteStats:
         stats = RouteStats()
-        while self._batch(now, stats):
-            pass
+        more = True
+        while more:
+            more = self._batch(now, stats)
+            give_back()  # a batch's digests are large and freed: a catch-up would otherwise grow the heap
         return stats
 
     def _batch(self, now: dt.datetime, stats: RouteStats) -> bool:

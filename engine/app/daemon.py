@@ -45,6 +45,7 @@ from .. import __version__
 from ..clock import Clock
 from ..config import Config, load_config
 from ..errors import ConfigError, DubanError
+from ..heap import limit_arenas
 from ..issues.district import unit_counts
 from ..reminders.replan import replan_if_calendar_changed
 from ..store import db
@@ -63,6 +64,8 @@ def event(logger: logging.Logger, level: int, name: str, message: str = "", *, e
           **fields: Any) -> None:
     """Log one event: a name and key=value fields (the formatter in cli/run prints them)."""
     logger.log(level, message or name, exc_info=exc_info, extra={"event": name, "fields": fields})
+
+DAEMON_ARENAS = 2  # malloc arenas: a handful of threads each allocating is no reason for 16 (engine.heap)
 
 
 class Daemon:
@@ -109,6 +112,8 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         started = time.monotonic()
+        # before the scheduler, HTTP and send threads start: see engine.heap
+        limit_arenas(DAEMON_ARENAS)
         try:
             # First, so a second daemon on a SQLite file is refused before it touches anything.
             self.leadership = leadership_for(self.engine.url)

@@ -44,6 +44,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from ..store.db import bulk_cache
 from ..store.models import HISTORY, ISSUE_DEPARTMENTS, ISSUE_SEARCH, ISSUES, SiteState
 
 # Bump when the terms or the folded text change: ``duban init`` then rebuilds the index.
@@ -205,6 +206,7 @@ def refresh(conn: Connection, issue_ids: Sequence[int]) -> None:
 
 def rebuild(conn: Connection) -> int:
     """The whole index again (revision 0017, ``duban init`` after ``VERSION`` changed); how many issues."""
+    bulk_cache(conn)
     conn.execute(delete(ISSUE_SEARCH))
     if conn.dialect.name == "sqlite":  # the FTS5 table's own reset: its triggers deleted row by row
         conn.exec_driver_sql(f"INSERT INTO {FTS}({FTS}) VALUES ('delete-all')")

@@ -28,6 +28,7 @@ from ..accounts.policy import ARCHIVED, UnitAction, may_unit
 from ..accounts.users import ensure_accounts
 from ..errors import Forbidden, LedgerError, Refused
 from ..runtime import Runtime
+from ..store.db import bulk_cache
 from ..store.models import Issue, Ledger, LedgerImport
 from .columns import ColumnTable
 from .migrate import version_notes
@@ -65,6 +66,7 @@ def import_ledger(
     """
     by = actor.name
     name = ledger_name or path.stem
+    bulk_cache(session.connection())  # its rows, and the search index they feed at commit
     # locked: a `workflow migrate` of the ledger running meanwhile finishes first, so the rows
     # written here follow the version it moved the ledger to
     ledger = session.scalar(select(Ledger).where(Ledger.name == name).with_for_update())

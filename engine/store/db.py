@@ -20,7 +20,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -120,6 +120,31 @@ def _sqlite_pool_release(queue: WriterQueue, dbapi_conn, _record: ConnectionPool
         queue.release(dbapi_conn)
 
 
+# A bulk write (an import, the search index's rebuild) on SQLite gets this much page cache (KiB)
+# until its connection goes back to the pool. With SQLite's default 2 MB, importing 10,000 issues
+# into a database of 480,000 took 72 s, most of it FTS5 merging the search index's segments
+# through a cache a hundredth of their size; with 256 MiB, 13 s. Only bulk work gets it: every
+# pooled connection keeping that much would cost gigabytes.
+BULK_CACHE_KIB = 256 * 1024
+_BULK = "duban.bulk_cache"
+
+
+def bulk_cache(conn: Connection) -> None:
+    """Give this connection (SQLite) a large page cache for the bulk work of its transaction."""
+    if conn.dialect.name == "sqlite" and not conn.info.get(_BULK):
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+        conn.info[_BULK] = True
+
+
+def _sqlite_bulk_done(dbapi_conn, record: ConnectionPoolEntry) -> None:
+    if record.info.pop(_BULK, False):
+        try:
+            dbapi_conn.execute("PRAGMA cache_size=-2000")  # SQLite's default again
+            dbapi_conn.execute("PRAGMA shrink_memory")
+        except sqlite3.Error:  # a closed or broken connection: its cache went with it
+            pass
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     url = normalise_url(url)
     try:
@@ -137,6 +162,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(db_engine, "rollback", partial(_sqlite_rollback, queue))
         for name in ("reset", "checkin", "invalidate", "close"):
             event.listen(db_engine.pool, name, partial(_sqlite_pool_release, queue))
+        event.listen(db_engine.pool, "checkin", _sqlite_bulk_done)
     else:
         try:
             db_engine = create_engine(url, echo=echo, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,

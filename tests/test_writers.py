@@ -152,3 +152,21 @@ def test_postgres_pool_fits_the_server_threads(pg_url):
     assert pool._recycle == db.POOL_RECYCLE > 0
     with engine.connect() as conn:
         assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_a_bulk_write_has_a_large_page_cache_until_its_connection_returns(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'bulk.db'}")
+    sessions = db.session_factory(engine)
+    try:
+        with db.transaction(sessions) as session:
+            conn = session.connection()
+            db.bulk_cache(conn)
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -db.BULK_CACHE_KIB
+        # the pool holds one connection: the next transaction gets the same one, back to the default
+        with db.transaction(sessions) as session:
+            conn = session.connection()
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2000
+            assert not conn.info.get("duban.bulk_cache")
+    finally:
+        engine.dispose()
+

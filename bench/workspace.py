@@ -27,7 +27,10 @@ sends the next. In the same run a probe requests ``/healthz`` every 100 ms. Per 
 requests, throughput, p50 / p95 / p99 and errors (any status but 200). JSON to
 bench/out/workspace.json.
 
-The write mix (scenario ``writes``, issue #22): the same ``--users`` accounts as writers, each in a
+Of the users, ``--district`` (default 4) are the 巡察办's reviewers and observers, who see every unit's
+issues (a 我的待办 and a list over all 1M); the others a unit's department or leader accounts.
+
+The write mix (scenario ``writes``, issue #22): ``--users`` department and leader accounts as writers, each in a
 closed loop (``--write-think``, default 0) alternating a step and a progress note through the API:
 ``POST …/actions {"trigger": "start"}`` on the next of its own planned issues (once each: a reused
 database has fewer planned issues left each run) and ``POST …/progress`` on one of its issues in
@@ -245,34 +248,53 @@ def upgrade(kind: str, url: str) -> dict:
     return {"upgraded": f"{before} -> {after}"}
 
 
-def prepare_users(url: str, count: int) -> list[dict]:
-    """``count`` department and leader users (half each, those who see the most first), with an
-    API token and a signed link each."""
+DISTRICT_ROLES = ("reviewer", "observer")  # the 巡察办's people: every unit's issues
+
+
+def prepare_users(url: str, count: int, district: int = 0) -> list[dict]:
+    """``count`` users with an API token and a signed link each: ``district`` of them over every
+    unit (reviewers and observers of the 巡察办, who see all the issues), the rest a unit's
+    departments and leaders (half each, those who see the most first)."""
     from sqlalchemy import func, select
 
     from engine.accounts.credentials import new_api_token
     from engine.accounts.links import make_link_token
-    from engine.accounts.users import get_user
+    from engine.accounts.users import NewUser, add_user, get_user
     from engine.store import db
     from engine.store.accounts import Grant, User
-    from engine.store.models import ISSUE_DEPARTMENTS, Issue
+    from engine.store.models import ISSUE_DEPARTMENTS, ISSUES
+    from engine.store.models import LEDGERS as LEDGER_ROWS
 
     engine = db.make_engine(url)
     out = []
     with db.transaction(db.session_factory(engine)) as s:
-        by_dept = dict(s.execute(select(ISSUE_DEPARTMENTS.c.department, func.count())
-                                 .group_by(ISSUE_DEPARTMENTS.c.department)).all())
-        by_leader = dict(s.execute(select(Issue.leader, func.count()).group_by(Issue.leader)).all())
+        # what a unit's account sees: its unit's issues of that department or leader
+        by_dept = {f"{unit}/{name}": n for unit, name, n in s.execute(
+            select(LEDGER_ROWS.c.unit, ISSUE_DEPARTMENTS.c.department, func.count())
+            .join(LEDGER_ROWS, LEDGER_ROWS.c.id == ISSUE_DEPARTMENTS.c.ledger_id)
+            .group_by(LEDGER_ROWS.c.unit, ISSUE_DEPARTMENTS.c.department))}
+        by_leader = {f"{unit}/{name}": n for unit, name, n in s.execute(
+            select(LEDGER_ROWS.c.unit, ISSUES.c.leader, func.count()).join(LEDGER_ROWS, LEDGER_ROWS.c.id == ISSUES.c.ledger_id)
+            .group_by(LEDGER_ROWS.c.unit, ISSUES.c.leader))}
+        everything = s.scalar(select(func.count()).select_from(ISSUES)) or 0
         names = {role: [u for u, in s.execute(select(User.name).join(Grant).where(Grant.role == role))]
                  for role in ("department", "leader")}
-        depts = sorted(names["department"], key=lambda u: -by_dept.get(u, 0))[: count - count // 2]
-        leaders = sorted(names["leader"], key=lambda u: -by_leader.get(u, 0))[: count // 2]
-        for name in [x for pair in zip(depts, leaders, strict=False) for x in pair] + depts[len(leaders):]:
+        district = min(district, count // 2)  # at most half: the rest are a unit's own accounts
+        rest = count - district
+        depts = sorted(names["department"], key=lambda u: -by_dept.get(u, 0))[: rest - rest // 2]
+        leaders = sorted(names["leader"], key=lambda u: -by_leader.get(u, 0))[: rest // 2]
+        chosen = [x for pair in zip(depts, leaders, strict=False) for x in pair] + depts[len(leaders):]
+        for i in range(district):
+            name = f"巡察办{DISTRICT_ROLES[i % 2]}{i + 1}"
+            if s.scalar(select(User.id).where(User.name == name)) is None:
+                add_user(s, NewUser(name=name, roles=(DISTRICT_ROLES[i % 2],)), NOW)
+            chosen.insert(2 * i, name)  # one in every few users, from the first
+        for name in chosen:
             user = get_user(s, name)
             role = user.grants[0].role
-            out.append({"name": name, "role": role,
-                        "sees": by_dept.get(name, 0) if role == "department" else by_leader.get(name, 0),
-                        "token": new_api_token(s, user, "bench", NOW)[0],
+            sees = by_dept.get(name, 0) if role == "department" else by_leader.get(name, 0) if role == "leader" \
+                else everything
+            out.append({"name": name, "role": role, "sees": sees, "token": new_api_token(s, user, "bench", NOW)[0],
                         "link": make_link_token(SECRET, user.id, user.session_epoch, NOW)})
     engine.dispose()
     return out
@@ -532,7 +554,8 @@ def median_of(runs: list[dict]) -> dict:
 def run(kind: str, n: int, args, progress) -> dict:
     url, name = target(kind, n)
     built = {"built_seconds": "reused", **upgrade(kind, url)} if ready(kind, n) else build(kind, n, progress, args.jobs)
-    users = prepare_users(url, args.users)
+    users = prepare_users(url, args.users, args.district)
+    writers = prepare_users(url, args.users) if args.district else users  # who may take a step: a unit's own
     server = Server(url)
     out: dict = {"database": name, **built, "repeat": args.repeat,
                  "users": [{k: u[k] for k in ("name", "role", "sees")} for u in users], "scenarios": {}}
@@ -554,7 +577,7 @@ def run(kind: str, n: int, args, progress) -> dict:
             if writes:
                 progress.update(task, description=f"{kind} {n:,}: writes")
                 raw.setdefault("writes", []).append(asyncio.run(write_mix(
-                    base, users, writer_work(url, users), args.seconds, args.write_think, seed=len(SCENARIOS))))
+                    base, writers, writer_work(url, writers), args.seconds, args.write_think, seed=len(SCENARIOS))))
                 progress.advance(task)
         progress.remove_task(task)
     finally:
@@ -622,6 +645,8 @@ def main() -> None:
     parser.add_argument("--issues", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--district", type=int, default=4,
+                        help="of the users, how many see every unit (the 巡察办's reviewers and observers)")
     parser.add_argument("--think", type=float, default=1.0, help="mean think time between a user's requests, s")
     parser.add_argument("--write-think", type=float, default=0.0,
                         help="mean think time between a writer's writes, s (default 0: closed loop)")

@@ -58,11 +58,11 @@ def sessions(db_url) -> Iterator:
 
 
 def queue(sessions, key: str, channel: str, *, address: str = "", due: dt.datetime = NOW,
-          urgent: bool = False, **columns) -> int:
+          urgent: bool = False, text: str = "巡视反馈问题第3条整改将于10月13日到期。", **columns) -> int:
     with transaction(sessions) as session:
         row = OutboxMessage(
             key=key, channel=channel, recipient="办公室", address=address,
-            subject=f"督办提醒 {key}", text="巡视反馈问题第3条整改将于10月13日到期。", html=None,
+            subject=f"督办提醒 {key}", text=text, html=None,
             data={"issue": key}, status="pending", urgent=urgent, attempts=0,
             next_attempt_at=due, last_error="", created_at=due, **columns,
         )
@@ -556,3 +556,19 @@ def test_a_restarted_daemon_takes_back_the_leases_of_a_killed_one_at_once(sessio
         owners = dict(session.execute(select(OutboxMessage.key, OutboxMessage.lease_owner)).all())
     assert owners == {"dead": None, "alive": "box:4242#c3d4", "elsewhere": "other:999999#e5f6"}
     assert release_dead(sessions, "box", alive=lambda pid: pid == 4242) == 0
+
+
+def test_a_batch_of_large_messages_is_cut_by_its_size_never_below_one(sessions) -> None:
+    from notifications.leases import BATCH_CHARS, lease_batch
+
+    big = "逾期事项" * (BATCH_CHARS // 4 // 3 + 1)  # a third of the budget and a little more
+    ids = [queue(sessions, f"big-{n}", "mail", text=big) for n in range(4)]
+    engine = sessions.kw["bind"]
+    with engine.connect() as conn:
+        first, _ = lease_batch(conn, NOW, 50, "a", 60)
+        assert [m.id for m in first] == ids[:2]  # a third would pass the budget
+        queue(sessions, "huge", "mail", text=big * 4)
+        rest = [m.id for m in lease_batch(conn, NOW, 50, "b", 60)[0]]
+        assert rest == ids[2:4]
+        huge = lease_batch(conn, NOW, 50, "c", 60)[0]
+        assert len(huge) == 1 and len(huge[0].text) > BATCH_CHARS  # alone over the budget: still sent

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, text
 
+from engine.accounts.actor import Actor
 from engine.accounts.users import actor_for
 from engine.issues import worklists
 from engine.reminders.agenda import open_deadlines
@@ -27,6 +28,7 @@ from engine.store.models import Ledger
 from .conftest import run_cli
 
 TODAY = dt.date(2026, 12, 1)
+REVIEWER = Actor("巡察办审核人", "web", (("reviewer", ""),), "", "巡察办审核人")
 ISSUES = 30_000
 LEDGERS = 40
 DEPARTMENTS = ["办公室", "财务室", "人事组", "综合科", "法规科", "规划科", "审计科", "督查室", "宣传科", "统计科"]
@@ -173,6 +175,8 @@ def _lists(app) -> dict[str, tuple[Any, str]]:
                                  "ix_issues_overdue_due"),
         "我的待办 (an administrator)": (as_user("admin", lambda s, a: worklists.my_todo(s, runtime, a, TODAY, 1)),
                                     "ix_issues_overdue_due"),
+        # the district's reviewer: the issues awaiting sign-off in every unit, most urgent first
+        "我的待办 (a reviewer)": (lambda s: worklists.my_todo(s, runtime, REVIEWER, TODAY, 1), "ix_issues_overdue_due"),
         "issue list (a department)": (as_user("办公室", lambda s, a: worklists.issue_rows(s, runtime, a, TODAY, {}, 2)),
                                       by_ledger),
         "issue list (an administrator)": (
@@ -182,7 +186,7 @@ def _lists(app) -> dict[str, tuple[Any, str]]:
     }
 
 
-LISTS = ["我的待办 (a department)", "我的待办 (an administrator)", "issue list (a department)",
+LISTS = ["我的待办 (a department)", "我的待办 (an administrator)", "我的待办 (a reviewer)", "issue list (a department)",
          "issue list (an administrator)", "board: overdue", "a ledger's overdue"]
 
 

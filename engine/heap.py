@@ -26,10 +26,10 @@ def _glibc() -> ctypes.CDLL | None:
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim, libc.mallopt  # noqa: B018 - musl has neither: nothing to tune this way
-    except (OSError, AttributeError):
+    except OSError:
         return None
-    return libc
+    # musl has neither: nothing to tune this way
+    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
 
 
 def give_back() -> None:

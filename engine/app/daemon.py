@@ -65,6 +65,7 @@ def event(logger: logging.Logger, level: int, name: str, message: str = "", *, e
     """Log one event: a name and key=value fields (the formatter in cli/run prints them)."""
     logger.log(level, message or name, exc_info=exc_info, extra={"event": name, "fields": fields})
 
+
 DAEMON_ARENAS = 2  # malloc arenas: a handful of threads each allocating is no reason for 16 (engine.heap)
 
 

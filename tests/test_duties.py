@@ -364,3 +364,28 @@ def test_the_api_lists_a_units_duty_to_its_own_accounts_only(two_units, project)
             "Authorization": f"Bearer {token}"}, timeout=30).json()} for unit, token in tokens.items()}
     assert f"{AUDIT}/audit-study" in seen[AUDIT] and "district-study" in seen[AUDIT]
     assert "district-study" in seen[KEJI] and f"{AUDIT}/audit-study" not in seen[KEJI]
+
+
+def test_a_units_duties_are_chosen_before_the_page_is_cut(two_units, project):
+    """/api/v1/duties' list: another unit's duties coming first never push an account's own off
+    the page — for every page size, the page is the head of what the policy lets it see."""
+    from engine.accounts.policy import DutyAction, may_duty
+    from engine.accounts.users import actor_for
+    from engine.app.cli.context import App
+    from engine.duties.book import duty_subject
+    from engine.issues.worklists import my_duties
+    from engine.reminders.agenda import duty_items
+
+    app = App(str(project / "config.toml"))
+    today = app.runtime.calendar.local_date(app.now("2026-10-28T10:00"))
+    with app.reading() as session:
+        every = duty_items(session, app.runtime, today, end=today + dt.timedelta(days=90), open_only=True)
+        for unit in (KEJI, AUDIT):
+            actor = actor_for(session, f"{unit}/办公室", "web")
+            visible = [d.occurrence_id for d in every if may_duty(actor, DutyAction.VIEW, duty_subject(
+                session, session.get(DutyOccurrence, d.occurrence_id)))]
+            others = [d.occurrence_id for d in every if d.occurrence_id not in visible]
+            assert visible and others, unit  # both kinds, or the test shows nothing
+            for limit in (1, 2, 3, len(visible) + 1):
+                page = [d.occurrence_id for d in my_duties(session, app.runtime, actor, today, 90, limit)]
+                assert page == visible[:limit], (unit, limit)

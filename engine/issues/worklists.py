@@ -18,7 +18,17 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
-from ..reminders.agenda import DeadlineItem, ExtensionItem, count_deadlines, count_upto, open_deadlines, open_extensions
+from ..accounts.policy import DutyAction, DutySubject, may_duty
+from ..reminders.agenda import (
+    DeadlineItem,
+    DutyItem,
+    ExtensionItem,
+    count_deadlines,
+    count_upto,
+    duty_items,
+    open_deadlines,
+    open_extensions,
+)
 from ..runtime import Runtime
 from ..store.models import ISSUE_DEPARTMENTS, ISSUE_SEARCH, Issue, Ledger, WorkflowVersion
 from ..workflow.schema import WorkflowDef
@@ -26,9 +36,11 @@ from . import search
 from .classes import classes_for
 from .district import status_clause
 from .extensions import deciding
+from .queries import ledger_units
 
 PAGE = 50
 COUNT_CAP = 1000
+_DUTY_ROUNDS = 5  # pages of duty occurrences read at most for one page the policy thins out
 
 
 def _definitions(session: Session, runtime: Runtime) -> dict[int, WorkflowDef]:
@@ -106,6 +118,27 @@ def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
     items = first + (open_deadlines(session, runtime, today, limit=wanted, offset=max(0, start - len(asked)),
                                     scope=and_(actor.acting(by_role, probe=True), waiting)) if wanted > 0 else [])
     return items[:PAGE], _counted(min(COUNT_CAP, total + len(asked)), page, len(items) > PAGE)
+
+
+def my_duties(session: Session, runtime: Runtime, actor: Actor, today: dt.date, days: int,
+              limit: int) -> list[DutyItem]:
+    """Open duty occurrences the actor may see, due within ``days`` or overdue, by due date (at most
+    ``limit``). Their unit's and their department's are chosen in SQL, so another unit's duties
+    never fill the page; the policy then has the last word on each, and while it leaves some out
+    the next rows are read (a few pages at most)."""
+    department = _department_only(actor)
+    unit = None if actor.is_admin else actor.unit or None
+    kept: list[DutyItem] = []
+    for round_ in range(_DUTY_ROUNDS):
+        items = duty_items(session, runtime, today, end=today + dt.timedelta(days=days), open_only=True,
+                           department=department, unit=unit, limit=limit, offset=round_ * limit)
+        units = ledger_units(session, {d.ledger for d in items if d.ledger})
+        kept += [d for d in items if may_duty(actor, DutyAction.VIEW, DutySubject(
+            owners=tuple(d.owners or ()), unit=units.get(d.ledger or "", "") or d.unit, ledger=d.ledger or "",
+            issue_leader=d.issue_leader or "", issue_department=d.issue_department or ""))]
+        if len(kept) >= limit or len(items) < limit:
+            break
+    return kept[:limit]
 
 
 def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date, filters: Mapping[str, str],

@@ -284,7 +284,7 @@ def occurrence_filters(session: Session, *, start: dt.date | None = None, end: d
 def duty_items(session: Session, parts: ReminderParts, today: dt.date, *, start: dt.date | None = None,
                end: dt.date | None = None, ledger: Ledger | None = None, department: str | None = None,
                open_only: bool = False, overdue: bool | None = None, issue_id: int | None = None,
-               limit: int | None = None, unit: str | None = None) -> list[DutyItem]:
+               limit: int | None = None, offset: int = 0, unit: str | None = None) -> list[DutyItem]:
     """Duty occurrences due in ``[start, end]`` (either open-ended), by due date.
 
     Open occurrences whose look-back is not followed now (the issue left the state) are left out,
@@ -302,7 +302,7 @@ def duty_items(session: Session, parts: ReminderParts, today: dt.date, *, start:
     order = (o.overdue_on, o.due, o.id) if overdue is True else (o.due, o.id)
     stmt = occurrence_query().where(*where).order_by(*order)
     if limit:
-        stmt = stmt.limit(limit)
+        stmt = stmt.limit(limit).offset(offset)
     done = {} if open_only else {i: (at, by) for i, at, by in session.execute(
         select(OCCURRENCES.c.id, OCCURRENCES.c.done_at, OCCURRENCES.c.done_by)
         .where(*where, OCCURRENCES.c.state == OccurrenceState.DONE))}

@@ -24,23 +24,23 @@ from sqlalchemy.orm import Session
 
 from ... import __version__
 from ...accounts.actor import Actor
-from ...accounts.policy import DutyAction, DutySubject, UnitAction, may_duty, may_unit
+from ...accounts.policy import UnitAction, may_unit
 from ...accounts.users import list_users
 from ...clock import check_year
 from ...errors import DubanError, Forbidden, NoSpace, NotFound, Refused
 from ...issues import actions, extensions
 from ...issues.edit import hand_over
 from ...issues.evidence import EvidenceStore
-from ...issues.queries import issue_detail, issue_history, ledger_units, local_time
+from ...issues.queries import issue_detail, issue_history, local_time
 from ...issues.service import open_issue, transition
-from ...issues.worklists import PAGE, issue_rows, my_todo
-from ...reminders.agenda import duty_items
+from ...issues.worklists import PAGE, issue_rows, my_duties, my_todo
 from ...store import db
 from .identity import api_actor
 from .uploads import evidence_response, read_uploads
 
 log = logging.getLogger("duban.api")
 T = TypeVar("T")
+DUTY_LIMIT = 200  # occurrences in one answer of /duties
 
 
 class Problem(BaseModel):
@@ -465,14 +465,7 @@ def handover(request: Request, ledger: str, ref: str, body: Handover) -> HandedO
 def duties(request: Request, days: int = Query(90, ge=1, le=366)) -> list[DutyRow]:
     """Open duty occurrences due in the next ``days`` days, or overdue (at most 200)."""
     def build(session: Session, actor: Actor) -> list[DutyRow]:
-        runtime = request.app.state.site.runtime()
-        today = _today(request)
-        items = duty_items(session, runtime, today, end=today + dt.timedelta(days=days), open_only=True,
-                           limit=200)
-        units = ledger_units(session, {d.ledger for d in items if d.ledger})
-        mine = [d for d in items if may_duty(actor, DutyAction.VIEW, DutySubject(
-            owners=tuple(d.owners or ()), unit=units.get(d.ledger or "", "") or d.unit, ledger=d.ledger or "",
-            issue_leader=d.issue_leader or "", issue_department=d.issue_department or ""))]
+        mine = my_duties(session, request.app.state.site.runtime(), actor, _today(request), days, DUTY_LIMIT)
         return [DutyRow(key=d.key, title=d.title, period=d.period, due=d.due, state=str(d.state.value),
                         owners=list(d.owners or []), days_overdue=d.late.days_overdue) for d in mine]
 

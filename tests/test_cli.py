@@ -64,7 +64,7 @@ def test_workflow_list_show_and_graph(seeded, tmp_path):
 
 def test_db_commands(cli):
     assert cli("db", "upgrade").code == 0
-    assert "database: 0019; this duban: 0019" in cli("db", "status").out
+    assert "database: 0020; this duban: 0020" in cli("db", "status").out
 
 
 def test_bad_input_never_gives_a_traceback(seeded, tmp_path):

@@ -176,7 +176,9 @@ def _lists(app) -> dict[str, tuple[Any, str]]:
         "我的待办 (an administrator)": (as_user("admin", lambda s, a: worklists.my_todo(s, runtime, a, TODAY, 1)),
                                     "ix_issues_overdue_due"),
         # the district's reviewer: the issues awaiting sign-off in every unit, most urgent first
-        "我的待办 (a reviewer)": (lambda s: worklists.my_todo(s, runtime, REVIEWER, TODAY, 1), "ix_issues_overdue_due"),
+        # each of their states' head read off its index in order, the heads merged (open_deadlines_in)
+        "我的待办 (a reviewer)": (lambda s: worklists.my_todo(s, runtime, REVIEWER, TODAY, 1),
+                               "ix_issues_state_overdue_due"),
         "issue list (a department)": (as_user("办公室", lambda s, a: worklists.issue_rows(s, runtime, a, TODAY, {}, 2)),
                                       by_ledger),
         "issue list (an administrator)": (
@@ -198,7 +200,28 @@ def test_a_page_is_read_off_its_index_in_its_order(site, name):
             continue  # the pending 延期申请 (a handful, read off their own partial index)
         plan = _plan(site, statement, parameters)
         assert index in plan, f"{name}: {plan}"
-        assert not _sorted(site, plan), f"{name}: sorts: {plan}"
+        if index == "ix_issues_state_overdue_due":
+            assert not _sorted_heads(site, plan), f"{name}: sorts a head: {plan}"
+        else:
+            assert not _sorted(site, plan), f"{name}: sorts: {plan}"
+
+
+def _sorted_heads(app, plan: str) -> bool:
+    """Whether a merge of heads (UNION ALL of LIMITed reads, each in the list's order) sorts inside
+    a head; sorting the merged heads themselves (a page per state) is what merging them costs."""
+    if app.db_engine.dialect.name == "sqlite":
+        heads, _, merge = plan.rpartition("| SCAN anon_1 |")
+        return not heads or "TEMP B-TREE" in heads
+    appends = [n for n in _nodes(json.loads(plan)) if n.get("Node Type") in ("Append", "Merge Append")]
+    return not appends or any(_sorts(a.get("Plans", [])) for a in appends)
+
+
+def _nodes(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, list):
+        return [s for n in node for s in _nodes(n)]
+    if not isinstance(node, dict):
+        return []
+    return [node] + [s for v in node.values() if isinstance(v, (list, dict)) for s in _nodes(v)]
 
 
 def test_a_word_found_nowhere_is_answered_by_the_search_index(site):

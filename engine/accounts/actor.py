@@ -95,18 +95,23 @@ class Actor:
         """The issues waiting on this actor: in a state whose steps one of their roles may take
         (``states_by_role``: role -> states; see ``engine.workflow.schema.WorkflowDef.states_by_role``)."""
         clauses = []
-        # probe (a page read off ix_issues_overdue_due, most urgent first) for those whose
-        # scope is units, not a department or leader: the state as an expression no index
-        # serves, so the planner walks the deadline index and stops after a page, instead of
-        # reading every issue of the states off ix_issues_state and sorting them (a reviewer's
-        # 我的待办 at a million issues: 48,000 rows sorted). A department's or leader's page is
-        # driven by their own rows, which the state's statistics help the planner to judge.
-        state = Issue.state.concat("") if probe and not self.roles & {"department", "leader"} else Issue.state
         for role, states in states_by_role.items():
-            if states and (self.is_admin or role in self.roles or role == "anyone"):
+            if states and self._takes(role):
                 roles = None if role == "anyone" else (role,)
-                clauses.append(and_(state.in_(sorted(states)), self.visible(roles, probe=probe)))
+                clauses.append(and_(Issue.state.in_(sorted(states)), self.visible(roles, probe=probe)))
         return or_(*clauses) if clauses else false()
+
+    def acting_states(self, states_by_role: dict[str, set[str]]) -> list[str]:
+        """The states in which an issue may wait on this actor (``acting``'s states)."""
+        return sorted(set().union(*(states for role, states in states_by_role.items() if self._takes(role))))
+
+    def scoped_by_units(self) -> bool:
+        """Whether this actor's issues are whole units' or ledgers' (a reviewer, an observer, a
+        unit's administrator), not a department's or a leader's own rows."""
+        return not self.is_admin and not self.roles & {"department", "leader"}
+
+    def _takes(self, role: str) -> bool:
+        return self.is_admin or role in self.roles or role == "anyone"
 
     def visible_ledgers(self) -> ColumnElement[bool]:
         """The ledgers this actor may see issues of, as a WHERE clause over ``ledgers``.

@@ -27,6 +27,7 @@ from ..reminders.agenda import (
     count_upto,
     duty_items,
     open_deadlines,
+    open_deadlines_in,
     open_extensions,
 )
 from ..runtime import Runtime
@@ -114,9 +115,16 @@ def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
                                 cap=COUNT_CAP)
     else:
         total = count_deadlines(session, today, scope=and_(actor.acting(by_role), waiting), cap=COUNT_CAP)
-    wanted = PAGE + 1 - len(first)
-    items = first + (open_deadlines(session, runtime, today, limit=wanted, offset=max(0, start - len(asked)),
-                                    scope=and_(actor.acting(by_role, probe=True), waiting)) if wanted > 0 else [])
+    wanted, skip = PAGE + 1 - len(first), max(0, start - len(asked))
+    scope = and_(actor.acting(by_role, probe=True), waiting)
+    if wanted <= 0:
+        deadlines: list[DeadlineItem] = []
+    elif actor.scoped_by_units():  # a state's head at a time: see open_deadlines_in
+        deadlines = open_deadlines_in(session, runtime, today, actor.acting_states(by_role), scope=scope,
+                                      limit=wanted, offset=skip)
+    else:
+        deadlines = open_deadlines(session, runtime, today, limit=wanted, offset=skip, scope=scope)
+    items = first + deadlines
     return items[:PAGE], _counted(min(COUNT_CAP, total + len(asked)), page, len(items) > PAGE)
 
 

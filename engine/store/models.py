@@ -102,6 +102,9 @@ class Issue(Base):
         # the ~95k issues sharing a feedback-date deadline was otherwise read and sorted whole (#22).
         Index("ix_issues_overdue_due", "overdue_on", "due_on", "id"),
         Index("ix_issues_ledger_overdue_due", "ledger_id", "overdue_on", "due_on", "id"),
+        # 我的待办 of whoever's scope is whole units (a reviewer): each state's head in that order;
+        # and the issues of a state, to count them (it replaced ix_issues_state)
+        Index("ix_issues_state_overdue_due", "state", "overdue_on", "due_on", "id"),
         # The workspace: a user's issue list is read off (ledger, 序号 order) and stops at a page;
         # a leader's count and ledger choices are read off their own entries.
         Index("ix_issues_ledger_position", "ledger_id", "position", "id"),
@@ -119,7 +122,7 @@ class Issue(Base):
     leader: Mapped[str] = mapped_column(String(200), default="")  # 责任领导
     department: Mapped[str] = mapped_column(String(200), default="", index=True)  # 责任科室
     deadline: Mapped[dt.date | None] = mapped_column(Date, index=True)  # 整改时限
-    state: Mapped[str] = mapped_column(String(60), index=True)
+    state: Mapped[str] = mapped_column(String(60))  # indexed first in ix_issues_state_overdue_due
     workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id"))
     state_since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     extra: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)  # unknown ledger columns

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
@@ -67,12 +68,13 @@ def test_words_of_every_length_letters_and_numbers(db_url, project, monkeypatch)
     assert _found(app, office, "oa系统") == ["甲局台账/3"]  # letters (any case) beside Chinese
     assert _found(app, office, "ＯＡ") == ["甲局台账/3"]  # full-width letters are the same letters
     assert _found(app, office, "2024年度") == ["甲局台账/3"]  # digits
-    assert _found(app, "admin", "a-17") == ["乙局台账/A-17", "甲局台账/A-17"]  # a 序号, with its hyphen
+    # a 序号, with its hyphen; in the order the issues were entered (甲局 first)
+    assert _found(app, "admin", "a-17") == ["甲局台账/A-17", "乙局台账/A-17"]
     assert _found(app, office, "学习计划") == ["甲局台账/1"]
     assert _found(app, office, "心学") == []  # both characters are there, never side by side
     assert _found(app, office, "学习，制度") == []  # every pair there, the words are not
     assert _found(app, office, "不到位") == ["甲局台账/1"]
-    assert _found(app, "admin", "违规发放") == ["乙局台账/4", "甲局台账/4"]
+    assert _found(app, "admin", "违规发放") == ["甲局台账/4", "乙局台账/4"]
     app.db_engine.dispose()
 
 
@@ -175,24 +177,55 @@ def test_index_search_is_like_search(store):
     ids = list(range(1, 7))
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(titles=texts, query=st.one_of(st.text(alphabet=ALPHABET, min_size=1, max_size=5),
-                                          texts.flatmap(lambda ts: st.sampled_from(ts))))
-    def check(titles: list[str], query: str) -> None:
-        titles = (titles * 6)[:6]
+    @given(titles=texts, measures=texts, query=st.one_of(st.text(alphabet=ALPHABET, min_size=1, max_size=5),
+                                                         texts.flatmap(lambda ts: st.sampled_from(ts))))
+    def check(titles: list[str], measures: list[str], query: str) -> None:
+        titles, measures = (titles * 6)[:6], (measures * 6)[:6]
         with store.engine.begin() as conn:
-            for issue_id, title in zip(ids, titles, strict=True):
-                conn.execute(update(ISSUES).where(ISSUES.c.id == issue_id).values(title=title))
+            for issue_id, title, measure in zip(ids, titles, measures, strict=True):
+                conn.execute(update(ISSUES).where(ISSUES.c.id == issue_id).values(title=title, measures=measure))
             search.refresh(conn, ids)
             if not search.fold(query).strip():
                 return
-            found = set(conn.scalars(select(ISSUE_SEARCH.c.issue_id).where(search.matching(query, conn.dialect.name))))
+            # each part, through the index and walked (LIKE alone: PostgreSQL's page of a common word)
+            found = {(part, walk): set(conn.scalars(select(ISSUE_SEARCH.c.issue_id).where(
+                search.matching(query, conn.dialect.name, part=part, walk=walk))))
+                for part in ("any", "title", "rest") for walk in (False, True)}
             # LIKE over the folded text, and the same question asked in Python
             s = ISSUE_SEARCH.c
             naive = set(conn.scalars(select(s.issue_id).where(s.title.contains(search.fold(query), autoescape=True)
                                                               | s.body.contains(search.fold(query), autoescape=True))))
         folded = search.fold(query)
-        expected = {i for i, t, ref in zip(ids, titles, REFS, strict=True)
-                    if folded in search.fold(t) or folded in ref + "\n"}
-        assert found == naive == expected, (titles, query)
+        in_title = {i for i, t in zip(ids, titles, strict=True) if folded in search.fold(t)}
+        in_body = {i for i, ref, m in zip(ids, REFS, measures, strict=True) if folded in f"{ref}\n{search.fold(m)}"}
+        expected = {"any": in_title | in_body, "title": in_title, "rest": in_body - in_title}
+        assert naive == expected["any"], (titles, measures, query)
+        for (part, walk), ids_found in found.items():
+            assert ids_found == expected[part], (part, walk, titles, measures, query)
 
     check()
+
+
+@pytest.mark.parametrize("walk_rows", [1, 3, 100])
+def test_pages_list_title_hits_then_the_rest_in_the_order_entered(db_url, project, monkeypatch, walk_rows):
+    """Page after page, whatever path reads them (PostgreSQL walks a common word's page in id order
+    for ``WALK_ROWS`` rows, then falls back to the index): the title hits in the order the issues
+    were entered, then the other hits, each issue once."""
+    app, _ = _setup(db_url, project, monkeypatch)
+    monkeypatch.setattr(worklists, "PAGE", 1)
+    monkeypatch.setattr(worklists, "COUNT_CAP", 2)  # every word here is "common": the count is capped
+    monkeypatch.setattr(search, "WALK_ROWS", walk_rows)
+    for q in ("台账", "违规发放", "规", "学习"):
+        with app.readers() as session:
+            s = ISSUE_SEARCH.c
+            rows = session.execute(select(s.issue_id, s.title.contains(q)).where(s.title.contains(q) | s.body.contains(q))
+                                   .order_by(s.issue_id)).all()
+            expected = [i for i, titled in rows if titled] + [i for i, titled in rows if not titled]
+            refs = dict(session.execute(select(Issue.id, Issue.ref)).all())
+            seen = []
+            for page in range(1, len(expected) + 2):
+                listing = worklists.issue_rows(session, app.runtime, actor_for(session, "admin", "web"), TODAY,
+                                               {"q": q}, page)
+                seen += [r["ref"] for r in listing["rows"]]
+        assert seen == [refs[i] for i in expected], (q, walk_rows)
+    app.db_engine.dispose()

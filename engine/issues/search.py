@@ -10,6 +10,14 @@ all of them, so their AND is a superset of the answer, read off the index (FTS5 
 PostgreSQL), and LIKE on those candidates alone gives the exact answer. A word found nowhere is
 answered by the index without reading a row.
 
+The title's terms are in the index twice, the second time marked (``title_term``): the hits in a
+title are listed first, and both parts — title hits, then the rest — are read in the order the
+issues were entered (their id), a page at a time off the index, so a word in a sixth of a
+million issues costs a page, not a sort of all of them. SQLite's FTS5 hands its matches over in
+rowid order and a page or a capped count stops there; PostgreSQL's GIN index cannot, so a common
+word's page (past the list's count cap) is read walking the issues in id order, each checked by
+LIKE (``walk``), for at most ``WALK_ROWS`` rows (``walk_bound``) before falling back to the index.
+
 The index follows every write through the history (``engine.issues.history`` is the one writer of
 it): an entry that changes an issue's text marks the issue, and its row is rewritten when the
 transaction commits, from what the database then holds.
@@ -26,9 +34,11 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
     Table,
     Text,
     and_,
+    column,
     delete,
     event,
     false,
@@ -37,23 +47,27 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    table,
     text,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
 
 from ..store.db import bulk_cache
 from ..store.models import HISTORY, ISSUE_DEPARTMENTS, ISSUE_SEARCH, ISSUES, SiteState
 
 # Bump when the terms or the folded text change: ``duban init`` then rebuilds the index.
-VERSION = "pairs-scope-2"
+VERSION = "pairs-scope-title-3"
 FTS = "issue_search_fts"
+_FTS_ROWS = table(FTS, column("rowid", Integer))  # SQLite: its matches, joined by rowid
 SITE_STATE = cast(Table, SiteState.__table__)
 SITE_STATE_NAME_SEARCH = "search_version"  # the VERSION the index was built by
 _STALE = "duban.search_stale"
 _BATCH = 1000
+# PostgreSQL: the rows a page of a common word walks in id order (``walk``, ``walk_bound``) before
+# it gives up and collects the matches off the GIN index instead (a word rare in titles, say)
+WALK_ROWS = 20_000
 # history triggers whose entries always change the searched text; others do when a field changed
 _TEXT_TRIGGERS = frozenset({"import", "progress"})
 # the text, and who the issue is of (its scope terms: see ``scope_terms``)
@@ -108,6 +122,11 @@ def leader_term(name: str) -> str:
 
 def department_term(name: str) -> str:
     return f"dept{_hex(name)}"
+
+
+def title_term(term: str) -> str:
+    """A term as found in the title (letters and digits, never as short as a text term)."""
+    return f"title{term}"
 
 
 def scope_terms(ledger_id: int, leader: str, departments: Iterable[str]) -> set[str]:
@@ -170,7 +189,8 @@ def _rows(conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
             select(i.id, i.ledger_id, i.leader, i.ref, i.title, i.measures, i.extra).where(i.id.in_(ids))):
         folded_title = fold(title or "")
         body = "\n".join(fold(part) for part in (ref or "", *_numbering(extra), measures or "", *notes.get(issue_id, ())))
-        terms = sorted(terms_of(folded_title) | terms_of(body)
+        in_title = terms_of(folded_title)
+        terms = sorted(in_title | {title_term(t) for t in in_title} | terms_of(body)
                        | scope_terms(ledger_id, leader, departments.get(issue_id, ())))
         rows.append({"issue_id": issue_id, "title": folded_title, "body": body, "terms": " ".join(terms)})
     return rows
@@ -248,21 +268,27 @@ def _like(column: ColumnElement[str], folded: str) -> ColumnElement[bool]:
     return column.contains(folded, autoescape=True)
 
 
-def matching(query: str, dialect: str, *, ledgers: Sequence[int] | None = None, leader: str | None = None,
+def matching(query: str, dialect: str, *, part: str = "any", walk: bool = False,
+             ledgers: Sequence[int] | None = None, leader: str | None = None,
              department: str | None = None) -> ColumnElement[bool]:
-    """A condition over ``issue_search`` (joined to the issues): its text contains ``query``.
+    """A condition over ``issue_search`` (joined to the issues): its text contains ``query`` —
+    anywhere (``part`` "any"), in the title ("title"), or only outside it ("rest").
 
     The index finds the candidates (every term of the query present, and of the scope given: one of
     ``ledgers``, ``leader``'s, ``department``'s), LIKE confirms them; a query of no letter or digit at
-    all (punctuation) has no terms and falls back to LIKE alone."""
+    all (punctuation) has no terms and falls back to LIKE alone, as does ``walk`` (PostgreSQL, a
+    common word's page): a page read in id order checks each row it reads, LIKE being exact, and
+    the GIN index, which cannot hand its matches over in order, is left out."""
     s = ISSUE_SEARCH.c
     folded = fold(query)
     if not folded.strip():
         return false()
-    confirm = or_(_like(s.title, folded), _like(s.body, folded))
+    in_title, in_body = _like(s.title, folded), _like(s.body, folded)
+    confirm = {"any": or_(in_title, in_body), "title": in_title, "rest": and_(~in_title, in_body)}[part]
     terms = query_terms(query)
-    if not terms:
+    if not terms or walk:
         return confirm
+    terms = [title_term(t) for t in terms] if part == "title" else terms
     terms += [leader_term(leader)] if leader is not None else []
     terms += [department_term(department)] if department is not None else []
     any_of = [ledger_term(i) for i in ledgers] if ledgers else []
@@ -272,14 +298,25 @@ def matching(query: str, dialect: str, *, ledgers: Sequence[int] | None = None, 
     words = " AND ".join(f'"{t}"' for t in terms)
     if any_of:
         words += " AND (" + " OR ".join(f'"{t}"' for t in any_of) + ")"
-    fts: Select[Any] = select(literal_column("rowid")).select_from(text(FTS)).where(
-        literal_column(FTS).op("MATCH")(words))
-    return and_(s.issue_id.in_(fts), confirm)
+    # joined, not ``IN (SELECT rowid …)``: FTS5 then hands its matches over one by one in rowid
+    # order and a page or a capped count stops early, where the IN list is first collected whole
+    return and_(_FTS_ROWS.c.rowid == s.issue_id, literal_column(FTS).op("MATCH")(words), confirm)
 
 
-def title_hit(query: str) -> ColumnElement[bool]:
-    """Found in the title (such hits are listed first)."""
-    return _like(ISSUE_SEARCH.c.title, fold(query))
+def order(query: str, dialect: str) -> ColumnElement[int]:
+    """What a search's page is ordered by, its issues' ids: on SQLite the FTS5 table's rowid when the
+    query has terms, the order FTS5 reads its matches in (the issue_search id is the same number,
+    but SQLite sorts by it instead of reading on)."""
+    if dialect != "postgresql" and fold(query).strip() and query_terms(query):
+        return _FTS_ROWS.c.rowid
+    return ISSUE_SEARCH.c.issue_id
+
+
+def walk_bound(session: Session, rows: int) -> int | None:
+    """The id ``rows`` issues into the index in id order: a walk (``walk``) up to it reads at most
+    that many rows. None: there are fewer, and a walk reads them all."""
+    s = ISSUE_SEARCH.c
+    return session.scalar(select(s.issue_id).order_by(s.issue_id).offset(rows - 1).limit(1))
 
 
 def ensure_index(session: Session) -> int | None:

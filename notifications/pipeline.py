@@ -38,7 +38,11 @@ from notifications.routing import Route, route
 from notifications.settings import Notify
 from notifications.store import OUTBOX, REMINDER_MESSAGES, OutboxMessage, OutboxStatus, Silence, SilenceTarget
 
-BATCH = 5000
+# Reminders routed in one transaction. A catch-up (the daemon down for days, 100,000 due) routes
+# batch after batch, each person's digest carrying their part of one batch: 1,000 keeps a batch's
+# reminders, facts and rendered digests to ~20 MB (5,000 peaked at ~80 MB above the daemon's
+# baseline, bench/daemon.py), and a digest of a catch-up to ~100 items a person can read.
+BATCH = 1000
 
 
 @dataclass(frozen=True)

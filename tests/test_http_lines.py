@@ -75,3 +75,64 @@ def test_a_proxy_named_in_the_environment_is_used(monkeypatch):
             channel.close()
         [seen] = proxy.seen
     assert seen.headers["host"] == "oa.example.invalid" and seen.headers["idempotency-key"] == "k2"
+
+
+def test_lines_check_the_server_certificate_against_the_environments_bundle(tmp_path, monkeypatch):
+    """One TLS context serves every line; it trusts what httpx's clients trust (SSL_CERT_FILE)."""
+    import ssl
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from notifications.channels.base import DeliveryError
+    from tests.peers import intranet_cert
+
+    chain, key = intranet_cert(tmp_path)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(chain, key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    url = f"https://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        untrusting = build_channel("hook", {"kind": "webhook", "url": url})
+        with pytest.raises(DeliveryError, match=r"cannot reach 127\.0\.0\.1"):
+            untrusting.send(message("k3"))
+        untrusting.close()
+        monkeypatch.setenv("SSL_CERT_FILE", str(chain))
+        trusting = build_channel("hook", {"kind": "webhook", "url": url})
+        try:
+            failed: list[BaseException] = []
+
+            def send(key: str) -> None:
+                try:
+                    trusting.send(message(key))
+                except DeliveryError as exc:
+                    failed.append(exc)
+
+            threads = [threading.Thread(target=send, args=(f"k4-{n}",)) for n in range(3)]  # lines of their own
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(WAIT)
+            assert failed == []
+            trusting.send(message("k5"))
+        finally:
+            trusting.close()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -117,11 +117,6 @@ def report_values(message_id: int, receipt: Receipt, at: dt.datetime) -> dict[st
             "check_at": at + FOLLOW_UP_AFTER if receipt.task is not None else None, "reported_at": at}
 
 
-def record(conn: Connection, result: SendResult, owner: str, worker: str) -> bool:
-    """Write one outcome (``record_all`` of one); True if our lease still held the message."""
-    return record_all(conn, [(result, owner)], worker)[0]
-
-
 def record_all(conn: Connection, results: Sequence[tuple[SendResult, str]], worker: str) -> list[bool]:
     """Write the outcomes of finished sends, each with its lease's owner, in one transaction: each
     where its lease still holds, and its attempt either way; whether each lease held, in order.

@@ -31,7 +31,7 @@ Per repeat (the order of the two alternates between repeats, so neither always r
 Both timings include creating the HTTP client and opening its one connection (duban's channel
 creates its client on the first send). gc.collect() runs before each timed run. The duban run
 counts the transactions and statements it issued (engine events "begin" / "before_cursor_execute").
-The JSON records which outbox code was imported (outbox.py, claims.py, recording.py: path and sha256), so another version
+The JSON records which outbox code was imported (the modules in DELIVERY_PATH: folder and sha256), so another version
 can be measured by putting a copy of the package first on PYTHONPATH. An untimed warm-up of
 ``--warmup`` messages per side runs first (imports, first connections). Medians of ``--repeat`` are
 reported as messages per second, with the ratio duban / bare (target: >= 1.0; duban sends up to
@@ -64,6 +64,9 @@ BEIJING = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2026, 9, 29, 10, 0, tzinfo=BEIJING).astimezone(UTC)  # a Tuesday morning, working hours
 REPLY = b'{"ok":true}'
 TARGET = 1.0  # issue #22: ahead of the bare loop, with several sends in flight
+# The modules of notifications/ the delivery path runs through, hashed into the JSON's "outbox"
+DELIVERY_PATH = ("outbox.py", "leases.py", "lanes.py", "senders.py", "recording.py", "channels/_http.py",
+                 "channels/_lines.py", "channels/webhook.py")
 
 
 # --- the receiver (its own process) --------------------------------------------------------------
@@ -318,14 +321,14 @@ def machine() -> dict:
 
     folder = Path(outbox_module.__file__).parent
     digest = hashlib.sha256()
-    for name in ("outbox.py", "claims.py", "recording.py"):  # the delivery path spans these three
+    for name in DELIVERY_PATH:
         path = folder / name
         digest.update(path.read_bytes() if path.exists() else b"")
     return {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "sqlalchemy": sqlalchemy.__version__,
             "httpx": httpx.__version__, "cpus": os.cpu_count(), "platform": platform.platform(),
             "commit": git("rev-parse", "--short", "HEAD")
             + (" + uncommitted " + " ".join(line.split()[-1] for line in dirty) if dirty else ""),
-            "outbox": f"{folder}/{{outbox,claims,recording}}.py (sha256 {digest.hexdigest()[:12]})"}
+            "outbox": f"{folder}/{{{','.join(DELIVERY_PATH)}}} (sha256 {digest.hexdigest()[:12]})"}
 
 
 def report(facts: dict, result: dict, args) -> None:

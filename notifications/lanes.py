@@ -36,7 +36,7 @@ def recipient_key(item: Routed) -> Hashable:
 
 
 class Lanes(Generic[T]):
-    """The waiting messages of one batch, in claim order, and those in flight."""
+    """The waiting messages of a run's claims, in claim order, and those in flight."""
 
     def __init__(self, items: Sequence[T], limit: int, warm: set[str]) -> None:
         if limit < 1:
@@ -47,6 +47,10 @@ class Lanes(Generic[T]):
         self.flying: Counter[str] = Counter()
         self.busy: set[Hashable] = set()
         self.in_flight = 0
+
+    def extend(self, items: Sequence[T]) -> None:
+        """Add a later claim's messages behind those waiting (their recipients' order goes on)."""
+        self.waiting.extend(items)
 
     def room(self, channel: str) -> int:
         return self.limit if channel in self.warm else 1

@@ -9,14 +9,16 @@ Modelled on healthchecks' ``sendalerts`` and Alertmanager's notify stage, the lo
 * **Gate** each message: outside working hours (unless urgent) or past its channel's rate limit it
   is postponed, not sent; a channel that is not configured makes it undeliverable.
 * **Send** it outside any transaction: a slow SMTP server must not hold row locks or SQLite's
-  write lock. Several sends are on their way at once, on a pool's threads: up to
-  ``DeliveryPolicy.in_flight`` per channel, and never two to the same recipient, who gets the
-  batch's messages in claim order (``notifications.lanes``). A send starts only with at least
-  twice its channel's timeout of lease ahead of it; below that the rest of the batch's lease is
-  renewed first, so a lease only has to outlast the sends it covers.
-* **Record** each outcome in its own transaction as soon as its send is done, while its lease
-  holds (``notifications.recording``), guarded by the lease: a crash re-sends at most the
-  messages in flight, and a sender whose lease was taken over cannot overwrite the new owner's
+  write lock. Several sends are on their way at once, on threads (``notifications.senders``): up
+  to ``DeliveryPolicy.in_flight`` per channel, and never two to the same recipient, who gets the
+  messages in claim order (``notifications.lanes``). A send starts only with at least twice its
+  channel's timeout of lease ahead of it; below that the rest of the batch's lease is renewed
+  first, so a lease only has to outlast the sends it covers. The next batch is claimed as soon
+  as the last message of this one has started.
+* **Record** the outcomes of the sends that finished together in one transaction, while their
+  leases hold (``notifications.recording``), guarded by the lease; only then do new sends take
+  their places. So no more than the messages in flight are ever sent but unrecorded, and a crash
+  re-sends at most those; a sender whose lease was taken over cannot overwrite the new owner's
   record. Claiming, gating and recording stay on the calling thread: only sends are handed out.
 
 Delivery is at least once, with the same key on every attempt (Message-ID / Idempotency-Key /
@@ -36,8 +38,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import ClassVar
 
 from sqlalchemy import Connection
@@ -52,7 +54,8 @@ from notifications.lanes import Lanes
 from notifications.leases import OWNER_LEN, Lease, Leased, guarded, lease_batch, lease_owner, release, renew
 from notifications.quiet import QuietHours
 from notifications.ratelimit import DEFAULTS, Limit, recipient_wait, take
-from notifications.recording import record, result_of
+from notifications.recording import record_all, result_of
+from notifications.senders import Senders
 from notifications.store import AttemptStatus, OutboxMessage, OutboxStatus
 
 log = logging.getLogger("duban.outbox")
@@ -117,34 +120,55 @@ class DeliveryStats:
 
 # Threads of one delivery run at most: the per-channel limit times the channels, within reason.
 _MAX_WORKERS = 64
+# What a send came back with: the error it failed with (or None) and the platform's receipt, if any.
+Sent = tuple[BaseException | None, Receipt | None]
+# The stats field of a recorded outcome (a retry is everything else).
+_OUTCOME_STAT = {AttemptStatus.SENT: "sent", AttemptStatus.DEAD: "dead"}
 
 
 class _Run:
-    """One ``deliver_due`` run: gate and start sends in claim order, record each as it finishes.
+    """One ``deliver_due`` run: gate and start sends in claim order, record them as they finish.
 
     Everything that touches the database (claiming, gating, recording) happens on the calling
-    thread; the pool's threads only send. An outcome is recorded as soon as its send is done,
-    while its lease (renewed at the start with twice the channel's timeout ahead) still holds, so
-    a crash re-sends at most the messages in flight: ``in_flight`` per channel."""
+    thread; the pool's threads only send. The outcomes of the sends found finished together are
+    recorded in one transaction, and only then do their slots take new sends, so at most
+    ``in_flight`` messages per channel are ever sent but unrecorded: a crash re-sends no more.
+    Each outcome is recorded while its lease (renewed at the start with twice the channel's
+    timeout ahead) still holds. The next batch is claimed as soon as every message of the
+    current one has started, so the sends still on their way overlap the claim instead of
+    draining to none at each batch's end."""
 
     recorder: Connection
-    pool: ThreadPoolExecutor
+    pool: Senders[tuple[Leased, float, Lease], Sent]  # a send's message, start and lease; what came of it
 
     def __init__(self, outbox: Outbox, clock: Callable[[], dt.datetime], stats: DeliveryStats, limit: int,
-                 stop: threading.Event | None) -> None:
-        self.outbox, self.clock, self.stats, self.limit, self.stop = outbox, clock, stats, limit, stop
+                 batch: int, stop: threading.Event | None) -> None:
+        self.outbox, self.clock, self.stats, self.limit, self.size, self.stop = outbox, clock, stats, limit, batch, stop
         self.blocked: dict[str, dt.datetime] = {}  # channel -> end of a rate window known to be full
+        # One lanes for the whole run, so a recipient's message of the next batch still waits for
+        # their message of this one; what waits there is always of the latest claim (``lease``).
+        self.lanes: Lanes[Leased] = Lanes([], limit, outbox.warm)
+        self.lease = Lease("", {})
 
     def stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
-    def batch(self, leased: list[Leased], lease: Lease) -> bool:
-        """Send one leased batch; False if the run was stopped in it."""
-        outbox = self.outbox
-        lanes: Lanes[Leased] = Lanes(leased, self.limit, outbox.warm)
-        flying: dict[Future[tuple[BaseException | None, Receipt | None]], tuple[Leased, float]] = {}
+    def claim(self) -> bool:
+        """Lease the next batch into the lanes; False if nothing is due and free."""
+        owner = lease_owner(self.outbox.worker)
+        leased, self.lease = lease_batch(self.recorder, self.clock(), self.size, owner, self.outbox.policy.lease)
+        self.lanes.extend(leased)
+        return bool(leased)
+
+    def run(self) -> None:
+        """Send batch after batch until nothing is due, or ``stop``."""
+        outbox, lanes = self.outbox, self.lanes
+        drained = False  # a claim found nothing: this run claims no more
         while True:
+            if not lanes.waiting and not drained and not self.stopping():
+                drained = not self.claim()
             while not self.stopping() and (item := lanes.next()) is not None:
+                lease = self.lease
                 channel = outbox.channels.get(item.channel)
                 skipped = outbox._gate(item, lanes.waiting, lease, self.clock(), channel, self.blocked)
                 if skipped is not None:
@@ -155,33 +179,29 @@ class _Run:
                 lanes.start(item)
                 began = time.monotonic()
                 if self.limit == 1:  # one at a time: no thread to hand over to
-                    self.finish(item, outbox._send(channel, item), began, lease)
-                    lanes.finish(item)
+                    self.finish([(item, outbox._send(channel, item), began, lease)])
                 else:
-                    flying[self.pool.submit(outbox._send, channel, item)] = (item, began)
-            if not flying:
+                    self.pool.start((item, began, lease), partial(outbox._send, channel, item))
+            if self.pool.out:
+                self.finish([(item, sent, began, lease) for (item, began, lease), sent in self.pool.finished()])
+            elif drained or self.stopping():
                 break
-            done, _ = wait(flying, return_when=FIRST_COMPLETED)
-            for future in done:
-                item, began = flying.pop(future)
-                self.finish(item, future.result(), began, lease)
-                lanes.finish(item)
+            # else nothing waits or flies (a message that could start has started): claim the next
         if lanes.waiting:  # stopped: what has not started goes back for others
-            release(outbox.sessions, lanes.waiting, lease.owner)
-            return False
-        return not self.stopping()
+            release(outbox.sessions, lanes.waiting, self.lease.owner)
 
-    def finish(self, item: Leased, sent: tuple[BaseException | None, Receipt | None], began: float,
-               lease: Lease) -> None:
+    def finish(self, finished: Sequence[tuple[Leased, Sent, float, Lease]]) -> None:
+        """Record the outcomes of finished sends together, then free their lanes."""
         policy = self.outbox.policy
-        error, receipt = sent
-        result = result_of(item, self.clock(), error, began, max_attempts=policy.max_attempts,
-                           backoff=self.outbox.backoff, receipt=receipt)
-        if record(self.recorder, result, lease.owner, self.outbox.worker):
-            name = {AttemptStatus.SENT: "sent", AttemptStatus.DEAD: "dead"}.get(result.outcome, "retried")
-            self.stats.count(item.channel, name)
-        else:
-            self.stats.count(item.channel, "lost")
+        now = self.clock()
+        results = [(result_of(item, now, error, began, max_attempts=policy.max_attempts,
+                              backoff=self.outbox.backoff, receipt=receipt), lease.owner)
+                   for item, (error, receipt), began, lease in finished]
+        held_all = record_all(self.recorder, results, self.outbox.worker)
+        for (result, _), held in zip(results, held_all, strict=True):
+            name = _OUTCOME_STAT.get(result.outcome, "retried") if held else "lost"
+            self.stats.count(result.item.channel, name)
+            self.lanes.finish(result.item)  # recorded: its slot may take the next send
 
 
 def default_worker() -> str:
@@ -254,23 +274,17 @@ class Outbox:
         def clock() -> dt.datetime:
             return now + dt.timedelta(seconds=time.monotonic() - started)
 
-        run = _Run(self, clock, DeliveryStats(), limit, stop)
+        run = _Run(self, clock, DeliveryStats(), limit, batch, stop)
         workers = min(_MAX_WORKERS, limit * max(1, len(self.channels)))
         # one connection records every outcome; sends go to the pool only when several may fly
         with self.sessions.kw["bind"].connect() as run.recorder, \
-                ThreadPoolExecutor(workers, thread_name_prefix="duban-send") as run.pool:
-            while not run.stopping():
-                owner = lease_owner(self.worker)
-                leased, lease = lease_batch(run.recorder, clock(), batch, owner, self.policy.lease)
-                if not leased:
-                    break
-                if not run.batch(leased, lease):
-                    break
+                Senders[tuple[Leased, float, Lease], Sent](workers) as run.pool:
+            run.run()
         give_back()  # the run's messages and its send threads' buffers are freed: see engine.heap
         return run.stats
 
     @staticmethod
-    def _send(channel: Channel, item: Leased) -> tuple[BaseException | None, Receipt | None]:
+    def _send(channel: Channel, item: Leased) -> Sent:
         """Send one message; the error it failed with (or None) and the platform's receipt, if any."""
         try:
             message = item.message()

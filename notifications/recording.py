@@ -1,8 +1,8 @@
 """Recording the outcome of one send: the row's new values, guarded by the lease, and the attempt.
 
-The "Record" step of ``notifications.outbox``. Each send's outcome is written in its own
-transaction before the next send starts, so a crash re-sends at most the one message in flight.
-A send that came back with a ``Receipt`` (someone missed, or the platform will say later) leaves a
+The "Record" step of ``notifications.outbox``. The outcomes of the sends that finished together
+are written in one transaction before any send takes their place, so a crash re-sends at most the
+messages that were in flight. A send that came back with a ``Receipt`` (someone missed, or the platform will say later) leaves a
 ``delivery_reports`` row in the same transaction (``notifications.reports`` follows it up).
 
 A rate-limited answer is the platform saying "not now", not a failure of the message: it waits the
@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,7 +84,7 @@ def result_of(item: Leased, current: dt.datetime, error: BaseException | None, s
 
 
 # The record of each outcome, built once (Core, bound parameters) and run on the driver's cursor
-# (engine.store.prepared): it runs after every send, in its own transaction.
+# (engine.store.prepared): it runs after every send.
 _C = OUTBOX.c
 _HELD = (_C.id == bindparam("b_id"), _C.lease_owner == bindparam("b_owner"), _C.status == OutboxStatus.PENDING)
 _RELEASE: dict[str, Any] = {"attempts": bindparam("b_attempts"), "lease_owner": None, "lease_until": None,
@@ -117,30 +117,70 @@ def report_values(message_id: int, receipt: Receipt, at: dt.datetime) -> dict[st
             "check_at": at + FOLLOW_UP_AFTER if receipt.task is not None else None, "reported_at": at}
 
 
-def record(conn: Connection, result: SendResult, owner: str, worker: str) -> bool:
-    """Write the outcome where our lease still holds, and the attempt either way; True if it held.
+def record_all(conn: Connection, results: Sequence[tuple[SendResult, str]], worker: str) -> list[bool]:
+    """Write the outcomes of finished sends, each with its lease's owner, in one transaction: each
+    where its lease still holds, and its attempt either way; whether each lease held, in order.
 
     A lease that lapsed and was taken over leaves the new owner's record standing; the attempt
     still happened (and may have reached the receiver), so the history says so. ``conn`` is a
-    connection of the writing engine, held for the run: one short transaction per outcome.
+    connection of the writing engine, held for the run. The commit is most of a record's cost, so
+    the sends that finished together share one; the outbox starts no send in their place before
+    this returns, which keeps a crash's re-sends within the sends it had on their way.
     """
-    item, values = result.item, result.values
-    params = {"b_id": item.id, "b_owner": owner, "b_attempts": values["attempts"],
-              "b_error": values.get("last_error", ""), "b_at": values.get("sent_at"),
-              "b_next": values.get("next_attempt_at")}
+    if len(results) > 1:
+        try:
+            return _record(conn, results, worker, together=True)
+        except _NotAllHeld:  # rolled back: find out message by message which lease held
+            pass
+    return _record(conn, results, worker, together=False)
+
+
+class _NotAllHeld(Exception):
+    """The guarded updates of several outcomes, run together, changed fewer rows than outcomes."""
+
+
+def _record(conn: Connection, results: Sequence[tuple[SendResult, str]], worker: str, *,
+            together: bool) -> list[bool]:
+    # ``together``: one executemany per kind of outcome, all or nothing (it cannot tell which row
+    # failed to match); otherwise one guarded update per outcome, each telling whether it held.
+    held_all: list[bool] = []
+    attempts: list[dict[str, Any]] = []
+    reports: list[dict[str, Any]] = []
+    updates = [(result, _update_values(result, owner)) for result, owner in results]
     with driver_transaction(conn):
-        held = _PREPARED.get(conn, result.outcome).run(conn, params) == 1
-        text = result.text
-        if not held:
-            if _PREPARED.get(conn, "exists").first(conn, params) is None:
-                return False  # the message is gone (retried away, deleted): nothing to record
-            text = (text + "; " if text else "") + "lease lost to another sender, result not applied"
-            log.warning("outbox message %s: lease lapsed during the send; another sender has it", item.id)
-        _PREPARED.get(conn, "attempt").run(conn, {"message_id": item.id, "at": result.at, "channel": item.channel,
-                                "recipient": item.recipient, "status": result.outcome, "error": text,
-                                "seconds": result.seconds, "worker": worker})
-        if held and result.receipt is not None:
-            _PREPARED.get(conn, "report").run(conn, report_values(item.id, result.receipt, result.at))
-    if held and result.outcome == AttemptStatus.DEAD:
-        log.error("outbox message %s via %r is dead: %s", item.id, item.channel, result.text)
-    return held
+        if together:
+            by_outcome: dict[AttemptStatus, list[dict[str, Any]]] = {}
+            for result, params in updates:
+                by_outcome.setdefault(result.outcome, []).append(params)
+            changed = sum(_PREPARED.get(conn, outcome).run_many(conn, rows) for outcome, rows in by_outcome.items())
+            if changed != len(updates):
+                raise _NotAllHeld
+            held_all = [True] * len(updates)
+        else:
+            held_all = [_PREPARED.get(conn, result.outcome).run(conn, params) == 1 for result, params in updates]
+        for (result, params), held in zip(updates, held_all, strict=True):
+            item, text = result.item, result.text
+            if not held:
+                if _PREPARED.get(conn, "exists").first(conn, params) is None:
+                    continue  # the message is gone (retried away, deleted): nothing to record
+                text = (text + "; " if text else "") + "lease lost to another sender, result not applied"
+                log.warning("outbox message %s: lease lapsed during the send; another sender has it", item.id)
+            attempts.append({"message_id": item.id, "at": result.at, "channel": item.channel,
+                             "recipient": item.recipient, "status": result.outcome, "error": text,
+                             "seconds": result.seconds, "worker": worker})
+            if held and result.receipt is not None:
+                reports.append(report_values(item.id, result.receipt, result.at))
+        _PREPARED.get(conn, "attempt").run_many(conn, attempts)
+        _PREPARED.get(conn, "report").run_many(conn, reports)
+    for (result, _), held in zip(results, held_all, strict=True):
+        if held and result.outcome == AttemptStatus.DEAD:
+            log.error("outbox message %s via %r is dead: %s", result.item.id, result.item.channel, result.text)
+    return held_all
+
+
+def _update_values(result: SendResult, owner: str) -> dict[str, Any]:
+    """The bound values of the guarded update that records ``result`` under ``owner``'s lease."""
+    values = result.values
+    return {"b_id": result.item.id, "b_owner": owner, "b_attempts": values["attempts"],
+            "b_error": values.get("last_error", ""), "b_at": values.get("sent_at"),
+            "b_next": values.get("next_attempt_at")}

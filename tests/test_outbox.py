@@ -572,3 +572,33 @@ def test_a_batch_of_large_messages_is_cut_by_its_size_never_below_one(sessions) 
         assert rest == ids[2:4]
         huge = lease_batch(conn, NOW, 50, "c", 60)[0]
         assert len(huge) == 1 and len(huge[0].text) > BATCH_CHARS  # alone over the budget: still sent
+
+
+def test_outcomes_recorded_together_keep_a_lost_lease_apart(sessions) -> None:
+    """Sends that finished together share one transaction; one whose lease another sender took
+    over leaves that sender's row as it was, and the others are recorded all the same."""
+    import time
+
+    from notifications.leases import lease_batch
+    from notifications.recording import record_all, result_of
+
+    ids = [queue(sessions, f"t{i}", "hook", due=NOW - dt.timedelta(seconds=10 - i)) for i in range(4)]
+    engine = sessions.kw["bind"]
+    with engine.connect() as conn:
+        leased, lease = lease_batch(conn, NOW, 10, "mine#1", 120)
+        assert [item.id for item in leased] == ids
+        with transaction(sessions) as session:  # t2's lease lapsed and another sender took it
+            row = session.get(OutboxMessage, ids[2])
+            row.lease_owner = "theirs#2"
+        began = time.monotonic()
+        results = [(result_of(item, NOW, None if i != 1 else RuntimeError("boom"), began, max_attempts=8,
+                              backoff=lambda n: 60.0), lease.owner) for i, item in enumerate(leased)]
+        assert record_all(conn, results, "w1") == [True, True, False, True]
+    rows = by_key(sessions)
+    assert [(rows[f"t{i}"].status, rows[f"t{i}"].lease_owner) for i in range(4)] == [
+        ("sent", None), ("pending", None), ("pending", "theirs#2"), ("sent", None)]
+    assert rows["t1"].attempts == 1 and "boom" in rows["t1"].last_error
+    history = {message: [(a.status, a.error) for a in attempts(sessions, message)] for message in ids}
+    assert history[ids[0]] == [("sent", "")] and history[ids[3]] == [("sent", "")]
+    assert history[ids[1]][0][0] == "retry"
+    assert history[ids[2]] == [("sent", "lease lost to another sender, result not applied")]

@@ -167,3 +167,23 @@ def test_each_recipient_gets_their_messages_in_claim_order(sessions, limit):  # 
         stats = Outbox(sessions, {"hook": channel}, policy=DeliveryPolicy(in_flight=limit)).deliver_due(NOW, batch=7)
     assert stats == DeliveryStats(sent=30)
     assert seen == keys and overlapped == 0
+
+
+def test_senders_hand_back_every_result_with_its_tag_and_raise_what_a_call_raised():
+    from functools import partial
+
+    from notifications.senders import Senders
+
+    got: dict[int, int] = {}
+    with Senders[int, int](3) as senders:
+        for n in range(10):
+            senders.start(n, partial(pow, n, 2))
+        while senders.out:
+            got.update(senders.finished())
+    assert got == {n: n * n for n in range(10)}
+    with Senders[int, float](1) as senders:
+        senders.start(0, lambda: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            senders.finished()
+        with pytest.raises(RuntimeError, match="no call is out"):
+            senders.finished()

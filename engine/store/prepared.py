@@ -11,7 +11,7 @@ types' bind processors), so the statement reads and converts exactly as ``execut
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -68,6 +68,22 @@ class Prepared:
         """Execute; the driver's row count (rows updated, deleted or inserted)."""
         with self._executed(conn, values) as cursor:
             return int(cursor.rowcount)
+
+    def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Execute once per row of values, in one driver call (``executemany``); the rows changed
+        by all of them together (sqlite3 and psycopg both sum an executemany's row counts)."""
+        if not rows:
+            return 0
+        parameters = [self.parameters(values) for values in rows]
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(self.sql, parameters)
+            return int(cursor.rowcount)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(self.sql, parameters, exc, conn.dialect.loaded_dbapi.Error,
+                                      dialect=conn.dialect) from exc
+        finally:
+            cursor.close()
 
     def first(self, conn: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row of a SELECT (raw driver values), or None."""

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from notifications.channels._lines import Lines
 from notifications.channels.base import Channel, DeliveryError
 from notifications.channels.codes import Kind, Verdict
 from notifications.message import dumps
@@ -60,25 +61,12 @@ class HttpChannel(Channel):
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise self.config_error("'url' must be an http:// or https:// URL")
         self.host = parsed.host
+        self._url = parsed  # parsed once: httpx parses a URL given as text again on every request
         self.timeout = self.setting_number("timeout", 10.0)
-        self._client: httpx.Client | None = None
-
-    def _http(self) -> httpx.Client:
-        # Created on first send so building a channel (e.g. for `duban check`) opens nothing.
-        if self._client is None:
-            self._client = httpx.Client(
-                timeout=self.timeout,
-                headers={"User-Agent": USER_AGENT},
-                # A redirect from a robot endpoint means a wrong URL; following it could post
-                # the reminder somewhere unintended.
-                follow_redirects=False,
-            )
-        return self._client
+        self._lines = Lines(self.timeout, USER_AGENT)  # keep-alive, one per send on its way
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._lines.close()
 
     def post_json(
         self,
@@ -95,9 +83,10 @@ class HttpChannel(Channel):
         all_headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
         # Merged here because httpx's own ``params=`` replaces the URL's query, and with it the
         # robot's access_token.
-        url = httpx.URL(self.url).copy_merge_params(params) if params else self.url
+        url = self._url.copy_merge_params(params) if params else self._url
         try:
-            return self._http().post(url, content=content, headers=all_headers)
+            with self._lines.line() as line:
+                return line.post(url, content, all_headers)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise self.failure(f"bad URL for {self.host}: {exc}", permanent=True) from exc
         except httpx.TimeoutException as exc:

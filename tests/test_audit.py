@@ -161,6 +161,48 @@ def test_a_head_kept_from_an_export_holds_after_honest_work_not_after_a_rewritte
     assert cli("audit", "verify", "--head", "nonsense").code == 2
 
 
+@pytest.mark.parametrize("db_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_the_reports_chain_head_is_the_one_verify_computes(worked):
+    """The report reads its head off the stored hashes (engine.issues.chain_head) instead of
+    re-verifying every chain: the same head at every instant, a broken chain's too."""
+    import datetime as dt
+
+    from engine.issues.chain_head import ledger_chain_head
+    from engine.issues.history import chain_head
+    from engine.issues.queries import find_ledger
+    from engine.store import db
+
+    _, url = worked
+    engine = db.make_engine(url)
+
+    def both(at: dt.datetime | None) -> tuple[str, str]:
+        with db.read_factory(engine)() as session:
+            ledger = find_ledger(session, LEDGER)
+            assert ledger is not None
+            at = at or dt.datetime.now(dt.UTC)  # one instant for both
+            return ledger_chain_head(session, ledger, at), chain_head(session, ledger, at)
+
+    instants = [dt.datetime(2026, 11, 30, tzinfo=dt.UTC),  # before the import: no entry counts
+                dt.datetime.fromisoformat("2026-12-01T09:00+08:00"),  # the import's own instant
+                dt.datetime.fromisoformat(AT + "+08:00"), dt.datetime(2027, 1, 1, tzinfo=dt.UTC), None]
+    try:
+        heads = [both(at) for at in instants]
+        assert all(ours == theirs for ours, theirs in heads), heads
+        assert len({ours.split("-")[1] for ours, _ in heads[:3]}) == 3  # the instants tell the heads apart
+        # a chain broken behind duban's back: a note changed, an entry without a hash slipped in
+        entry_id = _sql(url, "SELECT id FROM history WHERE trigger = 'return'")[0][0]
+        _sql(url, "UPDATE history SET note = '材料齐全' WHERE id = :i", i=entry_id)
+        issue_id = _sql(url, "SELECT issue_id FROM history WHERE trigger = 'return'")[0][0]
+        _sql(url, "INSERT INTO history (issue_id, at, by, door, trigger, from_state, to_state, note, round) "
+                  "VALUES (:i, '2026-12-11 02:00:00.000000', '巡察办', 'web', 'approve', 'awaiting_review', "
+                  "'completed', '', 2)", i=issue_id)
+        for at in instants:
+            ours, theirs = both(at)
+            assert ours == theirs
+    finally:
+        engine.dispose()
+
+
 def _rehash(url: str) -> None:
     from engine.issues.history import entry_hash, genesis
 

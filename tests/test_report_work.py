@@ -200,3 +200,18 @@ def test_every_sentence_ends_with_a_full_stop(note, expected):
     from engine.report.wording import sentence
 
     assert sentence(note) == expected
+
+
+def test_a_sentence_drops_exactly_unicodes_control_characters():
+    """Category Cc goes (the tab stays), every other character of a line is kept as it was."""
+    import unicodedata
+
+    from engine.report.wording import sentence
+
+    for code in range(0x3000):
+        ch = chr(code)
+        line = f"甲{ch}乙"
+        if len(line.splitlines()) > 1:  # a line break of some kind: two sentences, tested above
+            continue
+        control = unicodedata.category(ch) == "Cc" and ch != "\t"
+        assert sentence(line) == ("甲乙。" if control else f"{line}。"), hex(code)

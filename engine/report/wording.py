@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 
 from ..issues.work import SUBMIT
 from ..wording import cn_date
@@ -81,6 +80,8 @@ def problem_heading(number: int, title: str) -> str:
 
 
 _CLOSED = "。！？!?"
+# Unicode's control characters (category Cc: U+0000–U+001F, U+007F–U+009F), the tab excepted
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def sentence(text: str) -> str:
@@ -89,7 +90,7 @@ def sentence(text: str) -> str:
     Control characters go: a note typed in a browser may carry them, and a Word document cannot."""
     parts = []
     for line in (text or "").splitlines():
-        line = "".join(ch for ch in line if ch == "\t" or unicodedata.category(ch) != "Cc")
+        line = _CONTROL.sub("", line)
         t = line.strip().rstrip("；;，,、：: \t")
         if t.endswith(".") and not t.endswith(".."):
             t = t[:-1]

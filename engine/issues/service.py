@@ -23,7 +23,7 @@ from ..store.models import ISSUES, WORKFLOWS, Evidence, HistoryEntry, Issue, Wor
 from ..workflow.machine import AttachedIssue
 from . import history
 from .evidence import EvidenceFile
-from .queries import issue_ref, resolve_ref
+from .queries import issue_ref, resolve_ref, resolve_step
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,14 @@ def transition(
     """Fire ``trigger`` on the issue as ``actor``; raise ``Refused`` (writing nothing) when not allowed:
     the actor cannot see the issue, the workflow's roles or guards refuse, or the state has no such step."""
     by = actor.name
-    issue = open_issue(session, ref, actor, for_update=True)
+    if isinstance(ref, Issue):
+        issue, stored_hash = open_issue(session, ref, actor), None
+    else:
+        issue, stored_hash = resolve_step(session, ref)  # the version's hash read with the issue
+        open_issue(session, issue, actor)
+    version = workflow_of(session, issue, stored_hash)
     require(actor, Action.STEP, issue, issue_ref(issue))
     evidence = evidence or []
-    version = workflow_of(session, issue)
     machine = runtime.registry.machine_of(version.content_hash, version.source)
 
     def count_evidence() -> int:
@@ -163,16 +167,18 @@ _HASH = select(WORKFLOWS.c.content_hash).where(WORKFLOWS.c.id == bindparam("id")
 _SOURCE = select(WORKFLOWS.c.source).where(WORKFLOWS.c.id == bindparam("id"))
 
 
-def workflow_of(session: Session, issue: Issue) -> Version:
+def workflow_of(session: Session, issue: Issue, stored_hash: str | None = None) -> Version:
     """The issue's workflow version: the session's copy if it has one (a migration's new version
-    may not be flushed yet), else its hash straight from the connection."""
+    may not be flushed yet), else its hash as stored (``stored_hash`` if the caller read it with the
+    issue, else straight from the connection)."""
     workflow_id = issue.workflow_id
     known = session.identity_map.get(identity_key(WorkflowVersion, workflow_id))
     if isinstance(known, WorkflowVersion):
         return Version(known.content_hash, lambda: known.source)
     conn = session.connection()
-    return Version(conn.execute(_HASH, {"id": workflow_id}).scalar_one(),
-                   lambda: conn.execute(_SOURCE, {"id": workflow_id}).scalar_one())
+    if stored_hash is None:
+        stored_hash = conn.execute(_HASH, {"id": workflow_id}).scalar_one()
+    return Version(stored_hash, lambda: conn.execute(_SOURCE, {"id": workflow_id}).scalar_one())
 
 
 def replan(session: Session, runtime: Runtime, issue: Issue, now: dt.datetime, *, moved_from: str | None = None,

@@ -126,30 +126,27 @@ _HEAD = (select(HISTORY.c.hash).where(HISTORY.c.issue_id == bindparam("issue_id"
 
 def record(session: Session, issue: Issue | int, *, by: str, door: str, at: dt.datetime, trigger: str,
            from_state: str | None, to_state: str, note: str = "", round_: int | None = None,
-           changes: Sequence[Change] | None = None) -> HistoryEntry:
-    """Append one entry to the issue's chain (in the caller's transaction)."""
+           changes: Sequence[Change] | None = None) -> str:
+    """Append one entry to the issue's chain (in the caller's transaction); its hash, the new head."""
     if isinstance(issue, Issue) and issue.id is None:
         session.flush()  # a new issue: its id first
     issue_id = issue if isinstance(issue, int) else issue.id
     if round_ is None and isinstance(issue, Issue):
         round_ = issue.round or 1
     prev = head(session, issue_id)
-    values = {"issue_id": issue_id, "at": at, "by": by, "door": door, "trigger": trigger, "from_state": from_state,
-              "to_state": to_state, "note": note or "", "round": round_,
-              "changes": [dict(c) for c in changes] if changes else None, "prev_hash": prev}
-    entry = HistoryEntry(**values)
-    entry.hash = hash_of(entry)
-    # Straight to the connection, not through the unit of work: one row whose every value is known
-    # here, and a step's flush would otherwise cost more than the rest of the step. The entry is
-    # returned detached, with its id.
-    written = session.connection().execute(_INSERT, {**values, "hash": entry.hash})
-    key = written.inserted_primary_key
-    assert key is not None  # one row inserted
-    entry.id = key[0]
-    _heads(session)[issue_id] = entry.hash
+    note = note or ""
+    stored = [dict(c) for c in changes] if changes else None
+    value = entry_hash(issue_id, at, by, door, trigger, from_state, to_state, note, round_, stored, prev)
+    # Straight to the connection, not through the unit of work, and no HistoryEntry built: one row
+    # whose every value is known here, and a step's flush (or building the mapped object) would
+    # otherwise cost more than the rest of the step.
+    session.connection().execute(_INSERT, {
+        "issue_id": issue_id, "at": at, "by": by, "door": door, "trigger": trigger, "from_state": from_state,
+        "to_state": to_state, "note": note, "round": round_, "changes": stored, "prev_hash": prev, "hash": value})
+    _heads(session)[issue_id] = value
     if search.changes_text(trigger, changes):  # every text change passes here: the index follows it
         search.mark(session, [issue_id])
-    return entry
+    return value
 
 
 def prime_heads(session: Session, issue_ids: list[int], *, fresh: bool = False) -> None:

@@ -116,8 +116,10 @@ def transition(
         moved["deadline"] = deadline
     _settle(issue, moved)
     if after != before or deadline is not None:
-        _settle(issue, _plan(runtime, issue, now, version))
-    _write_step(session, issue)
+        plan = _plan(runtime, issue, now, version)
+        _settle(issue, plan)
+        moved.update(plan)
+    _write_step(session, issue.id, moved)
     if after != before:  # duties follow an issue's state only; they read the row just written
         runtime.duty_book.follow_issue(session, issue.id, before, after, now)
     # a file given with the step belongs to the round the step was taken in
@@ -138,11 +140,12 @@ def transition(
 
 # What a step changes on the issue row, written in one prepared UPDATE run on the driver
 # (engine.store.prepared) instead of a flush of the unit of work (which cost more than the rest of
-# a step together) or SQLAlchemy's execute (which cost more than the statement).
+# a step together) or SQLAlchemy's execute (which cost more than the statement). Only the columns
+# the step changed are set: an unchanged deadline's two indexes are not rewritten, and a step that
+# stays in its state does not load the deferred plan columns just to write them back.
 _STEP_FIELDS = ("state", "state_since", "round", "deadline", "updated_at", "remind_after", "next_remind_at",
                 "due_on", "overdue_on")
-_STEP_UPDATE = PreparedSet({"step": update(ISSUES).where(ISSUES.c.id == bindparam("b_id")).values(
-    {name: bindparam(name, type_=ISSUES.c[name].type) for name in _STEP_FIELDS})})
+_STEP_UPDATES: dict[tuple[str, ...], PreparedSet] = {}  # by the columns set: a few combinations
 
 
 def _settle(issue: Issue, values: dict[str, object]) -> None:
@@ -151,10 +154,15 @@ def _settle(issue: Issue, values: dict[str, object]) -> None:
         set_committed_value(issue, name, value)
 
 
-def _write_step(session: Session, issue: Issue) -> None:
-    values = {name: getattr(issue, name) for name in _STEP_FIELDS}
+def _write_step(session: Session, issue_id: int, values: dict[str, object]) -> None:
+    names = tuple(name for name in _STEP_FIELDS if name in values)
+    prepared = _STEP_UPDATES.get(names)
+    if prepared is None:
+        prepared = _STEP_UPDATES[names] = PreparedSet({"step": update(ISSUES).where(
+            ISSUES.c.id == bindparam("b_id")).values({name: bindparam(name, type_=ISSUES.c[name].type)
+                                                       for name in names})})
     conn = session.connection()
-    _STEP_UPDATE.get(conn, "step").run(conn, {**values, "b_id": issue.id})
+    prepared.get(conn, "step").run(conn, {**{name: values[name] for name in names}, "b_id": issue_id})
 
 
 @dataclass(frozen=True)

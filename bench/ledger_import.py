@@ -362,7 +362,7 @@ def report(facts: dict, results: list[dict]) -> None:
     for label, *cells in zip(labels, *(column(r) for r in results), strict=False):
         t.add_row(label, *cells)
     console.print(t)
-    console.print("targets: import ≤ 3× raw at 100k; duban import RSS < 500 MB at 1M; transition < 2 ms")
+    console.print("targets: import ≤ 3× raw at 100k; duban import RSS < 500 MB at 1M; transition ≤ 1.0 ms median")
 
 
 def profile(n: int, work: Path, words: list[str], top: int = 15) -> None:

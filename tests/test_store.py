@@ -149,3 +149,44 @@ def test_an_evidence_id_beyond_the_column_is_not_found(store):
         for evidence_id in (2**31, 2**63, 10**30, 0, -1):
             with pytest.raises(NotFound):
                 evidence_response(session, SYSTEM, evidence_id, EvidenceStore.of(store.runtime.config))
+
+
+def test_a_step_leaves_its_row_as_a_fresh_plan_says_and_its_entry_chained(store, tmp_path):
+    """A step writes only the columns it changed, on the driver (issue #22): what it leaves is the new
+    state, the deadline given, the plan the reminder core gives, and one entry chained to the head,
+    whether the issue is named by reference or handed over loaded."""
+    from engine.issues import history
+    from engine.issues.queries import resolve_ref
+    from engine.issues.service import replan
+
+    _, sessions, runtime = store
+    sheet = tmp_path / "t.csv"
+    sheet.write_text("序号,方面,问题类别,具体问题,整改措施,责任领导,责任科室,整改时限,整改状态\n"
+                     "1,方面,类别,问题一,措施,党组书记,办公室,2026-12-31,已制定方案\n"
+                     "2,方面,类别,问题二,措施,党组书记,办公室,,待整改\n", encoding="utf-8")
+    with db.transaction(sessions) as s:
+        import_ledger(s, runtime, sheet, now=NOW, workflow_name="inspection-rectification")
+    later = NOW + dt.timedelta(days=1)
+    with db.transaction(sessions) as s:
+        transition(s, runtime, "t/1", "start", actor=SYSTEM, now=later)
+    with db.transaction(sessions) as s:
+        loaded = resolve_ref(s, "t/2", for_update=True)
+        transition(s, runtime, loaded, "plan", actor=SYSTEM, now=later, deadline=dt.date(2027, 1, 29))
+    with db.transaction(sessions) as s:
+        rows = {r.ref: r for r in s.execute(select(Issue.ref, Issue.state, Issue.state_since, Issue.updated_at,
+                                                   Issue.deadline, Issue.round))}
+        assert (rows["1"].state, rows["1"].deadline, rows["1"].round) == ("in_progress", dt.date(2026, 12, 31), 1)
+        assert (rows["2"].state, rows["2"].deadline, rows["2"].round) == ("planned", dt.date(2027, 1, 29), 1)
+        assert all(r.state_since == r.updated_at == later for r in rows.values())
+        for ref in ("1", "2"):
+            issue = resolve_ref(s, f"t/{ref}")
+            stored = (issue.remind_after, issue.next_remind_at, issue.due_on, issue.overdue_on)
+            assert stored[0] == later and stored[2] is not None
+            replan(s, runtime, issue, later)  # the same plan again: nothing for the commit to change
+            assert (issue.remind_after, issue.next_remind_at, issue.due_on, issue.overdue_on) == stored
+        planned = s.scalars(select(HistoryEntry).join(Issue).where(Issue.ref == "2")
+                            .order_by(HistoryEntry.id.desc()).limit(1)).one()
+        assert (planned.trigger, planned.from_state, planned.to_state, planned.door) == ("plan", "identified",
+                                                                                         "planned", "system")
+        assert planned.changes == [{"field": "deadline", "before": None, "after": "2027-01-29"}]
+        assert history.verify(s).ok

@@ -29,6 +29,7 @@ from ..reminders.subjects import OCCURRENCES, occurrence_query
 from ..store.accounts import User
 from ..store.kinds import DutyKind, OccurrenceState
 from ..store.models import DUTIES, Duty, DutyOccurrence, Issue, Ledger
+from ..store.prepared import PreparedSet
 from ..store.upsert import insert_ignore
 from ..workflow.rules import Milestone, ReminderPolicy
 from .definitions import DutyDef, LoadedDuty, bound_key, split_key
@@ -65,9 +66,11 @@ class _Statistics:
         self.left -= 1
 
 
-# built once: every transition asks which per-issue duties are active
+# built once: every transition asks which per-issue duties are active (on the driver: see
+# engine.store.prepared; SQLAlchemy's execute cost more than the statement)
 _ACTIVE_RECURRING = select(DUTIES.c.id, DUTIES.c.spec_hash).where(
     DUTIES.c.kind == DutyKind.RECURRING, DUTIES.c.active.is_(True), DUTIES.c.generated_until.is_not(None))
+_PREPARED = PreparedSet({"active": _ACTIVE_RECURRING})
 
 
 @dataclass
@@ -212,7 +215,8 @@ class DutyBook:
 
     def _per_issue_duties(self, session: Session) -> list[DutyDef]:
         # the duties do not depend on the step being written: no flush, no ORM result
-        rows = session.connection().execute(_ACTIVE_RECURRING).all()
+        conn = session.connection()
+        rows = _PREPARED.get(conn, "active").all(conn)
         return [d for d in (self._per_issue(session, i, h) for i, h in rows) if d is not None]
 
     def follow_issues(self, session: Session, issue_ids: Iterable[int], now: dt.datetime, *,

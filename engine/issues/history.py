@@ -32,6 +32,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from ..store.models import HISTORY, Evidence, HistoryEntry, Issue, Ledger
+from ..store.prepared import PreparedSet
 from . import search
 
 CHAIN_VERSION = "duban-history-v1"
@@ -113,43 +114,48 @@ def head(session: Session, issue_id: int) -> str:
     if issue_id not in heads:
         # Entries this transaction added are in ``heads`` already: nothing needs flushing first,
         # so the connection is asked directly (no autoflush, no ORM result).
-        last = session.connection().execute(_HEAD, {"issue_id": issue_id}).scalar()
-        heads[issue_id] = last or genesis(issue_id)
+        conn = session.connection()
+        last = _PREPARED.get(conn, "head").first(conn, {"issue_id": issue_id})
+        heads[issue_id] = (last[0] if last else None) or genesis(issue_id)
     return heads[issue_id]
 
 
-# built once: a step asks for its issue's head and appends an entry every time
-_INSERT = insert(HISTORY)
-_HEAD = (select(HISTORY.c.hash).where(HISTORY.c.issue_id == bindparam("issue_id"))
-         .order_by(HISTORY.c.id.desc()).limit(1))
+# Built once, and run on the driver (engine.store.prepared): a step asks for its issue's head and
+# appends an entry every time, and SQLAlchemy's execute cost more than the two statements.
+_ENTRY = ("issue_id", "at", "by", "door", "trigger", "from_state", "to_state", "note", "round", "changes",
+          "prev_hash", "hash")
+_PREPARED = PreparedSet({
+    # inline: no RETURNING of the new id (nobody reads it)
+    "insert": insert(HISTORY).values({name: bindparam(name, type_=HISTORY.c[name].type) for name in _ENTRY}).inline(),
+    "head": (select(HISTORY.c.hash).where(HISTORY.c.issue_id == bindparam("issue_id"))
+             .order_by(HISTORY.c.id.desc()).limit(1)),
+})
 
 
 def record(session: Session, issue: Issue | int, *, by: str, door: str, at: dt.datetime, trigger: str,
            from_state: str | None, to_state: str, note: str = "", round_: int | None = None,
-           changes: Sequence[Change] | None = None) -> HistoryEntry:
-    """Append one entry to the issue's chain (in the caller's transaction)."""
+           changes: Sequence[Change] | None = None) -> str:
+    """Append one entry to the issue's chain (in the caller's transaction); its hash, the new head."""
     if isinstance(issue, Issue) and issue.id is None:
         session.flush()  # a new issue: its id first
     issue_id = issue if isinstance(issue, int) else issue.id
     if round_ is None and isinstance(issue, Issue):
         round_ = issue.round or 1
     prev = head(session, issue_id)
-    values = {"issue_id": issue_id, "at": at, "by": by, "door": door, "trigger": trigger, "from_state": from_state,
-              "to_state": to_state, "note": note or "", "round": round_,
-              "changes": [dict(c) for c in changes] if changes else None, "prev_hash": prev}
-    entry = HistoryEntry(**values)
-    entry.hash = hash_of(entry)
-    # Straight to the connection, not through the unit of work: one row whose every value is known
-    # here, and a step's flush would otherwise cost more than the rest of the step. The entry is
-    # returned detached, with its id.
-    written = session.connection().execute(_INSERT, {**values, "hash": entry.hash})
-    key = written.inserted_primary_key
-    assert key is not None  # one row inserted
-    entry.id = key[0]
-    _heads(session)[issue_id] = entry.hash
+    note = note or ""
+    stored = [dict(c) for c in changes] if changes else None
+    value = entry_hash(issue_id, at, by, door, trigger, from_state, to_state, note, round_, stored, prev)
+    # Straight to the connection, not through the unit of work, and no HistoryEntry built: one row
+    # whose every value is known here, and a step's flush (or building the mapped object) would
+    # otherwise cost more than the rest of the step.
+    conn = session.connection()
+    _PREPARED.get(conn, "insert").run(conn, {
+        "issue_id": issue_id, "at": at, "by": by, "door": door, "trigger": trigger, "from_state": from_state,
+        "to_state": to_state, "note": note, "round": round_, "changes": stored, "prev_hash": prev, "hash": value})
+    _heads(session)[issue_id] = value
     if search.changes_text(trigger, changes):  # every text change passes here: the index follows it
         search.mark(session, [issue_id])
-    return entry
+    return value
 
 
 def prime_heads(session: Session, issue_ids: list[int], *, fresh: bool = False) -> None:

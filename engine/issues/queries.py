@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import BadInput, NotFound
 from ..store.departments import departments_of
-from ..store.models import Evidence, HistoryEntry, Issue, Ledger
+from ..store.models import Evidence, HistoryEntry, Issue, Ledger, WorkflowVersion
 from ..workflow.registry import WorkflowRegistry
 from ..workflow.schema import WorkflowDef
 
@@ -68,18 +68,40 @@ def _by(*where: Any) -> dict[bool, Select[Issue]]:
     return {False: stmt, True: stmt.with_for_update(of=Issue)}
 
 
+def _step_by(*where: Any) -> Select[Issue, str]:
+    # what a step needs of the issue's workflow version is its hash (the registry builds the rest
+    # once per hash): read with the issue, it costs a column instead of a statement of its own
+    return (select(Issue, WorkflowVersion.content_hash).join(Ledger)
+            .join(WorkflowVersion, WorkflowVersion.id == Issue.workflow_id)
+            .where(*where).limit(2).with_for_update(of=Issue))
+
+
 # built once (bound per call): every step, note and page of one issue starts here
 _BY_LEDGER_REF = _by(Ledger.name == bindparam("ledger"), Issue.ref == bindparam("ref"))
 _BY_REF = _by(Issue.ref == bindparam("ref"))
+_STEP_BY_LEDGER_REF = _step_by(Ledger.name == bindparam("ledger"), Issue.ref == bindparam("ref"))
+_STEP_BY_REF = _step_by(Issue.ref == bindparam("ref"))
 
 
 def resolve_ref(session: Session, ref: str, *, for_update: bool = False) -> Issue:
     """``LEDGER/序号``, or a bare 序号 when exactly one ledger has it."""
+    issue: Issue = _resolve(session, ref, _BY_LEDGER_REF[for_update], _BY_REF[for_update])[0]
+    return issue
+
+
+def resolve_step(session: Session, ref: str) -> tuple[Issue, str]:
+    """``resolve_ref(for_update=True)`` and the content hash of the issue's workflow version."""
+    found = _resolve(session, ref, _STEP_BY_LEDGER_REF, _STEP_BY_REF)
+    return found[0], found[1]
+
+
+def _resolve(session: Session, ref: str, by_ledger_ref: Select[*tuple[Any, ...]],
+             by_ref: Select[*tuple[Any, ...]]) -> Row[*tuple[Any, ...]]:
     if "/" in ref:
         ledger_name, number = ref.rsplit("/", 1)
-        found = session.scalars(_BY_LEDGER_REF[for_update], {"ledger": ledger_name, "ref": number}).all()
+        found = session.execute(by_ledger_ref, {"ledger": ledger_name, "ref": number}).all()
     else:
-        found = session.scalars(_BY_REF[for_update], {"ref": ref}).all()
+        found = session.execute(by_ref, {"ref": ref}).all()
     if not found:
         raise NotFound(f"no issue {ref!r}", hint="refer to an issue as LEDGER/序号, e.g. bishan-keji-2022/7")
     if len(found) > 1:

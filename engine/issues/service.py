@@ -20,10 +20,11 @@ from ..accounts.policy import Action, require
 from ..errors import BadInput, Forbidden, Refused
 from ..runtime import Runtime
 from ..store.models import ISSUES, WORKFLOWS, Evidence, HistoryEntry, Issue, WorkflowVersion
+from ..store.prepared import PreparedSet
 from ..workflow.machine import AttachedIssue
 from . import history
 from .evidence import EvidenceFile
-from .queries import issue_ref, resolve_ref
+from .queries import issue_ref, resolve_ref, resolve_step
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,14 @@ def transition(
     """Fire ``trigger`` on the issue as ``actor``; raise ``Refused`` (writing nothing) when not allowed:
     the actor cannot see the issue, the workflow's roles or guards refuse, or the state has no such step."""
     by = actor.name
-    issue = open_issue(session, ref, actor, for_update=True)
+    if isinstance(ref, Issue):
+        issue, stored_hash = open_issue(session, ref, actor), None
+    else:
+        issue, stored_hash = resolve_step(session, ref)  # the version's hash read with the issue
+        open_issue(session, issue, actor)
+    version = workflow_of(session, issue, stored_hash)
     require(actor, Action.STEP, issue, issue_ref(issue))
     evidence = evidence or []
-    version = workflow_of(session, issue)
     machine = runtime.registry.machine_of(version.content_hash, version.source)
 
     def count_evidence() -> int:
@@ -111,8 +116,10 @@ def transition(
         moved["deadline"] = deadline
     _settle(issue, moved)
     if after != before or deadline is not None:
-        _settle(issue, _plan(runtime, issue, now, version))
-    _write_step(session, issue)
+        plan = _plan(runtime, issue, now, version)
+        _settle(issue, plan)
+        moved.update(plan)
+    _write_step(session, issue.id, moved)
     if after != before:  # duties follow an issue's state only; they read the row just written
         runtime.duty_book.follow_issue(session, issue.id, before, after, now)
     # a file given with the step belongs to the round the step was taken in
@@ -131,12 +138,14 @@ def transition(
     return Moved(subject.ref, trigger, before, after, now)
 
 
-# What a step changes on the issue row, written in one prepared UPDATE instead of a flush of the
-# unit of work (which cost more than the rest of a step together).
+# What a step changes on the issue row, written in one prepared UPDATE run on the driver
+# (engine.store.prepared) instead of a flush of the unit of work (which cost more than the rest of
+# a step together) or SQLAlchemy's execute (which cost more than the statement). Only the columns
+# the step changed are set: an unchanged deadline's two indexes are not rewritten, and a step that
+# stays in its state does not load the deferred plan columns just to write them back.
 _STEP_FIELDS = ("state", "state_since", "round", "deadline", "updated_at", "remind_after", "next_remind_at",
                 "due_on", "overdue_on")
-_STEP_UPDATE = (update(ISSUES).where(ISSUES.c.id == bindparam("b_id"))
-                .values({name: bindparam(name) for name in _STEP_FIELDS}))
+_STEP_UPDATES: dict[tuple[str, ...], PreparedSet] = {}  # by the columns set: a few combinations
 
 
 def _settle(issue: Issue, values: dict[str, object]) -> None:
@@ -145,9 +154,15 @@ def _settle(issue: Issue, values: dict[str, object]) -> None:
         set_committed_value(issue, name, value)
 
 
-def _write_step(session: Session, issue: Issue) -> None:
-    values = {name: getattr(issue, name) for name in _STEP_FIELDS}
-    session.connection().execute(_STEP_UPDATE, {**values, "b_id": issue.id})
+def _write_step(session: Session, issue_id: int, values: dict[str, object]) -> None:
+    names = tuple(name for name in _STEP_FIELDS if name in values)
+    prepared = _STEP_UPDATES.get(names)
+    if prepared is None:
+        prepared = _STEP_UPDATES[names] = PreparedSet({"step": update(ISSUES).where(
+            ISSUES.c.id == bindparam("b_id")).values({name: bindparam(name, type_=ISSUES.c[name].type)
+                                                       for name in names})})
+    conn = session.connection()
+    prepared.get(conn, "step").run(conn, {**{name: values[name] for name in names}, "b_id": issue_id})
 
 
 @dataclass(frozen=True)
@@ -163,16 +178,18 @@ _HASH = select(WORKFLOWS.c.content_hash).where(WORKFLOWS.c.id == bindparam("id")
 _SOURCE = select(WORKFLOWS.c.source).where(WORKFLOWS.c.id == bindparam("id"))
 
 
-def workflow_of(session: Session, issue: Issue) -> Version:
+def workflow_of(session: Session, issue: Issue, stored_hash: str | None = None) -> Version:
     """The issue's workflow version: the session's copy if it has one (a migration's new version
-    may not be flushed yet), else its hash straight from the connection."""
+    may not be flushed yet), else its hash as stored (``stored_hash`` if the caller read it with the
+    issue, else straight from the connection)."""
     workflow_id = issue.workflow_id
     known = session.identity_map.get(identity_key(WorkflowVersion, workflow_id))
     if isinstance(known, WorkflowVersion):
         return Version(known.content_hash, lambda: known.source)
     conn = session.connection()
-    return Version(conn.execute(_HASH, {"id": workflow_id}).scalar_one(),
-                   lambda: conn.execute(_SOURCE, {"id": workflow_id}).scalar_one())
+    if stored_hash is None:
+        stored_hash = conn.execute(_HASH, {"id": workflow_id}).scalar_one()
+    return Version(stored_hash, lambda: conn.execute(_SOURCE, {"id": workflow_id}).scalar_one())
 
 
 def replan(session: Session, runtime: Runtime, issue: Issue, now: dt.datetime, *, moved_from: str | None = None,

@@ -1,12 +1,14 @@
 """A Core statement compiled once for a connection's dialect and run on the driver's cursor.
 
-For the few statements that run once per delivered message. SQLAlchemy's own ``execute`` costs
-about 100 µs a statement here (cache lookup, execution context, result wrapping) where the
-driver takes 10–20 µs; the outbox records each outcome in its own transaction before the next
-send (so a crash re-sends at most one message), and at that rate the overhead alone would cost a
-fifth of the delivery throughput (``bench/delivery.py``). The SQL, its constant parameters and
-every bound value's conversion still come from SQLAlchemy (the compiled statement and the column
-types' bind processors), so the statement reads and converts exactly as ``execute`` would.
+For the few statements that run once per delivered message or once per step of an issue.
+SQLAlchemy's own ``execute`` costs about 100 µs a statement here (cache lookup, execution context,
+result wrapping) where the driver takes 10–20 µs; the outbox records each outcome in its own
+transaction before the next send (so a crash re-sends at most one message), and at that rate the
+overhead alone would cost a fifth of the delivery throughput (``bench/delivery.py``); a step of an
+issue runs four such statements (``engine.issues.service``, ``history``, ``engine.duties.book``).
+The SQL, its constant parameters and every bound value's conversion still come from SQLAlchemy (the
+compiled statement and the column types' bind processors), so the statement reads and converts
+exactly as ``execute`` would.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ class Prepared:
         with self._executed(conn, values) as cursor:
             row = cursor.fetchone()
             return None if row is None else tuple(row)
+
+    def all(self, conn: Connection, values: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Every row of a SELECT (raw driver values)."""
+        with self._executed(conn, values or {}) as cursor:
+            return [tuple(row) for row in cursor.fetchall()]
 
 
 @contextmanager

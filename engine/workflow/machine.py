@@ -2,14 +2,13 @@
 
 A machine per issue costs ~30 KB and ~0.5 ms; one machine holding a million models costs
 gigabytes. So the machine is built once with ``model=None`` and ``auto_transitions=False`` (no
-``to_<state>()`` shortcuts that skip every guard), and an issue is attached as a light ``AttachedIssue``
-for one operation and detached after.
+``to_<state>()`` shortcuts that skip every guard), and an issue is handed to the trigger's event as
+a light ``AttachedIssue`` for one operation, never added to the machine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -91,8 +90,6 @@ class WorkflowMachine:
             send_event=True,
             ignore_invalid_triggers=False,
         )
-        # add_model/remove_model mutate the machine's model list; one operation at a time.
-        self._lock = threading.Lock()
 
     @staticmethod
     def _spec(t: TransitionDef, admins: frozenset[str]) -> dict[str, Any]:
@@ -121,14 +118,14 @@ class WorkflowMachine:
                 f"{subject.ref}: cannot {trigger!r} from state {subject.state} ({label}){known}",
                 details=[f"triggers allowed from {subject.state}: {choices}"],
             )
-        with self._lock:
-            self.machine.add_model(subject, initial=subject.state)
-            try:
-                moved = getattr(subject, trigger)(**kwargs)
-            except MachineError as exc:  # defensive: allowed-list and machine disagree
-                raise Refused(f"{subject.ref}: {exc.value}") from None
-            finally:
-                self.machine.remove_model(subject)
+        # The event is fired on the subject directly: what add_model would bind to it (a method per
+        # trigger and per state) is built anew for every step and used for one call, and cost as
+        # much as the guards and the move together. The event reads and sets ``subject.state``
+        # only, so no model list is shared between threads and no lock is needed.
+        try:
+            moved = self.machine.events[trigger].trigger(subject, **kwargs)
+        except MachineError as exc:  # defensive: allowed-list and machine disagree
+            raise Refused(f"{subject.ref}: {exc.value}") from None
         if not moved:
             reasons = subject.refusals or ["a guard refused the step"]
             raise Refused(

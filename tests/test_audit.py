@@ -163,12 +163,11 @@ def test_a_head_kept_from_an_export_holds_after_honest_work_not_after_a_rewritte
 
 @pytest.mark.parametrize("db_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_the_reports_chain_head_is_the_one_verify_computes(worked):
-    """The report reads its head off the stored hashes (engine.issues.chain_head) instead of
-    re-verifying every chain: the same head at every instant, a broken chain's too."""
+    """Reports and exports read the head off the stored hashes (history.chain_head) instead of
+    re-verifying every chain: the head verify computes at every instant, a broken chain's too."""
     import datetime as dt
 
-    from engine.issues.chain_head import ledger_chain_head
-    from engine.issues.history import chain_head
+    from engine.issues.history import chain_head, verify
     from engine.issues.queries import find_ledger
     from engine.store import db
 
@@ -180,7 +179,7 @@ def test_the_reports_chain_head_is_the_one_verify_computes(worked):
             ledger = find_ledger(session, LEDGER)
             assert ledger is not None
             at = at or dt.datetime.now(dt.UTC)  # one instant for both
-            return ledger_chain_head(session, ledger, at), chain_head(session, ledger, at)
+            return chain_head(session, ledger, at), verify(session, ledger, at=at).head
 
     instants = [dt.datetime(2026, 11, 30, tzinfo=dt.UTC),  # before the import: no entry counts
                 dt.datetime.fromisoformat("2026-12-01T09:00+08:00"),  # the import's own instant

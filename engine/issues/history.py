@@ -31,7 +31,7 @@ from typing import NotRequired, TypedDict
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from ..store.models import HISTORY, Evidence, HistoryEntry, Issue, Ledger
+from ..store.models import HISTORY, ISSUES, Evidence, HistoryEntry, Issue, Ledger
 from ..store.prepared import PreparedSet
 from . import search
 
@@ -331,5 +331,27 @@ def verify(session: Session, ledger: Ledger | None = None, *, at: dt.datetime | 
 
 
 def chain_head(session: Session, ledger: Ledger, at: dt.datetime | None = None) -> str:
-    """The head of a ledger's chains at ``at`` (as ``verify`` computes it), for exports and reports."""
-    return verify(session, ledger, at=at).head
+    """The head of a ledger's chains at ``at`` as ``verify`` computes it, for exports and reports,
+    read off the stored hashes: per issue in id order the stored ``hash`` of its last entry (in the
+    order written) at or before ``at``, folded into one SHA-256 as ``verify`` folds them — one query
+    of three columns, no entry re-hashed. Whether the chains hold is ``verify``'s question (``duban
+    audit verify``, which with ``--head`` checks a head printed here); a report that printed the
+    head through ``verify`` paid for the whole verification and threw the verdict away."""
+    at = at or dt.datetime.now(dt.UTC)
+    digest = hashlib.sha256(CHAIN_VERSION.encode())
+    h = HISTORY.c
+    rows = session.execute(select(h.issue_id, h.at, h.hash)
+                           .where(h.issue_id.in_(select(ISSUES.c.id).where(ISSUES.c.ledger_id == ledger.id)))
+                           .order_by(h.issue_id, h.id))
+    current: int | None = None
+    last: str | None = None  # the issue's last hash up to ``at`` ("" for an entry without one, as verify)
+    for issue_id, when, value in rows:
+        if issue_id != current:
+            if last is not None:
+                digest.update(f"{current}:{last};".encode())
+            current, last = issue_id, None
+        if when <= at:
+            last = value or ""
+    if last is not None:
+        digest.update(f"{current}:{last};".encode())
+    return head_text(at, digest.hexdigest())

@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 
 from ..duties.definitions import DutyDef
 from ..duties.schedule import occurrences
-from ..issues.chain_head import ledger_chain_head
 from ..issues.classes import Overview, StateClasses, classes_for, review_counts, review_sentence
+from ..issues.history import chain_head
 from ..issues.work import recorded_work
 from ..reminders.agenda import DutyItem, deadline_item, duty_items
 from ..reminders.subjects import ISSUES, issue_query
@@ -222,5 +222,5 @@ def build_report(session: Session, runtime: Runtime, ledger: Ledger, now: dt.dat
         duties_recorded_from=recorded_from,
         show_details=settings.details,
         show_duties=settings.duties and bool(rows), show_signature=settings.signature,
-        unit_known=unit != UNKNOWN_UNIT, chain_head=ledger_chain_head(session, ledger, now))
+        unit_known=unit != UNKNOWN_UNIT, chain_head=chain_head(session, ledger, now))
 

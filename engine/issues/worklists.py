@@ -41,6 +41,7 @@ from .queries import ledger_units
 
 PAGE = 50
 COUNT_CAP = 1000
+_FEW_LEDGERS = 50  # a unit's ledgers read one by one (a few inspection rounds), past it all at once
 _DUTY_ROUNDS = 5  # pages of duty occurrences read at most for one page the policy thins out
 
 
@@ -67,12 +68,34 @@ class Counted(NamedTuple):
     last: int
 
 
-def _department_only(actor: Actor) -> str | None:
-    """The department name when that is the actor's one grant (most accounts): its counts are read
-    straight off ``issue_departments``; anyone else's through ``Actor.visible``."""
-    if actor.is_admin or actor.unit or len(actor.grants) != 1 or actor.grants[0][0] != "department":
+class Departmental(NamedTuple):
+    """An actor whose one grant is a department (most accounts): its name, and their unit's ledgers
+    (None: the actor is of no unit)."""
+
+    name: str
+    ledgers: list[int] | None
+
+
+def _department_only(session: Session, actor: Actor) -> Departmental | None:
+    """The department when that is the actor's one grant: their counts are read straight off
+    ``issue_departments (department, ledger_id)``, a unit's account's within the unit's ledgers;
+    anyone else's (and a unit's of many ledgers) through ``Actor.visible``."""
+    if actor.is_admin or len(actor.grants) != 1 or actor.grants[0][0] != "department":
         return None
-    return actor.grants[0][1] or actor.name
+    name = actor.scope_of("department", actor.grants[0][1])
+    if not actor.unit:
+        return Departmental(name, None)
+    ledgers = _unit_ledgers(session, actor)
+    return None if ledgers is None else Departmental(name, ledgers)
+
+
+def _unit_ledgers(session: Session, actor: Actor) -> list[int] | None:
+    """The ids of the actor's unit's ledgers, when a few (at most ``_FEW_LEDGERS``); else None."""
+    if not actor.unit:
+        return None
+    ledgers = list(session.scalars(select(Ledger.id).where(Ledger.unit == actor.unit).order_by(Ledger.id)
+                                   .limit(_FEW_LEDGERS + 1)))
+    return ledgers if len(ledgers) <= _FEW_LEDGERS else None
 
 
 def _search_scope(session: Session, actor: Actor) -> dict[str, Any]:
@@ -85,10 +108,9 @@ def _search_scope(session: Session, actor: Actor) -> dict[str, Any]:
     if len(actor.grants) == 1 and actor.grants[0][0] in ("leader", "department"):
         role, raw = actor.grants[0]
         scope[role] = actor.scope_of(role, raw)
-    if actor.unit:
-        ledgers = list(session.scalars(select(Ledger.id).where(Ledger.unit == actor.unit).limit(51)))
-        if len(ledgers) <= 50:
-            scope["ledgers"] = ledgers or [0]  # a unit of no ledger: nothing to find
+    ledgers = _unit_ledgers(session, actor)
+    if ledgers is not None:
+        scope["ledgers"] = ledgers or [0]  # a unit of no ledger: nothing to find
     return scope
 
 
@@ -108,11 +130,11 @@ def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
     first: list[DeadlineItem | ExtensionItem] = list(asked[start:start + PAGE + 1])
     by_role = states_by_role(_definitions(session, runtime))
     waiting = Issue.overdue_on.is_not(None)
-    department = _department_only(actor)
+    department = _department_only(session, actor)
     if department is not None:  # the same rule as acting(), worded so the count streams off the index
         states = sorted(set().union(*(s for role, s in by_role.items() if role in ("department", "anyone"))))
-        total = count_deadlines(session, today, department=department, scope=and_(Issue.state.in_(states), waiting),
-                                cap=COUNT_CAP)
+        total = count_deadlines(session, today, department=department.name, ledger_ids=department.ledgers,
+                                scope=and_(Issue.state.in_(states), waiting), cap=COUNT_CAP)
     else:
         total = count_deadlines(session, today, scope=and_(actor.acting(by_role), waiting), cap=COUNT_CAP)
     wanted, skip = PAGE + 1 - len(first), max(0, start - len(asked))
@@ -120,8 +142,14 @@ def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
     if wanted <= 0:
         deadlines: list[DeadlineItem] = []
     elif actor.scoped_by_units():  # a state's head at a time: see open_deadlines_in
-        deadlines = open_deadlines_in(session, runtime, today, actor.acting_states(by_role), scope=scope,
-                                      limit=wanted, offset=skip)
+        deadlines = open_deadlines_in(session, runtime, today, [Issue.state == state for state in
+                                                                actor.acting_states(by_role)],
+                                      scope=scope, limit=wanted, offset=skip)
+    elif department is not None and department.ledgers is not None:
+        # a unit's department: a ledger's head at a time, its rows a tenth of the ledger's where
+        # they are a thousandth of the deadline index's
+        deadlines = open_deadlines_in(session, runtime, today, [Issue.ledger_id == i for i in department.ledgers],
+                                      scope=scope, limit=wanted, offset=skip)
     else:
         deadlines = open_deadlines(session, runtime, today, limit=wanted, offset=skip, scope=scope)
     items = first + deadlines
@@ -134,12 +162,14 @@ def my_duties(session: Session, runtime: Runtime, actor: Actor, today: dt.date, 
     ``limit``). Their unit's and their department's are chosen in SQL, so another unit's duties
     never fill the page; the policy then has the last word on each, and while it leaves some out
     the next rows are read (a few pages at most)."""
-    department = _department_only(actor)
+    # a unit's department also sees the unit's ledger milestones (the policy): only the unit in SQL
+    department = None if actor.unit else _department_only(session, actor)
     unit = None if actor.is_admin else actor.unit or None
     kept: list[DutyItem] = []
     for round_ in range(_DUTY_ROUNDS):
         items = duty_items(session, runtime, today, end=today + dt.timedelta(days=days), open_only=True,
-                           department=department, unit=unit, limit=limit, offset=round_ * limit)
+                           department=department.name if department else None, unit=unit, limit=limit,
+                           offset=round_ * limit)
         units = ledger_units(session, {d.ledger for d in items if d.ledger})
         kept += [d for d in items if may_duty(actor, DutyAction.VIEW, DutySubject(
             owners=tuple(d.owners or ()), unit=units.get(d.ledger or "", "") or d.unit, ledger=d.ledger or "",
@@ -167,10 +197,12 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
     if filters.get("overdue"):
         where.append(Issue.overdue_on <= today)
     query = (filters.get("q") or "").strip()
-    department = _department_only(actor)
+    department = _department_only(session, actor)
     if department is not None:
         d = ISSUE_DEPARTMENTS.c
-        counted_rows = select(Issue.id).join(ISSUE_DEPARTMENTS, and_(d.issue_id == Issue.id, d.department == department))
+        own = [d.ledger_id.in_(department.ledgers)] if department.ledgers is not None else []
+        counted_rows = select(Issue.id).join(ISSUE_DEPARTMENTS, and_(d.issue_id == Issue.id,
+                                                                     d.department == department.name, *own))
     else:
         counted_rows = select(Issue.id).where(actor.visible())
     stmt = (select(Issue.id, Ledger.name, Issue.ref, Issue.title, Issue.state, Issue.workflow_id, Issue.deadline,

@@ -178,7 +178,10 @@ def count_deadlines(session: Session, today: dt.date, *, ledger: Ledger | None =
         # streamed from the department's index entries, stopping at ``cap``: the IN form would
         # first collect all of them (tens of thousands for 办公室 across a district's units)
         d = ISSUE_DEPARTMENTS.c
-        rows = (select(ISSUES.c.id).join(ISSUE_DEPARTMENTS, and_(d.issue_id == ISSUES.c.id, d.department == department))
+        # the ledgers on the department's own entries too: (department, ledger_id) is their index
+        own = [d.ledger_id.in_(ledger_ids)] if ledger_ids is not None else []
+        rows = (select(ISSUES.c.id).join(ISSUE_DEPARTMENTS, and_(d.issue_id == ISSUES.c.id, d.department == department,
+                                                                 *own))
                 .where(*_issue_filters(None, None, ledger_ids, bool(window)), *window,
                        *([scope] if scope is not None else [])))
         return count_upto(session, rows, cap)
@@ -217,19 +220,20 @@ def open_deadlines(session: Session, parts: ReminderParts, today: dt.date, *, le
     return [item for item in items if item is not None]
 
 
-def open_deadlines_in(session: Session, parts: ReminderParts, today: dt.date, states: Sequence[str], *,
-                      scope: ColumnElement[bool], limit: int, offset: int = 0) -> list[DeadlineItem]:
-    """``open_deadlines(scope=scope, limit=limit, offset=offset)`` for someone whose issues are in a
-    few ``states`` and whose scope is whole units: each state's head is read off
-    ix_issues_state_overdue_due in the list's own order, and the heads merged. Walking the deadline
-    index instead passes every issue of the other states that shares a deadline (~95,000 share the
-    feedback date at a million issues) before a district reviewer's page is full."""
+def open_deadlines_in(session: Session, parts: ReminderParts, today: dt.date, heads: Sequence[ColumnElement[bool]],
+                      *, scope: ColumnElement[bool], limit: int, offset: int = 0) -> list[DeadlineItem]:
+    """``open_deadlines(scope=scope, limit=limit, offset=offset)`` read as a few parts (``heads``:
+    one state each, or one ledger each), each part's head read off its own index in the list's
+    order (``ix_issues_state_overdue_due``, ``ix_issues_ledger_overdue_due``) and the heads merged.
+    Walking the deadline index over every issue instead passes all those of other states or units
+    that share a deadline (~95,000 share the feedback date at a million issues) before the page of
+    someone whose issues are a few states (a district's reviewer) or one unit's is full."""
     order = (ISSUES.c.overdue_on, ISSUES.c.due_on, ISSUES.c.id)
-    if not states:
+    if not heads:
         return []
-    heads = [select(*order).where(ISSUES.c.state == state, *_issue_filters(None, None, None), scope)
-             .order_by(*order).limit(limit + offset).subquery() for state in states]
-    merged = union_all(*(select(*head.c) for head in heads)).subquery()
+    parts_ = [select(*order).where(head, *_issue_filters(None, None, None), scope)
+              .order_by(*order).limit(limit + offset).subquery() for head in heads]
+    merged = union_all(*(select(*part.c) for part in parts_)).subquery()
     page = list(session.scalars(select(merged.c.id).order_by(merged.c.overdue_on, merged.c.due_on, merged.c.id)
                                 .limit(limit).offset(offset)))
     if not page:

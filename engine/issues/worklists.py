@@ -76,16 +76,16 @@ class Departmental(NamedTuple):
     ledgers: list[int] | None
 
 
-def _department_only(session: Session, actor: Actor) -> Departmental | None:
+def _department_only(actor: Actor, ledgers: list[int] | None) -> Departmental | None:
     """The department when that is the actor's one grant: their counts are read straight off
-    ``issue_departments (department, ledger_id)``, a unit's account's within the unit's ledgers;
-    anyone else's (and a unit's of many ledgers) through ``Actor.visible``."""
+    ``issue_departments (department, ledger_id)``, a unit's account's within the unit's ledgers
+    (``ledgers``: ``_unit_ledgers``'s answer); anyone else's (and a unit's of many ledgers) through
+    ``Actor.visible``."""
     if actor.is_admin or len(actor.grants) != 1 or actor.grants[0][0] != "department":
         return None
     name = actor.scope_of("department", actor.grants[0][1])
     if not actor.unit:
         return Departmental(name, None)
-    ledgers = _unit_ledgers(session, actor)
     return None if ledgers is None else Departmental(name, ledgers)
 
 
@@ -98,7 +98,7 @@ def _unit_ledgers(session: Session, actor: Actor) -> list[int] | None:
     return ledgers if len(ledgers) <= _FEW_LEDGERS else None
 
 
-def _search_scope(session: Session, actor: Actor) -> dict[str, Any]:
+def _search_scope(actor: Actor, ledgers: list[int] | None) -> dict[str, Any]:
     """What the search index itself may narrow to for this actor (``search.matching``'s scope): the
     one leader or department of their one grant, the ledgers of their unit (when a few). Everyone
     else's scope is applied in SQL alone."""
@@ -108,7 +108,6 @@ def _search_scope(session: Session, actor: Actor) -> dict[str, Any]:
     if len(actor.grants) == 1 and actor.grants[0][0] in ("leader", "department"):
         role, raw = actor.grants[0]
         scope[role] = actor.scope_of(role, raw)
-    ledgers = _unit_ledgers(session, actor)
     if ledgers is not None:
         scope["ledgers"] = ledgers or [0]  # a unit of no ledger: nothing to find
     return scope
@@ -130,7 +129,7 @@ def my_todo(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
     first: list[DeadlineItem | ExtensionItem] = list(asked[start:start + PAGE + 1])
     by_role = states_by_role(_definitions(session, runtime))
     waiting = Issue.overdue_on.is_not(None)
-    department = _department_only(session, actor)
+    department = _department_only(actor, _unit_ledgers(session, actor))
     if department is not None:  # the same rule as acting(), worded so the count streams off the index
         states = sorted(set().union(*(s for role, s in by_role.items() if role in ("department", "anyone"))))
         total = count_deadlines(session, today, department=department.name, ledger_ids=department.ledgers,
@@ -163,7 +162,7 @@ def my_duties(session: Session, runtime: Runtime, actor: Actor, today: dt.date, 
     never fill the page; the policy then has the last word on each, and while it leaves some out
     the next rows are read (a few pages at most)."""
     # a unit's department also sees the unit's ledger milestones (the policy): only the unit in SQL
-    department = None if actor.unit else _department_only(session, actor)
+    department = None if actor.unit else _department_only(actor, None)
     unit = None if actor.is_admin else actor.unit or None
     kept: list[DutyItem] = []
     for round_ in range(_DUTY_ROUNDS):
@@ -197,7 +196,8 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
     if filters.get("overdue"):
         where.append(Issue.overdue_on <= today)
     query = (filters.get("q") or "").strip()
-    department = _department_only(session, actor)
+    ledgers = _unit_ledgers(session, actor)  # asked once: the counts and the search both narrow to them
+    department = _department_only(actor, ledgers)
     if department is not None:
         d = ISSUE_DEPARTMENTS.c
         own = [d.ledger_id.in_(department.ledgers)] if department.ledgers is not None else []
@@ -209,7 +209,8 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
                    Issue.leader, Issue.department, Issue.round, Issue.overdue_on)
             .join(Ledger, Ledger.id == Issue.ledger_id).where(actor.visible(probe=True), *where))
     if query:
-        found, total = _found(session, actor, cast(Select[Any], stmt), counted_rows.where(*where), query, page)
+        found, total = _found(session, _search_scope(actor, ledgers), cast(Select[Any], stmt),
+                              counted_rows.where(*where), query, page)
     else:
         # read in its order (ledgers by name, then 序号 order), LIMIT stopping early: on SQLite off
         # ix_issues_ledger_position; on PostgreSQL ledger by ledger, each one's rows put in order
@@ -231,7 +232,7 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
             "states": list(states.items()), "ledgers": ledger_names}
 
 
-def _found(session: Session, actor: Actor, listed: Select[Any], counted: Select[Any], query: str,
+def _found(session: Session, scope: dict[str, Any], listed: Select[Any], counted: Select[Any], query: str,
            page: int) -> tuple[list[Row[Any]], int]:
     """(a page of the list ``listed`` searched for ``query``, how many match at most ``COUNT_CAP``).
 
@@ -239,7 +240,6 @@ def _found(session: Session, actor: Actor, listed: Select[Any], counted: Select[
     are read off the search index in that order and stop at the page (``engine.issues.search``), so
     a word in a sixth of a million issues costs a page, not a sort of every match."""
     dialect = session.get_bind().dialect.name
-    scope = _search_scope(session, actor)
     order = search.order(query, dialect)
 
     def hits(part: str, rows: Select[Any], walk: bool = False) -> Select[Any]:

@@ -207,6 +207,12 @@ def deadline_item(core: ReminderCore, subject: IssueSubject, today: dt.date) -> 
                         core.what(subject), track, core.planner.lateness(track, today))
 
 
+def _deadline_items(session: Session, parts: ReminderParts, today: dt.date, stmt: Select[Any]) -> list[DeadlineItem]:
+    """Each issue ``stmt`` reads, as the reminder core tracks it (those it does not follow left out)."""
+    items = (deadline_item(parts.core, subject, today) for subject in parts.subjects.issues(session, stmt))
+    return [item for item in items if item is not None]
+
+
 def open_deadlines(session: Session, parts: ReminderParts, today: dt.date, *, ledger: Ledger | None = None,
                    department: str | None = None, overdue: bool | None = None, due_until: dt.date | None = None,
                    ledger_ids: Sequence[int] | None = None, limit: int | None = None,
@@ -216,8 +222,7 @@ def open_deadlines(session: Session, parts: ReminderParts, today: dt.date, *, le
                           ledger_ids=ledger_ids, paged=limit is not None, scope=scope)
     if limit is not None:
         stmt = stmt.limit(limit).offset(offset)
-    items = (deadline_item(parts.core, subject, today) for subject in parts.subjects.issues(session, stmt))
-    return [item for item in items if item is not None]
+    return _deadline_items(session, parts, today, stmt)
 
 
 def open_deadlines_in(session: Session, parts: ReminderParts, today: dt.date, heads: Sequence[ColumnElement[bool]],
@@ -239,8 +244,7 @@ def open_deadlines_in(session: Session, parts: ReminderParts, today: dt.date, he
     if not page:
         return []
     stmt = issue_query().where(ISSUES.c.id.in_(page)).order_by(*order)
-    items = (deadline_item(parts.core, subject, today) for subject in parts.subjects.issues(session, stmt))
-    return [item for item in items if item is not None]
+    return _deadline_items(session, parts, today, stmt)
 
 
 # -- 延期申请 -------------------------------------------------------------------------------------

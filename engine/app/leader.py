@@ -171,7 +171,14 @@ class AdvisoryLeader:
         self._conn = None
 
     def close(self) -> None:
-        # Closing the session frees the lock at once, so a follower need not wait for a timeout.
+        # Unlocked explicitly before the session closes: the server frees a closed session's locks
+        # only when its backend exits, a moment after close() returns, so a follower polling right
+        # then would still find the lock held (seen as a flaky hand-over under load).
+        if self._leader and self._conn is not None and not self._conn.closed:
+            try:
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+            except Exception:  # noqa: BLE001 - the session is ending anyway; closing frees the lock
+                pass
         self._leader = False
         self._drop()
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,7 +37,7 @@ from ...runtime import Runtime
 from ...store import db
 from ..vitals import with_evidence_space
 from .api import router as api_router
-from .auth import COOKIE, is_local, token_matches
+from .auth import BoardGuard, is_local, token_matches
 from .headers import SecurityHeaders
 from .limits import BodyLimits
 from .oidc import router as sso_router
@@ -48,11 +48,6 @@ from .workspace import router as workspace_router
 
 log = logging.getLogger("duban.http")
 
-OPEN_PATHS = ("/healthz",)
-# The workspace and the API authenticate their users themselves (a session, a signed link, an API
-# token): the board token is not theirs to need.
-OWN_AUTH = ("/ws/", "/w/", "/api/v1")
-COOKIE_DAYS = 30  # the board cookie set from ?token= lasts this long
 
 
 @dataclass
@@ -73,27 +68,6 @@ def create_app(site: Site) -> FastAPI:
     app = FastAPI(title="duban", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/api/v1/openapi.json")
     app.state.site = site
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        path = request.url.path
-        if path in OPEN_PATHS or path.startswith(OWN_AUTH) or is_local(request):
-            response = await call_next(request)
-        else:
-            token = site.token()
-            if token is None:
-                response = PlainTextResponse(
-                    "duban board: only local requests are served (no [board] token_env is configured)\n", 403)
-            elif not token_matches(request, token):
-                response = PlainTextResponse("duban board: a token is required\n", 401,
-                                             headers={"WWW-Authenticate": 'Bearer realm="duban"'})
-            else:
-                response = await call_next(request)
-                if token in request.query_params.getlist("token"):
-                    response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
-                                        path=request.scope.get("root_path") or "/", max_age=COOKIE_DAYS * 86400,
-                                        secure=request.url.scheme == "https")
-        return response
 
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     def healthz(request: Request) -> JSONResponse:
@@ -122,6 +96,7 @@ def create_app(site: Site) -> FastAPI:
     app.include_router(pages_router)
     # Each one added runs before those added earlier: the headers wrap every answer, the session is
     # read before a body is judged (a form's CSRF token is checked against it), bodies before the guard.
+    app.add_middleware(BoardGuard, token=site.token)
     app.add_middleware(BodyLimits, runtime=site.runtime, sessions=site.sessions)
     app.add_middleware(SessionMiddleware, secret_key=_secret(site), session_cookie=SESSION_COOKIE,
                        max_age=site.runtime().config.workspace.session_hours * 3600, same_site="lax",

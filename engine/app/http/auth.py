@@ -19,13 +19,20 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...config import Config
 
 COOKIE = "duban_board"
+COOKIE_DAYS = 30  # the board cookie set from ?token= lasts this long
+OPEN_PATHS = ("/healthz",)
+# The workspace and the API authenticate their users themselves (a session, a signed link, an API
+# token): the board token is not theirs to need.
+OWN_AUTH = ("/ws/", "/w/", "/api/v1")
 DEFAULT_TOKEN_ENV = "DUBAN_BOARD_TOKEN"
 _FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
 
@@ -86,3 +93,50 @@ def presented_tokens(request: Request) -> list[str]:
 def token_matches(request: Request, token: str) -> bool:
     # compare_digest on every candidate: the time taken does not reveal how much of a guess matched
     return any(hmac.compare_digest(t.encode(), token.encode()) for t in presented_tokens(request))
+
+
+class BoardGuard:
+    """The board's door (plain ASGI: no task and stream per request, as a ``call_next`` middleware
+    costs every request, the API's writes included): loopback, ``OPEN_PATHS`` and the paths that
+    authenticate their own users pass; any other request needs the board token."""
+
+    def __init__(self, app: ASGIApp, token: Callable[[], str | None]):
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        path = request.url.path
+        if path in OPEN_PATHS or path.startswith(OWN_AUTH) or is_local(request):
+            await self.app(scope, receive, send)
+            return
+        token = self.token()
+        if token is None:
+            await PlainTextResponse(
+                "duban board: only local requests are served (no [board] token_env is configured)\n", 403,
+            )(scope, receive, send)
+        elif not token_matches(request, token):
+            await PlainTextResponse("duban board: a token is required\n", 401,
+                                    headers={"WWW-Authenticate": 'Bearer realm="duban"'})(scope, receive, send)
+        elif token in request.query_params.getlist("token"):
+            await self.app(scope, receive, _with_cookie(send, token, request))
+        else:
+            await self.app(scope, receive, send)
+
+
+def _with_cookie(send: Send, token: str, request: Request) -> Send:
+    """``send`` with the board cookie added to the answer's headers."""
+    carrier = Response()
+    carrier.set_cookie(COOKIE, token, httponly=True, samesite="strict", path=request.scope.get("root_path") or "/",
+                       max_age=COOKIE_DAYS * 86400, secure=request.url.scheme == "https")
+    cookies = [h for h in carrier.raw_headers if h[0] == b"set-cookie"]
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *cookies]}
+        await send(message)
+
+    return sending

@@ -162,19 +162,24 @@ REFS = ["-" * (n + 1) for n in range(6)]  # no letter or digit: the titles alone
 texts = st.lists(st.text(alphabet=ALPHABET, max_size=14), min_size=1, max_size=6)
 
 
-def test_index_search_is_like_search(store):
+def _six_issues(store, titles: tuple[str, ...] = ("",) * 6) -> list[int]:
     from engine.store.models import LEDGERS, WORKFLOWS
 
-    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     with store.engine.begin() as conn:
         wf = conn.execute(WORKFLOWS.insert().values(name="w", content_hash="h", title="w", source="", definition={},
-                                                    created_at=now)).inserted_primary_key[0]
+                                                    created_at=NOW)).inserted_primary_key[0]
         ledger = conn.execute(LEDGERS.insert().values(name="L", unit="", workflow_name="w", headers=[],
-                                                      created_at=now, updated_at=now)).inserted_primary_key[0]
-        conn.execute(ISSUES.insert(), [{"ledger_id": ledger, "ref": REFS[n], "position": n, "title": "", "measures": "",
-                                        "state": "s", "workflow_id": wf, "state_since": now, "extra": {},
-                                        "created_at": now, "updated_at": now} for n in range(6)])
-    ids = list(range(1, 7))
+                                                      created_at=NOW, updated_at=NOW)).inserted_primary_key[0]
+        conn.execute(ISSUES.insert(), [{"ledger_id": ledger, "ref": REFS[n], "position": n, "title": titles[n],
+                                        "measures": "", "state": "s", "workflow_id": wf, "state_since": NOW,
+                                        "extra": {}, "created_at": NOW, "updated_at": NOW} for n in range(6)])
+        ids = list(conn.scalars(select(ISSUES.c.id).order_by(ISSUES.c.id)))
+        search.refresh(conn, ids)
+    return ids
+
+
+def test_index_search_is_like_search(store):
+    ids = _six_issues(store)
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(titles=texts, measures=texts, query=st.one_of(st.text(alphabet=ALPHABET, min_size=1, max_size=5),
@@ -229,3 +234,43 @@ def test_pages_list_title_hits_then_the_rest_in_the_order_entered(db_url, projec
                 seen += [r["ref"] for r in listing["rows"]]
         assert seen == [refs[i] for i in expected], (q, walk_rows)
     app.db_engine.dispose()
+
+
+def _index(conn, ids: list[int]) -> dict[int, tuple[str, str, list[str]]]:
+    s = ISSUE_SEARCH.c
+    return {r.issue_id: (r.title, r.body, sorted(r.terms.split() if isinstance(r.terms, str) else r.terms))
+            for r in conn.execute(select(s.issue_id, s.title, s.body, s.terms).where(s.issue_id.in_(ids)))}
+
+
+def test_a_progress_note_adds_to_the_row_what_a_rewrite_would_write(store):
+    """A note grows its issue's row by itself alone (``search.note``); whatever the notes, their
+    order, the transactions they come in, an issue rewritten in the same one or a row gone missing,
+    every row is then what rewriting it from the database gives — and the FTS5 table agrees."""
+    from engine.issues import history
+
+    ids = _six_issues(store, ("理论学习", "党费收缴", "台账", "ＯＡ系统", "", "制度"))
+    note = st.tuples(st.sampled_from(ids), st.text(alphabet=ALPHABET, max_size=10), st.booleans(), st.booleans())
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(transactions=st.lists(st.lists(note, min_size=1, max_size=4), min_size=1, max_size=3))
+    def check(transactions: list[list[tuple[int, str, bool, bool]]]) -> None:
+        for steps in transactions:
+            with store.sessions() as session, session.begin():
+                for issue_id, text_, rewrite, lost in steps:
+                    if lost:  # its row gone (a crash between versions, say): the note writes it whole
+                        session.execute(ISSUE_SEARCH.delete().where(ISSUE_SEARCH.c.issue_id == issue_id))
+                    history.record(session, issue_id, by="办公室", door="web", at=NOW, trigger="progress",
+                                   from_state="s", to_state="s", note=text_)
+                    if rewrite:
+                        search.mark(session, [issue_id])
+        with store.engine.connect() as conn:
+            rewritten = {r["issue_id"]: (r["title"], r["body"], sorted(r["terms"].split()))
+                         for r in search._rows(conn, ids)}
+            assert _index(conn, ids) == rewritten, transactions
+            if conn.dialect.name == "sqlite":  # the words FTS5 finds are the row's
+                for issue_id, (_, _, terms) in rewritten.items():
+                    for term in terms[:3] + terms[-3:]:
+                        assert issue_id in set(conn.exec_driver_sql(
+                            f"SELECT rowid FROM {search.FTS} WHERE {search.FTS} MATCH ?", (f'"{term}"',)).scalars())
+
+    check()

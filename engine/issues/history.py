@@ -153,7 +153,9 @@ def record(session: Session, issue: Issue | int, *, by: str, door: str, at: dt.d
         "issue_id": issue_id, "at": at, "by": by, "door": door, "trigger": trigger, "from_state": from_state,
         "to_state": to_state, "note": note, "round": round_, "changes": stored, "prev_hash": prev, "hash": value})
     _heads(session)[issue_id] = value
-    if search.changes_text(trigger, changes):  # every text change passes here: the index follows it
+    if trigger == "progress" and not changes:  # a note only adds to the text: its row grows by it
+        search.note(session, issue_id, note)
+    elif search.changes_text(trigger, changes):  # every text change passes here: the index follows it
         search.mark(session, [issue_id])
     return value
 

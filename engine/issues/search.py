@@ -20,7 +20,9 @@ LIKE (``walk``), for at most ``WALK_ROWS`` rows (``walk_bound``) before falling 
 
 The index follows every write through the history (``engine.issues.history`` is the one writer of
 it): an entry that changes an issue's text marks the issue, and its row is rewritten when the
-transaction commits, from what the database then holds.
+transaction commits, from what the database then holds. A progress note only adds to the text,
+at its end: its row gains the note and the note's terms (``note``), without reading the issue's
+earlier notes again — what the rewrite would give, at the cost of one note, not of all of them.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ _FTS_ROWS = table(FTS, column("rowid", Integer))  # SQLite: its matches, joined 
 SITE_STATE = cast(Table, SiteState.__table__)
 SITE_STATE_NAME_SEARCH = "search_version"  # the VERSION the index was built by
 _STALE = "duban.search_stale"
+_NOTES = "duban.search_notes"
 _BATCH = 1000
 # PostgreSQL: the rows a page of a common word walks in id order (``walk``, ``walk_bound``) before
 # it gives up and collects the matches off the GIN index instead (a word rare in titles, say)
@@ -157,17 +160,54 @@ def mark(session: Session, issue_ids: Iterable[int]) -> None:
     stale.update(issue_ids)
 
 
+def note(session: Session, issue_id: int, text_: str) -> None:
+    """A progress note appended to the issue's text: added to its row when this transaction commits."""
+    session.info.setdefault(_NOTES, []).append((issue_id, text_))
+
+
 @event.listens_for(Session, "before_commit")
 def _on_commit(session: Session) -> None:
-    stale: set[int] | None = session.info.pop(_STALE, None)
+    stale: set[int] = session.info.pop(_STALE, None) or set()
+    notes: list[tuple[int, str]] = session.info.pop(_NOTES, None) or []
+    if not (stale or notes):
+        return
+    session.flush()
+    conn = session.connection()
     if stale:
-        session.flush()
-        refresh(session.connection(), sorted(stale))
+        refresh(conn, sorted(stale))
+    appended = [(issue_id, text_) for issue_id, text_ in notes if issue_id not in stale]  # a rewrite holds them
+    if appended:
+        _append(conn, appended)
 
 
 @event.listens_for(Session, "after_rollback")
 def _on_rollback(session: Session) -> None:
     session.info.pop(_STALE, None)
+    session.info.pop(_NOTES, None)
+
+
+_PG_APPEND = text("UPDATE issue_search SET body = :b, terms = string_to_array(:w, ' ') WHERE issue_id = :i")
+
+
+def _append(conn: Connection, notes: Sequence[tuple[int, str]]) -> None:
+    """Add progress notes to their issues' rows, in order: the text ends with each note (folded,
+    after a line break, as ``_rows`` joins them) and the terms gain the note's."""
+    added: dict[int, list[str]] = {}
+    for issue_id, text_ in notes:
+        added.setdefault(issue_id, []).append(text_ or "")
+    s = ISSUE_SEARCH.c
+    rows = {r.issue_id: r for r in conn.execute(select(s.issue_id, s.body, s.terms).where(s.issue_id.in_(list(added))))}
+    missing = sorted(set(added) - set(rows))
+    if missing:  # no row to add to: written whole
+        refresh(conn, missing)
+    for issue_id, row in rows.items():
+        tail = "".join("\n" + fold(text_) for text_ in added[issue_id])
+        terms = row.terms.split() if isinstance(row.terms, str) else list(row.terms)
+        words = " ".join(sorted(set(terms) | terms_of(tail)))
+        if conn.dialect.name == "postgresql":
+            conn.execute(_PG_APPEND, {"b": row.body + tail, "w": words, "i": issue_id})
+        else:
+            conn.execute(ISSUE_SEARCH.update().where(s.issue_id == issue_id).values(body=row.body + tail, terms=words))
 
 
 def _numbering(extra: Any) -> list[str]:

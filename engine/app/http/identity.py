@@ -28,7 +28,7 @@ from fastapi import HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from ...accounts.actor import Actor
-from ...accounts.credentials import session_user, token_user
+from ...accounts.credentials import session_user, token_actor
 from ...accounts.passwords import verify_password
 from ...accounts.users import actor_if
 from ...store import db
@@ -96,8 +96,8 @@ def api_actor(request: Request, session: Session) -> Actor | None:
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() != "bearer ":
         return None
-    return _once(request, "duban.api_actor", lambda: actor_if(token_user(session, auth[7:].strip(),
-                                                                          request.app.state.site.clock.now()), "api"))
+    return _once(request, "duban.api_actor",
+                 lambda: token_actor(session, auth[7:].strip(), request.app.state.site.clock.now()))
 
 
 def _once(request: Request, key: str, find: Callable[[], Actor | None]) -> Actor | None:

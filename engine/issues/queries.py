@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import BadInput, NotFound
 from ..store.departments import departments_of
-from ..store.models import Evidence, HistoryEntry, Issue, Ledger, WorkflowVersion
+from ..store.models import HISTORY, Evidence, Issue, Ledger, WorkflowVersion
 from ..workflow.registry import WorkflowRegistry
 from ..workflow.schema import WorkflowDef
 
@@ -162,13 +162,18 @@ def issue_dict(issue: Issue, workflow: WorkflowDef, tz: ZoneInfo | None = None) 
     }
 
 
+# the columns shown, not mapped entries: a note's answer lists the issue's whole history each time
+_H = HISTORY.c
+_HISTORY_OF = (select(_H.at, _H.by, _H.trigger, _H.from_state, _H.to_state, _H.note, _H.door, _H.changes)
+               .where(_H.issue_id == bindparam("issue_id")).order_by(_H.at, _H.id))
+
+
 def issue_history(session: Session, issue: Issue, tz: ZoneInfo | None = None) -> list[dict[str, Any]]:
     """The issue's history, oldest first, its times in ``tz``."""
-    history = session.scalars(
-        select(HistoryEntry).where(HistoryEntry.issue_id == issue.id).order_by(HistoryEntry.at, HistoryEntry.id)
-    )
-    return [{"at": local_time(h.at, tz), "by": h.by, "trigger": h.trigger, "from": h.from_state, "to": h.to_state,
-             "note": h.note, "door": h.door, "changes": list(h.changes or [])} for h in history]
+    return [{"at": local_time(at, tz), "by": by, "trigger": trigger, "from": from_state, "to": to_state,
+             "note": note, "door": door, "changes": list(changes or [])}
+            for at, by, trigger, from_state, to_state, note, door, changes
+            in session.execute(_HISTORY_OF, {"issue_id": issue.id})]
 
 
 def issue_detail(session: Session, issue: Issue, workflow: WorkflowDef, tz: ZoneInfo | None = None) -> dict[str, Any]:

@@ -187,3 +187,55 @@ def test_jobs_coalesce_and_every_tick_is_one_job(project):
     finally:
         daemon.scheduler.shutdown(wait=False)
         daemon.engine.dispose()
+
+
+def test_healthz_answers_from_the_latest_check_and_one_check_at_a_time():
+    """LatestAnswer: a fresh answer is reused, an older one answered at once while the check runs
+    again behind it, a stale one waited for — at most ``wait`` seconds, then no answer; however many
+    requests ask, one check runs at a time."""
+    import threading
+
+    import anyio
+
+    from engine.app.vitals import LatestAnswer
+
+    clock = [0.0]
+    calls: list[int] = []
+    gate = threading.Event()
+    gate.set()
+
+    def check() -> int:
+        gate.wait(10)
+        calls.append(1)
+        return len(calls)
+
+    latest = LatestAnswer(check, fresh=1, stale=5, wait=0.2, clock=lambda: clock[0])
+
+    async def until(condition) -> None:
+        with anyio.fail_after(10):
+            while not condition():
+                await anyio.sleep(0.005)
+
+    async def scenario() -> None:
+        assert await latest.get() == 1  # never asked: waits for the check
+        assert await latest.get() == 1 and len(calls) == 1  # fresh: no check
+        clock[0] = 2.0  # older than fresh: answered at once, asked again behind it
+        assert await latest.get() == 1
+        await until(lambda: len(calls) == 2)
+        assert await latest.get() == 2
+        gate.clear()
+        clock[0] = 10.0  # stale, and the check hangs: no answer after ``wait``, for every request
+        async with anyio.create_task_group() as tg:
+            answers: list[int | None] = []
+            for _ in range(10):
+                tg.start_soon(lambda: _append(answers, latest.get()))
+        assert answers == [None] * 10
+        gate.set()
+        await until(lambda: len(calls) == 3)  # the one check that hung, not ten
+        clock[0] = 10.5
+        assert await latest.get() == 3 and len(calls) == 3
+
+    async def _append(answers: list[int | None], answer) -> None:
+        answers.append(await answer)
+
+    anyio.run(scenario)

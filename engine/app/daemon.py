@@ -226,7 +226,7 @@ class Daemon:
     def _close_resources(self) -> None:
         notifiers = [*self._retired, *([self.loaded.notifier] if self.loaded else [])]
         for close in (self.http and self.http.close, self.leadership and self.leadership.close,
-                      *(n.close for n in notifiers), self.vitals.close, self.engine.dispose):
+                      *(n.close for n in notifiers), self.engine.dispose):
             try:
                 if close:
                     close()
@@ -396,11 +396,11 @@ class Daemon:
 
     # -- health -----------------------------------------------------------------------------
 
-    def health(self) -> dict[str, Any]:
-        """What /healthz answers (see Vitals.report)."""
+    def health(self, database: bool) -> dict[str, Any]:
+        """What /healthz answers (see Vitals.report), the database's answer given."""
         leadership = self.leadership
         body = self.vitals.report(
-            scheduler_running=self.scheduler.running, leader=bool(leadership and leadership.is_leader),
+            database=database, scheduler_running=self.scheduler.running, leader=bool(leadership and leadership.is_leader),
             role=leadership.role if leadership else None, sweep_every=self.settings.sweep_every,
             heartbeat_limit=max(30.0, 3 * self.settings.leader_retry_seconds))
         return {**body, "pid": os.getpid(), "version": __version__}

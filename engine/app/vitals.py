@@ -7,18 +7,20 @@ them (``engine.app.http.app``).
 
 from __future__ import annotations
 
-import concurrent.futures
+import asyncio
 import logging
 import platform
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+import anyio
+import anyio.to_thread
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from notifications.outbox import DeliveryStats
@@ -26,7 +28,9 @@ from notifications.queue import OUTBOX_STATUSES, outbox_depth
 from notifications.reports import missed_by_platform
 
 from .. import __version__
-from ..issues.evidence import EvidenceStore
+from ..issues.evidence import Space
+
+T = TypeVar("T")
 
 log = logging.getLogger("duban.http")
 
@@ -204,20 +208,19 @@ class Metrics:
 
 
 class Vitals:
-    """The daemon's signs of life (heartbeat, last sweep, leadership) and a database probe."""
+    """The daemon's signs of life (heartbeat, last sweep, leadership); the database's answer is
+    asked by /healthz itself (``LatestAnswer``)."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self.heartbeat = time.monotonic()  # set by a scheduler job: proves jobs still run
         self.last_sweep: float | None = None  # monotonic time of the last completed sweep
         self.leader_since: float | None = None
-        self._probe = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="duban-probe")
 
-    def report(self, *, scheduler_running: bool, leader: bool, role: str | None, sweep_every: float,
-               heartbeat_limit: float) -> dict[str, Any]:
+    def report(self, *, database: bool, scheduler_running: bool, leader: bool, role: str | None,
+               sweep_every: float, heartbeat_limit: float) -> dict[str, Any]:
         """The /healthz body: "unhealthy" when the database, the scheduler or the leader's sweep is not."""
         now = time.monotonic()
-        database = self.database_ok()
         scheduler = scheduler_running and now - self.heartbeat < heartbeat_limit
         age = None if self.last_sweep is None else now - self.last_sweep
         stale = False
@@ -230,18 +233,6 @@ class Vitals:
                 "last_sweep_age_seconds": None if age is None else round(age, 3), "leader": leader,
                 "role": role, "sweep_stale": stale}
 
-    def database_ok(self, timeout: float = 2.0) -> bool:
-        # In a worker, so a database that hangs (rather than refuses) costs /healthz 2 s, not forever.
-        def ping() -> bool:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return True
-
-        try:
-            return self._probe.submit(ping).result(timeout=timeout)
-        except Exception:  # noqa: BLE001 - unreachable, refused, timed out: all mean "no"
-            return False
-
     def outbox_depth(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return outbox_depth(conn)
@@ -250,14 +241,47 @@ class Vitals:
         with self.engine.connect() as conn, Session(bind=conn) as session:
             return missed_by_platform(session)
 
-    def close(self) -> None:
-        self._probe.shutdown(wait=False)
+
+class LatestAnswer(Generic[T]):
+    """A blocking check's answer (the database, the evidence disk) for /healthz, asked in a thread
+    of its own and kept ``fresh`` seconds. Older, a request gets it while the check is asked again
+    in the background; older than ``stale``, or never asked, the request waits for the new answer,
+    at most ``wait`` seconds (then None: a check that hangs is no answer). So /healthz answers from
+    the event loop without waiting behind the worker threads' requests, and a storm of probes
+    costs the database one query a second."""
+
+    def __init__(self, check: Callable[[], T], *, fresh: float = 1.0, stale: float = 5.0, wait: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.check, self.fresh, self.stale, self.wait, self.clock = check, fresh, stale, wait, clock
+        self._value: T | None = None
+        self._at: float | None = None
+        self._asking: asyncio.Task[None] | None = None
+        self._limiter: anyio.CapacityLimiter | None = None  # made in the loop that serves the app
+
+    async def get(self) -> T | None:
+        age = None if self._at is None else self.clock() - self._at
+        if age is not None and age <= self.fresh:
+            return self._value
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.ensure_future(self._ask())  # one check at a time, whoever waits
+        if age is not None and age <= self.stale:
+            return self._value
+        with anyio.move_on_after(self.wait):
+            await asyncio.shield(self._asking)
+            return self._value
+        return None
+
+    async def _ask(self) -> None:
+        # its own thread (the limiter): busy worker threads never hold the check up
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(1)
+        self._value = await anyio.to_thread.run_sync(self.check, limiter=self._limiter)
+        self._at = self.clock()
 
 
-def with_evidence_space(body: dict[str, Any], store: EvidenceStore) -> dict[str, Any]:
+def with_evidence_space(body: dict[str, Any], space: Space) -> dict[str, Any]:
     """``body`` with the evidence folder's free space; "degraded" (so /healthz answers 503) when it
     is below ``[evidence] min_free_bytes``: uploads are refused then, reminders still go out."""
-    space = store.space()
     out = {**body, "evidence": space.report()}
     if not space.ok and out.get("status") == "ok":
         out["status"] = "degraded"

@@ -35,7 +35,7 @@ from ...clock import Clock
 from ...issues.evidence import EvidenceStore
 from ...runtime import Runtime
 from ...store import db
-from ..vitals import with_evidence_space
+from ..vitals import LatestAnswer, with_evidence_space
 from .api import router as api_router
 from .auth import BoardGuard, is_local, token_matches
 from .headers import SecurityHeaders
@@ -59,7 +59,7 @@ class Site:
     sessions: sessionmaker[Session]  # read-only work: deferred transactions, never the write lock
     clock: Clock = field(default_factory=Clock)
     token: Callable[[], str | None] = lambda: None
-    health: Callable[[], dict[str, Any]] | None = None  # the daemon's; else a database probe
+    health: Callable[[bool], dict[str, Any]] | None = None  # the daemon's, given the database's answer
     metrics: CollectorRegistry | None = None
     writers: sessionmaker[Session] | None = None  # the workspace's actions; None: read-only
 
@@ -69,11 +69,17 @@ def create_app(site: Site) -> FastAPI:
                   openapi_url="/api/v1/openapi.json")
     app.state.site = site
 
+    # the database's and the evidence disk's answers, asked off the event loop (see LatestAnswer)
+    checked = LatestAnswer(lambda: (_database_answers(site), EvidenceStore.of(site.runtime().config).space()))
+
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
-    def healthz(request: Request) -> JSONResponse:
+    async def healthz(request: Request) -> JSONResponse:
         try:
-            body = site.health() if site.health is not None else _probe(site)
-            body = with_evidence_space(body, EvidenceStore.of(site.runtime().config))
+            answer = await checked.get()
+            database, space = answer if answer is not None else (False, None)
+            body = site.health(database) if site.health is not None else _board_health(database)
+            if space is not None:
+                body = with_evidence_space(body, space)
         except Exception as exc:
             log.exception("health check failed")
             body = {"status": "unhealthy", "error": type(exc).__name__}
@@ -120,13 +126,16 @@ def _secret(site: Site) -> str:
         return site_secret(session)
 
 
-def _probe(site: Site) -> dict[str, Any]:
-    """``duban board``'s health: the database answers a read."""
+def _database_answers(site: Site) -> bool:
     try:
         with site.sessions() as session:
             session.execute(text("SELECT 1"))
-        database = True
+        return True
     except Exception:  # noqa: BLE001 - unreachable, refused, locked: all mean "no"
-        database = False
+        return False
+
+
+def _board_health(database: bool) -> dict[str, Any]:
+    """``duban board``'s health: the database answers a read."""
     return {"status": "ok" if database else "unhealthy", "database": database, "role": "board",
             "version": __version__}

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Row, Select, and_, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, select, true
 from sqlalchemy.orm import Session
 
 from ..accounts.actor import Actor
@@ -181,12 +181,12 @@ def my_duties(session: Session, runtime: Runtime, actor: Actor, today: dt.date, 
 def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date, filters: Mapping[str, str],
                page: int) -> dict[str, Any]:
     where: list[ColumnElement[bool]] = []
-    if filters.get("unit"):
-        where.append(Issue.ledger_id.in_(select(Ledger.id).where(Ledger.unit == filters["unit"])))
+    of_ledgers = [clause for clause, asked in ((Ledger.unit == filters.get("unit"), filters.get("unit")),
+                                                (Ledger.name == filters.get("ledger"), filters.get("ledger"))) if asked]
+    if of_ledgers:
+        where.append(Issue.ledger_id.in_(select(Ledger.id).where(*of_ledgers)))
     if filters.get("status"):  # a figure of the district's overview: the same clause counted it
         where.append(status_clause(session, runtime, filters["status"], today))
-    if filters.get("ledger"):
-        where.append(Issue.ledger_id.in_(select(Ledger.id).where(Ledger.name == filters["ledger"])))
     for name in ("area", "category", "state"):
         if filters.get(name):
             where.append(getattr(Issue, name) == filters[name])
@@ -205,18 +205,14 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
                                                                      d.department == department.name, *own))
     else:
         counted_rows = select(Issue.id).where(actor.visible())
-    stmt = (select(Issue.id, Ledger.name, Issue.ref, Issue.title, Issue.state, Issue.workflow_id, Issue.deadline,
-                   Issue.leader, Issue.department, Issue.round, Issue.overdue_on)
+    stmt = (select(*_LISTED, Ledger.name)
             .join(Ledger, Ledger.id == Issue.ledger_id).where(actor.visible(probe=True), *where))
     if query:
         found, total = _found(session, _search_scope(actor, ledgers), cast(Select[Any], stmt),
                               counted_rows.where(*where), query, page)
     else:
-        # read in its order (ledgers by name, then 序号 order), LIMIT stopping early: on SQLite off
-        # ix_issues_ledger_position; on PostgreSQL ledger by ledger, each one's rows put in order
         total = count_upto(session, counted_rows.where(*where), COUNT_CAP)
-        found = list(session.execute(stmt.order_by(Ledger.name, Issue.position, Issue.id).limit(PAGE + 1)
-                                     .offset((page - 1) * PAGE)))
+        found = _in_list_order(session, actor, where, of_ledgers, cast(Select[Any], stmt), page)
     definitions = _definitions(session, runtime)
     rows = [{"ledger": r.name, "ref": r.ref, "title": r.title, "state": r.state,
              "state_label": definitions[r.workflow_id].label(r.state) if r.workflow_id in definitions else r.state,
@@ -230,6 +226,33 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
                                         .limit(200)))
     return {"rows": rows[:PAGE], "total": counted.total, "more": counted.more, "last": counted.last,
             "states": list(states.items()), "ledgers": ledger_names}
+
+
+_LISTED = (Issue.id, Issue.ref, Issue.title, Issue.state, Issue.workflow_id, Issue.deadline, Issue.leader,
+           Issue.department, Issue.round, Issue.overdue_on)
+
+
+def _in_list_order(session: Session, actor: Actor, where: list[ColumnElement[bool]],
+                   of_ledgers: list[ColumnElement[bool]], stmt: Select[Any], page: int) -> list[Row[Any]]:
+    """A page of the issue list in its order, ledgers by name and then 序号 (position, id), read
+    off ``ix_issues_ledger_position`` and stopping at the page. SQLite does so with the join as it
+    is. PostgreSQL, given the join, sorts a whole ledger's rows before the LIMIT (an Incremental
+    Sort presorted on the name: ten times the rows at ten times the issues), so it is asked ledger
+    by ledger (LATERAL), each ledger's rows read in order and stopping at the page; the ledgers
+    asked are the ones the actor sees and the filters name (``of_ledgers``), so no other ledger's
+    rows are walked looking for a row the filter excludes."""
+    offset = (page - 1) * PAGE
+    if session.get_bind().dialect.name != "postgresql":
+        return list(session.execute(stmt.order_by(Ledger.name, Issue.position, Issue.id).limit(PAGE + 1)
+                                    .offset(offset)))
+    ledgers = select(Ledger.id, Ledger.name).where(actor.visible_ledgers(), *of_ledgers).subquery("listed_ledgers")
+    rows = (select(*_LISTED, Issue.position).where(Issue.ledger_id == ledgers.c.id, actor.visible(probe=True), *where)
+            .order_by(Issue.position, Issue.id).limit(offset + PAGE + 1).lateral("ledger_rows"))
+    r = rows.c
+    return list(session.execute(
+        select(r.id, r.ref, r.title, r.state, r.workflow_id, r.deadline, r.leader, r.department, r.round,
+               r.overdue_on, ledgers.c.name).select_from(ledgers).join(rows, true())
+        .order_by(ledgers.c.name, r.position, r.id).limit(PAGE + 1).offset(offset)))
 
 
 def _found(session: Session, scope: dict[str, Any], listed: Select[Any], counted: Select[Any], query: str,

@@ -353,10 +353,15 @@ def order(query: str, dialect: str) -> ColumnElement[int]:
 
 
 def walk_bound(session: Session, rows: int) -> int | None:
-    """The id ``rows`` issues into the index in id order: a walk (``walk``) up to it reads at most
-    that many rows. None: there are fewer, and a walk reads them all."""
+    """An id a walk (``walk``) up to which reads at most ``rows`` rows: the ids are unique integers,
+    so from the smallest on, ``rows`` of them hold at most that many. None: no id lies past it, and
+    a walk reads them all. (Counting ``rows`` rows into the index instead reads them, and after
+    many updates each one's page too: 10 ms at a million.)"""
     s = ISSUE_SEARCH.c
-    return session.scalar(select(s.issue_id).order_by(s.issue_id).offset(rows - 1).limit(1))
+    first, last = session.execute(select(func.min(s.issue_id), func.max(s.issue_id))).one()
+    if first is None or first + rows - 1 >= last:
+        return None
+    return int(first) + rows - 1
 
 
 def ensure_index(session: Session) -> int | None:

@@ -326,3 +326,31 @@ def test_a_walk_is_bounded_and_falls_back_to_the_index(site, monkeypatch, walk_r
             assert not _seq_scans(plan) & {"issues", "issue_search"}, plan
     else:  # 20,000 rows hold the page: the index is not asked
         assert not fallbacks, [st for st, _ in fallbacks]
+
+
+@pytest.mark.parametrize("who", ["admin", "办公室", "reviewer", "unit office"])
+def test_the_list_read_ledger_by_ledger_is_the_list_in_its_order(site, who):
+    """PostgreSQL's ledger-by-ledger page (worklists._in_list_order) is, page after page and filter
+    by filter, the page of the one ordered query: ledgers by name, then 序号 order."""
+    from engine.store.models import Issue as IssueRow
+
+    runtime = site.runtime
+    with site.readers() as session:
+        actor = {"reviewer": REVIEWER, "unit office": UNIT_OFFICE}.get(who) or actor_for(session, who, "web")
+        original = worklists._in_list_order
+
+        def joined(session, actor, where, of_ledgers, stmt, page):
+            return list(session.execute(stmt.order_by(Ledger.name, IssueRow.position, IssueRow.id)
+                                        .limit(worklists.PAGE + 1).offset((page - 1) * worklists.PAGE)))
+
+        for filters in ({}, {"state": "in_progress"}, {"ledger": "g7"}, {"unit": "甲局"}, {"department": "财务室"},
+                        {"overdue": "1"}, {"ledger": "g3", "department": "办公室"}):
+            for page in (1, 2, 7):
+                ours = worklists.issue_rows(session, runtime, actor, TODAY, filters, page)
+                worklists._in_list_order = joined
+                try:
+                    theirs = worklists.issue_rows(session, runtime, actor, TODAY, filters, page)
+                finally:
+                    worklists._in_list_order = original
+                assert ours == theirs, (who, filters, page)
+                assert len(ours["rows"]) == 50 or not ours["more"], (who, filters, page)

@@ -49,7 +49,6 @@ from .workspace import router as workspace_router
 log = logging.getLogger("duban.http")
 
 
-
 @dataclass
 class Site:
     """What the application reads from. ``runtime`` and ``token`` are asked per request, so the

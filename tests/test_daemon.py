@@ -405,12 +405,22 @@ def test_several_daemons_on_postgres_deliver_each_message_once(project, pg_url, 
 
 @pytest.mark.postgres
 def test_three_daemons_on_postgres_share_one_app_token_and_send_each_notice_once(project, pg_url):
+    import threading
     from collections import Counter
 
     from tests.app_servers import WeComApp
 
     wecom = WeComApp()
-    with LoopbackHTTP(KeyCounter()) as server, LoopbackHTTP(wecom) as wx:
+    # Sends wait until the three daemons hold leases: the first one up, otherwise, may send all 30
+    # before the others have started, and "several daemons, one token" would be left to chance.
+    gate = threading.Event()
+
+    def gated(seen):
+        if seen.path == "/cgi-bin/message/send":
+            gate.wait(60)
+        return wecom(seen)
+
+    with LoopbackHTTP(KeyCounter()) as server, LoopbackHTTP(gated) as wx:
         config = prepare(project, url=pg_url, hook=server.url(), issues=30, daemon={"delivery_batch": 3})
         config.write_text(config.read_text(encoding="utf-8") + "\n".join([
             "[channels.wx]", 'kind = "wecom_app"', f'base_url = "{wx.url("")}"', f'corp_id = "{WeComApp.corp_id}"',
@@ -426,6 +436,16 @@ def test_three_daemons_on_postgres_share_one_app_token_and_send_each_notice_once
             for d in daemons:
                 d.started()
 
+            def leased_by_several() -> bool:
+                with db_connection(pg_url) as conn:
+                    # an owner is a batch's, "host:pid#random": the daemon is the part before '#'
+                    return (conn.execute(text("SELECT count(DISTINCT split_part(lease_owner, '#', 1)) FROM outbox "
+                                              "WHERE channel = 'wx' AND status = 'pending' AND lease_owner IS NOT NULL"))
+                            .scalar() or 0) >= 2
+
+            wait_until(leased_by_several, 60, "work notices leased by two daemons or more")
+            gate.set()
+
             def all_notices_sent() -> bool:
                 with db_connection(pg_url) as conn:
                     statuses = [s for (s,) in conn.execute(text("SELECT status FROM outbox WHERE channel = 'wx'"))]
@@ -435,6 +455,7 @@ def test_three_daemons_on_postgres_share_one_app_token_and_send_each_notice_once
             for d in daemons:
                 assert d.stop() == 0
         finally:
+            gate.set()
             for d in daemons:
                 d.kill()
     assert wecom.problems == [] and wecom.tokens_issued == 1, (wecom.tokens_issued, wecom.problems)
@@ -444,7 +465,10 @@ def test_three_daemons_on_postgres_share_one_app_token_and_send_each_notice_once
         workers = conn.execute(text(
             "SELECT count(DISTINCT a.worker) FROM delivery_attempts a JOIN outbox o ON o.id = a.message_id "
             "WHERE o.channel = 'wx'")).scalar()
-    assert workers >= 2, "the notices went out from several daemons, on one token"
+        detail = conn.execute(text(
+            "SELECT a.worker, a.status, count(*) FROM delivery_attempts a JOIN outbox o ON o.id = a.message_id "
+            "WHERE o.channel = 'wx' GROUP BY 1, 2")).all()
+    assert workers >= 2, ("the notices went out from several daemons, on one token", detail)
 
 
 def db_connection(url: str):

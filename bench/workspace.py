@@ -308,6 +308,7 @@ def serve(url: str) -> None:
     from engine.app.http.app import Site, create_app
     from engine.app.http.server import HttpServer
     from engine.clock import FixedClock
+    from engine.heap import settle
     from engine.runtime import Runtime
     from engine.store import db
 
@@ -317,7 +318,9 @@ def serve(url: str) -> None:
     engine = db.make_engine(url)
     site = Site(runtime=lambda: runtime, sessions=db.read_factory(engine), writers=db.session_factory(engine),
                 clock=FixedClock(NOW.astimezone(dt.UTC)))
-    server = HttpServer(create_app(site), "127.0.0.1:0")
+    app = create_app(site)
+    settle()  # as the daemon does once started (engine.heap)
+    server = HttpServer(app, "127.0.0.1:0")
     server.start()
     print(server.address, flush=True)
     sys.stdin.read()  # until the parent closes our stdin

@@ -45,7 +45,7 @@ from .. import __version__
 from ..clock import Clock
 from ..config import Config, load_config
 from ..errors import ConfigError, DubanError
-from ..heap import limit_arenas
+from ..heap import limit_arenas, settle
 from ..issues.district import unit_counts
 from ..reminders.replan import replan_if_calendar_changed
 from ..store import db
@@ -128,6 +128,7 @@ class Daemon:
             self._elect()  # now, so the leader's first sweep does not wait for a tick
             self._schedule(self.loaded)
             self.scheduler.start()
+            settle()  # what start-up made stays: out of the cyclic collector's way (engine.heap)
         except BaseException:
             self._close_resources()
             raise

@@ -9,6 +9,7 @@ import click
 from ...clock import Clock, FixedClock
 from ...config import parse_listen
 from ...errors import BadInput
+from ...heap import settle
 from ..http.app import Site, create_app
 from ..http.auth import board_token
 from ..http.server import serve_forever
@@ -43,8 +44,10 @@ def board(app: App, listen: str, at: str | None) -> None:
     runtime = app.runtime
     site = Site(runtime=lambda: runtime, sessions=app.readers, clock=clock, token=lambda: token, writers=app.sessions)
     say(f"duban board on http://{listen}/ (Ctrl-C to stop)")
+    served = create_app(site)
+    settle()  # what start-up made stays: out of the cyclic collector's way (engine.heap)
     try:
-        serve_forever(create_app(site), listen)
+        serve_forever(served, listen)
     except OSError as exc:
         raise BadInput(f"cannot listen on {listen}: {exc.strerror or exc}") from None
     say("stopped")

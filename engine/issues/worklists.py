@@ -250,8 +250,7 @@ def _in_list_order(session: Session, actor: Actor, where: list[ColumnElement[boo
             .order_by(Issue.position, Issue.id).limit(offset + PAGE + 1).lateral("ledger_rows"))
     r = rows.c
     return list(session.execute(
-        select(r.id, r.ref, r.title, r.state, r.workflow_id, r.deadline, r.leader, r.department, r.round,
-               r.overdue_on, ledgers.c.name).select_from(ledgers).join(rows, true())
+        select(*(r[c.key] for c in _LISTED), ledgers.c.name).select_from(ledgers).join(rows, true())
         .order_by(ledgers.c.name, r.position, r.id).limit(PAGE + 1).offset(offset)))
 
 

@@ -136,3 +136,93 @@ def test_lines_check_the_server_certificate_against_the_environments_bundle(tmp_
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _one_answer_a_connection(answer: bytes, closed: threading.Event, connections: list[int]):
+    """A raw server on 127.0.0.1 that reads one request per connection, writes ``answer`` and closes
+    the connection without a ``Connection: close`` (an idle timeout, as a server may have)."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                connections.append(1)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                while len(body) < length:
+                    body += conn.recv(65536)
+                conn.sendall(answer)
+            closed.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_used_again():
+    closed = threading.Event()
+    connections: list[int] = []
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
+    listener = _one_answer_a_connection(answer, closed, connections)
+    channel = build_channel("hook", {"kind": "webhook", "url": f"http://127.0.0.1:{listener.getsockname()[1]}/h"})
+    try:
+        for key in ("a", "b", "c"):
+            channel.send(message(key))  # a failed send raises DeliveryError
+            assert closed.wait(WAIT)  # the server has closed this connection: the next send must see it
+            closed.clear()
+    finally:
+        channel.close()
+        listener.close()
+    assert len(connections) == 3
+
+
+def test_an_answer_is_read_up_to_its_limit_and_its_connection_not_used_again(monkeypatch):
+    from notifications.channels import _lines
+
+    monkeypatch.setattr(_lines, "MAX_REPLY", 64)
+    with LoopbackHTTP(lambda seen: (200, {"Content-Type": "text/plain"}, b"x" * 1000)) as http:
+        line = _lines.Lines(10.0, USER_AGENT)
+        with line.line() as one:
+            first = one.post(httpx.URL(http.url()), b"{}", {"Content-Type": "application/json"})
+            second = one.post(httpx.URL(http.url()), b"{}", {"Content-Type": "application/json"})
+        line.close()
+        assert (first.status_code, len(first.content), len(second.content)) == (200, 64, 64)
+        assert http.connections == 2  # the first answer's rest was never read: its connection went
+
+
+def test_network_trouble_comes_back_as_httpx_raises_it():
+    import socket
+
+    from notifications.channels import _lines
+
+    with socket.create_server(("127.0.0.1", 0)) as free:
+        port = free.getsockname()[1]
+    lines = _lines.Lines(10.0, USER_AGENT)
+    with lines.line() as line, pytest.raises(httpx.ConnectError):
+        line.post(httpx.URL(f"http://127.0.0.1:{port}/h"), b"{}", {})  # nobody listens there
+    # a server that accepts and never answers: the read times out
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        slow = _lines.Lines(0.2, USER_AGENT)
+        with slow.line() as line, pytest.raises(httpx.ReadTimeout):
+            line.post(httpx.URL(f"http://127.0.0.1:{silent.getsockname()[1]}/h"), b"{}", {})
+        slow.close()
+    # a server that answers with something that is not HTTP
+    with socket.create_server(("127.0.0.1", 0)) as garbled:
+        def reply() -> None:
+            conn, _ = garbled.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"SMTP ready\r\n\r\n")
+        threading.Thread(target=reply, daemon=True).start()
+        with lines.line() as line, pytest.raises(httpx.RemoteProtocolError):
+            line.post(httpx.URL(f"http://127.0.0.1:{garbled.getsockname()[1]}/h"), b"{}", {})
+    lines.close()

@@ -9,12 +9,14 @@ Modelled on healthchecks' ``sendalerts`` and Alertmanager's notify stage, the lo
 * **Gate** each message: outside working hours (unless urgent) or past its channel's rate limit it
   is postponed, not sent; a channel that is not configured makes it undeliverable.
 * **Send** it outside any transaction: a slow SMTP server must not hold row locks or SQLite's
-  write lock. Several sends are on their way at once, on threads (``notifications.senders``): up
-  to ``DeliveryPolicy.in_flight`` per channel, and never two to the same recipient, who gets the
-  messages in claim order (``notifications.lanes``). A send starts only with at least twice its
-  channel's timeout of lease ahead of it; below that the rest of the batch's lease is renewed
-  first, so a lease only has to outlast the sends it covers. The next batch is claimed as soon
-  as the last message of this one has started.
+  write lock. Up to ``DeliveryPolicy.in_flight`` messages per channel are on their way at once
+  (sent and not yet recorded), and never two to the same recipient, who gets the messages in
+  claim order (``notifications.lanes``). A channel whose sends wait on the network sends on
+  threads; one whose sends come back as fast as they are made sends on the calling thread, one
+  after another, and its outcomes are recorded when its lane is full (``notifications.senders``).
+  A send starts only with at least twice its channel's timeout of lease ahead of it; below that
+  the rest of the batch's lease is renewed first, so a lease only has to outlast the sends it
+  covers. The next batch is claimed as soon as the last message of this one has started.
 * **Record** the outcomes of the sends that finished together in one transaction, while their
   leases hold (``notifications.recording``), guarded by the lease; only then do new sends take
   their places. So no more than the messages in flight are ever sent but unrecorded, and a crash
@@ -55,7 +57,7 @@ from notifications.leases import OWNER_LEN, Lease, Leased, guarded, lease_batch,
 from notifications.quiet import QuietHours
 from notifications.ratelimit import DEFAULTS, Limit, recipient_wait, take
 from notifications.recording import record_all, result_of
-from notifications.senders import Senders
+from notifications.senders import Pace, Senders
 from notifications.store import AttemptStatus, OutboxMessage, OutboxStatus
 
 log = logging.getLogger("duban.outbox")
@@ -149,6 +151,7 @@ class _Run:
         # their message of this one; what waits there is always of the latest claim (``lease``).
         self.lanes: Lanes[Leased] = Lanes([], limit, outbox.warm)
         self.lease = Lease("", {})
+        self.held: list[tuple[Leased, Sent, float, Lease]] = []  # sent on this thread, not yet recorded
 
     def stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -177,18 +180,38 @@ class _Run:
                     continue
                 assert channel is not None  # _gate marked the message undeliverable otherwise
                 lanes.start(item)
-                began = time.monotonic()
-                if self.limit == 1:  # one at a time: no thread to hand over to
-                    self.finish([(item, outbox._send(channel, item), began, lease)])
-                else:
-                    self.pool.start((item, began, lease), partial(outbox._send, channel, item))
-            if self.pool.out:
+                self.send(channel, item, lease)
+            if self.held:  # sent here, and their lanes (or every lane) are full: record them
+                held, self.held = self.held, []
+                self.finish(held)
+            elif self.pool.out:
                 self.finish([(item, sent, began, lease) for (item, began, lease), sent in self.pool.finished()])
             elif drained or self.stopping():
                 break
             # else nothing waits or flies (a message that could start has started): claim the next
         if lanes.waiting:  # stopped: what has not started goes back for others
             release(outbox.sessions, lanes.waiting, self.lease.owner)
+
+    def send(self, channel: Channel, item: Leased, lease: Lease) -> None:
+        """Start a send on a thread, or make it here and hold its outcome until its lanes are full
+        (``notifications.senders.Pace`` says which). Either way it counts as in flight until its
+        outcome is recorded."""
+        outbox = self.outbox
+        began = time.monotonic()
+        if self.limit > 1 and item.channel in outbox.pace.threaded:
+            self.pool.start((item, began, lease), partial(outbox._send, channel, item))
+            return
+        if self.held:
+            # Those held must be recorded while their leases hold: if this send could outlast one
+            # of them (the margin the gate keeps before a send), record them first.
+            margin, now = 2 * getattr(channel, "timeout", 1.0), self.clock()
+            if any(held_lease.left(held.id, now) < margin for held, _, _, held_lease in self.held):
+                held_now, self.held = self.held, []
+                self.finish(held_now)
+        cpu = time.thread_time()
+        sent = outbox._send(channel, item)
+        outbox.pace.note(item.channel, time.monotonic() - began, time.thread_time() - cpu)
+        self.held.append((item, sent, began, lease))
 
     def finish(self, finished: Sequence[tuple[Leased, Sent, float, Lease]]) -> None:
         """Record the outcomes of finished sends together, then free their lanes."""
@@ -231,6 +254,7 @@ class Outbox:
         self.limits = dict(limits or {})
         self.rng = rng or random.Random()
         self.warm: set[str] = set()  # channels that finished a send: several may fly from now on
+        self.pace = Pace()  # which channels' sends are worth a thread
 
     # -- policy -----------------------------------------------------------------------------
 

@@ -14,7 +14,9 @@ from sqlalchemy import select
 
 from engine.store.db import transaction
 from notifications.lanes import Lanes
+from notifications.message import OutgoingMessage
 from notifications.outbox import DeliveryPolicy, DeliveryStats, Outbox
+from notifications.senders import Pace
 from notifications.store import DeliveryAttempt, OutboxMessage
 from tests.peers import LoopbackHTTP, Seen, json_reply
 from tests.test_outbox import NOW, hook, sessions  # noqa: F401 - the fixture
@@ -83,6 +85,20 @@ def test_a_set_aside_message_does_not_hold_its_recipient():
     assert lanes.next() == items[1]
 
 
+@settings(max_examples=300, deadline=None)
+@given(sends=st.lists(st.tuples(st.floats(0, 1), st.floats(0.0001, 1)), max_size=40))
+def test_a_channel_goes_to_threads_once_its_sends_waited_window_times_in_a_row(sends):
+    pace = Pace()
+    waited = [wall_wait > Pace.WAITED * cpu for wall_wait, cpu in sends]
+    for n, (wait, cpu) in enumerate(sends):
+        pace.note("hook", wait + cpu, cpu)
+        window = waited[max(0, n + 1 - Pace.WINDOW): n + 1]
+        # threaded from the first run of WINDOW waiting sends on, and never back
+        expected = any(all(waited[i:i + Pace.WINDOW]) for i in range(n + 2 - Pace.WINDOW))
+        assert ("hook" in pace.threaded) == expected, (n, window)
+    assert pace.threaded <= {"hook"}
+
+
 # -- against a real receiver -----------------------------------------------------------------------
 
 
@@ -127,6 +143,7 @@ def test_sends_fly_together_up_to_the_limit_and_each_is_recorded(sessions):  # n
     with LoopbackHTTP(waves) as http, hook(http) as channel:
         outbox = Outbox(sessions, {"hook": channel}, worker="w1", policy=DeliveryPolicy(in_flight=limit))
         outbox.warm.add("hook")  # the first send alone is test_a_cold_channel_sends_one_first's business
+        outbox.pace.threaded.add("hook")  # on threads: a loopback receiver's sends would be made in turn
         stats = outbox.deliver_due(NOW, batch=50)
     # three full waves: each time ``limit`` requests were in the receiver together
     assert (waves.wave, waves.timed_out) == (3, 0)
@@ -187,3 +204,74 @@ def test_senders_hand_back_every_result_with_its_tag_and_raise_what_a_call_raise
             senders.finished()
         with pytest.raises(RuntimeError, match="no call is out"):
             senders.finished()
+
+
+class InTurn(Pace):
+    """Sends stay on the calling thread, however long they wait (this test's receiver reads the
+    database for each request, which would move the channel to threads)."""
+
+    def note(self, channel: str, wall: float, cpu: float) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("limit", "where"), [(1, "in turn"), (4, "in turn"), (4, "threads")])
+def test_never_more_than_the_limit_are_sent_and_not_recorded(sessions, limit, where):  # noqa: F811
+    """Sent on the calling thread, outcomes wait to be recorded together; sent on threads, each is
+    recorded as it comes back. Either way, when a request arrives, all but the last ``limit - 1``
+    sends before it are recorded sent."""
+    from sqlalchemy import func
+
+    for n in range(30):
+        queue(sessions, f"m{n:02d}", f"人{n}", due=NOW - dt.timedelta(seconds=30 - n))
+    short: list[tuple[int, int]] = []  # (request, recorded) where too few were recorded
+    arrived = 0
+
+    def respond(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        nonlocal arrived
+        arrived += 1
+        with sessions() as s:
+            recorded = s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent"))
+        if recorded < arrived - limit:
+            short.append((arrived, recorded))
+        return json_reply({"ok": True})
+
+    with LoopbackHTTP(respond) as http, hook(http) as channel:
+        outbox = Outbox(sessions, {"hook": channel}, policy=DeliveryPolicy(in_flight=limit))
+        if where == "threads":
+            outbox.pace.threaded.add("hook")
+        else:
+            outbox.pace = InTurn()
+        stats = outbox.deliver_due(NOW, batch=7)
+    assert stats == DeliveryStats(sent=30) and arrived == 30
+    assert short == []
+
+
+def test_a_channel_whose_sends_wait_moves_to_threads_and_sends_several_at_once(sessions):  # noqa: F811
+    limit = 4
+    for n in range(Pace.WINDOW + 3 * limit):
+        queue(sessions, f"k{n:02d}", f"人{n}", due=NOW - dt.timedelta(seconds=60 - n))
+    waves = Waves(limit)
+    answered = 0
+    lock = threading.Lock()
+    slow = threading.Event()  # never set: the warm-up's and the first WINDOW answers wait 50 ms on it
+
+    def respond(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        nonlocal answered
+        with lock:
+            answered += 1
+            first = answered <= 1 + Pace.WINDOW
+        if first:
+            slow.wait(0.05)  # a server that takes its time; sends made in turn would each wait
+            return json_reply({"ok": True})
+        return waves(seen)  # from here on, a wave answers only once ``limit`` sends are in at once
+
+    with LoopbackHTTP(respond) as http, hook(http) as channel:
+        # The channel's first send loads the CA bundle and opens its line: the pace is measured on
+        # ordinary sends after it.
+        channel.send(OutgoingMessage(key="warm", recipient="人", address="", subject="s", text="t", data={}))
+        outbox = Outbox(sessions, {"hook": channel}, policy=DeliveryPolicy(in_flight=limit))
+        outbox.warm.add("hook")
+        stats = outbox.deliver_due(NOW, batch=50)
+    assert outbox.pace.threaded == {"hook"}
+    assert (waves.wave, waves.timed_out) == (3, 0)
+    assert stats == DeliveryStats(sent=Pace.WINDOW + 3 * limit)

@@ -318,3 +318,39 @@ def test_every_message_of_the_cli_is_in_the_catalogue_and_translated():
     assert cli - translated(cli) == set()
     engine = extracted("engine") | extracted("notifications")
     assert len(translated(engine)) / len(engine) > 0.95
+
+
+def test_how_an_import_read_a_sheet_reads_in_chinese(seeded, tmp_path, monkeypatch):
+    """The readings list (a title row, a section heading, numbering moved out, a blank carried down,
+    deadline phrases, 立行立改, an Excel serial, a footer) and a row's problem, in Chinese."""
+    for name in ("DUBAN_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    sheet = tmp_path / "教育局.csv"
+    sheet.write_text("巡察整改台账\n序号,方面,问题类别,具体问题,整改措施,责任领导,责任科室,整改时限,整改状态\n"
+                     "一、落实主体责任方面,,,,,,,,\n"
+                     "1,,（一）学习不深入,1.中心组学习不够,制定学习计划,党组书记,办公室,2027年6月底前并长期坚持,正在整改\n"
+                     "2,,,集体学习有漏项,落实第一议题,党组书记,办公室,立行立改,正在整改\n"
+                     "3,,,专题研讨少,每季度研讨,党组书记,办公室,46387,正在整改\n"
+                     "4,,,公务接待清单不全,附公函,党组书记,办公室,长期坚持,长期坚持\n"
+                     "填表人：张三\n", encoding="utf-8")
+    read = seeded("ledger", "import", sheet, "--ledger", "edu", "--dry-run", "--feedback-date", "2026-11-02",
+                  LANG="zh_CN.UTF-8")
+    assert read.code == 0, read.err
+    shown = read.out + read.err
+    for piece in ("表头以上，已跳过", "分节标题", "已移出", "沿用第 4 行", "完成后转入长期坚持", "立行立改：反馈日期",
+                  "Excel 日期序列号", "每 3 个月回头看一次", "表尾，已跳过"):
+        assert piece in shown, (piece, shown)
+    assert english_runs(shown) == [], shown
+    wrong = sheet.read_text(encoding="utf-8").replace("长期坚持,长期坚持", "长期坚持,正在整改")
+    sheet.write_text(wrong, encoding="utf-8")
+    refused = seeded("ledger", "import", sheet, "--ledger", "edu", "--feedback-date", "2026-11-02", LANG="zh_CN.UTF-8")
+    assert refused.code == 2 and "是长期坚持事项" in refused.err and english_runs(refused.err) == [], refused.err
+
+
+def test_every_problem_a_ledger_import_names_is_translated():
+    """A 台账 is imported by the people who keep it in Excel: each row's problem and each reading
+    of a cell reads in Chinese."""
+    ledger = extracted("engine/ledger")
+    assert "missing 序号" in ledger  # RowReader.problem's messages are found, and the readings'
+    assert "{title} (numbering {prefix} moved out)" in ledger and "above the header, skipped" in ledger
+    assert ledger - translated(ledger) == set()

@@ -184,16 +184,20 @@ def _by_pattern(text: str, language: str, nested: bool = True) -> str | None:
 
 
 _LETTERS = re.compile(r"[A-Za-z]")
+# where a place in front of a message ends: ``FILE: row 3: message``, and an import's reading of a
+# cell, ``FILE: row 3: 整改时限: 2026年底前 → how it was read``
+_PLACE_ENDS = (": ", " → ")
 
 
 def translate(text: str) -> str:
     """A finished message in the chosen language: by its msgid, by a msgid with placeholders, or as is.
 
-    A message with a place in front (``FILE:LINE:COL: message``, ``row 3: message``) is found by
-    its tail when the whole is not a msgid: the place is kept and the tail translated. Of the tails
-    that are messages, the one leaving the fewest English letters wins (``x.yaml:3:1: YAML syntax
-    error: expected ...`` is the msgid ``YAML syntax error: {problem}`` with a place in front, not
-    a bare PyYAML message with more in front); on a tie, the longer tail and an exact msgid.
+    A message with a place in front (``FILE:LINE:COL: message``, ``row 3: message``, a cell and
+    ``→``) is found by its tail when the whole is not a msgid: the place is kept and the tail
+    translated. Of the tails that are messages, the one leaving the fewest English letters wins
+    (``x.yaml:3:1: YAML syntax error: expected ...`` is the msgid ``YAML syntax error: {problem}``
+    with a place in front, not a bare PyYAML message with more in front); on a tie, the longer tail
+    and an exact msgid.
     """
     language = current()
     if language == ENGLISH or not text:
@@ -202,16 +206,17 @@ def translate(text: str) -> str:
     if found is not None:
         return found
     best: tuple[int, str] | None = None
-    cut = text.find(": ")
-    while cut != -1:
-        head, tail = text[:cut + 2], text[cut + 2:]
-        for find in (_exact, _by_pattern):
-            translated = find(tail, language)
-            if translated is not None:
-                left = len(_LETTERS.findall(head + translated))
-                if best is None or left < best[0]:
-                    best = (left, head + translated)
-        cut = text.find(": ", cut + 2)
+    for mark in _PLACE_ENDS:
+        cut = text.find(mark)
+        while cut != -1:
+            head, tail = text[:cut + len(mark)], text[cut + len(mark):]
+            for find in (_exact, _by_pattern):
+                translated = find(tail, language)
+                if translated is not None:
+                    left = len(_LETTERS.findall(head + translated))
+                    if best is None or left < best[0]:
+                        best = (left, head + translated)
+            cut = text.find(mark, cut + len(mark))
     return text if best is None else best[1]
 
 

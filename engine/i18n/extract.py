@@ -6,6 +6,8 @@ usual ``_()``, ``N_()`` and ``ngettext()`` calls it collects, without any marker
 - the message, ``hint=`` and literal ``details=`` of ``raise``-able errors (duban's DubanError
   family, click's BadParameter/UsageError/ClickException, any ``...Error`` but programming errors),
 - f-strings appended to a list of problems (``problems.append(f"{where}: unknown key {k!r}")``),
+  the message of a ledger row's problem (``self.problem(number, "deadline", f"...")``) and how an
+  import read a cell (``readings.add(row, column, raw, f"...")``),
 - the %-format strings of ``log.warning()``/``error()``/``exception()``/``info()`` (translated by the
   CLI's log formatter before the arguments go in, as gettext does),
 - what ``say()``, ``warn()``, ``error_lines([...])``, ``click.confirm()`` and ``click.prompt()`` print,
@@ -130,6 +132,19 @@ def _from_call(node: ast.Call) -> Iterator[Found]:
     elif (name == "append" and isinstance(node.func, ast.Attribute) and _name(node.func.value) in PROBLEM_LISTS
           and isinstance(first, ast.JoinedStr)):
         text = message_of(first)
+        if _wanted(text):
+            assert text is not None
+            yield node.lineno, "", text, []
+    elif (name == "add" and isinstance(node.func, ast.Attribute) and _name(node.func.value) in ("readings", "carried")
+          and len(node.args) >= 4):
+        meaning = node.args[3]  # Readings.add(row, column, raw, meaning): how a cell was read
+        for text in ([message_of(meaning.body), message_of(meaning.orelse)] if isinstance(meaning, ast.IfExp)
+                     else [message_of(meaning)]):
+            if _wanted(text):
+                assert text is not None
+                yield node.lineno, "", text, []
+    elif name == "problem" and isinstance(node.func, ast.Attribute) and node.args:
+        text = message_of(node.args[-1])  # a row's problem: RowReader.problem(row, field, message)
         if _wanted(text):
             assert text is not None
             yield node.lineno, "", text, []

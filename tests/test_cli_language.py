@@ -337,7 +337,8 @@ def test_how_an_import_read_a_sheet_reads_in_chinese(seeded, tmp_path, monkeypat
                   LANG="zh_CN.UTF-8")
     assert read.code == 0, read.err
     shown = read.out + read.err
-    for piece in ("表头以上，已跳过", "分节标题", "已移出", "沿用第 4 行", "完成后转入长期坚持", "立行立改：反馈日期",
+    for piece in ("第 1 行: 表头以上，已跳过", "第 4 行: 具体问题", "第 5–7 行: 问题类别", "分节标题", "已移出",
+                  "沿用第 4 行", "完成后转入长期坚持", "立行立改：反馈日期",
                   "Excel 日期序列号", "每 3 个月回头看一次", "表尾，已跳过"):
         assert piece in shown, (piece, shown)
     assert english_runs(shown) == [], shown

@@ -187,14 +187,17 @@ _LETTERS = re.compile(r"[A-Za-z]")
 # where a place in front of a message ends: ``FILE: row 3: message``, and an import's reading of a
 # cell, ``FILE: row 3: 整改时限: 2026年底前 → how it was read``
 _PLACE_ENDS = (": ", " → ")
+# the rows of a sheet in the place in front of a translated message ("row 5: ", "rows 2–3: "),
+# read 第 5 行 once the message is Chinese
+_ROWS = re.compile(r"\brows? (\d+(?:–\d+)?)(?=: )")
 
 
 def translate(text: str) -> str:
     """A finished message in the chosen language: by its msgid, by a msgid with placeholders, or as is.
 
     A message with a place in front (``FILE:LINE:COL: message``, ``row 3: message``, a cell and
-    ``→``) is found by its tail when the whole is not a msgid: the place is kept and the tail
-    translated. Of the tails that are messages, the one leaving the fewest English letters wins
+    ``→``) is found by its tail when the whole is not a msgid: the place is kept (its sheet rows
+    read 第 3 行) and the tail translated. Of the tails that are messages, the one leaving the fewest English letters wins
     (``x.yaml:3:1: YAML syntax error: expected ...`` is the msgid ``YAML syntax error: {problem}``
     with a place in front, not a bare PyYAML message with more in front); on a tie, the longer tail
     and an exact msgid.
@@ -204,8 +207,8 @@ def translate(text: str) -> str:
         return text
     found = _exact(text, language) or _by_pattern(text, language)
     if found is not None:
-        return found
-    best: tuple[int, str] | None = None
+        return _ROWS.sub(_rows, found)
+    best: tuple[int, str, str] | None = None  # English letters left, the whole, its translated tail
     for mark in _PLACE_ENDS:
         cut = text.find(mark)
         while cut != -1:
@@ -215,9 +218,16 @@ def translate(text: str) -> str:
                 if translated is not None:
                     left = len(_LETTERS.findall(head + translated))
                     if best is None or left < best[0]:
-                        best = (left, head + translated)
+                        best = (left, head + translated, translated)
             cut = text.find(mark, cut + len(mark))
-    return text if best is None else best[1]
+    if best is None:
+        return text
+    head, tail = best[1][:len(best[1]) - len(best[2])], best[2]
+    return _ROWS.sub(_rows, head) + tail
+
+
+def _rows(match: re.Match[str]) -> str:
+    return f"第 {match.group(1)} 行"
 
 
 def bind_click() -> None:

@@ -409,3 +409,38 @@ def test_a_request_finds_its_session_in_one_statement(member, store):
         assert len(statements) - before == 1, statements[before:]
         assert session_user(s, done[1] + "x", t) is None and session_user(s, 42, t) is None
         assert session_user(s, done[1], t + dt.timedelta(hours=12)) is None
+
+
+def test_the_body_gate_remembers_a_live_token_briefly_and_the_route_still_refuses_a_revoked_one(
+        accounts, cli, monkeypatch):
+    """A token just found live passes the body gate without a second lookup; the route's own
+    lookup is what decides, so a token revoked in between is refused all the same."""
+    from engine.app.http import limits
+
+    looked_up: list[str] = []
+    real = limits.BodyLimits._lookup
+
+    def counting(self, who, scope):
+        looked_up.append(scope["path"])
+        return real(self, who, scope)
+
+    monkeypatch.setattr(limits.BodyLimits, "_lookup", counting)
+    monkeypatch.setattr(limits, "GATE_SECONDS", 600.0)  # far longer than this test: no clock in play
+    token = cli("user", "token", "办公室", "--at", NOW).out.strip()
+    listed = cli("issue", "list", "--json").json
+    ref = next(i["ref"] for i in listed if "办公室" in str(i.get("department")) and i.get("state") == "in_progress")
+    address = f"/api/v1/issues/{ref}/progress"
+    bearer = {"Authorization": f"Bearer {token}"}
+    with workspace(accounts) as base:
+        first = httpx.post(base + address, headers=bearer, json={"note": "已召开专题会"}, timeout=30)
+        again = httpx.post(base + address, headers=bearer, json={"note": "已形成纪要"}, timeout=30)
+        assert (first.status_code, again.status_code) == (201, 201), (first.text, again.text)
+        assert looked_up == [address]  # the second request passed the gate on the first's lookup
+        assert cli("user", "revoke", "办公室").code == 0
+        revoked = httpx.post(base + address, headers=bearer, json={"note": "不应记录"}, timeout=30)
+        assert revoked.status_code == 401 and looked_up == [address]  # refused by the route itself
+        stranger = httpx.post(base + address, headers={"Authorization": "Bearer dbn_forged"}, json={"note": "x"},
+                              timeout=30)
+        assert stranger.status_code == 401 and looked_up == [address, address]  # unknown: looked up
+    notes = [h["note"] for h in cli("issue", "show", ref, "--json").json["history"]]
+    assert "已形成纪要" in notes and "不应记录" not in notes

@@ -14,6 +14,13 @@ a body method (POST, PUT, PATCH, DELETE):
   over the limit is answered 413 at once; a chunked body is counted as it arrives and cut off with
   413 the moment it passes the limit.
 
+A bearer token found live is remembered for ``GATE_SECONDS``: its next requests with a JSON or
+form body pass this gate without a lookup (a database round trip on a worker thread, one of the
+two an API write cost). The gate only decides whether a body is read; the route looks the token
+up again in its own transaction and answers 401 for a token revoked meanwhile, so a revoked token
+gets at most a body of ``BODY_MAX`` read for that long, and is never trusted with anything. An
+upload is always looked up before its body is read.
+
 A refusal sent while the body is still coming says ``Connection: close``: the server closes the
 connection after the answer instead of reading (and throwing away) the hundreds of megabytes the
 client may still mean to send. Answers are JSON ``{"detail": …}`` for the API, a short Chinese
@@ -23,8 +30,10 @@ file) stay as a second line.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +58,8 @@ LOGOUT = "/ws/logout"
 NO_SESSION = frozenset({"/ws/login"})  # signing in is how a session begins
 UPLOADS = ("/evidence", "/step")  # the forms and the API operation that take files
 CLOSE = {"Connection": "close"}
+GATE_SECONDS = 2.0  # how long a token found live lets its requests through the gate unlooked-up
+GATE_ENTRIES = 4096  # tokens remembered at most (only live ones: a stranger cannot add any)
 
 
 class Refusal(Exception):
@@ -67,6 +78,7 @@ class BodyLimits:
         self.app = app
         self.runtime = runtime
         self.sessions = sessions
+        self._live: dict[bytes, float] = {}  # a live token's digest -> until when the gate lets it by
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,10 +105,14 @@ class BodyLimits:
         ``[evidence] max_bytes``); raises ``Refusal`` when it may send none."""
         if scope["method"] not in BODY_METHODS or not takes_body(path):
             raise Refusal(413, "this address takes no request body", "此地址不接收请求内容。")
+        limit, shown = self.limit_for(path, headers)
         if path.startswith(f"{API}/"):
-            if not await run_in_threadpool(self._lookup, api_actor, scope):
-                raise Refusal(401, "a bearer token is required (duban user token NAME)",
-                              "需要接口令牌。", {"WWW-Authenticate": 'Bearer realm="duban"'})
+            key = _digest(headers.get("authorization", ""))
+            if limit > BODY_MAX or not self._seen_live(key):  # an upload is always looked up first
+                if not await run_in_threadpool(self._lookup, api_actor, scope):
+                    raise Refusal(401, "a bearer token is required (duban user token NAME)",
+                                  "需要接口令牌。", {"WWW-Authenticate": 'Bearer realm="duban"'})
+                self._remember(key)
         elif path not in NO_SESSION:
             request = Request(scope)
             if not csrf_matches(request, presented_csrf(request)):
@@ -105,7 +121,6 @@ class BodyLimits:
             # logging out needs no live session: one that already ended may still say goodbye
             if path != LOGOUT and not await run_in_threadpool(self._lookup, session_actor, scope):
                 raise Refusal(403, "not signed in, or the session has ended", "尚未登录或登录已失效。请重新登录。")
-        limit, shown = self.limit_for(path, headers)
         declared = declared_length(headers)
         if declared is not None and declared > limit:
             raise too_large(shown)
@@ -117,6 +132,18 @@ class BodyLimits:
             files = int(self.runtime().config.evidence.max_bytes)
             return files + MULTIPART_OVERHEAD, files
         return BODY_MAX, BODY_MAX
+
+    def _seen_live(self, key: bytes) -> bool:
+        until = self._live.get(key)
+        return until is not None and time.monotonic() < until
+
+    def _remember(self, key: bytes) -> None:
+        now = time.monotonic()
+        if len(self._live) >= GATE_ENTRIES:
+            self._live = {k: until for k, until in self._live.items() if until > now}
+            if len(self._live) >= GATE_ENTRIES:
+                self._live.clear()
+        self._live[key] = now + GATE_SECONDS
 
     def _lookup(self, who: Callable[[Request, Session], Any], scope: Scope) -> bool:
         """Whether ``who`` (``api_actor``, ``session_actor``) finds a live actor; in the thread pool,
@@ -131,6 +158,11 @@ class BodyLimits:
             log.exception("http: who sends %s could not be looked up", scope.get("path"))
             raise Refusal(503, "the server cannot check credentials now; try again later",
                           "暂时无法核验身份，请稍后重试。") from None
+
+
+def _digest(authorization: str) -> bytes:
+    """What the gate remembers of a request's credentials: never the token itself."""
+    return hashlib.sha256(authorization.encode("utf-8", "replace")).digest()
 
 
 async def counted(app: ASGIApp, scope: Scope, receive: Receive, send: Send, path: str, limit: int,

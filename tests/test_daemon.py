@@ -362,8 +362,8 @@ def test_kill_9_at_any_moment_loses_nothing(project):
     engine.dispose()
     assert unrouted == 0 and subjects == 40 and doubled == 0, (seed, unrouted, subjects, doubled)
     # Duplicates are allowed only as the same key again (a send cut off before it was recorded):
-    # each outcome is recorded as its send finishes, so at most the IN_FLIGHT sends on their way
-    # per kill (one hook channel).
+    # never more than IN_FLIGHT sends are out and unrecorded (on threads, or made in turn and held
+    # until the lane is full), so at most those per kill (one hook channel).
     resent = sum(n - 1 for n in receiver.duplicates.values())
     assert resent <= 20 * IN_FLIGHT, f"seed {seed}: {resent} re-sends after the receiver's 200, for 20 kills"
     print(f"seed {seed}: {len(messages)} messages, {sum(receiver.keys.values())} deliveries, "

@@ -119,6 +119,10 @@ def test_two_units_each_see_are_reminded_of_and_act_on_their_own_items(district,
         assert http.post(f"/api/v1/issues/{A_LEDGER}/1/progress", headers=b, json={"note": "越权"}).status_code == 403
         own = http.post(f"/api/v1/issues/{B_LEDGER}/3/progress", headers=b, json={"note": "已召开专题会"})
         assert own.status_code == 201, own.text
+        # the answer is the issue's history with the note in it (read in the write's transaction on
+        # PostgreSQL, after its commit on SQLite), and the same as reading it afterwards
+        assert own.json()[-1]["note"] == "已召开专题会" and own.json()[-1]["door"] == "api"
+        assert own.json() == http.get(f"/api/v1/issues/{B_LEDGER}/3/history", headers=b).json()
         a_evidence = http.get(f"/api/v1/issues/{A_LEDGER}/7/evidence",
                               headers={"Authorization": f"Bearer {reviewer}"}).json()
         assert a_evidence

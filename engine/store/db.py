@@ -244,6 +244,14 @@ def read_factory(db_engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(db_engine, expire_on_commit=False)
 
 
+def one_writer(factory: sessionmaker[Session]) -> bool:
+    """Whether the factory's writes take a lock on the whole database (SQLite's file), so what need
+    not happen inside a write is better done outside it; PostgreSQL's row locks keep writers of
+    different rows apart."""
+    bind = factory.kw.get("bind")
+    return bind is None or bind.dialect.name == "sqlite"
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: everything inside commits together or not at all."""

@@ -236,13 +236,15 @@ def _run(request: Request, build: Callable[[Session, Actor], T], *, write: bool 
     if factory is None:
         raise HTTPException(503, "this server is read-only")
     try:
+        if write and not db.one_writer(factory):
+            # PostgreSQL: who asks is read in the write's own transaction, one round of BEGIN and
+            # COMMIT for the request (its row locks are taken by the change, not by the lookup).
+            with db.transaction(factory) as session:
+                return build(session, _actor(request, session))
         # Who asks is read before a write begins: on SQLite the write lock is then held for the
         # change alone, not for the token's lookup too (20 writers queue behind each other's).
         with site.sessions() as session:
-            actor = api_actor(request, session)
-            if actor is None:
-                raise HTTPException(401, "a bearer token in force is required (duban user token NAME)",
-                                    headers={"WWW-Authenticate": 'Bearer realm="duban"'})
+            actor = _actor(request, session)
             if not write:
                 try:
                     return build(session, actor)
@@ -262,6 +264,14 @@ def _run(request: Request, build: Callable[[Session, Actor], T], *, write: bool 
         raise HTTPException(409, "; ".join([exc.message, *exc.details])) from None
     except DubanError as exc:
         raise HTTPException(400, exc.message) from None
+
+
+def _actor(request: Request, session: Session) -> Actor:
+    actor = api_actor(request, session)
+    if actor is None:
+        raise HTTPException(401, "a bearer token in force is required (duban user token NAME)",
+                            headers={"WWW-Authenticate": 'Bearer realm="duban"'})
+    return actor
 
 
 def _today(request: Request) -> dt.date:
@@ -398,13 +408,19 @@ def act(request: Request, ledger: str, ref: str, body: Action) -> Moved:
 @router.post("/issues/{ledger}/{ref}/progress", response_model=list[HistoryItem], status_code=201)
 def progress(request: Request, ledger: str, ref: str, body: Progress) -> list[HistoryItem]:
     """Record progress (进展情况): a dated note, not a state change."""
-    def build(session: Session, actor: Actor) -> None:
-        actions.record_progress(session, f"{ledger}/{ref}", actor=actor, now=request.app.state.site.clock.now(),
-                                note=body.note)
+    site = request.app.state.site
+    # On SQLite the history is read back after the commit: writers wait in turn for the file's
+    # write lock, and the whole history of an issue is no reason to hold it longer. On PostgreSQL
+    # it is read in the write's transaction, which holds the issue's row alone.
+    inside = site.writers is not None and not db.one_writer(site.writers)
 
-    _run(request, build, write=True)
-    # read back after the commit, not inside it: SQLite's writers wait in turn for the write lock,
-    # and the whole history of an issue is no reason to hold it longer
+    def build(session: Session, actor: Actor) -> list[HistoryItem] | None:
+        actions.record_progress(session, f"{ledger}/{ref}", actor=actor, now=site.clock.now(), note=body.note)
+        return _history(request, session, actor, ledger, ref) if inside else None
+
+    written = _run(request, build, write=True)
+    if written is not None:
+        return written
     return _run(request, lambda session, actor: _history(request, session, actor, ledger, ref))
 
 

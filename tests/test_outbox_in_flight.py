@@ -225,14 +225,17 @@ def test_never_more_than_the_limit_are_sent_and_not_recorded(sessions, limit, wh
         queue(sessions, f"m{n:02d}", f"人{n}", due=NOW - dt.timedelta(seconds=30 - n))
     short: list[tuple[int, int]] = []  # (request, recorded) where too few were recorded
     arrived = 0
+    counting = threading.Lock()  # on threads, requests arrive together: each takes its own number
 
     def respond(seen: Seen) -> tuple[int, dict[str, str], bytes]:
         nonlocal arrived
-        arrived += 1
+        with counting:
+            arrived += 1
+            this = arrived  # at least this many were sent: all but the last ``limit`` are recorded
         with sessions() as s:
             recorded = s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent"))
-        if recorded < arrived - limit:
-            short.append((arrived, recorded))
+        if recorded < this - limit:
+            short.append((this, recorded))
         return json_reply({"ok": True})
 
     with LoopbackHTTP(respond) as http, hook(http) as channel:

@@ -54,14 +54,16 @@ def has_deadline(event: EventData) -> bool:
     """A deadline (整改时限) is set on the issue or given with the step (``--deadline``)."""
     if _model(event).deadline is not None or event.kwargs.get("deadline") is not None:
         return True
-    return _refuse(event, "a deadline is required (整改时限): give --deadline YYYY-MM-DD")
+    return _refuse(event, "a deadline is required (整改时限): give it with the step "
+                          "(command line: --deadline YYYY-MM-DD)")
 
 
 def has_evidence(event: EventData) -> bool:
     """Evidence (佐证材料) is already attached or given with the step (``--evidence FILE``)."""
     if event.kwargs.get("evidence") or _model(event).evidence_count > 0:
         return True
-    return _refuse(event, "evidence is required (佐证材料): give --evidence FILE")
+    return _refuse(event, "evidence is required (佐证材料): upload a file first or with the step "
+                          "(command line: --evidence FILE)")
 
 
 def has_new_evidence(event: EventData) -> bool:
@@ -69,14 +71,15 @@ def has_new_evidence(event: EventData) -> bool:
     a second round (二次整改) the files of the first round do not carry the resubmission."""
     if event.kwargs.get("evidence") or _model(event).new_evidence_count > 0:
         return True
-    return _refuse(event, "evidence is required for this round (需上传本轮佐证材料): give --evidence FILE")
+    return _refuse(event, "evidence is required for this round (需上传本轮佐证材料): upload this round's file "
+                          "first or with the step (command line: --evidence FILE)")
 
 
 def has_note(event: EventData) -> bool:
     """A note explains the step, e.g. why a completed problem rebounded (``--note``)."""
     if (event.kwargs.get("note") or "").strip():
         return True
-    return _refuse(event, "a note is required: give --note TEXT explaining why")
+    return _refuse(event, "a note is required: say why with the step (command line: --note TEXT)")
 
 
 def has_measures(event: EventData) -> bool:

@@ -197,10 +197,10 @@ def translate(text: str) -> str:
 
     A message with a place in front (``FILE:LINE:COL: message``, ``row 3: message``, a cell and
     ``→``) is found by its tail when the whole is not a msgid: the place is kept (its sheet rows
-    read 第 3 行) and the tail translated. Of the tails that are messages, the one leaving the fewest English letters wins
-    (``x.yaml:3:1: YAML syntax error: expected ...`` is the msgid ``YAML syntax error: {problem}``
-    with a place in front, not a bare PyYAML message with more in front); on a tie, the longer tail
-    and an exact msgid.
+    read 第 3 行) and the tail translated. Of the tails that are messages, the one leaving the
+    fewest English letters wins (``x.yaml:3:1: YAML syntax error: expected ...`` is the msgid
+    ``YAML syntax error: {problem}`` with a place in front, not a bare PyYAML message with more in
+    front); on a tie, the longer tail and an exact msgid.
     """
     language = current()
     if language == ENGLISH or not text:
@@ -208,7 +208,7 @@ def translate(text: str) -> str:
     found = _exact(text, language) or _by_pattern(text, language)
     if found is not None:
         return _ROWS.sub(_rows, found)
-    best: tuple[int, str, str] | None = None  # English letters left, the whole, its translated tail
+    best: tuple[int, str, str] | None = None  # English letters left, the place, the translated tail
     for mark in _PLACE_ENDS:
         cut = text.find(mark)
         while cut != -1:
@@ -218,11 +218,11 @@ def translate(text: str) -> str:
                 if translated is not None:
                     left = len(_LETTERS.findall(head + translated))
                     if best is None or left < best[0]:
-                        best = (left, head + translated, translated)
+                        best = (left, head, translated)
             cut = text.find(mark, cut + len(mark))
     if best is None:
         return text
-    head, tail = best[1][:len(best[1]) - len(best[2])], best[2]
+    _, head, tail = best
     return _ROWS.sub(_rows, head) + tail
 
 

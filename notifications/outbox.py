@@ -204,7 +204,7 @@ class _Run:
         if self.held:
             # Those held must be recorded while their leases hold: if this send could outlast one
             # of them (the margin the gate keeps before a send), record them first.
-            margin, now = 2 * getattr(channel, "timeout", 1.0), self.clock()
+            margin, now = lease_margin(channel), self.clock()
             if any(held_lease.left(held.id, now) < margin for held, _, _, held_lease in self.held):
                 held_now, self.held = self.held, []
                 self.finish(held_now)
@@ -225,6 +225,12 @@ class _Run:
             name = _OUTCOME_STAT.get(result.outcome, "retried") if held else "lost"
             self.stats.count(result.item.channel, name)
             self.lanes.finish(result.item)  # recorded: its slot may take the next send
+
+
+def lease_margin(channel: Channel) -> float:
+    """Seconds of lease a message must have left when a send starts: twice the channel's timeout,
+    so the send and the record of its outcome both fit in it."""
+    return 2 * getattr(channel, "timeout", 1.0)
 
 
 def default_worker() -> str:
@@ -332,7 +338,7 @@ class Outbox:
         if channel is not None and not quiet and self.limit_for(item.channel) is None and not channel.recipient_windows:
             # Nothing to count or postpone: the database is touched only when the lease runs low.
             # While it is live no other sender can have taken the message.
-            if lease.left(item.id, current) < 2 * getattr(channel, "timeout", 1.0):
+            if lease.left(item.id, current) < lease_margin(channel):
                 renew(self.sessions, rest, lease, current, self.policy.lease)
             return "lost" if item.id in lease.lost else None
         with transaction(self.sessions) as session:

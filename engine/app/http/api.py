@@ -266,6 +266,22 @@ def _run(request: Request, build: Callable[[Session, Actor], T], *, write: bool 
         raise HTTPException(400, exc.message) from None
 
 
+def _write_then_read(request: Request, write: Callable[[Session, Actor], None],
+                     read: Callable[[Session, Actor], T]) -> T:
+    """``write``, then ``read`` what the answer shows. On PostgreSQL in the write's transaction,
+    which holds the changed rows alone; on SQLite after the commit: writers wait in turn for the
+    file's write lock, and reading for the answer is no reason to hold it longer."""
+    writers = request.app.state.site.writers
+    if writers is not None and not db.one_writer(writers):
+        def both(session: Session, actor: Actor) -> T:
+            write(session, actor)
+            return read(session, actor)
+
+        return _run(request, both, write=True)
+    _run(request, write, write=True)
+    return _run(request, read)
+
+
 def _actor(request: Request, session: Session) -> Actor:
     actor = api_actor(request, session)
     if actor is None:
@@ -408,20 +424,11 @@ def act(request: Request, ledger: str, ref: str, body: Action) -> Moved:
 @router.post("/issues/{ledger}/{ref}/progress", response_model=list[HistoryItem], status_code=201)
 def progress(request: Request, ledger: str, ref: str, body: Progress) -> list[HistoryItem]:
     """Record progress (进展情况): a dated note, not a state change."""
-    site = request.app.state.site
-    # On SQLite the history is read back after the commit: writers wait in turn for the file's
-    # write lock, and the whole history of an issue is no reason to hold it longer. On PostgreSQL
-    # it is read in the write's transaction, which holds the issue's row alone.
-    inside = site.writers is not None and not db.one_writer(site.writers)
+    def write(session: Session, actor: Actor) -> None:
+        actions.record_progress(session, f"{ledger}/{ref}", actor=actor, now=request.app.state.site.clock.now(),
+                                note=body.note)
 
-    def build(session: Session, actor: Actor) -> list[HistoryItem] | None:
-        actions.record_progress(session, f"{ledger}/{ref}", actor=actor, now=site.clock.now(), note=body.note)
-        return _history(request, session, actor, ledger, ref) if inside else None
-
-    written = _run(request, build, write=True)
-    if written is not None:
-        return written
-    return _run(request, lambda session, actor: _history(request, session, actor, ledger, ref))
+    return _write_then_read(request, write, lambda session, actor: _history(request, session, actor, ledger, ref))
 
 
 def _problem(text: str) -> dict[str, Any]:

@@ -239,3 +239,68 @@ def test_healthz_answers_from_the_latest_check_and_one_check_at_a_time():
         answers.append(await answer)
 
     anyio.run(scenario)
+
+
+def test_unit_figures_are_counted_behind_the_scrape_one_count_at_a_time():
+    """/metrics' per-unit gauges: the first scrape waits for a count (at most ``wait``); later ones
+    are answered at once with the last counts and their age, and counts that are ``every`` seconds
+    old are counted again behind the scrape — once, however many scrapes ask, even while the count
+    hangs (a catch-up writing beside a million-issue GROUP BY)."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.app.vitals import UnitFigures
+
+    clock = [0.0]
+    calls: list[int] = []
+    gate = threading.Event()
+    gate.set()
+
+    def count() -> dict[str, dict[str, int]]:
+        assert gate.wait(10)
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("database is locked")
+        return {"overdue": {"甲局": len(calls)}, "awaiting": {"甲局": 0}}
+
+    def scrape(figures: UnitFigures) -> dict[str, float]:
+        return {f"{s.name}{s.labels.get('unit', '')}": s.value for family in figures.collect() for s in family.samples}
+
+    def until(condition) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.005)
+
+    figures = UnitFigures(count, every=30, wait=5, clock=lambda: clock[0])
+    assert scrape(figures) == {"duban_issues_overdue甲局": 1, "duban_issues_awaiting_signoff甲局": 0,
+                               "duban_unit_figures_age_seconds": 0}
+    clock[0] = 29.0  # not yet old: no count
+    assert scrape(figures)["duban_issues_overdue甲局"] == 1 and len(calls) == 1
+    gate.clear()
+    clock[0] = 30.0  # old, and the count hangs: every scrape is answered at once with the last counts
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: scrape(figures), range(16)))
+    assert time.monotonic() - started < 4
+    assert {a["duban_issues_overdue甲局"] for a in answers} == {1}
+    assert {a["duban_unit_figures_age_seconds"] for a in answers} == {30}
+    gate.set()
+    until(lambda: scrape(figures)["duban_issues_overdue甲局"] == 2)
+    assert len(calls) == 2, "one count behind sixteen scrapes"
+    assert scrape(figures)["duban_unit_figures_age_seconds"] == 0
+    clock[0] = 60.0
+    assert scrape(figures)["duban_issues_overdue甲局"] == 2
+    until(lambda: scrape(figures)["duban_issues_overdue甲局"] == 3)
+    clock[0] = 90.0  # the fourth count fails: the third's figures stay, and are counted again
+    seen: list[float] = []
+    until(lambda: seen.append(scrape(figures)["duban_issues_overdue甲局"]) or seen[-1] == 5)
+    assert set(seen) == {3, 5} and len(calls) == 5, seen
+
+    # a first scrape whose count hangs waits ``wait`` seconds and has no unit figures
+    gate.clear()
+    hung = UnitFigures(count, every=30, wait=0.2, clock=lambda: clock[0])
+    assert scrape(hung) == {}
+    gate.set()
+    until(lambda: "duban_issues_overdue甲局" in scrape(hung))

@@ -75,44 +75,68 @@ class UnitFigures(Collector):
     """``duban_issues_overdue{unit}`` and ``duban_issues_awaiting_signoff{unit}``, from the database.
 
     The same clauses as the district overview (``engine.issues.district``), so an alert and the page it
-    sends someone to agree. Counted at most every ``every`` seconds: a GROUP BY over every issue is
-    cheap for one scrape, not for a scrape storm from several Prometheus servers.
+    sends someone to agree. The counts are GROUP BYs over every issue: well under a second on a
+    quiet million-issue database, but many seconds while a large catch-up writes beside them, and
+    Prometheus gives up on a scrape after 10. So a scrape never waits for them once they have been
+    counted: it is answered with the last counts (``duban_unit_figures_age_seconds`` says how old)
+    and, when those are ``every`` seconds old, one count starts again in a thread of its own. Only
+    the first scrape waits for a count, at most ``wait`` seconds; without one it has no unit
+    figures. That also keeps a scrape storm from several Prometheus servers to one count at a time.
     """
 
     FAMILIES = (("overdue", "duban_issues_overdue", "Open issues past their deadline, per unit (逾期)."),
                 ("awaiting", "duban_issues_awaiting_signoff",
                  "Issues waiting for a reviewer's sign-off, per unit (待审核销号)."))
+    AGE = ("duban_unit_figures_age_seconds", "How long ago the per-unit figures were counted.")
 
-    def __init__(self, count: Callable[[], Mapping[str, Mapping[str, int]]], every: float = 30.0):
-        self.count = count
-        self.every = every
+    def __init__(self, count: Callable[[], Mapping[str, Mapping[str, int]]], every: float = 30.0,
+                 wait: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.count, self.every, self.wait, self.clock = count, every, wait, clock
         self._lock = threading.Lock()
         self._cached: tuple[float, Mapping[str, Mapping[str, int]]] | None = None
+        self._counting: threading.Thread | None = None
 
     def _families(self) -> list[GaugeMetricFamily]:
         return [GaugeMetricFamily(name, text, labels=["unit"]) for _, name, text in self.FAMILIES]
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
-        return self._families()
+        return [*self._families(), GaugeMetricFamily(*self.AGE)]
 
-    def _counts(self) -> Mapping[str, Mapping[str, int]]:
-        with self._lock:
-            now = time.monotonic()
-            if self._cached is None or now - self._cached[0] >= self.every:
-                self._cached = (now, self.count())
-            return self._cached[1]
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def _count(self) -> None:
         try:
-            counts = self._counts()
+            counts = self.count()
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database is down
             log.warning("unit figures not available: %s", exc)
+            return
+        with self._lock:
+            self._cached = (self.clock(), counts)
+
+    def _counts(self) -> tuple[float, Mapping[str, Mapping[str, int]]] | None:
+        with self._lock:
+            cached, counting = self._cached, self._counting
+            if (cached is None or self.clock() - cached[0] >= self.every) and (
+                    counting is None or not counting.is_alive()):
+                counting = self._counting = threading.Thread(target=self._count, name="duban-unit-figures",
+                                                             daemon=True)
+                counting.start()
+        if cached is None and counting is not None:
+            counting.join(self.wait)
+            with self._lock:
+                cached = self._cached
+        return cached
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        kept = self._counts()
+        if kept is None:
             return []
+        at, counts = kept
         families = self._families()
         for (status, _, _), family in zip(self.FAMILIES, families, strict=True):
             for unit, n in sorted(counts.get(status, {}).items()):
                 family.add_metric([unit], float(n))
-        return families
+        age = GaugeMetricFamily(*self.AGE)
+        age.add_metric([], max(0.0, self.clock() - at))
+        return [*families, age]
 
 
 class DeliveryGaps(Collector):

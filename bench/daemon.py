@@ -18,6 +18,9 @@ starts with the default intervals (sweep 60 s, deliver 10 s, elect 5 s) and a fi
   the first sweep, before the second one (so between sweeps: the delivery and election ticks only).
   Target < 1 % of a core.
 * **RSS**: VmRSS and VmHWM (peak) from /proc/PID/status at the end. Target < 150 MB.
+* **/metrics while it works**: scraped every ``--scrape-every`` seconds from start to the end, first
+  sweep and catch-up included (median, p95, max, and the slowest's time since start); Prometheus
+  gives up on a scrape after 10 s.
 
 For scale, the same run measures two baselines: a bare interpreter, and one that only imports what
 the daemon imports (RSS and the time the imports take). Figures also go to bench/out/daemon.json.
@@ -35,9 +38,11 @@ import re
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -195,6 +200,16 @@ def baseline(code: str) -> dict:
     return {"import_s": seconds, "rss_mb": status["VmRSS"] / 1024}
 
 
+def scrape_figures(scrapes: list[tuple[float, float]]) -> dict:
+    took = sorted(t for _, t in scrapes)
+    if not took:
+        return {"count": 0}
+    at, slowest = max(scrapes, key=lambda s: s[1])
+    return {"count": len(took), "median_ms": statistics.median(took) * 1e3,
+            "p95_ms": took[min(len(took) - 1, int(0.95 * len(took)))] * 1e3, "max_ms": slowest * 1e3,
+            "slowest_at_s": at}
+
+
 def run(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="duban-bench-daemon-") as folder:
         work = Path(folder)
@@ -208,8 +223,23 @@ def run(args) -> dict:
         spawned = time.time()
         with log.open("wb") as out:
             proc = subprocess.Popen([*DUBAN, "--config", str(config), "run"], stdout=out, stderr=subprocess.STDOUT)
+        scrapes: list[tuple[float, float]] = []  # (seconds since spawn, seconds the scrape took)
+        done = threading.Event()
+
+        def scrape_while_running() -> None:
+            while not done.wait(args.scrape_every):
+                m0 = time.perf_counter()
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as response:
+                        response.read()
+                except OSError:
+                    continue  # not listening yet
+                scrapes.append((time.time() - spawned, time.perf_counter() - m0))
+
+        scraper = threading.Thread(target=scrape_while_running, daemon=True)
         try:
             started = wait_line(log, "event=started", 60, proc)
+            scraper.start()
             first = wait_line(log, "event=sweep ", args.first_sweep_timeout, proc)
             time.sleep(args.settle)
             ticks0, _ = proc_stat(proc.pid)
@@ -224,9 +254,12 @@ def run(args) -> dict:
             metrics_s = time.perf_counter() - m0
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as response:
                 health = json.loads(response.read())
+            done.set()
+            scraper.join(65)
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(15)
         finally:
+            done.set()
             if proc.poll() is None:
                 proc.kill()
         return {
@@ -236,7 +269,7 @@ def run(args) -> dict:
             "sweeps_in_window": sweeps - 1, "rss_mb": status["VmRSS"] / 1024, "peak_rss_mb": status["VmHWM"] / 1024,
             "metrics_scrape_s": metrics_s, "outbox_depth": re.findall(r'duban_outbox_depth\{status="(\w+)"\} (\S+)',
                                                                        metrics),
-            "health": health, "sigterm_exit": code,
+            "health": health, "sigterm_exit": code, "scrapes": scrape_figures(scrapes),
             "baseline_bare": baseline("pass"),
             "baseline_imports": baseline("import engine.app.daemon, engine.app.cli.main, notifications.service, "
                                          "notifications.channels.file, psycopg"),
@@ -251,6 +284,8 @@ def main() -> None:
                         help="seconds to wait for the first sweep (a catch-up of --due 600000 takes minutes)")
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds after the first sweep before measuring")
+    parser.add_argument("--scrape-every", type=float, default=1.0,
+                        help="seconds between /metrics scrapes while the daemon runs (default 1)")
     parser.add_argument("--out", default="daemon.json", help="file name under bench/out/ (default: daemon.json)")
     args = parser.parse_args()
     if args.settle + args.idle >= 55:
@@ -260,6 +295,9 @@ def main() -> None:
                     "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                                              capture_output=True, text=True).stdout.strip()}
     b, i = r["baseline_bare"], r["baseline_imports"]
+    sc = r["scrapes"]
+    scraped = (f"{sc['count']} scrapes: median {sc['median_ms']:.0f} ms, p95 {sc['p95_ms']:.0f} ms, max "
+               f"{sc['max_ms']:.0f} ms ({sc['slowest_at_s']:.0f} s after start)" if sc["count"] else "no scrape")
     print(f"""
 duban run with {r['db']['issues']:,} issues in SQLite ({r['db']['mb']:.0f} MB), {r['db']['due_now']} due at start
   start to first sweep   {r['start_to_first_sweep_s']:.2f} s   (target < 3 s; ready after {r['start_to_ready_s']:.2f} s)
@@ -268,6 +306,7 @@ duban run with {r['db']['issues']:,} issues in SQLite ({r['db']['mb']:.0f} MB), 
 {r['sweeps_in_window']} sweep(s) in the window   (target < 1 %)
   RSS                    {r['rss_mb']:.0f} MB now, {r['peak_rss_mb']:.0f} MB peak   (target < 150 MB)
   /metrics scrape        {r['metrics_scrape_s'] * 1000:.0f} ms (outbox depth {dict(r['outbox_depth'])})
+  /metrics while running {scraped}
   /healthz               {r['health']['status']} (leader {r['health']['leader']}, role {r['health']['role']})
   SIGTERM                exit {r['sigterm_exit']}
 baselines in the same run

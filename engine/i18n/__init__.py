@@ -207,7 +207,7 @@ def translate(text: str) -> str:
         return text
     found = _exact(text, language) or _by_pattern(text, language)
     if found is not None:
-        return _ROWS.sub(_rows, found)
+        return _place(found, language)
     best: tuple[int, str, str] | None = None  # English letters left, the place, the translated tail
     for mark in _PLACE_ENDS:
         cut = text.find(mark)
@@ -221,9 +221,26 @@ def translate(text: str) -> str:
                         best = (left, head, translated)
             cut = text.find(mark, cut + len(mark))
     if best is None:
+        # no message after the place, and nothing English either: a cell and how it was read
+        # (``row 3: 整改时限: 2027年3月底前 → 2027-03-31``) are the reader's words; the place is ours
+        rows = _ROWS.search(text)
+        if rows is not None:
+            rest = _place(text[rows.start():], language)
+            if not _LETTERS.search(rest):
+                return text[:rows.start()] + rest
         return text
     _, head, tail = best
-    return _ROWS.sub(_rows, head) + tail
+    return _place(head, language) + tail
+
+
+# how an import's readings (engine.ledger.readings) and a change's before → after show an empty
+# cell; the domain writes it in English, like every message, and the place is translated here
+BLANK = N_("(blank)")
+
+
+def _place(head: str, language: str) -> str:
+    """The place in front of a message in the reader's language: its sheet rows, an empty cell."""
+    return _ROWS.sub(_rows, head).replace(BLANK, _exact(BLANK, language) or BLANK)
 
 
 def _rows(match: re.Match[str]) -> str:

@@ -283,6 +283,10 @@ def test_the_rectification_round_trip_in_a_real_browser(office, cli):
             second.locator("#step-approve button").click()
             assert second.locator("#state").inner_text() == "已完成"
             second.screenshot(path=str(ARTIFACTS / "workspace-signed-off.png"), full_page=True)
+            # the history names each door and step in Chinese, the import's row included
+            for column, seen in ((3, {"导入", "网页"}), (4, {"导入台账", "进展情况", "上传佐证材料"})):
+                cells = second.locator(f"#history tbody td:nth-child({column})").all_inner_texts()
+                assert seen <= set(cells) and not any(re.search("[A-Za-z]", c) for c in cells), cells
         finally:
             browser.close()
     history = cli("issue", "show", f"{LEDGER}/7", "--json").json["history"]

@@ -60,7 +60,7 @@ router = APIRouter(include_in_schema=False)
 DOORS = {"web": "网页", "api": "接口", "cli": "命令行", "import": "导入", "system": "系统"}
 STEPS = {"progress": "进展情况", "evidence": "上传佐证材料", "extension_request": "延期申请", "extend": "延期",
          "extension_refused": "不同意延期", "extension_approved": "同意延期", "handover": "人员调整", "edit": "修改",
-         "checkin": "回头看"}
+         "checkin": "回头看", "import": "导入台账", "migrate": "迁移工作流版本"}
 
 
 class Ws:

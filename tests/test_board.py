@@ -87,7 +87,13 @@ def test_pages_render(ledger):
         answer = web.get("/issues/bishan-keji-2022/1")
         assert answer.status_code == 200 and "问题反弹：集体学习次数不足" in answer.text
         assert "已逾期11个工作日" in answer.text
-        assert "学习记录.pdf" in web.get("/issues/bishan-keji-2022/2").text
+        second = web.get("/issues/bishan-keji-2022/2").text
+        assert "学习记录.pdf" in second
+        # the history's steps by the names people read (the workflow's labels, 导入台账), in a stated zone
+        history = second.split('<section id="history">', 1)[1].split("</section>", 1)[0]
+        steps = re.findall(r"<tr><td>[^<]*</td><td[^>]*>[^<]*</td><td>([^<]*)</td>", history)
+        assert "导入台账" in steps and len(steps) >= 2 and not any(re.search("[A-Za-z]", s) for s in steps), steps
+        assert "时间均为 UTC+08:00" in history
         answer = web.get("/duties", params={"month": "2022-10"})
         assert answer.status_code == 200 and "2022年10月" in answer.text and "往来款项清理" in answer.text
         assert web.get("/report").status_code == 200

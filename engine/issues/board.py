@@ -29,6 +29,13 @@ from .queries import issue_detail, resolve_ref
 PAGE = 50  # items of a list shown at once; the rest are a link away
 LEDGERS_PAGE = 20  # ledger overviews on one page of the front page
 UPCOMING_DAYS = 14
+# What a history entry's step and door are called where people read them (the status board's and
+# the workspace's issue pages). A workflow's own steps are named by its transitions' labels; these
+# are the entries duban records beside them.
+STEPS = {"progress": "进展情况", "evidence": "上传佐证材料", "extension_request": "延期申请", "extend": "延期",
+         "extension_refused": "不同意延期", "extension_approved": "同意延期", "handover": "人员调整", "edit": "修改",
+         "checkin": "回头看", "import": "导入台账", "migrate": "迁移工作流版本"}
+DOORS = {"web": "网页", "api": "接口", "cli": "命令行", "import": "导入", "system": "系统"}
 
 
 @dataclass
@@ -235,6 +242,10 @@ def issue_page(session: Session, runtime: Runtime, ledger_name: str, ref: str, t
         "due": item.due, "what": item.rule_title, "days_overdue": item.late.days_overdue, "level": item.late.level,
         "escalated_to": list(item.late.escalated_to)}
     data["labels"] = {s.name: s.label for s in subject.workflow.states}
+    data["steps"] = {**STEPS, **{t.trigger: t.label or t.trigger for t in subject.workflow.transitions}}
+    data["doors"] = DOORS
+    # the times above are in the configured zone; the page says which once, not on every row
+    data["zone"] = "UTC" + dt.datetime.combine(today, dt.time(12), runtime.config.tz).isoformat()[-6:]
     data["lookbacks"] = duty_items(session, runtime, today, issue_id=issue.id)
     return data
 

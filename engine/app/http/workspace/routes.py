@@ -57,10 +57,6 @@ from .env import workspace_env
 log = logging.getLogger("duban.workspace")
 
 router = APIRouter(include_in_schema=False)
-DOORS = {"web": "网页", "api": "接口", "cli": "命令行", "import": "导入", "system": "系统"}
-STEPS = {"progress": "进展情况", "evidence": "上传佐证材料", "extension_request": "延期申请", "extend": "延期",
-         "extension_refused": "不同意延期", "extension_approved": "同意延期", "handover": "人员调整", "edit": "修改",
-         "checkin": "回头看", "import": "导入台账", "migrate": "迁移工作流版本"}
 
 
 class Ws:
@@ -260,13 +256,12 @@ def _issue(ws: Ws, session: Session, me: Actor, ledger: str, ref: str, status: i
     may = {"progress": policy.may(me, Action.PROGRESS, issue), "evidence": policy.may(me, Action.EVIDENCE, issue),
            "extension": policy.may(me, Action.EXTENSION_REQUEST, issue),
            "decide": policy.may(me, Action.EXTENSION_DECIDE, issue), "handover": policy.may(me, Action.HANDOVER, issue)}
-    steps = {**STEPS, **{t.trigger: t.label or t.trigger for t in workflow.transitions}}
     decided = extensions.last_decision(session, issue)
     return ws.render("ws_issue.html.j2", me, status, issue=data, offers=actions.offered(
                          session, workflow, issue, me, admins_sign_own=ws.runtime.config.workspace.admins_sign_own),
                      may=may, extension=extensions.pending_extension(session, issue), decided=decided,
                      decided_on=ws.runtime.calendar.local_date(decided.decided_at) if decided and decided.decided_at
-                     else None, doors=DOORS, steps=steps,
+                     else None,
                      base=ws.url(f"/ws/issues/{quote(ledger, safe='')}/{quote(ref, safe='')}"),
                      max_mb=max(1, ws.runtime.config.evidence.max_bytes // 2**20))
 

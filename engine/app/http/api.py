@@ -40,6 +40,7 @@ from .uploads import evidence_response, read_uploads
 
 log = logging.getLogger("duban.api")
 T = TypeVar("T")
+W = TypeVar("W")
 DUTY_LIMIT = 200  # occurrences in one answer of /duties
 
 
@@ -266,20 +267,20 @@ def _run(request: Request, build: Callable[[Session, Actor], T], *, write: bool 
         raise HTTPException(400, exc.message) from None
 
 
-def _write_then_read(request: Request, write: Callable[[Session, Actor], None],
-                     read: Callable[[Session, Actor], T]) -> T:
+def _write_then_read(request: Request, write: Callable[[Session, Actor], W],
+                     read: Callable[[Session, Actor, W | None], T]) -> T:
     """``write``, then ``read`` what the answer shows. On PostgreSQL in the write's transaction,
-    which holds the changed rows alone; on SQLite after the commit: writers wait in turn for the
-    file's write lock, and reading for the answer is no reason to hold it longer."""
+    which holds the changed rows alone, given what ``write`` returned (the issue it loaded and
+    checked, not looked up a second time); on SQLite after the commit, given None: writers wait in
+    turn for the file's write lock, and reading for the answer is no reason to hold it longer."""
     writers = request.app.state.site.writers
     if writers is not None and not db.one_writer(writers):
         def both(session: Session, actor: Actor) -> T:
-            write(session, actor)
-            return read(session, actor)
+            return read(session, actor, write(session, actor))
 
         return _run(request, both, write=True)
     _run(request, write, write=True)
-    return _run(request, read)
+    return _run(request, lambda session, actor: read(session, actor, None))
 
 
 def _actor(request: Request, session: Session) -> Actor:
@@ -369,8 +370,11 @@ def issue(request: Request, ledger: str, ref: str) -> IssueDetail:
     return _run(request, lambda session, actor: _detail(request, session, actor, ledger, ref))
 
 
-def _history(request: Request, session: Session, actor: Actor, ledger: str, ref: str) -> list[HistoryItem]:
-    issue = open_issue(session, f"{ledger}/{ref}", actor)
+def _history(request: Request, session: Session, actor: Actor, ledger: str, ref: str,
+             loaded: Any = None) -> list[HistoryItem]:
+    """The issue's history, as its reader may see it; ``loaded``: the issue, when this transaction
+    has it already (a write's; still checked for who may see it)."""
+    issue = open_issue(session, loaded or f"{ledger}/{ref}", actor)
     return [HistoryItem(**h) for h in issue_history(session, issue, request.app.state.site.runtime().config.tz)]
 
 
@@ -424,11 +428,12 @@ def act(request: Request, ledger: str, ref: str, body: Action) -> Moved:
 @router.post("/issues/{ledger}/{ref}/progress", response_model=list[HistoryItem], status_code=201)
 def progress(request: Request, ledger: str, ref: str, body: Progress) -> list[HistoryItem]:
     """Record progress (进展情况): a dated note, not a state change."""
-    def write(session: Session, actor: Actor) -> None:
-        actions.record_progress(session, f"{ledger}/{ref}", actor=actor, now=request.app.state.site.clock.now(),
-                                note=body.note)
+    def write(session: Session, actor: Actor) -> Any:  # the issue, loaded and locked
+        return actions.record_progress(session, f"{ledger}/{ref}", actor=actor,
+                                       now=request.app.state.site.clock.now(), note=body.note)
 
-    return _write_then_read(request, write, lambda session, actor: _history(request, session, actor, ledger, ref))
+    return _write_then_read(request, write,
+                            lambda session, actor, issue: _history(request, session, actor, ledger, ref, issue))
 
 
 def _problem(text: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from ... import __version__
 from ...accounts.actor import Actor
@@ -231,7 +232,16 @@ def _asked(asked: extensions.Asked, tz: Any) -> Extension:
                      decided_at=local_time(asked.decided_at, tz) if asked.decided_at else None)
 
 
-def _run(request: Request, build: Callable[[Session, Actor], T], *, write: bool = False) -> T:
+async def _run(request: Request, build: Callable[[Session, Actor], T], *, write: bool = False) -> T:
+    """``build`` on a worker thread, in a session of its own, as the token's user.
+
+    The routes are coroutines that await this: one hop to a worker thread a request. A plain
+    ``def`` route would hop twice, once for itself and once more for FastAPI to check its answer
+    against the response model (``serialize_response`` runs a sync route's check in the pool)."""
+    return await run_in_threadpool(_in_session, request, build, write)
+
+
+def _in_session(request: Request, build: Callable[[Session, Actor], T], write: bool) -> T:
     site = request.app.state.site
     factory = site.writers if write else site.sessions
     if factory is None:
@@ -267,8 +277,8 @@ def _run(request: Request, build: Callable[[Session, Actor], T], *, write: bool 
         raise HTTPException(400, exc.message) from None
 
 
-def _write_then_read(request: Request, write: Callable[[Session, Actor], W],
-                     read: Callable[[Session, Actor, W | None], T]) -> T:
+async def _write_then_read(request: Request, write: Callable[[Session, Actor], W],
+                           read: Callable[[Session, Actor, W | None], T]) -> T:
     """``write``, then ``read`` what the answer shows. On PostgreSQL in the write's transaction,
     which holds the changed rows alone, given what ``write`` returned (the issue it loaded and
     checked, not looked up a second time); on SQLite after the commit, given None: writers wait in
@@ -278,9 +288,9 @@ def _write_then_read(request: Request, write: Callable[[Session, Actor], W],
         def both(session: Session, actor: Actor) -> T:
             return read(session, actor, write(session, actor))
 
-        return _run(request, both, write=True)
-    _run(request, write, write=True)
-    return _run(request, lambda session, actor: read(session, actor, None))
+        return await _run(request, both, write=True)
+    await _run(request, write, write=True)
+    return await _run(request, lambda session, actor: read(session, actor, None))
 
 
 def _actor(request: Request, session: Session) -> Actor:
@@ -297,22 +307,22 @@ def _today(request: Request) -> dt.date:
 
 
 @router.get("", response_model=ServerInfo, responses={})
-def root() -> ServerInfo:
+async def root() -> ServerInfo:
     """What this server is."""
     return ServerInfo(name="duban", version=__version__)
 
 
 @router.get("/me", response_model=Me)
-def me(request: Request) -> Me:
+async def me(request: Request) -> Me:
     def build(session: Session, actor: Actor) -> Me:
         return Me(name=actor.name, display_name=actor.shown, unit=actor.unit,
                   roles=[f"{r}:{s}" if s else r for r, s in actor.grants])
 
-    return _run(request, build)
+    return await _run(request, build)
 
 
 @router.get("/todo", response_model=list[TodoItem])
-def todo(request: Request, page: int = Query(1, ge=1, le=10_000)) -> list[TodoItem]:
+async def todo(request: Request, page: int = Query(1, ge=1, le=10_000)) -> list[TodoItem]:
     """我的待办: what waits on the token's user, most urgent first."""
     def build(session: Session, actor: Actor) -> list[TodoItem]:
         runtime = request.app.state.site.runtime()
@@ -328,11 +338,11 @@ def todo(request: Request, page: int = Query(1, ge=1, le=10_000)) -> list[TodoIt
                     for a in extensions.answers(session, actor, request.app.state.site.clock.now())]
         return out
 
-    return _run(request, build)
+    return await _run(request, build)
 
 
 @router.get("/issues", response_model=IssuePage)
-def issues(request: Request, ledger: str = Query("", max_length=200), state: str = Query("", max_length=60),
+async def issues(request: Request, ledger: str = Query("", max_length=200), state: str = Query("", max_length=60),
            department: str = Query("", max_length=200), area: str = Query("", max_length=300),
            category: str = Query("", max_length=300), overdue: bool = False, q: str = Query("", max_length=200),
            page: int = Query(1, ge=1, le=100_000)) -> IssuePage:
@@ -345,7 +355,7 @@ def issues(request: Request, ledger: str = Query("", max_length=200), state: str
         return IssuePage(total=listing["total"], more=listing["more"], page=page, per_page=PAGE,
                          items=[IssueRow(**{k: r[k] for k in IssueRow.model_fields}) for r in listing["rows"]])
 
-    return _run(request, build)
+    return await _run(request, build)
 
 
 def _detail(request: Request, session: Session, actor: Actor, ledger: str, ref: str) -> IssueDetail:
@@ -365,9 +375,9 @@ def _detail(request: Request, session: Session, actor: Actor, ledger: str, ref: 
 
 
 @router.get("/issues/{ledger}/{ref}", response_model=IssueDetail)
-def issue(request: Request, ledger: str, ref: str) -> IssueDetail:
+async def issue(request: Request, ledger: str, ref: str) -> IssueDetail:
     """One issue with its history, evidence and the steps the workflow offers the token's user."""
-    return _run(request, lambda session, actor: _detail(request, session, actor, ledger, ref))
+    return await _run(request, lambda session, actor: _detail(request, session, actor, ledger, ref))
 
 
 def _history(request: Request, session: Session, actor: Actor, ledger: str, ref: str,
@@ -379,17 +389,17 @@ def _history(request: Request, session: Session, actor: Actor, ledger: str, ref:
 
 
 @router.get("/issues/{ledger}/{ref}/history", response_model=list[HistoryItem])
-def history(request: Request, ledger: str, ref: str) -> list[HistoryItem]:
-    return _run(request, lambda session, actor: _history(request, session, actor, ledger, ref))
+async def history(request: Request, ledger: str, ref: str) -> list[HistoryItem]:
+    return await _run(request, lambda session, actor: _history(request, session, actor, ledger, ref))
 
 
 @router.get("/issues/{ledger}/{ref}/evidence", response_model=list[EvidenceItem])
-def evidence(request: Request, ledger: str, ref: str) -> list[EvidenceItem]:
-    return _run(request, lambda session, actor: _detail(request, session, actor, ledger, ref).evidence)
+async def evidence(request: Request, ledger: str, ref: str) -> list[EvidenceItem]:
+    return await _run(request, lambda session, actor: _detail(request, session, actor, ledger, ref).evidence)
 
 
 @router.post("/issues/{ledger}/{ref}/evidence", response_model=list[EvidenceItem], status_code=201)
-def upload(request: Request, ledger: str, ref: str, file: Annotated[UploadFile, File()]) -> list[EvidenceItem]:
+async def upload(request: Request, ledger: str, ref: str, file: Annotated[UploadFile, File()]) -> list[EvidenceItem]:
     """Attach one evidence file (佐证材料)."""
     def build(session: Session, actor: Actor) -> list[EvidenceItem]:
         site = request.app.state.site
@@ -400,19 +410,19 @@ def upload(request: Request, ledger: str, ref: str, file: Annotated[UploadFile, 
             staged.keep(session, by=actor.name)
         return _detail(request, session, actor, ledger, ref).evidence
 
-    return _run(request, build, write=True)
+    return await _run(request, build, write=True)
 
 
 @router.get("/evidence/{evidence_id}", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
-def evidence_file(request: Request, evidence_id: int) -> Response:
+async def evidence_file(request: Request, evidence_id: int) -> Response:
     """An evidence file, as an attachment, to those who may see its issue."""
     store = EvidenceStore.of(request.app.state.site.runtime().config)
-    return _run(request, lambda session, actor: evidence_response(session, actor, evidence_id, store))
+    return await _run(request, lambda session, actor: evidence_response(session, actor, evidence_id, store))
 
 
 @router.post("/issues/{ledger}/{ref}/actions", response_model=Moved)
-def act(request: Request, ledger: str, ref: str, body: Action) -> Moved:
+async def act(request: Request, ledger: str, ref: str, body: Action) -> Moved:
     """Take a step of the workflow (plan, start, submit, approve, return, …) as the token's user."""
     def build(session: Session, actor: Actor) -> Moved:
         if body.deadline is not None:
@@ -422,18 +432,18 @@ def act(request: Request, ledger: str, ref: str, body: Action) -> Moved:
                            now=site.clock.now(), note=body.note, deadline=body.deadline)
         return Moved(ref=moved.ref, trigger=moved.trigger, from_state=moved.from_state, to_state=moved.to_state)
 
-    return _run(request, build, write=True)
+    return await _run(request, build, write=True)
 
 
 @router.post("/issues/{ledger}/{ref}/progress", response_model=list[HistoryItem], status_code=201)
-def progress(request: Request, ledger: str, ref: str, body: Progress) -> list[HistoryItem]:
+async def progress(request: Request, ledger: str, ref: str, body: Progress) -> list[HistoryItem]:
     """Record progress (进展情况): a dated note, not a state change."""
     def write(session: Session, actor: Actor) -> Any:  # the issue, loaded and locked
         return actions.record_progress(session, f"{ledger}/{ref}", actor=actor,
                                        now=request.app.state.site.clock.now(), note=body.note)
 
-    return _write_then_read(request, write,
-                            lambda session, actor, issue: _history(request, session, actor, ledger, ref, issue))
+    return await _write_then_read(
+        request, write, lambda session, actor, issue: _history(request, session, actor, ledger, ref, issue))
 
 
 def _problem(text: str) -> dict[str, Any]:
@@ -444,7 +454,7 @@ def _problem(text: str) -> dict[str, Any]:
     400: _problem("no reason, a date not after the current deadline or today"),
     403: _problem("the token's user may not ask (policy: the issue's leader, department or unit administrator)"),
     409: _problem("a request is already waiting on this issue")})
-def extension_request(request: Request, ledger: str, ref: str, body: ExtensionAsk) -> Extension:
+async def extension_request(request: Request, ledger: str, ref: str, body: ExtensionAsk) -> Extension:
     """Ask for a later deadline (延期申请): it waits on its deciders (their 我的待办 and reminders)."""
     def build(session: Session, actor: Actor) -> Extension:
         check_year(body.to, "to")
@@ -454,7 +464,7 @@ def extension_request(request: Request, ledger: str, ref: str, body: ExtensionAs
                                              to=body.to, reason=body.reason)
         return _asked(asked, runtime.config.tz)
 
-    return _run(request, build, write=True)
+    return await _run(request, build, write=True)
 
 
 @router.post("/issues/{ledger}/{ref}/extension/decide", response_model=Extension, responses={
@@ -462,7 +472,7 @@ def extension_request(request: Request, ledger: str, ref: str, body: ExtensionAs
     403: _problem("the token's user may not decide (policy: the issue's leader, a reviewer or unit administrator), "
                   "or asked for it themselves"),
     409: _problem("no request is waiting")})
-def extension_decide(request: Request, ledger: str, ref: str, body: ExtensionDecision) -> Extension:
+async def extension_decide(request: Request, ledger: str, ref: str, body: ExtensionDecision) -> Extension:
     """Approve the waiting 延期申请 (the deadline moves) or refuse it with a reason (the requester reads it)."""
     def build(session: Session, actor: Actor) -> Extension:
         site = request.app.state.site
@@ -471,14 +481,14 @@ def extension_decide(request: Request, ledger: str, ref: str, body: ExtensionDec
                                             approve=body.approve, note=body.note)
         return _asked(asked, runtime.config.tz)
 
-    return _run(request, build, write=True)
+    return await _run(request, build, write=True)
 
 
 @router.post("/issues/{ledger}/{ref}/handover", response_model=HandedOver, responses={
     400: _problem("nothing to change, or a blank leader or department"),
     403: _problem("the token's user may not hand over (policy: a reviewer or unit administrator)"),
     409: _problem("no account can act for the new leader or department")})
-def handover(request: Request, ledger: str, ref: str, body: Handover) -> HandedOver:
+async def handover(request: Request, ledger: str, ref: str, body: Handover) -> HandedOver:
     """A new 责任领导 and/or 责任科室 (人员调整), as the issue page's form."""
     def build(session: Session, actor: Actor) -> HandedOver:
         site = request.app.state.site
@@ -486,22 +496,22 @@ def handover(request: Request, ledger: str, ref: str, body: Handover) -> HandedO
                            leader=body.leader, department=body.department, note=body.note)
         return HandedOver(ref=edited.ref, changes=edited.changes)
 
-    return _run(request, build, write=True)
+    return await _run(request, build, write=True)
 
 
 @router.get("/duties", response_model=list[DutyRow])
-def duties(request: Request, days: int = Query(90, ge=1, le=366)) -> list[DutyRow]:
+async def duties(request: Request, days: int = Query(90, ge=1, le=366)) -> list[DutyRow]:
     """Open duty occurrences due in the next ``days`` days, or overdue (at most 200)."""
     def build(session: Session, actor: Actor) -> list[DutyRow]:
         mine = my_duties(session, request.app.state.site.runtime(), actor, _today(request), days, DUTY_LIMIT)
         return [DutyRow(key=d.key, title=d.title, period=d.period, due=d.due, state=str(d.state.value),
                         owners=list(d.owners or []), days_overdue=d.late.days_overdue) for d in mine]
 
-    return _run(request, build)
+    return await _run(request, build)
 
 
 @router.get("/users", response_model=list[UserRow])
-def users(request: Request) -> list[UserRow]:
+async def users(request: Request) -> list[UserRow]:
     """Every user (administrators), or the unit's users (a unit's administrator)."""
     def build(session: Session, actor: Actor) -> list[UserRow]:
         if not (actor.is_admin or may_unit(actor, UnitAction.USERS, actor.unit)):
@@ -510,6 +520,6 @@ def users(request: Request) -> list[UserRow]:
                         roles=[f"{g.role}:{g.scope}" if g.scope else g.role for g in u.grants])
                 for u in list_users(session, unit=None if actor.is_admin else actor.unit)]
 
-    return _run(request, build)
+    return await _run(request, build)
 
 

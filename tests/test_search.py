@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from engine.accounts.policy import login_name
 from engine.accounts.users import actor_for
@@ -18,7 +18,7 @@ from engine.issues import actions, search, worklists
 from engine.issues.edit import edit_issue
 from engine.store.models import ISSUE_SEARCH, ISSUES, Issue
 
-from .conftest import run_cli
+from .conftest import Store, run_cli
 
 TODAY = dt.date(2026, 12, 1)
 NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
@@ -274,3 +274,44 @@ def test_a_progress_note_adds_to_the_row_what_a_rewrite_would_write(store):
                             f"SELECT rowid FROM {search.FTS} WHERE {search.FTS} MATCH ?", (f'"{term}"',)).scalars())
 
     check()
+
+
+def test_a_note_with_no_new_word_leaves_the_terms_alone(pg_url, project, monkeypatch):
+    """PostgreSQL adds a note in place: one whose words the row holds already leaves the terms as
+    they were, so the update is HOT (the GIN index is not written again); one with a new word
+    merges it in, in the order a rewrite writes (code points)."""
+    from engine.config import load_config
+    from engine.runtime import Runtime
+    from engine.store import db
+
+    monkeypatch.setenv("DUBAN_DATABASE_URL", pg_url)
+    engine = db.make_engine(pg_url)
+    db.upgrade(engine)
+    store = Store(engine, db.session_factory(engine), Runtime(load_config(project / "config.toml")))
+    ids = _six_issues(store, ("理论学习", "党费收缴", "台账", "ＯＡ系统", "", "制度"))
+    s = ISSUE_SEARCH.c
+
+    def terms(conn) -> list[str]:
+        return list(conn.scalar(select(s.terms).where(s.issue_id == ids[0])))
+
+    counts = text("SELECT pg_stat_get_xact_tuples_updated(CAST('issue_search' AS regclass)), "
+                  "pg_stat_get_xact_tuples_hot_updated(CAST('issue_search' AS regclass))")
+
+    def updated(conn, note: str) -> tuple[int, int]:
+        """Rows updated and of them HOT, by adding ``note`` (the counters may hold earlier
+        transactions' until the backend reports them: a difference)."""
+        u0, h0 = conn.execute(counts).one()
+        search._append(conn, [(ids[0], note)])
+        u1, h1 = conn.execute(counts).one()
+        return u1 - u0, h1 - h0
+
+    with engine.begin() as conn:
+        before = terms(conn)
+        assert updated(conn, "理论学习") == (1, 1)
+        assert terms(conn) == before
+        assert conn.scalar(select(s.body).where(s.issue_id == ids[0])).endswith("\n理论学习")
+    with engine.begin() as conn:
+        assert updated(conn, "台账ｏａ") == (1, 0)  # new terms: the GIN index gains them
+        merged = terms(conn)
+        assert set(merged) == set(before) | {"台", "账", "台账", "账o", "o", "a", "oa"} and merged == sorted(merged)
+    engine.dispose()

@@ -77,3 +77,20 @@ def test_no_5xx_and_every_response_as_documented(api, tmp_path, who, issue):
     assert cases and int(cases.group(1)) > 200, done.stdout[-3000:]
     if issue:  # the real issue was reached: its operations did not all answer 404
         assert "operations repeatedly returned 404" not in done.stdout, done.stdout[-3000:]
+
+
+def test_every_api_route_hops_to_a_worker_thread_once():
+    """Each ``/api/v1`` route is a coroutine whose work runs in ``api._run``'s one worker-thread
+    hop; a plain ``def`` route would run in the pool and then hop again for FastAPI to check its
+    answer against the response model (the hand-offs were a tenth of a PostgreSQL write's server
+    time)."""
+    import inspect
+
+    from fastapi.routing import APIRoute
+
+    from engine.app.http.api import router
+
+    routes = [r for r in router.routes if isinstance(r, APIRoute)]
+    assert len(routes) >= 15
+    plain = [f"{sorted(r.methods)} {r.path}" for r in routes if not inspect.iscoroutinefunction(r.endpoint)]
+    assert plain == []

@@ -351,6 +351,24 @@ def test_how_an_import_read_a_sheet_reads_in_chinese(seeded, tmp_path, monkeypat
     assert refused.code == 2 and "是长期坚持事项" in refused.err and english_runs(refused.err) == [], refused.err
 
 
+def test_a_sheet_without_the_problem_column_is_told_in_chinese_which_of_its_columns_could_be_it(seeded, tmp_path,
+                                                                                                 monkeypatch):
+    """A sheet whose problem column has a name of its own (问题详情): the refusal lists the spellings
+    read, all in Chinese, and names the sheet's unread columns and the two ways to have one read."""
+    for name in ("DUBAN_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    sheet = tmp_path / "住建委.csv"
+    sheet.write_text("问题序号,问题详情,整改举措,分管领导,牵头科室,完成时间,备注\n"
+                     "1,工程变更审批不严,修订办法,副主任,建管科,2027-02-28,\n", encoding="utf-8")
+    refused = seeded("ledger", "import", sheet, "--ledger", "zjw", "--feedback-date", "2026-10-20", LANG="zh_CN.UTF-8")
+    assert refused.code == 2, refused.err
+    for piece in ("第 1 行：缺少 具体问题 / 问题 / 问题描述 列（也没有 问题表现 /", "未能识别的列：问题详情、备注",
+                  "columns: title:"):
+        assert piece in refused.err, (piece, refused.err)
+    assert english_runs(refused.err) == [] and "nor" not in refused.err, refused.err
+    assert "Traceback" not in refused.err
+
+
 def test_every_problem_a_ledger_import_names_is_translated():
     """A 台账 is imported by the people who keep it in Excel: each row's problem and each reading
     of a cell reads in Chinese."""

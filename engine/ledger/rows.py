@@ -61,14 +61,21 @@ class Columns:
         for header in self.extra:
             if table.field_of(header) is None:
                 warnings.append(f"{path}: column {header!r} is not a ledger field; kept as an extra column")
-        problems = []
+        problems, missing = [], []
         for required in ("ref", "title"):
             if required not in self.index:
-                others = table.spellings.get(required, [])[3:]
-                more = f" (nor {' / '.join(others)})" if others else ""
-                problems.append(f"{path}: row {at}: missing the {table.named(required)} column{more}")
+                missing.append(required)
+                # the alternatives inside the message, not appended to it: a message is translated whole
+                others = " / ".join(table.spellings.get(required, [])[3:])
+                problems.append(f"{path}: row {at}: missing the {table.named(required)} column (nor {others})"
+                                if others else f"{path}: row {at}: missing the {table.named(required)} column")
         if problems:
-            raise LedgerError(f"{path}: cannot import", details=problems)
+            # the sheet's own name for the column is most likely among those read as no field
+            unread = "、".join(h for h in self.extra if h and table.field_of(h) is None)
+            hint = (f"this sheet's columns read as no field: {unread}; to read one of them as "
+                    f"{table.named(missing[0], 1)}, rename it in the sheet or name it under "
+                    f"columns: {missing[0]}: in the workflow's YAML") if unread else None
+            raise LedgerError(f"{path}: cannot import", details=problems, hint=hint)
 
     def getter(self, fld: str) -> Callable[[list[Any]], Any]:
         """A fast accessor for one field's cell in a row padded to the header width."""

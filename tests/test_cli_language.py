@@ -375,4 +375,6 @@ def test_every_problem_a_ledger_import_names_is_translated():
     ledger = extracted("engine/ledger")
     assert "missing 序号" in ledger  # RowReader.problem's messages are found, and the readings'
     assert "{title} (numbering {prefix} moved out)" in ledger and "above the header, skipped" in ledger
+    # and the warnings an import gathers (a column read as no field, a clash, a unit kept)
+    assert "{path}: column {header!r} is not a ledger field; kept as an extra column" in ledger
     assert ledger - translated(ledger) == set()

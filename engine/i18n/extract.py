@@ -5,7 +5,7 @@ usual ``_()``, ``N_()`` and ``ngettext()`` calls it collects, without any marker
 
 - the message, ``hint=`` and literal ``details=`` of ``raise``-able errors (duban's DubanError
   family, click's BadParameter/UsageError/ClickException, any ``...Error`` but programming errors),
-- f-strings appended to a list of problems (``problems.append(f"{where}: unknown key {k!r}")``),
+- f-strings appended to a list of problems or warnings (``problems.append(f"{where}: unknown key {k!r}")``),
   the message of a ledger row's problem (``self.problem(number, "deadline", f"...")``) and how an
   import read a cell (``readings.add(row, column, raw, f"...")``),
 - the %-format strings of ``log.warning()``/``error()``/``exception()``/``info()`` (translated by the
@@ -40,7 +40,7 @@ GETTEXT = {"_", "N_", "gettext"}
 # logging calls whose %-format string a person reads on the terminal or in the journal
 LOG_LEVELS = {"warning", "error", "exception", "critical", "info"}
 # lists the problems of a file are gathered in before one error carries them all as its details
-PROBLEM_LISTS = {"problems", "out", "errors", "details", "lines"}
+PROBLEM_LISTS = {"problems", "out", "errors", "details", "lines", "warnings"}
 COMMAND_DECORATORS = {"command", "group"}
 
 Found = tuple[int, str, str | tuple[str, str], list[str]]

@@ -30,6 +30,7 @@ from ..reminders.agenda import (
     open_deadlines_in,
     open_extensions,
 )
+from ..reminders.core import due_title
 from ..runtime import Runtime
 from ..store.models import ISSUE_DEPARTMENTS, ISSUE_SEARCH, Issue, Ledger, WorkflowVersion
 from ..workflow.schema import WorkflowDef
@@ -218,7 +219,11 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
              "state_label": definitions[r.workflow_id].label(r.state) if r.workflow_id in definitions else r.state,
              "deadline": r.deadline.isoformat() if r.deadline else None, "leader": r.leader,
              "department": r.department, "round": r.round or 1,
-             "overdue": r.overdue_on is not None and r.overdue_on <= today}
+             "overdue": r.overdue_on is not None and r.overdue_on <= today,
+             # what is late may be another deadline than 整改时限 (the plan's, a look-back's), or
+             # 整改时限 moved (a weekend, an extension): the list says which, beside the cell
+             "due": r.due_on.isoformat() if r.due_on else None,
+             "due_what": due_title(definitions[r.workflow_id], r.state) if r.workflow_id in definitions else None}
             for r in found]
     counted = _counted(total, page, len(rows) > PAGE)
     states = {s.name: s.label for wf in definitions.values() for s in wf.states}
@@ -229,7 +234,7 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
 
 
 _LISTED = (Issue.id, Issue.ref, Issue.title, Issue.state, Issue.workflow_id, Issue.deadline, Issue.leader,
-           Issue.department, Issue.round, Issue.overdue_on)
+           Issue.department, Issue.round, Issue.overdue_on, Issue.due_on)
 
 
 def _in_list_order(session: Session, actor: Actor, where: list[ColumnElement[bool]],

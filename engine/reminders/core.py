@@ -64,6 +64,14 @@ def next_steps(workflow: WorkflowDef, state: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def due_title(workflow: WorkflowDef, state: str) -> str:
+    """What an issue in ``state`` is due for, in the words of its rule: 制定整改方案, 整改时限, 回头看."""
+    rule = workflow.deadlines.get(state)
+    if rule is not None:
+        return rule.title or "整改时限"
+    return "回头看"
+
+
 def spec_hash(spec: dict[str, Any]) -> str:
     text = json.dumps(spec, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -159,10 +167,7 @@ class ReminderCore:
             return subject.duty_title
         if isinstance(subject, ExtensionSubject):
             return subject.workflow.extension_rule.title
-        rule = subject.workflow.deadlines.get(subject.state)
-        if rule is not None:
-            return rule.title or "整改时限"
-        return "回头看"
+        return due_title(subject.workflow, subject.state)
 
     # -- reminders -------------------------------------------------------------------------
 

@@ -58,9 +58,9 @@ class Columns:
         for fld, keep, drop in clashes:
             warnings.append(f"{path}: row {at}: {drop}: the column {keep!r} also fills {fld!r} and comes first; "
                             f"{drop!r} is kept as an extra column (name it in the workflow's columns: to change that)")
-        for header in self.extra:
-            if table.field_of(header) is None:
-                warnings.append(f"{path}: column {header!r} is not a ledger field; kept as an extra column")
+        no_field = [h for h in self.extra if table.field_of(h) is None]
+        for header in no_field:
+            warnings.append(f"{path}: column {header!r} is not a ledger field; kept as an extra column")
         problems, missing = [], []
         for required in ("ref", "title"):
             if required not in self.index:
@@ -71,7 +71,7 @@ class Columns:
                                 if others else f"{path}: row {at}: missing the {table.named(required)} column")
         if problems:
             # the sheet's own name for the column is most likely among those read as no field
-            unread = "、".join(h for h in self.extra if h and table.field_of(h) is None)
+            unread = "、".join(no_field)
             hint = (f"this sheet's columns read as no field: {unread}; to read one of them as "
                     f"{table.named(missing[0], 1)}, rename it in the sheet or name it under "
                     f"columns: {missing[0]}: in the workflow's YAML") if unread else None

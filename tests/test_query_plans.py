@@ -354,3 +354,45 @@ def test_the_list_read_ledger_by_ledger_is_the_list_in_its_order(site, who):
                     worklists._in_list_order = original
                 assert ours == theirs, (who, filters, page)
                 assert len(ours["rows"]) == 50 or not ours["more"], (who, filters, page)
+
+
+def test_a_units_department_finds_its_ledgers_and_its_count_off_its_index(site):
+    """A unit's 办公室: the ledgers it may choose from are probed one by one in the department's
+    index (not every 办公室 row of the district collected: 2.9 ms at a million issues), and the count
+    with no filter is read off issue_departments alone (not each issue looked up as well) — and
+    both say what is there."""
+    from sqlalchemy import func
+
+    from engine.store.models import ISSUE_DEPARTMENTS
+
+    seen: list[tuple[str, Any]] = []
+
+    def keep(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    event.listen(site.db_engine, "before_cursor_execute", keep)
+    try:
+        with site.readers() as session:
+            listing = worklists.issue_rows(session, site.runtime, UNIT_OFFICE, TODAY, {}, 1)
+    finally:
+        event.remove(site.db_engine, "before_cursor_execute", keep)
+    d = ISSUE_DEPARTMENTS.c
+    with site.readers() as session:
+        theirs = select(Ledger.id).where(Ledger.unit == "甲局")
+        total = session.scalar(select(func.count()).where(d.department == "办公室", d.ledger_id.in_(theirs)))
+        names = list(session.scalars(select(Ledger.name).where(Ledger.id.in_(
+            select(d.ledger_id).where(d.department == "办公室", d.ledger_id.in_(theirs)))).order_by(Ledger.name)))
+    assert 50 < total < worklists.COUNT_CAP and names == ["g2", "g3", "g4"]
+    assert (listing["total"], listing["more"], listing["ledgers"]) == (total, False, names)
+
+    sqlite = site.db_engine.dialect.name == "sqlite"
+    [(choices, parameters)] = [(st, p) for st, p in seen if st.lstrip().startswith("SELECT ledgers.name")]
+    plan = _plan(site, choices, parameters)
+    if sqlite:
+        assert "ix_issue_departments_department_ledger (department=? AND ledger_id=?)" in plan, plan
+    else:
+        probes = [n for n in _nodes(json.loads(plan)) if n.get("Relation Name") == "issue_departments"]
+        assert probes and all("ledger_id" in n.get("Index Cond", "") for n in probes), plan
+    [(count, _)] = [(st, p) for st, p in seen if "count(" in st]
+    assert " issues " not in " ".join(count.replace("(", " ").replace(")", " ").split()) + " ", count

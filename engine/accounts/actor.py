@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 
 from ..store.departments import departments_of
 from ..store.models import ISSUE_DEPARTMENTS, Issue, Ledger
@@ -117,17 +117,19 @@ class Actor:
         """The ledgers this actor may see issues of, as a WHERE clause over ``ledgers``.
 
         Read off the grants' own indexes (a leader's ``ix_issues_leader_ledger``, a department's
-        ``issue_departments (department, ledger_id)``), never by collecting the visible issues."""
+        ``issue_departments (department, ledger_id)``), one probe a ledger (EXISTS), never by
+        collecting the ledgers of all their issues: ``IN (SELECT ledger_id …)`` read a department's
+        40,000 rows across the district to name a unit's one ledger (2.9 ms at 1M issues, 0.3 at 100k)."""
         if self.is_admin:
             return true()
         clauses: list[ColumnElement[bool]] = []
         for role, raw in self.grants:
             scope = self.scope_of(role, raw)
             if role == "leader":
-                clauses.append(Ledger.id.in_(select(Issue.ledger_id).where(Issue.leader == scope)))
+                clauses.append(exists().where(Issue.leader == scope, Issue.ledger_id == Ledger.id))
             elif role == "department":
                 d = ISSUE_DEPARTMENTS.c
-                clauses.append(Ledger.id.in_(select(d.ledger_id).where(d.department == scope)))
+                clauses.append(exists().where(d.department == scope, d.ledger_id == Ledger.id))
             elif role in ("unit_admin", "reviewer", "observer"):
                 clauses.append(_ledger_row_clause(scope))
         clause = or_(*clauses) if clauses else false()

@@ -212,6 +212,12 @@ def issue_rows(session: Session, runtime: Runtime, actor: Actor, today: dt.date,
         found, total = _found(session, _search_scope(actor, ledgers), cast(Select[Any], stmt),
                               counted_rows.where(*where), query, page)
     else:
+        if department is not None and not where:
+            # nothing asked of the issues themselves: counted off the department's index alone, not
+            # each of up to COUNT_CAP issues looked up by its id too (1.2 ms of 1.3 at 1M issues)
+            d = ISSUE_DEPARTMENTS.c
+            counted_rows = select(d.issue_id).where(d.department == department.name, *(
+                [d.ledger_id.in_(department.ledgers)] if department.ledgers is not None else []))
         total = count_upto(session, counted_rows.where(*where), COUNT_CAP)
         found = _in_list_order(session, actor, where, of_ledgers, cast(Select[Any], stmt), page)
     definitions = _definitions(session, runtime)

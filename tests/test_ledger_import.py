@@ -95,6 +95,32 @@ def test_missing_required_column(cli, tmp_path):
     assert f"{bad}: row 1: missing the 具体问题 / 问题 / 问题描述 column" in result.err
 
 
+def test_a_status_column_under_a_name_not_read_as_one_is_pointed_out(cli, tmp_path):
+    """完成情况 holding 整改中 / 已完成 is the status under another name: nothing is claimed from it,
+    and the import says which column it is and how to have it read; a 完成情况 of free text is an
+    extra column like any other."""
+    cli("init")
+    worded = tmp_path / "worded.csv"
+    worded.write_text("序号,具体问题,整改措施,责任领导,责任科室,整改时限,完成情况\n"
+                      "1,问题一,措施,书记,办公室,2027-01-29,已完成\n2,问题二,措施,书记,办公室,2027-01-29,\n"
+                      "3,问题三,措施,书记,办公室,2027-01-29,整改中\n", encoding="utf-8")
+    result = cli("ledger", "import", worded, "--feedback-date", "2026-11-02")
+    assert result.code == 0, result.err
+    assert (f"{worded}: column '完成情况' holds status words only (已完成、整改中) but was not read as the status"
+            in result.err), result.err
+    assert "is not a ledger field" not in result.err
+    assert cli("status", "--ledger", "worded", "--json").json["by_state"]["identified"] == 3  # nothing claimed
+
+    free = tmp_path / "free.csv"
+    free.write_text("序号,具体问题,整改措施,责任领导,责任科室,整改时限,完成情况\n"
+                    "1,问题一,措施,书记,办公室,2027-01-29,已完成\n2,问题二,措施,书记,办公室,2027-01-29,已召开会议部署\n",
+                    encoding="utf-8")
+    result = cli("ledger", "import", free, "--feedback-date", "2026-11-02")
+    assert result.code == 0, result.err
+    assert "column '完成情况' is not a ledger field; kept as an extra column" in result.err
+    assert "status words" not in result.err
+
+
 def test_xlsx_from_another_organisation_in_another_column_order(cli, tmp_path):
     """Another unit's ledger: columns shuffled, synonyms for headers, an extra 备注 column, real dates."""
     cli("init")

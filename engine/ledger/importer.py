@@ -132,6 +132,14 @@ def import_ledger(
                                                          if f in reader.supplied])
     result.readings = reader.readings
     result.warnings.extend(reader.carried.lines(path.name))
+    status_like = dict(reader.status_like())
+    for header in cols.no_field:
+        if (words := status_like.get(header)) is None:
+            result.warnings.append(f"{path}: column {header!r} is not a ledger field; kept as an extra column")
+            continue
+        result.warnings.append(f"{path}: column {header!r} holds status words only ({'、'.join(words)}) but was not "
+                               "read as the status, so no row's status was taken from it: to have it read, rename "
+                               "it 整改状态 in the sheet or name it under columns: status: in the workflow's YAML")
     sheet_unit = reader.unit
     above = unit_above(sheet.skipped)
     if not sheet_unit and above is not None:

@@ -58,9 +58,8 @@ class Columns:
         for fld, keep, drop in clashes:
             warnings.append(f"{path}: row {at}: {drop}: the column {keep!r} also fills {fld!r} and comes first; "
                             f"{drop!r} is kept as an extra column (name it in the workflow's columns: to change that)")
-        no_field = [h for h in self.extra if table.field_of(h) is None]
-        for header in no_field:
-            warnings.append(f"{path}: column {header!r} is not a ledger field; kept as an extra column")
+        # warned of after the rows are read (``RowReader.status_like`` may say what one of them is)
+        self.no_field = no_field = [h for h in self.extra if table.field_of(h) is None]
         problems, missing = [], []
         for required in ("ref", "title"):
             if required not in self.index:
@@ -127,6 +126,14 @@ class RowReader:
         self._ref_i, self._title_i, self._unit_i = cols.index.get("ref"), cols.index.get("title"), cols.index.get("unit")
         self._unit_row = 0
         self._extra = list(cols.extra.items())
+        # a sheet without a status column: its extra columns that hold status words only (完成情况:
+        # 已完成 / 整改中) are likely the status under a name not read as one; the import says so
+        self._status_like: dict[str, tuple[int, set[str]]] = (
+            {} if "status" in cols.index else {h: (i, set()) for h, i in self._extra})
+
+    def status_like(self) -> list[tuple[str, list[str]]]:
+        """(header, its words) of the extra columns whose every filled cell is a status word."""
+        return [(header, sorted(words)) for header, (_, words) in self._status_like.items() if words]
 
     def header(self, fld: str) -> str:
         return self.cols.header_of.get(fld, fld)
@@ -146,6 +153,12 @@ class RowReader:
             return None
         self.rows += 1
         prev, self._prev = self._prev, number
+        for header, (i, words) in list(self._status_like.items()):
+            if value := text(cells[i]):
+                if value in self.words:
+                    words.add(value)
+                else:
+                    del self._status_like[header]
         if self._unit_i is not None:
             self._read_unit(number, text(cells[self._unit_i]), prev)
         numbering: dict[str, str] = {}

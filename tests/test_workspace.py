@@ -6,6 +6,7 @@ Runs the real application on uvicorn (127.0.0.1) over a ledger the tests were no
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,6 +127,11 @@ def test_refusals(office, cli):
         # another department's issue: the page, the API and the evidence download are all 403
         assert finance.get(f"/ws/issues/{LEDGER}/7").status_code == 403
         assert finance.get(f"/ws/evidence/{evidence_id}").status_code == 403
+        # an issue that is not there is said so in Chinese (the domain's message is English, as the
+        # CLI prints it under LANG=en)
+        missing = finance.get(f"/ws/issues/{LEDGER}/999")
+        shown = html.unescape(_text(missing.text))
+        assert missing.status_code == 404 and f"没有问题 '{LEDGER}/999'" in shown, shown[-300:]
         api = httpx.get(f"{base}/api/v1/issues/{LEDGER}/7", headers={"Authorization": f"Bearer {finance_token}"})
         assert api.status_code == 403 and "无权查看" in api.json()["detail"]
         listed = httpx.get(f"{base}/api/v1/issues", headers={"Authorization": f"Bearer {finance_token}"}).json()

@@ -192,7 +192,7 @@ _PLACE_ENDS = (": ", " → ")
 _ROWS = re.compile(r"\brows? (\d+(?:–\d+)?)(?=: )")
 
 
-def translate(text: str) -> str:
+def translate(text: str, language: str | None = None) -> str:
     """A finished message in the chosen language: by its msgid, by a msgid with placeholders, or as is.
 
     A message with a place in front (``FILE:LINE:COL: message``, ``row 3: message``, a cell and
@@ -202,7 +202,7 @@ def translate(text: str) -> str:
     ``YAML syntax error: {problem}`` with a place in front, not a bare PyYAML message with more in
     front); on a tie, the longer tail and an exact msgid.
     """
-    language = current()
+    language = language or current()
     if language == ENGLISH or not text:
         return text
     found = _exact(text, language) or _by_pattern(text, language)

@@ -40,6 +40,7 @@ from ....accounts.lookup import user_by_id
 from ....accounts.policy import Action
 from ....clock import check_year
 from ....errors import BadInput, DubanError, Forbidden, NoSpace, NotFound, Refused
+from ....i18n import CHINESE, translate
 from ....issues import actions, extensions
 from ....issues.district import LABELS, STATUSES, district
 from ....issues.edit import hand_over
@@ -115,18 +116,24 @@ def _page(ws: Ws, build: Callable[[Session, Actor], Response], *, write: bool = 
     except HTTPException:
         raise
     except NoSpace as exc:
-        return ws.message(me, 507, "存储空间不足", exc.message)
+        return ws.message(me, 507, "存储空间不足", _said(exc.message))
     except Forbidden as exc:
-        return ws.message(me, 403, "无权访问", exc.message)
+        return ws.message(me, 403, "无权访问", _said(exc.message))
     except NotFound as exc:
-        return ws.message(me, 404, "未找到", exc.message)
+        return ws.message(me, 404, "未找到", _said(exc.message))
     except Refused as exc:
-        return ws.message(me, 409, "未能办理", "；".join([exc.message, *exc.details]))
+        return ws.message(me, 409, "未能办理", "；".join(_said(m) for m in [exc.message, *exc.details]))
     except DubanError as exc:
-        return ws.message(me, 400, "输入有误", exc.message)
+        return ws.message(me, 400, "输入有误", _said(exc.message))
     except Exception:
         log.exception("workspace: %s failed", ws.request.url.path)
         return ws.message(me, 500, "内部错误", "内部错误，详见服务日志")
+
+
+def _said(message: str) -> str:
+    """An engine's message as the workspace shows it: in Chinese, whatever the server's locale (the
+    domain writes its messages in English, as the CLI prints them under LANG=en)."""
+    return translate(message, CHINESE)
 
 
 def _to_login(ws: Ws) -> Response:

@@ -396,3 +396,39 @@ def test_a_units_department_finds_its_ledgers_and_its_count_off_its_index(site):
         assert probes and all("ledger_id" in n.get("Index Cond", "") for n in probes), plan
     [(count, _)] = [(st, p) for st, p in seen if "count(" in st]
     assert " issues " not in " ".join(count.replace("(", " ").replace(")", " ").split()) + " ", count
+
+
+@pytest.mark.parametrize("cap", [500, 1000])
+def test_a_common_words_count_is_walked_and_an_uncommon_one_counted_off_the_index(site, monkeypatch, cap):
+    """PostgreSQL, whoever sees every issue: 学习 is in a sixth of the titles, more rows than a walk
+    reads (here 4,000), so ANALYZE's statistics call it common and its count is walked in id order
+    first. 4,000 rows hold ~670 of its matches: a cap of 500 is reached by the walk alone (no GIN
+    count, which hands over every match); a cap of 1000 is not, and the index counts, exactly. Both
+    say what is there."""
+    if site.db_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's FTS5 hands its matches over in order and a count stops at its cap")
+    from engine.issues import search
+
+    monkeypatch.setattr(search, "WALK_ROWS", 4000)
+    monkeypatch.setattr(search, "_common_shares", {})
+    monkeypatch.setattr(worklists, "COUNT_CAP", cap)
+    runtime = site.runtime
+    counts: list[str] = []
+
+    def keep(_conn, _cursor, statement, _parameters, _context, _many) -> None:
+        if "count(" in statement and "issue_search" in statement:
+            counts.append(statement)
+
+    event.listen(site.db_engine, "before_cursor_execute", keep)
+    try:
+        with site.readers() as session:
+            assert search.common(session, "学习") and not search.common(session, "量子纠缠")
+            listing = worklists.issue_rows(session, runtime, actor_for(session, "admin", "web"), TODAY, {"q": "学习"}, 1)
+    finally:
+        event.remove(site.db_engine, "before_cursor_execute", keep)
+    assert (listing["total"], listing["more"]) == (cap, True)
+    assert len(listing["rows"]) == 50 and all(r["title"] == "学习制度" for r in listing["rows"])
+    walked = [c for c in counts if "@>" not in c]
+    indexed = [c for c in counts if "@>" in c]
+    assert len(walked) == 1 and "issue_search.issue_id <=" in walked[0], counts
+    assert len(indexed) == (0 if cap == 500 else 1), counts

@@ -279,10 +279,18 @@ def _found(session: Session, scope: dict[str, Any], listed: Select[Any], counted
         return rows.join(ISSUE_SEARCH, ISSUE_SEARCH.c.issue_id == Issue.id).where(
             search.matching(query, dialect, part=part, walk=walk, **scope))
 
-    total = count_upto(session, hits("any", counted), COUNT_CAP)
     # PostgreSQL, a common word (the count capped), for whoever sees every issue: matches are spread
     # over all of them, so a page walked in id order fills soon — up to a bound, in case this part
     # (the titles) holds few of them. A unit's matches sit together and are few enough to collect.
+    total = 0
+    if dialect == "postgresql" and not scope and search.common(session, query):
+        # counted by a walk too, when the statistics say the word is common; short of the cap, by the index
+        first = search.walk_bound(session, search.WALK_ROWS)
+        walked = hits("any", counted, walk=True)
+        total = count_upto(session, walked if first is None else walked.where(ISSUE_SEARCH.c.issue_id <= first),
+                           COUNT_CAP)
+    if total < COUNT_CAP:
+        total = count_upto(session, hits("any", counted), COUNT_CAP)
     walk = dialect == "postgresql" and not scope and total >= COUNT_CAP
     bound = search.walk_bound(session, search.WALK_ROWS * page) if walk else None
 

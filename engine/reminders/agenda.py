@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
-from ..store.kinds import OccurrenceState
+from ..store.kinds import ExtensionState, OccurrenceState
 from ..store.models import ISSUE_DEPARTMENTS, Duty, Ledger
 from .core import ReminderCore
 from .parts import ReminderParts
@@ -250,11 +250,24 @@ def open_deadlines_in(session: Session, parts: ReminderParts, today: dt.date, he
 # -- 延期申请 -------------------------------------------------------------------------------------
 
 
+_PENDING_LISTED = 1000  # pending requests named by id in the join; past it the join finds them itself
+
+
 def open_extensions(session: Session, parts: ReminderParts, today: dt.date, *,
                     scope: ColumnElement[bool] | None = None, limit: int | None = None) -> list[ExtensionItem]:
-    """Pending requests (``scope``: a further condition, e.g. who may decide them), most overdue first."""
+    """Pending requests (``scope``: a further condition, e.g. who may decide them), most overdue first.
+
+    The pending ones are found first, off their own partial index (a handful, often none), and the
+    join is asked for those: left to plan the join from the scope's side, SQLite — with no
+    statistics on a table that was empty at ANALYZE, so taken for a million rows — read every issue
+    the scope names to find none (a reviewer's 我的待办: 25 ms at 100,000 issues, 0.1 ms now)."""
     x = EXTENSIONS.c
+    pending = list(session.scalars(select(x.id).where(x.state == ExtensionState.PENDING).limit(_PENDING_LISTED + 1)))
+    if not pending:
+        return []
     stmt = extension_query().order_by(x.overdue_on, x.due_on, x.id)
+    if len(pending) <= _PENDING_LISTED:
+        stmt = stmt.where(x.id.in_(pending))
     if scope is not None:
         stmt = stmt.where(scope)
     if limit is not None:

@@ -322,7 +322,7 @@ def test_a_signed_in_users_body_is_limited_too(office, board, cli):
     # one byte over the evidence limit fits the body's allowance: the handler's own check refuses it
     too_big = web.post(f"{WS_ISSUE}/evidence?csrf={csrf}", data={"csrf": csrf},
                        files={"file": ("大.pdf", b"x" * (EVIDENCE_MAX + 1))})
-    assert too_big.status_code == 400 and "evidence limit" in too_big.text
+    assert too_big.status_code == 400 and "超过佐证材料大小上限" in too_big.text  # the page reads it in Chinese
     kept = cli("issue", "show", f"{LEDGER}/7", "--json").json["evidence"]
     assert sorted(e["file_name"] for e in kept) == ["纪要.pdf", "记录.pdf"]
     nothing_kept(project, board)

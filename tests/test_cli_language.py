@@ -369,6 +369,29 @@ def test_a_sheet_without_the_problem_column_is_told_in_chinese_which_of_its_colu
     assert "Traceback" not in refused.err
 
 
+def test_a_sheets_status_the_workflow_refuses_is_told_in_chinese(seeded, tmp_path, monkeypatch):
+    """A re-import whose 整改状态 says 已完成 for an issue with no evidence: the claim is not applied,
+    and why — the workflow's own refusal inside the message — reads in Chinese, as do the step it
+    did take for another row and the summary's counts."""
+    for name in ("DUBAN_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    sheet = tmp_path / "卫健委.csv"
+    head = "序号,具体问题,整改措施,责任领导,责任科室,整改时限,整改状态\n"
+    sheet.write_text(head + "1,公务接待审批手续不全,修订办法,副主任,财务科,2027-02-26,\n"
+                     "2,医疗废物处置监管存在漏洞,专项检查,副主任,医政科,2027-03-31,\n", encoding="utf-8")
+    first = seeded("ledger", "import", sheet, "--ledger", "wjw", "--feedback-date", "2026-11-02", LANG="zh_CN.UTF-8")
+    assert first.code == 0, first.err
+    sheet.write_text(head + "1,公务接待审批手续不全,修订办法,副主任,财务科,2027-02-26,已完成\n"
+                     "2,医疗废物处置监管存在漏洞,专项检查,副主任,医政科,2027-03-31,整改中\n", encoding="utf-8")
+    again = seeded("ledger", "import", sheet, "--ledger", "wjw", LANG="zh_CN.UTF-8")
+    assert again.code == 0, again.err
+    for piece in ("第 2 行：整改状态：表中为“已完成”，duban 中为“待整改”；未采用：提交销号申请",
+                  "需上传本轮佐证材料：请先上传"):
+        assert piece in again.err, (piece, again.err)
+    assert "其中 1 个按工作流推进，1 项整改状态未采用" in again.out, again.out
+    assert "evidence is required" not in again.err and "sheet says" not in again.err, again.err
+
+
 def test_every_problem_a_ledger_import_names_is_translated():
     """A 台账 is imported by the people who keep it in Excel: each row's problem and each reading
     of a cell reads in Chinese."""

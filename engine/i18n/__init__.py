@@ -161,9 +161,9 @@ def _fill(pattern: _Pattern, values: tuple[str, ...], language: str) -> str:
     name or a number) is translated too, as in ``YAML syntax error: {problem}``."""
     by_name = {}
     for name, value in zip(pattern.names, values, strict=True):
-        nested = (_exact(value, language) or _by_pattern(value, language, nested=False)) if " " in value.strip() \
-            else None
-        by_name[name] = nested or value
+        # a nested message may have its own place in front (``提交销号申请 (submit): evidence …``):
+        # translated as a whole message is, each value being shorter than the text it came from
+        by_name[name] = translate(value, language) if " " in value.strip() else value
     return _put(pattern, by_name)
 
 

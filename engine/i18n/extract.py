@@ -42,6 +42,8 @@ LOG_LEVELS = {"warning", "error", "exception", "critical", "info"}
 # lists the problems of a file are gathered in before one error carries them all as its details
 PROBLEM_LISTS = {"problems", "out", "errors", "details", "lines", "warnings"}
 COMMAND_DECORATORS = {"command", "group"}
+# an import's writer records a line a person reads: a claim not applied, a change (engine.ledger.writer)
+RECORDERS = {"note", "change"}
 
 Found = tuple[int, str, str | tuple[str, str], list[str]]
 
@@ -135,6 +137,13 @@ def _from_call(node: ast.Call) -> Iterator[Found]:
         if _wanted(text):
             assert text is not None
             yield node.lineno, "", text, []
+    elif (name in RECORDERS and isinstance(node.func, ast.Attribute) and _name(node.func.value) == "self"
+          and any(isinstance(arg, ast.JoinedStr) for arg in node.args)):
+        for arg in node.args:  # an import's note(result, line) and change(result, line)
+            text = message_of(arg) if isinstance(arg, ast.JoinedStr) else None
+            if _wanted(text):
+                assert text is not None
+                yield node.lineno, "", text, []
     elif (name == "add" and isinstance(node.func, ast.Attribute) and _name(node.func.value) in ("readings", "carried")
           and len(node.args) >= 4):
         meaning = node.args[3]  # Readings.add(row, column, raw, meaning): how a cell was read

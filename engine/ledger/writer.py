@@ -226,13 +226,12 @@ class Writer:
             label = workflow.label
             steps, reason = apply_claim(self.session, self.rt, workflow, claim, actor=self.actor, now=self.now,
                                         source=self.path.name)
-            said = (f"{self.path}: row {claim.row}: {self.header('status')}: sheet says {claim.word}, "
-                    f"duban has {label(claim.current)}")
-            if reason is not None:
-                self.note(result, f"{said}; not applied: {reason}")
+            if reason is not None:  # one message, not pieces: it is translated whole
+                self.note(result, f"{self.path}: row {claim.row}: {self.header('status')}: sheet says {claim.word}, "
+                                  f"duban has {label(claim.current)}; not applied: {reason}")
                 continue
             result.moved += 1
-            via = ", ".join(step.label or step.trigger for step in steps)
+            via = "、".join(step.label or step.trigger for step in steps)
             self.change(result, f"{self.path.name}: row {claim.row}: {self.header('status')}: "
                                 f"{label(claim.current)} → {label(claim.claimed)} (via {via})")
 

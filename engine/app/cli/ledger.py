@@ -123,8 +123,9 @@ def import_(app: App, file: Path, ledger_name: str | None, feedback_date: str | 
         for line in result.changes:
             say(line)
     verb = _("would import") if dry_run else _("imported")
-    moves = f", {result.moved} moved along the workflow" if result.moved else ""
-    refused = f", {len(result.not_applied)} state claim(s) not applied" if result.not_applied else ""
+    # translated here, each on its own: they are put into the line below
+    moves = translate(f", {result.moved} moved along the workflow") if result.moved else ""
+    refused = translate(f", {len(result.not_applied)} state claim(s) not applied") if result.not_applied else ""
     say(f"{verb} {result.rows} rows into ledger {result.ledger} ({result.workflow}@{result.workflow_version}): "
         f"{result.created} new, {result.updated} updated, {result.unchanged} unchanged{moves}{refused}")
     if made:

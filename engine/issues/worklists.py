@@ -282,8 +282,9 @@ def _found(session: Session, scope: dict[str, Any], listed: Select[Any], counted
     # PostgreSQL, a common word (the count capped), for whoever sees every issue: matches are spread
     # over all of them, so a page walked in id order fills soon — up to a bound, in case this part
     # (the titles) holds few of them. A unit's matches sit together and are few enough to collect.
-    total = 0
-    if dialect == "postgresql" and not scope and search.common(session, query):
+    total, first = 0, None
+    common = dialect == "postgresql" and not scope and search.common(session, query)
+    if common:
         # counted by a walk too, when the statistics say the word is common; short of the cap, by the index
         first = search.walk_bound(session, search.WALK_ROWS)
         walked = hits("any", counted, walk=True)
@@ -292,7 +293,8 @@ def _found(session: Session, scope: dict[str, Any], listed: Select[Any], counted
     if total < COUNT_CAP:
         total = count_upto(session, hits("any", counted), COUNT_CAP)
     walk = dialect == "postgresql" and not scope and total >= COUNT_CAP
-    bound = search.walk_bound(session, search.WALK_ROWS * page) if walk else None
+    # page 1's bound is the count's: asked once
+    bound = (first if common and page == 1 else search.walk_bound(session, search.WALK_ROWS * page)) if walk else None
 
     def read(part: str, limit: int, offset: int) -> list[Row[Any]]:
         if walk:

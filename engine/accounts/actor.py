@@ -148,6 +148,17 @@ class Actor:
             return scope in departments_of(issue.department)
         return _ledger_matches(scope, issue.ledger)
 
+    def hidden(self, issue: Issue) -> bool:
+        """Whether to answer for this issue as for a missing one: it is another unit's than the one
+        this account is bound to, asked through a door a stranger can reach (the web, the API). A
+        refusal there would tell which refs exist in units the account has no grant over; the CLI's
+        operator holds the database already, and is told the truth (无权查看)."""
+        return self.hides(issue.ledger.unit)
+
+    def hides(self, unit: str) -> bool:
+        """``hidden`` for anything of ``unit`` ("" for the whole installation's, never hidden)."""
+        return bool(self.unit and unit) and self.door in ("web", "api") and unit != self.unit
+
     def sees(self, issue: Issue) -> bool:
         return any(self._covers(role, scope, issue) for role, scope in self.grants)
 

@@ -141,17 +141,23 @@ MAX_ID = 2**31 - 1
 
 def evidence_row(session: Session, actor: Actor, evidence_id: int) -> Evidence:
     """The evidence file ``evidence_id`` if ``actor`` may read it: who may see its issue (the
-    policy's view), or for a duty's file who may see the duty; ``NotFound``/``Forbidden`` else."""
+    policy's view), or for a duty's file who may see the duty; ``Forbidden`` else, and ``NotFound``
+    when there is no such file or it is another unit's (a refusal would tell which ids exist there)."""
     row = session.get(Evidence, evidence_id) if 1 <= evidence_id <= MAX_ID else None
     if row is None:
         raise NotFound(f"no evidence file {evidence_id}")
     if row.issue_id is None:
         occurrence = session.get(DutyOccurrence, row.occurrence_id) if row.occurrence_id is not None else None
-        if occurrence is None or not may_duty(actor, DutyAction.VIEW, duty_subject(session, occurrence)):
+        subject = duty_subject(session, occurrence) if occurrence is not None else None
+        if subject is not None and actor.hides(subject.unit):
+            raise NotFound(f"no evidence file {evidence_id}")  # as if missing: another unit's
+        if subject is None or not may_duty(actor, DutyAction.VIEW, subject):
             raise Forbidden("this file belongs to a duty its reader may not see")
         return row
     issue = session.get(Issue, row.issue_id)
     if issue is None:
         raise NotFound("the issue of this file is gone")
+    if actor.hidden(issue):
+        raise NotFound(f"no evidence file {evidence_id}")  # as if missing: another unit's
     open_issue(session, issue, actor)  # Forbidden unless the actor may see the issue
     return row

@@ -103,7 +103,7 @@ def _resolve(session: Session, ref: str, by_ledger_ref: Select[*tuple[Any, ...]]
     else:
         found = session.execute(by_ref, {"ref": ref}).all()
     if not found:
-        raise NotFound(f"no issue {ref!r}", hint="refer to an issue as LEDGER/序号, e.g. bishan-keji-2022/7")
+        raise no_issue(ref)
     if len(found) > 1:
         ledgers = session.scalars(select(Ledger.name).join(Issue).where(Issue.ref == ref)).all()
         raise NotFound(
@@ -111,6 +111,12 @@ def _resolve(session: Session, ref: str, by_ledger_ref: Select[*tuple[Any, ...]]
             hint="say which: " + ", ".join(f"{name}/{ref}" for name in ledgers[:5]),
         )
     return found[0]
+
+
+def no_issue(ref: str) -> NotFound:
+    """The answer for a reference that names no issue, word for word the same whether there is
+    none or it is another unit's (``open_issue``): so it cannot be used to learn which exist."""
+    return NotFound(f"no issue {ref!r}", hint="refer to an issue as LEDGER/序号, e.g. bishan-keji-2022/7")
 
 
 def issue_ref(issue: Issue) -> str:

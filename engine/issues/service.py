@@ -24,7 +24,7 @@ from ..store.prepared import PreparedSet
 from ..workflow.machine import AttachedIssue
 from . import history
 from .evidence import EvidenceFile
-from .queries import issue_ref, resolve_ref, resolve_step
+from .queries import issue_ref, no_issue, resolve_ref, resolve_step
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,12 @@ class Moved:
 
 
 def open_issue(session: Session, ref: str | Issue, actor: Actor, *, for_update: bool = False) -> Issue:
-    """The issue ``ref`` names, if ``actor`` may see it; ``Forbidden`` otherwise (every door asks here)."""
+    """The issue ``ref`` names, if ``actor`` may see it (every door asks here): ``Forbidden`` for an
+    issue of the actor's own unit it may not see, ``NotFound`` as for a missing one for another unit's."""
     issue = ref if isinstance(ref, Issue) else resolve_ref(session, ref, for_update=for_update)
+    if actor.hidden(issue):
+        # not 403: a unit's account would learn which refs exist in units it has no grant over
+        raise no_issue(ref if isinstance(ref, str) else issue_ref(issue))
     if not actor.sees(issue):
         raise Forbidden(f"{issue_ref(issue)}: {actor.label} 无权查看此问题",
                         hint="it belongs to another department, leader or unit")

@@ -3,7 +3,8 @@
 Every request acts as the user of its bearer token (``duban user token NAME``); the same issue
 services and permission checks as the web pages and the CLI run, and the history records the door
 ``api``. The OpenAPI document is ``/api/v1/openapi.json``; every error is ``{"detail": "..."}``
-with 400 (bad input), 401 (no token, or an unknown, expired or revoked one), 403 (not yours), 404,
+with 400 (bad input), 401 (no token, or an unknown, expired or revoked one), 403 (not yours), 404 (none, or
+another unit's: the same words either way),
 409 (the workflow refuses the step now; an evidence file over the user's quota, or changed since it
 was stored), 413 (a body over its limit, answered before it is read: ``limits``), 422 (the request
 does not match the schema) or 507 (the server's evidence disk is full).

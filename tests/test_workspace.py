@@ -250,6 +250,12 @@ def test_the_rectification_round_trip_in_a_real_browser(office, cli):
             page.locator("#step-submit textarea").fill("已完成整改，请审核销号")
             page.locator("#step-submit button").click()
             assert page.locator("#state").inner_text() == "待审核销号"
+            # the evidence and history are cards on the phone too: six columns in 390 px put
+            # 待整改 one character a line
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            for cell in (page.locator("#history tbody td:nth-child(5)").first, page.locator("#evidence tbody td").first):
+                box, line = cell.bounding_box(), cell.evaluate("e => parseFloat(getComputedStyle(e).lineHeight) || 24")
+                assert box is not None and box["height"] <= 1.5 * line, (cell.inner_text(), box)
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "workspace-submitted.png"), full_page=True)
 

@@ -401,3 +401,19 @@ def test_every_problem_a_ledger_import_names_is_translated():
     # and the warnings an import gathers (a column read as no field, a clash, a unit kept)
     assert "{path}: column {header!r} is not a ledger field; kept as an extra column" in ledger
     assert ledger - translated(ledger) == set()
+
+
+def test_an_issue_is_shown_in_the_pages_words_with_the_steps_command_name(seeded, monkeypatch):
+    """`issue show` names the state, the next steps and the history in the words of the pages
+    (已制定方案, 开始整改, 网页/命令行), each next step with the name `issue transition` takes, and the
+    history says through which door each change came."""
+    for name in ("DUBAN_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    assert seeded("issue", "transition", "bishan-keji-2022/1", "reopen", "--by", "admin", "--note", "问题反弹",
+                  "--at", "2026-12-03T10:00").code == 0
+    shown = seeded("issue", "show", "bishan-keji-2022/1", LANG="zh_CN.UTF-8")
+    assert shown.code == 0, shown.err
+    assert "状态：整改中（in_progress），自 2026-12-03T10:00:00+08:00 起" in shown.out, shown.out
+    assert "可执行操作：提交销号申请（submit）\n" in shown.out, shown.out
+    last = [line for line in shown.out.splitlines() if "2026-12-03T10:00" in line and "│" in line][-1]
+    assert [c.strip() for c in last.split("│")[2:7]] == ["admin", "命令行", "问题反弹，重新整改", "长期坚持", "整改中"], last

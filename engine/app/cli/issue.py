@@ -11,6 +11,7 @@ from rich.table import Table
 from ...clock import parse_date
 from ...errors import BadInput
 from ...i18n import N_, _
+from ...issues.board import DOORS, STEPS
 from ...issues.evidence import EvidenceStore, read_evidence
 from ...issues.queries import (
     find_ledger,
@@ -84,22 +85,27 @@ def show(app: App, ref: str, as_json: bool) -> None:
     """One issue with its history and evidence. REF is LEDGER/序号 or a bare 序号."""
     with app.transaction() as session:
         issue = resolve_ref(session, ref)
-        data = issue_detail(session, issue, app.registry.definition(issue.workflow), app.config.tz)
+        workflow = app.registry.definition(issue.workflow)
+        data = issue_detail(session, issue, workflow, app.config.tz)
     if as_json:
         print_json(data)
         return
+    # the words the pages use (待整改, 制定整改方案, 网页), each step with the name `transition` takes
+    steps = {**STEPS, **{t.trigger: t.label or t.trigger for t in workflow.transitions}}
     for key in FIELDS:
         _field(key, str(data[key] or ""))
     _field("state", _("{state} ({label}) since {since}").format(
         state=data["state"], label=data["state_label"], since=data["state_since"]))
-    _field("next", ", ".join(data["triggers"]) or _("(final)"))
+    _field("next", _("; ").join(_("{label} ({trigger})").format(label=steps.get(t, t), trigger=t)
+                                for t in data["triggers"]) or _("(final)"))
     if data["evidence"]:
         say("evidence:")
         for e in data["evidence"]:
             say(f"  {e['file_name']}  {e['size']} bytes  sha256 {e['sha256'][:16]}…  by {e['added_by']}")
-    history = Table(_("at"), _("by"), _("trigger"), _("from"), _("to"), _("note"), title=_("history"))
+    history = Table(_("at"), _("by"), _("door"), _("trigger"), _("from"), _("to"), _("note"), title=_("history"))
     for h in data["history"]:
-        history.add_row(h["at"], h["by"], h["trigger"], h["from"] or "", h["to"], h["note"])
+        history.add_row(h["at"], h["by"], DOORS.get(h["door"], h["door"]), steps.get(h["trigger"], h["trigger"]),
+                        workflow.label(h["from"]) if h["from"] else "", workflow.label(h["to"]), h["note"])
     out.print(history)
 
 

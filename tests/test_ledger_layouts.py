@@ -562,3 +562,19 @@ def test_a_reimport_keeps_what_duban_itself_keeps_in_an_issue(store):
     with store.sessions() as session:
         extra = session.scalars(select(Issue.extra).where(Issue.ref == "1")).one()
     assert extra["extension"] == asked and extra["numbering"] == {"area": "一、", "category": "（一）", "title": "1."}
+
+
+def test_a_plan_is_due_no_later_than_the_problem_it_is_for(ready, tmp_path):
+    """The shipped workflow gives a plan (制定整改方案) 15 working days after the feedback, but never
+    past the issue's own 整改时限: a 立行立改 problem (5 working days) or one dated sooner would
+    otherwise be reminded of its plan ten days after it was itself due, and not be overdue meanwhile."""
+    path = tmp_path / "soon.csv"
+    path.write_text("序号,具体问题,整改时限\n1,招聘公告发布渠道单一,立行立改\n2,接待审批不严,2026-11-13\n"
+                    "3,学习流于形式,2027-03-31\n", encoding="utf-8")
+    imported(ready, path, "--feedback-date", "2026-11-02")
+    preview = ready("remind", "preview", "--at", "2026-11-03T10:00", "--until", "2026-12-31", "--json").json
+    due = {r["subject"]: r["due"] for r in preview if r["kind"] == "due"}
+    # 立行立改: 5 working days after 11-02; a date before the 15 days; the 15 days (11-23) otherwise
+    assert due == {"soon/1": "2026-11-09", "soon/2": "2026-11-13", "soon/3": "2026-11-23"}, due
+    overdue = {r["subject"] for r in preview if r["kind"] == "overdue" and r["at"].startswith("2026-11-10")}
+    assert overdue == {"soon/1"}

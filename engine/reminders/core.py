@@ -141,7 +141,10 @@ class ReminderCore:
             anchor = {"feedback": feedback, "entered": since, "deadline": deadline}[rule.anchor]
             if anchor is None:
                 return None
-            return Track(due=self.planner.effective_due(shift(anchor, rule, self.calendar)), policy=wf.reminders)
+            due = shift(anchor, rule, self.calendar)
+            if rule.not_after == "deadline" and deadline is not None:
+                due = min(due, deadline)
+            return Track(due=self.planner.effective_due(due), policy=wf.reminders)
         checkins = wf.checkins
         if checkins is not None and state == checkins.state:
             base = max(since, checkin) if checkin else since

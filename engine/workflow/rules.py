@@ -39,11 +39,14 @@ class DeadlineRule(Offset):
     """When an issue in a state is due.
 
     ``anchor``: ``feedback`` (the ledger's feedback date), ``entered`` (the day the issue entered
-    the state) or ``deadline`` (the issue's own 整改时限).
+    the state) or ``deadline`` (the issue's own 整改时限); ``not_after: deadline`` caps it at the 整改时限.
     """
 
     anchor: Literal["feedback", "entered", "deadline"]
     title: str = ""
+    # ``deadline``: never later than the issue's own 整改时限, when it has one (a plan for a 立行立改
+    # problem, due five working days after the feedback, is not due ten days after the problem is)
+    not_after: Literal["deadline"] | None = None
 
 
 class Escalation(_Strict):

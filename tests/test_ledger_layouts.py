@@ -578,3 +578,13 @@ def test_a_plan_is_due_no_later_than_the_problem_it_is_for(ready, tmp_path):
     assert due == {"soon/1": "2026-11-09", "soon/2": "2026-11-13", "soon/3": "2026-11-23"}, due
     overdue = {r["subject"] for r in preview if r["kind"] == "overdue" and r["at"].startswith("2026-11-10")}
     assert overdue == {"soon/1"}
+
+
+def test_a_sheet_without_areas_is_counted_without_naming_none(ready, tmp_path):
+    path = tmp_path / "flat.csv"
+    path.write_text("序号,具体问题,整改时限\n1,招聘公告发布渠道单一,2027-03-31\n2,接待审批不严,2027-03-31\n", encoding="utf-8")
+    imported(ready, path, "--feedback-date", "2026-11-02")
+    shown = ready("status", "--ledger", "flat").out
+    report = ready("report", "--ledger", "flat", "--format", "md", "--at", "2026-11-03T10:00").out
+    assert "共2个具体问题，待整改2个" in shown and "0个方面" not in shown, shown
+    assert "共2个具体问题，已整改完成0个" in report and "0个方面" not in report, report

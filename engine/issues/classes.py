@@ -56,17 +56,22 @@ class Overview:
 
     def counted(self) -> str:
         """4个方面共26个具体问题，已整改完成26个，正在整改0个，需长期坚持9个"""
-        return (f"{self.areas}个方面共{self.issues}个具体问题，已整改完成{self.done}个，"
+        return (f"{how_many(self.areas, self.issues)}，已整改完成{self.done}个，"
                 f"正在整改{self.open}个，需长期坚持{self.long_term}个")
 
     def sentence(self) -> str:
         """The seed's wording when nothing is open, else the counted form."""
         if self.issues and self.open == 0:
-            text = f"{self.areas}个方面共{self.issues}个具体问题，已全部整改完成"
+            text = f"{how_many(self.areas, self.issues)}，已全部整改完成"
             if self.long_term:
                 text += f"，对于需要长期坚持的{self.long_term}个问题，做到立即整改，并将长期坚持"
             return text
         return self.counted()
+
+
+def how_many(areas: int, issues: int) -> str:
+    """4个方面共26个具体问题; 共5个具体问题 of a ledger whose sheet has no 方面 (not "0个方面共…")."""
+    return f"{areas}个方面共{issues}个具体问题" if areas else f"共{issues}个具体问题"
 
 
 def review_counts(session: Session, ledger_id: int, wf: WorkflowDef, classes: StateClasses) -> tuple[int, int]:

@@ -16,6 +16,7 @@ from ..store.departments import departments_of
 from ..store.models import HISTORY, Evidence, Issue, Ledger, WorkflowVersion
 from ..workflow.registry import WorkflowRegistry
 from ..workflow.schema import WorkflowDef
+from .classes import how_many
 
 
 def find_ledger(session: Session, name: str | None) -> Ledger | None:
@@ -228,7 +229,7 @@ class Board:
 
     def sentence(self) -> str:
         """The overview the seed report opens with, e.g. 4个方面共26个具体问题，已完成17个，长期坚持9个."""
-        parts = [f"{self.areas}个方面共{self.issues}个具体问题"]
+        parts = [how_many(self.areas, self.issues)]
         parts += [f"{self.labels.get(s, s)}{n}个" for s, n in self.by_state.items() if n]
         return "，".join(parts)
 

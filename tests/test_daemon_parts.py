@@ -57,6 +57,31 @@ def test_event_lines_are_one_line_of_key_value_fields():
     assert body["event"] == "sweep" and body["written"] == 2 and "msg" not in body
 
 
+def test_the_daemons_log_carries_events_not_a_librarys_chatter(capsys):
+    """At log_level info: a duban event is a line, the workflow library's two lines a step are not."""
+    from transitions import Machine
+
+    from engine.app.cli.run import setup_logging
+    from engine.config import DaemonConfig
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        setup_logging(DaemonConfig(log_level="info"))
+        machine = Machine(states=["identified", "planned"], transitions=[["plan", "identified", "planned"]],
+                          initial="identified")
+        machine.plan()  # type: ignore[attr-defined]
+        event(logging.getLogger("duban.daemon"), logging.INFO, "moved", ref="x/1")
+    finally:
+        for added in list(root.handlers):
+            root.removeHandler(added)
+        for old in handlers:
+            root.addHandler(old)
+        root.setLevel(level)
+    out = capsys.readouterr().out
+    assert "event=moved" in out and "processing state" not in out and "transitions" not in out, out
+
+
 def test_daemon_settings_are_checked_with_their_key(tmp_path):
     settings = Config.model_validate({"daemon": {"sweep_every": 5, "listen": ""}}).daemon
     assert settings.sweep_every == 5 and settings.deliver_every == 10 and settings.listen == ""

@@ -91,6 +91,8 @@ def setup_logging(settings: DaemonConfig) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the schema check's "Context impl SQLiteImpl."
+    # "Finished processing state identified exit callbacks." twice a step: the history has the step
+    logging.getLogger("transitions").setLevel(logging.WARNING)
     logging.captureWarnings(True)
 
 

@@ -54,6 +54,63 @@ def test_a_waiter_that_gives_up_leaves_the_queue():
     assert got.is_set() and queue.holds(patient)
 
 
+def test_a_turn_handed_over_as_the_wait_runs_out_is_taken():
+    """The waiter's wait ends unanswered at the very moment the turn is handed to it: it must take
+    the turn (else the queue stays held by a writer that went away, and every writer after waits)."""
+    class Late(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            super().wait(timeout)
+            return False  # the clock ran out as the turn came
+
+    queue = WriterQueue()
+    queue.turn_type = Late
+    first, late = object(), object()
+    assert queue.acquire(first)
+    answer: list[bool] = []
+    thread = threading.Thread(target=lambda: answer.append(queue.acquire(late, WAIT)))
+    thread.start()
+    assert queue.wait_for_waiting(1, WAIT)
+    queue.release(first)
+    thread.join(WAIT)
+    assert answer == [True] and queue.holds(late) and queue.waiting == 0
+
+
+def test_waiters_that_give_up_as_the_turn_comes_never_lose_it_nor_share_it():
+    """Eight threads take and give back the turn 300 times each, many with a wait so short it runs
+    out as the turn is handed to them: at most one holds it at a time, and it is never left with a
+    waiter that went away (the queue ends free, and every thread got its turns)."""
+    queue = WriterQueue()
+    inside, most, got = [0], [0], [0]
+    guard = threading.Lock()
+    errors: list[BaseException] = []
+
+    def run(seed: int) -> None:
+        try:
+            for n in range(300):
+                holder = object()
+                timeout = (0.0, 0.0001, 0.001, WAIT)[(seed + n) % 4]
+                if not queue.acquire(holder, timeout):
+                    continue
+                with guard:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                    got[0] += 1
+                with guard:
+                    inside[0] -= 1
+                queue.release(holder)
+        except BaseException as exc:  # noqa: BLE001 - reported below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not errors and not any(t.is_alive() for t in threads)
+    assert most[0] == 1 and got[0] >= 8 * 75  # the waits of WAIT seconds all got their turn
+    assert not queue.held and queue.waiting == 0
+
+
 def test_sqlite_writers_commit_in_the_order_they_asked(tmp_path):
     engine = db.make_engine(f"sqlite:///{tmp_path / 'q.db'}")
     with engine.begin() as conn:

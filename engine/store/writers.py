@@ -11,7 +11,6 @@ writing to the same file is still waited for by ``busy_timeout``.
 from __future__ import annotations
 
 import threading
-import time
 import weakref
 from collections import deque
 from pathlib import Path
@@ -25,40 +24,49 @@ class WriterQueue:
     """A first-come, first-served lock whose holder is a connection (not a thread).
 
     The turn is handed to the oldest waiter on release, never grabbed by whoever runs next, so
-    no writer is overtaken. A waiter that gives up (its timeout) leaves the queue."""
+    no writer is overtaken. Each waiter sleeps on its own event and only the next one is woken:
+    with one condition for all, every commit woke the 19 others of 20 writers to find it was not
+    their turn, each taking the GIL to go back to sleep. A waiter that gives up (its timeout)
+    leaves the queue."""
+
+    turn_type: type[threading.Event] = threading.Event  # what a waiter sleeps on (a test's may run out late)
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._grown = threading.Condition(self._lock)  # for ``wait_for_waiting`` only
         self._owner: object | None = None
-        self._waiting: deque[object] = deque()
+        self._waiting: deque[tuple[object, threading.Event]] = deque()
 
     def acquire(self, holder: object, timeout: float | None = None) -> bool:
         """Wait for the turn of ``holder``; False if ``timeout`` seconds passed first."""
-        with self._cond:
+        with self._lock:
             if self._owner is None and not self._waiting:
                 self._owner = holder
                 return True
-            self._waiting.append(holder)
-            self._cond.notify_all()  # for whoever watches the queue grow (``wait_for_waiting``)
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while self._owner is not holder:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    self._waiting.remove(holder)
-                    return False
-                self._cond.wait(left)
+            turn = self.turn_type()
+            self._waiting.append((holder, turn))
+            self._grown.notify_all()
+        if turn.wait(timeout):
             return True
+        with self._lock:
+            if self._owner is holder:  # handed over as the wait ran out: it is ours after all
+                return True
+            self._waiting.remove((holder, turn))
+            return False
 
     def holds(self, holder: object) -> bool:
         return self._owner is holder
 
     def release(self, holder: object) -> None:
         """Pass the turn to the oldest waiter; nothing if ``holder`` does not have it."""
-        with self._cond:
+        with self._lock:
             if self._owner is not holder:
                 return
-            self._owner = self._waiting.popleft() if self._waiting else None
-            self._cond.notify_all()
+            if self._waiting:
+                self._owner, turn = self._waiting.popleft()
+                turn.set()
+            else:
+                self._owner = None
 
     @property
     def held(self) -> bool:
@@ -72,8 +80,8 @@ class WriterQueue:
 
     def wait_for_waiting(self, count: int, timeout: float) -> bool:
         """Block until at least ``count`` writers wait (for tests and benchmarks that line them up)."""
-        with self._cond:
-            return self._cond.wait_for(lambda: len(self._waiting) >= count, timeout)
+        with self._grown:
+            return self._grown.wait_for(lambda: len(self._waiting) >= count, timeout)
 
 
 _QUEUES: dict[str, WriterQueue] = {}

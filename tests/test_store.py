@@ -23,7 +23,7 @@ NOW = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
 def test_schema_is_at_head_with_indexes(store):
     engine, _, _ = store
     current, head = db.schema_status(engine)
-    assert current == head == "0020"
+    assert current == head == "0021"
     indexes = {ix["name"] for ix in inspect(engine).get_indexes("issues")}
     assert {"ix_issues_state_overdue_due", "ix_issues_deadline", "ix_issues_department", "ix_issues_ledger_state",
             "ix_issues_due_on", "ix_issues_overdue_due", "ix_issues_next_remind_at"} <= indexes

@@ -346,8 +346,10 @@ class IssueSearch(Base):
     kept in step by triggers), since SQLite has no arrays."""
 
     __tablename__ = "issue_search"
-    # PostgreSQL's own: on SQLite a B-tree over the words would be dead weight beside the FTS5 table
-    __table_args__ = (Index("ix_issue_search_terms", "terms", postgresql_using="gin").ddl_if(dialect="postgresql"),)
+    # PostgreSQL's own: on SQLite a B-tree over the words would be dead weight beside the FTS5 table.
+    # Its pending list of new terms, which every search reads through, is kept to 512 kB (revision 0021).
+    __table_args__ = (Index("ix_issue_search_terms", "terms", postgresql_using="gin",
+                            postgresql_with={"gin_pending_list_limit": 512}).ddl_if(dialect="postgresql"),)
 
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True,
                                           autoincrement=False)

@@ -64,7 +64,7 @@ def test_workflow_list_show_and_graph(seeded, tmp_path):
 
 def test_db_commands(cli):
     assert cli("db", "upgrade").code == 0
-    assert "database: 0020; this duban: 0020" in cli("db", "status").out
+    assert "database: 0021; this duban: 0021" in cli("db", "status").out
 
 
 def test_bad_input_never_gives_a_traceback(seeded, tmp_path):
@@ -107,3 +107,24 @@ def test_config_and_database_problems(tmp_path):
     assert missing.code == 2 and "config file not found" in missing.err
     unreachable = run_cli("status", env={"DUBAN_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"})
     assert unreachable.code == 2 and "cannot reach the database" in unreachable.err
+
+
+def test_a_relative_sqlite_file_in_the_config_is_beside_the_config(tmp_path, monkeypatch):
+    """As the config's folders are: `duban --config /srv/duban/config.toml status` run from
+    elsewhere once looked for the database where it stood, found no schema, and left an empty
+    file there. DUBAN_DATABASE_URL's own relative path stays the shell's."""
+    from engine.config import load_config
+
+    monkeypatch.delenv("DUBAN_DATABASE_URL", raising=False)
+    site, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
+    (site / "var").mkdir(parents=True)
+    elsewhere.mkdir()
+    config = site / "config.toml"
+    config.write_text('[database]\nurl = "sqlite:///var/duban.db"\n', encoding="utf-8")
+    monkeypatch.chdir(elsewhere)
+    assert run_cli("--config", config, "init").code == 0
+    assert run_cli("--config", config, "status").code == 0
+    assert (site / "var" / "duban.db").is_file() and list(elsewhere.iterdir()) == []
+    assert load_config(config).database.url == f"sqlite:///{(site / 'var' / 'duban.db').resolve()}"
+    monkeypatch.setenv("DUBAN_DATABASE_URL", "sqlite:///here.db")
+    assert load_config(config).database.url == "sqlite:///here.db"

@@ -16,6 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from .. import shipped
 from ..calendar import OFFICIAL, ChineseCalendarData, WorkCalendar
@@ -108,6 +110,23 @@ def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:
     return local.resolve() if local.is_file() else None
 
 
+def _anchor_sqlite_path(data: dict[str, Any], base: Path) -> None:
+    """A relative SQLite file written in config.toml is relative to the file, as its folders are:
+    ``duban --config /srv/duban/config.toml status`` run from elsewhere once found no schema (and
+    left an empty database file where it stood). ``DUBAN_DATABASE_URL`` stays the shell's own."""
+    section = data.get("database")
+    if not isinstance(section, dict) or not isinstance(url := section.get("url"), str):
+        return
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # the model's own check names the key
+    name = parsed.database
+    if (parsed.get_backend_name() == "sqlite" and name and name != ":memory:" and not name.startswith("file:")
+            and not Path(name).is_absolute()):
+        section["url"] = parsed.set(database=str((base / name).resolve())).render_as_string(hide_password=False)
+
+
 def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     """Read, validate and apply environment overrides. Errors name the file and the key."""
     path = find_config_file(explicit)
@@ -117,6 +136,8 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+    if path is not None:
+        _anchor_sqlite_path(data, path.parent)
     db_url = os.environ.get("DUBAN_DATABASE_URL")
     if db_url:
         data.setdefault("database", {})["url"] = db_url

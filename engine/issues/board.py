@@ -38,6 +38,12 @@ STEPS = {"progress": "进展情况", "evidence": "上传佐证材料", "extensio
 DOORS = {"web": "网页", "api": "接口", "cli": "命令行", "import": "导入", "system": "系统"}
 
 
+def step_words(workflow: WorkflowDef) -> dict[str, str]:
+    """Every step a history entry of ``workflow`` may name, as people read it (``STEPS`` and the
+    workflow's transition labels): the pages' and ``duban issue show``'s one table."""
+    return {**STEPS, **{t.trigger: t.label or t.trigger for t in workflow.transitions}}
+
+
 @dataclass
 class AreaRow:
     name: str
@@ -242,7 +248,7 @@ def issue_page(session: Session, runtime: Runtime, ledger_name: str, ref: str, t
         "due": item.due, "what": item.rule_title, "days_overdue": item.late.days_overdue, "level": item.late.level,
         "escalated_to": list(item.late.escalated_to)}
     data["labels"] = {s.name: s.label for s in subject.workflow.states}
-    data["steps"] = {**STEPS, **{t.trigger: t.label or t.trigger for t in subject.workflow.transitions}}
+    data["steps"] = step_words(subject.workflow)
     data["doors"] = DOORS
     # the times above are in the configured zone; the page says which once, not on every row
     data["zone"] = "UTC" + dt.datetime.combine(today, dt.time(12), runtime.config.tz).isoformat()[-6:]

@@ -11,7 +11,7 @@ from rich.table import Table
 from ...clock import parse_date
 from ...errors import BadInput
 from ...i18n import N_, _
-from ...issues.board import DOORS, STEPS
+from ...issues.board import DOORS, step_words
 from ...issues.evidence import EvidenceStore, read_evidence
 from ...issues.queries import (
     find_ledger,
@@ -91,7 +91,7 @@ def show(app: App, ref: str, as_json: bool) -> None:
         print_json(data)
         return
     # the words the pages use (待整改, 制定整改方案, 网页), each step with the name `transition` takes
-    steps = {**STEPS, **{t.trigger: t.label or t.trigger for t in workflow.transitions}}
+    steps = step_words(workflow)
     for key in FIELDS:
         _field(key, str(data[key] or ""))
     _field("state", _("{state} ({label}) since {since}").format(
